@@ -1,0 +1,89 @@
+//! Extractors that turn the `Authorization` header into a caller, or a 401/403.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::token::{Claims, Role};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+
+/// Any authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Claims);
+
+/// A superadmin; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct SuperAdmin(pub Claims);
+
+/// A user of some tenant (admin or staff), with the tenant id taken from the token.
+#[derive(Debug, Clone)]
+pub struct TenantUser {
+    pub claims: Claims,
+    pub tenant_id: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization: Bearer <token> header")
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
+            })?;
+        let claims = state
+            .keys
+            .verify(token)
+            .map_err(|e| ApiError::unauthorized(format!("invalid or expired token ({e})")))?;
+        Ok(Caller(claims))
+    }
+}
+
+impl FromRequestParts<AppState> for SuperAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        if claims.role != Role::Superadmin {
+            return Err(ApiError::forbidden("this route is for superadmins"));
+        }
+        Ok(SuperAdmin(claims))
+    }
+}
+
+impl FromRequestParts<AppState> for TenantUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        match (&claims.role, &claims.tenant) {
+            (Role::Admin | Role::Staff, Some(tenant)) => Ok(TenantUser {
+                tenant_id: tenant.clone(),
+                claims,
+            }),
+            _ => Err(ApiError::forbidden(
+                "portal routes need a tenant user's token",
+            )),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! `nova:module/kv`: tenant- and module-scoped storage.
+//!
+//! Reads go to the database (or to the call's own buffered writes); writes are buffered and
+//! handed to the committer when the call ends. The first database read of a key records its
+//! version, so a read-modify-write whose key changed meanwhile is caught at commit.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::runtime::bindings::kv::{Entry, Error, Host, Page};
+use crate::runtime::limits::Limits;
+use crate::runtime::store::StoreData;
+use crate::storage::Db;
+use crate::storage::kv::{self as store, Expect, Op, Write};
+
+/// Longest key, in bytes.
+pub const MAX_KEY: usize = 512;
+/// Most entries one `list` call returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Per-call kv state: the buffer of writes and what was read.
+pub struct KvState {
+    db: Db,
+    tenant: String,
+    module: String,
+    limits: Limits,
+    buffer: BTreeMap<String, Op>,
+    reads: HashMap<String, Expect>,
+    buffered_bytes: usize,
+}
+
+impl KvState {
+    /// Empty state for one call of `module` on behalf of `tenant`.
+    pub fn new(db: Db, tenant: String, module: String, limits: Limits) -> Self {
+        Self {
+            db,
+            tenant,
+            module,
+            limits,
+            buffer: BTreeMap::new(),
+            reads: HashMap::new(),
+            buffered_bytes: 0,
+        }
+    }
+
+    fn check_key(key: &str) -> Result<(), Error> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Err(Error::InvalidKey(format!(
+                "keys must be 1 to {MAX_KEY} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Read a key, seeing this call's own writes first.
+    pub async fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Self::check_key(key)?;
+        if let Some(op) = self.buffer.get(key) {
+            return Ok(match op {
+                Op::Set(v) => Some(v.clone()),
+                Op::Delete => None,
+            });
+        }
+        let stored = store::get(&self.db, &self.tenant, &self.module, key)
+            .await
+            .map_err(|e| Error::Other(format!("storage unavailable: {e}")))?;
+        self.reads.entry(key.to_string()).or_insert(match &stored {
+            Some(s) => Expect::Version(s.version),
+            None => Expect::Absent,
+        });
+        Ok(stored.map(|s| s.value))
+    }
+
+    fn buffer(&mut self, key: &str, op: Op) -> Result<(), Error> {
+        Self::check_key(key)?;
+        let size = key.len()
+            + match &op {
+                Op::Set(v) => v.len(),
+                Op::Delete => 0,
+            };
+        if self.buffered_bytes + size > self.limits.buffered_write_bytes {
+            return Err(Error::QuotaExceeded(format!(
+                "a call may buffer at most {} bytes of writes",
+                self.limits.buffered_write_bytes
+            )));
+        }
+        self.buffered_bytes += size;
+        self.buffer.insert(key.to_string(), op);
+        Ok(())
+    }
+
+    /// Buffer a write.
+    pub fn set(&mut self, key: &str, value: Vec<u8>) -> Result<(), Error> {
+        if value.len() > self.limits.kv_value_bytes {
+            return Err(Error::ValueTooLarge(self.limits.kv_value_bytes as u64));
+        }
+        self.buffer(key, Op::Set(value))
+    }
+
+    /// Buffer a delete.
+    pub fn delete(&mut self, key: &str) -> Result<(), Error> {
+        self.buffer(key, Op::Delete)
+    }
+
+    /// One page of keys under `prefix`, merging the database with this call's buffer.
+    pub async fn list(
+        &mut self,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, Error> {
+        let limit = limit.clamp(1, MAX_PAGE) as usize;
+        let in_range = |k: &str| k.starts_with(prefix) && cursor.is_none_or(|c| k > c);
+        let deletes = self
+            .buffer
+            .iter()
+            .filter(|(k, op)| **op == Op::Delete && in_range(k))
+            .count();
+        // Fetch enough that buffered deletes cannot leave the page short, plus one to learn
+        // whether more follow.
+        let fetch = limit + deletes + 1;
+        let rows = store::list(
+            &self.db,
+            &self.tenant,
+            &self.module,
+            prefix,
+            cursor,
+            fetch as i64,
+        )
+        .await
+        .map_err(|e| Error::Other(format!("storage unavailable: {e}")))?;
+        let db_full = rows.len() == fetch;
+        let upper = if db_full {
+            rows.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        let mut merged: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (key, stored) in rows {
+            self.reads
+                .entry(key.clone())
+                .or_insert(Expect::Version(stored.version));
+            merged.insert(key, stored.value);
+        }
+        for (key, op) in self.buffer.iter().filter(|(k, _)| in_range(k)) {
+            if upper.as_ref().is_some_and(|u| key > u) {
+                continue;
+            }
+            match op {
+                Op::Set(v) => merged.insert(key.clone(), v.clone()),
+                Op::Delete => merged.remove(key),
+            };
+        }
+        let more = merged.len() > limit || db_full;
+        let entries: Vec<Entry> = merged
+            .into_iter()
+            .take(limit)
+            .map(|(key, value)| Entry { key, value })
+            .collect();
+        let cursor = if more {
+            entries.last().map(|e| e.key.clone())
+        } else {
+            None
+        };
+        Ok(Page { entries, cursor })
+    }
+
+    /// The call's writes, each with the version it was read at (if it was read).
+    pub fn take_writes(&mut self) -> Vec<Write> {
+        let reads = std::mem::take(&mut self.reads);
+        std::mem::take(&mut self.buffer)
+            .into_iter()
+            .map(|(key, op)| Write {
+                expect: reads.get(&key).copied().unwrap_or(Expect::Any),
+                key,
+                op,
+            })
+            .collect()
+    }
+}
+
+impl Host for StoreData {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        self.charge_host_call()?;
+        Ok(self.kv.get(&key).await)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        self.charge_host_call()?;
+        Ok(self.kv.set(&key, value))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
+        self.charge_host_call()?;
+        Ok(self.kv.delete(&key))
+    }
+
+    async fn list(
+        &mut self,
+        prefix: String,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<Page, Error>> {
+        self.charge_host_call()?;
+        Ok(self.kv.list(&prefix, limit, cursor.as_deref()).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn state(dir: &tempfile::TempDir) -> (Db, KvState) {
+        let url = format!("sqlite://{}/kv.db?mode=rwc", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        (db, kv)
+    }
+
+    async fn commit(db: &Db, kv: &mut KvState) -> Result<(), store::Conflict> {
+        let writes = kv.take_writes();
+        let mut conn = db.pool().acquire().await.unwrap();
+        store::apply(&mut conn, "t1", "pos", &writes).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_see_own_writes_and_nothing_reaches_the_db_before_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut kv) = state(&dir).await;
+        kv.set("a", b"1".to_vec()).unwrap();
+        assert_eq!(kv.get("a").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(store::get(&db, "t1", "pos", "a").await.unwrap(), None);
+        kv.delete("a").unwrap();
+        assert_eq!(kv.get("a").await.unwrap(), None);
+        commit(&db, &mut kv).await.unwrap();
+        assert_eq!(store::get(&db, "t1", "pos", "a").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn read_modify_write_conflicts_when_the_key_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut first) = state(&dir).await;
+        let mut second = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        assert_eq!(first.get("n").await.unwrap(), None);
+        assert_eq!(second.get("n").await.unwrap(), None);
+        first.set("n", b"1".to_vec()).unwrap();
+        second.set("n", b"1".to_vec()).unwrap();
+        commit(&db, &mut first).await.unwrap();
+        assert_eq!(
+            commit(&db, &mut second).await,
+            Err(store::Conflict { key: "n".into() })
+        );
+
+        // Blind writes never conflict.
+        let mut blind = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        blind.set("n", b"9".to_vec()).unwrap();
+        commit(&db, &mut blind).await.unwrap();
+        assert_eq!(
+            store::get(&db, "t1", "pos", "n")
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+            b"9"
+        );
+    }
+
+    #[tokio::test]
+    async fn list_merges_buffer_and_pages_with_a_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut kv) = state(&dir).await;
+        for k in ["t/1", "t/2", "t/3", "u/1"] {
+            kv.set(k, k.as_bytes().to_vec()).unwrap();
+        }
+        commit(&db, &mut kv).await.unwrap();
+
+        let mut kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        kv.delete("t/2").unwrap();
+        kv.set("t/4", b"new".to_vec()).unwrap();
+        let page = kv.list("t/", 2, None).await.unwrap();
+        let keys: Vec<_> = page.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["t/1", "t/3"]);
+        let next = kv.list("t/", 2, page.cursor.as_deref()).await.unwrap();
+        let keys: Vec<_> = next.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["t/4"]);
+        assert_eq!(next.cursor, None);
+    }
+
+    #[tokio::test]
+    async fn limits_are_guest_visible_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, mut kv) = state(&dir).await;
+        assert!(matches!(kv.set("", vec![]), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            kv.set(&"k".repeat(MAX_KEY + 1), vec![]),
+            Err(Error::InvalidKey(_))
+        ));
+        let big = vec![0u8; Limits::default().kv_value_bytes + 1];
+        assert!(matches!(kv.set("k", big), Err(Error::ValueTooLarge(_))));
+    }
+
+    #[tokio::test]
+    async fn tenants_do_not_share_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut kv) = state(&dir).await;
+        kv.set("secret", b"t1".to_vec()).unwrap();
+        commit(&db, &mut kv).await.unwrap();
+        let mut other = KvState::new(db.clone(), "t2".into(), "pos".into(), Limits::default());
+        assert_eq!(other.get("secret").await.unwrap(), None);
+        assert!(other.list("", 10, None).await.unwrap().entries.is_empty());
+    }
+}

@@ -1,0 +1,60 @@
+//! `nova serve`: the API server.
+
+use clap::Args;
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::storage;
+
+/// Options of `nova serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Do not install the modules bundled with this binary at start.
+    #[arg(long, env = "NOVA_NO_BUNDLED_MODULES")]
+    pub no_bundled_modules: bool,
+}
+
+/// Build the app, bind, serve until Ctrl-C or SIGTERM.
+pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    let state = AppState::build(config).await?;
+    if !args.no_bundled_modules {
+        state.install_bundled().await?;
+    }
+    let listener = TcpListener::bind(&config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        addr = %addr,
+        database = %storage::redact(&config.database_url()),
+        modules = ?state.runtime.registry.names(),
+        "nova listening"
+    );
+    // Tests and scripts read this line to learn the port when --listen ends in :0.
+    println!("nova listening on http://{addr}");
+    let app = crate::http::router(state.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    state.db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,125 @@
+//! The one error shape every route answers with:
+//! `{"error": {"code": "MODULE_DISABLED", "message": "…", "requestId": "…"}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+tokio::task_local! {
+    /// The current request's id, set by the request-id middleware for the whole request.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, or an empty string outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// An error answer: a status, a stable upper-case code and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// The offending input field, for validation errors.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Any error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 400 `VALIDATION` naming the field.
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.to_string()),
+            ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION", message)
+        }
+    }
+
+    /// 400 `BAD_REQUEST`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    /// 401 `UNAUTHORIZED`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    /// 403 `FORBIDDEN`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
+    /// 404 with a specific code.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409 `CONFLICT`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "CONFLICT", message)
+    }
+
+    /// 500 `INTERNAL`; the detail goes to the log, not to the client.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error; see the server log",
+        )
+    }
+
+    /// 503 `UNAVAILABLE` when storage cannot be reached.
+    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "storage unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "storage is unavailable; try again",
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::unavailable(e)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// The body of an error response, for a given status, code and message.
+pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+    let mut error = json!({"code": code, "message": message, "requestId": current_request_id()});
+    if let Some(f) = field {
+        error["field"] = json!(f);
+    }
+    json!({ "error": error })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(error_body(self.code, &self.message, self.field.as_deref())),
+        )
+            .into_response()
+    }
+}
+
+/// Result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

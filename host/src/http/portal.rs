@@ -1,0 +1,206 @@
+//! `ANY /v1/portal/{module}/{*path}`: a tenant user's request, handed to the module.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, current_request_id};
+use crate::app::AppState;
+use crate::auth::TenantUser;
+use crate::runtime::bindings::GuestRequest;
+use crate::runtime::invoke::{Caller, failure_status};
+use crate::storage::invocations::Outcome;
+
+/// Headers never shown to a module: credentials and hop-by-hop headers.
+const HIDDEN: &[&str] = &[
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "connection",
+    "upgrade",
+];
+/// Most request headers passed to a module.
+const MAX_HEADERS: usize = 64;
+
+/// `/v1/portal/{module}` (the module's root).
+pub async fn call_root(
+    state: State<AppState>,
+    user: TenantUser,
+    Path(module): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(
+        state,
+        user,
+        module,
+        String::new(),
+        method,
+        uri,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `/v1/portal/{module}/{*path}`.
+pub async fn call(
+    state: State<AppState>,
+    user: TenantUser,
+    Path((module, path)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(state, user, module, path, method, uri, headers, body).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    State(state): State<AppState>,
+    user: TenantUser,
+    module_name: String,
+    path: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(module) = state.runtime.registry.get(&module_name) else {
+        return ApiError::not_found(
+            "MODULE_NOT_FOUND",
+            format!("no module named {module_name:?} is installed"),
+        )
+        .into_response();
+    };
+    let caller = Caller {
+        tenant_id: user.tenant_id.clone(),
+        actor: user.claims.sub.clone(),
+        request_id: current_request_id(),
+    };
+    let mut req = GuestRequest {
+        method: method.as_str().to_string(),
+        path: format!("/{path}"),
+        query: uri.query().unwrap_or("").to_string(),
+        headers: guest_headers(&headers),
+        body: Vec::new(),
+    };
+    match state
+        .toggles
+        .is_enabled(&user.tenant_id, &module_name)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            state
+                .runtime
+                .record_denied(&module, &caller, &req, 403, "module disabled for tenant")
+                .await;
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "MODULE_DISABLED",
+                format!("module {module_name:?} is not enabled for this tenant"),
+            )
+            .into_response();
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    req.body = match body {
+        Ok(b) => b.to_vec(),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    state.limits.body_bytes
+                ),
+            )
+            .into_response();
+        }
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+
+    let invoked = state.runtime.invoke(module, &caller, req).await;
+    if let Some(resp) = invoked.response {
+        return guest_response(resp.status, resp.headers, resp.body);
+    }
+    let status = StatusCode::from_u16(failure_status(&invoked)).unwrap_or(StatusCode::BAD_GATEWAY);
+    let (code, message) = if invoked.conflict {
+        (
+            "CONFLICT",
+            "the request raced with another one changing the same data; retry it".to_string(),
+        )
+    } else if invoked.commit_failed {
+        (
+            "UNAVAILABLE",
+            "storage is unavailable; nothing was written, retry".to_string(),
+        )
+    } else {
+        match invoked.outcome {
+            Outcome::Timeout => (
+                "MODULE_TIMEOUT",
+                "the module ran past its CPU deadline and was stopped".to_string(),
+            ),
+            Outcome::Limit => (
+                "MODULE_LIMIT",
+                format!(
+                    "the module hit a limit and was stopped: {}",
+                    invoked.error.unwrap_or_default()
+                ),
+            ),
+            Outcome::Interrupted => (
+                "MODULE_INTERRUPTED",
+                "the module was switched off while running".to_string(),
+            ),
+            _ => (
+                "MODULE_TRAPPED",
+                "the module failed while handling the request".to_string(),
+            ),
+        }
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
+fn guest_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !HIDDEN.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .take(MAX_HEADERS)
+        .collect()
+}
+
+fn guest_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+    let Ok(status) = StatusCode::from_u16(status) else {
+        return ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "MODULE_BAD_RESPONSE",
+            format!("the module answered with status {status}"),
+        )
+        .into_response();
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let out = response.headers_mut();
+    for (name, value) in headers {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+        else {
+            continue;
+        };
+        if !HIDDEN.contains(&name.as_str())
+            && name != "content-length"
+            && name != "transfer-encoding"
+        {
+            out.append(name, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,272 @@
+//! `/v1/superadmin/*`: tenants, users, modules, toggles, and what happened (invocations, audit).
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult, current_request_id};
+use super::json::ApiJson;
+use super::query::{ApiQuery, limit};
+use crate::app::AppState;
+use crate::auth::{Role, SuperAdmin, password};
+use crate::runtime::InstallError;
+use crate::storage::audit::{self as audit_store, AuditFilter};
+use crate::storage::invocations::{self, InvocationFilter, Outcome};
+use crate::storage::{self, modules, tenants, users};
+use crate::toggles::ToggleError;
+
+/// Largest component accepted by the install route.
+const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
+/// The superadmin router (mounted at `/v1/superadmin`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants", post(create_tenant).get(list_tenants))
+        .route("/tenants/{tenant_id}/users", post(create_user))
+        .route("/tenants/{tenant_id}/modules/{module}", put(toggle_module))
+        .route(
+            "/modules",
+            get(list_modules)
+                .post(install_module)
+                .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
+        .route("/invocations", get(list_invocations))
+        .route("/audit", get(list_audit))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+}
+
+async fn create_tenant(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> ApiResult<(StatusCode, Json<tenants::Tenant>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    let tenant = tenants::create(&state.db, name).await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+async fn list_tenants(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "tenants": tenants::list(&state.db).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    email: String,
+    password: String,
+    role: String,
+}
+
+/// Why an email is refused, if it is.
+pub fn check_email(email: &str) -> Result<(), ApiError> {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "email",
+            "email must look like name@example.com",
+        ))
+    }
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(tenant_id): Path<String>,
+    ApiJson(body): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<users::User>)> {
+    let email = body.email.trim().to_lowercase();
+    check_email(&email)?;
+    password::check_strength(&body.password).map_err(|m| ApiError::validation("password", m))?;
+    let role = match Role::parse(&body.role) {
+        Some(r @ (Role::Admin | Role::Staff)) => r,
+        _ => {
+            return Err(ApiError::validation(
+                "role",
+                "role must be \"admin\" or \"staff\"",
+            ));
+        }
+    };
+    if tenants::get(&state.db, &tenant_id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "TENANT_NOT_FOUND",
+            format!("tenant {tenant_id} does not exist"),
+        ));
+    }
+    let pw = body.password;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    match users::create(&state.db, Some(&tenant_id), &email, &hash, role.as_str()).await {
+        Ok(user) => Ok((StatusCode::CREATED, Json(user))),
+        Err(e) if storage::is_unique_violation(&e) => Err(ApiError::conflict(format!(
+            "a user with email {email} already exists"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Toggle {
+    enabled: bool,
+}
+
+async fn toggle_module(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant_id, module)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Toggle>,
+) -> ApiResult<Json<crate::toggles::ToggleState>> {
+    if state.runtime.registry.get(&module).is_none() {
+        return Err(ApiError::not_found(
+            "MODULE_NOT_FOUND",
+            format!("no module named {module:?} is installed"),
+        ));
+    }
+    let result = state
+        .toggles
+        .set_override(
+            &tenant_id,
+            &module,
+            body.enabled,
+            &admin.email,
+            &current_request_id(),
+        )
+        .await;
+    match result {
+        Ok(s) => Ok(Json(s)),
+        Err(ToggleError::NoTenant(t)) => Err(ApiError::not_found(
+            "TENANT_NOT_FOUND",
+            format!("tenant {t} does not exist"),
+        )),
+        Err(ToggleError::Storage(e)) => Err(e.into()),
+    }
+}
+
+async fn list_modules(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "modules": modules::list(&state.db).await? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallQuery {
+    name: Option<String>,
+}
+
+async fn install_module(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiQuery(q): ApiQuery<InstallQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<crate::runtime::Installed>)> {
+    let name = q
+        .name
+        .ok_or_else(|| ApiError::validation("name", "pass the module name as ?name=…"))?;
+    if body.is_empty() {
+        return Err(ApiError::validation(
+            "body",
+            "send the component bytes as the request body",
+        ));
+    }
+    match state
+        .runtime
+        .install(&name, body.to_vec(), Some(&admin.email))
+        .await
+    {
+        Ok(installed) => Ok((StatusCode::CREATED, Json(installed))),
+        Err(InstallError::BadName(_)) => Err(ApiError::validation(
+            "name",
+            "module names use a-z, 0-9 and '-', start with a letter, at most 64 bytes",
+        )),
+        Err(InstallError::Compile(e)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_COMPONENT",
+            e.to_string(),
+        )),
+        Err(InstallError::Storage(e)) => Err(e.into()),
+        Err(InstallError::Internal(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InvocationQuery {
+    tenant_id: Option<String>,
+    module: Option<String>,
+    outcome: Option<String>,
+    request_id: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_invocations(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<InvocationQuery>,
+) -> ApiResult<Json<Value>> {
+    let outcome = match q.outcome.as_deref() {
+        None => None,
+        Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
+            ApiError::validation(
+                "outcome",
+                "outcome must be one of ok, error, denied, trap, timeout, limit, interrupted",
+            )
+        })?),
+    };
+    let filter = InvocationFilter {
+        tenant_id: q.tenant_id,
+        module: q.module,
+        outcome,
+        request_id: q.request_id,
+        limit: limit(q.limit.as_deref(), 50, 1000)?,
+    };
+    Ok(Json(
+        json!({ "invocations": invocations::query(&state.db, &filter).await? }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AuditQuery {
+    module: Option<String>,
+    action: Option<String>,
+    tenant_id: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_audit(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let filter = AuditFilter {
+        module: q.module,
+        action: q.action,
+        tenant_id: q.tenant_id,
+        limit: limit(q.limit.as_deref(), 50, 1000)?,
+    };
+    Ok(Json(
+        json!({ "events": audit_store::query(&state.db, &filter).await? }),
+    ))
+}

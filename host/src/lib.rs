@@ -1,0 +1,13 @@
+//! Nova: a multi-tenant host that runs restaurant software modules as sandboxed
+//! WebAssembly components, switched on and off per tenant at runtime, every call audited.
+
+pub mod app;
+pub mod auth;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod runtime;
+pub mod storage;
+pub mod telemetry;
+pub mod toggles;

@@ -1,0 +1,180 @@
+//! The one wasmtime `Engine`: pooling allocator, epoch interruption and fuel, a linker with
+//! WASI p2 (granting nothing) and Nova's imports, and an on-disk cache of compiled modules.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::{Module, ModulePre};
+use super::store::StoreData;
+
+/// How often the epoch advances; the CPU deadline is checked at this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where compiled modules are cached (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
+    /// The most linear memory any call may get; per-call limits are at most this.
+    pub max_memory_bytes: usize,
+    /// Instances that may exist at once (calls running concurrently).
+    pub max_instances: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_memory_bytes: 256 << 20,
+            max_instances: 512,
+        }
+    }
+}
+
+/// Why a component was refused at install.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+    #[error("component does not fit the nova:module@0.1.0 world: {0}")]
+    WrongWorld(String),
+}
+
+/// The engine and linker, shared by every call.
+pub struct WasmEngine {
+    engine: Engine,
+    linker: Linker<StoreData>,
+    config: EngineConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl WasmEngine {
+    /// Build the engine and start the epoch ticker.
+    pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
+            .max_memory_size(config.max_memory_bytes);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        Module::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let stop = ticker_stop.clone();
+        let ticking = engine.clone();
+        std::thread::Builder::new()
+            .name("nova-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .context("starting the epoch thread")?;
+
+        if let Some(dir) = &config.cache_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Self {
+            engine,
+            linker,
+            config,
+            ticker_stop,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The hex SHA-256 of component bytes: a version's content hash and cache key.
+    pub fn content_hash(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// Compile (or load from the disk cache) and link a component against the Nova world.
+    pub fn prepare(&self, bytes: &[u8]) -> Result<ModulePre<StoreData>, CompileError> {
+        let component = self.compile(bytes)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
+        ModulePre::new(pre).map_err(|e| CompileError::WrongWorld(format!("{e:#}")))
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Component, CompileError> {
+        let cached = self.config.cache_dir.as_ref().map(|dir| {
+            let mut key = Sha256::new();
+            key.update(bytes);
+            let mut compat = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut compat);
+            key.update(std::hash::Hasher::finish(&compat).to_le_bytes());
+            dir.join(format!("{}.cwasm", hex::encode(key.finalize())))
+        });
+        if let Some(path) = &cached
+            && path.exists()
+        {
+            // SAFETY: the file was written by `Component::serialize` of an engine with the same
+            // compatibility hash (part of its name), into a directory only Nova writes.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable compile cache entry")
+                }
+            }
+        }
+        if !is_component_binary(bytes) {
+            return Err(CompileError::Invalid(
+                "expected a component (core modules must be wrapped, e.g. by building for wasm32-wasip2)".into(),
+            ));
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+        if let Some(path) = &cached {
+            // Write then rename so a crash never leaves a truncated entry behind.
+            let result = component
+                .serialize()
+                .map_err(anyhow::Error::from)
+                .and_then(|blob| {
+                    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                    std::fs::write(&tmp, blob)?;
+                    std::fs::rename(&tmp, path)?;
+                    Ok(())
+                });
+            if let Err(e) = result {
+                tracing::warn!(path = %path.display(), error = %e, "could not write compile cache entry");
+            }
+        }
+        Ok(component)
+    }
+}
+
+/// True for the binary encoding of a component (a core module has layer 0, version 1).
+fn is_component_binary(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [0x0d, 0x00, 0x01, 0x00]
+}
+
+impl Drop for WasmEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

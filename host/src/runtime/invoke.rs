@@ -1,0 +1,325 @@
+//! One invocation: a fresh store with limits, the guest's `handle`, and the commit of its
+//! writes together with the invocation record.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::Runtime;
+use super::bindings::{GuestRequest, GuestResponse};
+use super::limits::LimitExceeded;
+use super::registry::LoadedModule;
+use super::store::{CallInfo, StoreData};
+use crate::storage::commit::{Committed, Job};
+use crate::storage::invocations::{Invocation, Outcome};
+use crate::storage::now_ms;
+
+/// Attempts per call when its read-modify-write loses a race; the last loser gets 409.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Who is calling and what, as decided by the host.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant_id: String,
+    pub actor: String,
+    pub request_id: String,
+}
+
+/// How an invocation ended, as the HTTP layer needs it.
+#[derive(Debug)]
+pub struct Invoked {
+    pub outcome: Outcome,
+    /// The guest's response when it returned one.
+    pub response: Option<GuestResponse>,
+    /// What stopped the call, or why its writes were refused.
+    pub error: Option<String>,
+    /// True when the call lost every attempt to a concurrent writer.
+    pub conflict: bool,
+    /// True when the commit itself failed (database down): nothing was written.
+    pub commit_failed: bool,
+}
+
+struct Attempt {
+    result: Result<GuestResponse, (Outcome, String)>,
+    fuel: u64,
+    data: StoreData,
+}
+
+fn classify(err: &wasmtime::Error) -> Outcome {
+    if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
+        return match limit {
+            LimitExceeded::Deadline(_) => Outcome::Timeout,
+            LimitExceeded::Interrupted => Outcome::Interrupted,
+            _ => Outcome::Limit,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Outcome::Limit,
+        Some(Trap::Interrupt) => Outcome::Timeout,
+        _ => Outcome::Trap,
+    }
+}
+
+impl Runtime {
+    async fn attempt(&self, module: &LoadedModule, call: CallInfo, req: GuestRequest) -> Attempt {
+        let limits = self.limits;
+        let mut store = Store::new(
+            self.engine.engine(),
+            StoreData::new(self.db.clone(), call, limits),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let _ = store.set_fuel(limits.fuel);
+        // Check the deadline on every epoch tick and yield to the executor in between, so a
+        // looping guest neither outlives its deadline nor pins a runtime thread.
+        store.set_epoch_deadline(1);
+        let deadline = limits.deadline;
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().started.elapsed() >= deadline {
+                return Err(wasmtime::Error::new(LimitExceeded::Deadline(deadline)));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+
+        let result = async {
+            let instance = module.pre.instantiate_async(&mut store).await?;
+            instance
+                .nova_module_handler()
+                .call_handle(&mut store, &req)
+                .await
+        }
+        .await;
+        let fuel = limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(limits.fuel));
+        let result = match result {
+            Ok(resp) if resp.body.len() > limits.body_bytes => Err((
+                Outcome::Limit,
+                LimitExceeded::ResponseBody(limits.body_bytes).to_string(),
+            )),
+            Ok(resp) => Ok(resp),
+            Err(e) => Err((classify(&e), format!("{e:#}"))),
+        };
+        Attempt {
+            result,
+            fuel,
+            data: store.into_data(),
+        }
+    }
+
+    /// Run `module` for `caller` and commit what it did. Never panics on guest behaviour:
+    /// every way a guest can fail ends as an [`Outcome`] with its invocation record written.
+    pub async fn invoke(
+        &self,
+        module: Arc<LoadedModule>,
+        caller: &Caller,
+        req: GuestRequest,
+    ) -> Invoked {
+        let started = Instant::now();
+        let _permit = self.permits.acquire().await.ok();
+        let call = CallInfo {
+            tenant_id: caller.tenant_id.clone(),
+            actor: caller.actor.clone(),
+            request_id: caller.request_id.clone(),
+            module: module.name.clone(),
+            version: module.version.to_string(),
+        };
+        let mut fuel_total = 0u64;
+        let mut attempt_no = 0;
+        let invoked = loop {
+            attempt_no += 1;
+            let mut attempt = self.attempt(&module, call.clone(), req.clone()).await;
+            fuel_total += attempt.fuel;
+            let response = match attempt.result {
+                Err((outcome, error)) => {
+                    break Invoked {
+                        outcome,
+                        response: None,
+                        error: Some(error),
+                        conflict: false,
+                        commit_failed: false,
+                    };
+                }
+                Ok(resp) => resp,
+            };
+            if response.status >= 500 {
+                break Invoked {
+                    outcome: Outcome::Error,
+                    error: Some(format!("module answered {}", response.status)),
+                    response: Some(response),
+                    conflict: false,
+                    commit_failed: false,
+                };
+            }
+            let record = self.record(
+                &module,
+                caller,
+                &req,
+                response.status,
+                Outcome::Ok,
+                started,
+                fuel_total,
+                None,
+            );
+            let job = Job {
+                tenant_id: caller.tenant_id.clone(),
+                module: module.name.clone(),
+                writes: attempt.data.kv.take_writes(),
+                audits: std::mem::take(&mut attempt.data.audit.events),
+                invocation: Some(record),
+            };
+            match self.committer.commit(job).await {
+                Ok(Committed::Ok) => {
+                    self.observe(&module.name, Outcome::Ok, started);
+                    return Invoked {
+                        outcome: Outcome::Ok,
+                        response: Some(response),
+                        error: None,
+                        conflict: false,
+                        commit_failed: false,
+                    };
+                }
+                Ok(Committed::Conflict(c)) if attempt_no < MAX_ATTEMPTS => {
+                    tracing::debug!(key = %c.key, attempt = attempt_no, "write conflict; running the call again");
+                }
+                Ok(Committed::Conflict(c)) => {
+                    break Invoked {
+                        outcome: Outcome::Error,
+                        response: None,
+                        error: Some(format!(
+                            "write conflict on key {:?} after {attempt_no} attempts",
+                            c.key
+                        )),
+                        conflict: true,
+                        commit_failed: false,
+                    };
+                }
+                Err(e) => {
+                    break Invoked {
+                        outcome: Outcome::Error,
+                        response: None,
+                        error: Some(e.to_string()),
+                        conflict: false,
+                        commit_failed: true,
+                    };
+                }
+            }
+        };
+        // Failed calls keep nothing but their record.
+        let status = match &invoked.response {
+            Some(r) => r.status,
+            None => failure_status(&invoked),
+        };
+        let record = self.record(
+            &module,
+            caller,
+            &req,
+            status,
+            invoked.outcome,
+            started,
+            fuel_total,
+            invoked.error.clone(),
+        );
+        self.write_record(record).await;
+        self.observe(&module.name, invoked.outcome, started);
+        invoked
+    }
+
+    /// Record a call that was refused before the module ran.
+    pub async fn record_denied(
+        &self,
+        module: &LoadedModule,
+        caller: &Caller,
+        req: &GuestRequest,
+        status: u16,
+        why: &str,
+    ) {
+        let record = self.record(
+            module,
+            caller,
+            req,
+            status,
+            Outcome::Denied,
+            Instant::now(),
+            0,
+            Some(why.to_string()),
+        );
+        self.write_record(record).await;
+        self.observe(&module.name, Outcome::Denied, Instant::now());
+    }
+
+    async fn write_record(&self, record: Invocation) {
+        let job = Job {
+            tenant_id: record.tenant_id.clone(),
+            module: record.module.clone(),
+            invocation: Some(record),
+            ..Job::default()
+        };
+        if let Err(e) = self.committer.commit(job).await {
+            tracing::error!(error = %e, "could not write an invocation record");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        module: &LoadedModule,
+        caller: &Caller,
+        req: &GuestRequest,
+        status: u16,
+        outcome: Outcome,
+        started: Instant,
+        fuel: u64,
+        error: Option<String>,
+    ) -> Invocation {
+        Invocation {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: caller.tenant_id.clone(),
+            module: module.name.clone(),
+            version: Some(module.version.to_string()),
+            actor: caller.actor.clone(),
+            method: req.method.clone(),
+            path: req.path.clone(),
+            status,
+            outcome,
+            duration_us: started.elapsed().as_micros() as i64,
+            fuel: fuel.min(i64::MAX as u64) as i64,
+            request_id: caller.request_id.clone(),
+            error: error.map(|e| truncate(e, 2000)),
+            created_at: now_ms(),
+        }
+    }
+
+    fn observe(&self, module: &str, outcome: Outcome, started: Instant) {
+        metrics::counter!("nova_module_invocations_total", "module" => module.to_string(), "outcome" => outcome.as_str())
+            .increment(1);
+        metrics::histogram!("nova_module_invocation_duration_seconds", "module" => module.to_string())
+            .record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The status a client gets when the module gave no usable response.
+pub fn failure_status(invoked: &Invoked) -> u16 {
+    if invoked.conflict {
+        return 409;
+    }
+    if invoked.commit_failed {
+        return 503;
+    }
+    match invoked.outcome {
+        Outcome::Timeout => 504,
+        Outcome::Interrupted => 503,
+        _ => 502,
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}

@@ -1,0 +1,88 @@
+//! Per-call limits, and the reasons a call can be stopped for exceeding one.
+
+use std::time::Duration;
+
+/// Limits applied to one invocation. Plans can tighten them per tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory a call may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock CPU deadline, enforced with epoch interruption.
+    pub deadline: Duration,
+    /// Fuel a call may burn; running out stops it with outcome `limit`.
+    pub fuel: u64,
+    /// Largest request or response body, in bytes.
+    pub body_bytes: usize,
+    /// Largest kv value, in bytes.
+    pub kv_value_bytes: usize,
+    /// Host calls (kv, audit, log, context) per invocation.
+    pub host_calls: u32,
+    /// Bytes of kv writes one call may buffer.
+    pub buffered_write_bytes: usize,
+    /// Audit records one call may write.
+    pub audit_records: u32,
+    /// Log lines one call may write (further lines are dropped).
+    pub log_lines: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            deadline: Duration::from_secs(1),
+            fuel: 20_000_000_000,
+            body_bytes: 1 << 20,
+            kv_value_bytes: 256 << 10,
+            host_calls: 10_000,
+            buffered_write_bytes: 16 << 20,
+            audit_records: 256,
+            log_lines: 256,
+        }
+    }
+}
+
+/// A limit that stopped a call. Raised as a trap so the guest cannot catch it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    #[error("memory limit of {0} bytes exceeded")]
+    Memory(usize),
+    #[error("CPU deadline of {0:?} exceeded")]
+    Deadline(Duration),
+    #[error("host call budget of {0} calls exceeded")]
+    HostCalls(u32),
+    #[error("response body larger than {0} bytes")]
+    ResponseBody(usize),
+    #[error("interrupted: module switched off for this tenant")]
+    Interrupted,
+}
+
+/// Caps linear memory and table growth for one store; remembers the limit it enforced.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    pub max_memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            // An error (not `Ok(false)`) traps at once, so a guest that ignores a failed
+            // `memory.grow` cannot keep running, and the trap says which limit it hit.
+            return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}

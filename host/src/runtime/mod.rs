@@ -1,0 +1,170 @@
+//! The Wasm runtime: engine, installed modules, and the invocation path.
+
+pub mod bindings;
+pub mod engine;
+pub mod invoke;
+pub mod limits;
+pub mod registry;
+pub mod store;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::storage::{self, Db, commit::Committer};
+use engine::{CompileError, EngineConfig, WasmEngine};
+use limits::Limits;
+use registry::{LoadedModule, Registry};
+
+/// Module names: lower-case letters, digits and `-`, starting with a letter, at most 64 bytes.
+pub fn valid_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Why an install was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    #[error("module names use a-z, 0-9 and '-', start with a letter, at most 64 bytes; got {0:?}")]
+    BadName(String),
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// What an install produced.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Installed {
+    pub name: String,
+    pub version: i64,
+    pub version_id: String,
+    pub content_hash: String,
+    pub size_bytes: usize,
+}
+
+/// The engine, the registry of active versions, and what calls need to run and commit.
+pub struct Runtime {
+    pub engine: Arc<WasmEngine>,
+    pub registry: Registry,
+    pub db: Db,
+    pub committer: Committer,
+    pub limits: Limits,
+    /// Bounds concurrent instances below the pool's size, so excess calls queue, not fail.
+    pub(crate) permits: tokio::sync::Semaphore,
+}
+
+impl Runtime {
+    /// Build the runtime. Call [`Runtime::load_installed`] to load the active versions.
+    pub fn new(db: Db, engine_config: EngineConfig, limits: Limits) -> anyhow::Result<Self> {
+        let permits = tokio::sync::Semaphore::new(engine_config.max_instances as usize);
+        let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
+        Ok(Self {
+            engine,
+            registry: Registry::default(),
+            committer: Committer::start(db.clone()),
+            db,
+            limits,
+            permits,
+        })
+    }
+
+    async fn prepare(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<bindings::ModulePre<store::StoreData>, InstallError> {
+        let engine = self.engine.clone();
+        // Compiling is seconds of CPU: keep it off the request threads.
+        tokio::task::spawn_blocking(move || engine.prepare(&bytes))
+            .await
+            .map_err(|e| InstallError::Internal(e.to_string()))?
+            .map_err(InstallError::from)
+    }
+
+    /// Load the active version of every installed module (from the compile cache when warm).
+    pub async fn load_installed(&self) -> anyhow::Result<()> {
+        for v in storage::modules::active_versions(&self.db).await? {
+            let pre = self
+                .prepare(v.component)
+                .await
+                .with_context(|| format!("loading module {} version {}", v.module, v.version))?;
+            self.registry.activate(LoadedModule {
+                name: v.module,
+                version: v.version,
+                version_id: v.id,
+                content_hash: v.content_hash,
+                pre,
+            });
+        }
+        Ok(())
+    }
+
+    /// Check a component against the world, store it as the next version of `name`, and
+    /// switch new calls to it. Nothing is stored when the check fails.
+    pub async fn install(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        actor: Option<&str>,
+    ) -> Result<Installed, InstallError> {
+        if !valid_module_name(name) {
+            return Err(InstallError::BadName(name.to_string()));
+        }
+        let hash = WasmEngine::content_hash(&bytes);
+        let size = bytes.len();
+        let pre = self.prepare(bytes.clone()).await?;
+        let stored = storage::modules::install(&self.db, name, &hash, &bytes, actor).await?;
+        let installed = Installed {
+            name: stored.module.clone(),
+            version: stored.version,
+            version_id: stored.id.clone(),
+            content_hash: stored.content_hash.clone(),
+            size_bytes: size,
+        };
+        self.registry.activate(LoadedModule {
+            name: stored.module,
+            version: stored.version,
+            version_id: stored.id,
+            content_hash: stored.content_hash,
+            pre,
+        });
+        tracing::info!(module = name, version = installed.version, hash = %installed.content_hash, "module installed");
+        Ok(installed)
+    }
+
+    /// Install `bytes` as `name` unless a version with the same bytes already exists.
+    pub async fn install_if_new(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Option<Installed>, InstallError> {
+        if storage::modules::has_hash(&self.db, name, &WasmEngine::content_hash(bytes)).await? {
+            return Ok(None);
+        }
+        self.install(name, bytes.to_vec(), Some("nova"))
+            .await
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_module_name;
+
+    #[test]
+    fn module_names() {
+        for ok in ["pos", "billing", "support-2", "a"] {
+            assert!(valid_module_name(ok), "{ok}");
+        }
+        for bad in ["", "Pos", "2pos", "pos_x", "pos/../x", &"a".repeat(65)] {
+            assert!(!valid_module_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! What one invocation's `Store` carries: the composition of each capability's per-call state.
+
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::{LimitExceeded, Limits, MemoryLimiter};
+use crate::capabilities::{audit::AuditState, kv::KvState, log::LogState};
+use crate::storage::Db;
+
+/// Facts about the call, decided by the host from the authenticated request.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub tenant_id: String,
+    pub actor: String,
+    pub request_id: String,
+    pub module: String,
+    pub version: String,
+}
+
+/// The data of one invocation's store.
+pub struct StoreData {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub call: CallInfo,
+    pub limits: Limits,
+    pub kv: KvState,
+    pub audit: AuditState,
+    pub log: LogState,
+    pub started: Instant,
+    host_calls: u32,
+}
+
+impl StoreData {
+    /// Fresh state for one call: WASI with no files, sockets, environment or arguments.
+    pub fn new(db: Db, call: CallInfo, limits: Limits) -> Self {
+        Self {
+            // The default builder grants nothing: no preopens, no env, no args, network denied.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_memory: limits.memory_bytes,
+            },
+            kv: KvState::new(db, call.tenant_id.clone(), call.module.clone(), limits),
+            audit: AuditState::default(),
+            log: LogState::default(),
+            call,
+            limits,
+            started: Instant::now(),
+            host_calls: 0,
+        }
+    }
+
+    /// Count one host call against the budget; past it the guest is stopped.
+    pub fn charge_host_call(&mut self) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        if self.host_calls > self.limits.host_calls {
+            return Err(wasmtime::Error::new(LimitExceeded::HostCalls(
+                self.limits.host_calls,
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for StoreData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `audit_events`: domain actions recorded by modules and by superadmin changes.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, rfc3339};
+
+/// One audit row, before or after it is stored.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub module: String,
+    pub action: String,
+    pub actor: Option<String>,
+    /// JSON text.
+    pub payload: String,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}
+
+impl AuditEvent {
+    /// A new event stamped now.
+    pub fn new(
+        tenant_id: Option<&str>,
+        module: &str,
+        action: &str,
+        actor: Option<&str>,
+        payload: &serde_json::Value,
+        request_id: Option<&str>,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant_id.map(str::to_string),
+            module: module.to_string(),
+            action: action.to_string(),
+            actor: actor.map(str::to_string),
+            payload: payload.to_string(),
+            request_id: request_id.map(str::to_string),
+            created_at: super::now_ms(),
+        }
+    }
+}
+
+/// Insert one event inside the caller's transaction.
+pub async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&e.id)
+    .bind(&e.tenant_id)
+    .bind(&e.module)
+    .bind(&e.action)
+    .bind(&e.actor)
+    .bind(&e.payload)
+    .bind(&e.request_id)
+    .bind(e.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Filters for [`query`]; `None` means any.
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub module: Option<String>,
+    pub action: Option<String>,
+    pub tenant_id: Option<String>,
+    pub limit: i64,
+}
+
+/// An audit row as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub module: String,
+    pub action: String,
+    pub actor: Option<String>,
+    pub payload: serde_json::Value,
+    pub request_id: Option<String>,
+    pub created_at: String,
+}
+
+/// Newest first.
+pub async fn query(db: &Db, f: &AuditFilter) -> Result<Vec<AuditView>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, module, action, actor, payload, request_id, created_at FROM audit_events \
+         WHERE ($1 IS NULL OR module = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR tenant_id = $3) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(&f.module)
+    .bind(&f.action)
+    .bind(&f.tenant_id)
+    .bind(f.limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let payload: String = row.try_get("payload")?;
+            Ok(AuditView {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                module: row.try_get("module")?,
+                action: row.try_get("action")?,
+                actor: row.try_get("actor")?,
+                payload: serde_json::from_str(&payload)
+                    .unwrap_or(serde_json::Value::String(payload)),
+                request_id: row.try_get("request_id")?,
+                created_at: rfc3339(row.try_get("created_at")?),
+            })
+        })
+        .collect()
+}

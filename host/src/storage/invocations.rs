@@ -1,0 +1,214 @@
+//! `invocations`: one row per module call, written by the group committer.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, rfc3339};
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Returned normally with a status below 500; its writes were committed.
+    Ok,
+    /// Returned a 5xx, or lost a write conflict for good; nothing written.
+    Error,
+    /// Refused before the module ran (module off for the tenant).
+    Denied,
+    /// The guest trapped.
+    Trap,
+    /// The guest ran past its CPU deadline.
+    Timeout,
+    /// The guest hit a memory, response size or host-call limit.
+    Limit,
+    /// Stopped by a kill switch while running.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Denied => "denied",
+            Outcome::Trap => "trap",
+            Outcome::Timeout => "timeout",
+            Outcome::Limit => "limit",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parse a stored or query-string name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => Outcome::Ok,
+            "error" => Outcome::Error,
+            "denied" => Outcome::Denied,
+            "trap" => Outcome::Trap,
+            "timeout" => Outcome::Timeout,
+            "limit" => Outcome::Limit,
+            "interrupted" => Outcome::Interrupted,
+            _ => return None,
+        })
+    }
+}
+
+/// One invocation record.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub id: String,
+    pub tenant_id: String,
+    pub module: String,
+    pub version: Option<String>,
+    pub actor: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub duration_us: i64,
+    pub fuel: i64,
+    pub request_id: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: usize = 14;
+
+/// Insert many records with one multi-row statement (the group committer's hot path).
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    rows: &[&Invocation],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, \
+         duration_us, fuel, request_id, error, created_at) VALUES ",
+    );
+    for i in 0..rows.len() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..COLUMNS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(i * COLUMNS + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    let mut q = sqlx::query(&sql);
+    for r in rows {
+        q = q
+            .bind(&r.id)
+            .bind(&r.tenant_id)
+            .bind(&r.module)
+            .bind(&r.version)
+            .bind(&r.actor)
+            .bind(&r.method)
+            .bind(&r.path)
+            .bind(i64::from(r.status))
+            .bind(r.outcome.as_str())
+            .bind(r.duration_us)
+            .bind(r.fuel)
+            .bind(&r.request_id)
+            .bind(&r.error)
+            .bind(r.created_at);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
+/// Filters for [`query`]; `None` means any.
+#[derive(Debug, Default)]
+pub struct InvocationFilter {
+    pub tenant_id: Option<String>,
+    pub module: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub request_id: Option<String>,
+    pub limit: i64,
+}
+
+/// A record as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationView {
+    pub id: String,
+    pub tenant_id: String,
+    pub module: String,
+    pub version: Option<String>,
+    pub actor: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub outcome: String,
+    pub duration_ms: f64,
+    pub fuel: i64,
+    pub request_id: String,
+    pub error: Option<String>,
+    pub created_at: String,
+}
+
+/// Newest first.
+pub async fn query(db: &Db, f: &InvocationFilter) -> Result<Vec<InvocationView>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, fuel, \
+         request_id, error, created_at FROM invocations \
+         WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR module = $2) \
+         AND ($3 IS NULL OR outcome = $3) AND ($4 IS NULL OR request_id = $4) \
+         ORDER BY created_at DESC, id DESC LIMIT $5",
+    )
+    .bind(&f.tenant_id)
+    .bind(&f.module)
+    .bind(f.outcome.map(Outcome::as_str))
+    .bind(&f.request_id)
+    .bind(f.limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let duration_us: i64 = row.try_get("duration_us")?;
+            Ok(InvocationView {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                module: row.try_get("module")?,
+                version: row.try_get("version")?,
+                actor: row.try_get("actor")?,
+                method: row.try_get("method")?,
+                path: row.try_get("path")?,
+                status: row.try_get("status")?,
+                outcome: row.try_get("outcome")?,
+                duration_ms: duration_us as f64 / 1000.0,
+                fuel: row.try_get("fuel")?,
+                request_id: row.try_get("request_id")?,
+                error: row.try_get("error")?,
+                created_at: rfc3339(row.try_get("created_at")?),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn outcome_names_round_trip() {
+        for o in [
+            Outcome::Ok,
+            Outcome::Error,
+            Outcome::Denied,
+            Outcome::Trap,
+            Outcome::Timeout,
+            Outcome::Limit,
+            Outcome::Interrupted,
+        ] {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(Outcome::parse("OK"), None);
+    }
+}

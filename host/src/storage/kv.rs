@@ -1,0 +1,192 @@
+//! `module_kv`: each module's storage, keyed by (tenant, module, key), with a version per key
+//! so that read-modify-write calls can be checked for conflicts at commit.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, now_ms};
+
+/// A stored value and its version (bumped on every write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub value: Vec<u8>,
+    pub version: i64,
+}
+
+/// What the writer saw when it read the key, checked again at commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The call never read the key: a blind write, always applied.
+    Any,
+    /// The call read the key and it did not exist.
+    Absent,
+    /// The call read the key at this version.
+    Version(i64),
+}
+
+/// A buffered write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Set(Vec<u8>),
+    Delete,
+}
+
+/// One buffered write with the expectation it was made under.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub key: String,
+    pub op: Op,
+    pub expect: Expect,
+}
+
+/// Another call changed a key this call read before writing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub key: String,
+}
+
+/// Read one key.
+pub async fn get(
+    db: &Db,
+    tenant: &str,
+    module: &str,
+    key: &str,
+) -> Result<Option<Stored>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT value, version FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3",
+    )
+    .bind(tenant)
+    .bind(module)
+    .bind(key)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(Stored {
+            value: r.try_get("value")?,
+            version: r.try_get("version")?,
+        })
+    })
+    .transpose()
+}
+
+/// Keys starting with `prefix`, strictly after `after` (or from the start), ascending, at most `limit`.
+pub async fn list(
+    db: &Db,
+    tenant: &str,
+    module: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(String, Stored)>, sqlx::Error> {
+    // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
+    let rows = sqlx::query(
+        "SELECT key, value, version FROM module_kv \
+         WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, $4) = $3 \
+         AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6",
+    )
+    .bind(tenant)
+    .bind(module)
+    .bind(prefix)
+    .bind(prefix.chars().count() as i64)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("key")?,
+                Stored {
+                    value: r.try_get("value")?,
+                    version: r.try_get("version")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Apply a call's writes inside the caller's transaction. Returns `Ok(Err(conflict))` when a
+/// key the call read has changed since; the caller must roll the writes back.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    module: &str,
+    writes: &[Write],
+) -> Result<Result<(), Conflict>, sqlx::Error> {
+    let now = now_ms();
+    for w in writes {
+        let affected = match (&w.op, w.expect) {
+            (Op::Set(value), Expect::Any) => sqlx::query(
+                "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant_id, module, key) \
+                 DO UPDATE SET value = excluded.value, version = module_kv.version + 1, updated_at = excluded.updated_at",
+            )
+            .bind(tenant)
+            .bind(module)
+            .bind(&w.key)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+            .max(1),
+            (Op::Set(value), Expect::Absent) => sqlx::query(
+                "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant_id, module, key) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(module)
+            .bind(&w.key)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+            (Op::Set(value), Expect::Version(v)) => sqlx::query(
+                "UPDATE module_kv SET value = $4, version = version + 1, updated_at = $5 \
+                 WHERE tenant_id = $1 AND module = $2 AND key = $3 AND version = $6",
+            )
+            .bind(tenant)
+            .bind(module)
+            .bind(&w.key)
+            .bind(value)
+            .bind(now)
+            .bind(v)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+            (Op::Delete, Expect::Any) => {
+                sqlx::query("DELETE FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3")
+                    .bind(tenant)
+                    .bind(module)
+                    .bind(&w.key)
+                    .execute(&mut *conn)
+                    .await?;
+                1
+            }
+            (Op::Delete, Expect::Absent) => {
+                // Read as missing and deleted: still missing is the only consistent state.
+                let exists = sqlx::query("SELECT 1 FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3")
+                    .bind(tenant)
+                    .bind(module)
+                    .bind(&w.key)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                u64::from(exists.is_none())
+            }
+            (Op::Delete, Expect::Version(v)) => sqlx::query(
+                "DELETE FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3 AND version = $4",
+            )
+            .bind(tenant)
+            .bind(module)
+            .bind(&w.key)
+            .bind(v)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+        };
+        if affected == 0 {
+            return Ok(Err(Conflict { key: w.key.clone() }));
+        }
+    }
+    Ok(Ok(()))
+}

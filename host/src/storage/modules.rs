@@ -1,0 +1,137 @@
+//! `modules` and `module_versions`: installed components. The bytes live in the database so
+//! every replica can load the same version; compiled code is cached on each host's disk.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Db, now_ms, rfc3339};
+
+/// One stored version, with its component bytes.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub id: String,
+    pub module: String,
+    pub version: i64,
+    pub content_hash: String,
+    pub component: Vec<u8>,
+}
+
+/// A module as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleSummary {
+    pub name: String,
+    pub active_version: Option<i64>,
+    pub active_version_id: Option<String>,
+    pub content_hash: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub versions: i64,
+    pub created_at: String,
+}
+
+/// The active version of every installed module.
+pub async fn active_versions(db: &Db) -> Result<Vec<StoredVersion>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT v.id, v.module, v.version, v.content_hash, v.component FROM modules m \
+         JOIN module_versions v ON v.id = m.active_version_id ORDER BY m.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredVersion {
+                id: r.try_get("id")?,
+                module: r.try_get("module")?,
+                version: r.try_get("version")?,
+                content_hash: r.try_get("content_hash")?,
+                component: r.try_get("component")?,
+            })
+        })
+        .collect()
+}
+
+/// True when this module already has a version with these exact bytes.
+pub async fn has_hash(db: &Db, module: &str, content_hash: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 FROM module_versions WHERE module = $1 AND content_hash = $2")
+        .bind(module)
+        .bind(content_hash)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Store a new version and make it active, in one transaction. Returns the stored version.
+pub async fn install(
+    db: &Db,
+    module: &str,
+    content_hash: &str,
+    component: &[u8],
+    actor: Option<&str>,
+) -> Result<StoredVersion, sqlx::Error> {
+    let now = now_ms();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("INSERT INTO modules (name, active_version_id, created_at) VALUES ($1, NULL, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(module)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let next: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM module_versions WHERE module = $1",
+    )
+    .bind(module)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("next")?;
+    sqlx::query(
+        "INSERT INTO module_versions (id, module, version, content_hash, size_bytes, component, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(module)
+    .bind(next)
+    .bind(content_hash)
+    .bind(component.len() as i64)
+    .bind(component)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE modules SET active_version_id = $1 WHERE name = $2")
+        .bind(&id)
+        .bind(module)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StoredVersion {
+        id,
+        module: module.to_string(),
+        version: next,
+        content_hash: content_hash.to_string(),
+        component: component.to_vec(),
+    })
+}
+
+/// Every installed module with its active version.
+pub async fn list(db: &Db) -> Result<Vec<ModuleSummary>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT m.name, m.active_version_id, m.created_at, v.version, v.content_hash, v.size_bytes, \
+         (SELECT COUNT(*) FROM module_versions c WHERE c.module = m.name) AS versions \
+         FROM modules m LEFT JOIN module_versions v ON v.id = m.active_version_id ORDER BY m.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ModuleSummary {
+                name: r.try_get("name")?,
+                active_version: r.try_get("version")?,
+                active_version_id: r.try_get("active_version_id")?,
+                content_hash: r.try_get("content_hash")?,
+                size_bytes: r.try_get("size_bytes")?,
+                versions: r.try_get("versions")?,
+                created_at: rfc3339(r.try_get("created_at")?),
+            })
+        })
+        .collect()
+}

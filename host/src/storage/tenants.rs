@@ -1,0 +1,62 @@
+//! `tenants`: the restaurants Nova serves.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Db, now_ms, rfc3339};
+
+/// A tenant as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+    })
+}
+
+/// Create an active tenant.
+pub async fn create(db: &Db, name: &str) -> Result<Tenant, sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    sqlx::query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, 'active', $3)")
+        .bind(&id)
+        .bind(name)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(Tenant {
+        id,
+        name: name.to_string(),
+        status: "active".into(),
+        created_at: rfc3339(now),
+    })
+}
+
+/// One tenant, if it exists.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Every tenant, newest first.
+pub async fn list(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, status, created_at FROM tenants ORDER BY created_at DESC, id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}

@@ -1,0 +1,129 @@
+//! Storage scoped to the calling tenant and this module.
+//!
+//! Writes are buffered and committed with the call only if it answers below 500; the call's
+//! own reads see them. If two calls read and then write the same key at once, the host runs
+//! the loser again on fresh data (or answers 409), so no update is lost.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+use crate::wit::nova::module::kv as raw;
+
+fn map(e: raw::Error) -> Error {
+    match e {
+        raw::Error::InvalidKey(m) => Error::internal(format!("invalid kv key: {m}")),
+        raw::Error::ValueTooLarge(limit) => Error::new(
+            413,
+            "VALUE_TOO_LARGE",
+            format!("values are limited to {limit} bytes"),
+        ),
+        raw::Error::QuotaExceeded(m) => Error::new(429, "QUOTA_EXCEEDED", m),
+        raw::Error::Other(m) => Error::new(503, "STORAGE_UNAVAILABLE", m),
+    }
+}
+
+/// Read raw bytes.
+///
+/// ```no_run
+/// let v: Option<Vec<u8>> = nova_sdk::kv::get("greeting")?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
+    raw::get(key).map_err(map)
+}
+
+/// Write raw bytes.
+///
+/// ```no_run
+/// nova_sdk::kv::set("greeting", b"hello")?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn set(key: &str, value: &[u8]) -> Result<(), Error> {
+    raw::set(key, value).map_err(map)
+}
+
+/// Delete a key (missing keys are fine).
+///
+/// ```no_run
+/// nova_sdk::kv::delete("greeting")?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn delete(key: &str) -> Result<(), Error> {
+    raw::delete(key).map_err(map)
+}
+
+/// Read a JSON value.
+///
+/// ```no_run
+/// let n: Option<u64> = nova_sdk::kv::get_json("counter")?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, Error> {
+    match get(key)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::internal(format!(
+                "stored value of {key:?} is not the expected JSON: {e}"
+            ))
+        }),
+    }
+}
+
+/// Write a JSON value.
+///
+/// ```no_run
+/// nova_sdk::kv::set_json("counter", &3u64)?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error> {
+    set(key, &serde_json::to_vec(value)?)
+}
+
+/// One page of [`list`].
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// `(key, value)` pairs in ascending key order.
+    pub entries: Vec<(String, Vec<u8>)>,
+    /// Pass to the next [`list`] call for the following page; `None` on the last page.
+    pub cursor: Option<String>,
+}
+
+/// Keys starting with `prefix`, ascending, at most `limit` (capped at 1000), after `cursor`.
+///
+/// ```no_run
+/// let page = nova_sdk::kv::list("ticket/", 20, None)?;
+/// for (key, _value) in &page.entries { nova_sdk::log::debug(key); }
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn list(prefix: &str, limit: u32, cursor: Option<&str>) -> Result<Page, Error> {
+    let page = raw::list(prefix, limit, cursor).map_err(map)?;
+    Ok(Page {
+        entries: page.entries.into_iter().map(|e| (e.key, e.value)).collect(),
+        cursor: page.cursor,
+    })
+}
+
+/// Like [`list`], with each value parsed as JSON.
+///
+/// ```no_run
+/// let (items, _next): (Vec<(String, serde_json::Value)>, _) = nova_sdk::kv::list_json("ticket/", 20, None)?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn list_json<T: DeserializeOwned>(
+    prefix: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<(String, T)>, Option<String>), Error> {
+    let page = list(prefix, limit, cursor)?;
+    let mut out = Vec::with_capacity(page.entries.len());
+    for (key, bytes) in page.entries {
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::internal(format!(
+                "stored value of {key:?} is not the expected JSON: {e}"
+            ))
+        })?;
+        out.push((key, value));
+    }
+    Ok((out, page.cursor))
+}

@@ -1,0 +1,115 @@
+//! # nova-sdk: write Nova modules
+//!
+//! A Nova module is a WebAssembly component that answers HTTP-like requests for one tenant
+//! at a time. The host authenticates the caller, picks the tenant, checks the module is
+//! switched on, and hands the module a [`Request`]; the module answers with a [`Response`].
+//! Everything a module keeps goes through [`kv`], scoped by the host to the calling tenant
+//! and module; domain events go through [`audit`].
+//!
+//! ```no_run
+//! use nova_sdk::{Error, Module, Request, Response, Router, kv};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Note { text: String }
+//!
+//! fn add_note(req: &Request) -> Result<Response, Error> {
+//!     let note: Note = req.json()?;
+//!     if note.text.is_empty() {
+//!         return Err(Error::validation("text", "text must not be empty"));
+//!     }
+//!     kv::set_json("note", &note)?;
+//!     Response::json(201, &note)
+//! }
+//!
+//! struct Notes;
+//! impl Module for Notes {
+//!     fn router() -> Router {
+//!         Router::new().post("/notes", add_note)
+//!     }
+//! }
+//! nova_sdk::export!(Notes);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and install the `.wasm` with
+//! `nova module install FILE --name NAME`.
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod context;
+mod error;
+mod http;
+pub mod kv;
+pub mod log;
+mod router;
+
+pub use error::Error;
+pub use http::{Request, Response};
+pub use router::{Handler, Router};
+
+/// Raw bindings generated from the `nova:module@0.1.0` WIT world. Use the typed API instead.
+#[doc(hidden)]
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../wit/module",
+        world: "module",
+        pub_export_macro: true,
+        export_macro_name: "__export_nova_world",
+        default_bindings_module: "nova_sdk::wit",
+    });
+}
+
+/// A Nova module: the routes it answers.
+///
+/// ```
+/// use nova_sdk::{Module, Response, Router};
+/// struct Hello;
+/// impl Module for Hello {
+///     fn router() -> Router {
+///         Router::new().get("/hello", |_req| Response::text(200, "hello"))
+///     }
+/// }
+/// ```
+pub trait Module {
+    /// The module's routes. Built afresh for every request (each request gets a new instance).
+    fn router() -> Router;
+}
+
+/// Export a [`Module`] as the component's entry point. Use it once, at the crate root.
+///
+/// A type that does not implement [`Module`] is a compile error pointing at this line.
+///
+/// ```ignore
+/// nova_sdk::export!(MyModule);
+/// ```
+#[macro_export]
+macro_rules! export {
+    ($module:ty) => {
+        #[doc(hidden)]
+        pub struct __NovaGuest;
+
+        impl $crate::wit::exports::nova::module::handler::Guest for __NovaGuest {
+            fn handle(
+                req: $crate::wit::exports::nova::module::handler::Request,
+            ) -> $crate::wit::exports::nova::module::handler::Response {
+                $crate::__dispatch::<$module>(req)
+            }
+        }
+
+        $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
+    };
+}
+
+/// Route one raw request through `M`'s router. Called by [`export!`].
+#[doc(hidden)]
+pub fn __dispatch<M: Module>(
+    req: wit::exports::nova::module::handler::Request,
+) -> wit::exports::nova::module::handler::Response {
+    let request = Request::from_raw(req.method, req.path, req.query, req.headers, req.body);
+    let response = M::router().handle(&request);
+    wit::exports::nova::module::handler::Response {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+    }
+}
