@@ -69,6 +69,9 @@ impl WasmEngine {
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
             .consume_fuel(true)
+            // Reserve only what a call may use, not the default 4 GiB per memory: the pool
+            // holds thousands of slots and several engines may share one address space.
+            .memory_reservation(config.max_memory_bytes as u64)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
 

@@ -80,7 +80,7 @@ pub async fn list(
     // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
     let rows = sqlx::query(
         "SELECT key, value, version FROM module_kv \
-         WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, $4) = $3 \
+         WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
          AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6",
     )
     .bind(tenant)

@@ -1,0 +1,343 @@
+//! Test harness: a real Nova server on a loopback port over SQLite or PostgreSQL.
+//!
+//! PostgreSQL tests create a fresh database per server on `NOVA_TEST_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`) and fail, not skip, when it does
+//! not answer.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nova::app::AppState;
+use nova::auth::password;
+use nova::config::Config;
+use nova::storage::{Db, users};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[allow(unused_imports)]
+pub use nova_artifacts::guests;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generate one `#[tokio::test]` per backend for each named `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub const SUPERADMIN_EMAIL: &str = "root@nova.test";
+pub const SUPERADMIN_PASSWORD: &str = "correct horse battery";
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
+
+/// The PostgreSQL server tests use.
+pub fn postgres_url() -> String {
+    std::env::var("NOVA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{db}")
+}
+
+/// Create an empty PostgreSQL database for one test and return its URL.
+pub async fn fresh_postgres() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let admin_url = postgres_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} does not answer ({e}); start it or set NOVA_TEST_DATABASE_URL"));
+    sweep_dead_databases(&mut admin).await;
+    let name = format!(
+        "nova_t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u16>()
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    replace_db(&admin_url, &name)
+}
+
+/// Drop databases left by test processes that no longer run.
+async fn sweep_dead_databases(admin: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'nova_t_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| {
+            p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
+        }) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
+}
+
+/// Compiled modules are cached across tests so each test does not recompile them.
+pub fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub config: Config,
+    pub backend: Backend,
+    data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server on a new, empty database with the bundled modules installed.
+    pub async fn start(backend: Backend) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres().await),
+        };
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_path_buf(),
+            database_url,
+            redis_url: None,
+            jwt_secret: Some(JWT_SECRET.into()),
+            cache_dir: Some(shared_cache_dir()),
+        };
+        let server = Self::launch(config, backend, data_dir).await;
+        server.state.install_bundled().await.unwrap();
+        let db = server.state.db.clone();
+        let hash = password::hash(SUPERADMIN_PASSWORD).unwrap();
+        users::create(&db, None, SUPERADMIN_EMAIL, &hash, "superadmin")
+            .await
+            .unwrap();
+        server
+    }
+
+    async fn launch(config: Config, backend: Backend, data_dir: tempfile::TempDir) -> Self {
+        let state = AppState::build(&config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = nova::http::router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            state,
+            config,
+            backend,
+            data_dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stop the server and start a new one on the same database and data directory.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let config = self.config.clone();
+        let backend = self.backend;
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        Self::launch(config, backend, data_dir).await
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        self.state.db.close().await;
+    }
+
+    /// The database, for checks that look behind the API.
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Log in and return the token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let resp = self
+            .http
+            .post(self.url("/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "login of {email}");
+        resp.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn superadmin(&self) -> String {
+        self.login(SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD).await
+    }
+
+    /// Create a tenant with one staff user; returns (tenant id, the user's token).
+    pub async fn tenant(&self, admin: &str, name: &str) -> (String, String) {
+        let tenant: Value = self
+            .http
+            .post(self.url("/v1/superadmin/tenants"))
+            .bearer_auth(admin)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = tenant["id"].as_str().unwrap().to_string();
+        let email = format!(
+            "staff-{}@{}.test",
+            rand::random::<u32>(),
+            name.to_lowercase().replace(' ', "-")
+        );
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/superadmin/tenants/{id}/users")))
+            .bearer_auth(admin)
+            .json(&json!({"email": email, "password": "staff-password", "role": "staff"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let token = self.login(&email, "staff-password").await;
+        (id, token)
+    }
+
+    /// Switch a module on or off for a tenant.
+    pub async fn toggle(&self, admin: &str, tenant: &str, module: &str, enabled: bool) {
+        let resp = self
+            .http
+            .put(self.url(&format!("/v1/superadmin/tenants/{tenant}/modules/{module}")))
+            .bearer_auth(admin)
+            .json(&json!({"enabled": enabled}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "toggle {module} for {tenant}");
+    }
+
+    /// Install a component through the API.
+    pub async fn install(&self, admin: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/v1/superadmin/modules?name={name}")))
+            .bearer_auth(admin)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET a path with a token, returning (status, JSON body or null).
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Send a JSON body with a token, returning (status, JSON body or null).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The invocation records with this request id.
+    pub async fn invocations_for(&self, admin: &str, request_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(
+                admin,
+                &format!("/v1/superadmin/invocations?requestId={request_id}"),
+            )
+            .await;
+        assert_eq!(status, 200);
+        body["invocations"].as_array().unwrap().clone()
+    }
+
+    /// Count rows of a table, straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(self.db().pool())
+            .await
+            .unwrap()
+            .get::<i64, _>("n")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
