@@ -16,7 +16,7 @@ use crate::storage::invocations::{Invocation, Outcome};
 use crate::storage::now_ms;
 
 /// Attempts per call when its read-modify-write loses a race; the last loser gets 409.
-const MAX_ATTEMPTS: u32 = 4;
+const MAX_ATTEMPTS: u32 = 6;
 
 /// Who is calling and what, as decided by the host.
 #[derive(Debug, Clone)]
@@ -126,8 +126,19 @@ impl Runtime {
         };
         let mut fuel_total = 0u64;
         let mut attempt_no = 0;
+        let mut retry_guard = None;
         let invoked = loop {
             attempt_no += 1;
+            if attempt_no == 2 {
+                // A call that lost a race retries under a lock shared by the calls of its
+                // tenant and module, so retries queue behind each other instead of colliding
+                // again; first attempts stay lock-free.
+                retry_guard = Some(
+                    self.retry_lock(&caller.tenant_id, &module.name)
+                        .lock_owned()
+                        .await,
+                );
+            }
             let mut attempt = self.attempt(&module, call.clone(), req.clone()).await;
             fuel_total += attempt.fuel;
             let response = match attempt.result {
@@ -205,6 +216,7 @@ impl Runtime {
                 }
             }
         };
+        drop(retry_guard);
         // Failed calls keep nothing but their record.
         let status = match &invoked.response {
             Some(r) => r.status,
@@ -223,6 +235,13 @@ impl Runtime {
         self.write_record(record).await;
         self.observe(&module.name, invoked.outcome, started);
         invoked
+    }
+
+    fn retry_lock(&self, tenant: &str, module: &str) -> Arc<tokio::sync::Mutex<()>> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (tenant, module).hash(&mut h);
+        self.retry_locks[h.finish() as usize % self.retry_locks.len()].clone()
     }
 
     /// Record a call that was refused before the module ran.

@@ -59,6 +59,8 @@ pub struct Runtime {
     pub limits: Limits,
     /// Bounds concurrent instances below the pool's size, so excess calls queue, not fail.
     pub(crate) permits: tokio::sync::Semaphore,
+    /// Striped locks that serialise retries of calls that lost a write race.
+    pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Runtime {
@@ -73,6 +75,7 @@ impl Runtime {
             db,
             limits,
             permits,
+            retry_locks: (0..64).map(|_| Arc::default()).collect(),
         })
     }
 

@@ -1,0 +1,254 @@
+//! Guests that loop, hoard memory, recurse, trap or answer too much are stopped with the
+//! right outcome, keep none of their writes, and leave the host serving everyone else.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestServer, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A server with the hostile guest installed and enabled for one tenant.
+async fn hostile_server(backend: Backend) -> (TestServer, String, String, String) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let resp = server.install(&admin, "hostile", guests::HOSTILE).await;
+    assert_eq!(resp.status(), 201);
+    let (tenant, staff) = server.tenant(&admin, "Target").await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    server.toggle(&admin, &tenant, "pos", true).await;
+    (server, admin, tenant, staff)
+}
+
+/// Call the hostile guest; returns (status, error code, the call's invocation record).
+async fn call(
+    server: &TestServer,
+    admin: &str,
+    staff: &str,
+    method: Method,
+    path: &str,
+) -> (u16, Value, Value) {
+    let resp = server
+        .http
+        .request(method, server.url(&format!("/v1/portal/hostile{path}")))
+        .bearer_auth(staff)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let records = server.invocations_for(admin, &request_id).await;
+    assert_eq!(
+        records.len(),
+        1,
+        "exactly one record for {path}: {records:?}"
+    );
+    (status, body["error"]["code"].clone(), records[0].clone())
+}
+
+async fn misbehaviour_is_stopped_and_recorded(backend: Backend) {
+    let (server, admin, _tenant, staff) = hostile_server(backend).await;
+    let cases = [
+        ("/grow", 502, "MODULE_LIMIT", "limit"),
+        ("/recurse", 502, "MODULE_TRAPPED", "trap"),
+        ("/big", 502, "MODULE_LIMIT", "limit"),
+        ("/host-calls", 502, "MODULE_LIMIT", "limit"),
+    ];
+    for (path, status, code, outcome) in cases {
+        let (got, got_code, record) = call(&server, &admin, &staff, Method::GET, path).await;
+        assert_eq!(got, status, "{path}: {record}");
+        assert_eq!(got_code, code, "{path}");
+        assert_eq!(record["outcome"], outcome, "{path}: {record}");
+        assert_eq!(record["status"], status, "{path}");
+        assert!(
+            record["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}: {record}"
+        );
+    }
+    // The host is still healthy and serving.
+    let (status, _, record) = call(&server, &admin, &staff, Method::GET, "/ping").await;
+    assert_eq!(status, 200);
+    assert_eq!(record["outcome"], "ok");
+}
+
+async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
+    let (server, admin, _tenant, staff) = hostile_server(backend).await;
+    let started = Instant::now();
+    let looping = {
+        let http = server.http.clone();
+        let url = server.url("/v1/portal/hostile/loop");
+        let staff = staff.clone();
+        tokio::spawn(async move {
+            let resp = http.get(url).bearer_auth(staff).send().await.unwrap();
+            let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+            (resp.status().as_u16(), id, Instant::now())
+        })
+    };
+    // While the loop runs, other calls complete (the guest yields at every epoch tick).
+    let mut served = 0;
+    while !looping.is_finished() {
+        let (status, _) = server.get(&staff, "/v1/portal/hostile/ping").await;
+        assert_eq!(status, 200);
+        served += 1;
+        if served > 10_000 {
+            break;
+        }
+    }
+    let (status, request_id, ended) = looping.await.unwrap();
+    let elapsed = ended - started;
+    assert_eq!(status, 504);
+    assert!(
+        served >= 3,
+        "only {served} calls were served during the loop"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1),
+        "stopped before its deadline: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "ran far past its 1 s deadline: {elapsed:?}"
+    );
+    let records = server.invocations_for(&admin, &request_id).await;
+    assert_eq!(records[0]["outcome"], "timeout");
+}
+
+async fn failed_calls_keep_no_writes(backend: Backend) {
+    let (server, admin, tenant, staff) = hostile_server(backend).await;
+    let audit_before = server.count("audit_events").await;
+    let (status, code, record) =
+        call(&server, &admin, &staff, Method::POST, "/write-then-trap").await;
+    assert_eq!((status, code.as_str()), (502, Some("MODULE_TRAPPED")));
+    assert_eq!(record["outcome"], "trap");
+    let (status, _, record) = call(&server, &admin, &staff, Method::POST, "/write-then-500").await;
+    assert_eq!(status, 500, "a module's own 5xx reaches the client");
+    assert_eq!(record["outcome"], "error");
+    for key in ["trap-write", "fail500"] {
+        let (status, value) = server
+            .get(&staff, &format!("/v1/portal/hostile/keys/{key}"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(value, Value::Null, "{key} must not persist");
+    }
+    assert_eq!(
+        server.count("audit_events").await,
+        audit_before,
+        "no audit from failed calls"
+    );
+    let stored: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM module_kv WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap()
+            .get("n")
+    };
+    assert_eq!(stored, 0);
+}
+
+async fn guests_get_no_environment_or_files(backend: Backend) {
+    let (server, _admin, _tenant, staff) = hostile_server(backend).await;
+    let (status, vars) = server.get(&staff, "/v1/portal/hostile/env").await;
+    assert_eq!((status, vars), (200, json!(0)));
+    let (status, can_read_root) = server.get(&staff, "/v1/portal/hostile/file").await;
+    assert_eq!((status, can_read_root), (200, json!(false)));
+    // The host, not the guest, names the tenant and actor.
+    let (_, who) = server.get(&staff, "/v1/portal/hostile/whoami").await;
+    assert_eq!(who["module"], "hostile");
+    assert_eq!(who["tenant"].as_str().unwrap().len(), 36);
+}
+
+async fn invalid_components_are_refused_and_nothing_installed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let before = server.count("module_versions").await;
+    let core_module = wat_core_module();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"definitely not wasm".to_vec()),
+        ("core", core_module),
+        ("wrong-world", wat_component_with_unknown_import()),
+        ("no-export", b"\0asm\x0d\0\x01\0".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let resp = server.install(&admin, name, &bytes).await;
+        assert_eq!(resp.status(), 400, "{name}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "INVALID_COMPONENT", "{name}: {body}");
+    }
+    let resp = server.install(&admin, "Bad Name", guests::TRIVIAL).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(server.count("module_versions").await, before);
+    let (_, modules) = server.get(&admin, "/v1/superadmin/modules").await;
+    assert_eq!(
+        modules["modules"].as_array().unwrap().len(),
+        1,
+        "only the bundled pos"
+    );
+}
+
+fn wat_core_module() -> Vec<u8> {
+    wat::parse_str("(module (func (export \"f\")))").unwrap()
+}
+
+fn wat_component_with_unknown_import() -> Vec<u8> {
+    wat::parse_str(r#"(component (import "nova:other/thing@1.0.0" (instance)))"#).unwrap()
+}
+
+async fn new_version_switches_new_calls(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, staff) = server.tenant(&admin, "Upgrader").await;
+    let first: Value = server
+        .install(&admin, "probe", guests::TRIVIAL)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["version"], 1);
+    server.toggle(&admin, &tenant, "probe", true).await;
+    assert_eq!(
+        server.get(&staff, "/v1/portal/probe/counter").await.0,
+        404,
+        "trivial has no /counter"
+    );
+    let second: Value = server
+        .install(&admin, "probe", guests::HOSTILE)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["version"], 2);
+    assert_ne!(first["contentHash"], second["contentHash"]);
+    let resp = server
+        .http
+        .get(server.url("/v1/portal/probe/counter"))
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the very next call runs version 2");
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(server.invocations_for(&admin, &id).await[0]["version"], "2");
+    let (_, modules) = server.get(&admin, "/v1/superadmin/modules").await;
+    let probe = modules["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "probe")
+        .unwrap()
+        .clone();
+    assert_eq!(probe["activeVersion"], 2);
+    assert_eq!(probe["versions"], 2);
+}
+
+both_backends!(
+    misbehaviour_is_stopped_and_recorded,
+    endless_loop_times_out_while_others_are_served,
+    failed_calls_keep_no_writes,
+    guests_get_no_environment_or_files,
+    invalid_components_are_refused_and_nothing_installed,
+    new_version_switches_new_calls,
+);
