@@ -1,0 +1,193 @@
+//! The README walk-through with the real `nova` binary: `nova superadmin create`, `nova
+//! serve` on a loopback port, HTTP calls, a restart, and `nova module install`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use common::{Backend, fresh_postgres, guests, shared_cache_dir};
+use serde_json::{Value, json};
+
+struct Nova {
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+}
+
+impl Nova {
+    async fn new(backend: Backend) -> Self {
+        Self {
+            data_dir: tempfile::tempdir().unwrap(),
+            database_url: match backend {
+                Backend::Sqlite => None,
+                Backend::Postgres => Some(fresh_postgres().await),
+            },
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova"));
+        cmd.env_clear()
+            .env("NOVA_DATA_DIR", self.data_dir.path())
+            .env("NOVA_CACHE_DIR", shared_cache_dir())
+            .env("RUST_LOG", "warn");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(out.status.success(), "nova {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Start `nova serve` on a free port; returns the child and its base URL once it listens.
+    fn serve(&self) -> (Child, String) {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("nova listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        (child, base)
+    }
+}
+
+fn stop(mut child: Child) {
+    // SIGTERM: the graceful path an orchestrator uses.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "nova serve exited with {status}");
+}
+
+async fn json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn readme_walkthrough(backend: Backend) {
+    let nova = Nova::new(backend).await;
+    let created = nova.run(&["superadmin", "create", "--email", "ops@example.com", "--password", "s3cret-pass"]);
+    assert!(created.contains("superadmin ops@example.com created"), "{created}");
+    let http = reqwest::Client::new();
+    let (child, base) = nova.serve();
+
+    let (status, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["modules"], json!(["pos"]), "bundled POS installed at start");
+
+    let login = |email: &'static str, password: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let (status, body) = json(
+                http.post(format!("{base}/auth/login"))
+                    .json(&json!({"email": email, "password": password}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body["token"].as_str().unwrap().to_string()
+        }
+    };
+    let admin = login("ops@example.com", "s3cret-pass").await;
+    let (status, tenant) = json(
+        http.post(format!("{base}/v1/superadmin/tenants"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "Trattoria"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let tid = tenant["id"].as_str().unwrap().to_string();
+    let (status, _) = json(
+        http.post(format!("{base}/v1/superadmin/tenants/{tid}/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"email": "anna@trattoria.test", "password": "anna-password", "role": "admin"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let anna = login("anna@trattoria.test", "anna-password").await;
+    let (status, state) = json(
+        http.put(format!("{base}/v1/superadmin/tenants/{tid}/modules/pos"))
+            .bearer_auth(&admin)
+            .json(&json!({"enabled": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, state["enabled"].clone()), (200, json!(true)));
+    let (status, ticket) = json(
+        http.post(format!("{base}/v1/portal/pos/tickets"))
+            .bearer_auth(&anna)
+            .json(&json!({"table": "7", "items": [{"name": "Pizza", "qty": 2, "priceCents": 1150}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(ticket["totalCents"], 2300);
+    let (_, records) = json(
+        http.get(format!("{base}/v1/superadmin/invocations?tenantId={tid}&module=pos&outcome=ok"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(records["invocations"].as_array().unwrap().len(), 1);
+    stop(child);
+
+    // A second module installed from the command line; the restarted server loads both and
+    // keeps the ticket.
+    let wasm = nova.data_dir.path().join("probe.wasm");
+    std::fs::write(&wasm, guests::TRIVIAL).unwrap();
+    let out = nova.run(&["module", "install", wasm.to_str().unwrap(), "--name", "probe"]);
+    assert!(out.contains("installed probe version 1"), "{out}");
+    let (child, base) = nova.serve();
+    let (_, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
+    assert_eq!(ready["modules"], json!(["pos", "probe"]));
+    let (status, got) = json(
+        http.get(format!("{base}/v1/portal/pos/tickets/{}", ticket["id"]))
+            .bearer_auth(&anna)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(got, ticket);
+    stop(child);
+
+    let out = nova.command().args(["module", "install", "/nonexistent.wasm", "--name", "x"]).output().unwrap();
+    assert!(!out.status.success());
+    let out = nova
+        .command()
+        .args(["superadmin", "create", "--email", "ops@example.com", "--password", "s3cret-pass"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "duplicate superadmin refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+both_backends!(readme_walkthrough);
