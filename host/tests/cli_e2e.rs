@@ -39,7 +39,11 @@ impl Nova {
 
     fn run(&self, args: &[&str]) -> String {
         let out = self.command().args(args).output().unwrap();
-        assert!(out.status.success(), "nova {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nova {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -78,14 +82,28 @@ async fn json(resp: reqwest::Response) -> (u16, Value) {
 
 async fn readme_walkthrough(backend: Backend) {
     let nova = Nova::new(backend).await;
-    let created = nova.run(&["superadmin", "create", "--email", "ops@example.com", "--password", "s3cret-pass"]);
-    assert!(created.contains("superadmin ops@example.com created"), "{created}");
+    let created = nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--password",
+        "s3cret-pass",
+    ]);
+    assert!(
+        created.contains("superadmin ops@example.com created"),
+        "{created}"
+    );
     let http = reqwest::Client::new();
     let (child, base) = nova.serve();
 
     let (status, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 200);
-    assert_eq!(ready["modules"], json!(["pos"]), "bundled POS installed at start");
+    assert_eq!(
+        ready["modules"],
+        json!(["pos"]),
+        "bundled POS installed at start"
+    );
 
     let login = |email: &'static str, password: &'static str| {
         let http = http.clone();
@@ -139,7 +157,9 @@ async fn readme_walkthrough(backend: Backend) {
     let (status, ticket) = json(
         http.post(format!("{base}/v1/portal/pos/tickets"))
             .bearer_auth(&anna)
-            .json(&json!({"table": "7", "items": [{"name": "Pizza", "qty": 2, "priceCents": 1150}]}))
+            .json(
+                &json!({"table": "7", "items": [{"name": "Pizza", "qty": 2, "priceCents": 1150}]}),
+            )
             .send()
             .await
             .unwrap(),
@@ -148,11 +168,13 @@ async fn readme_walkthrough(backend: Backend) {
     assert_eq!(status, 201);
     assert_eq!(ticket["totalCents"], 2300);
     let (_, records) = json(
-        http.get(format!("{base}/v1/superadmin/invocations?tenantId={tid}&module=pos&outcome=ok"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap(),
+        http.get(format!(
+            "{base}/v1/superadmin/invocations?tenantId={tid}&module=pos&outcome=ok"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(records["invocations"].as_array().unwrap().len(), 1);
@@ -162,7 +184,13 @@ async fn readme_walkthrough(backend: Backend) {
     // keeps the ticket.
     let wasm = nova.data_dir.path().join("probe.wasm");
     std::fs::write(&wasm, guests::TRIVIAL).unwrap();
-    let out = nova.run(&["module", "install", wasm.to_str().unwrap(), "--name", "probe"]);
+    let out = nova.run(&[
+        "module",
+        "install",
+        wasm.to_str().unwrap(),
+        "--name",
+        "probe",
+    ]);
     assert!(out.contains("installed probe version 1"), "{out}");
     let (child, base) = nova.serve();
     let (_, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
@@ -179,11 +207,22 @@ async fn readme_walkthrough(backend: Backend) {
     assert_eq!(got, ticket);
     stop(child);
 
-    let out = nova.command().args(["module", "install", "/nonexistent.wasm", "--name", "x"]).output().unwrap();
+    let out = nova
+        .command()
+        .args(["module", "install", "/nonexistent.wasm", "--name", "x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let out = nova
         .command()
-        .args(["superadmin", "create", "--email", "ops@example.com", "--password", "s3cret-pass"])
+        .args([
+            "superadmin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password",
+            "s3cret-pass",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success(), "duplicate superadmin refused");

@@ -132,7 +132,7 @@ impl Request {
     /// The body parsed as JSON; a malformed or mistyped body is a 400 `VALIDATION` error.
     ///
     /// ```
-    /// #[derive(serde::Deserialize)]
+    /// #[derive(Debug, serde::Deserialize)]
     /// struct T { table: String }
     /// let req = nova_sdk::Request::new("POST", "/", "", br#"{"table":"4"}"#);
     /// assert_eq!(req.json::<T>().unwrap().table, "4");
@@ -169,7 +169,7 @@ fn decode(s: &str) -> String {
 /// A module's answer.
 ///
 /// ```
-/// let r = nova_sdk::Response::text(200, "ok");
+/// let r = nova_sdk::Response::text(200, "ok").unwrap();
 /// assert_eq!(r.status, 200);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,26 +104,39 @@ pub fn list(prefix: &str, limit: u32, cursor: Option<&str>) -> Result<Page, Erro
     })
 }
 
+/// One page of [`list_json`].
+#[derive(Debug, Clone)]
+pub struct JsonPage<T> {
+    /// `(key, value)` pairs in ascending key order.
+    pub entries: Vec<(String, T)>,
+    /// Pass to the next call for the following page; `None` on the last page.
+    pub cursor: Option<String>,
+}
+
 /// Like [`list`], with each value parsed as JSON.
 ///
 /// ```no_run
-/// let (items, _next): (Vec<(String, serde_json::Value)>, _) = nova_sdk::kv::list_json("ticket/", 20, None)?;
+/// let page = nova_sdk::kv::list_json::<serde_json::Value>("ticket/", 20, None)?;
+/// let next = page.cursor;
 /// # Ok::<(), nova_sdk::Error>(())
 /// ```
 pub fn list_json<T: DeserializeOwned>(
     prefix: &str,
     limit: u32,
     cursor: Option<&str>,
-) -> Result<(Vec<(String, T)>, Option<String>), Error> {
+) -> Result<JsonPage<T>, Error> {
     let page = list(prefix, limit, cursor)?;
-    let mut out = Vec::with_capacity(page.entries.len());
+    let mut entries = Vec::with_capacity(page.entries.len());
     for (key, bytes) in page.entries {
         let value = serde_json::from_slice(&bytes).map_err(|e| {
             Error::internal(format!(
                 "stored value of {key:?} is not the expected JSON: {e}"
             ))
         })?;
-        out.push((key, value));
+        entries.push((key, value));
     }
-    Ok((out, page.cursor))
+    Ok(JsonPage {
+        entries,
+        cursor: page.cursor,
+    })
 }

@@ -85,18 +85,29 @@ pub trait Module {
 #[macro_export]
 macro_rules! export {
     ($module:ty) => {
-        #[doc(hidden)]
-        pub struct __NovaGuest;
+        // Exports exist only in the component; a native build (for the module's own unit
+        // tests) compiles the module without them.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[doc(hidden)]
+            pub struct __NovaGuest;
 
-        impl $crate::wit::exports::nova::module::handler::Guest for __NovaGuest {
-            fn handle(
-                req: $crate::wit::exports::nova::module::handler::Request,
-            ) -> $crate::wit::exports::nova::module::handler::Response {
-                $crate::__dispatch::<$module>(req)
+            impl $crate::wit::exports::nova::module::handler::Guest for __NovaGuest {
+                fn handle(
+                    req: $crate::wit::exports::nova::module::handler::Request,
+                ) -> $crate::wit::exports::nova::module::handler::Response {
+                    $crate::__dispatch::<$module>(req)
+                }
             }
-        }
 
-        $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
+    $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn() = || {
+            // Keep the compile-time check that the type is a Module on every target.
+            fn assert_module<M: $crate::Module>() {}
+            assert_module::<$module>();
+        };
     };
 }
 

@@ -181,7 +181,7 @@ impl Runtime {
             };
             match self.committer.commit(job).await {
                 Ok(Committed::Ok) => {
-                    self.observe(&module.name, Outcome::Ok, started);
+                    self.observe(&module, Outcome::Ok, started);
                     return Invoked {
                         outcome: Outcome::Ok,
                         response: Some(response),
@@ -233,7 +233,7 @@ impl Runtime {
             invoked.error.clone(),
         );
         self.write_record(record).await;
-        self.observe(&module.name, invoked.outcome, started);
+        self.observe(&module, invoked.outcome, started);
         invoked
     }
 
@@ -264,7 +264,7 @@ impl Runtime {
             Some(why.to_string()),
         );
         self.write_record(record).await;
-        self.observe(&module.name, Outcome::Denied, Instant::now());
+        self.observe(module, Outcome::Denied, Instant::now());
     }
 
     async fn write_record(&self, record: Invocation) {
@@ -309,11 +309,10 @@ impl Runtime {
         }
     }
 
-    fn observe(&self, module: &str, outcome: Outcome, started: Instant) {
-        metrics::counter!("nova_module_invocations_total", "module" => module.to_string(), "outcome" => outcome.as_str())
-            .increment(1);
-        metrics::histogram!("nova_module_invocation_duration_seconds", "module" => module.to_string())
-            .record(started.elapsed().as_secs_f64());
+    fn observe(&self, module: &LoadedModule, outcome: Outcome, started: Instant) {
+        module
+            .metrics
+            .observe(outcome, started.elapsed().as_secs_f64());
     }
 }
 

@@ -4,6 +4,7 @@ pub mod bindings;
 pub mod engine;
 pub mod invoke;
 pub mod limits;
+pub mod metrics;
 pub mod registry;
 pub mod store;
 
@@ -71,7 +72,7 @@ impl Runtime {
         Ok(Self {
             engine,
             registry: Registry::default(),
-            committer: Committer::start(db.clone()),
+            committer: Committer::start(&db).context("starting the committer")?,
             db,
             limits,
             permits,
@@ -99,6 +100,7 @@ impl Runtime {
                 .await
                 .with_context(|| format!("loading module {} version {}", v.module, v.version))?;
             self.registry.activate(LoadedModule {
+                metrics: metrics::ModuleMetrics::new(&v.module),
                 name: v.module,
                 version: v.version,
                 version_id: v.id,
@@ -132,6 +134,7 @@ impl Runtime {
             size_bytes: size,
         };
         self.registry.activate(LoadedModule {
+            metrics: metrics::ModuleMetrics::new(&stored.module),
             name: stored.module,
             version: stored.version,
             version_id: stored.id,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::bindings::ModulePre;
+use super::metrics::ModuleMetrics;
 use super::store::StoreData;
 
 /// A compiled, linked module version ready to instantiate.
@@ -16,6 +17,7 @@ pub struct LoadedModule {
     pub version_id: String,
     pub content_hash: String,
     pub pre: ModulePre<StoreData>,
+    pub metrics: ModuleMetrics,
 }
 
 /// Name → active version.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::stmt::{Param, Stmt};
 use super::{Db, rfc3339};
 
 /// One audit row, before or after it is stored.
@@ -42,23 +43,28 @@ impl AuditEvent {
     }
 }
 
-/// Insert one event inside the caller's transaction.
-pub async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// The statement that inserts one event.
+pub fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
+    use Param::{Int, OptText, Text};
+    Stmt::new(
         "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            Text(&e.id),
+            OptText(e.tenant_id.as_deref()),
+            Text(&e.module),
+            Text(&e.action),
+            OptText(e.actor.as_deref()),
+            Text(&e.payload),
+            OptText(e.request_id.as_deref()),
+            Int(e.created_at),
+        ],
     )
-    .bind(&e.id)
-    .bind(&e.tenant_id)
-    .bind(&e.module)
-    .bind(&e.action)
-    .bind(&e.actor)
-    .bind(&e.payload)
-    .bind(&e.request_id)
-    .bind(e.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+}
+
+/// Insert one event inside the caller's transaction.
+pub async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<(), sqlx::Error> {
+    insert_stmt(e).run_sqlx(conn).await.map(drop)
 }
 
 /// Filters for [`query`]; `None` means any.

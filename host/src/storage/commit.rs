@@ -4,16 +4,25 @@
 //! the commit of the batch that holds them, so a 2xx is only sent once its writes and its
 //! record are durable. Calls with kv writes run inside a savepoint: a call whose read keys
 //! changed is rolled back alone and told `Conflict`, the rest of the batch commits.
+//!
+//! The writer runs on its own thread with its own small pool, so commits are not queued
+//! behind guest code on the request threads: commit latency is what every 2xx waits for.
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Db;
 use super::audit::{self, AuditEvent};
 use super::invocations::{self, Invocation};
 use super::kv::{self, Conflict, Write};
+use super::{Backend, Db};
 
 /// Most calls committed in one transaction.
 const MAX_BATCH: usize = 256;
+/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing.
+const COALESCE_BELOW: usize = 16;
+/// How long a small batch waits for company.
+const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
+/// Invocation records per multi-row INSERT (14 parameters each).
+const RECORDS_PER_INSERT: usize = 128;
 
 /// Everything one call wants committed.
 #[derive(Debug, Default)]
@@ -52,11 +61,48 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Start the writer task on the current runtime.
-    pub fn start(db: Db) -> Self {
+    /// Start the writer thread, connected to the same database as `db`. It stops when the
+    /// last handle is dropped.
+    pub fn start(db: &Db) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(writer(db, rx));
-        Self { tx }
+        let url = db.url().to_string();
+        let thread = std::thread::Builder::new().name("nova-commit".into());
+        match db.backend() {
+            // SQLite has one writer anyway: a direct connection on this thread commits a batch
+            // without a hop to another thread per statement.
+            Backend::Sqlite => thread.spawn(move || match open_sqlite(&url) {
+                Ok(mut conn) => sqlite_writer(&mut conn, rx),
+                Err(e) => {
+                    tracing::error!(error = %e, "the committer cannot open the database");
+                    refuse_all_blocking(rx, &e.to_string());
+                }
+            })?,
+            Backend::Postgres => thread.spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => return refuse_all_blocking(rx, &e.to_string()),
+                };
+                rt.block_on(async move {
+                    match Db::connect_with(&url, Some(2)).await {
+                        Ok(db) => {
+                            postgres_writer(&db, rx).await;
+                            db.close().await;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "the committer cannot reach the database");
+                            let mut rx = rx;
+                            while let Some(p) = rx.recv().await {
+                                let _ = p.reply.send(Err(CommitError(e.to_string())));
+                            }
+                        }
+                    }
+                });
+            })?,
+        };
+        Ok(Self { tx })
     }
 
     /// Commit `job` and wait until it is durable (or refused).
@@ -72,32 +118,127 @@ impl Committer {
     }
 }
 
-async fn writer(db: Db, mut rx: mpsc::Receiver<Pending>) {
+fn refuse_all_blocking(mut rx: mpsc::Receiver<Pending>, why: &str) {
+    while let Some(p) = rx.blocking_recv() {
+        let _ = p.reply.send(Err(CommitError(why.to_string())));
+    }
+}
+
+/// Top up a small batch: a commit costs far more than a row, so when few calls are waiting,
+/// give the ones still running a moment to join. The thread only commits, so it may block.
+fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    if batch.len() >= COALESCE_BELOW {
+        return;
+    }
+    std::thread::sleep(COALESCE_WAIT);
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(_) => break,
+        }
+    }
+}
+
+fn send_all(batch: &mut Vec<Pending>, results: Vec<Committed>) {
+    for (p, r) in batch.drain(..).zip(results) {
+        let _ = p.reply.send(Ok(r));
+    }
+}
+
+fn sqlite_writer(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        coalesce(&mut rx, &mut batch);
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
-        match commit_batch(&db, &jobs).await {
-            Ok(results) => {
-                for (p, r) in batch.drain(..).zip(results) {
-                    let _ = p.reply.send(Ok(r));
-                }
-            }
+        match commit_sqlite(conn, &jobs) {
+            Ok(results) => send_all(&mut batch, results),
             Err(e) => {
                 // One bad job must not fail its neighbours: retry each on its own.
                 tracing::warn!(error = %e, jobs = batch.len(), "batch commit failed; committing one by one");
                 for p in batch.drain(..) {
-                    let result = commit_batch(&db, &[&p.job])
-                        .await
-                        .map(|mut r| r.remove(0))
-                        .map_err(|e| CommitError(e.to_string()));
-                    let _ = p.reply.send(result);
+                    let r = commit_sqlite(conn, &[&p.job]).map(|mut r| r.remove(0));
+                    let _ = p.reply.send(r.map_err(|e| CommitError(e.to_string())));
                 }
             }
         }
     }
 }
 
-async fn commit_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
+async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        coalesce(&mut rx, &mut batch);
+        let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
+        match commit_sqlx(db, &jobs).await {
+            Ok(results) => send_all(&mut batch, results),
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = batch.len(), "batch commit failed; committing one by one");
+                for p in batch.drain(..) {
+                    let r = commit_sqlx(db, &[&p.job]).await.map(|mut r| r.remove(0));
+                    let _ = p.reply.send(r.map_err(|e| CommitError(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Open the SQLite file behind a `sqlite:` URL with the same settings as the pool.
+fn open_sqlite(url: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+fn commit_sqlite(
+    conn: &mut rusqlite::Connection,
+    jobs: &[&Job],
+) -> rusqlite::Result<Vec<Committed>> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut records = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if job.writes.is_empty() {
+            for e in &job.audits {
+                audit::insert_stmt(e).run_sqlite(&tx)?;
+            }
+        } else {
+            let sp = tx.savepoint()?;
+            if let Err(conflict) = kv::apply_sqlite(&sp, &job.tenant_id, &job.module, &job.writes)?
+            {
+                // Dropping a savepoint rolls it back.
+                drop(sp);
+                results.push(Committed::Conflict(conflict));
+                continue;
+            }
+            for e in &job.audits {
+                audit::insert_stmt(e).run_sqlite(&sp)?;
+            }
+            sp.commit()?;
+        }
+        if let Some(inv) = &job.invocation {
+            records.push(inv);
+        }
+        results.push(Committed::Ok);
+    }
+    // In-process SQLite runs one cached single-row INSERT per record faster than it parses
+    // and looks up a long multi-row statement.
+    for record in records {
+        invocations::insert_many_stmt(&[record]).run_sqlite(&tx)?;
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
     let mut tx = db.pool().begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
@@ -125,8 +266,10 @@ async fn commit_batch(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Er
         }
         results.push(Committed::Ok);
     }
-    for chunk in records.chunks(128) {
-        invocations::insert_many(&mut tx, chunk).await?;
+    for chunk in records.chunks(RECORDS_PER_INSERT) {
+        invocations::insert_many_stmt(chunk)
+            .run_sqlx(&mut tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(results)

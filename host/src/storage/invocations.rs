@@ -1,8 +1,9 @@
 //! `invocations`: one row per module call, written by the group committer.
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
+use super::stmt::{Param, Stmt};
 use super::{Db, rfc3339};
 
 /// How a call ended.
@@ -75,23 +76,16 @@ pub struct Invocation {
 
 const COLUMNS: usize = 14;
 
-/// Insert many records with one multi-row statement (the group committer's hot path).
-pub async fn insert_many(
-    conn: &mut AnyConnection,
-    rows: &[&Invocation],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+/// One multi-row INSERT for many records (the group committer's hot path).
+pub fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
+    use Param::{Int, OptText, Text};
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, \
          duration_us, fuel, request_id, error, created_at) VALUES ",
     );
-    for i in 0..rows.len() {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
+    let mut params = Vec::with_capacity(rows.len() * COLUMNS);
+    for (i, r) in rows.iter().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ",(" });
         for c in 0..COLUMNS {
             if c > 0 {
                 sql.push(',');
@@ -100,27 +94,24 @@ pub async fn insert_many(
             sql.push_str(&(i * COLUMNS + c + 1).to_string());
         }
         sql.push(')');
+        params.extend([
+            Text(&r.id),
+            Text(&r.tenant_id),
+            Text(&r.module),
+            OptText(r.version.as_deref()),
+            Text(&r.actor),
+            Text(&r.method),
+            Text(&r.path),
+            Int(i64::from(r.status)),
+            Text(r.outcome.as_str()),
+            Int(r.duration_us),
+            Int(r.fuel),
+            Text(&r.request_id),
+            OptText(r.error.as_deref()),
+            Int(r.created_at),
+        ]);
     }
-    let mut q = sqlx::query(&sql);
-    for r in rows {
-        q = q
-            .bind(&r.id)
-            .bind(&r.tenant_id)
-            .bind(&r.module)
-            .bind(&r.version)
-            .bind(&r.actor)
-            .bind(&r.method)
-            .bind(&r.path)
-            .bind(i64::from(r.status))
-            .bind(r.outcome.as_str())
-            .bind(r.duration_us)
-            .bind(r.fuel)
-            .bind(&r.request_id)
-            .bind(&r.error)
-            .bind(r.created_at);
-    }
-    q.execute(conn).await?;
-    Ok(())
+    Stmt::new(sql, params)
 }
 
 /// Filters for [`query`]; `None` means any.

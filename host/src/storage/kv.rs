@@ -3,6 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
+use super::stmt::{Check, Param, Stmt};
 use super::{Db, now_ms};
 
 /// A stored value and its version (bumped on every write).
@@ -104,8 +105,49 @@ pub async fn list(
         .collect()
 }
 
-/// Apply a call's writes inside the caller's transaction. Returns `Ok(Err(conflict))` when a
-/// key the call read has changed since; the caller must roll the writes back.
+/// The statement that applies one buffered write, checking what the call read.
+pub fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now: i64) -> Stmt<'a> {
+    use Param::{Blob, Int, Text};
+    let key = Text(&w.key);
+    match (&w.op, w.expect) {
+        (Op::Set(value), Expect::Any) => Stmt::new(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant_id, module, key) \
+             DO UPDATE SET value = excluded.value, version = module_kv.version + 1, updated_at = excluded.updated_at",
+            vec![Text(tenant), Text(module), key, Blob(value), Int(now)],
+        ),
+        (Op::Set(value), Expect::Absent) => Stmt::new(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant_id, module, key) DO NOTHING",
+            vec![Text(tenant), Text(module), key, Blob(value), Int(now)],
+        )
+        .checked(Check::Affected),
+        (Op::Set(value), Expect::Version(v)) => Stmt::new(
+            "UPDATE module_kv SET value = $1, version = version + 1, updated_at = $2 \
+             WHERE tenant_id = $3 AND module = $4 AND key = $5 AND version = $6",
+            vec![Blob(value), Int(now), Text(tenant), Text(module), key, Int(v)],
+        )
+        .checked(Check::Affected),
+        (Op::Delete, Expect::Any) => Stmt::new(
+            "DELETE FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3",
+            vec![Text(tenant), Text(module), key],
+        ),
+        // Read as missing and deleted: still missing is the only consistent state.
+        (Op::Delete, Expect::Absent) => Stmt::new(
+            "SELECT 1 FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3",
+            vec![Text(tenant), Text(module), key],
+        )
+        .checked(Check::NoRow),
+        (Op::Delete, Expect::Version(v)) => Stmt::new(
+            "DELETE FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3 AND version = $4",
+            vec![Text(tenant), Text(module), key, Int(v)],
+        )
+        .checked(Check::Affected),
+    }
+}
+
+/// Apply a call's writes inside the caller's transaction (sqlx). Returns `Ok(Err(conflict))`
+/// when a key the call read has changed since; the caller must roll the writes back.
 pub async fn apply(
     conn: &mut AnyConnection,
     tenant: &str,
@@ -114,77 +156,23 @@ pub async fn apply(
 ) -> Result<Result<(), Conflict>, sqlx::Error> {
     let now = now_ms();
     for w in writes {
-        let affected = match (&w.op, w.expect) {
-            (Op::Set(value), Expect::Any) => sqlx::query(
-                "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant_id, module, key) \
-                 DO UPDATE SET value = excluded.value, version = module_kv.version + 1, updated_at = excluded.updated_at",
-            )
-            .bind(tenant)
-            .bind(module)
-            .bind(&w.key)
-            .bind(value)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            .max(1),
-            (Op::Set(value), Expect::Absent) => sqlx::query(
-                "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (tenant_id, module, key) DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(module)
-            .bind(&w.key)
-            .bind(value)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-            (Op::Set(value), Expect::Version(v)) => sqlx::query(
-                "UPDATE module_kv SET value = $4, version = version + 1, updated_at = $5 \
-                 WHERE tenant_id = $1 AND module = $2 AND key = $3 AND version = $6",
-            )
-            .bind(tenant)
-            .bind(module)
-            .bind(&w.key)
-            .bind(value)
-            .bind(now)
-            .bind(v)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-            (Op::Delete, Expect::Any) => {
-                sqlx::query("DELETE FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3")
-                    .bind(tenant)
-                    .bind(module)
-                    .bind(&w.key)
-                    .execute(&mut *conn)
-                    .await?;
-                1
-            }
-            (Op::Delete, Expect::Absent) => {
-                // Read as missing and deleted: still missing is the only consistent state.
-                let exists = sqlx::query("SELECT 1 FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3")
-                    .bind(tenant)
-                    .bind(module)
-                    .bind(&w.key)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                u64::from(exists.is_none())
-            }
-            (Op::Delete, Expect::Version(v)) => sqlx::query(
-                "DELETE FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3 AND version = $4",
-            )
-            .bind(tenant)
-            .bind(module)
-            .bind(&w.key)
-            .bind(v)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-        };
-        if affected == 0 {
+        if !write_stmt(tenant, module, w, now).run_sqlx(conn).await? {
+            return Ok(Err(Conflict { key: w.key.clone() }));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// [`apply`] on a direct SQLite connection (the SQLite committer's thread).
+pub fn apply_sqlite(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    module: &str,
+    writes: &[Write],
+) -> rusqlite::Result<Result<(), Conflict>> {
+    let now = now_ms();
+    for w in writes {
+        if !write_stmt(tenant, module, w, now).run_sqlite(conn)? {
             return Ok(Err(Conflict { key: w.key.clone() }));
         }
     }

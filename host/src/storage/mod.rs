@@ -6,6 +6,7 @@ pub mod commit;
 pub mod invocations;
 pub mod kv;
 pub mod modules;
+pub mod stmt;
 pub mod tenants;
 pub mod toggles;
 pub mod users;
@@ -31,6 +32,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -39,6 +41,11 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 impl Db {
     /// Connect to `url` (`sqlite://…` or `postgres://…`). Does not run migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Like [`Db::connect`] with an explicit pool size.
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -49,10 +56,10 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
         let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
+            .max_connections(max_connections.unwrap_or(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
-            })
+            }))
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -70,7 +77,11 @@ impl Db {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to the database ({})", redact(url)))?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     /// Apply every pending migration for this backend.
@@ -89,6 +100,11 @@ impl Db {
     /// The pool, for queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The URL this handle connected to (with its password: never log it unredacted).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Which backend this is.

@@ -45,10 +45,16 @@ pub fn parse_new(body: &Value) -> Result<(String, Vec<Line>, i64), Error> {
     let table = validate::string(body, "table", "table", 64)?;
     let mut lines = Vec::new();
     let mut subtotal: i64 = 0;
-    for (i, item) in validate::array(body, "items", MAX_ITEMS)?.iter().enumerate() {
+    for (i, item) in validate::array(body, "items", MAX_ITEMS)?
+        .iter()
+        .enumerate()
+    {
         let at = |f: &str| format!("items[{i}].{f}");
         if !item.is_object() {
-            return Err(Error::validation(&format!("items[{i}]"), "each item must be an object"));
+            return Err(Error::validation(
+                &format!("items[{i}]"),
+                "each item must be an object",
+            ));
         }
         let name = validate::string(item, "name", &at("name"), 120)?;
         let qty = validate::int(item, "qty", &at("qty"), 1, 1000)?;
@@ -93,13 +99,18 @@ pub fn list(req: &Request) -> Result<Response, Error> {
         None => 20,
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=100).contains(&n) => n,
-            _ => return Err(Error::validation("limit", "limit must be a whole number from 1 to 100")),
+            _ => {
+                return Err(Error::validation(
+                    "limit",
+                    "limit must be a whole number from 1 to 100",
+                ));
+            }
         },
     };
     let cursor = req.query("cursor");
-    let (entries, next) = kv::list_json::<Ticket>(PREFIX, limit, cursor.as_deref())?;
-    let tickets: Vec<Ticket> = entries.into_iter().map(|(_, t)| t).collect();
-    Response::json(200, &json!({"tickets": tickets, "nextCursor": next}))
+    let page = kv::list_json::<Ticket>(PREFIX, limit, cursor.as_deref())?;
+    let tickets: Vec<Ticket> = page.entries.into_iter().map(|(_, t)| t).collect();
+    Response::json(200, &json!({"tickets": tickets, "nextCursor": page.cursor}))
 }
 
 pub fn get(req: &Request) -> Result<Response, Error> {
@@ -139,11 +150,23 @@ mod tests {
     #[test]
     fn bad_items_name_their_field() {
         let cases = [
-            (json!({"items": [{"name": "a", "qty": 1, "priceCents": 1}]}), "table"),
+            (
+                json!({"items": [{"name": "a", "qty": 1, "priceCents": 1}]}),
+                "table",
+            ),
             (json!({"table": "1", "items": []}), "items"),
-            (json!({"table": "1", "items": [{"name": "a", "qty": 0, "priceCents": 1}]}), "items[0].qty"),
-            (json!({"table": "1", "items": [{"name": "a", "qty": 1, "priceCents": -5}]}), "items[0].priceCents"),
-            (json!({"table": "1", "items": [{"name": "a", "qty": 1, "priceCents": "1"}]}), "items[0].priceCents"),
+            (
+                json!({"table": "1", "items": [{"name": "a", "qty": 0, "priceCents": 1}]}),
+                "items[0].qty",
+            ),
+            (
+                json!({"table": "1", "items": [{"name": "a", "qty": 1, "priceCents": -5}]}),
+                "items[0].priceCents",
+            ),
+            (
+                json!({"table": "1", "items": [{"name": "a", "qty": 1, "priceCents": "1"}]}),
+                "items[0].priceCents",
+            ),
             (json!([1, 2]), "body"),
         ];
         for (body, field) in cases {

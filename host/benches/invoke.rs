@@ -1,0 +1,182 @@
+//! Invocation cost: (a) bare wasmtime — instantiate the trivial guest from its `InstancePre`
+//! in a fresh store (pooling allocator, same engine) and call it; (b) Nova's whole in-process
+//! path — toggle check from memory, store set-up with limits, the call, and the durable
+//! group commit of the invocation record on SQLite. Both run in this one process with the
+//! same number of calls in flight, so b/a is the price of Nova's bookkeeping.
+//!
+//! `cargo bench -p nova --bench invoke`
+
+use std::future::Future;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use nova::app::AppState;
+use nova::config::Config;
+use nova::runtime::bindings::{GuestRequest, ModulePre};
+use nova::runtime::invoke::Caller;
+use nova::runtime::store::{CallInfo, StoreData};
+use nova::storage::tenants;
+use nova_artifacts::guests;
+use wasmtime::{Store, UpdateDeadline};
+
+/// Calls in flight at once.
+const CONCURRENCY: usize = 128;
+/// Calls each in-flight slot makes per iteration, so the steady state dominates.
+const PER_SLOT: usize = 4;
+
+fn request() -> GuestRequest {
+    GuestRequest {
+        method: "GET".into(),
+        path: "/ping".into(),
+        query: String::new(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
+async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
+    let limits = state.limits;
+    let call = CallInfo {
+        tenant_id: "t".into(),
+        actor: "a".into(),
+        request_id: "r".into(),
+        module: "trivial".into(),
+        version: "1".into(),
+    };
+    let mut store = Store::new(
+        state.runtime.engine.engine(),
+        StoreData::new(state.db.clone(), call, limits),
+    );
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(limits.fuel).unwrap();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    let instance = pre.instantiate_async(&mut store).await.unwrap();
+    let resp = instance
+        .nova_module_handler()
+        .call_handle(&mut store, &request())
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+}
+
+async fn nova_call(state: AppState, tenant: String) {
+    assert!(state.toggles.is_enabled(&tenant, "trivial").await.unwrap());
+    let module = state.runtime.registry.get("trivial").unwrap();
+    let caller = Caller {
+        tenant_id: tenant,
+        actor: "bench".into(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+    };
+    let invoked = state.runtime.invoke(module, &caller, request()).await;
+    assert_eq!(invoked.response.unwrap().status, 200);
+}
+
+/// Run `CONCURRENCY` slots of `PER_SLOT` calls each and wait for all of them.
+async fn load<F, Fut>(call: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let slots: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..PER_SLOT {
+                    call().await;
+                }
+            })
+        })
+        .collect();
+    for s in slots {
+        s.await.unwrap();
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, tenant) = rt.block_on(async {
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: None,
+            redis_url: None,
+            jwt_secret: Some("bench-secret-bench-secret-bench-secret".into()),
+            cache_dir: None,
+        };
+        let state = AppState::build(&config).await.unwrap();
+        state
+            .runtime
+            .install("trivial", guests::TRIVIAL.to_vec(), None)
+            .await
+            .unwrap();
+        let tenant = tenants::create(&state.db, "bench").await.unwrap();
+        state
+            .toggles
+            .set_override(&tenant.id, "trivial", true, "bench", "bench")
+            .await
+            .unwrap();
+        (state, tenant.id)
+    });
+    let pre = state.runtime.engine.prepare(guests::TRIVIAL).unwrap();
+
+    let mut group = c.benchmark_group("invoke");
+    group.throughput(Throughput::Elements((CONCURRENCY * PER_SLOT) as u64));
+    group
+        .measurement_time(Duration::from_secs(10))
+        .sample_size(20);
+    group.bench_function("a_bare_wasmtime", |b| {
+        b.to_async(&rt).iter(|| {
+            let (state, pre) = (state.clone(), pre.clone());
+            load(move || bare_call(state.clone(), pre.clone()))
+        })
+    });
+    group.bench_function("b_nova_invocation", |b| {
+        b.to_async(&rt).iter(|| {
+            let (state, tenant) = (state.clone(), tenant.clone());
+            load(move || nova_call(state.clone(), tenant.clone()))
+        })
+    });
+    group.bench_function("c_commit_only", |b| {
+        b.to_async(&rt).iter(|| {
+            let (state, tenant) = (state.clone(), tenant.clone());
+            load(move || commit_only(state.clone(), tenant.clone()))
+        })
+    });
+    group.finish();
+}
+
+async fn commit_only(state: AppState, tenant: String) {
+    use nova::storage::commit::Job;
+    use nova::storage::invocations::{Invocation, Outcome};
+    let inv = Invocation {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.clone(),
+        module: "trivial".into(),
+        version: Some("1".into()),
+        actor: "bench".into(),
+        method: "GET".into(),
+        path: "/ping".into(),
+        status: 200,
+        outcome: Outcome::Ok,
+        duration_us: 10,
+        fuel: 10,
+        request_id: uuid::Uuid::now_v7().to_string(),
+        error: None,
+        created_at: nova::storage::now_ms(),
+    };
+    let job = Job {
+        tenant_id: tenant,
+        module: "trivial".into(),
+        invocation: Some(inv),
+        ..Job::default()
+    };
+    state.runtime.committer.commit(job).await.unwrap();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

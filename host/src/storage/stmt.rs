@@ -1,0 +1,103 @@
+//! Statements as data: SQL with `$1..$n` (each used once, in order) and its parameters.
+//!
+//! The group committer runs the same statements through sqlx (PostgreSQL) and through a
+//! direct SQLite connection on its own thread; describing them once keeps both paths the
+//! same.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
+
+/// One parameter value.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Blob(&'a [u8]),
+    Int(i64),
+}
+
+/// What a statement's result must show for the write to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Nothing to check.
+    None,
+    /// At least one row changed (else: conflict).
+    Affected,
+    /// The query returns no row (else: conflict).
+    NoRow,
+}
+
+/// A statement ready to run on either backend.
+#[derive(Debug, Clone)]
+pub struct Stmt<'a> {
+    pub sql: std::borrow::Cow<'static, str>,
+    pub params: Vec<Param<'a>>,
+    pub check: Check,
+}
+
+impl<'a> Stmt<'a> {
+    /// A statement whose result needs no check.
+    pub fn new(sql: impl Into<std::borrow::Cow<'static, str>>, params: Vec<Param<'a>>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+            check: Check::None,
+        }
+    }
+
+    /// The same statement with a result check.
+    pub fn checked(mut self, check: Check) -> Self {
+        self.check = check;
+        self
+    }
+
+    fn bind<'q>(
+        &'q self,
+        mut q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
+        for p in &self.params {
+            q = match *p {
+                Param::Text(s) => q.bind(s),
+                Param::OptText(s) => q.bind(s),
+                Param::Blob(b) => q.bind(b),
+                Param::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }
+
+    /// Run through sqlx; `false` when the check failed.
+    pub async fn run_sqlx(&self, conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+        let q = self.bind(sqlx::query(&self.sql));
+        Ok(match self.check {
+            Check::NoRow => q.fetch_optional(conn).await?.is_none(),
+            Check::Affected => q.execute(conn).await?.rows_affected() > 0,
+            Check::None => {
+                q.execute(conn).await?;
+                true
+            }
+        })
+    }
+
+    /// Run on a direct SQLite connection; `false` when the check failed.
+    pub fn run_sqlite(&self, conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+        let mut stmt = conn.prepare_cached(&self.sql)?;
+        for (i, p) in self.params.iter().enumerate() {
+            match *p {
+                Param::Text(s) => stmt.raw_bind_parameter(i + 1, s)?,
+                Param::OptText(s) => stmt.raw_bind_parameter(i + 1, s)?,
+                Param::Blob(b) => stmt.raw_bind_parameter(i + 1, b)?,
+                Param::Int(n) => stmt.raw_bind_parameter(i + 1, n)?,
+            }
+        }
+        Ok(match self.check {
+            Check::NoRow => stmt.raw_query().next()?.is_none(),
+            Check::Affected => stmt.raw_execute()? > 0,
+            Check::None => {
+                stmt.raw_execute()?;
+                true
+            }
+        })
+    }
+}
