@@ -43,10 +43,9 @@ async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
         module: "trivial".into(),
         version: "1".into(),
     };
-    let mut store = Store::new(
-        state.runtime.engine.engine(),
-        StoreData::new(state.db.clone(), call, limits),
-    );
+    let view = state.tenancy.view("t").await.unwrap();
+    let data = StoreData::new(state.db.clone(), call, limits, view);
+    let mut store = Store::new(state.runtime.engine.engine(), data);
     store.limiter(|s| &mut s.limiter);
     store.set_fuel(limits.fuel).unwrap();
     store.set_epoch_deadline(1);
@@ -61,12 +60,15 @@ async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
 }
 
 async fn nova_call(state: AppState, tenant: String) {
-    assert!(state.toggles.is_enabled(&tenant, "trivial").await.unwrap());
+    let view = state.tenancy.view(&tenant).await.unwrap();
+    assert!(view.module_enabled("trivial"));
     let module = state.runtime.registry.get("trivial").unwrap();
     let caller = Caller {
         tenant_id: tenant,
         actor: "bench".into(),
         request_id: uuid::Uuid::now_v7().to_string(),
+        limits: view.limits(state.limits),
+        view,
     };
     let invoked = state.runtime.invoke(module, &caller, request()).await;
     assert_eq!(invoked.response.unwrap().status, 200);
@@ -115,9 +117,10 @@ fn bench(c: &mut Criterion) {
             .await
             .unwrap();
         let tenant = tenants::create(&state.db, "bench").await.unwrap();
+        let on = nova::tenancy::changes::Change::module_override("trivial", true);
         state
-            .toggles
-            .set_override(&tenant.id, "trivial", true, "bench", "bench")
+            .tenancy
+            .change(&tenant.id, &[on], "bench", "bench", "bench")
             .await
             .unwrap();
         (state, tenant.id)

@@ -13,7 +13,7 @@ use crate::runtime::engine::EngineConfig;
 use crate::runtime::limits::Limits;
 use crate::storage::Db;
 use crate::telemetry;
-use crate::toggles::Toggles;
+use crate::tenancy::Tenancy;
 
 /// Everything routes need. Cheap to clone.
 #[derive(Clone)]
@@ -23,7 +23,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub db: Db,
     pub runtime: Runtime,
-    pub toggles: Toggles,
+    pub tenancy: Tenancy,
     pub keys: Keys,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
@@ -53,7 +53,7 @@ impl AppState {
             .context("loading installed modules")?;
         let keys = Keys::load(config.jwt_secret.as_deref(), &config.data_dir)?;
         Ok(Self(Arc::new(Inner {
-            toggles: Toggles::new(db.clone()),
+            tenancy: Tenancy::new(db.clone()),
             db,
             runtime,
             keys,

@@ -10,4 +10,4 @@ pub mod http;
 pub mod runtime;
 pub mod storage;
 pub mod telemetry;
-pub mod toggles;
+pub mod tenancy;

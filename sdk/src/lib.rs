@@ -37,6 +37,7 @@
 
 pub mod audit;
 pub mod context;
+pub mod entitlements;
 mod error;
 mod http;
 pub mod kv;

@@ -3,5 +3,6 @@
 
 pub mod audit;
 pub mod context;
+pub mod entitlements;
 pub mod kv;
 pub mod log;

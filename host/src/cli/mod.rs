@@ -42,6 +42,35 @@ pub enum Command {
         #[command(subcommand)]
         command: ModuleCommand,
     },
+    /// Create data through the normal flows.
+    Seed {
+        #[command(subcommand)]
+        command: SeedCommand,
+    },
+}
+
+/// `nova seed …`
+#[derive(Debug, Subcommand)]
+pub enum SeedCommand {
+    /// Register a restaurant and approve it at once, as a superadmin would: a tenant, its
+    /// admin user and a subscription on the plan, with the plan's modules and flags.
+    Tenant {
+        /// The restaurant's name.
+        #[arg(long)]
+        name: String,
+        /// The admin user's email.
+        #[arg(long)]
+        email: String,
+        /// Core, Pro, Enterprise or a plan id.
+        #[arg(long, default_value = "Core")]
+        plan: String,
+        /// The admin user's password (at least 8 characters).
+        #[arg(long, env = "NOVA_SEED_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A module preset to apply on approval.
+        #[arg(long)]
+        preset: Option<String>,
+    },
 }
 
 /// `nova superadmin …`
@@ -109,6 +138,16 @@ pub async fn run() -> anyhow::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Seed {
+            command:
+                SeedCommand::Tenant {
+                    name,
+                    email,
+                    plan,
+                    password: pw,
+                    preset,
+                },
+        } => seed_tenant(&cli.config, &name, &email, &plan, &pw, preset.as_deref()).await,
         Command::Module {
             command: ModuleCommand::Install { file, name },
         } => {
@@ -129,4 +168,36 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn seed_tenant(
+    config: &Config,
+    name: &str,
+    email: &str,
+    plan: &str,
+    pw: &str,
+    preset: Option<&str>,
+) -> anyhow::Result<()> {
+    let email = email.trim().to_lowercase();
+    check_email(&email).map_err(|e| anyhow::anyhow!(e.message))?;
+    password::check_strength(pw).map_err(anyhow::Error::msg)?;
+    let db = config.connect().await?;
+    db.migrate().await?;
+    let plan_row = {
+        let mut conn = db.pool().acquire().await?;
+        storage::plans::find(&mut conn, plan).await?
+    }
+    .ok_or_else(|| anyhow::anyhow!("no plan named {plan:?} (Core, Pro, Enterprise)"))?;
+    let hash = password::hash(pw)?;
+    let reg = storage::registrations::create(&db, name, &email, &hash, &plan_row.id).await?;
+    let tenancy = crate::tenancy::Tenancy::new(db);
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let approved =
+        crate::tenancy::registration::approve(&tenancy, &reg.id, preset, "cli", &request_id)
+            .await?;
+    println!(
+        "tenant {} created on plan {} (subscription {}, admin {email})",
+        approved.tenant_id, approved.plan, approved.subscription_id
+    );
+    Ok(())
 }

@@ -52,13 +52,26 @@ where
 }
 
 /// axum words data errors as "Failed to deserialize …: <path>: <serde message>"; the path
-/// (when there is one) names the field.
+/// names the field, and a missing or unknown field is named inside the serde message.
 fn field_of(detail: &str) -> Option<String> {
     let rest = detail
         .split_once("target type: ")
         .map_or(detail, |(_, r)| r);
-    let (path, _) = rest.split_once(": ")?;
-    (!path.is_empty() && !path.contains(' ')).then(|| path.to_string())
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|marker| {
+            let (_, after) = rest.split_once(marker)?;
+            after.split_once('`').map(|(name, _)| name.to_string())
+        });
+    let path = rest
+        .split_once(": ")
+        .map(|(p, _)| p)
+        .filter(|p| !p.is_empty() && !p.contains(' '))
+        .map(str::to_string);
+    match (path, named) {
+        (Some(p), Some(n)) => Some(format!("{p}.{n}")),
+        (p, n) => p.or(n),
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +89,18 @@ mod tests {
         assert_eq!(
             field_of(
                 "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2"
+            ),
+            Some("name".to_string())
+        );
+        assert_eq!(
+            field_of(
+                "Failed to deserialize the JSON body into the target type: unknown field `extra`, expected `name`"
+            ),
+            Some("extra".to_string())
+        );
+        assert_eq!(
+            field_of(
+                "Failed to deserialize the JSON body into the target type: expected value at line 1 column 1"
             ),
             None
         );

@@ -4,9 +4,12 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod login;
+pub mod me;
 pub mod portal;
 pub mod query;
+pub mod registrations;
 pub mod superadmin;
+pub mod tenancy;
 
 use std::time::Instant;
 
@@ -30,6 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/auth/login", post(login::login))
+        .route("/v1/registrations", post(registrations::register))
+        .route("/v1/portal/me", get(me::me))
         .nest("/v1/superadmin", superadmin::router())
         .route("/v1/portal/{module}", any(portal::call_root))
         .route("/v1/portal/{module}/{*path}", any(portal::call))

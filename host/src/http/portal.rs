@@ -78,10 +78,16 @@ async fn handle(
         )
         .into_response();
     };
+    let view = match state.tenancy.view(&user.tenant_id).await {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let caller = Caller {
         tenant_id: user.tenant_id.clone(),
         actor: user.claims.sub.clone(),
         request_id: current_request_id(),
+        limits: view.limits(state.limits),
+        view: view.clone(),
     };
     let mut req = GuestRequest {
         method: method.as_str().to_string(),
@@ -90,25 +96,30 @@ async fn handle(
         headers: guest_headers(&headers),
         body: Vec::new(),
     };
-    match state
-        .toggles
-        .is_enabled(&user.tenant_id, &module_name)
-        .await
+    if !view.module_enabled(&module_name) {
+        state
+            .runtime
+            .record_denied(&module, &caller, &req, 403, "module disabled for tenant")
+            .await;
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "MODULE_DISABLED",
+            format!("module {module_name:?} is not enabled for this tenant"),
+        )
+        .into_response();
+    }
+    if let Some(per_minute) = view.calls_per_minute()
+        && !state
+            .tenancy
+            .rate
+            .allow(&user.tenant_id, per_minute, crate::storage::now_ms())
     {
-        Ok(true) => {}
-        Ok(false) => {
-            state
-                .runtime
-                .record_denied(&module, &caller, &req, 403, "module disabled for tenant")
-                .await;
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "MODULE_DISABLED",
-                format!("module {module_name:?} is not enabled for this tenant"),
-            )
-            .into_response();
-        }
-        Err(e) => return ApiError::from(e).into_response(),
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("your plan allows {per_minute} module calls per minute"),
+        )
+        .into_response();
     }
     req.body = match body {
         Ok(b) => b.to_vec(),

@@ -3,12 +3,12 @@
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiResult, current_request_id};
+use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
 use crate::app::AppState;
@@ -17,7 +17,6 @@ use crate::runtime::InstallError;
 use crate::storage::audit::{self as audit_store, AuditFilter};
 use crate::storage::invocations::{self, InvocationFilter, Outcome};
 use crate::storage::{self, modules, tenants, users};
-use crate::toggles::ToggleError;
 
 /// Largest component accepted by the install route.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
@@ -27,7 +26,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/tenants", post(create_tenant).get(list_tenants))
         .route("/tenants/{tenant_id}/users", post(create_user))
-        .route("/tenants/{tenant_id}/modules/{module}", put(toggle_module))
         .route(
             "/modules",
             get(list_modules)
@@ -36,6 +34,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/invocations", get(list_invocations))
         .route("/audit", get(list_audit))
+        .merge(super::tenancy::router())
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,44 +123,6 @@ async fn create_user(
             "a user with email {email} already exists"
         ))),
         Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Toggle {
-    enabled: bool,
-}
-
-async fn toggle_module(
-    State(state): State<AppState>,
-    SuperAdmin(admin): SuperAdmin,
-    Path((tenant_id, module)): Path<(String, String)>,
-    ApiJson(body): ApiJson<Toggle>,
-) -> ApiResult<Json<crate::toggles::ToggleState>> {
-    if state.runtime.registry.get(&module).is_none() {
-        return Err(ApiError::not_found(
-            "MODULE_NOT_FOUND",
-            format!("no module named {module:?} is installed"),
-        ));
-    }
-    let result = state
-        .toggles
-        .set_override(
-            &tenant_id,
-            &module,
-            body.enabled,
-            &admin.email,
-            &current_request_id(),
-        )
-        .await;
-    match result {
-        Ok(s) => Ok(Json(s)),
-        Err(ToggleError::NoTenant(t)) => Err(ApiError::not_found(
-            "TENANT_NOT_FOUND",
-            format!("tenant {t} does not exist"),
-        )),
-        Err(ToggleError::Storage(e)) => Err(e.into()),
     }
 }
 

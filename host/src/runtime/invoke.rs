@@ -8,12 +8,13 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{GuestRequest, GuestResponse};
-use super::limits::LimitExceeded;
+use super::limits::{LimitExceeded, Limits};
 use super::registry::LoadedModule;
 use super::store::{CallInfo, StoreData};
 use crate::storage::commit::{Committed, Job};
 use crate::storage::invocations::{Invocation, Outcome};
 use crate::storage::now_ms;
+use crate::tenancy::TenantView;
 
 /// Attempts per call when its read-modify-write loses a race; the last loser gets 409.
 const MAX_ATTEMPTS: u32 = 6;
@@ -24,6 +25,10 @@ pub struct Caller {
     pub tenant_id: String,
     pub actor: String,
     pub request_id: String,
+    /// The tenant's resolved view (flags and modules for the entitlements import).
+    pub view: Arc<TenantView>,
+    /// Limits for this call: the tenant's plan within the host's.
+    pub limits: Limits,
 }
 
 /// How an invocation ended, as the HTTP layer needs it.
@@ -62,12 +67,16 @@ fn classify(err: &wasmtime::Error) -> Outcome {
 }
 
 impl Runtime {
-    async fn attempt(&self, module: &LoadedModule, call: CallInfo, req: GuestRequest) -> Attempt {
-        let limits = self.limits;
-        let mut store = Store::new(
-            self.engine.engine(),
-            StoreData::new(self.db.clone(), call, limits),
-        );
+    async fn attempt(
+        &self,
+        module: &LoadedModule,
+        caller: &Caller,
+        call: CallInfo,
+        req: GuestRequest,
+    ) -> Attempt {
+        let limits = caller.limits;
+        let data = StoreData::new(self.db.clone(), call, limits, caller.view.clone());
+        let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
         let _ = store.set_fuel(limits.fuel);
         // Check the deadline on every epoch tick and yield to the executor in between, so a
@@ -139,7 +148,9 @@ impl Runtime {
                         .await,
                 );
             }
-            let mut attempt = self.attempt(&module, call.clone(), req.clone()).await;
+            let mut attempt = self
+                .attempt(&module, caller, call.clone(), req.clone())
+                .await;
             fuel_total += attempt.fuel;
             let response = match attempt.result {
                 Err((outcome, error)) => {

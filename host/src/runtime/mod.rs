@@ -17,9 +17,11 @@ use engine::{CompileError, EngineConfig, WasmEngine};
 use limits::Limits;
 use registry::{LoadedModule, Registry};
 
-/// Module names: lower-case letters, digits and `-`, starting with a letter, at most 64 bytes.
+/// Module names: lower-case letters, digits and `-`, starting with a letter, at most 64 bytes;
+/// `me` is taken by `/v1/portal/me`.
 pub fn valid_module_name(name: &str) -> bool {
-    !name.is_empty()
+    name != "me"
+        && !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_lowercase()
         && name
@@ -169,7 +171,15 @@ mod tests {
         for ok in ["pos", "billing", "support-2", "a"] {
             assert!(valid_module_name(ok), "{ok}");
         }
-        for bad in ["", "Pos", "2pos", "pos_x", "pos/../x", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "me",
+            "Pos",
+            "2pos",
+            "pos_x",
+            "pos/../x",
+            &"a".repeat(65),
+        ] {
             assert!(!valid_module_name(bad), "{bad}");
         }
     }

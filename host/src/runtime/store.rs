@@ -1,5 +1,6 @@
 //! What one invocation's `Store` carries: the composition of each capability's per-call state.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -8,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::limits::{LimitExceeded, Limits, MemoryLimiter};
 use crate::capabilities::{audit::AuditState, kv::KvState, log::LogState};
 use crate::storage::Db;
+use crate::tenancy::TenantView;
 
 /// Facts about the call, decided by the host from the authenticated request.
 #[derive(Debug, Clone)]
@@ -29,13 +31,15 @@ pub struct StoreData {
     pub kv: KvState,
     pub audit: AuditState,
     pub log: LogState,
+    /// The calling tenant's modules, flags and plan, as resolved when the call started.
+    pub entitlements: Arc<TenantView>,
     pub started: Instant,
     host_calls: u32,
 }
 
 impl StoreData {
     /// Fresh state for one call: WASI with no files, sockets, environment or arguments.
-    pub fn new(db: Db, call: CallInfo, limits: Limits) -> Self {
+    pub fn new(db: Db, call: CallInfo, limits: Limits, entitlements: Arc<TenantView>) -> Self {
         Self {
             // The default builder grants nothing: no preopens, no env, no args, network denied.
             wasi: WasiCtx::builder().build(),
@@ -46,6 +50,7 @@ impl StoreData {
             kv: KvState::new(db, call.tenant_id.clone(), call.module.clone(), limits),
             audit: AuditState::default(),
             log: LogState::default(),
+            entitlements,
             call,
             limits,
             started: Instant::now(),

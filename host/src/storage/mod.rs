@@ -1,12 +1,17 @@
 //! The database: one connection pool over SQLite (embedded default) or PostgreSQL, with the
 //! same SQL for both. Queries use `$N` placeholders, which both backends accept.
 
+pub mod analytics;
 pub mod audit;
 pub mod commit;
 pub mod invocations;
 pub mod kv;
 pub mod modules;
+pub mod plans;
+pub mod presets;
+pub mod registrations;
 pub mod stmt;
+pub mod subscriptions;
 pub mod tenants;
 pub mod toggles;
 pub mod users;

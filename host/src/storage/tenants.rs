@@ -26,13 +26,18 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
 
 /// Create an active tenant.
 pub async fn create(db: &Db, name: &str) -> Result<Tenant, sqlx::Error> {
+    create_in(&mut *db.pool().acquire().await?, name).await
+}
+
+/// Create an active tenant inside the caller's transaction.
+pub async fn create_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Tenant, sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     sqlx::query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, 'active', $3)")
         .bind(&id)
         .bind(name)
         .bind(now)
-        .execute(db.pool())
+        .execute(conn)
         .await?;
     Ok(Tenant {
         id,

@@ -1,6 +1,7 @@
-//! `tenant_modules`: which modules each tenant has. A row's `source` is `plan` or `override`;
-//! the effective state is the override if there is one, else the plan row, else off.
-//! `enabled` is stored as 0/1: the `Any` driver cannot decode SQLite booleans.
+//! `tenant_modules` and `tenant_feature_flags`: which modules and flags each tenant has. A
+//! row's `source` is `plan` or `override`; the effective state is the override if there is
+//! one, else the plan row, else off. `enabled` is stored as 0/1: the `Any` driver cannot
+//! decode SQLite booleans.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,48 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Db, now_ms};
 
-/// The two rows that can exist for one (tenant, module).
+/// Which of the two tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `tenant_modules` (column `module`).
+    Module,
+    /// `tenant_feature_flags` (column `flag`).
+    Flag,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Module => "tenant_modules",
+            Kind::Flag => "tenant_feature_flags",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Kind::Module => "module",
+            Kind::Flag => "flag",
+        }
+    }
+}
+
+/// Where a row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Plan,
+    Override,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Plan => "plan",
+            Source::Override => "override",
+        }
+    }
+}
+
+/// The two rows that can exist for one (tenant, name).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rows {
     pub plan: Option<bool>,
@@ -36,74 +78,96 @@ impl Rows {
     pub fn decided(self) -> Option<bool> {
         self.r#override.or(self.plan)
     }
+
+    fn set(&mut self, source: &str, enabled: bool) {
+        match source {
+            "plan" => self.plan = Some(enabled),
+            _ => self.r#override = Some(enabled),
+        }
+    }
 }
 
-/// Every row of one tenant, grouped by module.
-pub async fn for_tenant(db: &Db, tenant: &str) -> Result<HashMap<String, Rows>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT module, source, enabled FROM tenant_modules WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_all(db.pool())
-            .await?;
+/// Every row of one tenant in one table, grouped by name.
+pub async fn for_tenant(
+    db: &Db,
+    kind: Kind,
+    tenant: &str,
+) -> Result<HashMap<String, Rows>, sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    for_tenant_in(&mut conn, kind, tenant).await
+}
+
+/// Every row of one tenant in one table, read inside a transaction.
+pub async fn for_tenant_in(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    tenant: &str,
+) -> Result<HashMap<String, Rows>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} AS name, source, enabled FROM {} WHERE tenant_id = $1",
+        kind.column(),
+        kind.table()
+    );
+    let rows = sqlx::query(&sql).bind(tenant).fetch_all(conn).await?;
     let mut out: HashMap<String, Rows> = HashMap::new();
     for r in rows {
-        let module: String = r.try_get("module")?;
-        let source: String = r.try_get("source")?;
         let enabled = r.try_get::<i64, _>("enabled")? != 0;
-        let entry = out.entry(module).or_default();
-        match source.as_str() {
-            "plan" => entry.plan = Some(enabled),
-            _ => entry.r#override = Some(enabled),
-        }
+        let source: String = r.try_get("source")?;
+        out.entry(r.try_get("name")?)
+            .or_default()
+            .set(&source, enabled);
     }
     Ok(out)
 }
 
-/// Both rows of one (tenant, module), read inside a transaction.
-pub async fn rows_in(
+/// Write (or replace) one row.
+pub async fn upsert(
     conn: &mut AnyConnection,
+    kind: Kind,
+    source: Source,
     tenant: &str,
-    module: &str,
-) -> Result<Rows, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT source, enabled FROM tenant_modules WHERE tenant_id = $1 AND module = $2",
-    )
-    .bind(tenant)
-    .bind(module)
-    .fetch_all(conn)
-    .await?;
-    let mut out = Rows::default();
-    for r in rows {
-        let source: String = r.try_get("source")?;
-        let enabled = r.try_get::<i64, _>("enabled")? != 0;
-        match source.as_str() {
-            "plan" => out.plan = Some(enabled),
-            _ => out.r#override = Some(enabled),
-        }
-    }
-    Ok(out)
-}
-
-/// Write (or replace) the override row.
-pub async fn set_override(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    module: &str,
+    name: &str,
     enabled: bool,
     actor: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tenant_modules (tenant_id, module, source, enabled, updated_by, updated_at) \
-         VALUES ($1, $2, 'override', $3, $4, $5) ON CONFLICT (tenant_id, module, source) \
+    let sql = format!(
+        "INSERT INTO {table} (tenant_id, {col}, source, enabled, updated_by, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, {col}, source) \
          DO UPDATE SET enabled = excluded.enabled, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-    )
-    .bind(tenant)
-    .bind(module)
-    .bind(i64::from(enabled))
-    .bind(actor)
-    .bind(now_ms())
-    .execute(conn)
-    .await?;
+        table = kind.table(),
+        col = kind.column()
+    );
+    sqlx::query(&sql)
+        .bind(tenant)
+        .bind(name)
+        .bind(source.as_str())
+        .bind(i64::from(enabled))
+        .bind(actor)
+        .bind(now_ms())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Remove one row (no error when it does not exist).
+pub async fn remove(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    source: Source,
+    tenant: &str,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "DELETE FROM {} WHERE tenant_id = $1 AND {} = $2 AND source = $3",
+        kind.table(),
+        kind.column()
+    );
+    sqlx::query(&sql)
+        .bind(tenant)
+        .bind(name)
+        .bind(source.as_str())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -31,6 +31,24 @@ pub async fn create(
     password_hash: &str,
     role: &str,
 ) -> Result<User, sqlx::Error> {
+    create_in(
+        &mut *db.pool().acquire().await?,
+        tenant_id,
+        email,
+        password_hash,
+        role,
+    )
+    .await
+}
+
+/// [`create`] inside the caller's transaction.
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: Option<&str>,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+) -> Result<User, sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     sqlx::query(
@@ -43,7 +61,7 @@ pub async fn create(
     .bind(password_hash)
     .bind(role)
     .bind(now)
-    .execute(db.pool())
+    .execute(conn)
     .await?;
     Ok(User {
         id,
@@ -85,4 +103,33 @@ pub async fn touch_login(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+/// A superadmin as the RBAC review lists them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+/// Every superadmin, with when they last logged in.
+pub async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, email, created_at, last_login_at FROM users WHERE role = 'superadmin' ORDER BY email",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                created_at: rfc3339(r.try_get("created_at")?),
+                last_login_at: r.try_get::<Option<i64>, _>("last_login_at")?.map(rfc3339),
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,515 @@
+//! `/v1/superadmin/*` for who gets what: plans, per-tenant modules and feature flags
+//! (overrides over plan rows), presets, registrations and toggle analytics.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult, current_request_id};
+use super::json::ApiJson;
+use super::query::ApiQuery;
+use crate::app::AppState;
+use crate::auth::SuperAdmin;
+use crate::runtime::valid_module_name;
+use crate::storage::presets::{self, Preset};
+use crate::storage::toggles::{self, Kind, Source};
+use crate::storage::{analytics, modules, plans, registrations, tenants, users};
+use crate::tenancy::ChangeError;
+use crate::tenancy::changes::{Change, Delta, Op};
+use crate::tenancy::registration::{self, DecisionError};
+
+/// Routes mounted under `/v1/superadmin`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/plans", get(list_plans))
+        .route("/members", get(list_members))
+        .route("/tenants/{tenant_id}/modules", get(tenant_modules))
+        .route(
+            "/tenants/{tenant_id}/modules/{module}",
+            put(set_module).delete(drop_module),
+        )
+        .route("/tenants/{tenant_id}/feature-flags", get(tenant_flags))
+        .route(
+            "/tenants/{tenant_id}/feature-flags/{flag}",
+            put(set_flag).delete(drop_flag),
+        )
+        .route("/tenants/{tenant_id}/apply-preset", post(apply_preset))
+        .route("/module-presets", get(list_presets).post(create_preset))
+        .route(
+            "/module-presets/{name}",
+            put(replace_preset).delete(delete_preset),
+        )
+        .route("/registrations", get(list_registrations))
+        .route("/registrations/{id}/approve", post(approve))
+        .route("/registrations/{id}/reject", post(reject))
+        .route("/analytics/module-toggles", get(toggle_analytics))
+}
+
+/// Feature flag names: lower-case words joined by `.`, `_` or `-`, at most 64 bytes.
+pub fn valid_flag_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+fn change_error(e: ChangeError) -> ApiError {
+    match e {
+        ChangeError::NoTenant(t) => {
+            ApiError::not_found("TENANT_NOT_FOUND", format!("tenant {t} does not exist"))
+        }
+        ChangeError::Storage(e) => e.into(),
+    }
+}
+
+fn decision_error(e: DecisionError) -> ApiError {
+    match e {
+        DecisionError::NotFound(_) => ApiError::not_found("REGISTRATION_NOT_FOUND", e.to_string()),
+        DecisionError::AlreadyDecided(_) | DecisionError::EmailTaken(_) => {
+            ApiError::conflict(e.to_string())
+        }
+        DecisionError::UnknownPreset(_) => ApiError::validation("preset", e.to_string()),
+        DecisionError::UnknownPlan(_) => ApiError::validation("plan", e.to_string()),
+        DecisionError::Storage(e) => e.into(),
+    }
+}
+
+async fn list_plans(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "plans": plans::list(&state.db).await? })))
+}
+
+async fn list_members(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "members": users::superadmins(&state.db).await? }),
+    ))
+}
+
+async fn require_tenant(state: &AppState, tenant: &str) -> ApiResult<()> {
+    match tenants::get(&state.db, tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(
+            "TENANT_NOT_FOUND",
+            format!("tenant {tenant} does not exist"),
+        )),
+    }
+}
+
+/// Each name's effective state, its source, and both rows.
+fn describe(
+    rows: &std::collections::HashMap<String, toggles::Rows>,
+    names: impl IntoIterator<Item = String>,
+) -> Vec<Value> {
+    let mut all: Vec<String> = names.into_iter().chain(rows.keys().cloned()).collect();
+    all.sort();
+    all.dedup();
+    all.into_iter()
+        .map(|name| {
+            let r = rows.get(&name).copied().unwrap_or_default();
+            json!({"name": name, "enabled": r.effective(), "source": r.source(), "plan": r.plan, "override": r.r#override})
+        })
+        .collect()
+}
+
+async fn tenant_modules(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Value>> {
+    require_tenant(&state, &tenant).await?;
+    let rows = toggles::for_tenant(&state.db, Kind::Module, &tenant).await?;
+    let installed = modules::list(&state.db).await?.into_iter().map(|m| m.name);
+    Ok(Json(
+        json!({ "tenantId": tenant, "modules": describe(&rows, installed) }),
+    ))
+}
+
+async fn tenant_flags(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Value>> {
+    require_tenant(&state, &tenant).await?;
+    let rows = toggles::for_tenant(&state.db, Kind::Flag, &tenant).await?;
+    Ok(Json(
+        json!({ "tenantId": tenant, "featureFlags": describe(&rows, []) }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Enabled {
+    enabled: bool,
+}
+
+/// The answer to a single module or flag change.
+fn state_of(tenant: &str, key: &str, name: &str, deltas: &[Delta], source: &str) -> Value {
+    let d = deltas.first();
+    json!({
+        "tenantId": tenant,
+        key: name,
+        "enabled": d.and_then(|d| d.current).unwrap_or(false),
+        "source": source,
+        "previous": d.and_then(|d| d.previous),
+    })
+}
+
+async fn set_module(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, module)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Enabled>,
+) -> ApiResult<Json<Value>> {
+    if state.runtime.registry.get(&module).is_none() {
+        return Err(ApiError::not_found(
+            "MODULE_NOT_FOUND",
+            format!("no module named {module:?} is installed"),
+        ));
+    }
+    let change = Change::module_override(&module, body.enabled);
+    let deltas = state
+        .tenancy
+        .change(
+            &tenant,
+            &[change],
+            &admin.email,
+            &current_request_id(),
+            "override",
+        )
+        .await
+        .map_err(change_error)?;
+    Ok(Json(state_of(
+        &tenant, "module", &module, &deltas, "override",
+    )))
+}
+
+async fn drop_override(
+    state: &AppState,
+    admin: &str,
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+) -> ApiResult<Vec<Delta>> {
+    let change = Change {
+        kind,
+        name: name.to_string(),
+        op: Op::Drop(Source::Override),
+    };
+    state
+        .tenancy
+        .change(
+            tenant,
+            &[change],
+            admin,
+            &current_request_id(),
+            "override removed",
+        )
+        .await
+        .map_err(change_error)
+}
+
+async fn drop_module(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, module)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let deltas = drop_override(&state, &admin.email, &tenant, Kind::Module, &module).await?;
+    let source = toggles::for_tenant(&state.db, Kind::Module, &tenant)
+        .await?
+        .get(&module)
+        .copied()
+        .unwrap_or_default()
+        .source();
+    Ok(Json(state_of(&tenant, "module", &module, &deltas, source)))
+}
+
+async fn set_flag(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, flag)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Enabled>,
+) -> ApiResult<Json<Value>> {
+    if !valid_flag_name(&flag) {
+        return Err(ApiError::validation(
+            "flag",
+            "flag names use a-z, 0-9, '.', '_' and '-', at most 64 bytes",
+        ));
+    }
+    let change = Change {
+        kind: Kind::Flag,
+        name: flag.clone(),
+        op: Op::Set(Source::Override, body.enabled),
+    };
+    let deltas = state
+        .tenancy
+        .change(
+            &tenant,
+            &[change],
+            &admin.email,
+            &current_request_id(),
+            "override",
+        )
+        .await
+        .map_err(change_error)?;
+    Ok(Json(state_of(&tenant, "flag", &flag, &deltas, "override")))
+}
+
+async fn drop_flag(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, flag)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let deltas = drop_override(&state, &admin.email, &tenant, Kind::Flag, &flag).await?;
+    let source = toggles::for_tenant(&state.db, Kind::Flag, &tenant)
+        .await?
+        .get(&flag)
+        .copied()
+        .unwrap_or_default()
+        .source();
+    Ok(Json(state_of(&tenant, "flag", &flag, &deltas, source)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplyPreset {
+    preset: String,
+}
+
+async fn apply_preset(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<ApplyPreset>,
+) -> ApiResult<Json<Value>> {
+    require_tenant(&state, &tenant).await?;
+    let deltas = registration::apply_preset(
+        &state.tenancy,
+        &tenant,
+        &body.preset,
+        &admin.email,
+        &current_request_id(),
+    )
+    .await
+    .map_err(decision_error)?;
+    let delta: BTreeMap<String, Value> = deltas
+        .iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                json!({"previous": d.previous, "current": d.current}),
+            )
+        })
+        .collect();
+    Ok(Json(
+        json!({"tenantId": tenant, "preset": body.preset, "delta": delta}),
+    ))
+}
+
+async fn list_presets(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "presets": presets::list(&state.db).await? })))
+}
+
+fn check_preset(p: &Preset) -> ApiResult<()> {
+    if !valid_flag_name(&p.name) {
+        return Err(ApiError::validation(
+            "name",
+            "preset names use a-z, 0-9, '.', '_' and '-', at most 64 bytes",
+        ));
+    }
+    if let Some(bad) = p.modules.keys().find(|m| !valid_module_name(m)) {
+        return Err(ApiError::validation(
+            "modules",
+            format!("{bad:?} is not a module name"),
+        ));
+    }
+    if let Some(bad) = p.feature_flags.keys().find(|f| !valid_flag_name(f)) {
+        return Err(ApiError::validation(
+            "featureFlags",
+            format!("{bad:?} is not a flag name"),
+        ));
+    }
+    if p.description.chars().count() > 500 {
+        return Err(ApiError::validation(
+            "description",
+            "description must be at most 500 characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn create_preset(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiJson(preset): ApiJson<Preset>,
+) -> ApiResult<(StatusCode, Json<Preset>)> {
+    check_preset(&preset)?;
+    if !presets::upsert(&state.db, &preset, true).await? {
+        return Err(ApiError::conflict(format!(
+            "a preset named {:?} exists; PUT replaces it",
+            preset.name
+        )));
+    }
+    Ok((StatusCode::CREATED, Json(preset)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PresetBody {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    modules: BTreeMap<String, bool>,
+    #[serde(default)]
+    feature_flags: BTreeMap<String, bool>,
+}
+
+async fn replace_preset(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<PresetBody>,
+) -> ApiResult<(StatusCode, Json<Preset>)> {
+    let preset = Preset {
+        name,
+        description: body.description,
+        modules: body.modules,
+        feature_flags: body.feature_flags,
+    };
+    check_preset(&preset)?;
+    let created = presets::upsert(&state.db, &preset, false).await?;
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(preset),
+    ))
+}
+
+async fn delete_preset(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if presets::delete(&state.db, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "PRESET_NOT_FOUND",
+            format!("no preset named {name:?}"),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusQuery {
+    status: Option<String>,
+}
+
+async fn list_registrations(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<StatusQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(s) = &q.status
+        && !["pending", "approved", "rejected"].contains(&s.as_str())
+    {
+        return Err(ApiError::validation(
+            "status",
+            "status must be pending, approved or rejected",
+        ));
+    }
+    Ok(Json(
+        json!({ "registrations": registrations::list(&state.db, q.status.as_deref()).await? }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approve {
+    preset: Option<String>,
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<registration::Approved>> {
+    // The body is optional: no body approves with the plan alone.
+    let body: Approve = if body.iter().all(u8::is_ascii_whitespace) {
+        Approve::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation("body", format!("invalid JSON body: {e}")))?
+    };
+    let approved = registration::approve(
+        &state.tenancy,
+        &id,
+        body.preset.as_deref(),
+        &admin.email,
+        &current_request_id(),
+    )
+    .await
+    .map_err(decision_error)?;
+    Ok(Json(approved))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reject {
+    reason: String,
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Reject>,
+) -> ApiResult<Json<Value>> {
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation(
+            "reason",
+            "reason must be 1 to 500 characters",
+        ));
+    }
+    registration::reject(&state.tenancy, &id, reason, &admin.email)
+        .await
+        .map_err(decision_error)?;
+    Ok(Json(
+        json!({"id": id, "status": "rejected", "reason": reason}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct WindowQuery {
+    window_days: Option<String>,
+}
+
+async fn toggle_analytics(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<WindowQuery>,
+) -> ApiResult<Json<Value>> {
+    let days = super::query::limit(q.window_days.as_deref(), 30, 366).map_err(|_| {
+        ApiError::validation(
+            "windowDays",
+            "windowDays must be a whole number from 1 to 366",
+        )
+    })?;
+    let since = crate::storage::now_ms() - days * 86_400_000;
+    let report = analytics::module_toggles(&state.db, since).await?;
+    Ok(Json(
+        json!({"windowDays": days, "toggles": report.toggles, "newTenantsPerModule": report.new_tenants}),
+    ))
+}

@@ -1,0 +1,71 @@
+//! `plans`: Core, Pro and Enterprise with the modules, feature flags and limits they entitle.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::Db;
+
+/// Per-call limits a plan sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanLimits {
+    pub memory_mb: u64,
+    pub deadline_ms: u64,
+    pub fuel: u64,
+    pub calls_per_minute: u64,
+}
+
+/// What a plan entitles a tenant to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entitlements {
+    pub modules: Vec<String>,
+    pub feature_flags: Vec<String>,
+    pub limits: PlanLimits,
+}
+
+/// A plan as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub entitlements: Entitlements,
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Plan, sqlx::Error> {
+    let raw: String = r.try_get("entitlements")?;
+    let entitlements = serde_json::from_str(&raw).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Plan {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        price_cents: r.try_get("price_cents")?,
+        entitlements,
+    })
+}
+
+/// Every plan, cheapest first.
+pub async fn list(db: &Db) -> Result<Vec<Plan>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, price_cents, entitlements FROM plans ORDER BY price_cents, name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// A plan by id or (case-insensitive) name.
+pub async fn find(
+    conn: &mut sqlx::AnyConnection,
+    id_or_name: &str,
+) -> Result<Option<Plan>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, name, price_cents, entitlements FROM plans WHERE id = $1 OR LOWER(name) = LOWER($2)",
+    )
+    .bind(id_or_name)
+    .bind(id_or_name)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -1,0 +1,190 @@
+//! Who gets what: plans, overrides and presets resolved into one view per tenant, served
+//! from memory on the hot path and dropped from the cache whenever it changes.
+
+pub mod changes;
+pub mod rate;
+pub mod registration;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::runtime::limits::Limits;
+use crate::storage::plans::{self, Plan};
+use crate::storage::toggles::{self, Kind, Rows};
+use crate::storage::{Db, subscriptions, tenants};
+
+/// Everything the hot path needs to know about one tenant.
+#[derive(Debug, Default)]
+pub struct TenantView {
+    pub modules: HashMap<String, Rows>,
+    pub flags: HashMap<String, Rows>,
+    /// The plan of the current subscription, if any.
+    pub plan: Option<Plan>,
+}
+
+impl TenantView {
+    /// Is this module on (override, else plan, else off)?
+    pub fn module_enabled(&self, module: &str) -> bool {
+        self.modules
+            .get(module)
+            .copied()
+            .unwrap_or_default()
+            .effective()
+    }
+
+    /// Is this feature flag on?
+    pub fn flag_enabled(&self, flag: &str) -> bool {
+        self.flags
+            .get(flag)
+            .copied()
+            .unwrap_or_default()
+            .effective()
+    }
+
+    fn enabled(map: &HashMap<String, Rows>) -> Vec<String> {
+        let mut names: Vec<String> = map
+            .iter()
+            .filter(|(_, r)| r.effective())
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Names of the modules that are on, sorted.
+    pub fn enabled_modules(&self) -> Vec<String> {
+        Self::enabled(&self.modules)
+    }
+
+    /// Names of the flags that are on, sorted.
+    pub fn enabled_flags(&self) -> Vec<String> {
+        Self::enabled(&self.flags)
+    }
+
+    /// Per-call limits: the plan's, never above the host's.
+    pub fn limits(&self, host: Limits) -> Limits {
+        let Some(plan) = &self.plan else { return host };
+        let l = plan.entitlements.limits;
+        Limits {
+            memory_bytes: host
+                .memory_bytes
+                .min((l.memory_mb as usize).saturating_mul(1 << 20)),
+            deadline: host.deadline.min(Duration::from_millis(l.deadline_ms)),
+            fuel: host.fuel.min(l.fuel),
+            ..host
+        }
+    }
+
+    /// Calls per minute the plan allows (`None`: no plan, no limit).
+    pub fn calls_per_minute(&self) -> Option<u64> {
+        self.plan
+            .as_ref()
+            .map(|p| p.entitlements.limits.calls_per_minute)
+    }
+}
+
+/// The in-memory view of every tenant's modules, flags and plan.
+pub struct Tenancy {
+    db: Db,
+    cache: RwLock<HashMap<String, Arc<TenantView>>>,
+    generation: AtomicU64,
+    pub rate: rate::RateLimiter,
+}
+
+impl Tenancy {
+    /// An empty cache over `db`.
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            cache: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            rate: rate::RateLimiter::default(),
+        }
+    }
+
+    async fn load(&self, tenant: &str) -> Result<TenantView, sqlx::Error> {
+        let mut conn = self.db.pool().acquire().await?;
+        let modules = toggles::for_tenant_in(&mut conn, Kind::Module, tenant).await?;
+        let flags = toggles::for_tenant_in(&mut conn, Kind::Flag, tenant).await?;
+        let plan = match subscriptions::current(&mut conn, tenant).await? {
+            Some(sub) => plans::find(&mut conn, &sub.plan_id).await?,
+            None => None,
+        };
+        Ok(TenantView {
+            modules,
+            flags,
+            plan,
+        })
+    }
+
+    /// The tenant's view; from memory after the first call. A load that raced with a change
+    /// is used once but not cached.
+    pub async fn view(&self, tenant: &str) -> Result<Arc<TenantView>, sqlx::Error> {
+        if let Some(v) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+        {
+            return Ok(v.clone());
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let view = Arc::new(self.load(tenant).await?);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) == generation {
+            cache.insert(tenant.to_string(), view.clone());
+        }
+        Ok(view)
+    }
+
+    /// Is `module` on for `tenant`?
+    pub async fn is_enabled(&self, tenant: &str, module: &str) -> Result<bool, sqlx::Error> {
+        Ok(self.view(tenant).await?.module_enabled(module))
+    }
+
+    /// Forget a tenant's view (after any change to it).
+    pub fn invalidate(&self, tenant: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tenant);
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Apply changes to one existing tenant in their own transaction, with their audit row,
+    /// metrics and cache invalidation.
+    pub async fn change(
+        &self,
+        tenant: &str,
+        changes: &[changes::Change],
+        actor: &str,
+        request_id: &str,
+        reason: &str,
+    ) -> Result<Vec<changes::Delta>, ChangeError> {
+        if tenants::get(&self.db, tenant).await?.is_none() {
+            return Err(ChangeError::NoTenant(tenant.to_string()));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let deltas = changes::apply(&mut tx, tenant, changes, actor, request_id, reason).await?;
+        tx.commit().await?;
+        changes::record_metrics(&deltas);
+        self.invalidate(tenant);
+        Ok(deltas)
+    }
+}
+
+/// Why a change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("tenant {0} does not exist")]
+    NoTenant(String),
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+}

@@ -1,0 +1,192 @@
+//! Registration → approval: a pending registration becomes a tenant, its admin user, a
+//! subscription on the chosen plan with the plan's rows, and the preset's overrides — all
+//! in one transaction, once.
+
+use crate::storage::plans::{self, Plan};
+use crate::storage::presets::{self, Preset};
+use crate::storage::toggles::{Kind, Source};
+use crate::storage::{self, registrations, subscriptions, tenants, users};
+
+use super::Tenancy;
+use super::changes::{self, Change, Op};
+
+/// What an approval created.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approved {
+    pub registration_id: String,
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub user_id: String,
+    pub plan: String,
+}
+
+/// Why a decision was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("registration {0} does not exist")]
+    NotFound(String),
+    #[error("registration is already {0}")]
+    AlreadyDecided(String),
+    #[error("no preset named {0:?}")]
+    UnknownPreset(String),
+    #[error("plan {0} no longer exists")]
+    UnknownPlan(String),
+    #[error("a user with email {0} already exists")]
+    EmailTaken(String),
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+}
+
+/// The plan rows a plan gives: every entitled module and flag on.
+pub fn plan_changes(plan: &Plan) -> Vec<Change> {
+    let modules = plan.entitlements.modules.iter().map(|m| (Kind::Module, m));
+    let flags = plan
+        .entitlements
+        .feature_flags
+        .iter()
+        .map(|f| (Kind::Flag, f));
+    modules
+        .chain(flags)
+        .map(|(kind, name)| Change {
+            kind,
+            name: name.clone(),
+            op: Op::Set(Source::Plan, true),
+        })
+        .collect()
+}
+
+/// The overrides a preset sets.
+pub fn preset_changes(preset: &Preset) -> Vec<Change> {
+    let modules = preset.modules.iter().map(|(m, on)| (Kind::Module, m, *on));
+    let flags = preset
+        .feature_flags
+        .iter()
+        .map(|(f, on)| (Kind::Flag, f, *on));
+    modules
+        .chain(flags)
+        .map(|(kind, name, on)| Change {
+            kind,
+            name: name.clone(),
+            op: Op::Set(Source::Override, on),
+        })
+        .collect()
+}
+
+/// Approve a pending registration.
+pub async fn approve(
+    tenancy: &Tenancy,
+    id: &str,
+    preset: Option<&str>,
+    actor: &str,
+    request_id: &str,
+) -> Result<Approved, DecisionError> {
+    let db = tenancy.db();
+    let mut tx = db.pool().begin().await?;
+    if !registrations::claim(&mut tx, id, "approved", None, actor).await? {
+        return Err(undecidable(&mut tx, id).await);
+    }
+    let pending = registrations::get(&mut tx, id)
+        .await?
+        .ok_or_else(|| DecisionError::NotFound(id.to_string()))?;
+    let reg = &pending.registration;
+    let preset = match preset {
+        Some(name) => Some(
+            presets::get(&mut tx, name)
+                .await?
+                .ok_or_else(|| DecisionError::UnknownPreset(name.to_string()))?,
+        ),
+        None => None,
+    };
+    let plan = plans::find(&mut tx, &reg.plan_id)
+        .await?
+        .ok_or_else(|| DecisionError::UnknownPlan(reg.plan_id.clone()))?;
+    let tenant = tenants::create_in(&mut tx, &reg.restaurant_name).await?;
+    let user = match users::create_in(
+        &mut tx,
+        Some(&tenant.id),
+        &reg.email,
+        &pending.password_hash,
+        "admin",
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) if storage::is_unique_violation(&e) => {
+            return Err(DecisionError::EmailTaken(reg.email.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let sub = subscriptions::create(&mut tx, &tenant.id, &plan.id, "monthly").await?;
+    registrations::link(&mut tx, id, &tenant.id, &sub.id).await?;
+    let mut all = plan_changes(&plan);
+    if let Some(p) = &preset {
+        all.extend(preset_changes(p));
+    }
+    let reason = match &preset {
+        Some(p) => format!("approval: plan {}, preset {}", plan.name, p.name),
+        None => format!("approval: plan {}", plan.name),
+    };
+    let deltas = changes::apply(&mut tx, &tenant.id, &all, actor, request_id, &reason).await?;
+    tx.commit().await?;
+    changes::record_metrics(&deltas);
+    tenancy.invalidate(&tenant.id);
+    Ok(Approved {
+        registration_id: id.to_string(),
+        tenant_id: tenant.id,
+        subscription_id: sub.id,
+        user_id: user.id,
+        plan: plan.name,
+    })
+}
+
+/// Reject a pending registration.
+pub async fn reject(
+    tenancy: &Tenancy,
+    id: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<(), DecisionError> {
+    let mut tx = tenancy.db().pool().begin().await?;
+    if !registrations::claim(&mut tx, id, "rejected", Some(reason), actor).await? {
+        return Err(undecidable(&mut tx, id).await);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Why a registration could not be claimed: missing, or decided already.
+async fn undecidable(conn: &mut sqlx::AnyConnection, id: &str) -> DecisionError {
+    match registrations::get(conn, id).await {
+        Ok(Some(p)) => DecisionError::AlreadyDecided(p.registration.status),
+        Ok(None) => DecisionError::NotFound(id.to_string()),
+        Err(e) => e.into(),
+    }
+}
+
+/// Apply a preset's overrides to an existing tenant.
+pub async fn apply_preset(
+    tenancy: &Tenancy,
+    tenant: &str,
+    preset: &str,
+    actor: &str,
+    request_id: &str,
+) -> Result<Vec<changes::Delta>, DecisionError> {
+    let mut tx = tenancy.db().pool().begin().await?;
+    let preset = presets::get(&mut tx, preset)
+        .await?
+        .ok_or_else(|| DecisionError::UnknownPreset(preset.to_string()))?;
+    let deltas = changes::apply(
+        &mut tx,
+        tenant,
+        &preset_changes(&preset),
+        actor,
+        request_id,
+        &format!("preset {}", preset.name),
+    )
+    .await?;
+    tx.commit().await?;
+    changes::record_metrics(&deltas);
+    tenancy.invalidate(tenant);
+    Ok(deltas)
+}

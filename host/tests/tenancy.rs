@@ -1,0 +1,634 @@
+//! Registration and approval, plans, overrides, presets, flags, limits and the audit trail
+//! every change leaves.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestServer, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const PRO: &str = "1ef168c5-66e9-4d11-8f51-32301dbce0d4";
+
+/// Register a restaurant; returns the registration id.
+async fn register(server: &TestServer, name: &str, email: &str, plan: &str) -> String {
+    let body =
+        json!({"restaurantName": name, "email": email, "password": "owner-password", "plan": plan});
+    let (status, reg) = server
+        .send(Method::POST, "", "/v1/registrations", &body)
+        .await;
+    assert_eq!(status, 202, "{reg}");
+    assert_eq!(reg["status"], "pending");
+    reg["id"].as_str().unwrap().to_string()
+}
+
+async fn toggle_audit(server: &TestServer, admin: &str, tenant: &str) -> Vec<Value> {
+    let (_, body) = server
+        .get(
+            admin,
+            &format!("/v1/superadmin/audit?module=superadmin&tenantId={tenant}&limit=100"),
+        )
+        .await;
+    body["events"].as_array().unwrap().clone()
+}
+
+fn module_state(list: &Value, name: &str) -> Value {
+    list["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+async fn registration_to_tenant(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let id = register(&server, "Osteria Nord", "Owner@Osteria.test", "pro").await;
+
+    let (status, pending) = server
+        .get(&admin, "/v1/superadmin/registrations?status=pending")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(pending["registrations"][0]["id"], id.as_str());
+    assert_eq!(pending["registrations"][0]["email"], "owner@osteria.test");
+    assert!(pending["registrations"][0].get("passwordHash").is_none());
+
+    let (status, approved) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({"preset": "pos-only"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let tenant = approved["tenantId"].as_str().unwrap().to_string();
+    assert!(approved["subscriptionId"].as_str().is_some());
+
+    // A second decision loses, either way.
+    let again = format!("/v1/superadmin/registrations/{id}/approve");
+    assert_eq!(
+        server
+            .send(Method::POST, &admin, &again, &json!({}))
+            .await
+            .0,
+        409
+    );
+    let reject = format!("/v1/superadmin/registrations/{id}/reject");
+    assert_eq!(
+        server
+            .send(Method::POST, &admin, &reject, &json!({"reason": "late"}))
+            .await
+            .0,
+        409
+    );
+
+    // The owner logs in as the tenant's admin and sees the plan: Pro gives pos, billing and
+    // support with two flags; the pos-only preset switched billing and support off.
+    let owner = server.login("owner@osteria.test", "owner-password").await;
+    let (status, me) = server.get(&owner, "/v1/portal/me").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["plan"]["id"], PRO);
+    assert_eq!(me["plan"]["name"], "Pro");
+    assert_eq!(me["user"]["role"], "admin");
+    assert_eq!(me["tenant"]["name"], "Osteria Nord");
+    assert_eq!(me["modules"], json!(["pos"]));
+    assert_eq!(
+        me["featureFlags"],
+        json!(["pos.reports", "support.priority"])
+    );
+    assert_eq!(me["limits"]["callsPerMinute"], 3000);
+
+    let (_, modules) = server
+        .get(&admin, &format!("/v1/superadmin/tenants/{tenant}/modules"))
+        .await;
+    assert_eq!(
+        module_state(&modules, "pos"),
+        json!({"name": "pos", "enabled": true, "source": "override", "plan": true, "override": true})
+    );
+    assert_eq!(module_state(&modules, "billing")["source"], "override");
+    assert_eq!(module_state(&modules, "billing")["plan"], true);
+    assert_eq!(module_state(&modules, "billing")["enabled"], false);
+
+    // Exactly one audit row for the approval, holding every module's delta.
+    let events = toggle_audit(&server, &admin, &tenant).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["action"], "registration.module_toggled");
+    assert_eq!(events[0]["actor"], common::SUPERADMIN_EMAIL);
+    let toggles = &events[0]["payload"]["delta"]["toggles"];
+    assert_eq!(toggles["pos"], json!({"previous": null, "current": true}));
+    assert_eq!(
+        toggles["billing"],
+        json!({"previous": null, "current": false})
+    );
+    assert_eq!(
+        events[0]["payload"]["delta"]["featureFlags"]["pos.reports"],
+        json!({"previous": null, "current": true})
+    );
+
+    // The tenant can use pos at once.
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &owner,
+            "/v1/portal/pos/tickets",
+            &json!({"table": "1", "items": [{"name": "x", "qty": 1, "priceCents": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
+async fn overrides_flags_and_resolution(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let id = register(&server, "Core Cafe", "core@cafe.test", "Core").await;
+    let (_, approved) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    let tenant = approved["tenantId"].as_str().unwrap().to_string();
+    let owner = server.login("core@cafe.test", "owner-password").await;
+    let modules_path = format!("/v1/superadmin/tenants/{tenant}/modules");
+    let pos = format!("{modules_path}/pos");
+
+    // plan on, no override → on (plan)
+    let (_, m) = server.get(&admin, &modules_path).await;
+    assert_eq!(
+        module_state(&m, "pos"),
+        json!({"name": "pos", "enabled": true, "source": "plan", "plan": true, "override": null})
+    );
+    // plan on, override off → off (override)
+    let (status, s) = server
+        .send(Method::PUT, &admin, &pos, &json!({"enabled": false}))
+        .await;
+    assert_eq!(
+        (status, s["enabled"].clone(), s["previous"].clone()),
+        (200, json!(false), json!(true))
+    );
+    assert_eq!(server.get(&owner, "/v1/portal/pos/tickets").await.0, 403);
+    // override removed → back to the plan
+    let (status, s) = server.send(Method::DELETE, &admin, &pos, &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (s["enabled"].clone(), s["source"].clone()),
+        (json!(true), json!("plan"))
+    );
+    assert_eq!(server.get(&owner, "/v1/portal/pos/tickets").await.0, 200);
+
+    // Install a module the plan does not include: none → off; override on → on.
+    assert_eq!(
+        server
+            .install(&admin, "hostile", guests::HOSTILE)
+            .await
+            .status(),
+        201
+    );
+    let (_, m) = server.get(&admin, &modules_path).await;
+    assert_eq!(
+        module_state(&m, "hostile"),
+        json!({"name": "hostile", "enabled": false, "source": "none", "plan": null, "override": null})
+    );
+    server.toggle(&admin, &tenant, "hostile", true).await;
+
+    // Flags: none → off; override → on; the module sees it through the entitlements import.
+    let flag = format!("/v1/superadmin/tenants/{tenant}/feature-flags/pos.reports");
+    let (_, e) = server
+        .get(&owner, "/v1/portal/hostile/entitlements?flag=pos.reports")
+        .await;
+    assert_eq!(
+        e,
+        json!({"hasFeature": false, "modules": ["hostile", "pos"]})
+    );
+    let (status, _) = server
+        .send(Method::PUT, &admin, &flag, &json!({"enabled": true}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, e) = server
+        .get(&owner, "/v1/portal/hostile/entitlements?flag=pos.reports")
+        .await;
+    assert_eq!(e["hasFeature"], true);
+    let (_, flags) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/tenants/{tenant}/feature-flags"),
+        )
+        .await;
+    assert_eq!(
+        flags["featureFlags"],
+        json!([{"name": "pos.reports", "enabled": true, "source": "override", "plan": null, "override": true}])
+    );
+    assert_eq!(
+        server
+            .send(Method::DELETE, &admin, &flag, &json!({}))
+            .await
+            .0,
+        200
+    );
+    let (_, me) = server.get(&owner, "/v1/portal/me").await;
+    assert_eq!(me["featureFlags"], json!([]));
+
+    // Every change left exactly one audit row: approval, pos off, pos override dropped,
+    // hostile on, flag on, flag dropped.
+    let events = toggle_audit(&server, &admin, &tenant).await;
+    let actions: Vec<&str> = events
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "registration.module_toggled",
+            "registration.module_toggled",
+            "registration.module_toggled",
+            "registration.module_toggled",
+            "registration.feature_flag_toggled",
+            "registration.feature_flag_toggled",
+        ]
+    );
+    assert_eq!(
+        events[3]["payload"]["delta"]["toggles"]["pos"],
+        json!({"previous": false, "current": true})
+    );
+}
+
+async fn presets_apply_with_one_audit_row(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, _) = server.tenant(&admin, "Preset Place").await;
+    let preset = json!({"name": "full-house", "description": "everything", "modules": {"pos": true, "support": true}, "featureFlags": {"pos.reports": true}});
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            "/v1/superadmin/module-presets",
+            &preset,
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        server
+            .send(
+                Method::POST,
+                &admin,
+                "/v1/superadmin/module-presets",
+                &preset
+            )
+            .await
+            .0,
+        409
+    );
+    let (_, list) = server.get(&admin, "/v1/superadmin/module-presets").await;
+    let names: Vec<&str> = list["presets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"full-house") && names.contains(&"pos-only"),
+        "{names:?}"
+    );
+
+    let metrics_before = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let before = counter(
+        &metrics_before,
+        r#"nova_api_superadmin_module_toggle_total{module="support",enabled="true"}"#,
+    );
+    let (status, applied) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/tenants/{tenant}/apply-preset"),
+            &json!({"preset": "full-house"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{applied}");
+    let events = toggle_audit(&server, &admin, &tenant).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["payload"]["delta"]["toggles"],
+        json!({"pos": {"previous": null, "current": true}, "support": {"previous": null, "current": true}})
+    );
+    let metrics_after = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        counter(
+            &metrics_after,
+            r#"nova_api_superadmin_module_toggle_total{module="support",enabled="true"}"#
+        ),
+        before + 1.0
+    );
+
+    // Replace, then delete.
+    let (status, _) = server
+        .send(
+            Method::PUT,
+            &admin,
+            "/v1/superadmin/module-presets/full-house",
+            &json!({"modules": {"pos": false}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server
+            .send(
+                Method::DELETE,
+                &admin,
+                "/v1/superadmin/module-presets/full-house",
+                &json!({})
+            )
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        server
+            .send(
+                Method::DELETE,
+                &admin,
+                "/v1/superadmin/module-presets/full-house",
+                &json!({})
+            )
+            .await
+            .0,
+        404
+    );
+
+    // Analytics count the toggles in the window.
+    let (status, report) = server
+        .get(
+            &admin,
+            "/v1/superadmin/analytics/module-toggles?windowDays=30",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let support = report["toggles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["module"] == "support")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        support,
+        json!({"module": "support", "enabled": 1, "disabled": 0})
+    );
+    assert!(
+        report["newTenantsPerModule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["module"] == "pos" && t["tenants"] == 1)
+    );
+}
+
+fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0.0)
+}
+
+async fn plan_limits_reach_each_call(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    assert_eq!(
+        server
+            .install(&admin, "hostile", guests::HOSTILE)
+            .await
+            .status(),
+        201
+    );
+    // Core: 500 ms deadline and 32 MiB; three calls a minute for this test.
+    sqlx::query("UPDATE plans SET entitlements = $1 WHERE name = 'Core'")
+        .bind(r#"{"modules":["pos","hostile"],"featureFlags":[],"limits":{"memoryMb":32,"deadlineMs":500,"fuel":5000000000,"callsPerMinute":3}}"#)
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    let id = register(&server, "Limited", "limited@place.test", "Core").await;
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let owner = server.login("limited@place.test", "owner-password").await;
+
+    let started = Instant::now();
+    let (status, err) = server.get(&owner, "/v1/portal/hostile/loop").await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 504, "{err}");
+    assert!(
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(950),
+        "{elapsed:?}: the plan's 500 ms deadline applies"
+    );
+    let (status, err) = server.get(&owner, "/v1/portal/hostile/grow").await;
+    assert_eq!(status, 502);
+    assert_eq!(err["error"]["code"], "MODULE_LIMIT");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&(32u64 << 20).to_string()),
+        "{err}"
+    );
+    assert_eq!(server.get(&owner, "/v1/portal/hostile/ping").await.0, 200);
+    let (status, err) = server.get(&owner, "/v1/portal/hostile/ping").await;
+    assert_eq!(status, 429);
+    assert_eq!(err["error"]["code"], "RATE_LIMITED");
+}
+
+async fn bad_input_on_tenancy_routes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, staff) = server.tenant(&admin, "Checks").await;
+    let before = server.count("registrations").await;
+    for (body, field) in [
+        (
+            json!({"restaurantName": "", "email": "a@b.co", "password": "long enough", "plan": "Core"}),
+            "restaurantName",
+        ),
+        (
+            json!({"restaurantName": "A", "email": "nope", "password": "long enough", "plan": "Core"}),
+            "email",
+        ),
+        (
+            json!({"restaurantName": "A", "email": "a@b.co", "password": "short", "plan": "Core"}),
+            "password",
+        ),
+        (
+            json!({"restaurantName": "A", "email": "a@b.co", "password": "long enough", "plan": "Platinum"}),
+            "plan",
+        ),
+        (
+            json!({"restaurantName": "A", "email": "a@b.co", "password": "long enough"}),
+            "plan",
+        ),
+    ] {
+        let (status, err) = server
+            .send(Method::POST, "", "/v1/registrations", &body)
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(err["error"]["code"], "VALIDATION");
+        assert_eq!(err["error"]["field"], field, "{body}: {err}");
+    }
+    assert_eq!(server.count("registrations").await, before);
+    register(&server, "Dup", "dup@place.test", "Core").await;
+    let dup = json!({"restaurantName": "Dup", "email": "dup@place.test", "password": "long enough", "plan": "Core"});
+    assert_eq!(
+        server
+            .send(Method::POST, "", "/v1/registrations", &dup)
+            .await
+            .0,
+        409
+    );
+
+    // Unknown preset: refused, and the registration stays pending (nothing half-created).
+    let id = register(&server, "Preset Miss", "miss@place.test", "Core").await;
+    let tenants_before = server.count("tenants").await;
+    let (status, err) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({"preset": "nope"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["field"], "preset");
+    assert_eq!(server.count("tenants").await, tenants_before);
+    let (_, pending) = server
+        .get(&admin, "/v1/superadmin/registrations?status=pending")
+        .await;
+    assert!(
+        pending["registrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == id.as_str())
+    );
+    let missing = "/v1/superadmin/registrations/00000000-0000-0000-0000-000000000000/approve";
+    assert_eq!(
+        server
+            .send(Method::POST, &admin, missing, &json!({}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .get(&admin, "/v1/superadmin/registrations?status=maybe")
+            .await
+            .0,
+        400
+    );
+
+    for (path, body) in [
+        (
+            format!("/v1/superadmin/tenants/{tenant}/feature-flags/Bad Flag"),
+            json!({"enabled": true}),
+        ),
+        (
+            format!("/v1/superadmin/tenants/{tenant}/feature-flags/ok.flag"),
+            json!({"enabled": 1}),
+        ),
+        (
+            "/v1/superadmin/module-presets/x".to_string(),
+            json!({"modules": {"Not A Module": true}}),
+        ),
+        (
+            "/v1/superadmin/module-presets/x".to_string(),
+            json!({"modules": {"pos": "yes"}}),
+        ),
+    ] {
+        let (status, err) = server.send(Method::PUT, &admin, &path, &body).await;
+        assert_eq!(status, 400, "{path} {body}: {err}");
+    }
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/tenants/{tenant}/apply-preset"),
+            &json!({"preset": "nope"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            "/v1/superadmin/tenants/missing/apply-preset",
+            &json!({"preset": "pos-only"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        server
+            .get(
+                &admin,
+                "/v1/superadmin/analytics/module-toggles?windowDays=0"
+            )
+            .await
+            .0,
+        400
+    );
+
+    // Tenant tokens never reach superadmin routes.
+    for path in [
+        "/v1/superadmin/plans",
+        "/v1/superadmin/members",
+        "/v1/superadmin/registrations",
+        "/v1/superadmin/module-presets",
+        "/v1/superadmin/analytics/module-toggles",
+    ] {
+        assert_eq!(server.get(&staff, path).await.0, 403, "{path}");
+    }
+    assert_eq!(server.get(&admin, "/v1/portal/me").await.0, 403);
+    assert_eq!(server.get("", "/v1/portal/me").await.0, 401);
+
+    let (_, plans) = server.get(&admin, "/v1/superadmin/plans").await;
+    let names: Vec<&str> = plans["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Core", "Pro", "Enterprise"]);
+    let (_, members) = server.get(&admin, "/v1/superadmin/members").await;
+    assert_eq!(members["members"][0]["email"], common::SUPERADMIN_EMAIL);
+    assert!(members["members"][0]["lastLoginAt"].as_str().is_some());
+}
+
+both_backends!(
+    registration_to_tenant,
+    overrides_flags_and_resolution,
+    presets_apply_with_one_audit_row,
+    plan_limits_reach_each_call,
+    bad_input_on_tenancy_routes,
+);
