@@ -184,6 +184,7 @@ async fn set_module(
         )
         .await
         .map_err(change_error)?;
+    state.enforce(&tenant, &deltas);
     Ok(Json(state_of(
         &tenant, "module", &module, &deltas, "override",
     )))
@@ -201,7 +202,7 @@ async fn drop_override(
         name: name.to_string(),
         op: Op::Drop(Source::Override),
     };
-    state
+    let deltas = state
         .tenancy
         .change(
             tenant,
@@ -211,7 +212,9 @@ async fn drop_override(
             "override removed",
         )
         .await
-        .map_err(change_error)
+        .map_err(change_error)?;
+    state.enforce(tenant, &deltas);
+    Ok(deltas)
 }
 
 async fn drop_module(
@@ -297,6 +300,7 @@ async fn apply_preset(
     )
     .await
     .map_err(decision_error)?;
+    state.enforce(&tenant, &deltas);
     let delta: BTreeMap<String, Value> = deltas
         .iter()
         .map(|d| {

@@ -2,6 +2,7 @@
 //! writes together with the invocation record.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -73,6 +74,7 @@ impl Runtime {
         caller: &Caller,
         call: CallInfo,
         req: GuestRequest,
+        interrupt: Arc<AtomicBool>,
     ) -> Attempt {
         let limits = caller.limits;
         let data = StoreData::new(self.db.clone(), call, limits, caller.view.clone());
@@ -84,6 +86,9 @@ impl Runtime {
         store.set_epoch_deadline(1);
         let deadline = limits.deadline;
         store.epoch_deadline_callback(move |ctx| {
+            if interrupt.load(Ordering::Acquire) {
+                return Err(wasmtime::Error::new(LimitExceeded::Interrupted));
+            }
             if ctx.data().started.elapsed() >= deadline {
                 return Err(wasmtime::Error::new(LimitExceeded::Deadline(deadline)));
             }
@@ -135,6 +140,7 @@ impl Runtime {
         };
         let mut fuel_total = 0u64;
         let mut attempt_no = 0;
+        let registration = self.running.register(&caller.tenant_id, &module.name);
         let mut retry_guard = None;
         let invoked = loop {
             attempt_no += 1;
@@ -149,7 +155,13 @@ impl Runtime {
                 );
             }
             let mut attempt = self
-                .attempt(&module, caller, call.clone(), req.clone())
+                .attempt(
+                    &module,
+                    caller,
+                    call.clone(),
+                    req.clone(),
+                    registration.flag.clone(),
+                )
                 .await;
             fuel_total += attempt.fuel;
             let response = match attempt.result {
@@ -228,6 +240,7 @@ impl Runtime {
             }
         };
         drop(retry_guard);
+        drop(registration);
         // Failed calls keep nothing but their record.
         let status = match &invoked.response {
             Some(r) => r.status,

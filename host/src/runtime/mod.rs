@@ -6,6 +6,7 @@ pub mod invoke;
 pub mod limits;
 pub mod metrics;
 pub mod registry;
+pub mod running;
 pub mod store;
 
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub struct Runtime {
     pub limits: Limits,
     /// Bounds concurrent instances below the pool's size, so excess calls queue, not fail.
     pub(crate) permits: tokio::sync::Semaphore,
+    /// Calls in flight, for the kill switch.
+    pub running: running::Running,
     /// Striped locks that serialise retries of calls that lost a write race.
     pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -79,6 +82,7 @@ impl Runtime {
             limits,
             permits,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
+            running: running::Running::default(),
         })
     }
 

@@ -1,0 +1,62 @@
+//! Turning a module off for a tenant stops that tenant's calls already running.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestServer, guests};
+use serde_json::Value;
+
+async fn switching_off_interrupts_running_calls(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    assert_eq!(server.install(&admin, "hostile", guests::HOSTILE).await.status(), 201);
+    let (tenant, staff) = server.tenant(&admin, "Killed").await;
+    let (other, other_staff) = server.tenant(&admin, "Bystander").await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    server.toggle(&admin, &other, "hostile", true).await;
+
+    let spawn_loop = |token: String| {
+        let http = server.http.clone();
+        let url = server.url("/v1/portal/hostile/loop");
+        tokio::spawn(async move {
+            let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+            let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap();
+            (status, body, id, Instant::now())
+        })
+    };
+    let victim = spawn_loop(staff.clone());
+    let bystander = spawn_loop(other_staff.clone());
+    // Wait until both calls are really running inside the guest.
+    let running = &server.state.runtime.running;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running.count(&tenant, "hostile") == 0 || running.count(&other, "hostile") == 0 {
+        assert!(Instant::now() < deadline, "the calls never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    let sent = Instant::now();
+    server.toggle(&admin, &tenant, "hostile", false).await;
+    let answered = Instant::now();
+    let (status, body, id, ended) = victim.await.unwrap();
+    // The handler interrupts before it answers, so the call may end before the answer lands.
+    let latency = ended.saturating_duration_since(answered);
+    println!(
+        "{backend:?}: toggle answered in {:?}; the call ended {latency:?} after that",
+        answered - sent
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "MODULE_INTERRUPTED");
+    assert!(latency < Duration::from_millis(500), "took {latency:?}; the deadline alone would take 1 s");
+    let records = server.invocations_for(&admin, &id).await;
+    assert_eq!(records[0]["outcome"], "interrupted");
+
+    // The other tenant's call of the same module ran on to its own deadline.
+    let (status, _, id, _) = bystander.await.unwrap();
+    assert_eq!(status, 504);
+    assert_eq!(server.invocations_for(&admin, &id).await[0]["outcome"], "timeout");
+}
+
+both_backends!(switching_off_interrupts_running_calls);
