@@ -12,8 +12,8 @@ use crate::runtime::Runtime;
 use crate::runtime::engine::EngineConfig;
 use crate::runtime::limits::Limits;
 use crate::storage::Db;
-use crate::telemetry;
 use crate::storage::toggles::Kind;
+use crate::telemetry;
 use crate::tenancy::Tenancy;
 use crate::tenancy::changes::Delta;
 
@@ -67,7 +67,10 @@ impl AppState {
     /// Make a committed change take effect: calls of modules now off for the tenant are
     /// interrupted (the cache was already invalidated by the change itself).
     pub fn enforce(&self, tenant: &str, deltas: &[Delta]) {
-        for d in deltas.iter().filter(|d| d.kind == Kind::Module && !d.current.unwrap_or(false)) {
+        for d in deltas
+            .iter()
+            .filter(|d| d.kind == Kind::Module && !d.current.unwrap_or(false))
+        {
             let stopped = self.runtime.running.interrupt(tenant, &d.name);
             if stopped > 0 {
                 tracing::info!(tenant_id = tenant, module = %d.name, calls = stopped, "interrupted running calls");

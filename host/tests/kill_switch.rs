@@ -10,7 +10,13 @@ use serde_json::Value;
 async fn switching_off_interrupts_running_calls(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
-    assert_eq!(server.install(&admin, "hostile", guests::HOSTILE).await.status(), 201);
+    assert_eq!(
+        server
+            .install(&admin, "hostile", guests::HOSTILE)
+            .await
+            .status(),
+        201
+    );
     let (tenant, staff) = server.tenant(&admin, "Killed").await;
     let (other, other_staff) = server.tenant(&admin, "Bystander").await;
     server.toggle(&admin, &tenant, "hostile", true).await;
@@ -49,14 +55,23 @@ async fn switching_off_interrupts_running_calls(backend: Backend) {
     );
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "MODULE_INTERRUPTED");
-    assert!(latency < Duration::from_millis(500), "took {latency:?}; the deadline alone would take 1 s");
+    // The issue asks for 100 ms; allow headroom for a loaded CI machine, well below the 1 s
+    // deadline that would end the call without the kill switch.
+    let total = ended - sent;
+    assert!(
+        total < Duration::from_millis(250),
+        "took {total:?} from the toggle being sent"
+    );
     let records = server.invocations_for(&admin, &id).await;
     assert_eq!(records[0]["outcome"], "interrupted");
 
     // The other tenant's call of the same module ran on to its own deadline.
     let (status, _, id, _) = bystander.await.unwrap();
     assert_eq!(status, 504);
-    assert_eq!(server.invocations_for(&admin, &id).await[0]["outcome"], "timeout");
+    assert_eq!(
+        server.invocations_for(&admin, &id).await[0]["outcome"],
+        "timeout"
+    );
 }
 
 both_backends!(switching_off_interrupts_running_calls);

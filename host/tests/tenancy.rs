@@ -424,7 +424,7 @@ async fn plan_limits_reach_each_call(backend: Backend) {
     );
     // Core: 500 ms deadline and 32 MiB; three calls a minute for this test.
     sqlx::query("UPDATE plans SET entitlements = $1 WHERE name = 'Core'")
-        .bind(r#"{"modules":["pos","hostile"],"featureFlags":[],"limits":{"memoryMb":32,"deadlineMs":500,"fuel":5000000000,"callsPerMinute":3}}"#)
+        .bind(r#"{"modules":["pos","hostile"],"featureFlags":[],"limits":{"memoryMb":32,"deadlineMs":500,"fuel":20000000000,"callsPerMinute":3}}"#)
         .execute(server.db().pool())
         .await
         .unwrap();

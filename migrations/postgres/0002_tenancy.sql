@@ -10,11 +10,11 @@ CREATE TABLE plans (
 
 INSERT INTO plans (id, name, price_cents, entitlements, created_at) VALUES
   ('6a1f7c0e-3b1d-4c55-9a43-0c7e2f0b9d11', 'Core', 4900,
-   '{"modules":["pos"],"featureFlags":[],"limits":{"memoryMb":32,"deadlineMs":500,"fuel":5000000000,"callsPerMinute":600}}', 1),
+   '{"modules":["pos"],"featureFlags":[],"limits":{"memoryMb":32,"deadlineMs":500,"fuel":20000000000,"callsPerMinute":600}}', 1),
   ('1ef168c5-66e9-4d11-8f51-32301dbce0d4', 'Pro', 14900,
-   '{"modules":["pos","billing","support"],"featureFlags":["pos.reports","support.priority"],"limits":{"memoryMb":64,"deadlineMs":1000,"fuel":20000000000,"callsPerMinute":3000}}', 2),
+   '{"modules":["pos","billing","support"],"featureFlags":["pos.reports","support.priority"],"limits":{"memoryMb":64,"deadlineMs":1000,"fuel":50000000000,"callsPerMinute":3000}}', 2),
   ('b7e2d5a4-8c9f-4e3a-a1b6-5d4c3b2a1f00', 'Enterprise', 49900,
-   '{"modules":["pos","billing","support"],"featureFlags":["pos.reports","support.priority","support.dedicated_manager"],"limits":{"memoryMb":128,"deadlineMs":2000,"fuel":50000000000,"callsPerMinute":12000}}', 3);
+   '{"modules":["pos","billing","support"],"featureFlags":["pos.reports","support.priority","support.dedicated_manager"],"limits":{"memoryMb":128,"deadlineMs":2000,"fuel":100000000000,"callsPerMinute":12000}}', 3);
 
 CREATE TABLE registrations (
     id TEXT PRIMARY KEY,

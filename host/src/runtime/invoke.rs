@@ -9,12 +9,13 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{GuestRequest, GuestResponse};
+use super::engine::WasmEngine;
 use super::limits::{LimitExceeded, Limits};
 use super::registry::LoadedModule;
 use super::store::{CallInfo, StoreData};
 use crate::storage::commit::{Committed, Job};
 use crate::storage::invocations::{Invocation, Outcome};
-use crate::storage::now_ms;
+use crate::storage::{Db, now_ms};
 use crate::tenancy::TenantView;
 
 /// Attempts per call when its read-modify-write loses a race; the last loser gets 409.
@@ -49,7 +50,8 @@ pub struct Invoked {
 struct Attempt {
     result: Result<GuestResponse, (Outcome, String)>,
     fuel: u64,
-    data: StoreData,
+    /// The store's data after the call (absent when the guest task itself failed).
+    data: Option<StoreData>,
 }
 
 fn classify(err: &wasmtime::Error) -> Outcome {
@@ -67,57 +69,101 @@ fn classify(err: &wasmtime::Error) -> Outcome {
     }
 }
 
+/// Everything one attempt needs, owned, so it can run on the guest executor.
+struct AttemptInput {
+    engine: Arc<WasmEngine>,
+    db: Db,
+    module: Arc<LoadedModule>,
+    view: Arc<TenantView>,
+    limits: Limits,
+    call: CallInfo,
+    req: GuestRequest,
+    interrupt: Arc<AtomicBool>,
+}
+
+async fn attempt(input: AttemptInput) -> Attempt {
+    let AttemptInput {
+        engine,
+        db,
+        module,
+        view,
+        limits,
+        call,
+        req,
+        interrupt,
+    } = input;
+    let data = StoreData::new(db, call, limits, view);
+    let mut store = Store::new(engine.engine(), data);
+    store.limiter(|s| &mut s.limiter);
+    let _ = store.set_fuel(limits.fuel);
+    // Check the deadline and the kill switch on every epoch tick and yield to the executor
+    // in between, so a looping guest neither outlives its deadline nor pins a thread.
+    store.set_epoch_deadline(1);
+    let deadline = limits.deadline;
+    store.epoch_deadline_callback(move |ctx| {
+        if interrupt.load(Ordering::Acquire) {
+            return Err(wasmtime::Error::new(LimitExceeded::Interrupted));
+        }
+        if ctx.data().started.elapsed() >= deadline {
+            return Err(wasmtime::Error::new(LimitExceeded::Deadline(deadline)));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+
+    let result = async {
+        let instance = module.pre.instantiate_async(&mut store).await?;
+        instance
+            .nova_module_handler()
+            .call_handle(&mut store, &req)
+            .await
+    }
+    .await;
+    let fuel = limits
+        .fuel
+        .saturating_sub(store.get_fuel().unwrap_or(limits.fuel));
+    let result = match result {
+        Ok(resp) if resp.body.len() > limits.body_bytes => Err((
+            Outcome::Limit,
+            LimitExceeded::ResponseBody(limits.body_bytes).to_string(),
+        )),
+        Ok(resp) => Ok(resp),
+        Err(e) => Err((classify(&e), format!("{e:#}"))),
+    };
+    Attempt {
+        result,
+        fuel,
+        data: Some(store.into_data()),
+    }
+}
+
 impl Runtime {
+    /// Run one attempt on the guest executor, so guests that spin until their deadline
+    /// never delay the request threads (HTTP, storage, toggles).
     async fn attempt(
         &self,
-        module: &LoadedModule,
+        module: &Arc<LoadedModule>,
         caller: &Caller,
         call: CallInfo,
         req: GuestRequest,
         interrupt: Arc<AtomicBool>,
     ) -> Attempt {
-        let limits = caller.limits;
-        let data = StoreData::new(self.db.clone(), call, limits, caller.view.clone());
-        let mut store = Store::new(self.engine.engine(), data);
-        store.limiter(|s| &mut s.limiter);
-        let _ = store.set_fuel(limits.fuel);
-        // Check the deadline on every epoch tick and yield to the executor in between, so a
-        // looping guest neither outlives its deadline nor pins a runtime thread.
-        store.set_epoch_deadline(1);
-        let deadline = limits.deadline;
-        store.epoch_deadline_callback(move |ctx| {
-            if interrupt.load(Ordering::Acquire) {
-                return Err(wasmtime::Error::new(LimitExceeded::Interrupted));
-            }
-            if ctx.data().started.elapsed() >= deadline {
-                return Err(wasmtime::Error::new(LimitExceeded::Deadline(deadline)));
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-
-        let result = async {
-            let instance = module.pre.instantiate_async(&mut store).await?;
-            instance
-                .nova_module_handler()
-                .call_handle(&mut store, &req)
-                .await
-        }
-        .await;
-        let fuel = limits
-            .fuel
-            .saturating_sub(store.get_fuel().unwrap_or(limits.fuel));
-        let result = match result {
-            Ok(resp) if resp.body.len() > limits.body_bytes => Err((
-                Outcome::Limit,
-                LimitExceeded::ResponseBody(limits.body_bytes).to_string(),
-            )),
-            Ok(resp) => Ok(resp),
-            Err(e) => Err((classify(&e), format!("{e:#}"))),
+        let input = AttemptInput {
+            engine: self.engine.clone(),
+            db: self.db.clone(),
+            module: module.clone(),
+            view: caller.view.clone(),
+            limits: caller.limits,
+            call,
+            req,
+            interrupt,
         };
-        Attempt {
-            result,
-            fuel,
-            data: store.into_data(),
+        match self.guests().spawn(attempt(input)).await {
+            Ok(a) => a,
+            Err(e) => Attempt {
+                result: Err((Outcome::Trap, format!("the guest task failed: {e}"))),
+                fuel: 0,
+                data: None,
+            },
         }
     }
 
@@ -195,11 +241,16 @@ impl Runtime {
                 fuel_total,
                 None,
             );
+            // A guest that answered always has its store data back.
+            let (writes, audits) = match attempt.data.as_mut() {
+                Some(d) => (d.kv.take_writes(), std::mem::take(&mut d.audit.events)),
+                None => (Vec::new(), Vec::new()),
+            };
             let job = Job {
                 tenant_id: caller.tenant_id.clone(),
                 module: module.name.clone(),
-                writes: attempt.data.kv.take_writes(),
-                audits: std::mem::take(&mut attempt.data.audit.events),
+                writes,
+                audits,
                 invocation: Some(record),
             };
             match self.committer.commit(job).await {

@@ -30,7 +30,7 @@ impl Default for Limits {
         Self {
             memory_bytes: 64 << 20,
             deadline: Duration::from_secs(1),
-            fuel: 20_000_000_000,
+            fuel: 50_000_000_000,
             body_bytes: 1 << 20,
             kv_value_bytes: 256 << 10,
             host_calls: 10_000,

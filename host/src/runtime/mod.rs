@@ -65,6 +65,8 @@ pub struct Runtime {
     pub(crate) permits: tokio::sync::Semaphore,
     /// Calls in flight, for the kill switch.
     pub running: running::Running,
+    /// The executor guests run on, apart from the request threads.
+    guests: Option<tokio::runtime::Runtime>,
     /// Striped locks that serialise retries of calls that lost a write race.
     pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
 }
@@ -83,7 +85,23 @@ impl Runtime {
             permits,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
             running: running::Running::default(),
+            guests: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .thread_name("nova-guest")
+                    .enable_all()
+                    .build()
+                    .context("starting the guest executor")?,
+            ),
         })
+    }
+
+    /// The guest executor.
+    pub(crate) fn guests(&self) -> &tokio::runtime::Handle {
+        self.guests
+            .as_ref()
+            .expect("the guest executor lives as long as the runtime")
+            .handle()
     }
 
     async fn prepare(
@@ -163,6 +181,15 @@ impl Runtime {
         self.install(name, bytes.to_vec(), Some("nova"))
             .await
             .map(Some)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // The runtime may be dropped on an async thread, where a blocking shutdown panics.
+        if let Some(rt) = self.guests.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

@@ -54,7 +54,9 @@ impl Running {
     /// How many calls of `module` for `tenant` are running.
     pub fn count(&self, tenant: &str, module: &str) -> usize {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        calls.get(&(tenant.to_string(), module.to_string())).map_or(0, Vec::len)
+        calls
+            .get(&(tenant.to_string(), module.to_string()))
+            .map_or(0, Vec::len)
     }
 }
 
