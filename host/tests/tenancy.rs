@@ -625,7 +625,84 @@ async fn bad_input_on_tenancy_routes(backend: Backend) {
     assert!(members["members"][0]["lastLoginAt"].as_str().is_some());
 }
 
+async fn service_tokens_for_synthetic_checks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, _) = server.tenant(&admin, "Synthetic").await;
+    server.toggle(&admin, &tenant, "pos", true).await;
+    let path = format!("/v1/superadmin/tenants/{tenant}/service-tokens");
+    let (status, created) = server
+        .send(Method::POST, &admin, &path, &json!({"name": "uptime"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    let token_id = created["id"].as_str().unwrap().to_string();
+    assert!(token.starts_with("nova_st_"));
+    let stored: String = {
+        use sqlx::Row;
+        sqlx::query("SELECT token_hash FROM service_tokens WHERE id = $1")
+            .bind(&token_id)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap()
+            .get("token_hash")
+    };
+    assert_ne!(stored, token, "only a hash is stored");
+
+    let resp = server
+        .http
+        .get(server.url("/v1/portal/pos/tickets?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(
+        server.invocations_for(&admin, &id).await[0]["actor"],
+        token_id.as_str()
+    );
+    assert_eq!(server.get(&token, "/v1/superadmin/tenants").await.0, 403);
+    let (_, me) = server.get(&token, "/v1/portal/me").await;
+    assert_eq!(me["user"]["role"], "service");
+
+    let revoke = format!("{path}/{token_id}");
+    assert_eq!(
+        server
+            .send(Method::DELETE, &admin, &revoke, &json!({}))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        server.get(&token, "/v1/portal/pos/tickets?limit=1").await.0,
+        401
+    );
+    assert_eq!(
+        server
+            .send(Method::DELETE, &admin, &revoke, &json!({}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .send(Method::POST, &admin, &path, &json!({"name": ""}))
+            .await
+            .0,
+        400
+    );
+    let (_, audit) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/audit?tenantId={tenant}&action=service_token.revoked"),
+        )
+        .await;
+    assert_eq!(audit["events"][0]["payload"]["tokenId"], token_id.as_str());
+}
+
 both_backends!(
+    service_tokens_for_synthetic_checks,
     registration_to_tenant,
     overrides_flags_and_resolution,
     presets_apply_with_one_audit_row,

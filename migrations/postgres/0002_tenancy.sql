@@ -78,3 +78,13 @@ CREATE TABLE service_tokens (
     revoked_at BIGINT,
     last_used_at BIGINT
 );
+
+-- A tenant pinned to one version of a module (a canary) instead of the active one.
+CREATE TABLE tenant_module_pins (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    module TEXT NOT NULL,
+    version_id TEXT NOT NULL REFERENCES module_versions(id),
+    pinned_by TEXT,
+    pinned_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, module)
+);

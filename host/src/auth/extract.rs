@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use super::token::{Claims, Role};
 use crate::app::AppState;
 use crate::http::error::ApiError;
+use crate::storage::service_tokens;
 
 /// Any authenticated caller.
 #[derive(Debug, Clone)]
@@ -45,6 +46,19 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
             })?;
+        if token.starts_with(service_tokens::PREFIX) {
+            let found = service_tokens::find(&state.db, token)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("unknown or revoked service token"))?;
+            return Ok(Caller(Claims {
+                sub: found.id,
+                email: format!("service:{}", found.name),
+                role: Role::Service,
+                tenant: Some(found.tenant_id),
+                iat: 0,
+                exp: i64::MAX,
+            }));
+        }
         let claims = state
             .keys
             .verify(token)
@@ -77,7 +91,7 @@ impl FromRequestParts<AppState> for TenantUser {
     ) -> Result<Self, Self::Rejection> {
         let Caller(claims) = Caller::from_request_parts(parts, state).await?;
         match (&claims.role, &claims.tenant) {
-            (Role::Admin | Role::Staff, Some(tenant)) => Ok(TenantUser {
+            (Role::Admin | Role::Staff | Role::Service, Some(tenant)) => Ok(TenantUser {
                 tenant_id: tenant.clone(),
                 claims,
             }),

@@ -20,6 +20,8 @@ pub enum Role {
     Admin,
     /// A tenant's staff member.
     Staff,
+    /// A tenant's service account (synthetic checks); authenticates with a service token.
+    Service,
 }
 
 impl Role {
@@ -29,6 +31,7 @@ impl Role {
             "superadmin" => Some(Role::Superadmin),
             "admin" => Some(Role::Admin),
             "staff" => Some(Role::Staff),
+            "service" => Some(Role::Service),
             _ => None,
         }
     }
@@ -39,6 +42,7 @@ impl Role {
             Role::Superadmin => "superadmin",
             Role::Admin => "admin",
             Role::Staff => "staff",
+            Role::Service => "service",
         }
     }
 }

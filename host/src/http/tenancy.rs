@@ -18,7 +18,7 @@ use crate::auth::SuperAdmin;
 use crate::runtime::valid_module_name;
 use crate::storage::presets::{self, Preset};
 use crate::storage::toggles::{self, Kind, Source};
-use crate::storage::{analytics, modules, plans, registrations, tenants, users};
+use crate::storage::{analytics, modules, plans, registrations, service_tokens, tenants, users};
 use crate::tenancy::ChangeError;
 use crate::tenancy::changes::{Change, Delta, Op};
 use crate::tenancy::registration::{self, DecisionError};
@@ -48,6 +48,14 @@ pub fn router() -> Router<AppState> {
         .route("/registrations/{id}/approve", post(approve))
         .route("/registrations/{id}/reject", post(reject))
         .route("/analytics/module-toggles", get(toggle_analytics))
+        .route(
+            "/tenants/{tenant_id}/service-tokens",
+            post(create_service_token),
+        )
+        .route(
+            "/tenants/{tenant_id}/service-tokens/{token_id}",
+            axum::routing::delete(revoke_service_token),
+        )
 }
 
 /// Feature flag names: lower-case words joined by `.`, `_` or `-`, at most 64 bytes.
@@ -516,4 +524,83 @@ async fn toggle_analytics(
     Ok(Json(
         json!({"windowDays": days, "toggles": report.toggles, "newTenantsPerModule": report.new_tenants}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewServiceToken {
+    name: String,
+}
+
+async fn audit_superadmin(
+    state: &AppState,
+    tenant: &str,
+    action: &str,
+    actor: &str,
+    payload: Value,
+) -> ApiResult<()> {
+    let event = crate::storage::audit::AuditEvent::new(
+        Some(tenant),
+        "superadmin",
+        action,
+        Some(actor),
+        &payload,
+        Some(&current_request_id()),
+    );
+    let mut conn = state.db.pool().acquire().await?;
+    crate::storage::audit::insert(&mut conn, &event).await?;
+    Ok(())
+}
+
+async fn create_service_token(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<NewServiceToken>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1 to 100 characters",
+        ));
+    }
+    require_tenant(&state, &tenant).await?;
+    let (token, secret) = service_tokens::create(&state.db, &tenant, name, &admin.email).await?;
+    audit_superadmin(
+        &state,
+        &tenant,
+        "service_token.created",
+        &admin.email,
+        json!({"tokenId": token.id, "name": name}),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": token.id, "token": secret, "name": token.name, "tenantId": tenant, "createdAt": token.created_at}),
+        ),
+    ))
+}
+
+async fn revoke_service_token(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, token_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    if !service_tokens::revoke(&state.db, &tenant, &token_id).await? {
+        return Err(ApiError::not_found(
+            "TOKEN_NOT_FOUND",
+            "no live service token with that id for this tenant",
+        ));
+    }
+    audit_superadmin(
+        &state,
+        &tenant,
+        "service_token.revoked",
+        &admin.email,
+        json!({"tokenId": token_id}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

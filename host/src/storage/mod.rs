@@ -10,6 +10,7 @@ pub mod modules;
 pub mod plans;
 pub mod presets;
 pub mod registrations;
+pub mod service_tokens;
 pub mod stmt;
 pub mod subscriptions;
 pub mod tenants;
