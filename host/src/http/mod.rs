@@ -10,6 +10,7 @@ pub mod query;
 pub mod registrations;
 pub mod superadmin;
 pub mod tenancy;
+pub mod versions;
 
 use std::time::Instant;
 

@@ -71,7 +71,11 @@ async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(module) = state.runtime.registry.get(&module_name) else {
+    let Some(module) = state
+        .runtime
+        .registry
+        .get_for(&user.tenant_id, &module_name)
+    else {
         return ApiError::not_found(
             "MODULE_NOT_FOUND",
             format!("no module named {module_name:?} is installed"),

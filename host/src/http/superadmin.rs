@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/invocations", get(list_invocations))
         .route("/audit", get(list_audit))
         .merge(super::tenancy::router())
+        .merge(super::versions::router())
 }
 
 #[derive(Debug, Deserialize)]

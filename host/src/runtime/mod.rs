@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod registry;
 pub mod running;
 pub mod store;
+pub mod versions;
 
 use std::sync::Arc;
 
@@ -119,20 +120,35 @@ impl Runtime {
     /// Load the active version of every installed module (from the compile cache when warm).
     pub async fn load_installed(&self) -> anyhow::Result<()> {
         for v in storage::modules::active_versions(&self.db).await? {
-            let pre = self
-                .prepare(v.component)
-                .await
-                .with_context(|| format!("loading module {} version {}", v.module, v.version))?;
-            self.registry.activate(LoadedModule {
-                metrics: metrics::ModuleMetrics::new(&v.module),
-                name: v.module,
-                version: v.version,
-                version_id: v.id,
-                content_hash: v.content_hash,
-                pre,
-            });
+            let label = format!("loading module {} version {}", v.module, v.version);
+            self.registry.activate(self.load(v).await.context(label)?);
+        }
+        for (tenant, v) in storage::modules::pins(&self.db).await? {
+            let label = format!(
+                "loading module {} version {} pinned for {tenant}",
+                v.module, v.version
+            );
+            let module = self.load(v).await.context(label)?;
+            self.registry
+                .set_pin(&tenant, &module.name.clone(), Some(module));
         }
         Ok(())
+    }
+
+    /// Compile (or fetch from the cache) and link a stored version.
+    pub(crate) async fn load(
+        &self,
+        v: storage::modules::StoredVersion,
+    ) -> Result<LoadedModule, InstallError> {
+        let pre = self.prepare(v.component).await?;
+        Ok(LoadedModule {
+            metrics: metrics::ModuleMetrics::new(&v.module),
+            name: v.module,
+            version: v.version,
+            version_id: v.id,
+            content_hash: v.content_hash,
+            pre,
+        })
     }
 
     /// Check a component against the world, store it as the next version of `name`, and

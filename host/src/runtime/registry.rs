@@ -20,10 +20,11 @@ pub struct LoadedModule {
     pub metrics: ModuleMetrics,
 }
 
-/// Name → active version.
+/// Name → active version, and (tenant, name) → pinned version.
 #[derive(Default)]
 pub struct Registry {
     modules: RwLock<HashMap<String, Arc<LoadedModule>>>,
+    pins: RwLock<HashMap<(String, String), Arc<LoadedModule>>>,
 }
 
 impl Registry {
@@ -40,6 +41,28 @@ impl Registry {
     pub fn activate(&self, module: LoadedModule) {
         let mut map = self.modules.write().unwrap_or_else(|p| p.into_inner());
         map.insert(module.name.clone(), Arc::new(module));
+    }
+
+    /// The version `tenant` runs: its pin if it has one, else the active version.
+    pub fn get_for(&self, tenant: &str, name: &str) -> Option<Arc<LoadedModule>> {
+        let pins = self.pins.read().unwrap_or_else(|p| p.into_inner());
+        if !pins.is_empty()
+            && let Some(m) = pins.get(&(tenant.to_string(), name.to_string()))
+        {
+            return Some(m.clone());
+        }
+        drop(pins);
+        self.get(name)
+    }
+
+    /// Pin `tenant` to `module` (or remove the pin with `None`).
+    pub fn set_pin(&self, tenant: &str, name: &str, module: Option<LoadedModule>) {
+        let mut pins = self.pins.write().unwrap_or_else(|p| p.into_inner());
+        let key = (tenant.to_string(), name.to_string());
+        match module {
+            Some(m) => pins.insert(key, Arc::new(m)),
+            None => pins.remove(&key),
+        };
     }
 
     /// Names of every loaded module.

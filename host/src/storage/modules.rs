@@ -135,3 +135,131 @@ pub async fn list(db: &Db) -> Result<Vec<ModuleSummary>, sqlx::Error> {
         })
         .collect()
 }
+
+/// One version as listed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionSummary {
+    pub id: String,
+    pub version: i64,
+    pub content_hash: String,
+    pub size_bytes: i64,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub active: bool,
+}
+
+/// Every version of a module, newest first.
+pub async fn versions(db: &Db, module: &str) -> Result<Vec<VersionSummary>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT v.id, v.version, v.content_hash, v.size_bytes, v.created_by, v.created_at, \
+         CASE WHEN m.active_version_id = v.id THEN 1 ELSE 0 END AS active \
+         FROM module_versions v JOIN modules m ON m.name = v.module WHERE v.module = $1 ORDER BY v.version DESC",
+    )
+    .bind(module)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(VersionSummary {
+                id: r.try_get("id")?,
+                version: r.try_get("version")?,
+                content_hash: r.try_get("content_hash")?,
+                size_bytes: r.try_get("size_bytes")?,
+                created_by: r.try_get("created_by")?,
+                created_at: rfc3339(r.try_get("created_at")?),
+                active: r.try_get::<i64, _>("active")? == 1,
+            })
+        })
+        .collect()
+}
+
+fn stored(r: &sqlx::any::AnyRow) -> Result<StoredVersion, sqlx::Error> {
+    Ok(StoredVersion {
+        id: r.try_get("id")?,
+        module: r.try_get("module")?,
+        version: r.try_get("version")?,
+        content_hash: r.try_get("content_hash")?,
+        component: r.try_get("component")?,
+    })
+}
+
+/// One version of a module, with its bytes.
+pub async fn version(
+    db: &Db,
+    module: &str,
+    version: i64,
+) -> Result<Option<StoredVersion>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, module, version, content_hash, component FROM module_versions WHERE module = $1 AND version = $2",
+    )
+    .bind(module)
+    .bind(version)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(stored).transpose()
+}
+
+/// Make a stored version the active one.
+pub async fn set_active(
+    conn: &mut sqlx::AnyConnection,
+    module: &str,
+    version_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE modules SET active_version_id = $1 WHERE name = $2")
+        .bind(version_id)
+        .bind(module)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Pin a tenant to a version of a module (a canary).
+pub async fn pin(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    module: &str,
+    version_id: &str,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tenant_module_pins (tenant_id, module, version_id, pinned_by, pinned_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, module) DO UPDATE SET version_id = excluded.version_id, \
+         pinned_by = excluded.pinned_by, pinned_at = excluded.pinned_at",
+    )
+    .bind(tenant)
+    .bind(module)
+    .bind(version_id)
+    .bind(actor)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Remove a tenant's pin; false when there was none.
+pub async fn unpin(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    module: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM tenant_module_pins WHERE tenant_id = $1 AND module = $2")
+        .bind(tenant)
+        .bind(module)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Every pin with its version's bytes: (tenant, version).
+pub async fn pins(db: &Db) -> Result<Vec<(String, StoredVersion)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.tenant_id, v.id, v.module, v.version, v.content_hash, v.component FROM tenant_module_pins p \
+         JOIN module_versions v ON v.id = p.version_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("tenant_id")?, stored(r)?)))
+        .collect()
+}

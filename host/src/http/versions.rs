@@ -1,0 +1,141 @@
+//! `/v1/superadmin/…` for module versions: list, activate, roll back, pin a tenant.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult, current_request_id};
+use super::json::ApiJson;
+use crate::app::AppState;
+use crate::auth::SuperAdmin;
+use crate::runtime::versions::{Actor, VersionError};
+use crate::storage::{modules, tenants};
+
+/// Routes mounted under `/v1/superadmin`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/modules/{module}/versions", get(list_versions))
+        .route("/modules/{module}/activate", post(activate))
+        .route("/modules/{module}/rollback", post(rollback))
+        .route(
+            "/tenants/{tenant_id}/modules/{module}/pin",
+            put(pin).delete(unpin),
+        )
+}
+
+fn version_error(e: VersionError) -> ApiError {
+    match e {
+        VersionError::NoModule(_) => ApiError::not_found("MODULE_NOT_FOUND", e.to_string()),
+        VersionError::NoVersion(..) => ApiError::not_found("VERSION_NOT_FOUND", e.to_string()),
+        VersionError::NoPin => ApiError::not_found("PIN_NOT_FOUND", e.to_string()),
+        VersionError::NothingToRollBack(_) => ApiError::conflict(e.to_string()),
+        VersionError::Load(e) => ApiError::internal(e),
+        VersionError::Storage(e) => e.into(),
+    }
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(module): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let versions = modules::versions(&state.db, &module).await?;
+    if versions.is_empty() {
+        return Err(ApiError::not_found(
+            "MODULE_NOT_FOUND",
+            format!("no module named {module:?} is installed"),
+        ));
+    }
+    Ok(Json(json!({"module": module, "versions": versions})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionBody {
+    version: i64,
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(module): Path<String>,
+    ApiJson(body): ApiJson<VersionBody>,
+) -> ApiResult<Json<Value>> {
+    let request_id = current_request_id();
+    let actor = Actor {
+        email: &admin.email,
+        request_id: &request_id,
+    };
+    let active = state
+        .runtime
+        .activate_version(&module, body.version, actor)
+        .await
+        .map_err(version_error)?;
+    Ok(Json(json!({"module": module, "activeVersion": active})))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(module): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let request_id = current_request_id();
+    let actor = Actor {
+        email: &admin.email,
+        request_id: &request_id,
+    };
+    let active = state
+        .runtime
+        .rollback(&module, actor)
+        .await
+        .map_err(version_error)?;
+    Ok(Json(json!({"module": module, "activeVersion": active})))
+}
+
+async fn pin(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, module)): Path<(String, String)>,
+    ApiJson(body): ApiJson<VersionBody>,
+) -> ApiResult<Json<Value>> {
+    if tenants::get(&state.db, &tenant).await?.is_none() {
+        return Err(ApiError::not_found(
+            "TENANT_NOT_FOUND",
+            format!("tenant {tenant} does not exist"),
+        ));
+    }
+    let request_id = current_request_id();
+    let actor = Actor {
+        email: &admin.email,
+        request_id: &request_id,
+    };
+    state
+        .runtime
+        .pin_version(&tenant, &module, body.version, actor)
+        .await
+        .map_err(version_error)?;
+    Ok(Json(
+        json!({"tenantId": tenant, "module": module, "pinnedVersion": body.version}),
+    ))
+}
+
+async fn unpin(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, module)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let request_id = current_request_id();
+    let actor = Actor {
+        email: &admin.email,
+        request_id: &request_id,
+    };
+    state
+        .runtime
+        .unpin_version(&tenant, &module, actor)
+        .await
+        .map_err(version_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
