@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Keys;
 use crate::config::Config;
+use crate::replicas::{self, Bus, Event};
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineConfig;
 use crate::runtime::limits::Limits;
@@ -29,6 +30,8 @@ pub struct Inner {
     pub keys: Keys,
     pub metrics: PrometheusHandle,
     pub limits: Limits,
+    /// The change channel to other replicas (`REDIS_URL`).
+    pub bus: Option<Arc<Bus>>,
 }
 
 impl Deref for AppState {
@@ -54,6 +57,12 @@ impl AppState {
             .await
             .context("loading installed modules")?;
         let keys = Keys::load(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let bus = match &config.redis_url {
+            Some(url) if !url.is_empty() => {
+                Some(Arc::new(Bus::connect(url, &config.database_url()).await?))
+            }
+            _ => None,
+        };
         Ok(Self(Arc::new(Inner {
             tenancy: Tenancy::new(db.clone()),
             db,
@@ -61,21 +70,75 @@ impl AppState {
             keys,
             metrics: telemetry::metrics_handle(),
             limits,
+            bus,
         })))
     }
 
-    /// Make a committed change take effect: calls of modules now off for the tenant are
-    /// interrupted (the cache was already invalidated by the change itself).
-    pub fn enforce(&self, tenant: &str, deltas: &[Delta]) {
-        for d in deltas
+    /// Make a committed change to a tenant take effect everywhere: calls of modules now off
+    /// are interrupted here and on the other replicas, which also drop their cached view.
+    /// (The change itself already dropped this replica's cached view.)
+    pub async fn changed(&self, tenant: &str, deltas: &[Delta]) {
+        let off: Vec<String> = deltas
             .iter()
             .filter(|d| d.kind == Kind::Module && !d.current.unwrap_or(false))
-        {
-            let stopped = self.runtime.running.interrupt(tenant, &d.name);
+            .map(|d| d.name.clone())
+            .collect();
+        self.interrupt(tenant, &off);
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Tenant {
+                tenant: tenant.to_string(),
+                off,
+            })
+            .await;
+        }
+    }
+
+    /// Tell the other replicas that active or pinned module versions changed.
+    pub async fn versions_changed(&self) {
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Modules).await;
+        }
+    }
+
+    fn interrupt(&self, tenant: &str, modules: &[String]) {
+        for module in modules {
+            let stopped = self.runtime.running.interrupt(tenant, module);
             if stopped > 0 {
-                tracing::info!(tenant_id = tenant, module = %d.name, calls = stopped, "interrupted running calls");
+                tracing::info!(tenant_id = tenant, module = %module, calls = stopped, "interrupted running calls");
             }
         }
+    }
+
+    /// Apply another replica's change.
+    pub async fn apply_remote(&self, event: Event) {
+        match event {
+            Event::Tenant { tenant, off } => {
+                self.tenancy.invalidate(&tenant);
+                self.interrupt(&tenant, &off);
+            }
+            Event::Modules => {
+                if let Err(e) = self.runtime.reload_active().await {
+                    tracing::warn!(error = %e, "could not reload module versions");
+                }
+            }
+        }
+    }
+
+    /// Re-read what this replica caches: bounds the effect of a lost change message.
+    pub async fn reconcile(&self) {
+        self.tenancy.clear();
+        if let Err(e) = self.runtime.reload_active().await {
+            tracing::warn!(error = %e, "could not reload module versions");
+        }
+    }
+
+    /// Start agreeing with other replicas: the Redis listener (if configured) and the
+    /// periodic reconciliation.
+    pub fn start_sync(&self) {
+        if let Some(bus) = &self.bus {
+            bus.clone().listen(self.clone());
+        }
+        replicas::reconcile_periodically(self.clone());
     }
 
     /// Install the modules that ship inside this binary, unless these exact bytes are

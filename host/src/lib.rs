@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod replicas;
 pub mod runtime;
 pub mod storage;
 pub mod telemetry;

@@ -3,77 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use common::{Backend, fresh_postgres, guests, shared_cache_dir};
+use common::process::{Nova, stop};
+use common::{Backend, guests};
 use serde_json::{Value, json};
-
-struct Nova {
-    data_dir: tempfile::TempDir,
-    database_url: Option<String>,
-}
-
-impl Nova {
-    async fn new(backend: Backend) -> Self {
-        Self {
-            data_dir: tempfile::tempdir().unwrap(),
-            database_url: match backend {
-                Backend::Sqlite => None,
-                Backend::Postgres => Some(fresh_postgres().await),
-            },
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova"));
-        cmd.env_clear()
-            .env("NOVA_DATA_DIR", self.data_dir.path())
-            .env("NOVA_CACHE_DIR", shared_cache_dir())
-            .env("RUST_LOG", "warn");
-        if let Some(url) = &self.database_url {
-            cmd.env("DATABASE_URL", url);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.command().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "nova {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Start `nova serve` on a free port; returns the child and its base URL once it listens.
-    fn serve(&self) -> (Child, String) {
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("nova listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        (child, base)
-    }
-}
-
-fn stop(mut child: Child) {
-    // SIGTERM: the graceful path an orchestrator uses.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "nova serve exited with {status}");
-}
 
 async fn json(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();

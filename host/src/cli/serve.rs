@@ -21,6 +21,7 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     if !args.no_bundled_modules {
         state.install_bundled().await?;
     }
+    state.start_sync();
     let listener = TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(

@@ -157,7 +157,10 @@ async fn install_module(
         .install(&name, body.to_vec(), Some(&admin.email))
         .await
     {
-        Ok(installed) => Ok((StatusCode::CREATED, Json(installed))),
+        Ok(installed) => {
+            state.versions_changed().await;
+            Ok((StatusCode::CREATED, Json(installed)))
+        }
         Err(InstallError::BadName(_)) => Err(ApiError::validation(
             "name",
             "module names use a-z, 0-9 and '-', start with a letter, at most 64 bytes",

@@ -192,7 +192,7 @@ async fn set_module(
         )
         .await
         .map_err(change_error)?;
-    state.enforce(&tenant, &deltas);
+    state.changed(&tenant, &deltas).await;
     Ok(Json(state_of(
         &tenant, "module", &module, &deltas, "override",
     )))
@@ -221,7 +221,7 @@ async fn drop_override(
         )
         .await
         .map_err(change_error)?;
-    state.enforce(tenant, &deltas);
+    state.changed(tenant, &deltas).await;
     Ok(deltas)
 }
 
@@ -268,6 +268,7 @@ async fn set_flag(
         )
         .await
         .map_err(change_error)?;
+    state.changed(&tenant, &deltas).await;
     Ok(Json(state_of(&tenant, "flag", &flag, &deltas, "override")))
 }
 
@@ -308,7 +309,7 @@ async fn apply_preset(
     )
     .await
     .map_err(decision_error)?;
-    state.enforce(&tenant, &deltas);
+    state.changed(&tenant, &deltas).await;
     let delta: BTreeMap<String, Value> = deltas
         .iter()
         .map(|d| {
@@ -472,6 +473,7 @@ async fn approve(
     )
     .await
     .map_err(decision_error)?;
+    state.changed(&approved.tenant_id, &[]).await;
     Ok(Json(approved))
 }
 

@@ -74,6 +74,7 @@ async fn activate(
         .activate_version(&module, body.version, actor)
         .await
         .map_err(version_error)?;
+    state.versions_changed().await;
     Ok(Json(json!({"module": module, "activeVersion": active})))
 }
 
@@ -92,6 +93,7 @@ async fn rollback(
         .rollback(&module, actor)
         .await
         .map_err(version_error)?;
+    state.versions_changed().await;
     Ok(Json(json!({"module": module, "activeVersion": active})))
 }
 
@@ -117,6 +119,7 @@ async fn pin(
         .pin_version(&tenant, &module, body.version, actor)
         .await
         .map_err(version_error)?;
+    state.versions_changed().await;
     Ok(Json(
         json!({"tenantId": tenant, "module": module, "pinnedVersion": body.version}),
     ))
@@ -137,5 +140,6 @@ async fn unpin(
         .unpin_version(&tenant, &module, actor)
         .await
         .map_err(version_error)?;
+    state.versions_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

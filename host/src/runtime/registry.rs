@@ -65,6 +65,20 @@ impl Registry {
         };
     }
 
+    /// The version pinned for `tenant`, if any.
+    pub fn pinned(&self, tenant: &str, name: &str) -> Option<Arc<LoadedModule>> {
+        let pins = self.pins.read().unwrap_or_else(|p| p.into_inner());
+        pins.get(&(tenant.to_string(), name.to_string())).cloned()
+    }
+
+    /// Keep only the pins for which `keep` says yes.
+    pub fn retain_pins(&self, keep: impl Fn(&(String, String)) -> bool) {
+        self.pins
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keep(k));
+    }
+
     /// Names of every loaded module.
     pub fn names(&self) -> Vec<String> {
         let map = self.modules.read().unwrap_or_else(|p| p.into_inner());

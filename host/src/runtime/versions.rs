@@ -32,6 +32,41 @@ pub struct Actor<'a> {
 }
 
 impl Runtime {
+    /// Bring the registry in line with the database: active versions and pins changed by
+    /// another replica (or by `nova module install`) are loaded, removed pins dropped.
+    pub async fn reload_active(&self) -> Result<(), VersionError> {
+        for v in modules::active_versions(&self.db).await? {
+            if self
+                .registry
+                .get(&v.module)
+                .is_some_and(|m| m.version_id == v.id)
+            {
+                continue;
+            }
+            let loaded = self.load(v).await?;
+            self.registry.activate(loaded);
+        }
+        let pins = modules::pins(&self.db).await?;
+        let wanted: Vec<(String, String)> = pins
+            .iter()
+            .map(|(t, v)| (t.clone(), v.module.clone()))
+            .collect();
+        self.registry.retain_pins(|key| wanted.contains(key));
+        for (tenant, v) in pins {
+            if self
+                .registry
+                .pinned(&tenant, &v.module)
+                .is_some_and(|m| m.version_id == v.id)
+            {
+                continue;
+            }
+            let module = v.module.clone();
+            let loaded = self.load(v).await?;
+            self.registry.set_pin(&tenant, &module, Some(loaded));
+        }
+        Ok(())
+    }
+
     /// Make `version` of `module` the active one for every tenant not pinned elsewhere.
     pub async fn activate_version(
         &self,

@@ -144,6 +144,15 @@ impl Tenancy {
         Ok(self.view(tenant).await?.module_enabled(module))
     }
 
+    /// Forget every cached view (reconciliation).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Forget a tenant's view (after any change to it).
     pub fn invalidate(&self, tenant: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -5,6 +5,8 @@
 //! not answer.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,0 +1,148 @@
+//! Keeping several `nova serve` replicas in agreement.
+//!
+//! Every change to a tenant's modules, flags or plan, and every change of module versions,
+//! is published on Redis (when `REDIS_URL` is set); each replica drops what it cached and
+//! interrupts calls of modules switched off. A reconciliation pass every few seconds bounds
+//! the damage of a missed message: caches are dropped and active versions re-read from the
+//! database, which stays the only source of truth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+
+/// How often each replica re-reads everything, whatever Redis says.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+
+/// What changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Event {
+    /// A tenant's modules, flags or plan changed; `off` lists modules now off.
+    Tenant { tenant: String, off: Vec<String> },
+    /// Active or pinned module versions changed.
+    Modules,
+}
+
+/// Messages published by this replica carry its id, so it can skip its own.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    from: String,
+    event: Event,
+}
+
+/// A connection to the change channel.
+pub struct Bus {
+    client: redis::Client,
+    publisher: redis::aio::MultiplexedConnection,
+    channel: String,
+    me: String,
+}
+
+impl Bus {
+    /// Connect; replicas that share a database share a channel.
+    pub async fn connect(redis_url: &str, database_url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(redis_url).context("parsing REDIS_URL")?;
+        let publisher = client
+            .get_multiplexed_async_connection()
+            .await
+            .context("connecting to Redis")?;
+        let scope = hex::encode(&Sha256::digest(database_url.as_bytes())[..8]);
+        Ok(Self {
+            client,
+            publisher,
+            channel: format!("nova:changes:{scope}"),
+            me: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    /// Tell the other replicas. Failures are logged: reconciliation catches up anyway.
+    pub async fn publish(&self, event: Event) {
+        let Ok(msg) = serde_json::to_string(&Envelope {
+            from: self.me.clone(),
+            event,
+        }) else {
+            return;
+        };
+        let mut conn = self.publisher.clone();
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(msg)
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not publish a change; replicas catch up within the reconcile interval");
+        }
+    }
+
+    /// Listen for other replicas' changes until the process ends, reconnecting on failure.
+    pub fn listen(self: Arc<Self>, state: AppState) {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.listen_once(&state).await {
+                    tracing::warn!(error = %e, "change listener lost Redis; reconnecting");
+                }
+                // Everything may have changed while we were away.
+                state.reconcile().await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    async fn listen_once(&self, state: &AppState) -> anyhow::Result<()> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.channel).await?;
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
+            let Ok(envelope) = serde_json::from_str::<Envelope>(&payload) else {
+                tracing::warn!("ignoring a malformed change message");
+                continue;
+            };
+            if envelope.from != self.me {
+                state.apply_remote(envelope.event).await;
+            }
+        }
+        anyhow::bail!("the subscription ended")
+    }
+}
+
+/// Re-read everything every [`RECONCILE_EVERY`], for as long as the process runs.
+pub fn reconcile_periodically(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            state.reconcile().await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let e = Event::Tenant {
+            tenant: "t".into(),
+            off: vec!["pos".into()],
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, r#"{"type":"tenant","tenant":"t","off":["pos"]}"#);
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        assert_eq!(
+            serde_json::to_string(&Event::Modules).unwrap(),
+            r#"{"type":"modules"}"#
+        );
+    }
+}

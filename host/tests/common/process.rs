@@ -1,0 +1,78 @@
+//! Running the real `nova` binary: commands, and `nova serve` on a free loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use super::{Backend, fresh_postgres, shared_cache_dir};
+
+pub struct Nova {
+    /// Extra environment for every command (e.g. `REDIS_URL`).
+    pub env: Vec<(String, String)>,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+}
+
+impl Nova {
+    pub async fn new(backend: Backend) -> Self {
+        Self {
+            env: Vec::new(),
+            data_dir: tempfile::tempdir().unwrap(),
+            database_url: match backend {
+                Backend::Sqlite => None,
+                Backend::Postgres => Some(fresh_postgres().await),
+            },
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova"));
+        cmd.env_clear()
+            .env("NOVA_DATA_DIR", self.data_dir.path())
+            .env("NOVA_CACHE_DIR", shared_cache_dir())
+            .env("RUST_LOG", "warn");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "nova {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Start `nova serve` on a free port; returns the child and its base URL once it listens.
+    pub fn serve(&self) -> (Child, String) {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("nova listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        (child, base)
+    }
+}
+
+pub fn stop(mut child: Child) {
+    // SIGTERM: the graceful path an orchestrator uses.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "nova serve exited with {status}");
+}
