@@ -56,7 +56,7 @@ impl AppState {
             .load_installed()
             .await
             .context("loading installed modules")?;
-        let keys = Keys::load(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let keys = Keys::load(&db, config.jwt_secret.as_deref()).await?;
         let bus = match &config.redis_url {
             Some(url) if !url.is_empty() => {
                 Some(Arc::new(Bus::connect(url, &config.database_url()).await?))
@@ -127,6 +127,9 @@ impl AppState {
     /// Re-read what this replica caches: bounds the effect of a lost change message.
     pub async fn reconcile(&self) {
         self.tenancy.clear();
+        if let Err(e) = self.keys.reload(&self.db).await {
+            tracing::warn!(error = %e, "could not reload signing keys");
+        }
         if let Err(e) = self.runtime.reload_active().await {
             tracing::warn!(error = %e, "could not reload module versions");
         }

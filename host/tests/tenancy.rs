@@ -701,7 +701,57 @@ async fn service_tokens_for_synthetic_checks(backend: Backend) {
     assert_eq!(audit["events"][0]["payload"]["tokenId"], token_id.as_str());
 }
 
+async fn signing_keys_rotate_without_logging_anyone_out(backend: Backend) {
+    use nova::auth::{Claims, Keys, Role};
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, old) = server.tenant(&admin, "Rotating").await;
+    server.toggle(&admin, &tenant, "pos", true).await;
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let old_kid = kid(&old);
+
+    // Another process (here: the same code `nova keys rotate` runs) adds a key.
+    let new_kid = nova::auth::token::rotate(server.db()).await.unwrap();
+    assert_ne!(new_kid, old_kid);
+    let fresh = Keys::load(server.db(), None).await.unwrap();
+    assert_eq!(fresh.kid(), new_kid);
+    let now = nova::storage::now_ms() / 1000;
+    let signed_by_new = fresh
+        .sign(&Claims {
+            sub: "someone".into(),
+            email: "someone@rotating.test".into(),
+            role: Role::Staff,
+            tenant: Some(tenant.clone()),
+            iat: now,
+            exp: now + 600,
+        })
+        .unwrap();
+    // The server has not seen the new key yet: it re-reads the keys and accepts the token.
+    assert_eq!(
+        server
+            .get(&signed_by_new, "/v1/portal/pos/tickets?limit=1")
+            .await
+            .0,
+        200
+    );
+    // Tokens of the previous key keep working.
+    assert_eq!(
+        server.get(&old, "/v1/portal/pos/tickets?limit=1").await.0,
+        200
+    );
+    // After reconciliation the server signs with the new key.
+    server.state.reconcile().await;
+    let relogin = server.superadmin().await;
+    assert_eq!(kid(&relogin), new_kid);
+    // A token naming a key that does not exist is refused.
+    let forged = Keys::from_secret(b"never-stored-never-stored-never-stored!")
+        .issue("x", "x@y.z", Role::Superadmin, None)
+        .unwrap();
+    assert_eq!(server.get(&forged, "/v1/superadmin/tenants").await.0, 401);
+}
+
 both_backends!(
+    signing_keys_rotate_without_logging_anyone_out,
     service_tokens_for_synthetic_checks,
     registration_to_tenant,
     overrides_flags_and_resolution,

@@ -88,3 +88,10 @@ CREATE TABLE tenant_module_pins (
     pinned_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, module)
 );
+
+-- Token signing keys, shared by every replica. The newest signs; all verify until retired.
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -4,7 +4,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::token::{Claims, Role};
+use super::token::{Claims, Role, VerifyError};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::storage::service_tokens;
@@ -59,9 +59,19 @@ impl FromRequestParts<AppState> for Caller {
                 exp: i64::MAX,
             }));
         }
-        let claims = state
-            .keys
-            .verify(token)
+        let verified = match state.keys.verify(token) {
+            // Another replica may have rotated the keys: re-read them once.
+            Err(VerifyError::UnknownKey) => {
+                state
+                    .keys
+                    .reload(&state.db)
+                    .await
+                    .map_err(ApiError::unavailable)?;
+                state.keys.verify(token)
+            }
+            other => other,
+        };
+        let claims = verified
             .map_err(|e| ApiError::unauthorized(format!("invalid or expired token ({e})")))?;
         Ok(Caller(claims))
     }

@@ -1,11 +1,13 @@
 //! Signed access tokens (JWT, HS256). The header's `kid` names the key that signed it.
 
-use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::storage::{Db, keys};
 
 /// How long a login token is valid.
 pub const TOKEN_TTL_SECS: i64 = 12 * 3600;
@@ -61,56 +63,109 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// The signing key.
-pub struct Keys {
+struct Key {
     kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+}
+
+impl Key {
+    fn new(kid: String, secret: &[u8]) -> Arc<Self> {
+        Arc::new(Self {
+            kid,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Signed by a key this replica has not loaded (perhaps rotated in by another replica).
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    #[error(transparent)]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+}
+
+/// The signing keys, newest first: the newest signs, every one verifies. They live in the
+/// database so that every replica accepts tokens issued by any other.
+pub struct Keys {
+    keys: RwLock<Vec<Arc<Key>>>,
     validation: Validation,
 }
 
+/// The key id of a secret.
+pub fn kid_of(secret: &[u8]) -> String {
+    hex::encode(&Sha256::digest(secret)[..6])
+}
+
 impl Keys {
-    /// Keys from a shared secret.
-    pub fn from_secret(secret: &[u8]) -> Self {
-        let kid = hex::encode(&Sha256::digest(secret)[..6]);
+    fn from_list(list: Vec<(String, String)>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
-            kid,
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            keys: RwLock::new(
+                list.into_iter()
+                    .map(|(kid, s)| Key::new(kid, s.as_bytes()))
+                    .collect(),
+            ),
             validation,
         }
     }
 
-    /// `NOVA_JWT_SECRET` if set, else a secret generated once and kept in the data directory.
-    pub fn load(secret: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+    /// One key from a shared secret (tests and tools).
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Self::from_list(vec![(
+            kid_of(secret),
+            String::from_utf8_lossy(secret).into_owned(),
+        )])
+    }
+
+    /// The keys in the database. `NOVA_JWT_SECRET`, when set, is added if missing (and then
+    /// signs); an empty table gets a random key.
+    pub async fn load(db: &Db, secret: Option<&str>) -> anyhow::Result<Self> {
         if let Some(s) = secret {
             anyhow::ensure!(s.len() >= 32, "NOVA_JWT_SECRET must be at least 32 bytes");
-            return Ok(Self::from_secret(s.as_bytes()));
+            keys::insert(db, &kid_of(s.as_bytes()), s).await?;
         }
-        let path = data_dir.join("jwt-secret");
-        if let Ok(existing) = std::fs::read_to_string(&path) {
-            return Ok(Self::from_secret(existing.trim().as_bytes()));
+        let mut list = keys::list(db).await?;
+        if list.is_empty() {
+            rotate(db).await?;
+            list = keys::list(db).await?;
         }
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
-        let secret = hex::encode(rand::random::<[u8; 32]>());
-        write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
-        Ok(Self::from_secret(secret.as_bytes()))
+        Ok(Self::from_list(list))
     }
 
-    /// The key id tokens carry.
-    pub fn kid(&self) -> &str {
-        &self.kid
+    /// Re-read the keys (after another replica rotated them).
+    pub async fn reload(&self, db: &Db) -> anyhow::Result<()> {
+        let list = keys::list(db).await?;
+        if !list.is_empty() {
+            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = list
+                .into_iter()
+                .map(|(kid, s)| Key::new(kid, s.as_bytes()))
+                .collect();
+        }
+        Ok(())
     }
 
-    /// Sign claims.
+    fn newest(&self) -> Arc<Key> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())[0].clone()
+    }
+
+    /// The key id new tokens carry.
+    pub fn kid(&self) -> String {
+        self.newest().kid.clone()
+    }
+
+    /// Sign claims with the newest key.
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        let key = self.newest();
         let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).context("signing token")
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding).context("signing token")
     }
 
     /// A fresh token for a user.
@@ -132,20 +187,29 @@ impl Keys {
         })
     }
 
-    /// Check signature, algorithm and expiry.
-    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?;
+    /// Check key, signature, algorithm and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token)?;
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let key = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|k| k.kid == kid)
+            .cloned()
+            .ok_or(VerifyError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?;
         Ok(data.claims)
     }
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)?.write_all(contents.as_bytes())
+/// Add a new random signing key; it signs from now on, and older keys still verify.
+pub async fn rotate(db: &Db) -> anyhow::Result<String> {
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let kid = kid_of(secret.as_bytes());
+    keys::insert(db, &kid, &secret).await?;
+    Ok(kid)
 }
 
 #[cfg(test)]

@@ -42,11 +42,24 @@ pub enum Command {
         #[command(subcommand)]
         command: ModuleCommand,
     },
+    /// Manage token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Create data through the normal flows.
     Seed {
         #[command(subcommand)]
         command: SeedCommand,
     },
+}
+
+/// `nova keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key. New tokens are signed with it (every replica picks it up within
+    /// seconds); tokens signed by older keys stay valid until they expire.
+    Rotate,
 }
 
 /// `nova seed …`
@@ -137,6 +150,15 @@ pub async fn run() -> anyhow::Result<()> {
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let db = cli.config.connect().await?;
+            db.migrate().await?;
+            let kid = crate::auth::token::rotate(&db).await?;
+            println!("new signing key {kid}; older keys keep verifying the tokens they signed");
+            Ok(())
         }
         Command::Seed {
             command:

@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod audit;
 pub mod commit;
 pub mod invocations;
+pub mod keys;
 pub mod kv;
 pub mod modules;
 pub mod plans;

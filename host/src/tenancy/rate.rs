@@ -1,27 +1,37 @@
-//! Per-tenant call rate limit: a fixed one-minute window per tenant, in process.
+//! Per-tenant call rate limit, in process: a token bucket per tenant holding up to a minute's
+//! allowance and refilling continuously, so there is no window edge where the count resets.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Counts calls per tenant per minute.
+/// Token buckets by tenant.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (u64, u64)>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at_ms: i64,
 }
 
 impl RateLimiter {
-    /// Count one call at `now_ms`; false when the tenant is over `per_minute` in this minute.
+    /// Take one call for `tenant` at `now_ms`; false when its bucket is empty.
     pub fn allow(&self, tenant: &str, per_minute: u64, now_ms: i64) -> bool {
-        let minute = (now_ms.max(0) as u64) / 60_000;
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = windows.entry(tenant.to_string()).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        if entry.1 >= per_minute {
+        let capacity = per_minute as f64;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets.entry(tenant.to_string()).or_insert(Bucket {
+            tokens: capacity,
+            at_ms: now_ms,
+        });
+        let elapsed = (now_ms - bucket.at_ms).max(0) as f64;
+        bucket.tokens = (bucket.tokens + elapsed * capacity / 60_000.0).min(capacity);
+        bucket.at_ms = now_ms;
+        if bucket.tokens < 1.0 {
             return false;
         }
-        entry.1 += 1;
+        bucket.tokens -= 1.0;
         true
     }
 }
@@ -31,12 +41,17 @@ mod tests {
     use super::RateLimiter;
 
     #[test]
-    fn limits_per_tenant_per_minute() {
+    fn allows_a_minute_of_calls_then_refills_steadily() {
         let r = RateLimiter::default();
         assert!(r.allow("a", 2, 0));
         assert!(r.allow("a", 2, 1_000));
-        assert!(!r.allow("a", 2, 2_000), "third call in the same minute");
+        assert!(!r.allow("a", 2, 2_000), "bucket empty");
         assert!(r.allow("b", 2, 2_000), "other tenants are not affected");
-        assert!(r.allow("a", 2, 60_000), "a new minute starts afresh");
+        assert!(!r.allow("a", 2, 20_000), "a third of a token is not a call");
+        assert!(
+            r.allow("a", 2, 31_000),
+            "one token back after 30 s at 2 per minute"
+        );
+        assert!(!r.allow("a", 2, 31_001));
     }
 }
