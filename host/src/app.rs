@@ -135,6 +135,20 @@ impl AppState {
         }
     }
 
+    /// Count one module call against the tenant's plan rate: shared by all replicas through
+    /// Redis when configured, per process otherwise (and when Redis does not answer).
+    pub async fn allow_call(&self, tenant: &str, per_minute: u64) -> bool {
+        if let Some(bus) = &self.bus {
+            match bus.allow(tenant, per_minute).await {
+                Ok(allowed) => return allowed,
+                Err(e) => tracing::warn!(error = %e, "rate limit falls back to this replica alone"),
+            }
+        }
+        self.tenancy
+            .rate
+            .allow(tenant, per_minute, crate::storage::now_ms())
+    }
+
     /// Start agreeing with other replicas: the Redis listener (if configured) and the
     /// periodic reconciliation.
     pub fn start_sync(&self) {

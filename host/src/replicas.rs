@@ -114,6 +114,40 @@ impl Bus {
     }
 }
 
+/// A token bucket per tenant shared by every replica: up to a minute's allowance, refilled
+/// continuously, timed by the Redis server's clock so replicas' clocks do not matter.
+const RATE_SCRIPT: &str = r"
+local cap = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or cap
+local at = tonumber(b[2]) or now
+tokens = math.min(cap, tokens + math.max(0, now - at) * cap / 60000)
+local ok = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  ok = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 120000)
+return ok
+";
+
+impl Bus {
+    /// Take one call from `tenant`'s shared bucket; `Err` when Redis did not answer (the
+    /// caller falls back to the in-process limiter).
+    pub async fn allow(&self, tenant: &str, per_minute: u64) -> redis::RedisResult<bool> {
+        let mut conn = self.publisher.clone();
+        let ok: i64 = redis::Script::new(RATE_SCRIPT)
+            .key(format!("{}:rate:{tenant}", self.channel))
+            .arg(per_minute)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(ok == 1)
+    }
+}
+
 /// Re-read everything every [`RECONCILE_EVERY`], for as long as the process runs.
 pub fn reconcile_periodically(state: AppState) {
     tokio::spawn(async move {

@@ -124,3 +124,26 @@ async fn a_toggle_on_one_replica_is_enforced_by_the_other() {
     stop(replica_a);
     stop(replica_b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_shared_through_redis() {
+    use nova::replicas::Bus;
+    // Two buses stand for two replicas of one database.
+    let db = format!("postgres://shared/{}", uuid::Uuid::new_v4());
+    let a = Bus::connect(&redis_url(), &db).await.unwrap();
+    let b = Bus::connect(&redis_url(), &db).await.unwrap();
+    let tenant = uuid::Uuid::new_v4().to_string();
+    let mut allowed = 0;
+    for i in 0..6 {
+        let bus = if i % 2 == 0 { &a } else { &b };
+        if bus.allow(&tenant, 4).await.unwrap() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 4, "four calls a minute across both replicas");
+    let other = uuid::Uuid::new_v4().to_string();
+    assert!(
+        a.allow(&other, 4).await.unwrap(),
+        "other tenants have their own bucket"
+    );
+}

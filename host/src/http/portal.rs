@@ -113,10 +113,7 @@ async fn handle(
         .into_response();
     }
     if let Some(per_minute) = view.calls_per_minute()
-        && !state
-            .tenancy
-            .rate
-            .allow(&user.tenant_id, per_minute, crate::storage::now_ms())
+        && !state.allow_call(&user.tenant_id, per_minute).await
     {
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
