@@ -12,8 +12,8 @@ use crate::replicas::{self, Bus, Event};
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineConfig;
 use crate::runtime::limits::Limits;
-use crate::storage::Db;
 use crate::storage::toggles::Kind;
+use crate::storage::{self, Db};
 use crate::telemetry;
 use crate::tenancy::Tenancy;
 use crate::tenancy::changes::Delta;
@@ -168,6 +168,23 @@ impl AppState {
                     version = v.version,
                     "installed bundled module"
                 );
+            }
+            // First-party modules ship with the binary the operator chose to run: they get what
+            // their manifest declares, once. A superadmin's later choice is never overridden.
+            if !storage::grants::all(&self.db).await?.contains_key(*name)
+                && let Some(module) = self.runtime.registry.get(name)
+            {
+                let names = module
+                    .declared
+                    .iter()
+                    .map(|c| c.as_str().to_string())
+                    .collect();
+                let mut tx = self.db.pool().begin().await?;
+                storage::grants::replace(&mut tx, name, &names, "nova").await?;
+                tx.commit().await?;
+                self.runtime
+                    .registry
+                    .set_grants(name, module.declared.clone());
             }
         }
         Ok(())

@@ -126,7 +126,7 @@ async fn versions_activate_roll_back_and_pin(backend: Backend) {
         .unwrap()
         .iter()
         .map(|e| e["action"].as_str().unwrap())
-        .filter(|a| a.starts_with("module."))
+        .filter(|a| a.starts_with("module.version"))
         .collect();
     assert_eq!(
         actions,

@@ -95,3 +95,12 @@ CREATE TABLE signing_keys (
     secret TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Host capabilities a superadmin granted to a module (deny by default).
+CREATE TABLE module_grants (
+    module TEXT NOT NULL,
+    capability TEXT NOT NULL,
+    granted_by TEXT,
+    granted_at BIGINT NOT NULL,
+    PRIMARY KEY (module, capability)
+);

@@ -19,6 +19,9 @@ fn map(e: raw::Error) -> Error {
             format!("values are limited to {limit} bytes"),
         ),
         raw::Error::QuotaExceeded(m) => Error::new(429, "QUOTA_EXCEEDED", m),
+        raw::Error::Other(m) if m.starts_with("capability ") => {
+            Error::new(403, "CAPABILITY_NOT_GRANTED", m)
+        }
         raw::Error::Other(m) => Error::new(503, "STORAGE_UNAVAILABLE", m),
     }
 }

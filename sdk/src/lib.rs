@@ -28,7 +28,7 @@
 //!         Router::new().post("/notes", add_note)
 //!     }
 //! }
-//! nova_sdk::export!(Notes);
+//! nova_sdk::export!(Notes, capabilities = ["kv"]);
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32-wasip2` and install the `.wasm` with
@@ -76,16 +76,26 @@ pub trait Module {
     fn router() -> Router;
 }
 
-/// Export a [`Module`] as the component's entry point. Use it once, at the crate root.
+/// Export a [`Module`] as the component's entry point, declaring the host capabilities it
+/// needs. Use it once, at the crate root.
 ///
-/// A type that does not implement [`Module`] is a compile error pointing at this line.
+/// Capabilities are `"kv"`, `"audit"` and `"entitlements"` (`log` and `context` are always
+/// available). They are written into the component's `nova:manifest` section; a superadmin
+/// grants them per module, and a call to a capability that is not granted fails with an
+/// error the module sees. A type that does not implement [`Module`], or an unknown
+/// capability name, is a compile error pointing at this line.
 ///
 /// ```ignore
-/// nova_sdk::export!(MyModule);
+/// nova_sdk::export!(MyModule, capabilities = ["kv", "audit"]);
 /// ```
 #[macro_export]
 macro_rules! export {
     ($module:ty) => {
+        $crate::export!($module, capabilities = []);
+    };
+    ($module:ty, capabilities = [$($cap:literal),* $(,)?]) => {
+        $(const _: () = $crate::__check_capability($cap);)*
+
         // Exports exist only in the component; a native build (for the module's own unit
         // tests) compiles the module without them.
         #[cfg(target_arch = "wasm32")]
@@ -101,7 +111,12 @@ macro_rules! export {
                 }
             }
 
-    $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
+            $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
+
+            const MANIFEST_TEXT: &str = concat!("capabilities=", $($cap, ",",)*);
+            #[used]
+            #[unsafe(link_section = "nova:manifest")]
+            static MANIFEST: [u8; MANIFEST_TEXT.len()] = $crate::__manifest(MANIFEST_TEXT);
         };
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn() = || {
@@ -110,6 +125,41 @@ macro_rules! export {
             assert_module::<$module>();
         };
     };
+}
+
+/// Fails compilation for a capability name the host does not know.
+#[doc(hidden)]
+pub const fn __check_capability(name: &str) {
+    let n = name.as_bytes();
+    let known: [&[u8]; 3] = [b"kv", b"audit", b"entitlements"];
+    let mut i = 0;
+    while i < known.len() {
+        let k = known[i];
+        if k.len() == n.len() {
+            let mut j = 0;
+            while j < k.len() && k[j] == n[j] {
+                j += 1;
+            }
+            if j == k.len() {
+                return;
+            }
+        }
+        i += 1;
+    }
+    panic!("unknown capability: use \"kv\", \"audit\" or \"entitlements\"");
+}
+
+/// The manifest text as a fixed-size array for the custom section.
+#[doc(hidden)]
+pub const fn __manifest<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
 }
 
 /// Route one raw request through `M`'s router. Called by [`export!`].

@@ -1,6 +1,7 @@
 //! `nova:module/audit`: domain audit records, buffered and committed with the call.
 
 use crate::runtime::bindings::audit::{Error, Host};
+use crate::runtime::manifest::Capability;
 use crate::runtime::store::StoreData;
 use crate::storage::audit::AuditEvent;
 
@@ -44,6 +45,11 @@ impl Host for StoreData {
         payload: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         self.charge_host_call()?;
+        if !self.allowed(Capability::Audit) {
+            return Ok(Err(Error::InvalidAction(
+                "capability audit is not granted to this module".into(),
+            )));
+        }
         if let Err(e) = check_action(&action) {
             return Ok(Err(Error::InvalidAction(e)));
         }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::runtime::bindings::kv::{Entry, Error, Host, Page};
 use crate::runtime::limits::Limits;
+use crate::runtime::manifest::Capability;
 use crate::runtime::store::StoreData;
 use crate::storage::Db;
 use crate::storage::kv::{self as store, Expect, Op, Write};
@@ -178,19 +179,32 @@ impl KvState {
     }
 }
 
+fn not_granted() -> Error {
+    Error::Other("capability kv is not granted to this module".into())
+}
+
 impl Host for StoreData {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         self.charge_host_call()?;
+        if !self.allowed(Capability::Kv) {
+            return Ok(Err(not_granted()));
+        }
         Ok(self.kv.get(&key).await)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         self.charge_host_call()?;
+        if !self.allowed(Capability::Kv) {
+            return Ok(Err(not_granted()));
+        }
         Ok(self.kv.set(&key, value))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
         self.charge_host_call()?;
+        if !self.allowed(Capability::Kv) {
+            return Ok(Err(not_granted()));
+        }
         Ok(self.kv.delete(&key))
     }
 
@@ -201,6 +215,9 @@ impl Host for StoreData {
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<Page, Error>> {
         self.charge_host_call()?;
+        if !self.allowed(Capability::Kv) {
+            return Ok(Err(not_granted()));
+        }
         Ok(self.kv.list(&prefix, limit, cursor.as_deref()).await)
     }
 }

@@ -11,8 +11,10 @@ use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::SuperAdmin;
+use crate::runtime::manifest::Capability;
 use crate::runtime::versions::{Actor, VersionError};
-use crate::storage::{modules, tenants};
+use crate::storage::audit::{self, AuditEvent};
+use crate::storage::{grants, modules, tenants};
 
 /// Routes mounted under `/v1/superadmin`.
 pub fn router() -> Router<AppState> {
@@ -24,6 +26,80 @@ pub fn router() -> Router<AppState> {
             "/tenants/{tenant_id}/modules/{module}/pin",
             put(pin).delete(unpin),
         )
+        .route("/modules/{module}/grants", get(list_grants).put(set_grants))
+}
+
+fn grants_view(state: &AppState, module: &crate::runtime::registry::LoadedModule) -> Value {
+    json!({
+        "module": module.name,
+        "declared": module.declared,
+        "granted": state.runtime.registry.granted(&module.name),
+        "effective": state.runtime.effective_grants(module),
+    })
+}
+
+fn loaded(
+    state: &AppState,
+    module: &str,
+) -> ApiResult<std::sync::Arc<crate::runtime::registry::LoadedModule>> {
+    state.runtime.registry.get(module).ok_or_else(|| {
+        ApiError::not_found(
+            "MODULE_NOT_FOUND",
+            format!("no module named {module:?} is installed"),
+        )
+    })
+}
+
+async fn list_grants(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(module): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let m = loaded(&state, &module)?;
+    Ok(Json(grants_view(&state, &m)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsBody {
+    capabilities: Vec<String>,
+}
+
+/// Replace what a module is granted (deny by default); audited as `module.grants_changed`.
+async fn set_grants(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(module): Path<String>,
+    ApiJson(body): ApiJson<GrantsBody>,
+) -> ApiResult<Json<Value>> {
+    let m = loaded(&state, &module)?;
+    let mut caps = std::collections::BTreeSet::new();
+    for name in &body.capabilities {
+        caps.insert(Capability::parse(name).ok_or_else(|| {
+            ApiError::validation(
+                "capabilities",
+                format!("unknown capability {name:?}: use kv, audit or entitlements"),
+            )
+        })?);
+    }
+    let previous = state.runtime.registry.granted(&module);
+    let names = caps.iter().map(|c| c.as_str().to_string()).collect();
+    let mut tx = state.db.pool().begin().await?;
+    grants::replace(&mut tx, &module, &names, &admin.email).await?;
+    let payload = json!({"module": module, "previous": previous, "current": caps});
+    let event = AuditEvent::new(
+        None,
+        "superadmin",
+        "module.grants_changed",
+        Some(&admin.email),
+        &payload,
+        Some(&current_request_id()),
+    );
+    audit::insert(&mut tx, &event).await?;
+    tx.commit().await?;
+    state.runtime.registry.set_grants(&module, caps);
+    state.versions_changed().await;
+    Ok(Json(grants_view(&state, &m)))
 }
 
 fn version_error(e: VersionError) -> ApiError {

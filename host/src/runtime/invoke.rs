@@ -1,6 +1,7 @@
 //! One invocation: a fresh store with limits, the guest's `handle`, and the commit of its
 //! writes together with the invocation record.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -11,6 +12,7 @@ use super::Runtime;
 use super::bindings::{GuestRequest, GuestResponse};
 use super::engine::WasmEngine;
 use super::limits::{LimitExceeded, Limits};
+use super::manifest::Capability;
 use super::registry::LoadedModule;
 use super::store::{CallInfo, StoreData};
 use crate::storage::commit::{Committed, Job};
@@ -79,6 +81,7 @@ struct AttemptInput {
     call: CallInfo,
     req: GuestRequest,
     interrupt: Arc<AtomicBool>,
+    granted: BTreeSet<Capability>,
 }
 
 async fn attempt(input: AttemptInput) -> Attempt {
@@ -91,8 +94,10 @@ async fn attempt(input: AttemptInput) -> Attempt {
         call,
         req,
         interrupt,
+        granted,
     } = input;
-    let data = StoreData::new(db, call, limits, view);
+    let mut data = StoreData::new(db, call, limits, view);
+    data.granted = granted;
     let mut store = Store::new(engine.engine(), data);
     store.limiter(|s| &mut s.limiter);
     let _ = store.set_fuel(limits.fuel);
@@ -156,6 +161,7 @@ impl Runtime {
             call,
             req,
             interrupt,
+            granted: self.effective_grants(module),
         };
         match self.guests().spawn(attempt(input)).await {
             Ok(a) => a,
@@ -188,6 +194,8 @@ impl Runtime {
         let mut attempt_no = 0;
         let registration = self.running.register(&caller.tenant_id, &module.name);
         let mut retry_guard = None;
+        // Refused capability uses of the last attempt: audited whatever the outcome.
+        let mut denials;
         let invoked = loop {
             attempt_no += 1;
             if attempt_no == 2 {
@@ -210,6 +218,11 @@ impl Runtime {
                 )
                 .await;
             fuel_total += attempt.fuel;
+            denials = attempt
+                .data
+                .as_mut()
+                .map(|d| std::mem::take(&mut d.denials))
+                .unwrap_or_default();
             let response = match attempt.result {
                 Err((outcome, error)) => {
                     break Invoked {
@@ -242,10 +255,11 @@ impl Runtime {
                 None,
             );
             // A guest that answered always has its store data back.
-            let (writes, audits) = match attempt.data.as_mut() {
+            let (writes, mut audits) = match attempt.data.as_mut() {
                 Some(d) => (d.kv.take_writes(), std::mem::take(&mut d.audit.events)),
                 None => (Vec::new(), Vec::new()),
             };
+            audits.extend(denials.iter().cloned());
             let job = Job {
                 tenant_id: caller.tenant_id.clone(),
                 module: module.name.clone(),
@@ -307,7 +321,7 @@ impl Runtime {
             fuel_total,
             invoked.error.clone(),
         );
-        self.write_record(record).await;
+        self.write_record(record, denials).await;
         self.observe(&module, invoked.outcome, started);
         invoked
     }
@@ -338,14 +352,19 @@ impl Runtime {
             0,
             Some(why.to_string()),
         );
-        self.write_record(record).await;
+        self.write_record(record, Vec::new()).await;
         self.observe(module, Outcome::Denied, Instant::now());
     }
 
-    async fn write_record(&self, record: Invocation) {
+    async fn write_record(
+        &self,
+        record: Invocation,
+        audits: Vec<crate::storage::audit::AuditEvent>,
+    ) {
         let job = Job {
             tenant_id: record.tenant_id.clone(),
             module: record.module.clone(),
+            audits,
             invocation: Some(record),
             ..Job::default()
         };

@@ -4,6 +4,7 @@ pub mod bindings;
 pub mod engine;
 pub mod invoke;
 pub mod limits;
+pub mod manifest;
 pub mod metrics;
 pub mod registry;
 pub mod running;
@@ -123,6 +124,7 @@ impl Runtime {
             let label = format!("loading module {} version {}", v.module, v.version);
             self.registry.activate(self.load(v).await.context(label)?);
         }
+        self.reload_grants().await?;
         for (tenant, v) in storage::modules::pins(&self.db).await? {
             let label = format!(
                 "loading module {} version {} pinned for {tenant}",
@@ -140,8 +142,10 @@ impl Runtime {
         &self,
         v: storage::modules::StoredVersion,
     ) -> Result<LoadedModule, InstallError> {
+        let declared = manifest::declared(&v.component).map_err(CompileError::Invalid)?;
         let pre = self.prepare(v.component).await?;
         Ok(LoadedModule {
+            declared,
             metrics: metrics::ModuleMetrics::new(&v.module),
             name: v.module,
             version: v.version,
@@ -164,6 +168,7 @@ impl Runtime {
         }
         let hash = WasmEngine::content_hash(&bytes);
         let size = bytes.len();
+        let declared = manifest::declared(&bytes).map_err(CompileError::Invalid)?;
         let pre = self.prepare(bytes.clone()).await?;
         let stored = storage::modules::install(&self.db, name, &hash, &bytes, actor).await?;
         let installed = Installed {
@@ -174,6 +179,7 @@ impl Runtime {
             size_bytes: size,
         };
         self.registry.activate(LoadedModule {
+            declared,
             metrics: metrics::ModuleMetrics::new(&stored.module),
             name: stored.module,
             version: stored.version,
@@ -197,6 +203,31 @@ impl Runtime {
         self.install(name, bytes.to_vec(), Some("nova"))
             .await
             .map(Some)
+    }
+}
+
+impl Runtime {
+    /// The capabilities `module` may use: what it declares and a superadmin granted.
+    pub fn effective_grants(
+        &self,
+        module: &LoadedModule,
+    ) -> std::collections::BTreeSet<manifest::Capability> {
+        let granted = self.registry.granted(&module.name);
+        module.declared.intersection(&granted).copied().collect()
+    }
+
+    /// Re-read every module's grants from the database.
+    pub async fn reload_grants(&self) -> Result<(), sqlx::Error> {
+        for (module, names) in storage::grants::all(&self.db).await? {
+            self.registry.set_grants(
+                &module,
+                names
+                    .iter()
+                    .filter_map(|n| manifest::Capability::parse(n))
+                    .collect(),
+            );
+        }
+        Ok(())
     }
 }
 

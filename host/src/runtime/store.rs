@@ -1,5 +1,6 @@
 //! What one invocation's `Store` carries: the composition of each capability's per-call state.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -7,8 +8,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::{LimitExceeded, Limits, MemoryLimiter};
+use super::manifest::Capability;
 use crate::capabilities::{audit::AuditState, kv::KvState, log::LogState};
 use crate::storage::Db;
+use crate::storage::audit::AuditEvent;
 use crate::tenancy::TenantView;
 
 /// Facts about the call, decided by the host from the authenticated request.
@@ -34,6 +37,10 @@ pub struct StoreData {
     /// The calling tenant's modules, flags and plan, as resolved when the call started.
     pub entitlements: Arc<TenantView>,
     pub started: Instant,
+    /// Capabilities this call may use: declared by the module and granted by a superadmin.
+    pub granted: BTreeSet<Capability>,
+    /// Refused capability uses, audited whatever the call's outcome.
+    pub denials: Vec<AuditEvent>,
     host_calls: u32,
 }
 
@@ -54,6 +61,8 @@ impl StoreData {
             call,
             limits,
             started: Instant::now(),
+            granted: BTreeSet::new(),
+            denials: Vec::new(),
             host_calls: 0,
         }
     }
@@ -67,6 +76,32 @@ impl StoreData {
             )));
         }
         Ok(())
+    }
+}
+
+impl StoreData {
+    /// May this call use `cap`? A refusal is audited once per capability per call.
+    pub fn allowed(&mut self, cap: Capability) -> bool {
+        if self.granted.contains(&cap) {
+            return true;
+        }
+        let action = "capability.denied";
+        let already = self
+            .denials
+            .iter()
+            .any(|d| d.payload.contains(&format!("\"capability\":\"{cap}\"")));
+        if !already {
+            let c = &self.call;
+            self.denials.push(AuditEvent::new(
+                Some(&c.tenant_id),
+                &c.module,
+                action,
+                Some(&c.actor),
+                &serde_json::json!({"capability": cap.as_str(), "module": c.module, "version": c.version}),
+                Some(&c.request_id),
+            ));
+        }
+        false
     }
 }
 

@@ -35,6 +35,7 @@ impl Runtime {
     /// Bring the registry in line with the database: active versions and pins changed by
     /// another replica (or by `nova module install`) are loaded, removed pins dropped.
     pub async fn reload_active(&self) -> Result<(), VersionError> {
+        self.reload_grants().await?;
         for v in modules::active_versions(&self.db).await? {
             if self
                 .registry

@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod commit;
+pub mod grants;
 pub mod invocations;
 pub mod keys;
 pub mod kv;

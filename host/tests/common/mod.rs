@@ -269,8 +269,30 @@ impl TestServer {
         assert_eq!(resp.status(), 200, "toggle {module} for {tenant}");
     }
 
-    /// Install a component through the API.
+    /// Install a component through the API and grant it every capability it declares.
     pub async fn install(&self, admin: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
+        let resp = self.install_ungranted(admin, name, bytes).await;
+        if resp.status() == 201 {
+            let grant = self
+                .http
+                .put(self.url(&format!("/v1/superadmin/modules/{name}/grants")))
+                .bearer_auth(admin)
+                .json(&json!({"capabilities": ["kv", "audit", "entitlements"]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(grant.status(), 200, "granting {name}");
+        }
+        resp
+    }
+
+    /// Install a component through the API; it is granted nothing.
+    pub async fn install_ungranted(
+        &self,
+        admin: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> reqwest::Response {
         self.http
             .post(self.url(&format!("/v1/superadmin/modules?name={name}")))
             .bearer_auth(admin)

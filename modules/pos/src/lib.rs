@@ -19,4 +19,4 @@ impl Module for Pos {
     }
 }
 
-nova_sdk::export!(Pos);
+nova_sdk::export!(Pos, capabilities = ["kv", "audit"]);
