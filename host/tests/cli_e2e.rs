@@ -161,4 +161,72 @@ async fn readme_walkthrough(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 }
 
-both_backends!(readme_walkthrough);
+async fn seed_and_key_commands(backend: Backend) {
+    let nova = Nova::new(backend).await;
+    let out = nova.run(&[
+        "seed",
+        "tenant",
+        "--name",
+        "Seeded Bistro",
+        "--email",
+        "chef@seeded.test",
+        "--password",
+        "chef-password",
+        "--plan",
+        "Pro",
+        "--preset",
+        "pos-only",
+    ]);
+    assert!(out.contains("on plan Pro"), "{out}");
+    let out = nova
+        .command()
+        .args([
+            "seed",
+            "tenant",
+            "--name",
+            "X",
+            "--email",
+            "x@y.test",
+            "--password",
+            "long enough",
+            "--plan",
+            "Gold",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "unknown plan refused");
+    let rotated = nova.run(&["keys", "rotate"]);
+    assert!(rotated.starts_with("new signing key "), "{rotated}");
+
+    // The seeded owner logs in and sees Pro with the pos-only preset applied.
+    let (child, base) = nova.serve();
+    let http = reqwest::Client::new();
+    let (status, login) = json(
+        http.post(format!("{base}/auth/login"))
+            .json(&json!({"email": "chef@seeded.test", "password": "chef-password"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token = login["token"].as_str().unwrap();
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    assert!(
+        rotated.contains(&kid),
+        "tokens are signed with the newest key ({kid})"
+    );
+    let (_, me) = json(
+        http.get(format!("{base}/v1/portal/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me["plan"]["name"], "Pro");
+    assert_eq!(me["modules"], json!(["pos"]));
+    stop(child);
+}
+
+both_backends!(readme_walkthrough, seed_and_key_commands);

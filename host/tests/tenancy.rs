@@ -750,7 +750,159 @@ async fn signing_keys_rotate_without_logging_anyone_out(backend: Backend) {
     assert_eq!(server.get(&forged, "/v1/superadmin/tenants").await.0, 401);
 }
 
+async fn plan_change_and_cancellation_keep_overrides(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let id = register(&server, "Growing", "grow@place.test", "Core").await;
+    let (_, approved) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    let tenant = approved["tenantId"].as_str().unwrap().to_string();
+    let base = format!("/v1/superadmin/tenants/{tenant}");
+    let (status, _) = server
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("{base}/modules/pos"),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("{base}/feature-flags/pos.reports"),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let audit_before = toggle_audit(&server, &admin, &tenant).await.len();
+
+    // Core → Pro: billing arrives from the plan; the overrides stay as they were.
+    let (status, changed) = server
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("{base}/subscription"),
+            &json!({"plan": "Pro"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        changed["delta"]["billing"],
+        json!({"previous": null, "current": true})
+    );
+    let (_, m) = server.get(&admin, &format!("{base}/modules")).await;
+    assert_eq!(module_state(&m, "billing")["source"], "plan");
+    assert_eq!(
+        module_state(&m, "pos"),
+        json!({"name": "pos", "enabled": false, "source": "override", "plan": true, "override": false})
+    );
+    let (_, f) = server.get(&admin, &format!("{base}/feature-flags")).await;
+    let reports = f["featureFlags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "pos.reports")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        reports,
+        json!({"name": "pos.reports", "enabled": false, "source": "override", "plan": true, "override": false})
+    );
+    assert_eq!(
+        toggle_audit(&server, &admin, &tenant).await.len(),
+        audit_before + 1,
+        "one audit row"
+    );
+
+    // Cancel: every plan row goes, overrides remain.
+    let (status, _) = server
+        .send(
+            Method::DELETE,
+            &admin,
+            &format!("{base}/subscription"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, m) = server.get(&admin, &format!("{base}/modules")).await;
+    assert_eq!(
+        module_state(&m, "pos"),
+        json!({"name": "pos", "enabled": false, "source": "override", "plan": null, "override": false})
+    );
+    // billing is not installed and has no rows left, so it is not listed at all.
+    assert_eq!(module_state(&m, "billing"), Value::Null);
+    let owner = server.login("grow@place.test", "owner-password").await;
+    let (_, me) = server.get(&owner, "/v1/portal/me").await;
+    assert_eq!(me["plan"], Value::Null);
+    assert_eq!(me["modules"], json!([]));
+    assert_eq!(me["featureFlags"], json!([]));
+    assert_eq!(server.get(&owner, "/v1/portal/pos/tickets").await.0, 403);
+    // Dropping the override after cancellation leaves nothing: off.
+    server
+        .send(
+            Method::DELETE,
+            &admin,
+            &format!("{base}/modules/pos"),
+            &json!({}),
+        )
+        .await;
+    let (_, m) = server.get(&admin, &format!("{base}/modules")).await;
+    assert_eq!(module_state(&m, "pos")["source"], "none");
+    assert_eq!(
+        toggle_audit(&server, &admin, &tenant).await.len(),
+        audit_before + 3
+    );
+
+    // Bad input.
+    assert_eq!(
+        server
+            .send(
+                Method::DELETE,
+                &admin,
+                &format!("{base}/subscription"),
+                &json!({})
+            )
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .send(
+                Method::PUT,
+                &admin,
+                &format!("{base}/subscription"),
+                &json!({"plan": "Pro"})
+            )
+            .await
+            .0,
+        404
+    );
+    let (other, _) = server.tenant(&admin, "NoPlan").await;
+    let (status, err) = server
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("/v1/superadmin/tenants/{other}/subscription"),
+            &json!({"plan": "Gold"}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("plan"))
+    );
+}
+
 both_backends!(
+    plan_change_and_cancellation_keep_overrides,
     signing_keys_rotate_without_logging_anyone_out,
     service_tokens_for_synthetic_checks,
     registration_to_tenant,

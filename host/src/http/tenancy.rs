@@ -47,6 +47,10 @@ pub fn router() -> Router<AppState> {
         .route("/registrations", get(list_registrations))
         .route("/registrations/{id}/approve", post(approve))
         .route("/registrations/{id}/reject", post(reject))
+        .route(
+            "/tenants/{tenant_id}/subscription",
+            put(change_plan).delete(cancel_subscription),
+        )
         .route("/analytics/module-toggles", get(toggle_analytics))
         .route(
             "/tenants/{tenant_id}/service-tokens",
@@ -605,4 +609,73 @@ async fn revoke_service_token(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn plan_error(e: registration::PlanError) -> ApiError {
+    match e {
+        registration::PlanError::UnknownPlan(_) => ApiError::validation("plan", e.to_string()),
+        registration::PlanError::NoSubscription(_) => {
+            ApiError::not_found("SUBSCRIPTION_NOT_FOUND", e.to_string())
+        }
+        registration::PlanError::Storage(e) => e.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    plan: String,
+}
+
+fn deltas_json(deltas: &[Delta]) -> Value {
+    deltas
+        .iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                json!({"previous": d.previous, "current": d.current}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+async fn change_plan(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<PlanBody>,
+) -> ApiResult<Json<Value>> {
+    let deltas = registration::change_plan(
+        &state.tenancy,
+        &tenant,
+        body.plan.trim(),
+        &admin.email,
+        &current_request_id(),
+    )
+    .await
+    .map_err(plan_error)?;
+    state.changed(&tenant, &deltas).await;
+    Ok(Json(
+        json!({"tenantId": tenant, "plan": body.plan, "delta": deltas_json(&deltas)}),
+    ))
+}
+
+async fn cancel_subscription(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let deltas = registration::cancel_subscription(
+        &state.tenancy,
+        &tenant,
+        &admin.email,
+        &current_request_id(),
+    )
+    .await
+    .map_err(plan_error)?;
+    state.changed(&tenant, &deltas).await;
+    Ok(Json(
+        json!({"tenantId": tenant, "status": "canceled", "delta": deltas_json(&deltas)}),
+    ))
 }

@@ -72,3 +72,32 @@ pub async fn current(
     })
     .transpose()
 }
+
+/// Move the tenant's current subscription to another plan; false when it has none.
+pub async fn change_plan(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    plan_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET plan_id = $1, updated_at = $2 WHERE tenant_id = $3 AND status <> 'canceled'",
+    )
+    .bind(plan_id)
+    .bind(now_ms())
+    .bind(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Cancel the tenant's current subscription; false when it has none.
+pub async fn cancel(conn: &mut AnyConnection, tenant_id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET status = 'canceled', updated_at = $1 WHERE tenant_id = $2 AND status <> 'canceled'",
+    )
+    .bind(now_ms())
+    .bind(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

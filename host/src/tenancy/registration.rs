@@ -190,3 +190,105 @@ pub async fn apply_preset(
     tenancy.invalidate(tenant);
     Ok(deltas)
 }
+
+/// The changes that take a tenant from its current plan rows to `plan`'s (or to none):
+/// plan rows not in the new plan are removed, the new plan's are written, overrides are
+/// never touched.
+async fn plan_row_changes(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    plan: Option<&Plan>,
+) -> Result<Vec<Change>, sqlx::Error> {
+    let mut out = Vec::new();
+    for kind in [Kind::Module, Kind::Flag] {
+        let wanted: Vec<&String> = match (plan, kind) {
+            (Some(p), Kind::Module) => p.entitlements.modules.iter().collect(),
+            (Some(p), Kind::Flag) => p.entitlements.feature_flags.iter().collect(),
+            (None, _) => Vec::new(),
+        };
+        let rows = crate::storage::toggles::for_tenant_in(conn, kind, tenant).await?;
+        for (name, r) in &rows {
+            if r.plan.is_some() && !wanted.contains(&name) {
+                out.push(Change {
+                    kind,
+                    name: name.clone(),
+                    op: Op::Drop(Source::Plan),
+                });
+            }
+        }
+        for name in wanted
+            .into_iter()
+            .filter(|n| rows.get(*n).and_then(|r| r.plan) != Some(true))
+        {
+            out.push(Change {
+                kind,
+                name: name.clone(),
+                op: Op::Set(Source::Plan, true),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Why a subscription change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no plan named {0:?}")]
+    UnknownPlan(String),
+    #[error("tenant {0} has no active subscription")]
+    NoSubscription(String),
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+}
+
+/// Move a tenant to another plan: its plan rows are replaced by the new plan's, overrides
+/// stay. One audit row.
+pub async fn change_plan(
+    tenancy: &Tenancy,
+    tenant: &str,
+    plan: &str,
+    actor: &str,
+    request_id: &str,
+) -> Result<Vec<changes::Delta>, PlanError> {
+    let mut tx = tenancy.db().pool().begin().await?;
+    let plan = plans::find(&mut tx, plan)
+        .await?
+        .ok_or_else(|| PlanError::UnknownPlan(plan.to_string()))?;
+    if !subscriptions::change_plan(&mut tx, tenant, &plan.id).await? {
+        return Err(PlanError::NoSubscription(tenant.to_string()));
+    }
+    let all = plan_row_changes(&mut tx, tenant, Some(&plan)).await?;
+    let reason = format!("plan changed to {}", plan.name);
+    let deltas = changes::apply(&mut tx, tenant, &all, actor, request_id, &reason).await?;
+    tx.commit().await?;
+    changes::record_metrics(&deltas);
+    tenancy.invalidate(tenant);
+    Ok(deltas)
+}
+
+/// Cancel a tenant's subscription: plan rows are removed, overrides stay. One audit row.
+pub async fn cancel_subscription(
+    tenancy: &Tenancy,
+    tenant: &str,
+    actor: &str,
+    request_id: &str,
+) -> Result<Vec<changes::Delta>, PlanError> {
+    let mut tx = tenancy.db().pool().begin().await?;
+    if !subscriptions::cancel(&mut tx, tenant).await? {
+        return Err(PlanError::NoSubscription(tenant.to_string()));
+    }
+    let all = plan_row_changes(&mut tx, tenant, None).await?;
+    let deltas = changes::apply(
+        &mut tx,
+        tenant,
+        &all,
+        actor,
+        request_id,
+        "subscription canceled",
+    )
+    .await?;
+    tx.commit().await?;
+    changes::record_metrics(&deltas);
+    tenancy.invalidate(tenant);
+    Ok(deltas)
+}
