@@ -172,6 +172,43 @@ fn state_of(tenant: &str, key: &str, name: &str, deltas: &[Delta], source: &str)
     })
 }
 
+/// Set or drop one override, make it take effect everywhere, and answer with the new state.
+async fn change_one(
+    state: &AppState,
+    admin: &str,
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+    op: Op,
+) -> ApiResult<Json<Value>> {
+    let reason = match op {
+        Op::Set(..) => "override",
+        Op::Drop(_) => "override removed",
+    };
+    let change = Change {
+        kind,
+        name: name.to_string(),
+        op,
+    };
+    let deltas = state
+        .tenancy
+        .change(tenant, &[change], admin, &current_request_id(), reason)
+        .await
+        .map_err(change_error)?;
+    state.changed(tenant, &deltas).await;
+    let source = toggles::for_tenant(&state.db, kind, tenant)
+        .await?
+        .get(name)
+        .copied()
+        .unwrap_or_default()
+        .source();
+    let key = match kind {
+        Kind::Module => "module",
+        Kind::Flag => "flag",
+    };
+    Ok(Json(state_of(tenant, key, name, &deltas, source)))
+}
+
 async fn set_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -184,49 +221,8 @@ async fn set_module(
             format!("no module named {module:?} is installed"),
         ));
     }
-    let change = Change::module_override(&module, body.enabled);
-    let deltas = state
-        .tenancy
-        .change(
-            &tenant,
-            &[change],
-            &admin.email,
-            &current_request_id(),
-            "override",
-        )
-        .await
-        .map_err(change_error)?;
-    state.changed(&tenant, &deltas).await;
-    Ok(Json(state_of(
-        &tenant, "module", &module, &deltas, "override",
-    )))
-}
-
-async fn drop_override(
-    state: &AppState,
-    admin: &str,
-    tenant: &str,
-    kind: Kind,
-    name: &str,
-) -> ApiResult<Vec<Delta>> {
-    let change = Change {
-        kind,
-        name: name.to_string(),
-        op: Op::Drop(Source::Override),
-    };
-    let deltas = state
-        .tenancy
-        .change(
-            tenant,
-            &[change],
-            admin,
-            &current_request_id(),
-            "override removed",
-        )
-        .await
-        .map_err(change_error)?;
-    state.changed(tenant, &deltas).await;
-    Ok(deltas)
+    let op = Op::Set(Source::Override, body.enabled);
+    change_one(&state, &admin.email, &tenant, Kind::Module, &module, op).await
 }
 
 async fn drop_module(
@@ -234,14 +230,8 @@ async fn drop_module(
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, module)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let deltas = drop_override(&state, &admin.email, &tenant, Kind::Module, &module).await?;
-    let source = toggles::for_tenant(&state.db, Kind::Module, &tenant)
-        .await?
-        .get(&module)
-        .copied()
-        .unwrap_or_default()
-        .source();
-    Ok(Json(state_of(&tenant, "module", &module, &deltas, source)))
+    let op = Op::Drop(Source::Override);
+    change_one(&state, &admin.email, &tenant, Kind::Module, &module, op).await
 }
 
 async fn set_flag(
@@ -256,24 +246,8 @@ async fn set_flag(
             "flag names use a-z, 0-9, '.', '_' and '-', at most 64 bytes",
         ));
     }
-    let change = Change {
-        kind: Kind::Flag,
-        name: flag.clone(),
-        op: Op::Set(Source::Override, body.enabled),
-    };
-    let deltas = state
-        .tenancy
-        .change(
-            &tenant,
-            &[change],
-            &admin.email,
-            &current_request_id(),
-            "override",
-        )
-        .await
-        .map_err(change_error)?;
-    state.changed(&tenant, &deltas).await;
-    Ok(Json(state_of(&tenant, "flag", &flag, &deltas, "override")))
+    let op = Op::Set(Source::Override, body.enabled);
+    change_one(&state, &admin.email, &tenant, Kind::Flag, &flag, op).await
 }
 
 async fn drop_flag(
@@ -281,14 +255,8 @@ async fn drop_flag(
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, flag)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let deltas = drop_override(&state, &admin.email, &tenant, Kind::Flag, &flag).await?;
-    let source = toggles::for_tenant(&state.db, Kind::Flag, &tenant)
-        .await?
-        .get(&flag)
-        .copied()
-        .unwrap_or_default()
-        .source();
-    Ok(Json(state_of(&tenant, "flag", &flag, &deltas, source)))
+    let op = Op::Drop(Source::Override);
+    change_one(&state, &admin.email, &tenant, Kind::Flag, &flag, op).await
 }
 
 #[derive(Debug, Deserialize)]
