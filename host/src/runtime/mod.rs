@@ -142,17 +142,16 @@ impl Runtime {
         &self,
         v: storage::modules::StoredVersion,
     ) -> Result<LoadedModule, InstallError> {
-        let declared = manifest::declared(&v.component).map_err(CompileError::Invalid)?;
-        let pre = self.prepare(v.component).await?;
-        Ok(LoadedModule {
-            declared,
-            metrics: metrics::ModuleMetrics::new(&v.module),
-            name: v.module,
-            version: v.version,
-            version_id: v.id,
-            content_hash: v.content_hash,
-            pre,
-        })
+        let checked = self.check(&v.component).await?;
+        Ok(assemble(v, checked))
+    }
+
+    /// The checks every version passes before it runs: its manifest reads, and it compiles
+    /// and links against the world.
+    async fn check(&self, bytes: &[u8]) -> Result<Checked, InstallError> {
+        let declared = manifest::declared(bytes).map_err(CompileError::Invalid)?;
+        let pre = self.prepare(bytes.to_vec()).await?;
+        Ok((declared, pre))
     }
 
     /// Check a component against the world, store it as the next version of `name`, and
@@ -168,8 +167,7 @@ impl Runtime {
         }
         let hash = WasmEngine::content_hash(&bytes);
         let size = bytes.len();
-        let declared = manifest::declared(&bytes).map_err(CompileError::Invalid)?;
-        let pre = self.prepare(bytes.clone()).await?;
+        let checked = self.check(&bytes).await?;
         let stored = storage::modules::install(&self.db, name, &hash, &bytes, actor).await?;
         let installed = Installed {
             name: stored.module.clone(),
@@ -178,15 +176,7 @@ impl Runtime {
             content_hash: stored.content_hash.clone(),
             size_bytes: size,
         };
-        self.registry.activate(LoadedModule {
-            declared,
-            metrics: metrics::ModuleMetrics::new(&stored.module),
-            name: stored.module,
-            version: stored.version,
-            version_id: stored.id,
-            content_hash: stored.content_hash,
-            pre,
-        });
+        self.registry.activate(assemble(stored, checked));
         tracing::info!(module = name, version = installed.version, hash = %installed.content_hash, "module installed");
         Ok(installed)
     }
@@ -228,6 +218,24 @@ impl Runtime {
             );
         }
         Ok(())
+    }
+}
+
+/// What [`Runtime::check`] produces: the declared capabilities and the linked module.
+type Checked = (
+    std::collections::BTreeSet<manifest::Capability>,
+    bindings::ModulePre<store::StoreData>,
+);
+
+fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> LoadedModule {
+    LoadedModule {
+        declared,
+        metrics: metrics::ModuleMetrics::new(&v.module),
+        name: v.module,
+        version: v.version,
+        version_id: v.id,
+        content_hash: v.content_hash,
+        pre,
     }
 }
 

@@ -41,6 +41,8 @@ pub struct StoreData {
     pub granted: BTreeSet<Capability>,
     /// Refused capability uses, audited whatever the call's outcome.
     pub denials: Vec<AuditEvent>,
+    /// Capabilities already refused in this call (each is audited once).
+    denied: BTreeSet<Capability>,
     host_calls: u32,
 }
 
@@ -63,6 +65,7 @@ impl StoreData {
             started: Instant::now(),
             granted: BTreeSet::new(),
             denials: Vec::new(),
+            denied: BTreeSet::new(),
             host_calls: 0,
         }
     }
@@ -85,17 +88,12 @@ impl StoreData {
         if self.granted.contains(&cap) {
             return true;
         }
-        let action = "capability.denied";
-        let already = self
-            .denials
-            .iter()
-            .any(|d| d.payload.contains(&format!("\"capability\":\"{cap}\"")));
-        if !already {
+        if self.denied.insert(cap) {
             let c = &self.call;
             self.denials.push(AuditEvent::new(
                 Some(&c.tenant_id),
                 &c.module,
-                action,
+                "capability.denied",
                 Some(&c.actor),
                 &serde_json::json!({"capability": cap.as_str(), "module": c.module, "version": c.version}),
                 Some(&c.request_id),

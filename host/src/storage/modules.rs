@@ -37,17 +37,7 @@ pub async fn active_versions(db: &Db) -> Result<Vec<StoredVersion>, sqlx::Error>
     )
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredVersion {
-                id: r.try_get("id")?,
-                module: r.try_get("module")?,
-                version: r.try_get("version")?,
-                content_hash: r.try_get("content_hash")?,
-                component: r.try_get("component")?,
-            })
-        })
-        .collect()
+    rows.iter().map(stored).collect()
 }
 
 /// True when this module already has a version with these exact bytes.

@@ -139,11 +139,6 @@ impl Tenancy {
         Ok(view)
     }
 
-    /// Is `module` on for `tenant`?
-    pub async fn is_enabled(&self, tenant: &str, module: &str) -> Result<bool, sqlx::Error> {
-        Ok(self.view(tenant).await?.module_enabled(module))
-    }
-
     /// Forget every cached view (reconciliation).
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
