@@ -103,12 +103,8 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (state, tenant) = rt.block_on(async {
         let config = Config {
-            listen: "127.0.0.1:0".into(),
-            data_dir: dir.path().to_path_buf(),
-            database_url: None,
-            redis_url: None,
             jwt_secret: Some("bench-secret-bench-secret-bench-secret".into()),
-            cache_dir: None,
+            ..Config::embedded(dir.path().to_path_buf())
         };
         let state = AppState::build(&config).await.unwrap();
         state

@@ -7,6 +7,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Keys;
+use crate::capabilities::outbound_http::{Network, Outbound, Transport};
 use crate::config::Config;
 use crate::replicas::{self, Bus, Event};
 use crate::runtime::Runtime;
@@ -32,6 +33,8 @@ pub struct Inner {
     pub limits: Limits,
     /// The change channel to other replicas (`REDIS_URL`).
     pub bus: Option<Arc<Bus>>,
+    /// The secret payment settlement webhooks are signed with; `None` refuses them all.
+    pub payments_webhook_secret: Option<String>,
 }
 
 impl Deref for AppState {
@@ -44,6 +47,15 @@ impl Deref for AppState {
 impl AppState {
     /// Connect, migrate, start the runtime and load installed modules.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        Self::build_with_transport(config, Arc::new(Network::new())).await
+    }
+
+    /// [`AppState::build`] with modules' outbound requests sent over `transport` (the test kit
+    /// answers them in-process).
+    pub async fn build_with_transport(
+        config: &Config,
+        transport: Arc<dyn Transport>,
+    ) -> anyhow::Result<Self> {
         let db = config.connect().await?;
         db.migrate().await?;
         let limits = Limits::default();
@@ -51,7 +63,11 @@ impl AppState {
             cache_dir: Some(config.cache_dir()),
             ..EngineConfig::default()
         };
-        let runtime = Runtime::new(db.clone(), engine, limits)?;
+        let mut runtime = Runtime::new(db.clone(), engine, limits)?;
+        runtime.outbound = Some(Arc::new(Outbound::new(
+            config.outbound_bindings()?,
+            transport,
+        )));
         runtime
             .load_installed()
             .await
@@ -71,6 +87,7 @@ impl AppState {
             metrics: telemetry::metrics_handle(),
             limits,
             bus,
+            payments_webhook_secret: config.payments.secret()?,
         })))
     }
 
@@ -174,11 +191,7 @@ impl AppState {
             if !storage::grants::all(&self.db).await?.contains_key(*name)
                 && let Some(module) = self.runtime.registry.get(name)
             {
-                let names = module
-                    .declared
-                    .iter()
-                    .map(|c| c.as_str().to_string())
-                    .collect();
+                let names = module.declared.to_names();
                 let mut tx = self.db.pool().begin().await?;
                 storage::grants::replace(&mut tx, name, &names, "nova").await?;
                 tx.commit().await?;

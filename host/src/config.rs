@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
 use crate::storage::Db;
@@ -10,15 +11,6 @@ use crate::storage::Db;
 /// `nova superadmin create` and `nova serve` act on the same database.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Address the API listens on.
-    #[arg(
-        long,
-        env = "NOVA_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub listen: String,
-
     /// Directory for the embedded database, the signing key and the compile cache.
     #[arg(
         long,
@@ -44,9 +36,85 @@ pub struct Config {
     /// Directory for compiled modules; defaults to `<data-dir>/cache`.
     #[arg(long, env = "NOVA_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub payments: PaymentsConfig,
+
+    /// Extra host names for modules' outbound requests, as `NAME=BASE_URL` (comma-separated
+    /// in the environment), e.g. `loyalty=https://loyalty.example.com/api`.
+    #[arg(
+        long = "outbound-host",
+        env = "NOVA_OUTBOUND_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub outbound_hosts: Vec<String>,
+}
+
+/// The payment provider POS reaches as the host name `payments`.
+#[derive(Debug, Clone, Args)]
+pub struct PaymentsConfig {
+    /// `sandbox` (the `nova payments-sandbox` process, with a development webhook secret by
+    /// default), `live` (a real provider; the secret is required) or `off`.
+    #[arg(long = "payment-provider-mode", env = "PAYMENT_PROVIDER_MODE", default_value = "sandbox", value_parser = ["sandbox", "live", "off"], global = true)]
+    pub mode: String,
+
+    /// Base URL of the provider's API.
+    #[arg(
+        long = "payment-provider-url",
+        env = "PAYMENT_PROVIDER_URL",
+        default_value = "http://127.0.0.1:4010",
+        global = true
+    )]
+    pub url: String,
+
+    /// Secret the provider signs settlement webhooks with (HMAC-SHA256).
+    #[arg(
+        long = "payment-provider-webhook-secret",
+        env = "PAYMENT_PROVIDER_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<String>,
+}
+
+/// The secret the sandbox and a sandbox-mode server share when none is configured. Only
+/// sandbox mode accepts it: it is public, in this file.
+pub const SANDBOX_WEBHOOK_SECRET: &str = "nova-sandbox-webhook-secret";
+
+impl PaymentsConfig {
+    /// The webhook secret in force, or why there is none.
+    pub fn secret(&self) -> anyhow::Result<Option<String>> {
+        match (self.mode.as_str(), &self.webhook_secret) {
+            ("off", _) => Ok(None),
+            (_, Some(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            ("sandbox", _) => Ok(Some(SANDBOX_WEBHOOK_SECRET.to_string())),
+            _ => anyhow::bail!(
+                "PAYMENT_PROVIDER_WEBHOOK_SECRET is required when PAYMENT_PROVIDER_MODE=live"
+            ),
+        }
+    }
 }
 
 impl Config {
+    /// An embedded (SQLite) configuration in `data_dir` with no payment provider, no Redis
+    /// and no extra hosts: the base for tests, benchmarks and the module test kit.
+    pub fn embedded(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            redis_url: None,
+            jwt_secret: None,
+            cache_dir: None,
+            payments: PaymentsConfig {
+                mode: "off".into(),
+                url: String::new(),
+                webhook_secret: None,
+            },
+            outbound_hosts: Vec::new(),
+        }
+    }
+
     /// The database URL in force.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -60,6 +128,32 @@ impl Config {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// Host names bound to base URLs for outbound requests: `payments` (unless the provider
+    /// is off) and every `--outbound-host`.
+    pub fn outbound_bindings(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, reqwest::Url>> {
+        let mut out = std::collections::HashMap::new();
+        if self.payments.mode != "off" {
+            let url = reqwest::Url::parse(&self.payments.url)
+                .with_context(|| format!("PAYMENT_PROVIDER_URL {:?}", self.payments.url))?;
+            out.insert("payments".to_string(), url);
+        }
+        for entry in self.outbound_hosts.iter().filter(|e| !e.is_empty()) {
+            let (name, url) = entry
+                .split_once('=')
+                .with_context(|| format!("--outbound-host {entry:?} is not NAME=URL"))?;
+            anyhow::ensure!(
+                crate::runtime::manifest::valid_host(name),
+                "--outbound-host name {name:?} is not a host name"
+            );
+            let url = reqwest::Url::parse(url)
+                .with_context(|| format!("--outbound-host {name}: {url:?} is not a URL"))?;
+            out.insert(name.to_string(), url);
+        }
+        Ok(out)
     }
 
     /// Connect to the configured database, creating the data directory for SQLite.

@@ -9,6 +9,8 @@ pub mod config;
 pub mod http;
 pub mod replicas;
 pub mod runtime;
+pub mod sandbox;
 pub mod storage;
 pub mod telemetry;
 pub mod tenancy;
+pub mod webhooks;

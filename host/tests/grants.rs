@@ -24,7 +24,11 @@ async fn capabilities_are_denied_until_granted(backend: Backend) {
         .get(&admin, "/v1/superadmin/modules/hostile/grants")
         .await;
     assert_eq!(status, 200);
-    assert_eq!(grants["declared"], json!(["kv", "audit", "entitlements"]));
+    assert_eq!(
+        grants["declared"],
+        json!(["kv", "audit", "entitlements", "outbound-http"])
+    );
+    assert_eq!(grants["declaredHosts"], json!(["payments"]));
     assert_eq!(grants["granted"], json!([]));
     assert_eq!(grants["effective"], json!([]));
 
@@ -105,7 +109,8 @@ async fn capabilities_are_denied_until_granted(backend: Backend) {
     let (_, pos) = server
         .get(&admin, "/v1/superadmin/modules/pos/grants")
         .await;
-    assert_eq!(pos["effective"], json!(["kv", "audit"]));
+    assert_eq!(pos["effective"], json!(["kv", "audit", "outbound-http"]));
+    assert_eq!(pos["effectiveHosts"], json!(["payments"]));
 
     // Bad input and permissions.
     let path = "/v1/superadmin/modules/hostile/grants";

@@ -42,6 +42,7 @@ mod error;
 mod http;
 pub mod kv;
 pub mod log;
+pub mod outbound;
 mod router;
 
 pub use error::Error;
@@ -79,14 +80,16 @@ pub trait Module {
 /// Export a [`Module`] as the component's entry point, declaring the host capabilities it
 /// needs. Use it once, at the crate root.
 ///
-/// Capabilities are `"kv"`, `"audit"` and `"entitlements"` (`log` and `context` are always
-/// available). They are written into the component's `nova:manifest` section; a superadmin
-/// grants them per module, and a call to a capability that is not granted fails with an
-/// error the module sees. A type that does not implement [`Module`], or an unknown
-/// capability name, is a compile error pointing at this line.
+/// Capabilities are `"kv"`, `"audit"`, `"entitlements"` and `"outbound-http"` (`log` and
+/// `context` are always available). A module using `"outbound-http"` also lists the host
+/// names it calls in `hosts`. Both are written into the component's `nova:manifest`
+/// section; a superadmin grants them per module, and a call to a capability or host that is
+/// not granted fails with an error the module sees. A type that does not implement
+/// [`Module`], or an unknown capability name, is a compile error pointing at this line.
 ///
 /// ```ignore
 /// nova_sdk::export!(MyModule, capabilities = ["kv", "audit"]);
+/// nova_sdk::export!(Pos, capabilities = ["kv", "outbound-http"], hosts = ["payments"]);
 /// ```
 #[macro_export]
 macro_rules! export {
@@ -94,7 +97,11 @@ macro_rules! export {
         $crate::export!($module, capabilities = []);
     };
     ($module:ty, capabilities = [$($cap:literal),* $(,)?]) => {
+        $crate::export!($module, capabilities = [$($cap),*], hosts = []);
+    };
+    ($module:ty, capabilities = [$($cap:literal),* $(,)?], hosts = [$($host:literal),* $(,)?]) => {
         $(const _: () = $crate::__check_capability($cap);)*
+        $(const _: () = $crate::__check_host($host);)*
 
         // Exports exist only in the component; a native build (for the module's own unit
         // tests) compiles the module without them.
@@ -113,7 +120,8 @@ macro_rules! export {
 
             $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
 
-            const MANIFEST_TEXT: &str = concat!("capabilities=", $($cap, ",",)*);
+            const MANIFEST_TEXT: &str =
+                concat!("capabilities=", $($cap, ",",)* "\nhosts=", $($host, ",",)*);
             #[used]
             #[unsafe(link_section = "nova:manifest")]
             static MANIFEST: [u8; MANIFEST_TEXT.len()] = $crate::__manifest(MANIFEST_TEXT);
@@ -131,7 +139,7 @@ macro_rules! export {
 #[doc(hidden)]
 pub const fn __check_capability(name: &str) {
     let n = name.as_bytes();
-    let known: [&[u8]; 3] = [b"kv", b"audit", b"entitlements"];
+    let known: [&[u8]; 4] = [b"kv", b"audit", b"entitlements", b"outbound-http"];
     let mut i = 0;
     while i < known.len() {
         let k = known[i];
@@ -146,7 +154,25 @@ pub const fn __check_capability(name: &str) {
         }
         i += 1;
     }
-    panic!("unknown capability: use \"kv\", \"audit\" or \"entitlements\"");
+    panic!("unknown capability: use \"kv\", \"audit\", \"entitlements\" or \"outbound-http\"");
+}
+
+/// Fails compilation for a host name that is empty or has characters other than
+/// `a-z`, `0-9`, `.`, `-` and a `:port` suffix.
+#[doc(hidden)]
+pub const fn __check_host(name: &str) {
+    let n = name.as_bytes();
+    if n.is_empty() || n.len() > 253 {
+        panic!("a host name must be 1 to 253 characters");
+    }
+    let mut i = 0;
+    while i < n.len() {
+        let c = n[i];
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-' || c == b':') {
+            panic!("host names use a-z, 0-9, '.', '-' and an optional ':port'");
+        }
+        i += 1;
+    }
 }
 
 /// The manifest text as a fixed-size array for the custom section.

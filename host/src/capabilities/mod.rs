@@ -6,3 +6,4 @@ pub mod context;
 pub mod entitlements;
 pub mod kv;
 pub mod log;
+pub mod outbound_http;

@@ -1,6 +1,10 @@
 //! The `nova` command line. Every subcommand reads the same [`Config`].
 
+mod api_client;
+mod sample_data;
+mod sandbox;
 mod serve;
+mod smoke;
 
 use std::path::PathBuf;
 
@@ -52,6 +56,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SeedCommand,
     },
+    /// Run the payment provider sandbox: captures, refunds and signed settlement webhooks.
+    PaymentsSandbox(sandbox::SandboxArgs),
+    /// Check a deployment end to end.
+    Smoke {
+        #[command(subcommand)]
+        command: smoke::SmokeCommand,
+    },
 }
 
 /// `nova keys …`
@@ -84,6 +95,9 @@ pub enum SeedCommand {
         #[arg(long)]
         preset: Option<String>,
     },
+    /// Fill a tenant with a starter menu, stock and a few days of sales, through the API.
+    /// Running it again adds nothing twice.
+    SampleData(sample_data::SampleDataArgs),
 }
 
 /// `nova superadmin …`
@@ -118,6 +132,11 @@ pub async fn run() -> anyhow::Result<()> {
     crate::telemetry::init_logging();
     match cli.command {
         Command::Serve(args) => serve::run(&cli.config, args).await,
+        Command::PaymentsSandbox(args) => sandbox::run(&cli.config, args).await,
+        Command::Smoke { command } => smoke::run(command).await,
+        Command::Seed {
+            command: SeedCommand::SampleData(args),
+        } => sample_data::run(args).await,
         Command::Migrate => {
             let db = cli.config.connect().await?;
             db.migrate().await?;

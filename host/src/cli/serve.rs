@@ -10,6 +10,10 @@ use crate::storage;
 /// Options of `nova serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "NOVA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
     /// Do not install the modules bundled with this binary at start.
     #[arg(long, env = "NOVA_NO_BUNDLED_MODULES")]
     pub no_bundled_modules: bool,
@@ -22,7 +26,7 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         state.install_bundled().await?;
     }
     state.start_sync();
-    let listener = TcpListener::bind(&config.listen).await?;
+    let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(
         addr = %addr,

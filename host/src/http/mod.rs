@@ -5,6 +5,7 @@ pub mod health;
 pub mod json;
 pub mod login;
 pub mod me;
+pub mod payments_webhook;
 pub mod portal;
 pub mod query;
 pub mod registrations;
@@ -37,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/registrations", post(registrations::register))
         .route("/v1/portal/me", get(me::me))
         .nest("/v1/superadmin", superadmin::router())
+        .route(
+            "/v1/portal/pos/payments/{payment_id}/status",
+            post(payments_webhook::settlement),
+        )
         .route("/v1/portal/{module}", any(portal::call_root))
         .route("/v1/portal/{module}/{*path}", any(portal::call))
         .fallback(not_found)

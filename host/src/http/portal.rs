@@ -71,58 +71,7 @@ async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(module) = state
-        .runtime
-        .registry
-        .get_for(&user.tenant_id, &module_name)
-    else {
-        return ApiError::not_found(
-            "MODULE_NOT_FOUND",
-            format!("no module named {module_name:?} is installed"),
-        )
-        .into_response();
-    };
-    let view = match state.tenancy.view(&user.tenant_id).await {
-        Ok(v) => v,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let caller = Caller {
-        tenant_id: user.tenant_id.clone(),
-        actor: user.claims.sub.clone(),
-        request_id: current_request_id(),
-        limits: view.limits(state.limits),
-        view: view.clone(),
-    };
-    let mut req = GuestRequest {
-        method: method.as_str().to_string(),
-        path: format!("/{path}"),
-        query: uri.query().unwrap_or("").to_string(),
-        headers: guest_headers(&headers),
-        body: Vec::new(),
-    };
-    if !view.module_enabled(&module_name) {
-        state
-            .runtime
-            .record_denied(&module, &caller, &req, 403, "module disabled for tenant")
-            .await;
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "MODULE_DISABLED",
-            format!("module {module_name:?} is not enabled for this tenant"),
-        )
-        .into_response();
-    }
-    if let Some(per_minute) = view.calls_per_minute()
-        && !state.allow_call(&user.tenant_id, per_minute).await
-    {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            format!("your plan allows {per_minute} module calls per minute"),
-        )
-        .into_response();
-    }
-    req.body = match body {
+    let body = match body {
         Ok(b) => b.to_vec(),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return ApiError::new(
@@ -137,6 +86,76 @@ async fn handle(
         }
         Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
     };
+    let req = GuestRequest {
+        method: method.as_str().to_string(),
+        path: format!("/{path}"),
+        query: uri.query().unwrap_or("").to_string(),
+        headers: guest_headers(&headers),
+        body,
+    };
+    dispatch(
+        &state,
+        &user.tenant_id,
+        &user.claims.sub,
+        &module_name,
+        req,
+        true,
+    )
+    .await
+}
+
+/// Run `module_name` for `tenant_id` on behalf of `actor`: the checks every module call
+/// passes (installed, enabled for the tenant, and, when `rate_limited`, the plan's call
+/// rate), then the call, mapped to an HTTP response.
+pub async fn dispatch(
+    state: &AppState,
+    tenant_id: &str,
+    actor: &str,
+    module_name: &str,
+    req: GuestRequest,
+    rate_limited: bool,
+) -> Response {
+    let Some(module) = state.runtime.registry.get_for(tenant_id, module_name) else {
+        return ApiError::not_found(
+            "MODULE_NOT_FOUND",
+            format!("no module named {module_name:?} is installed"),
+        )
+        .into_response();
+    };
+    let view = match state.tenancy.view(tenant_id).await {
+        Ok(v) => v,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let caller = Caller {
+        tenant_id: tenant_id.to_string(),
+        actor: actor.to_string(),
+        request_id: current_request_id(),
+        limits: view.limits(state.limits),
+        view: view.clone(),
+    };
+    if !view.module_enabled(module_name) {
+        state
+            .runtime
+            .record_denied(&module, &caller, &req, 403, "module disabled for tenant")
+            .await;
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "MODULE_DISABLED",
+            format!("module {module_name:?} is not enabled for this tenant"),
+        )
+        .into_response();
+    }
+    if rate_limited
+        && let Some(per_minute) = view.calls_per_minute()
+        && !state.allow_call(tenant_id, per_minute).await
+    {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("your plan allows {per_minute} module calls per minute"),
+        )
+        .into_response();
+    }
 
     let invoked = state.runtime.invoke(module, &caller, req).await;
     if let Some(resp) = invoked.response {

@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::SuperAdmin;
-use crate::runtime::manifest::Capability;
+use crate::runtime::manifest::{Capability, Permissions, valid_host};
 use crate::runtime::versions::{Actor, VersionError};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{grants, modules, tenants};
@@ -30,11 +30,16 @@ pub fn router() -> Router<AppState> {
 }
 
 fn grants_view(state: &AppState, module: &crate::runtime::registry::LoadedModule) -> Value {
+    let granted = state.runtime.registry.granted(&module.name);
+    let effective = state.runtime.effective_grants(module);
     json!({
         "module": module.name,
-        "declared": module.declared,
-        "granted": state.runtime.registry.granted(&module.name),
-        "effective": state.runtime.effective_grants(module),
+        "declared": module.declared.capabilities,
+        "granted": granted.capabilities,
+        "effective": effective.capabilities,
+        "declaredHosts": module.declared.hosts,
+        "grantedHosts": granted.hosts,
+        "effectiveHosts": effective.hosts,
     })
 }
 
@@ -63,6 +68,9 @@ async fn list_grants(
 #[serde(deny_unknown_fields)]
 struct GrantsBody {
     capabilities: Vec<String>,
+    /// Hosts for `outbound-http`; omitted means none.
+    #[serde(default)]
+    hosts: Vec<String>,
 }
 
 /// Replace what a module is granted (deny by default); audited as `module.grants_changed`.
@@ -73,20 +81,38 @@ async fn set_grants(
     ApiJson(body): ApiJson<GrantsBody>,
 ) -> ApiResult<Json<Value>> {
     let m = loaded(&state, &module)?;
-    let mut caps = std::collections::BTreeSet::new();
+    let mut caps = Permissions::default();
     for name in &body.capabilities {
-        caps.insert(Capability::parse(name).ok_or_else(|| {
-            ApiError::validation(
-                "capabilities",
-                format!("unknown capability {name:?}: use kv, audit or entitlements"),
-            )
-        })?);
+        caps.capabilities
+            .insert(Capability::parse(name).ok_or_else(|| {
+                ApiError::validation(
+                    "capabilities",
+                    format!(
+                        "unknown capability {name:?}: use kv, audit, entitlements or outbound-http"
+                    ),
+                )
+            })?);
+    }
+    for host in &body.hosts {
+        if !valid_host(host) {
+            return Err(ApiError::validation(
+                "hosts",
+                format!("{host:?} is not a host name (a-z, 0-9, '.', '-', optional ':port')"),
+            ));
+        }
+        caps.hosts.insert(host.clone());
     }
     let previous = state.runtime.registry.granted(&module);
-    let names = caps.iter().map(|c| c.as_str().to_string()).collect();
+    let names = caps.to_names();
     let mut tx = state.db.pool().begin().await?;
     grants::replace(&mut tx, &module, &names, &admin.email).await?;
-    let payload = json!({"module": module, "previous": previous, "current": caps});
+    let payload = json!({
+        "module": module,
+        "previous": previous.capabilities,
+        "current": caps.capabilities,
+        "previousHosts": previous.hosts,
+        "currentHosts": caps.hosts,
+    });
     let event = AuditEvent::new(
         None,
         "superadmin",

@@ -10,5 +10,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::nova::module::{audit, context, entitlements, kv, log};
+pub use self::nova::module::{audit, context, entitlements, kv, log, outbound_http};
 pub use exports::nova::module::handler::{Request as GuestRequest, Response as GuestResponse};

@@ -1,7 +1,6 @@
 //! One invocation: a fresh store with limits, the guest's `handle`, and the commit of its
 //! writes together with the invocation record.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -12,9 +11,10 @@ use super::Runtime;
 use super::bindings::{GuestRequest, GuestResponse};
 use super::engine::WasmEngine;
 use super::limits::{LimitExceeded, Limits};
-use super::manifest::Capability;
+use super::manifest::Permissions;
 use super::registry::LoadedModule;
 use super::store::{CallInfo, StoreData};
+use crate::capabilities::outbound_http::Outbound;
 use crate::storage::commit::{Committed, Job};
 use crate::storage::invocations::{Invocation, Outcome};
 use crate::storage::{Db, now_ms};
@@ -81,7 +81,8 @@ struct AttemptInput {
     call: CallInfo,
     req: GuestRequest,
     interrupt: Arc<AtomicBool>,
-    granted: BTreeSet<Capability>,
+    granted: Permissions,
+    outbound: Option<Arc<Outbound>>,
 }
 
 async fn attempt(input: AttemptInput) -> Attempt {
@@ -95,9 +96,11 @@ async fn attempt(input: AttemptInput) -> Attempt {
         req,
         interrupt,
         granted,
+        outbound,
     } = input;
     let mut data = StoreData::new(db, call, limits, view);
     data.granted = granted;
+    data.outbound_state.outbound = outbound;
     let mut store = Store::new(engine.engine(), data);
     store.limiter(|s| &mut s.limiter);
     let _ = store.set_fuel(limits.fuel);
@@ -162,6 +165,7 @@ impl Runtime {
             req,
             interrupt,
             granted: self.effective_grants(module),
+            outbound: self.outbound.clone(),
         };
         match self.guests().spawn(attempt(input)).await {
             Ok(a) => a,

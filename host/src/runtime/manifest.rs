@@ -1,5 +1,6 @@
 //! What a module declares it needs: a `nova:manifest` custom section (written by the SDK's
-//! `export!` macro) listing host capabilities, such as `capabilities=kv,audit,`.
+//! `export!` macro) with one `key=value,value,` line per kind, such as
+//! `capabilities=kv,audit,outbound-http,` and `hosts=payments,`.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -7,7 +8,7 @@ use std::fmt;
 /// A host capability a superadmin grants per module. `log` and `context` only concern the
 /// call itself and are always available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Capability {
     /// Tenant-scoped storage.
     Kv,
@@ -15,11 +16,18 @@ pub enum Capability {
     Audit,
     /// The tenant's flags and modules.
     Entitlements,
+    /// HTTP requests to the hosts also declared and granted.
+    OutboundHttp,
 }
 
 impl Capability {
     /// Every capability, in a stable order.
-    pub const ALL: [Capability; 3] = [Capability::Kv, Capability::Audit, Capability::Entitlements];
+    pub const ALL: [Capability; 4] = [
+        Capability::Kv,
+        Capability::Audit,
+        Capability::Entitlements,
+        Capability::OutboundHttp,
+    ];
 
     /// Parse a capability name.
     pub fn parse(s: &str) -> Option<Self> {
@@ -27,6 +35,7 @@ impl Capability {
             "kv" => Some(Capability::Kv),
             "audit" => Some(Capability::Audit),
             "entitlements" => Some(Capability::Entitlements),
+            "outbound-http" => Some(Capability::OutboundHttp),
             _ => None,
         }
     }
@@ -37,6 +46,7 @@ impl Capability {
             Capability::Kv => "kv",
             Capability::Audit => "audit",
             Capability::Entitlements => "entitlements",
+            Capability::OutboundHttp => "outbound-http",
         }
     }
 }
@@ -50,9 +60,71 @@ impl fmt::Display for Capability {
 /// The name of the custom section.
 pub const SECTION: &str = "nova:manifest";
 
-/// The capabilities a component declares (none when it has no manifest).
-pub fn declared(component: &[u8]) -> Result<BTreeSet<Capability>, String> {
-    let mut out = BTreeSet::new();
+/// Capabilities and outbound hosts: what a manifest declares, what a superadmin grants, and
+/// (their intersection) what a call may use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Permissions {
+    pub capabilities: BTreeSet<Capability>,
+    /// Host names (`payments`, `api.example.com:8443`) for `outbound-http`.
+    pub hosts: BTreeSet<String>,
+}
+
+/// Grants are stored one row per name: a capability, or `host:` and a host name.
+const HOST_PREFIX: &str = "host:";
+
+impl Permissions {
+    /// What both allow.
+    pub fn intersection(&self, other: &Permissions) -> Permissions {
+        Permissions {
+            capabilities: self
+                .capabilities
+                .intersection(&other.capabilities)
+                .copied()
+                .collect(),
+            hosts: self.hosts.intersection(&other.hosts).cloned().collect(),
+        }
+    }
+
+    /// From stored grant names; names this host does not know are skipped.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Permissions {
+        let mut out = Permissions::default();
+        for n in names {
+            match n.strip_prefix(HOST_PREFIX) {
+                Some(host) => {
+                    out.hosts.insert(host.to_string());
+                }
+                None => out.capabilities.extend(Capability::parse(n)),
+            }
+        }
+        out
+    }
+
+    /// As stored grant names.
+    pub fn to_names(&self) -> BTreeSet<String> {
+        let caps = self.capabilities.iter().map(|c| c.as_str().to_string());
+        let hosts = self.hosts.iter().map(|h| format!("{HOST_PREFIX}{h}"));
+        caps.chain(hosts).collect()
+    }
+}
+
+/// A host name a module may declare or be granted: lower-case letters, digits, `.` and `-`,
+/// with an optional `:port`.
+pub fn valid_host(name: &str) -> bool {
+    let (host, port) = match name.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (name, None),
+    };
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+/// What a component declares (nothing when it has no manifest).
+pub fn declared(component: &[u8]) -> Result<Permissions, String> {
+    let mut out = Permissions::default();
     for payload in wasmparser::Parser::new(0).parse_all(component) {
         let payload = payload.map_err(|e| format!("unreadable component: {e}"))?;
         if let wasmparser::Payload::CustomSection(section) = payload
@@ -60,18 +132,40 @@ pub fn declared(component: &[u8]) -> Result<BTreeSet<Capability>, String> {
         {
             let text = std::str::from_utf8(section.data())
                 .map_err(|_| "the manifest is not UTF-8".to_string())?;
-            let list = text.strip_prefix("capabilities=").ok_or_else(|| {
-                format!("the manifest must start with 'capabilities=', got {text:?}")
-            })?;
-            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                out.insert(
-                    Capability::parse(name)
-                        .ok_or_else(|| format!("unknown capability {name:?} in the manifest"))?,
-                );
-            }
+            parse_into(text, &mut out)?;
         }
     }
     Ok(out)
+}
+
+fn parse_into(text: &str, out: &mut Permissions) -> Result<(), String> {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (key, list) = line
+            .split_once('=')
+            .ok_or_else(|| format!("manifest lines are key=value, got {line:?}"))?;
+        let names = list.split(',').map(str::trim).filter(|n| !n.is_empty());
+        match key.trim() {
+            "capabilities" => {
+                for name in names {
+                    out.capabilities.insert(
+                        Capability::parse(name).ok_or_else(|| {
+                            format!("unknown capability {name:?} in the manifest")
+                        })?,
+                    );
+                }
+            }
+            "hosts" => {
+                for name in names {
+                    if !valid_host(name) {
+                        return Err(format!("invalid host {name:?} in the manifest"));
+                    }
+                    out.hosts.insert(name.to_string());
+                }
+            }
+            other => return Err(format!("unknown manifest key {other:?}")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -85,15 +179,52 @@ mod tests {
             .find(|(n, _)| *n == "pos")
             .unwrap()
             .1;
+        let pos = declared(pos).unwrap();
         assert_eq!(
-            declared(pos).unwrap(),
-            BTreeSet::from([Capability::Kv, Capability::Audit])
+            pos.capabilities,
+            BTreeSet::from([Capability::Kv, Capability::Audit, Capability::OutboundHttp])
         );
-        assert!(
-            declared(nova_artifacts::guests::TRIVIAL)
-                .unwrap()
-                .is_empty()
+        assert_eq!(pos.hosts, BTreeSet::from(["payments".to_string()]));
+        assert_eq!(
+            declared(nova_artifacts::guests::TRIVIAL).unwrap(),
+            Permissions::default()
         );
+    }
+
+    #[test]
+    fn manifest_lines() {
+        let mut p = Permissions::default();
+        parse_into(
+            "capabilities=kv,outbound-http,\nhosts=payments,api.x.com:8443,",
+            &mut p,
+        )
+        .unwrap();
+        assert_eq!(
+            p.capabilities,
+            BTreeSet::from([Capability::Kv, Capability::OutboundHttp])
+        );
+        assert_eq!(p.hosts.len(), 2);
+        for bad in [
+            "capabilities=http,",
+            "hosts=Bad_Host,",
+            "hosts=x:0,",
+            "colour=red",
+            "nonsense",
+        ] {
+            assert!(
+                parse_into(bad, &mut Permissions::default()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn grant_names_round_trip() {
+        let mut p = Permissions::default();
+        p.capabilities.insert(Capability::OutboundHttp);
+        p.hosts.insert("payments".into());
+        assert_eq!(Permissions::from_names(&p.to_names()), p);
+        assert!(p.to_names().contains("host:payments"));
     }
 
     #[test]

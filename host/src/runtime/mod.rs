@@ -71,6 +71,8 @@ pub struct Runtime {
     guests: Option<tokio::runtime::Runtime>,
     /// Striped locks that serialise retries of calls that lost a write race.
     pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
+    /// Where `outbound-http` requests go; `None` sends nothing.
+    pub outbound: Option<Arc<crate::capabilities::outbound_http::Outbound>>,
 }
 
 impl Runtime {
@@ -87,6 +89,7 @@ impl Runtime {
             permits,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
             running: running::Running::default(),
+            outbound: None,
             guests: Some(
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -198,34 +201,24 @@ impl Runtime {
 
 impl Runtime {
     /// The capabilities `module` may use: what it declares and a superadmin granted.
-    pub fn effective_grants(
-        &self,
-        module: &LoadedModule,
-    ) -> std::collections::BTreeSet<manifest::Capability> {
-        let granted = self.registry.granted(&module.name);
-        module.declared.intersection(&granted).copied().collect()
+    pub fn effective_grants(&self, module: &LoadedModule) -> manifest::Permissions {
+        module
+            .declared
+            .intersection(&self.registry.granted(&module.name))
     }
 
     /// Re-read every module's grants from the database.
     pub async fn reload_grants(&self) -> Result<(), sqlx::Error> {
         for (module, names) in storage::grants::all(&self.db).await? {
-            self.registry.set_grants(
-                &module,
-                names
-                    .iter()
-                    .filter_map(|n| manifest::Capability::parse(n))
-                    .collect(),
-            );
+            self.registry
+                .set_grants(&module, manifest::Permissions::from_names(&names));
         }
         Ok(())
     }
 }
 
 /// What [`Runtime::check`] produces: the declared capabilities and the linked module.
-type Checked = (
-    std::collections::BTreeSet<manifest::Capability>,
-    bindings::ModulePre<store::StoreData>,
-);
+type Checked = (manifest::Permissions, bindings::ModulePre<store::StoreData>);
 
 fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> LoadedModule {
     LoadedModule {

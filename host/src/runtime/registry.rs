@@ -3,11 +3,11 @@
 //! Installing swaps the `Arc` for the name; calls already running keep the version they
 //! started with, and every new call gets the new one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use super::bindings::ModulePre;
-use super::manifest::Capability;
+use super::manifest::Permissions;
 use super::metrics::ModuleMetrics;
 use super::store::StoreData;
 
@@ -19,8 +19,8 @@ pub struct LoadedModule {
     pub content_hash: String,
     pub pre: ModulePre<StoreData>,
     pub metrics: ModuleMetrics,
-    /// The capabilities its manifest declares.
-    pub declared: BTreeSet<Capability>,
+    /// The capabilities and hosts its manifest declares.
+    pub declared: Permissions,
 }
 
 /// Name → active version, and (tenant, name) → pinned version.
@@ -28,7 +28,7 @@ pub struct LoadedModule {
 pub struct Registry {
     modules: RwLock<HashMap<String, Arc<LoadedModule>>>,
     pins: RwLock<HashMap<(String, String), Arc<LoadedModule>>>,
-    grants: RwLock<HashMap<String, BTreeSet<Capability>>>,
+    grants: RwLock<HashMap<String, Permissions>>,
 }
 
 impl Registry {
@@ -84,13 +84,13 @@ impl Registry {
     }
 
     /// What a superadmin granted to `name` (empty: nothing, the default).
-    pub fn granted(&self, name: &str) -> BTreeSet<Capability> {
+    pub fn granted(&self, name: &str) -> Permissions {
         let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
         grants.get(name).cloned().unwrap_or_default()
     }
 
     /// Replace what `name` is granted.
-    pub fn set_grants(&self, name: &str, caps: BTreeSet<Capability>) {
+    pub fn set_grants(&self, name: &str, caps: Permissions) {
         let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
         grants.insert(name.to_string(), caps);
     }

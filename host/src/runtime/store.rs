@@ -8,7 +8,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::{LimitExceeded, Limits, MemoryLimiter};
-use super::manifest::Capability;
+use super::manifest::{Capability, Permissions};
+use crate::capabilities::outbound_http::OutboundState;
 use crate::capabilities::{audit::AuditState, kv::KvState, log::LogState};
 use crate::storage::Db;
 use crate::storage::audit::AuditEvent;
@@ -37,8 +38,10 @@ pub struct StoreData {
     /// The calling tenant's modules, flags and plan, as resolved when the call started.
     pub entitlements: Arc<TenantView>,
     pub started: Instant,
-    /// Capabilities this call may use: declared by the module and granted by a superadmin.
-    pub granted: BTreeSet<Capability>,
+    /// Capabilities and hosts this call may use: declared by the module and granted by a
+    /// superadmin.
+    pub granted: Permissions,
+    pub outbound_state: OutboundState,
     /// Refused capability uses, audited whatever the call's outcome.
     pub denials: Vec<AuditEvent>,
     /// Capabilities already refused in this call (each is audited once).
@@ -63,7 +66,8 @@ impl StoreData {
             call,
             limits,
             started: Instant::now(),
-            granted: BTreeSet::new(),
+            granted: Permissions::default(),
+            outbound_state: OutboundState::default(),
             denials: Vec::new(),
             denied: BTreeSet::new(),
             host_calls: 0,
@@ -85,7 +89,7 @@ impl StoreData {
 impl StoreData {
     /// May this call use `cap`? A refusal is audited once per capability per call.
     pub fn allowed(&mut self, cap: Capability) -> bool {
-        if self.granted.contains(&cap) {
+        if self.granted.capabilities.contains(&cap) {
             return true;
         }
         if self.denied.insert(cap) {

@@ -34,6 +34,15 @@ impl Change {
             op: Op::Set(Source::Override, enabled),
         }
     }
+
+    /// A superadmin override of a feature flag.
+    pub fn flag_override(name: &str, enabled: bool) -> Self {
+        Self {
+            kind: Kind::Flag,
+            name: name.to_string(),
+            op: Op::Set(Source::Override, enabled),
+        }
+    }
 }
 
 /// The effective state of one module or flag before and after (`None`: no row decides it).

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nova::app::AppState;
 use nova::auth::password;
-use nova::config::Config;
+use nova::config::{Config, PaymentsConfig};
 use nova::storage::{Db, users};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -55,6 +55,8 @@ macro_rules! both_backends {
 pub const SUPERADMIN_EMAIL: &str = "root@nova.test";
 pub const SUPERADMIN_PASSWORD: &str = "correct horse battery";
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
+/// What the payment provider signs settlement webhooks with in tests.
+pub const PAYMENTS_SECRET: &str = "test-payments-webhook-secret";
 
 /// The PostgreSQL server tests use.
 pub fn postgres_url() -> String {
@@ -127,20 +129,36 @@ pub struct TestServer {
 impl TestServer {
     /// A server on a new, empty database with the bundled modules installed.
     pub async fn start(backend: Backend) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(backend, listener, "http://127.0.0.1:9").await
+    }
+
+    /// [`TestServer::start`] on a listener bound by the caller, with the payment provider
+    /// at `payments_url` (the default points at a closed port).
+    pub async fn start_on(
+        backend: Backend,
+        listener: tokio::net::TcpListener,
+        payments_url: &str,
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_postgres().await),
         };
         let config = Config {
-            listen: "127.0.0.1:0".into(),
             data_dir: data_dir.path().to_path_buf(),
             database_url,
             redis_url: None,
             jwt_secret: Some(JWT_SECRET.into()),
             cache_dir: Some(shared_cache_dir()),
+            payments: PaymentsConfig {
+                mode: "sandbox".into(),
+                url: payments_url.into(),
+                webhook_secret: Some(PAYMENTS_SECRET.into()),
+            },
+            outbound_hosts: Vec::new(),
         };
-        let server = Self::launch(config, backend, data_dir).await;
+        let server = Self::launch(config, backend, data_dir, listener).await;
         server.state.install_bundled().await.unwrap();
         let db = server.state.db.clone();
         let hash = password::hash(SUPERADMIN_PASSWORD).unwrap();
@@ -150,9 +168,13 @@ impl TestServer {
         server
     }
 
-    async fn launch(config: Config, backend: Backend, data_dir: tempfile::TempDir) -> Self {
+    async fn launch(
+        config: Config,
+        backend: Backend,
+        data_dir: tempfile::TempDir,
+        listener: tokio::net::TcpListener,
+    ) -> Self {
         let state = AppState::build(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let app = nova::http::router(state.clone());
@@ -182,7 +204,8 @@ impl TestServer {
         let config = self.config.clone();
         let backend = self.backend;
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        Self::launch(config, backend, data_dir).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::launch(config, backend, data_dir, listener).await
     }
 
     async fn stop(&mut self) {

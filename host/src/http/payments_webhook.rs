@@ -1,0 +1,115 @@
+//! `POST /v1/portal/pos/payments/{paymentId}/status`: the payment provider's settlement
+//! webhook. It carries no tenant token: the provider's signature is checked (with its
+//! timestamp, and the delivery id against replays) before POS runs for the tenant named in
+//! the signed body. Anything unsigned, wrongly signed, stale or replayed is a 401 and runs
+//! nothing.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::portal::dispatch;
+use crate::app::AppState;
+use crate::runtime::bindings::GuestRequest;
+use crate::storage::tenants;
+use crate::webhooks::{deliveries, signature};
+
+/// The header the provider signs with.
+pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
+/// Who POS sees as the caller of a verified webhook.
+pub const ACTOR: &str = "webhook:payments";
+const SOURCE: &str = "payments";
+
+/// The fields the host needs; POS reads the rest of the body itself.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    id: String,
+    tenant_id: String,
+    payment_id: String,
+}
+
+pub async fn settlement(
+    State(state): State<AppState>,
+    Path(payment_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match accept(&state, &payment_id, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    payment_id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let Some(secret) = state.payments_webhook_secret.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PAYMENTS_OFF",
+            "no payment provider is configured (PAYMENT_PROVIDER_MODE=off)",
+        ));
+    };
+    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    signature::verify(secret, header, body, signature::unix_now()).map_err(|e| {
+        metrics::counter!("nova_payment_webhooks_total", "status" => "refused").increment(1);
+        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+    })?;
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be a JSON object with id, tenantId and paymentId: {e}"
+        ))
+    })?;
+    if env.id.is_empty() || env.id.len() > 128 {
+        return Err(ApiError::validation("id", "id must be 1 to 128 characters"));
+    }
+    if env.payment_id != payment_id {
+        return Err(ApiError::validation(
+            "paymentId",
+            "paymentId in the body must match the path",
+        ));
+    }
+    let unknown = || {
+        ApiError::not_found(
+            "PAYMENT_NOT_FOUND",
+            format!("no payment {payment_id:?} is known"),
+        )
+    };
+    if tenants::get(&state.db, &env.tenant_id).await?.is_none() {
+        return Err(unknown());
+    }
+    if !deliveries::claim(&state.db, SOURCE, &env.id).await? {
+        metrics::counter!("nova_payment_webhooks_total", "status" => "replayed").increment(1);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "WEBHOOK_REPLAYED",
+            format!("delivery {:?} was already accepted", env.id),
+        ));
+    }
+    let req = GuestRequest {
+        method: "POST".into(),
+        path: format!("/payments/{payment_id}/status"),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_vec(),
+    };
+    let resp = dispatch(state, &env.tenant_id, ACTOR, "pos", req, false).await;
+    if resp.status().is_server_error() {
+        // Nothing was applied: let the provider's retry of this delivery through.
+        deliveries::release(&state.db, SOURCE, &env.id).await?;
+    }
+    let status = if resp.status().is_success() {
+        "processed"
+    } else {
+        "rejected"
+    };
+    metrics::counter!("nova_payment_webhooks_total", "status" => status).increment(1);
+    Ok(resp)
+}

@@ -1,0 +1,44 @@
+//! Small kv helpers shared by the handlers: counters, loading with a 404, listing everything
+//! under a prefix, and the clock.
+
+use nova_sdk::{Error, kv};
+use serde::de::DeserializeOwned;
+
+/// Largest page the host returns.
+const PAGE: u32 = 1000;
+
+/// The next id from a counter. The host re-runs a call that raced another on the same
+/// counter, so two calls never get the same id.
+pub fn next_id(counter: &str) -> Result<u64, Error> {
+    let id = kv::get_json::<u64>(counter)?.unwrap_or(0) + 1;
+    kv::set_json(counter, &id)?;
+    Ok(id)
+}
+
+/// A stored value, or 404 `NOT_FOUND` with `what` as the message.
+pub fn load<T: DeserializeOwned>(key: &str, what: impl FnOnce() -> String) -> Result<T, Error> {
+    kv::get_json(key)?.ok_or_else(|| Error::not_found(what()))
+}
+
+/// Every value under `prefix`, in key order. For small families (the menu, inventory, one
+/// day's sales); large ones are paged to the client instead.
+pub fn list_all<T: DeserializeOwned>(prefix: &str) -> Result<Vec<T>, Error> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = kv::list_json::<T>(prefix, PAGE, cursor.as_deref())?;
+        out.extend(page.entries.into_iter().map(|(_, v)| v));
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,28 @@
+//! # nova-testkit: test a Nova module in plain `cargo test`
+//!
+//! [`TestHost`] is a real Nova host in your test process: the same runtime, limits,
+//! capability grants, kv transactions and audit trail as `nova serve`, on a throw-away
+//! SQLite database. Install your component, make tenants, call routes, and look at what the
+//! module stored and audited. Outbound HTTP is answered by stubs you register.
+//!
+//! ```no_run
+//! use nova_testkit::{TestHost, build_component};
+//! use serde_json::json;
+//!
+//! let wasm = build_component(env!("CARGO_MANIFEST_DIR")).unwrap();
+//! let host = TestHost::new();
+//! host.install("notes", &wasm);
+//! let cafe = host.tenant("Cafe");
+//! let reply = host.call(&cafe, "notes", "POST", "/notes", Some(json!({"text": "hi"})));
+//! assert_eq!(reply.status, 201, "{}", reply.text());
+//! assert_eq!(host.audit(&cafe)[0].action, "notes.created");
+//! ```
+#![deny(missing_docs)]
+
+mod component;
+mod host;
+mod stubs;
+
+pub use component::build_component;
+pub use host::{AuditRecord, Reply, Tenant, TestHost};
+pub use stubs::StubRequest;
