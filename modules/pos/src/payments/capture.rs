@@ -109,13 +109,12 @@ pub fn take(req: &Request) -> Result<Response, Error> {
                 .card_token
                 .as_deref()
                 .unwrap_or(provider::DEFAULT_SOURCE);
-            let capture = provider::capture(
-                new.amount_cents,
-                ticket_id,
-                &ctx.tenant_id,
-                source,
-                &ctx.request_id,
-            )?;
+            // Keyed by the ticket's next payment slot, not the request: when two captures
+            // race for one ticket, the loser's first run and the winner share a key, so the
+            // provider charges once, and the loser's re-run sees the new balance.
+            let key = format!("{}:{ticket_id}:{seq}", ctx.tenant_id);
+            let capture =
+                provider::capture(new.amount_cents, ticket_id, &ctx.tenant_id, source, &key)?;
             card(capture, ticket_id, new.amount_cents, now)
         }
     };

@@ -1,8 +1,9 @@
 //! The payment provider, reached as the host name `payments`: captures and refunds.
 //!
 //! Requests are outside the call's transaction and are sent again if the host re-runs the
-//! call, so each carries the request id as its idempotency key; the provider answers a
-//! repeat with the original result instead of moving money twice. Reading the answers is
+//! call, so each carries an idempotency key naming the slot it fills (the ticket's next
+//! payment, the payment's next refund); the provider answers a repeat with the original
+//! result instead of moving money twice. Reading the answers is
 //! kept apart from sending so it can be tested without a host.
 
 use nova_sdk::Error;

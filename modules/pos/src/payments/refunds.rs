@@ -23,7 +23,17 @@ pub fn refund(req: &Request) -> Result<Response, Error> {
     // Refunds are allowed on closed tickets (a guest sends a dish back after paying); they
     // lower the ticket's paid amount and count against the day's sales.
     let refund_id = match payment.method {
-        Method::Card => provider::refund(&payment.id, amount, &ctx.request_id)?,
+        // Keyed by the payment's next refund slot, for the same reason as captures.
+        Method::Card => provider::refund(
+            &payment.id,
+            amount,
+            &format!(
+                "{}:{}:r{}",
+                ctx.tenant_id,
+                payment.id,
+                payment.refunds.len() + 1
+            ),
+        )?,
         Method::Cash => format!("{}-r{}", payment.id, payment.refunds.len() + 1),
     };
     let refund = Refund {
