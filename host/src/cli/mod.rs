@@ -3,6 +3,7 @@
 mod api_client;
 mod sample_data;
 mod sandbox;
+mod scaffold;
 mod serve;
 mod smoke;
 
@@ -124,6 +125,18 @@ pub enum ModuleCommand {
         #[arg(long)]
         name: String,
     },
+    /// Start a new module: a crate with one route and a test that runs it in-process.
+    New {
+        /// The module's name (a-z, 0-9, '-'); also the crate's directory.
+        name: String,
+        /// Where to create the crate's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// A Nova checkout holding sdk/ and testkit/ (default: the one this binary was
+        /// built from).
+        #[arg(long)]
+        nova_repo: Option<PathBuf>,
+    },
 }
 
 /// Parse the command line and run it.
@@ -189,6 +202,22 @@ pub async fn run() -> anyhow::Result<()> {
                     preset,
                 },
         } => seed_tenant(&cli.config, &name, &email, &plan, &pw, preset.as_deref()).await,
+        Command::Module {
+            command:
+                ModuleCommand::New {
+                    name,
+                    dir,
+                    nova_repo,
+                },
+        } => {
+            let created = scaffold::create(&name, &dir, nova_repo.as_deref())?;
+            println!(
+                "created {}\n  build:   cargo build --release --target wasm32-wasip2\n  test:    cargo test\n  install: nova module install target/wasm32-wasip2/release/{}.wasm --name {name}",
+                created.display(),
+                name.replace('-', "_")
+            );
+            Ok(())
+        }
         Command::Module {
             command: ModuleCommand::Install { file, name },
         } => {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod sandbox;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

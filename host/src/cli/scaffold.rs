@@ -1,0 +1,163 @@
+//! `nova module new NAME`: a module crate that builds for `wasm32-wasip2`, with one route and
+//! a test that runs it in an in-process Nova host.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::runtime::valid_module_name;
+
+/// Where this binary was built from: the default home of `nova-sdk` and `nova-testkit`.
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+const CARGO_TOML: &str = r#"[package]
+name = "__NAME__"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+nova-sdk = { path = "__REPO__/sdk" }
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+
+[dev-dependencies]
+nova-testkit = { path = "__REPO__/testkit" }
+
+[profile.release]
+opt-level = "s"
+lto = true
+strip = true
+panic = "abort"
+
+# Tests run a Nova host in-process; its compiler is slow to build unoptimised.
+[profile.dev.package.cranelift-codegen]
+opt-level = 2
+[profile.dev.package.regalloc2]
+opt-level = 2
+[profile.dev.package.wasmparser]
+opt-level = 2
+[profile.dev.package.argon2]
+opt-level = 3
+[profile.dev.package.blake2]
+opt-level = 3
+
+# A module is its own workspace, wherever it lives.
+[workspace]
+"#;
+
+const LIB_RS: &str = r#"//! The __NAME__ module.
+
+use nova_sdk::{Error, Module, Request, Response, Router, audit, kv};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Greeting {
+    name: String,
+}
+
+/// `POST /greetings {"name"}`: remember a name and greet it.
+fn greet(req: &Request) -> Result<Response, Error> {
+    let g: Greeting = req.json()?;
+    let name = g.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::validation("name", "name must be 1 to 100 characters"));
+    }
+    kv::set_json(&format!("greeting/{name}"), &g)?;
+    audit::record("__NAME__.greeted", &serde_json::json!({ "name": name }))?;
+    Response::json(201, &serde_json::json!({ "message": format!("hello, {name}") }))
+}
+
+struct App;
+
+impl Module for App {
+    fn router() -> Router {
+        Router::new().post("/greetings", greet)
+    }
+}
+
+nova_sdk::export!(App, capabilities = ["kv", "audit"]);
+"#;
+
+const TEST_RS: &str = r#"//! Runs the module in an in-process Nova host: `cargo test`.
+
+use nova_testkit::{TestHost, build_component};
+use serde_json::json;
+
+#[test]
+fn greets_and_remembers() {
+    let wasm = build_component(env!("CARGO_MANIFEST_DIR")).expect("the module builds");
+    let host = TestHost::new();
+    host.install("__NAME__", &wasm);
+    let tenant = host.tenant("Cafe");
+
+    let reply = host.call(&tenant, "__NAME__", "POST", "/greetings", Some(json!({"name": "Ada"})));
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.json()["message"], "hello, Ada");
+    assert!(host.kv(&tenant, "__NAME__").iter().any(|(k, _)| k == "greeting/Ada"));
+    assert_eq!(host.audit(&tenant).last().unwrap().action, "__NAME__.greeted");
+
+    let bad = host.call(&tenant, "__NAME__", "POST", "/greetings", Some(json!({"name": ""})));
+    assert_eq!((bad.status, bad.error_field().as_deref()), (400, Some("name")));
+}
+"#;
+
+const GITIGNORE: &str = "/target\n";
+
+/// Write the crate into `parent/NAME`; refuses to touch an existing directory.
+pub fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        valid_module_name(name),
+        "{name:?} is not a module name: use a-z, 0-9 and '-', starting with a letter"
+    );
+    let dir = parent.join(name);
+    anyhow::ensure!(!dir.exists(), "{} already exists", dir.display());
+    let repo = match repo {
+        Some(r) => r.to_path_buf(),
+        None => PathBuf::from(REPO),
+    };
+    let repo = repo
+        .canonicalize()
+        .with_context(|| format!("finding the Nova repository at {}", repo.display()))?;
+    anyhow::ensure!(
+        repo.join("sdk/Cargo.toml").exists() && repo.join("testkit/Cargo.toml").exists(),
+        "{} has no sdk/ and testkit/: pass --nova-repo with a Nova checkout",
+        repo.display()
+    );
+    let fill = |t: &str| {
+        t.replace("__NAME__", name)
+            .replace("__REPO__", &repo.display().to_string())
+    };
+    std::fs::create_dir_all(dir.join("src"))?;
+    std::fs::create_dir_all(dir.join("tests"))?;
+    std::fs::write(dir.join("Cargo.toml"), fill(CARGO_TOML))?;
+    std::fs::write(dir.join("src/lib.rs"), fill(LIB_RS))?;
+    std::fs::write(
+        dir.join(format!("tests/{}.rs", name.replace('-', "_"))),
+        fill(TEST_RS),
+    )?;
+    std::fs::write(dir.join(".gitignore"), GITIGNORE)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_crate_and_refuses_to_overwrite() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = create("tips", parent.path(), None).unwrap();
+        let toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(toml.contains("name = \"tips\""));
+        assert!(toml.contains("/sdk\" }"));
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(lib.contains("\"tips.greeted\""));
+        assert!(dir.join("tests/tips.rs").exists());
+        assert!(create("tips", parent.path(), None).is_err());
+        assert!(create("Bad_Name", parent.path(), None).is_err());
+    }
+}
