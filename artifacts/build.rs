@@ -9,6 +9,7 @@ use std::process::Command;
 /// (workspace dir, crate name as built, name exposed to Rust, bundled into `nova`?)
 const GUESTS: &[(&str, &str, &str, bool)] = &[
     ("modules", "nova_module_pos", "pos", true),
+    ("modules", "nova_module_billing", "billing", true),
     ("fixtures/guests", "nova_guest_hostile", "hostile", false),
     ("fixtures/guests", "nova_guest_trivial", "trivial", false),
 ];

@@ -35,6 +35,12 @@ pub struct Inner {
     pub bus: Option<Arc<Bus>>,
     /// The secret payment settlement webhooks are signed with; `None` refuses them all.
     pub payments_webhook_secret: Option<String>,
+    /// The secret billing webhooks are signed with; `None` refuses them all.
+    pub billing_webhook_secret: Option<String>,
+    /// How workers take jobs.
+    pub worker: crate::config::WorkerConfig,
+    /// Woken when jobs are queued (here or, through Redis, on another replica).
+    pub jobs_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Deref for AppState {
@@ -88,6 +94,12 @@ impl AppState {
             limits,
             bus,
             payments_webhook_secret: config.payments.secret()?,
+            billing_webhook_secret: config
+                .billing_webhook_secret
+                .clone()
+                .filter(|s| !s.is_empty()),
+            worker: config.worker,
+            jobs_wake: Arc::new(tokio::sync::Notify::new()),
         })))
     }
 
@@ -105,6 +117,17 @@ impl AppState {
             bus.publish(Event::Tenant {
                 tenant: tenant.to_string(),
                 off,
+            })
+            .await;
+        }
+    }
+
+    /// Wake idle workers here and on the other replicas: jobs were queued on `queue`.
+    pub async fn jobs_queued(&self, queue: &str) {
+        self.jobs_wake.notify_waiters();
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Jobs {
+                queue: queue.to_string(),
             })
             .await;
         }
@@ -138,6 +161,7 @@ impl AppState {
                     tracing::warn!(error = %e, "could not reload module versions");
                 }
             }
+            Event::Jobs { .. } => self.jobs_wake.notify_waiters(),
         }
     }
 

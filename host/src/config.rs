@@ -40,6 +40,18 @@ pub struct Config {
     #[command(flatten)]
     pub payments: PaymentsConfig,
 
+    /// Secret the billing provider signs webhooks with (HMAC-SHA256); unset refuses them.
+    #[arg(
+        long,
+        env = "BILLING_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub billing_webhook_secret: Option<String>,
+
+    #[command(flatten)]
+    pub worker: WorkerConfig,
+
     /// Extra host names for modules' outbound requests, as `NAME=BASE_URL` (comma-separated
     /// in the environment), e.g. `loyalty=https://loyalty.example.com/api`.
     #[arg(
@@ -49,6 +61,46 @@ pub struct Config {
         global = true
     )]
     pub outbound_hosts: Vec<String>,
+}
+
+/// How workers take jobs from the queue.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WorkerConfig {
+    /// How long a claimed job is held before another worker may take it over (a worker
+    /// that dies mid-job loses its jobs after this long).
+    #[arg(
+        long = "worker-lease-ms",
+        env = "NOVA_WORKER_LEASE_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub lease_ms: i64,
+    /// Attempts before a job is marked failed.
+    #[arg(
+        long = "worker-max-attempts",
+        env = "NOVA_WORKER_MAX_ATTEMPTS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub max_attempts: i64,
+    /// First retry delay; each later one doubles, up to ten minutes.
+    #[arg(
+        long = "worker-retry-base-ms",
+        env = "NOVA_WORKER_RETRY_BASE_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub retry_base_ms: i64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            lease_ms: 30_000,
+            max_attempts: 8,
+            retry_base_ms: 1_000,
+        }
+    }
 }
 
 /// The payment provider POS reaches as the host name `payments`.
@@ -112,6 +164,8 @@ impl Config {
                 webhook_secret: None,
             },
             outbound_hosts: Vec::new(),
+            billing_webhook_secret: None,
+            worker: WorkerConfig::default(),
         }
     }
 

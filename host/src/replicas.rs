@@ -27,6 +27,8 @@ pub enum Event {
     Tenant { tenant: String, off: Vec<String> },
     /// Active or pinned module versions changed.
     Modules,
+    /// Jobs were added to a queue: idle workers look now instead of at their next poll.
+    Jobs { queue: String },
 }
 
 /// Messages published by this replica carry its id, so it can skip its own.

@@ -1,11 +1,13 @@
 //! The `nova` command line. Every subcommand reads the same [`Config`].
 
 mod api_client;
+mod drill;
 mod sample_data;
 mod sandbox;
 mod scaffold;
 mod serve;
 mod smoke;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -57,12 +59,34 @@ pub enum Command {
         #[command(subcommand)]
         command: SeedCommand,
     },
+    /// Take jobs from the queue (billing events), with probes on their own port.
+    Worker(worker::WorkerArgs),
+    /// Billing operations.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+    /// Run the runbook's drills against a running API.
+    Drill {
+        #[command(subcommand)]
+        command: drill::DrillCommand,
+    },
     /// Run the payment provider sandbox: captures, refunds and signed settlement webhooks.
     PaymentsSandbox(sandbox::SandboxArgs),
     /// Check a deployment end to end.
     Smoke {
         #[command(subcommand)]
         command: smoke::SmokeCommand,
+    },
+}
+
+/// `nova billing …`
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Put a failed billing event back in the queue (status pending, error cleared); audited.
+    Replay {
+        /// The event's id (ours, as listed by `GET /v1/superadmin/billing/webhooks`).
+        id: String,
     },
 }
 
@@ -146,6 +170,22 @@ pub async fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.config, args).await,
         Command::PaymentsSandbox(args) => sandbox::run(&cli.config, args).await,
+        Command::Worker(args) => worker::run(&cli.config, args).await,
+        Command::Drill { command } => drill::run(command).await,
+        Command::Billing {
+            command: BillingCommand::Replay { id },
+        } => {
+            let db = cli.config.connect().await?;
+            db.migrate().await?;
+            let event = crate::billing::replay::replay(&db, &id, "cli", "").await?;
+            // A worker polls within seconds; a replica on Redis would be woken at once, but
+            // this command has no running state to publish from.
+            println!(
+                "billing event {} ({}) is pending again; a worker picks it up within seconds",
+                event.id, event.provider_event_id
+            );
+            Ok(())
+        }
         Command::Smoke { command } => smoke::run(command).await,
         Command::Seed {
             command: SeedCommand::SampleData(args),

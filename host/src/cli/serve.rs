@@ -17,6 +17,11 @@ pub struct ServeArgs {
     /// Do not install the modules bundled with this binary at start.
     #[arg(long, env = "NOVA_NO_BUNDLED_MODULES")]
     pub no_bundled_modules: bool,
+
+    /// Run a billing worker inside the server: `auto` does on the embedded database (one
+    /// process is the whole deployment) and leaves it to `nova worker` on PostgreSQL.
+    #[arg(long, env = "NOVA_IN_PROCESS_WORKER", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub worker: String,
 }
 
 /// Build the app, bind, serve until Ctrl-C or SIGTERM.
@@ -26,6 +31,19 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         state.install_bundled().await?;
     }
     state.start_sync();
+    let in_process = match args.worker.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => state.db.backend() == storage::Backend::Sqlite,
+    };
+    if in_process {
+        let worker_state = state.clone();
+        tokio::spawn(crate::billing::worker::run(
+            worker_state,
+            format!("serve-{}", std::process::id()),
+            std::future::pending(),
+        ));
+    }
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(
@@ -44,7 +62,8 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

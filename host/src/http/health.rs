@@ -34,6 +34,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Gauges that live in the database are read at scrape time, so every replica and worker
+    // reports the current numbers.
+    if let Err(e) = crate::billing::gauges::refresh(&state.db).await {
+        tracing::warn!(error = %e, "could not refresh queue and billing gauges");
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

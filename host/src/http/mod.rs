@@ -1,5 +1,6 @@
 //! The HTTP API: one router per resource, one error shape, request ids and metrics.
 
+pub mod billing;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -37,7 +38,12 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(login::login))
         .route("/v1/registrations", post(registrations::register))
         .route("/v1/portal/me", get(me::me))
-        .nest("/v1/superadmin", superadmin::router())
+        .nest(
+            "/v1/superadmin",
+            superadmin::router().merge(billing::superadmin_router()),
+        )
+        .route("/billing/webhooks/sandbox", post(billing::intake))
+        .route("/ops/outbox/{id}/retry", post(billing::retry_job))
         .route(
             "/v1/portal/pos/payments/{payment_id}/status",
             post(payments_webhook::settlement),

@@ -3,12 +3,15 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod billing_events;
 pub mod commit;
 pub mod grants;
 pub mod invocations;
+pub mod invoices;
 pub mod keys;
 pub mod kv;
 pub mod modules;
+pub mod outbox;
 pub mod plans;
 pub mod presets;
 pub mod registrations;

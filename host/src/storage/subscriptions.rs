@@ -101,3 +101,77 @@ pub async fn cancel(conn: &mut AnyConnection, tenant_id: &str) -> Result<bool, s
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Provider facts about the tenant's current subscription: its id at the provider, billing
+/// cycle and the end of the paid period (each left as is when `None`).
+pub async fn set_provider_facts(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    provider_id: Option<&str>,
+    billing_cycle: Option<&str>,
+    current_period_end: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET provider_subscription_id = COALESCE($1, provider_subscription_id), \
+         billing_cycle = COALESCE($2, billing_cycle), current_period_end = COALESCE($3, current_period_end), \
+         updated_at = $4 WHERE tenant_id = $5 AND status <> 'canceled'",
+    )
+    .bind(provider_id)
+    .bind(billing_cycle)
+    .bind(current_period_end)
+    .bind(now_ms())
+    .bind(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// A renewal: a new paid period, active again, no pending cancellation.
+pub async fn renew(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    current_period_end: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET status = 'active', cancel_at_period_end = 0, current_period_end = $1, \
+         updated_at = $2 WHERE tenant_id = $3 AND status <> 'canceled'",
+    )
+    .bind(current_period_end)
+    .bind(now_ms())
+    .bind(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Cancellation at the end of the paid period: entitlements stay until then.
+pub async fn cancel_at_period_end(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET cancel_at_period_end = 1, updated_at = $1 WHERE tenant_id = $2 AND status <> 'canceled'",
+    )
+    .bind(now_ms())
+    .bind(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// `active` or `past_due`, as invoices are paid or fail.
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    status: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE subscriptions SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND status <> 'canceled'",
+    )
+    .bind(status)
+    .bind(now_ms())
+    .bind(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

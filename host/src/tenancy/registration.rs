@@ -251,19 +251,58 @@ pub async fn change_plan(
     request_id: &str,
 ) -> Result<Vec<changes::Delta>, PlanError> {
     let mut tx = tenancy.db().pool().begin().await?;
-    let plan = plans::find(&mut tx, plan)
-        .await?
-        .ok_or_else(|| PlanError::UnknownPlan(plan.to_string()))?;
-    if !subscriptions::change_plan(&mut tx, tenant, &plan.id).await? {
-        return Err(PlanError::NoSubscription(tenant.to_string()));
-    }
-    let all = plan_row_changes(&mut tx, tenant, Some(&plan)).await?;
-    let reason = format!("plan changed to {}", plan.name);
-    let deltas = changes::apply(&mut tx, tenant, &all, actor, request_id, &reason).await?;
+    let deltas = change_plan_in(&mut tx, tenant, plan, actor, request_id, false).await?;
     tx.commit().await?;
     changes::record_metrics(&deltas);
     tenancy.invalidate(tenant);
     Ok(deltas)
+}
+
+/// [`change_plan`] inside the caller's transaction (the billing worker applies a provider
+/// event and marks it processed in one). With `create`, a tenant without a subscription
+/// gets one on the plan. The caller commits, then records metrics and drops cached views.
+pub async fn change_plan_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    plan: &str,
+    actor: &str,
+    request_id: &str,
+    create: bool,
+) -> Result<Vec<changes::Delta>, PlanError> {
+    let plan = plans::find(conn, plan)
+        .await?
+        .ok_or_else(|| PlanError::UnknownPlan(plan.to_string()))?;
+    if !subscriptions::change_plan(conn, tenant, &plan.id).await? {
+        if !create {
+            return Err(PlanError::NoSubscription(tenant.to_string()));
+        }
+        subscriptions::create(conn, tenant, &plan.id, "monthly").await?;
+    }
+    let all = plan_row_changes(conn, tenant, Some(&plan)).await?;
+    let reason = format!("plan changed to {}", plan.name);
+    Ok(changes::apply(conn, tenant, &all, actor, request_id, &reason).await?)
+}
+
+/// [`cancel_subscription`] inside the caller's transaction.
+pub async fn cancel_subscription_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    actor: &str,
+    request_id: &str,
+) -> Result<Vec<changes::Delta>, PlanError> {
+    if !subscriptions::cancel(conn, tenant).await? {
+        return Err(PlanError::NoSubscription(tenant.to_string()));
+    }
+    let all = plan_row_changes(conn, tenant, None).await?;
+    Ok(changes::apply(
+        conn,
+        tenant,
+        &all,
+        actor,
+        request_id,
+        "subscription canceled",
+    )
+    .await?)
 }
 
 /// Cancel a tenant's subscription: plan rows are removed, overrides stay. One audit row.
@@ -274,19 +313,7 @@ pub async fn cancel_subscription(
     request_id: &str,
 ) -> Result<Vec<changes::Delta>, PlanError> {
     let mut tx = tenancy.db().pool().begin().await?;
-    if !subscriptions::cancel(&mut tx, tenant).await? {
-        return Err(PlanError::NoSubscription(tenant.to_string()));
-    }
-    let all = plan_row_changes(&mut tx, tenant, None).await?;
-    let deltas = changes::apply(
-        &mut tx,
-        tenant,
-        &all,
-        actor,
-        request_id,
-        "subscription canceled",
-    )
-    .await?;
+    let deltas = cancel_subscription_in(&mut tx, tenant, actor, request_id).await?;
     tx.commit().await?;
     changes::record_metrics(&deltas);
     tenancy.invalidate(tenant);

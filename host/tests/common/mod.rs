@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nova::app::AppState;
 use nova::auth::password;
-use nova::config::{Config, PaymentsConfig};
+use nova::config::{Config, PaymentsConfig, WorkerConfig};
 use nova::storage::{Db, users};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -58,6 +58,8 @@ pub const SUPERADMIN_PASSWORD: &str = "correct horse battery";
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
 /// What the payment provider signs settlement webhooks with in tests.
 pub const PAYMENTS_SECRET: &str = "test-payments-webhook-secret";
+/// What the billing provider signs webhooks with in tests.
+pub const BILLING_SECRET: &str = "test-billing-webhook-secret";
 
 /// The PostgreSQL server tests use.
 pub fn postgres_url() -> String {
@@ -158,6 +160,12 @@ impl TestServer {
                 webhook_secret: Some(PAYMENTS_SECRET.into()),
             },
             outbound_hosts: Vec::new(),
+            billing_webhook_secret: Some(BILLING_SECRET.into()),
+            worker: WorkerConfig {
+                lease_ms: 2_000,
+                max_attempts: 3,
+                retry_base_ms: 50,
+            },
         };
         let server = Self::launch(config, backend, data_dir, listener).await;
         server.state.install_bundled().await.unwrap();
@@ -388,4 +396,60 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+impl TestServer {
+    /// Run a billing worker in this process (as `nova serve` does on SQLite).
+    pub fn spawn_worker(&self, id: &str) -> JoinHandle<()> {
+        tokio::spawn(nova::billing::worker::run(
+            self.state.clone(),
+            id.to_string(),
+            std::future::pending(),
+        ))
+    }
+
+    /// Post a billing event signed with [`BILLING_SECRET`]; (status, body).
+    pub async fn post_billing(&self, event: &Value) -> (u16, Value) {
+        post_billing_to(&self.http, &self.base, event).await
+    }
+
+    /// Wait until a billing event is processed or failed; its view.
+    pub async fn settled_event(&self, admin: &str, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, v) = self
+                .get(admin, &format!("/v1/superadmin/billing/webhooks/{id}"))
+                .await;
+            assert_eq!(status, 200, "{v}");
+            if matches!(v["event"]["status"].as_str(), Some("processed" | "failed")) {
+                return v["event"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "event never settled: {v}"
+            );
+            // The worker is asynchronous by design; its result is the condition waited on.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Post a signed billing event to any Nova at `base`.
+pub async fn post_billing_to(http: &reqwest::Client, base: &str, event: &Value) -> (u16, Value) {
+    let body = event.to_string();
+    let sig = nova::webhooks::signature::sign(
+        BILLING_SECRET,
+        nova::webhooks::signature::unix_now(),
+        body.as_bytes(),
+    );
+    let resp = http
+        .post(format!("{base}/billing/webhooks/sandbox"))
+        .header("x-sandbox-signature", sig)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }

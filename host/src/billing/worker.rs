@@ -1,0 +1,230 @@
+//! The billing worker: claim a job, run its event through the billing module, apply the
+//! decision and finish the job in one transaction; on failure, give the job back with an
+//! exponential backoff, or mark it failed after the last attempt.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::apply::{self, ApplyError, Decision};
+use super::{ACTOR, QUEUE, count};
+use crate::app::AppState;
+use crate::runtime::bindings::GuestRequest;
+use crate::runtime::invoke::Caller;
+use crate::storage::outbox::{self, Claimed};
+use crate::storage::{billing_events, now_ms, tenants};
+use crate::tenancy::changes;
+
+/// Longest an idle worker sleeps before looking again without being woken.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts.
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
+
+/// How one attempt ended.
+#[derive(Debug)]
+enum Outcome {
+    Processed,
+    /// Worth another attempt: storage, a module that failed, a tenant not there yet.
+    Retry(String),
+    /// Retrying cannot help.
+    Fail(String),
+    /// Another worker took the job over; it will finish it.
+    LeaseLost,
+}
+
+/// The delay before attempt `attempts + 1`.
+pub fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
+    let shift = (attempts - 1).clamp(0, 30) as u32;
+    base_ms.saturating_mul(1i64 << shift).min(MAX_BACKOFF_MS)
+}
+
+/// Run until `stop` resolves. Several workers (tasks or processes) may run at once: a job is
+/// held by one at a time.
+pub async fn run(state: AppState, worker_id: String, stop: impl Future<Output = ()>) {
+    tracing::info!(worker = %worker_id, queue = QUEUE, "billing worker started");
+    tokio::pin!(stop);
+    loop {
+        // Registered before looking, so a wake-up between the look and the wait is not lost.
+        let woken = state.jobs_wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        match outbox::claim(&state.db, QUEUE, &worker_id, state.worker.lease_ms).await {
+            Ok(Some(job)) => {
+                process(&state, &worker_id, job).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not claim a job"),
+        }
+        let wait = match outbox::next_due(&state.db, QUEUE).await {
+            Ok(Some(t)) => {
+                Duration::from_millis((t - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
+            }
+            _ => IDLE_POLL,
+        };
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!(worker = %worker_id, "billing worker stopped");
+}
+
+/// One attempt at one job, with its outcome recorded.
+pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
+    let outcome = attempt(state, worker_id, &job).await;
+    let (status, error, retry_at) = match &outcome {
+        Outcome::Processed => {
+            count("processed");
+            return;
+        }
+        Outcome::LeaseLost => {
+            tracing::warn!(job = %job.id, "lost the lease on a job; another worker has it");
+            return;
+        }
+        Outcome::Retry(e) if job.attempts < state.worker.max_attempts => {
+            let at = now_ms() + backoff_ms(state.worker.retry_base_ms, job.attempts);
+            ("retrying", e.clone(), Some(at))
+        }
+        Outcome::Retry(e) => (
+            "failed",
+            format!("{e} (gave up after {} attempts)", job.attempts),
+            None,
+        ),
+        Outcome::Fail(e) => ("failed", e.clone(), None),
+    };
+    tracing::warn!(job = %job.id, event = %job.ref_id, attempts = job.attempts, status, error = %error, "billing event not processed");
+    let recorded = async {
+        let mut tx = state.db.pool().begin().await?;
+        if outbox::give_back_in(&mut tx, &job, worker_id, &error, retry_at).await? {
+            billing_events::set_status_in(&mut tx, &job.ref_id, status, job.attempts, Some(&error))
+                .await?;
+            tx.commit().await?;
+            count(status);
+        }
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    if let Err(e) = recorded {
+        // The lease runs out and the job is tried again.
+        tracing::warn!(error = %e, job = %job.id, "could not record a failed attempt");
+    }
+}
+
+async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
+    let mut conn = match state.db.pool().acquire().await {
+        Ok(c) => c,
+        Err(e) => return Outcome::Retry(format!("storage: {e}")),
+    };
+    let event = match billing_events::get_in(&mut conn, &job.ref_id).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return Outcome::Fail(format!("no billing event {}", job.ref_id)),
+        Err(e) => return Outcome::Retry(format!("storage: {e}")),
+    };
+    drop(conn);
+    if event.status == "processed" {
+        // Applied by an earlier attempt whose job update was lost: just finish the job.
+        return finish(state, worker_id, job, None).await;
+    }
+    let Some(tenant) = event.tenant_id.clone() else {
+        return Outcome::Fail("the event has no data.tenantId".into());
+    };
+    match tenants::get(&state.db, &tenant).await {
+        Ok(Some(_)) => {}
+        // Providers can send a subscription before the tenant's registration is approved.
+        Ok(None) => return Outcome::Retry(format!("tenant {tenant} does not exist (yet)")),
+        Err(e) => return Outcome::Retry(format!("storage: {e}")),
+    }
+    let Some(module) = state.runtime.registry.get("billing") else {
+        return Outcome::Retry("the billing module is not installed".into());
+    };
+    let view = match state.tenancy.view(&tenant).await {
+        Ok(v) => v,
+        Err(e) => return Outcome::Retry(format!("storage: {e}")),
+    };
+    let request_id = format!("billing-{}-{}", event.id, job.attempts);
+    let caller = Caller {
+        tenant_id: tenant.clone(),
+        actor: ACTOR.into(),
+        request_id: request_id.clone(),
+        limits: state.limits,
+        view,
+    };
+    let req = GuestRequest {
+        method: "POST".into(),
+        path: "/events".into(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: event.payload.to_string().into_bytes(),
+    };
+    let invoked = state.runtime.invoke(module, &caller, req).await;
+    let Some(resp) = invoked.response else {
+        return Outcome::Retry(format!(
+            "the billing module failed ({}): {}",
+            invoked.outcome.as_str(),
+            invoked.error.unwrap_or_default()
+        ));
+    };
+    if resp.status >= 500 {
+        return Outcome::Retry(format!("the billing module answered {}", resp.status));
+    }
+    if resp.status >= 400 {
+        let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        let message = body["error"]["message"].as_str().unwrap_or("refused");
+        return Outcome::Fail(format!(
+            "billing refused the event ({}): {message}",
+            resp.status
+        ));
+    }
+    let decision: Decision = match serde_json::from_slice(&resp.body) {
+        Ok(d) => d,
+        Err(e) => return Outcome::Fail(format!("the billing module's answer is unreadable: {e}")),
+    };
+    finish(
+        state,
+        worker_id,
+        job,
+        Some((&tenant, &decision, &request_id)),
+    )
+    .await
+}
+
+/// In one transaction: the decision applied (when there is one), the event marked
+/// processed, the job done. Then, once committed, tell this and the other replicas about
+/// changed entitlements.
+async fn finish(
+    state: &AppState,
+    worker_id: &str,
+    job: &Claimed,
+    decision: Option<(&str, &Decision, &str)>,
+) -> Outcome {
+    let result = async {
+        let mut tx = state.db.pool().begin().await?;
+        let deltas = match decision {
+            Some((tenant, d, request_id)) => apply::apply(&mut tx, tenant, d, request_id).await?,
+            None => Vec::new(),
+        };
+        billing_events::set_status_in(&mut tx, &job.ref_id, "processed", job.attempts, None)
+            .await?;
+        if !outbox::complete_in(&mut tx, job, worker_id).await? {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok::<_, ApplyError>(Some(deltas))
+    }
+    .await;
+    match result {
+        Ok(Some(deltas)) => {
+            if let Some((tenant, ..)) = decision {
+                changes::record_metrics(&deltas);
+                state.tenancy.invalidate(tenant);
+                state.changed(tenant, &deltas).await;
+            }
+            Outcome::Processed
+        }
+        Ok(None) => Outcome::LeaseLost,
+        Err(ApplyError::Permanent(e)) => Outcome::Fail(e),
+        Err(ApplyError::Storage(e)) => Outcome::Retry(format!("storage: {e}")),
+    }
+}

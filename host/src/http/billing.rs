@@ -1,0 +1,188 @@
+//! Billing over HTTP: the provider's webhook intake, and what superadmins use to watch and
+//! mend the pipeline (event lists, replay, job retry, the billing summary).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult, current_request_id};
+use super::query::{ApiQuery, limit};
+use crate::app::AppState;
+use crate::auth::SuperAdmin;
+use crate::billing::replay::{self, ReplayError};
+use crate::billing::{QUEUE, count, gauges};
+use crate::storage::billing_events::{self, Stored};
+use crate::storage::{invoices, now_ms, outbox};
+use crate::webhooks::signature;
+
+/// The header the billing provider signs with.
+pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
+const STATUSES: [&str; 4] = ["pending", "retrying", "processed", "failed"];
+
+/// `/v1/superadmin/billing/*`.
+pub fn superadmin_router() -> Router<AppState> {
+    Router::new()
+        .route("/billing/webhooks", get(list))
+        .route("/billing/webhooks/{id}", get(one))
+        .route("/billing/webhooks/{id}/replay", post(replay_event))
+        .route("/billing/summary", get(summary))
+}
+
+/// `POST /billing/webhooks/sandbox`: check the signature, then store the event and its job in
+/// one transaction. 202 for a new event, 200 for a provider event id seen before.
+pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match accept(&state, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let Some(secret) = state.billing_webhook_secret.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BILLING_OFF",
+            "billing webhooks are refused until BILLING_WEBHOOK_SECRET is set",
+        ));
+    };
+    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    signature::verify(secret, header, body, signature::unix_now())
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let event: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    if !event.is_object() {
+        return Err(ApiError::validation(
+            "body",
+            "the event must be a JSON object",
+        ));
+    }
+    let id = event["id"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or_else(|| {
+            ApiError::validation(
+                "id",
+                "id (the provider's event id) must be 1 to 128 characters",
+            )
+        })?;
+    let kind = event["type"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 64)
+        .ok_or_else(|| ApiError::validation("type", "type must be 1 to 64 characters"))?;
+    let tenant = event["data"]["tenantId"].as_str();
+    let payload = String::from_utf8_lossy(body);
+    let mut tx = state.db.pool().begin().await?;
+    let stored = billing_events::insert_in(&mut tx, id, kind, tenant, &payload).await?;
+    if let Stored::New(our_id) = &stored {
+        outbox::enqueue_in(&mut tx, QUEUE, our_id).await?;
+    }
+    tx.commit().await?;
+    Ok(match stored {
+        Stored::New(our_id) => {
+            count("received");
+            state.jobs_queued(QUEUE).await;
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"id": our_id, "status": "pending"})),
+            )
+                .into_response()
+        }
+        Stored::Duplicate(our_id, status) => {
+            count("duplicate");
+            Json(json!({"id": our_id, "status": status, "duplicate": true})).into_response()
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/superadmin/billing/webhooks?status=failed,pending&limit=N`, newest first.
+async fn list(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut statuses = Vec::new();
+    for s in q
+        .status
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if !STATUSES.contains(&s) {
+            return Err(ApiError::validation(
+                "status",
+                format!("unknown status {s:?}: use pending, retrying, processed or failed"),
+            ));
+        }
+        statuses.push(s.to_string());
+    }
+    let limit = limit(q.limit.as_deref(), 100, 1000)?;
+    let events = billing_events::list(&state.db, &statuses, limit).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let mut conn = state.db.pool().acquire().await?;
+    let event = billing_events::get_in(&mut conn, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", format!("no billing event {id}")))?;
+    let job = outbox::for_ref_in(&mut conn, &id).await?;
+    Ok(Json(json!({ "event": event, "job": job })))
+}
+
+fn replay_error(e: ReplayError) -> ApiError {
+    match e {
+        ReplayError::NotFound(..) => ApiError::not_found("NOT_FOUND", e.to_string()),
+        ReplayError::Conflict(m) => ApiError::conflict(m),
+        ReplayError::Storage(e) => e.into(),
+    }
+}
+
+/// `POST /v1/superadmin/billing/webhooks/{id}/replay`.
+async fn replay_event(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let event = replay::replay(&state.db, &id, &admin.email, &current_request_id())
+        .await
+        .map_err(replay_error)?;
+    state.jobs_queued(QUEUE).await;
+    Ok(Json(json!({ "event": event })))
+}
+
+/// `POST /ops/outbox/{id}/retry`.
+pub async fn retry_job(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let job = replay::retry_job(&state.db, &id, &admin.email, &current_request_id())
+        .await
+        .map_err(replay_error)?;
+    state.jobs_queued(&job.queue).await;
+    Ok(Json(json!({ "job": job })))
+}
+
+/// `GET /v1/superadmin/billing/summary`; the same numbers feed the `nova_api_billing_*` gauges.
+async fn summary(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+    let s = invoices::summary(&state.db, now_ms()).await?;
+    gauges::refresh(&state.db).await?;
+    Ok(Json(serde_json::to_value(s).map_err(ApiError::internal)?))
+}
