@@ -54,7 +54,7 @@ pub async fn enqueue_in(
 
 /// Claim the next due job of `queue` for `lease_ms`. Safe under concurrency on both
 /// backends: the outer `WHERE` is re-checked on the row, so of two workers that picked the
-/// same job only one gets it.
+/// same job only one gets it (the other finds nothing this time and looks again).
 pub async fn claim(
     db: &Db,
     queue: &str,
@@ -62,20 +62,27 @@ pub async fn claim(
     lease_ms: i64,
 ) -> Result<Option<Claimed>, sqlx::Error> {
     let now = now_ms();
-    let row = sqlx::query(
+    // PostgreSQL: concurrent workers skip rows another is claiming instead of all racing for
+    // the oldest job. SQLite has one writer at a time, so there is no race to skip.
+    let skip = match db.backend() {
+        super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        super::Backend::Sqlite => "",
+    };
+    let sql = format!(
         "UPDATE outbox SET locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id = (SELECT id FROM outbox WHERE queue = $4 AND status IN ('pending', 'retrying') \
                      AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3) \
-                     ORDER BY next_attempt_at LIMIT 1) \
+                     ORDER BY next_attempt_at LIMIT 1 {skip}) \
          AND status IN ('pending', 'retrying') AND (locked_until IS NULL OR locked_until < $3) \
-         RETURNING id, queue, ref_id, attempts",
-    )
-    .bind(worker)
-    .bind(now + lease_ms)
-    .bind(now)
-    .bind(queue)
-    .fetch_optional(db.pool())
-    .await?;
+         RETURNING id, queue, ref_id, attempts"
+    );
+    let row = sqlx::query(&sql)
+        .bind(worker)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(queue)
+        .fetch_optional(db.pool())
+        .await?;
     row.map(|r| {
         Ok(Claimed {
             id: r.try_get("id")?,
