@@ -10,6 +10,7 @@ use std::process::Command;
 const GUESTS: &[(&str, &str, &str, bool)] = &[
     ("modules", "nova_module_pos", "pos", true),
     ("modules", "nova_module_billing", "billing", true),
+    ("modules", "nova_module_support", "support", true),
     ("fixtures/guests", "nova_guest_hostile", "hostile", false),
     ("fixtures/guests", "nova_guest_trivial", "trivial", false),
 ];

@@ -73,7 +73,7 @@ async fn drain(state: &AppState, workers: usize) -> Duration {
     let started = Instant::now();
     let tasks: Vec<_> = (0..workers)
         .map(|i| {
-            tokio::spawn(nova::billing::worker::run(
+            tokio::spawn(nova::jobs::run(
                 state.clone(),
                 format!("bench-{i}"),
                 std::future::pending(),

@@ -41,6 +41,10 @@ pub struct Inner {
     pub worker: crate::config::WorkerConfig,
     /// Woken when jobs are queued (here or, through Redis, on another replica).
     pub jobs_wake: Arc<tokio::sync::Notify>,
+    /// Where mail goes (SMTP, or kept in the outbox).
+    pub mailer: crate::mail::Mailer,
+    /// Maintenance mode as this replica knows it (refreshed on change and reconciliation).
+    pub maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
 }
 
 impl Deref for AppState {
@@ -79,6 +83,7 @@ impl AppState {
             .await
             .context("loading installed modules")?;
         let keys = Keys::load(&db, config.jwt_secret.as_deref()).await?;
+        let maintenance = storage::maintenance::current(&db).await?;
         let bus = match &config.redis_url {
             Some(url) if !url.is_empty() => {
                 Some(Arc::new(Bus::connect(url, &config.database_url()).await?))
@@ -100,6 +105,8 @@ impl AppState {
                 .filter(|s| !s.is_empty()),
             worker: config.worker,
             jobs_wake: Arc::new(tokio::sync::Notify::new()),
+            mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
+            maintenance: std::sync::RwLock::new(maintenance),
         })))
     }
 
@@ -119,6 +126,22 @@ impl AppState {
                 off,
             })
             .await;
+        }
+    }
+
+    /// Re-read maintenance mode from the database.
+    pub async fn reload_maintenance(&self) {
+        match storage::maintenance::current(&self.db).await {
+            Ok(now) => *self.maintenance.write().unwrap_or_else(|p| p.into_inner()) = now,
+            Err(e) => tracing::warn!(error = %e, "could not read maintenance mode"),
+        }
+    }
+
+    /// Maintenance mode changed here: take it up and tell the other replicas.
+    pub async fn maintenance_changed(&self) {
+        self.reload_maintenance().await;
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Maintenance).await;
         }
     }
 
@@ -162,12 +185,14 @@ impl AppState {
                 }
             }
             Event::Jobs { .. } => self.jobs_wake.notify_waiters(),
+            Event::Maintenance => self.reload_maintenance().await,
         }
     }
 
     /// Re-read what this replica caches: bounds the effect of a lost change message.
     pub async fn reconcile(&self) {
         self.tenancy.clear();
+        self.reload_maintenance().await;
         if let Err(e) = self.keys.reload(&self.db).await {
             tracing::warn!(error = %e, "could not reload signing keys");
         }

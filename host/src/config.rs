@@ -52,6 +52,20 @@ pub struct Config {
     #[command(flatten)]
     pub worker: WorkerConfig,
 
+    /// `smtp://[user:pass@]host:port` for outgoing mail; unset keeps mail in the outbox table
+    /// (readable at `GET /v1/superadmin/mail/outbox`).
+    #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of Nova's mail.
+    #[arg(
+        long,
+        env = "NOVA_MAIL_FROM",
+        default_value = "Nova <nova@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
     /// Extra host names for modules' outbound requests, as `NAME=BASE_URL` (comma-separated
     /// in the environment), e.g. `loyalty=https://loyalty.example.com/api`.
     #[arg(
@@ -166,6 +180,8 @@ impl Config {
             outbound_hosts: Vec::new(),
             billing_webhook_secret: None,
             worker: WorkerConfig::default(),
+            smtp_url: None,
+            mail_from: "Nova <nova@localhost>".into(),
         }
     }
 

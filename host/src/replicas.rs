@@ -29,6 +29,8 @@ pub enum Event {
     Modules,
     /// Jobs were added to a queue: idle workers look now instead of at their next poll.
     Jobs { queue: String },
+    /// Maintenance mode was switched.
+    Maintenance,
 }
 
 /// Messages published by this replica carry its id, so it can skip its own.

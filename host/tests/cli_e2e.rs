@@ -33,8 +33,8 @@ async fn readme_walkthrough(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(
         ready["modules"],
-        json!(["pos"]),
-        "bundled POS installed at start"
+        json!(["billing", "pos", "support"]),
+        "bundled modules installed at start"
     );
 
     let login = |email: &'static str, password: &'static str| {
@@ -126,7 +126,10 @@ async fn readme_walkthrough(backend: Backend) {
     assert!(out.contains("installed probe version 1"), "{out}");
     let (child, base) = nova.serve();
     let (_, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
-    assert_eq!(ready["modules"], json!(["pos", "probe"]));
+    assert_eq!(
+        ready["modules"],
+        json!(["billing", "pos", "probe", "support"])
+    );
     let (status, got) = json(
         http.get(format!("{base}/v1/portal/pos/tickets/{}", ticket["id"]))
             .bearer_auth(&anna)

@@ -848,8 +848,11 @@ async fn plan_change_and_cancellation_keep_overrides(backend: Backend) {
         module_state(&m, "pos"),
         json!({"name": "pos", "enabled": false, "source": "override", "plan": null, "override": false})
     );
-    // billing is not installed and has no rows left, so it is not listed at all.
-    assert_eq!(module_state(&m, "billing"), Value::Null);
+    // billing is installed (bundled) but has no rows left: listed as off, decided by nothing.
+    assert_eq!(
+        module_state(&m, "billing"),
+        json!({"name": "billing", "enabled": false, "source": "none", "plan": null, "override": null})
+    );
     let owner = server.login("grow@place.test", "owner-password").await;
     let (_, me) = server.get(&owner, "/v1/portal/me").await;
     assert_eq!(me["plan"], Value::Null);

@@ -1,24 +1,18 @@
-//! The billing worker: claim a job, run its event through the billing module, apply the
-//! decision and finish the job in one transaction; on failure, give the job back with an
-//! exponential backoff, or mark it failed after the last attempt.
-
-use std::time::Duration;
+//! A billing job: run its event through the billing module, apply the decision and finish
+//! the job in one transaction; on failure, give the job back with an exponential backoff, or
+//! mark it failed after the last attempt.
 
 use serde_json::Value;
 
 use super::apply::{self, ApplyError, Decision};
-use super::{ACTOR, QUEUE, count};
+use super::{ACTOR, count};
 use crate::app::AppState;
+use crate::jobs;
 use crate::runtime::bindings::GuestRequest;
 use crate::runtime::invoke::Caller;
 use crate::storage::outbox::{self, Claimed};
-use crate::storage::{billing_events, now_ms, tenants};
+use crate::storage::{billing_events, tenants};
 use crate::tenancy::changes;
-
-/// Longest an idle worker sleeps before looking again without being woken.
-const IDLE_POLL: Duration = Duration::from_secs(5);
-/// Longest wait between two attempts.
-const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
 /// How one attempt ended.
 #[derive(Debug)]
@@ -30,45 +24,6 @@ enum Outcome {
     Fail(String),
     /// Another worker took the job over; it will finish it.
     LeaseLost,
-}
-
-/// The delay before attempt `attempts + 1`.
-pub fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
-    let shift = (attempts - 1).clamp(0, 30) as u32;
-    base_ms.saturating_mul(1i64 << shift).min(MAX_BACKOFF_MS)
-}
-
-/// Run until `stop` resolves. Several workers (tasks or processes) may run at once: a job is
-/// held by one at a time.
-pub async fn run(state: AppState, worker_id: String, stop: impl Future<Output = ()>) {
-    tracing::info!(worker = %worker_id, queue = QUEUE, "billing worker started");
-    tokio::pin!(stop);
-    loop {
-        // Registered before looking, so a wake-up between the look and the wait is not lost.
-        let woken = state.jobs_wake.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
-        match outbox::claim(&state.db, QUEUE, &worker_id, state.worker.lease_ms).await {
-            Ok(Some(job)) => {
-                process(&state, &worker_id, job).await;
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "could not claim a job"),
-        }
-        let wait = match outbox::next_due(&state.db, QUEUE).await {
-            Ok(Some(t)) => {
-                Duration::from_millis((t - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
-            }
-            _ => IDLE_POLL,
-        };
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = &mut woken => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
-    tracing::info!(worker = %worker_id, "billing worker stopped");
 }
 
 /// One attempt at one job, with its outcome recorded.
@@ -83,15 +38,7 @@ pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
             tracing::warn!(job = %job.id, "lost the lease on a job; another worker has it");
             return;
         }
-        Outcome::Retry(e) if job.attempts < state.worker.max_attempts => {
-            let at = now_ms() + backoff_ms(state.worker.retry_base_ms, job.attempts);
-            ("retrying", e.clone(), Some(at))
-        }
-        Outcome::Retry(e) => (
-            "failed",
-            format!("{e} (gave up after {} attempts)", job.attempts),
-            None,
-        ),
+        Outcome::Retry(e) => jobs::next_step(state, &job, e),
         Outcome::Fail(e) => ("failed", e.clone(), None),
     };
     tracing::warn!(job = %job.id, event = %job.ref_id, attempts = job.attempts, status, error = %error, "billing event not processed");

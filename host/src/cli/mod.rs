@@ -61,6 +61,11 @@ pub enum Command {
     },
     /// Take jobs from the queue (billing events), with probes on their own port.
     Worker(worker::WorkerArgs),
+    /// Switch maintenance mode: writes on tenant routes are refused with 503 MAINTENANCE.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
     /// Billing operations.
     Billing {
         #[command(subcommand)]
@@ -78,6 +83,19 @@ pub enum Command {
         #[command(subcommand)]
         command: smoke::SmokeCommand,
     },
+}
+
+/// `nova maintenance …`
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Start maintenance (or change its message).
+    On {
+        /// What tenants are told, e.g. "Upgrading the database; back at 22:00 UTC".
+        #[arg(long)]
+        message: String,
+    },
+    /// End maintenance; tenants get the follow-up announcement.
+    Off,
 }
 
 /// `nova billing …`
@@ -171,6 +189,34 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.config, args).await,
         Command::PaymentsSandbox(args) => sandbox::run(&cli.config, args).await,
         Command::Worker(args) => worker::run(&cli.config, args).await,
+        Command::Maintenance { command } => {
+            let state = crate::app::AppState::build(&cli.config).await?;
+            let (on, message) = match &command {
+                MaintenanceCommand::On { message } => {
+                    let m = message.trim();
+                    anyhow::ensure!(
+                        !m.is_empty() && m.chars().count() <= 500,
+                        "--message must be 1 to 500 characters"
+                    );
+                    (true, Some(m))
+                }
+                MaintenanceCommand::Off => (false, None),
+            };
+            let ended =
+                crate::http::support::switch_maintenance(&state, on, message, None, "cli").await?;
+            match ended {
+                _ if on => println!(
+                    "maintenance is on; running servers refuse tenant writes within seconds"
+                ),
+                Some(p) => println!(
+                    "maintenance is off after refusing {} writes; tenants were told",
+                    p.refused_writes
+                ),
+                None => println!("maintenance was not on"),
+            }
+            state.db.close().await;
+            Ok(())
+        }
         Command::Drill { command } => drill::run(command).await,
         Command::Billing {
             command: BillingCommand::Replay { id },

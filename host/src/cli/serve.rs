@@ -37,8 +37,9 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
         _ => state.db.backend() == storage::Backend::Sqlite,
     };
     if in_process {
+        tokio::spawn(crate::support::sla::watch(state.clone()));
         let worker_state = state.clone();
-        tokio::spawn(crate::billing::worker::run(
+        tokio::spawn(crate::jobs::run(
             worker_state,
             format!("serve-{}", std::process::id()),
             std::future::pending(),

@@ -36,8 +36,9 @@ pub async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "worker probes stopped");
         }
     });
+    tokio::spawn(crate::support::sla::watch(state.clone()));
     let id = format!("worker-{}-{}", std::process::id(), uuid::Uuid::new_v4());
-    crate::billing::worker::run(state.clone(), id, super::serve::shutdown_signal()).await;
+    crate::jobs::run(state.clone(), id, super::serve::shutdown_signal()).await;
     state.db.close().await;
     Ok(())
 }

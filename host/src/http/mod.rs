@@ -11,6 +11,7 @@ pub mod portal;
 pub mod query;
 pub mod registrations;
 pub mod superadmin;
+pub mod support;
 pub mod tenancy;
 pub mod versions;
 
@@ -40,7 +41,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/portal/me", get(me::me))
         .nest(
             "/v1/superadmin",
-            superadmin::router().merge(billing::superadmin_router()),
+            superadmin::router()
+                .merge(billing::superadmin_router())
+                .merge(support::superadmin_router()),
+        )
+        .route("/support/announcements", post(support::announce))
+        .route(
+            "/v1/portal/support/announcements",
+            get(support::tenant_announcements),
         )
         .route("/billing/webhooks/sandbox", post(billing::intake))
         .route("/ops/outbox/{id}/retry", post(billing::retry_job))
@@ -53,6 +61,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            support::guard,
+        ))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }

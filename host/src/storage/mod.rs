@@ -2,6 +2,7 @@
 //! same SQL for both. Queries use `$N` placeholders, which both backends accept.
 
 pub mod analytics;
+pub mod announcements;
 pub mod audit;
 pub mod billing_events;
 pub mod commit;
@@ -10,6 +11,8 @@ pub mod invocations;
 pub mod invoices;
 pub mod keys;
 pub mod kv;
+pub mod mail;
+pub mod maintenance;
 pub mod modules;
 pub mod outbox;
 pub mod plans;

@@ -133,3 +133,31 @@ pub async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
         })
         .collect()
 }
+
+/// Email addresses of users with `role`, in `tenant` (or platform-wide for superadmins).
+pub async fn emails_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: Option<&str>,
+    role: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT email FROM users WHERE role = $1 AND (($2 IS NULL AND tenant_id IS NULL) OR tenant_id = $2) ORDER BY email",
+    )
+    .bind(role)
+    .bind(tenant)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("email")).collect()
+}
+
+/// Email addresses of every tenant's admins.
+pub async fn all_tenant_admin_emails_in(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT email FROM users WHERE role = 'admin' AND tenant_id IS NOT NULL ORDER BY email",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| r.try_get("email")).collect()
+}

@@ -136,12 +136,27 @@ impl TestServer {
         Self::start_on(backend, listener, "http://127.0.0.1:9").await
     }
 
+    /// [`TestServer::start`] sending mail to the SMTP server at `smtp_url`.
+    pub async fn start_with_smtp(backend: Backend, smtp_url: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_full(backend, listener, "http://127.0.0.1:9", Some(smtp_url)).await
+    }
+
     /// [`TestServer::start`] on a listener bound by the caller, with the payment provider
     /// at `payments_url` (the default points at a closed port).
     pub async fn start_on(
         backend: Backend,
         listener: tokio::net::TcpListener,
         payments_url: &str,
+    ) -> Self {
+        Self::start_full(backend, listener, payments_url, None).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        listener: tokio::net::TcpListener,
+        payments_url: &str,
+        smtp_url: Option<&str>,
     ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
@@ -166,6 +181,8 @@ impl TestServer {
                 max_attempts: 3,
                 retry_base_ms: 50,
             },
+            smtp_url: smtp_url.map(str::to_string),
+            mail_from: "Nova <nova@nova.test>".into(),
         };
         let server = Self::launch(config, backend, data_dir, listener).await;
         server.state.install_bundled().await.unwrap();
@@ -401,7 +418,7 @@ impl Drop for TestServer {
 impl TestServer {
     /// Run a billing worker in this process (as `nova serve` does on SQLite).
     pub fn spawn_worker(&self, id: &str) -> JoinHandle<()> {
-        tokio::spawn(nova::billing::worker::run(
+        tokio::spawn(nova::jobs::run(
             self.state.clone(),
             id.to_string(),
             std::future::pending(),

@@ -1,0 +1,412 @@
+//! Support over HTTP: superadmin triage across tenants (through each tenant's support module),
+//! announcements, maintenance mode and the mail outbox.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult, current_request_id};
+use super::json::ApiJson;
+use super::query::{ApiQuery, limit};
+use crate::app::AppState;
+use crate::auth::{SuperAdmin, TenantUser};
+use crate::storage::announcements::{self, Window};
+use crate::storage::audit::{self, AuditEvent};
+use crate::storage::{mail, maintenance, now_ms, tenants};
+use crate::support::{self, Answer};
+
+/// `/v1/superadmin/...` routes of this file.
+pub fn superadmin_router() -> Router<AppState> {
+    Router::new()
+        .route("/support/tickets", get(triage))
+        .route("/support/tickets/{tenant_id}/{ticket_id}", get(ticket))
+        .route(
+            "/support/tickets/{tenant_id}/{ticket_id}/replies",
+            post(respond),
+        )
+        .route(
+            "/support/tickets/{tenant_id}/{ticket_id}/severity",
+            put(severity),
+        )
+        .route(
+            "/support/tickets/{tenant_id}/{ticket_id}/assignee",
+            put(assign),
+        )
+        .route("/support/announcements", get(list_announcements))
+        .route("/maintenance", get(maintenance_now).put(set_maintenance))
+        .route("/maintenance/log", get(maintenance_log))
+        .route("/mail/outbox", get(outbox))
+}
+
+fn team(admin: &crate::auth::Claims) -> String {
+    format!("support:{}", admin.email)
+}
+
+fn relay(a: Answer) -> Response {
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    (status, Json(a.body)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriageQuery {
+    severity: Option<String>,
+    status: Option<String>,
+    breaching: Option<String>,
+}
+
+/// Open (or `status=`) tickets of every tenant with support, ordered by time left on their SLA.
+async fn triage(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiQuery(q): ApiQuery<TriageQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(s) = &q.severity
+        && !matches!(s.as_str(), "S1" | "S2" | "S3" | "S4")
+    {
+        return Err(ApiError::validation(
+            "severity",
+            "severity is S1, S2, S3 or S4",
+        ));
+    }
+    let status = q.status.clone().unwrap_or_else(|| "open".into());
+    if !matches!(status.as_str(), "open" | "closed") {
+        return Err(ApiError::validation("status", "status is open or closed"));
+    }
+    let breaching = match q.breaching.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "breaching",
+                "breaching is true or false",
+            ));
+        }
+    };
+    let now = now_ms();
+    let mut all = Vec::new();
+    for tenant in support::tenants_with_support(&state).await? {
+        let path = format!("/tickets?status={status}&limit=1000");
+        let a = support::call(&state, &tenant, &team(&admin), "GET", &path, None).await;
+        if a.status != 200 {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "SUPPORT_UNAVAILABLE",
+                format!(
+                    "the support module of tenant {tenant} answered {}",
+                    a.status
+                ),
+            ));
+        }
+        for mut t in a.body["tickets"].as_array().cloned().unwrap_or_default() {
+            t["tenantId"] = json!(tenant);
+            let due = t["slaDueAtMs"].as_i64();
+            t["slaMsLeft"] = json!(due.map(|d| d - now));
+            all.push(t);
+        }
+    }
+    all.retain(|t| q.severity.as_deref().is_none_or(|s| t["severity"] == s));
+    if breaching {
+        all.retain(|t| t["slaMsLeft"].as_i64().is_some_and(|left| left <= 0));
+    }
+    // Least time left first; tickets without a pending deadline last, newest first.
+    all.sort_by_key(|t| {
+        (
+            t["slaMsLeft"].as_i64().unwrap_or(i64::MAX),
+            -t["createdAtMs"].as_i64().unwrap_or(0),
+        )
+    });
+    Ok(Json(json!({ "tickets": all, "now": now })))
+}
+
+async fn ticket(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    relay(
+        support::call(
+            &state,
+            &tenant,
+            &team(&admin),
+            "GET",
+            &format!("/tickets/{id}"),
+            None,
+        )
+        .await,
+    )
+}
+
+async fn respond(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let path = format!("/tickets/{id}/replies");
+    relay(support::call(&state, &tenant, &team(&admin), "POST", &path, Some(&body)).await)
+}
+
+async fn severity(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let path = format!("/tickets/{id}/severity");
+    relay(support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await)
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Response {
+    let path = format!("/tickets/{id}/assignee");
+    relay(support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnnouncementBody {
+    title: String,
+    body: String,
+    tenant_ids: Option<Vec<String>>,
+    maintenance_window: Option<Window>,
+}
+
+fn check_window(w: Option<Window>, field: &str) -> ApiResult<()> {
+    match w {
+        Some(w) if w.end <= w.start => Err(ApiError::validation(
+            field,
+            format!("{field}.end must be after {field}.start"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /support/announcements`: to every tenant, or to `tenantIds`; their admins get it by mail.
+pub async fn announce(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiJson(b): ApiJson<AnnouncementBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let title = b.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(ApiError::validation(
+            "title",
+            "title must be 1 to 200 characters",
+        ));
+    }
+    if b.body.trim().is_empty() || b.body.chars().count() > 10_000 {
+        return Err(ApiError::validation(
+            "body",
+            "body must be 1 to 10000 characters",
+        ));
+    }
+    check_window(b.maintenance_window, "maintenanceWindow")?;
+    if let Some(ids) = &b.tenant_ids {
+        if ids.is_empty() {
+            return Err(ApiError::validation(
+                "tenantIds",
+                "tenantIds must name at least one tenant; omit it for all",
+            ));
+        }
+        for id in ids {
+            if tenants::get(&state.db, id).await?.is_none() {
+                return Err(ApiError::validation("tenantIds", format!("no tenant {id}")));
+            }
+        }
+    }
+    let mut tx = state.db.pool().begin().await?;
+    let a = support::announce_in(
+        &mut tx,
+        title,
+        b.body.trim(),
+        b.tenant_ids.as_deref(),
+        b.maintenance_window,
+        &admin.email,
+    )
+    .await?;
+    let row = AuditEvent::new(
+        None,
+        "superadmin",
+        "announcement.created",
+        Some(&admin.email),
+        &json!({"announcementId": a.id, "title": a.title, "tenantIds": a.tenant_ids}),
+        Some(&current_request_id()),
+    );
+    audit::insert(&mut tx, &row).await?;
+    tx.commit().await?;
+    state.jobs_queued(mail::QUEUE).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(a).map_err(ApiError::internal)?),
+    ))
+}
+
+async fn list_announcements(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "announcements": announcements::all(&state.db, 200).await? }),
+    ))
+}
+
+/// `GET /v1/portal/support/announcements`: what the caller's tenant may read.
+pub async fn tenant_announcements(
+    State(state): State<AppState>,
+    user: TenantUser,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "announcements": announcements::for_tenant(&state.db, &user.tenant_id, 200).await? }),
+    ))
+}
+
+fn maintenance_view(state: &AppState) -> Value {
+    match &*state.maintenance.read().unwrap_or_else(|p| p.into_inner()) {
+        Some(on) => {
+            json!({"flag": maintenance::FLAG, "enabled": true, "message": on.message, "periodId": on.period_id})
+        }
+        None => json!({"flag": maintenance::FLAG, "enabled": false}),
+    }
+}
+
+async fn maintenance_now(State(state): State<AppState>, _admin: SuperAdmin) -> Json<Value> {
+    Json(maintenance_view(&state))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceBody {
+    enabled: bool,
+    message: Option<String>,
+    window: Option<Window>,
+}
+
+/// Switch maintenance mode; switching it off ends the period and announces the end.
+pub async fn switch_maintenance(
+    state: &AppState,
+    enabled: bool,
+    message: Option<&str>,
+    window: Option<Window>,
+    who: &str,
+) -> Result<Option<maintenance::Period>, sqlx::Error> {
+    let mut tx = state.db.pool().begin().await?;
+    let ended = if enabled {
+        maintenance::start_in(&mut tx, message.unwrap_or_default(), window, who).await?;
+        None
+    } else {
+        let ended = maintenance::end_in(&mut tx, who).await?;
+        if let Some(p) = &ended {
+            let body = format!(
+                "Maintenance is over and Nova is fully available again. ({})",
+                p.message
+            );
+            support::announce_in(&mut tx, "Maintenance complete", &body, None, None, who).await?;
+        }
+        ended
+    };
+    let action = if enabled {
+        "maintenance.enabled"
+    } else {
+        "maintenance.disabled"
+    };
+    let row = AuditEvent::new(
+        None,
+        "superadmin",
+        action,
+        Some(who),
+        &json!({"message": message, "window": window}),
+        Some(&current_request_id()),
+    );
+    audit::insert(&mut tx, &row).await?;
+    tx.commit().await?;
+    state.maintenance_changed().await;
+    state.jobs_queued(mail::QUEUE).await;
+    Ok(ended)
+}
+
+async fn set_maintenance(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    ApiJson(b): ApiJson<MaintenanceBody>,
+) -> ApiResult<Json<Value>> {
+    let message = b
+        .message
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    if b.enabled && message.is_none_or(|m| m.chars().count() > 500) {
+        return Err(ApiError::validation(
+            "message",
+            "turning maintenance on needs a message of 1 to 500 characters",
+        ));
+    }
+    check_window(b.window, "window")?;
+    let ended = switch_maintenance(&state, b.enabled, message, b.window, &admin.email).await?;
+    let mut view = maintenance_view(&state);
+    view["endedPeriod"] = json!(ended);
+    Ok(Json(view))
+}
+
+async fn maintenance_log(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "periods": maintenance::log(&state.db, 200).await? }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    limit: Option<String>,
+}
+
+async fn outbox(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = limit(q.limit.as_deref(), 100, 1000)?;
+    Ok(Json(
+        json!({ "mail": mail::list(&state.db, limit).await?, "smtp": state.mailer.sends() }),
+    ))
+}
+
+/// Refuse writes on tenant routes while maintenance is on, before anything runs: 503
+/// `MAINTENANCE` with the operators' message. Reads and superadmin routes go through.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let path = req.uri().path();
+    let tenant_route = path.starts_with("/v1/portal/") || path == "/v1/registrations";
+    if write && tenant_route {
+        let on = state
+            .maintenance
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(on) = on {
+            if let Err(e) = maintenance::count_refused(&state.db, &on.period_id).await {
+                tracing::warn!(error = %e, "could not count a refused write");
+            }
+            metrics::counter!("nova_maintenance_refused_writes_total").increment(1);
+            let mut resp =
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE", on.message)
+                    .into_response();
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("300"));
+            return resp;
+        }
+    }
+    next.run(req).await
+}

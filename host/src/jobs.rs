@@ -1,0 +1,110 @@
+//! Workers: take jobs from the queues in the `outbox` table (billing events, mail) and hand
+//! each to the code for its queue. Any number of workers, in any processes, may run: a job is
+//! held by one at a time under a lease.
+
+use std::time::Duration;
+
+use crate::app::AppState;
+use crate::storage::outbox::{self, Claimed};
+use crate::storage::{mail, now_ms};
+
+/// The queues workers serve, in the order they are looked at.
+pub const QUEUES: [&str; 2] = [crate::billing::QUEUE, mail::QUEUE];
+/// Longest an idle worker sleeps before looking again without being woken.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts.
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
+
+/// The delay before attempt `attempts + 1`.
+pub fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
+    let shift = (attempts - 1).clamp(0, 30) as u32;
+    base_ms.saturating_mul(1i64 << shift).min(MAX_BACKOFF_MS)
+}
+
+/// After a failed attempt that may succeed later: `retrying` with the next due time, or
+/// `failed` once the attempts are used up. (status, error to record, retry at).
+pub fn next_step(
+    state: &AppState,
+    job: &Claimed,
+    error: &str,
+) -> (&'static str, String, Option<i64>) {
+    if job.attempts < state.worker.max_attempts {
+        let at = now_ms() + backoff_ms(state.worker.retry_base_ms, job.attempts);
+        ("retrying", error.to_string(), Some(at))
+    } else {
+        (
+            "failed",
+            format!("{error} (gave up after {} attempts)", job.attempts),
+            None,
+        )
+    }
+}
+
+/// Take and run jobs until `stop` resolves.
+pub async fn run(state: AppState, worker_id: String, stop: impl Future<Output = ()>) {
+    tracing::info!(worker = %worker_id, queues = ?QUEUES, "worker started");
+    tokio::pin!(stop);
+    loop {
+        // Registered before looking, so a wake-up between the look and the wait is not lost.
+        let woken = state.jobs_wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if run_one(&state, &worker_id).await {
+            continue;
+        }
+        let mut due: Option<i64> = None;
+        for q in QUEUES {
+            if let Ok(Some(t)) = outbox::next_due(&state.db, q).await {
+                due = Some(due.map_or(t, |d| d.min(t)));
+            }
+        }
+        let wait = match due {
+            Some(t) => {
+                Duration::from_millis((t - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
+            }
+            None => IDLE_POLL,
+        };
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = &mut woken => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!(worker = %worker_id, "worker stopped");
+}
+
+/// Claim and run one due job from any queue; false when none was due.
+pub async fn run_one(state: &AppState, worker_id: &str) -> bool {
+    for queue in QUEUES {
+        match outbox::claim(&state.db, queue, worker_id, state.worker.lease_ms).await {
+            Ok(Some(job)) => {
+                dispatch(state, worker_id, job).await;
+                return true;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, queue, "could not claim a job"),
+        }
+    }
+    false
+}
+
+async fn dispatch(state: &AppState, worker_id: &str, job: Claimed) {
+    match job.queue.as_str() {
+        crate::billing::QUEUE => crate::billing::worker::process(state, worker_id, job).await,
+        mail::QUEUE => crate::mail::process(state, worker_id, job).await,
+        other => tracing::error!(queue = other, job = %job.id, "a job on a queue no worker serves"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_ms(1000, 1), 1000);
+        assert_eq!(backoff_ms(1000, 2), 2000);
+        assert_eq!(backoff_ms(1000, 4), 8000);
+        assert_eq!(backoff_ms(1000, 40), 600_000);
+    }
+}

@@ -1,0 +1,105 @@
+//! `mail_outbox`: every mail Nova sends, queued in the transaction that decided to send it and
+//! delivered by a worker (or kept here when no SMTP server is configured).
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, now_ms, outbox, rfc3339};
+
+/// The queue mail jobs go through.
+pub const QUEUE: &str = "mail:send";
+
+/// A mail as operators see it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mail {
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+/// Queue one mail and its delivery job.
+pub async fn enqueue_in(
+    conn: &mut AnyConnection,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<String, sqlx::Error> {
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, to_addr, subject, body, status, attempts, created_at) \
+         VALUES ($1, $2, $3, $4, 'queued', 0, $5)",
+    )
+    .bind(&id)
+    .bind(to)
+    .bind(subject)
+    .bind(body)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    outbox::enqueue_in(conn, QUEUE, &id).await?;
+    Ok(id)
+}
+
+/// Record a delivery attempt.
+pub async fn mark_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    attempts: i64,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let sent_at = matches!(status, "sent" | "stored").then(now_ms);
+    sqlx::query("UPDATE mail_outbox SET status = $1, attempts = $2, last_error = $3, sent_at = $4 WHERE id = $5")
+        .bind(status)
+        .bind(attempts)
+        .bind(error)
+        .bind(sent_at)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn view(r: &sqlx::any::AnyRow) -> Result<Mail, sqlx::Error> {
+    Ok(Mail {
+        id: r.try_get("id")?,
+        to: r.try_get("to_addr")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        created_at: rfc3339(r.try_get("created_at")?),
+        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(rfc3339),
+    })
+}
+
+const COLUMNS: &str =
+    "id, to_addr, subject, body, status, attempts, last_error, created_at, sent_at";
+
+/// One mail.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Mail>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM mail_outbox WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| view(&r)).transpose()
+}
+
+/// Newest first.
+pub async fn list(db: &Db, limit: i64) -> Result<Vec<Mail>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM mail_outbox ORDER BY created_at DESC, id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(view).collect()
+}

@@ -1,0 +1,108 @@
+//! Support around the support module: announcements (with mail to tenant admins), the SLA
+//! watcher, and calls into the module for the platform's support team.
+
+pub mod sla;
+
+use axum::body::to_bytes;
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+use crate::app::AppState;
+use crate::http::error::REQUEST_ID;
+use crate::http::portal::dispatch;
+use crate::runtime::bindings::GuestRequest;
+use crate::storage::announcements::{self, Announcement, Window};
+use crate::storage::{mail, tenants, users};
+
+/// The module's name.
+pub const MODULE: &str = "support";
+
+/// Store an announcement and queue a mail to the admins of the tenants it reaches, in the
+/// caller's transaction.
+pub async fn announce_in(
+    conn: &mut AnyConnection,
+    title: &str,
+    body: &str,
+    tenants: Option<&[String]>,
+    window: Option<Window>,
+    actor: &str,
+) -> Result<Announcement, sqlx::Error> {
+    let a = announcements::create_in(conn, title, body, tenants, window, actor).await?;
+    let admins = match tenants {
+        None => users::all_tenant_admin_emails_in(conn).await?,
+        Some(ids) => {
+            let mut all = Vec::new();
+            for t in ids {
+                all.extend(users::emails_in(conn, Some(t), "admin").await?);
+            }
+            all
+        }
+    };
+    let text = match window {
+        Some(w) => format!(
+            "{body}\n\nMaintenance window: {} to {} (UTC).",
+            crate::storage::rfc3339(w.start),
+            crate::storage::rfc3339(w.end)
+        ),
+        None => body.to_string(),
+    };
+    for to in admins {
+        mail::enqueue_in(conn, &to, &format!("[Nova] {title}"), &text).await?;
+    }
+    Ok(a)
+}
+
+/// What a call into the support module answered.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Call the support module for `tenant` as `actor` (the support team, `support:<email>`, or
+/// the SLA watcher), with the checks every module call passes.
+pub async fn call(
+    state: &AppState,
+    tenant: &str,
+    actor: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let req = GuestRequest {
+        method: method.into(),
+        path: path.into(),
+        query: query.into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+    };
+    // Calls made outside a request (the watcher) get a request id of their own.
+    let rid = REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| uuid::Uuid::now_v7().to_string());
+    let resp = REQUEST_ID
+        .scope(rid, dispatch(state, tenant, actor, MODULE, req, false))
+        .await;
+    let status = resp.status().as_u16();
+    let bytes = to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .unwrap_or_default();
+    Answer {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// Tenants with the support module switched on.
+pub async fn tenants_with_support(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
+    let mut out = Vec::new();
+    if state.runtime.registry.get(MODULE).is_none() {
+        return Ok(out);
+    }
+    for t in tenants::list(&state.db).await? {
+        if state.tenancy.view(&t.id).await?.module_enabled(MODULE) {
+            out.push(t.id);
+        }
+    }
+    Ok(out)
+}
