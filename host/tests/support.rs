@@ -552,3 +552,30 @@ async fn without_smtp_mail_is_kept_in_the_outbox() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_from_the_command_line() {
+    use common::process::{Nova, stop};
+    let nova = Nova::new(Backend::Sqlite).await;
+    let on = nova.run(&["maintenance", "on", "--message", "Moving racks"]);
+    assert!(on.contains("maintenance is on"), "{on}");
+    let (child, base) = nova.serve();
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{base}/v1/registrations"))
+        .json(
+            &json!({"restaurantName": "Late", "email": "late@x.test", "password": "late-password"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_str(), v["error"]["message"].as_str()),
+        (Some("MAINTENANCE"), Some("Moving racks"))
+    );
+    stop(child);
+    let off = nova.run(&["maintenance", "off"]);
+    assert!(off.contains("after refusing 1 writes"), "{off}");
+}

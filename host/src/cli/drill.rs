@@ -304,6 +304,7 @@ async fn billing(args: BillingArgs) -> anyhow::Result<()> {
     d.event("subscription.created", &tenant, json!({"subscriptionId": format!("sub_drill_{started}"), "planId": from["id"], "billingCycle": "monthly"}))
         .await?;
     let (m0, f0) = d.snapshot(&tenant).await?;
+    print!("before, modules:\n{}flags:\n{}", render(&m0), render(&f0));
 
     // Plan change.
     let t = Instant::now();
@@ -311,6 +312,11 @@ async fn billing(args: BillingArgs) -> anyhow::Result<()> {
         .await?;
     let plan_ms = t.elapsed().as_millis();
     let (m1, f1) = d.snapshot(&tenant).await?;
+    print!(
+        "after the plan change, modules:\n{}flags:\n{}",
+        render(&m1),
+        render(&f1)
+    );
     let plan_ok =
         plan_names(&m1) == wanted(&to, "modules") && plan_names(&f1) == wanted(&to, "featureFlags");
     d.say(format!(
@@ -330,6 +336,11 @@ async fn billing(args: BillingArgs) -> anyhow::Result<()> {
     )
     .await?;
     let (m2, f2) = d.snapshot(&tenant).await?;
+    print!(
+        "after the cancellation, modules:\n{}flags:\n{}",
+        render(&m2),
+        render(&f2)
+    );
     let kept = f2
         .iter()
         .any(|r| r["name"] == "drill.override_kept" && r["override"] == json!(true));
