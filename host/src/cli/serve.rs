@@ -56,9 +56,13 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova listening on http://{addr}");
     let app = crate::http::router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // Connection info gives login rate limits the client's address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     state.db.close().await;
     Ok(())
 }

@@ -1,15 +1,26 @@
 //! `POST /auth/login`: email and password in, a signed token out.
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::{Role, password};
-use crate::storage::users;
+use crate::storage::audit::{self, AuditEvent};
+use crate::storage::{now_ms, users};
+
+/// Failed logins allowed per account per minute (a bucket: a burst of this many, refilled
+/// over the minute), so passwords cannot be guessed quickly.
+pub const FAILURES_PER_ACCOUNT: u64 = 5;
+/// Failed logins allowed per client address per minute, so one client cannot try many accounts.
+pub const FAILURES_PER_ADDRESS: u64 = 20;
 
 /// Login body.
 #[derive(Debug, Deserialize)]
@@ -22,9 +33,31 @@ pub struct Login {
 /// Check the password and issue a token.
 pub async fn login(
     State(state): State<AppState>,
+    // Absent when served without connection info (in-process tests): one shared address.
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<Login>,
 ) -> ApiResult<Json<Value>> {
     let email = body.email.trim().to_lowercase();
+    let address = peer.map_or_else(
+        || "unknown".to_string(),
+        |Extension(ConnectInfo(a))| a.ip().to_string(),
+    );
+    let (account_key, address_key) = (
+        format!("login:account:{email}"),
+        format!("login:address:{address}"),
+    );
+    let now = now_ms();
+    let limiter = &state.tenancy.rate;
+    if limiter.exhausted(&account_key, FAILURES_PER_ACCOUNT, now)
+        || limiter.exhausted(&address_key, FAILURES_PER_ADDRESS, now)
+    {
+        audit_login(&state, "auth.login_rate_limited", &email, &address).await;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many failed logins; wait a minute and try again",
+        ));
+    }
     let found = users::credentials(&state.db, &email).await?;
     let hash = found.as_ref().map(|c| c.password_hash.clone());
     let password = body.password;
@@ -34,6 +67,9 @@ pub async fn login(
             .await
             .map_err(ApiError::internal)?;
     let Some(creds) = found.filter(|_| ok) else {
+        limiter.allow(&account_key, FAILURES_PER_ACCOUNT, now);
+        limiter.allow(&address_key, FAILURES_PER_ADDRESS, now);
+        audit_login(&state, "auth.login_failed", &email, &address).await;
         return Err(ApiError::unauthorized("wrong email or password"));
     };
     let role = Role::parse(&creds.user.role)
@@ -54,4 +90,25 @@ pub async fn login(
         "expiresIn": crate::auth::token::TOKEN_TTL_SECS,
         "user": creds.user,
     })))
+}
+
+/// Record a refused login; a failure to record is logged, never a reason to answer differently.
+async fn audit_login(state: &AppState, action: &str, email: &str, address: &str) {
+    metrics::counter!("nova_login_refused_total", "reason" => action.to_string()).increment(1);
+    let event = AuditEvent::new(
+        None,
+        "auth",
+        action,
+        Some(email),
+        &json!({"email": email, "address": address}),
+        Some(&current_request_id()),
+    );
+    let written = async {
+        let mut conn = state.db.pool().acquire().await?;
+        audit::insert(&mut conn, &event).await
+    }
+    .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not audit a refused login");
+    }
 }
