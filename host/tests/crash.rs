@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::process::Nova;
-use common::{
-    BILLING_SECRET, Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, guests, post_billing_to,
-};
+use common::{BILLING_SECRET, Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, guests};
 use nova::storage::Db;
 use serde_json::{Value, json};
 use sqlx::Row;
