@@ -22,6 +22,18 @@ pub struct ServeArgs {
     /// process is the whole deployment) and leaves it to `nova worker` on PostgreSQL.
     #[arg(long, env = "NOVA_IN_PROCESS_WORKER", default_value = "auto", value_parser = ["auto", "on", "off"])]
     pub worker: String,
+
+    /// Connections open at once; further clients wait to be accepted.
+    #[arg(long, env = "NOVA_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's headers before it is cut off (slow clients).
+    #[arg(long, env = "NOVA_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Time a request may take from start to answer (408 after it).
+    #[arg(long, env = "NOVA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
 }
 
 /// Build the app, bind, serve until Ctrl-C or SIGTERM.
@@ -56,13 +68,13 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova listening on http://{addr}");
     let app = crate::http::router(state.clone());
-    // Connection info gives login rate limits the client's address.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = crate::http::server::ServerLimits {
+        max_connections: args.max_connections,
+        header_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
+        ..Default::default()
+    };
+    crate::http::server::serve(listener, app, limits, shutdown_signal()).await?;
     state.db.close().await;
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod payments_webhook;
 pub mod portal;
 pub mod query;
 pub mod registrations;
+pub mod server;
 pub mod superadmin;
 pub mod support;
 pub mod tenancy;
