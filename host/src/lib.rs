@@ -7,6 +7,7 @@ pub mod billing;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod fuzzing;
 pub mod http;
 pub mod jobs;
 pub mod mail;
