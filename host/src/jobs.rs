@@ -73,9 +73,13 @@ pub async fn run(state: AppState, worker_id: String, stop: impl Future<Output = 
     tracing::info!(worker = %worker_id, "worker stopped");
 }
 
-/// Claim and run one due job from any queue; false when none was due.
+/// Claim and run one due job from any queue; false when none was due. The queue looked at
+/// first rotates, so a backlog on one queue does not hold up the others.
 pub async fn run_one(state: &AppState, worker_id: &str) -> bool {
-    for queue in QUEUES {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let start = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    for i in 0..QUEUES.len() {
+        let queue = QUEUES[(start + i) % QUEUES.len()];
         match outbox::claim(&state.db, queue, worker_id, state.worker.lease_ms).await {
             Ok(Some(job)) => {
                 dispatch(state, worker_id, job).await;

@@ -186,11 +186,45 @@ async fn plan_change_and_cancellation_drills(backend: Backend) {
             .any(|f| f["name"] == "kitchen.display" && f["enabled"] == json!(true))
     );
 
+    // Late, out-of-order events cannot undo what happened: a plan change after the
+    // cancellation fails instead of bringing the entitlements back, and a paid invoice stays
+    // paid when an older event about it arrives.
+    let late = deliver(
+        &server,
+        &admin,
+        event(
+            "evt_late1",
+            "subscription.plan_changed",
+            json!({"subscriptionId": "sub_1", "tenantId": tenant, "planId": PRO}),
+        ),
+    )
+    .await;
+    assert_eq!(late["status"], "failed", "{late}");
+    assert!(
+        late["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("no active subscription"),
+        "{late}"
+    );
+    assert!(from_plan(&rows(&server, &admin, &tenant, "modules", "modules").await).is_empty());
+    deliver(
+        &server,
+        &admin,
+        event(
+            "evt_late2",
+            "invoice.payment_failed",
+            json!({"tenantId": tenant, "invoiceId": "in_1", "amountCents": 14900}),
+        ),
+    )
+    .await;
+    let (_, s3) = server.get(&admin, "/v1/superadmin/billing/summary").await;
+    assert_eq!(s3["openInvoices"], json!([]), "{s3}");
+
     let actions = audit_actions(&server, &admin, &tenant).await;
     for a in [
         "billing.subscription.created",
         "billing.subscription.plan_changed",
-        "billing.invoice.payment_failed",
         "billing.invoice.paid",
         "billing.subscription.canceled",
     ] {
@@ -200,6 +234,11 @@ async fn plan_change_and_cancellation_drills(backend: Backend) {
             "{a} in {actions:?}"
         );
     }
+    // The late payment failure was processed (and audited) without changing the paid invoice.
+    let failures = actions
+        .iter()
+        .filter(|x| *x == "billing.invoice.payment_failed");
+    assert_eq!(failures.count(), 2, "{actions:?}");
 }
 
 async fn one_event_delivered_five_times_is_applied_once(backend: Backend) {

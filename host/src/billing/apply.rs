@@ -33,6 +33,9 @@ pub enum Effect {
     PlanSet {
         tenant_id: String,
         plan_id: String,
+        /// Start a subscription when the tenant has none (only `subscription.created`).
+        #[serde(default)]
+        create: bool,
         subscription_id: Option<String>,
         billing_cycle: Option<String>,
         current_period_end: Option<i64>,
@@ -105,13 +108,14 @@ pub async fn apply(
         match effect {
             Effect::PlanSet {
                 plan_id,
+                create,
                 subscription_id,
                 billing_cycle,
                 current_period_end,
                 ..
             } => {
                 deltas.extend(
-                    registration::change_plan_in(conn, tenant, plan_id, ACTOR, request_id, true)
+                    registration::change_plan_in(conn, tenant, plan_id, ACTOR, request_id, *create)
                         .await?,
                 );
                 subscriptions::set_provider_facts(

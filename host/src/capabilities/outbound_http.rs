@@ -23,6 +23,21 @@ pub const MAX_REQUESTS: u32 = 16;
 /// Largest request or response body, in bytes.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// Headers a module may not set: the host decides where a request goes and how the
+/// connection is used.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
 /// A request after its host name was checked and resolved to a real URL.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -97,24 +112,28 @@ impl Transport for Network {
                 .iter()
                 .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
                 .collect();
+            let too_large =
+                || TransportError::Failed(format!("the answer is larger than {MAX_BODY} bytes"));
             if resp.content_length().is_some_and(|n| n as usize > MAX_BODY) {
-                return Err(TransportError::Failed(format!(
-                    "the answer is larger than {MAX_BODY} bytes"
-                )));
+                return Err(too_large());
             }
-            let body = resp
-                .bytes()
+            // Read in chunks under the cap: a body without a length cannot grow past it.
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
                 .await
-                .map_err(|e| TransportError::Failed(e.to_string()))?;
-            if body.len() > MAX_BODY {
-                return Err(TransportError::Failed(format!(
-                    "the answer is larger than {MAX_BODY} bytes"
-                )));
+                .map_err(|e| TransportError::Failed(e.to_string()))?
+            {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
             }
             Ok(Response {
                 status,
                 headers,
-                body: body.to_vec(),
+                body,
             })
         })
     }
@@ -245,10 +264,18 @@ impl Host for StoreData {
         if timeout.is_zero() {
             return Ok(Err(Error::Timeout("the call's deadline has passed".into())));
         }
+        let headers = req
+            .headers
+            .into_iter()
+            .filter(|(n, _)| {
+                let n = n.to_ascii_lowercase();
+                !FORBIDDEN_HEADERS.contains(&n.as_str()) && !n.starts_with("proxy-")
+            })
+            .collect();
         let outgoing = Outgoing {
             method: req.method.to_ascii_uppercase(),
             url,
-            headers: req.headers,
+            headers,
             body: req.body,
             timeout,
         };

@@ -39,6 +39,9 @@ pub struct BillingArgs {
     /// The report template.
     #[arg(long, default_value = "fixtures/drills/DRILL_REPORT_TEMPLATE.md")]
     pub template: PathBuf,
+    /// Needed with `DRILL_ENV=production`: the drill changes real subscriptions.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Options of `nova drill check`.
@@ -209,9 +212,19 @@ async fn billing(args: BillingArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.env_file)
         .with_context(|| format!("reading {}", args.env_file.display()))?;
     let env = read_env_file(&text);
-    let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
+    // The file first, then the environment, so secrets can stay out of the file.
+    let get = |k: &str| {
+        env.get(k)
+            .cloned()
+            .filter(|v| !v.is_empty())
+            .or_else(|| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    };
     let need = |k: &str| get(k).with_context(|| format!("{} has no {k}", args.env_file.display()));
     let env_name = need("DRILL_ENV")?;
+    anyhow::ensure!(
+        env_name != "production" || args.yes,
+        "the drill changes subscriptions and writes invoices: pass --yes to run it against production"
+    );
     let base = need("API_URL")?.trim_end_matches('/').to_string();
     let secret = need("BILLING_WEBHOOK_SECRET")?;
     let from_plan =

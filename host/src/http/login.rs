@@ -22,6 +22,11 @@ pub const FAILURES_PER_ACCOUNT: u64 = 5;
 /// Failed logins allowed per client address per minute, so one client cannot try many accounts.
 pub const FAILURES_PER_ADDRESS: u64 = 20;
 
+/// A hash of a password nobody has, to spend the same time on unknown emails.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    password::hash("no account has this password").expect("hashing a fixed password works")
+});
+
 /// Login body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +43,12 @@ pub async fn login(
     ApiJson(body): ApiJson<Login>,
 ) -> ApiResult<Json<Value>> {
     let email = body.email.trim().to_lowercase();
+    if email.is_empty() || email.len() > 254 {
+        return Err(ApiError::validation(
+            "email",
+            "email must be 1 to 254 characters",
+        ));
+    }
     let address = peer.map_or_else(
         || "unknown".to_string(),
         |Extension(ConnectInfo(a))| a.ip().to_string(),
@@ -48,9 +59,20 @@ pub async fn login(
     );
     let now = now_ms();
     let limiter = &state.tenancy.rate;
-    if limiter.exhausted(&account_key, FAILURES_PER_ACCOUNT, now)
-        || limiter.exhausted(&address_key, FAILURES_PER_ADDRESS, now)
-    {
+    // Every attempt takes its tokens before the (slow) password check, so parallel guesses
+    // cannot all pass a check made before any of them failed; a success gives them back.
+    let account_ok = limiter.allow(&account_key, FAILURES_PER_ACCOUNT, now);
+    let address_ok = limiter.allow(&address_key, FAILURES_PER_ADDRESS, now);
+    let give_back = || {
+        if account_ok {
+            limiter.give_back(&account_key, FAILURES_PER_ACCOUNT);
+        }
+        if address_ok {
+            limiter.give_back(&address_key, FAILURES_PER_ADDRESS);
+        }
+    };
+    if !account_ok || !address_ok {
+        give_back();
         audit_login(&state, "auth.login_rate_limited", &email, &address).await;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -59,19 +81,21 @@ pub async fn login(
         ));
     }
     let found = users::credentials(&state.db, &email).await?;
-    let hash = found.as_ref().map(|c| c.password_hash.clone());
+    // An unknown email is checked against a fixed hash, so timing does not tell which
+    // accounts exist.
+    let hash = found
+        .as_ref()
+        .map_or_else(|| DUMMY_HASH.clone(), |c| c.password_hash.clone());
     let password = body.password;
     // argon2 takes tens of milliseconds of CPU: not on the async threads.
-    let ok =
-        tokio::task::spawn_blocking(move || hash.is_some_and(|h| password::verify(&password, &h)))
-            .await
-            .map_err(ApiError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
     let Some(creds) = found.filter(|_| ok) else {
-        limiter.allow(&account_key, FAILURES_PER_ACCOUNT, now);
-        limiter.allow(&address_key, FAILURES_PER_ADDRESS, now);
         audit_login(&state, "auth.login_failed", &email, &address).await;
         return Err(ApiError::unauthorized("wrong email or password"));
     };
+    give_back();
     let role = Role::parse(&creds.user.role)
         .ok_or_else(|| ApiError::internal("stored role is unknown"))?;
     let token = state

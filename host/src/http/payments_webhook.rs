@@ -1,8 +1,8 @@
 //! `POST /v1/portal/pos/payments/{paymentId}/status`: the payment provider's settlement
 //! webhook. It carries no tenant token: the provider's signature is checked (with its
 //! timestamp, and the delivery id against replays) before POS runs for the tenant named in
-//! the signed body. Anything unsigned, wrongly signed, stale or replayed is a 401 and runs
-//! nothing.
+//! the signed body. Anything unsigned, wrongly signed, stale or replayed (a delivery POS
+//! already accepted) is a 401 and runs nothing.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -85,7 +85,7 @@ async fn accept(
     if tenants::get(&state.db, &env.tenant_id).await?.is_none() {
         return Err(unknown());
     }
-    if !deliveries::claim(&state.db, SOURCE, &env.id).await? {
+    if deliveries::seen(&state.db, SOURCE, &env.id).await? {
         metrics::counter!("nova_payment_webhooks_total", "status" => "replayed").increment(1);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -101,9 +101,11 @@ async fn accept(
         body: body.to_vec(),
     };
     let resp = dispatch(state, &env.tenant_id, ACTOR, "pos", req, false).await;
-    if resp.status().is_server_error() {
-        // Nothing was applied: let the provider's retry of this delivery through.
-        deliveries::release(&state.db, SOURCE, &env.id).await?;
+    // Only a delivery POS accepted counts as seen: a refused one (a payment POS has not
+    // stored yet, a module switched off, a crash before this line) is taken again when the
+    // provider retries it. POS applies a settlement once however often it arrives.
+    if resp.status().is_success() {
+        deliveries::claim(&state.db, SOURCE, &env.id).await?;
     }
     let status = if resp.status().is_success() {
         "processed"

@@ -54,13 +54,15 @@ pub async fn serve(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         limits.request_timeout,
     ));
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: protocol detection for HTTP/2 has no timer, so a client could hold a
+    // slot by sending part of the HTTP/2 preface; Nova is served behind proxies that speak
+    // HTTP/1 to it.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192));
-    builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();

@@ -17,15 +17,18 @@ pub struct InvoiceFacts<'a> {
     pub due_at: Option<i64>,
 }
 
-/// Insert or update an invoice.
+/// Insert or update an invoice. A paid invoice stays paid (a late `invoice.created` or
+/// `payment_failed` cannot undo a payment), and an invoice id of another tenant is left alone.
 pub async fn upsert(conn: &mut AnyConnection, f: &InvoiceFacts<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let paid_at = (f.status == "paid").then_some(now);
     sqlx::query(
         "INSERT INTO invoices (id, tenant_id, subscription_id, status, amount_cents, due_at, paid_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO UPDATE SET \
+         status = CASE WHEN invoices.status = 'paid' THEN 'paid' ELSE excluded.status END, \
          amount_cents = excluded.amount_cents, due_at = COALESCE(excluded.due_at, invoices.due_at), \
-         paid_at = COALESCE(excluded.paid_at, invoices.paid_at), updated_at = excluded.updated_at",
+         paid_at = COALESCE(invoices.paid_at, excluded.paid_at), updated_at = excluded.updated_at \
+         WHERE invoices.tenant_id = excluded.tenant_id",
     )
     .bind(f.id)
     .bind(f.tenant_id)

@@ -37,14 +37,12 @@ impl RateLimiter {
 }
 
 impl RateLimiter {
-    /// True when `key`'s bucket has no whole token left at `now_ms` (nothing is taken).
-    pub fn exhausted(&self, key: &str, per_minute: u64, now_ms: i64) -> bool {
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets.get(key).is_some_and(|b| {
-            let elapsed = (now_ms - b.at_ms).max(0) as f64;
-            let capacity = per_minute as f64;
-            (b.tokens + elapsed * capacity / 60_000.0).min(capacity) < 1.0
-        })
+    /// Return a token taken by [`RateLimiter::allow`] (the attempt turned out not to count).
+    pub fn give_back(&self, key: &str, per_minute: u64) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = buckets.get_mut(key) {
+            b.tokens = (b.tokens + 1.0).min(per_minute as f64);
+        }
     }
 }
 

@@ -2,8 +2,20 @@
 
 use crate::storage::{Db, now_ms};
 
-/// Claim `delivery_id` from `source`: true the first time, false for a replay (including a
-/// concurrent duplicate: the primary key decides).
+/// True when `delivery_id` from `source` was accepted before.
+pub async fn seen(db: &Db, source: &str, delivery_id: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM webhook_deliveries WHERE source = $1 AND delivery_id = $2",
+    )
+    .bind(source)
+    .bind(delivery_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Record `delivery_id` from `source` as accepted: true the first time, false when it was
+/// already recorded (a concurrent duplicate: the primary key decides).
 pub async fn claim(db: &Db, source: &str, delivery_id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO webhook_deliveries (source, delivery_id, received_at) VALUES ($1, $2, $3) \
@@ -15,15 +27,4 @@ pub async fn claim(db: &Db, source: &str, delivery_id: &str) -> Result<bool, sql
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Give a claim back after the delivery could not be handled, so the provider's retry of the
-/// same delivery is accepted.
-pub async fn release(db: &Db, source: &str, delivery_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM webhook_deliveries WHERE source = $1 AND delivery_id = $2")
-        .bind(source)
-        .bind(delivery_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
 }

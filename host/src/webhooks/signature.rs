@@ -73,7 +73,7 @@ pub fn verify(
     if tags.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - t).abs() > TOLERANCE_SECS {
+    if t.abs_diff(now) > TOLERANCE_SECS as u64 {
         return Err(SignatureError::Stale);
     }
     // `verify_slice` compares in constant time.

@@ -16,6 +16,9 @@ pub enum Effect {
     PlanSet {
         tenant_id: String,
         plan_id: String,
+        /// Only `subscription.created` starts a subscription: a plan change that arrives after
+        /// a cancellation must not bring the tenant's entitlements back.
+        create: bool,
         subscription_id: Option<String>,
         billing_cycle: Option<String>,
         current_period_end: Option<i64>,
@@ -88,6 +91,7 @@ pub fn decide(e: &Event) -> Result<Decision, Error> {
         "subscription.created" | "subscription.plan_changed" => vec![Effect::PlanSet {
             tenant_id: t,
             plan_id: need(&e.plan_id, "planId", &e.kind)?,
+            create: e.kind == "subscription.created",
             subscription_id: e.subscription_id.clone(),
             billing_cycle: e.billing_cycle.clone(),
             current_period_end: e.current_period_end,
