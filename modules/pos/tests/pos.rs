@@ -24,6 +24,10 @@ fn host() -> (TestHost, Tenant) {
                 402,
                 json!({"id": format!("pay_d{k}"), "status": "failed", "failureReason": "card_declined"}),
             ),
+            "/v1/captures" if req.json["source"] == "tok_pending" => (
+                201,
+                json!({"id": format!("pay_p{k}"), "status": "pending", "amountCents": req.json["amountCents"]}),
+            ),
             "/v1/captures" => (
                 201,
                 json!({"id": format!("pay_{k}"), "status": "captured", "amountCents": req.json["amountCents"]}),
@@ -703,5 +707,68 @@ fn every_route_names_the_field_at_fault() {
         host.kv(&t, "pos"),
         kv_before,
         "refused requests wrote nothing"
+    );
+}
+
+#[test]
+fn a_ticket_waiting_on_a_pending_payment_cannot_be_voided() {
+    let (host, t) = host();
+    let ticket = ok(
+        call(
+            &host,
+            &t,
+            "POST",
+            "/tickets",
+            json!({"table": "2", "items": [{"name": "Tea", "qty": 1, "priceCents": 300}]}),
+        ),
+        201,
+    );
+    let id = ticket["id"].as_u64().unwrap();
+    let pending = ok(
+        call(
+            &host,
+            &t,
+            "POST",
+            &format!("/tickets/{id}/payments"),
+            json!({"amountCents": 300, "cardToken": "tok_pending"}),
+        ),
+        201,
+    );
+    assert_eq!(pending["status"], "pending");
+    let void = call(
+        &host,
+        &t,
+        "POST",
+        &format!("/tickets/{id}/void"),
+        json!({"reason": "walked out"}),
+    );
+    assert_eq!(
+        (void.status, void.error_code().as_deref()),
+        (409, Some("PAYMENT_PENDING"))
+    );
+    // The provider settles it; the ticket is paid and can close.
+    let pay = pending["id"].as_str().unwrap();
+    let event = json!({"id": "evt_p", "type": "payment.settled", "paymentId": pay, "status": "settled", "amountCents": 300, "tenantId": t.id});
+    let settled = host.call_as(
+        &t,
+        "webhook:payments",
+        "pos",
+        "POST",
+        &format!("/payments/{pay}/status"),
+        Some(event),
+    );
+    assert_eq!(ok(settled, 200)["status"], "settled");
+    assert_eq!(
+        ok(
+            call(
+                &host,
+                &t,
+                "POST",
+                &format!("/tickets/{id}/close"),
+                json!({})
+            ),
+            200
+        )["status"],
+        "closed"
     );
 }

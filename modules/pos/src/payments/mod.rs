@@ -139,6 +139,16 @@ impl Payment {
 
 /// Payment ids are the provider's (`pay_…`) or ours (`cash-…`); anything else in a URL or
 /// a provider answer is refused before it becomes part of a key.
+/// True when a payment of `ticket` still waits for the provider: it may yet bring money in.
+pub fn any_pending(ticket: u64) -> Result<bool, Error> {
+    for id in store::list_all::<String>(&keys::ticket_payments(ticket))? {
+        if load(&id)?.status == Status::Pending {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id

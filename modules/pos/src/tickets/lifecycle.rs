@@ -18,6 +18,17 @@ pub fn void(req: &Request) -> Result<Response, Error> {
     let id = validate::path_id(req, "id")?;
     let reason = parse_void(&req.json()?)?;
     let mut stored = load(id)?;
+    // A pending card payment may still settle; voiding under it would strand the money.
+    stored.ticket.ensure_open()?;
+    if crate::payments::any_pending(id)? {
+        return Err(Error::new(
+            409,
+            "PAYMENT_PENDING",
+            format!(
+                "ticket {id} has a card payment waiting for the provider; void it once that settles or fails"
+            ),
+        ));
+    }
     stored.ticket.void(reason, store::now_ms())?;
     save(&stored)?;
     audit::record(
