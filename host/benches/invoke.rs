@@ -46,7 +46,7 @@ async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
     let view = state.tenancy.view("t").await.unwrap();
     let data = StoreData::new(state.db.clone(), call, limits, view);
     let mut store = Store::new(state.runtime.engine.engine(), data);
-    store.limiter(|s| &mut s.limiter);
+    store.limiter_async(|s| &mut s.limiter);
     store.set_fuel(limits.fuel).unwrap();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));

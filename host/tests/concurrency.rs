@@ -1,5 +1,6 @@
 //! Concurrent read-modify-write calls on one key never lose an update: every call either
-//! lands (after re-running on fresh data if it raced) or gets 409 and changes nothing.
+//! lands (after re-running on fresh data if it raced) or gets 409 and changes nothing (or,
+//! past the tenant's concurrency limit and queue, 429 before it runs).
 
 mod common;
 
@@ -34,6 +35,7 @@ async fn counter_increments_are_never_lost(backend: Backend) {
     }
     let mut ok = 0;
     let mut conflicts = 0;
+    let mut refused = 0;
     let mut seen = Vec::new();
     for t in tasks {
         let (status, body) = t.await.unwrap();
@@ -46,17 +48,22 @@ async fn counter_increments_are_never_lost(backend: Backend) {
                 assert_eq!(body["error"]["code"], "CONFLICT");
                 conflicts += 1;
             }
+            // Beyond the tenant's concurrency limit and its queue: refused before running.
+            429 => {
+                assert_eq!(body["error"]["code"], "TOO_MANY_CONCURRENT_CALLS");
+                refused += 1;
+            }
             other => panic!("unexpected status {other}: {body}"),
         }
     }
-    assert_eq!(ok + conflicts, CALLS);
+    assert_eq!(ok + conflicts + refused, CALLS);
     let (_, total) = server.get(&staff, "/v1/portal/hostile/counter").await;
     assert_eq!(total.as_u64().unwrap(), ok as u64, "{conflicts} conflicts");
     // Each successful call saw a distinct value: no two increments read the same number.
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), ok);
-    println!("{backend:?}: {ok} increments landed, {conflicts} answered 409");
+    println!("{backend:?}: {ok} increments landed, {conflicts} answered 409, {refused} 429");
 }
 
 both_backends!(counter_increments_are_never_lost);

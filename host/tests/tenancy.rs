@@ -101,6 +101,10 @@ async fn registration_to_tenant(backend: Backend) {
         json!(["pos.reports", "support.priority"])
     );
     assert_eq!(me["limits"]["callsPerMinute"], 3000);
+    assert_eq!(
+        me["limits"]["concurrentCalls"], 16,
+        "the Pro plan's, not the host default"
+    );
 
     let (_, modules) = server
         .get(&admin, &format!("/v1/superadmin/tenants/{tenant}/modules"))

@@ -27,6 +27,7 @@ pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Js
             "deadlineMs": limits.deadline.as_millis() as u64,
             "fuel": limits.fuel,
             "callsPerMinute": view.calls_per_minute(),
+            "concurrentCalls": limits.concurrent_calls,
         },
     })))
 }

@@ -3,7 +3,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, current_request_id};
@@ -157,6 +157,35 @@ pub async fn dispatch(
         .into_response();
     }
 
+    // Wait for a slot at most as long as the call itself may run.
+    let admitted = state
+        .runtime
+        .admission
+        .admit(
+            tenant_id,
+            caller.limits.concurrent_calls,
+            caller.limits.deadline,
+        )
+        .await;
+    let _slot = match admitted {
+        Ok(slot) => slot,
+        Err(refused) => {
+            metrics::counter!("nova_tenant_calls_refused_total", "reason" => "concurrency")
+                .increment(1);
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_CONCURRENT_CALLS",
+                format!(
+                    "this tenant already runs {} module calls at once, its plan's limit; retry shortly",
+                    refused.limit()
+                ),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return resp;
+        }
+    };
     let invoked = state.runtime.invoke(module, &caller, req).await;
     if let Some(resp) = invoked.response {
         return guest_response(resp.status, resp.headers, resp.body);

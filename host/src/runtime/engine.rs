@@ -15,7 +15,7 @@ use super::bindings::{Module, ModulePre};
 use super::store::StoreData;
 
 /// How often the epoch advances; the CPU deadline is checked at this granularity.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]

@@ -9,14 +9,18 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{GuestRequest, GuestResponse};
+use super::cpu::CpuTurn;
 use super::engine::WasmEngine;
+use super::growth::Growth;
 use super::limits::{LimitExceeded, Limits};
 use super::manifest::Permissions;
 use super::registry::LoadedModule;
 use super::store::{CallInfo, StoreData};
 use crate::capabilities::outbound_http::Outbound;
+use crate::storage::audit::AuditEvent;
 use crate::storage::commit::{Committed, Job};
 use crate::storage::invocations::{Invocation, Outcome};
+use crate::storage::kv::Write;
 use crate::storage::{Db, now_ms};
 use crate::tenancy::TenantView;
 
@@ -52,8 +56,17 @@ pub struct Invoked {
 struct Attempt {
     result: Result<GuestResponse, (Outcome, String)>,
     fuel: u64,
-    /// The store's data after the call (absent when the guest task itself failed).
-    data: Option<StoreData>,
+    /// What the call did (empty when the guest task itself failed).
+    effects: Effects,
+}
+
+/// What a call leaves to commit: its kv writes, its audit records and its refused
+/// capability uses.
+#[derive(Default)]
+struct Effects {
+    writes: Vec<Write>,
+    audits: Vec<AuditEvent>,
+    denials: Vec<AuditEvent>,
 }
 
 fn classify(err: &wasmtime::Error) -> Outcome {
@@ -83,9 +96,13 @@ struct AttemptInput {
     interrupt: Arc<AtomicBool>,
     granted: Permissions,
     outbound: Option<Arc<Outbound>>,
+    cpu: CpuTurn,
+    growth: Growth,
 }
 
-async fn attempt(input: AttemptInput) -> Attempt {
+/// Run one attempt; returns what it did and the store, which the caller drops once the
+/// requester has the answer.
+async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
     let AttemptInput {
         engine,
         db,
@@ -97,17 +114,22 @@ async fn attempt(input: AttemptInput) -> Attempt {
         interrupt,
         granted,
         outbound,
+        cpu,
+        growth,
     } = input;
     let mut data = StoreData::new(db, call, limits, view);
     data.granted = granted;
+    data.limiter.growth = Some(growth);
     data.outbound_state.outbound = outbound;
     let mut store = Store::new(engine.engine(), data);
-    store.limiter(|s| &mut s.limiter);
+    store.limiter_async(|s| &mut s.limiter);
     let _ = store.set_fuel(limits.fuel);
     // Check the deadline and the kill switch on every epoch tick and yield to the executor
-    // in between, so a looping guest neither outlives its deadline nor pins a thread.
+    // in between, so a looping guest neither outlives its deadline nor pins a thread; going
+    // on past a tick takes the tenant's CPU share (see `cpu`).
     store.set_epoch_deadline(1);
     let deadline = limits.deadline;
+    let tick = cpu.clone();
     store.epoch_deadline_callback(move |ctx| {
         if interrupt.load(Ordering::Acquire) {
             return Err(wasmtime::Error::new(LimitExceeded::Interrupted));
@@ -115,7 +137,7 @@ async fn attempt(input: AttemptInput) -> Attempt {
         if ctx.data().started.elapsed() >= deadline {
             return Err(wasmtime::Error::new(LimitExceeded::Deadline(deadline)));
         }
-        Ok(UpdateDeadline::Yield(1))
+        Ok(UpdateDeadline::YieldCustom(1, tick.next_tick()))
     });
 
     let result = async {
@@ -137,11 +159,20 @@ async fn attempt(input: AttemptInput) -> Attempt {
         Ok(resp) => Ok(resp),
         Err(e) => Err((classify(&e), format!("{e:#}"))),
     };
-    Attempt {
-        result,
-        fuel,
-        data: Some(store.into_data()),
-    }
+    let data = store.data_mut();
+    let effects = Effects {
+        writes: data.kv.take_writes(),
+        audits: std::mem::take(&mut data.audit.events),
+        denials: std::mem::take(&mut data.denials),
+    };
+    (
+        Attempt {
+            result,
+            fuel,
+            effects,
+        },
+        store,
+    )
 }
 
 impl Runtime {
@@ -166,15 +197,23 @@ impl Runtime {
             interrupt,
             granted: self.effective_grants(module),
             outbound: self.outbound.clone(),
+            cpu: self.cpu.turn(&caller.tenant_id),
+            growth: self.growth.for_call(&caller.tenant_id),
         };
-        match self.guests().spawn(attempt(input)).await {
-            Ok(a) => a,
-            Err(e) => Attempt {
-                result: Err((Outcome::Trap, format!("the guest task failed: {e}"))),
-                fuel: 0,
-                data: None,
-            },
-        }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.guests().spawn(async move {
+            let (done, store) = attempt(input).await;
+            let _ = answer.send(done);
+            // Dropping the store returns its instance to the pool, and every few calls that
+            // decommits a batch of slots, which may be another tenant's gigabytes: do it
+            // after the requester has its answer, not on its clock.
+            drop(store);
+        });
+        answered.await.unwrap_or_else(|_| Attempt {
+            result: Err((Outcome::Trap, "the guest task failed".to_string())),
+            fuel: 0,
+            effects: Effects::default(),
+        })
     }
 
     /// Run `module` for `caller` and commit what it did. Never panics on guest behaviour:
@@ -222,11 +261,7 @@ impl Runtime {
                 )
                 .await;
             fuel_total += attempt.fuel;
-            denials = attempt
-                .data
-                .as_mut()
-                .map(|d| std::mem::take(&mut d.denials))
-                .unwrap_or_default();
+            denials = std::mem::take(&mut attempt.effects.denials);
             let response = match attempt.result {
                 Err((outcome, error)) => {
                     break Invoked {
@@ -258,11 +293,9 @@ impl Runtime {
                 fuel_total,
                 None,
             );
-            // A guest that answered always has its store data back.
-            let (writes, mut audits) = match attempt.data.as_mut() {
-                Some(d) => (d.kv.take_writes(), std::mem::take(&mut d.audit.events)),
-                None => (Vec::new(), Vec::new()),
-            };
+            let Effects {
+                writes, mut audits, ..
+            } = attempt.effects;
             audits.extend(denials.iter().cloned());
             let job = Job {
                 tenant_id: caller.tenant_id.clone(),

@@ -1,6 +1,8 @@
 //! Per-call limits, and the reasons a call can be stopped for exceeding one.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use super::growth::Growth;
 
 /// Limits applied to one invocation. Plans can tighten them per tenant.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +25,8 @@ pub struct Limits {
     pub audit_records: u32,
     /// Log lines one call may write (further lines are dropped).
     pub log_lines: u32,
+    /// Calls one tenant may run at once (not a per-call limit, but set by the same plan).
+    pub concurrent_calls: u32,
 }
 
 impl Default for Limits {
@@ -37,6 +41,7 @@ impl Default for Limits {
             buffered_write_bytes: 16 << 20,
             audit_records: 256,
             log_lines: 256,
+            concurrent_calls: 8,
         }
     }
 }
@@ -52,20 +57,28 @@ pub enum LimitExceeded {
     HostCalls(u32),
     #[error("response body larger than {0} bytes")]
     ResponseBody(usize),
+    #[error("memory growth budget of the tenant exhausted (it grows memory faster than its share)")]
+    GrowthBudget,
     #[error("interrupted: module switched off for this tenant")]
     Interrupted,
 }
 
-/// Caps linear memory and table growth for one store; remembers the limit it enforced.
+/// Caps linear memory and table growth for one store, and charges big growth to the
+/// tenant's growth budget.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     pub max_memory: usize,
+    /// The tenant's growth budget (`None`: growth is not metered).
+    pub growth: Option<Growth>,
+    /// When the call's deadline passes; waiting for budget never goes beyond it.
+    pub deadline_at: Instant,
 }
 
-impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
+#[async_trait::async_trait]
+impl wasmtime::ResourceLimiterAsync for MemoryLimiter {
+    async fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -74,10 +87,23 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             // `memory.grow` cannot keep running, and the trap says which limit it hit.
             return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
         }
+        let Some(growth) = self.growth.as_mut() else {
+            return Ok(true);
+        };
+        let now = Instant::now();
+        let wait = growth.charge(desired.saturating_sub(current), now);
+        if wait.is_zero() {
+            return Ok(true);
+        }
+        if now + wait > self.deadline_at {
+            // It could not have the memory in time: stop it now rather than at its deadline.
+            return Err(wasmtime::Error::new(LimitExceeded::GrowthBudget));
+        }
+        tokio::time::sleep(wait).await;
         Ok(true)
     }
 
-    fn table_growing(
+    async fn table_growing(
         &mut self,
         _current: usize,
         desired: usize,

@@ -1,7 +1,10 @@
 //! The Wasm runtime: engine, installed modules, and the invocation path.
 
+pub mod admission;
 pub mod bindings;
+pub mod cpu;
 pub mod engine;
+pub mod growth;
 pub mod invoke;
 pub mod limits;
 pub mod manifest;
@@ -67,6 +70,12 @@ pub struct Runtime {
     pub(crate) permits: tokio::sync::Semaphore,
     /// Calls in flight, for the kill switch.
     pub running: running::Running,
+    /// Each tenant's concurrency slots.
+    pub admission: admission::Admission,
+    /// Each tenant's share of the guest threads for long computations.
+    pub cpu: Arc<cpu::CpuShares>,
+    /// Each tenant's budget for growing memory.
+    pub growth: growth::GrowthBudgets,
     /// The executor guests run on, apart from the request threads.
     guests: Option<tokio::runtime::Runtime>,
     /// Striped locks that serialise retries of calls that lost a write race.
@@ -79,6 +88,7 @@ impl Runtime {
     /// Build the runtime. Call [`Runtime::load_installed`] to load the active versions.
     pub fn new(db: Db, engine_config: EngineConfig, limits: Limits) -> anyhow::Result<Self> {
         let permits = tokio::sync::Semaphore::new(engine_config.max_instances as usize);
+        let guest_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
         Ok(Self {
             engine,
@@ -89,11 +99,16 @@ impl Runtime {
             permits,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
             running: running::Running::default(),
+            admission: admission::Admission::default(),
+            cpu: Arc::new(cpu::CpuShares::for_threads(guest_threads)),
+            growth: growth::GrowthBudgets::default(),
             outbound: None,
             guests: Some(
                 tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .worker_threads(guest_threads)
                     .thread_name("nova-guest")
+                    .on_thread_start(lower_thread_priority)
+                    .global_queue_interval(1)
                     .enable_all()
                     .build()
                     .context("starting the guest executor")?,
@@ -238,6 +253,19 @@ impl Drop for Runtime {
         if let Some(rt) = self.guests.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// Guest threads run at a lower CPU priority than the request threads, so answering HTTP,
+/// resolving tenants and committing writes preempt guest code: a tenant whose guests spin
+/// until their deadline then slows only other guests, within their fair share, not the host.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // Linux sets the nice value per thread. Raising it needs no privilege; if it fails
+        // the thread just keeps the default priority.
+        // SAFETY: setpriority only reads its integer arguments.
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
     }
 }
 

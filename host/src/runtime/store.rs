@@ -58,6 +58,8 @@ impl StoreData {
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 max_memory: limits.memory_bytes,
+                growth: None,
+                deadline_at: Instant::now() + limits.deadline,
             },
             kv: KvState::new(db, call.tenant_id.clone(), call.module.clone(), limits),
             audit: AuditState::default(),

@@ -13,6 +13,9 @@ pub struct PlanLimits {
     pub deadline_ms: u64,
     pub fuel: u64,
     pub calls_per_minute: u64,
+    /// Calls a tenant may run at once; absent means the host's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_calls: Option<u32>,
 }
 
 /// What a plan entitles a tenant to.

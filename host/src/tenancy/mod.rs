@@ -73,6 +73,7 @@ impl TenantView {
                 .min((l.memory_mb as usize).saturating_mul(1 << 20)),
             deadline: host.deadline.min(Duration::from_millis(l.deadline_ms)),
             fuel: host.fuel.min(l.fuel),
+            concurrent_calls: l.concurrent_calls.unwrap_or(host.concurrent_calls),
             ..host
         }
     }

@@ -1,0 +1,191 @@
+//! Per-tenant concurrency: a tenant runs at most its plan's number of calls at once. A few
+//! more wait briefly for a slot; beyond that, calls are refused at once. Every tenant's share
+//! of the instance pool and of the guest threads is bounded this way, so a tenant flooding
+//! the host with calls that spin to their deadline fills only its own slots.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Calls that may wait for a slot, per slot.
+const QUEUE: u32 = 4;
+
+/// Slots by tenant.
+#[derive(Default)]
+pub struct Admission {
+    tenants: Mutex<HashMap<String, Arc<Slots>>>,
+}
+
+struct Slots {
+    limit: u32,
+    running: Arc<Semaphore>,
+    waiting: AtomicU32,
+}
+
+/// Holds one of the tenant's slots until dropped.
+pub struct Admitted {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why a call was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The tenant's slots and its short queue were full.
+    QueueFull { limit: u32 },
+    /// A slot did not free up within the wait.
+    TimedOut { limit: u32 },
+}
+
+impl Refused {
+    /// The tenant's concurrency limit.
+    pub fn limit(self) -> u32 {
+        match self {
+            Refused::QueueFull { limit } | Refused::TimedOut { limit } => limit,
+        }
+    }
+}
+
+/// Counts a waiter for as long as it waits, even if the waiting future is dropped.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admission {
+    /// Take one of `tenant`'s `limit` slots, waiting at most `wait` behind at most
+    /// `4 × limit` other waiters of the same tenant.
+    pub async fn admit(
+        &self,
+        tenant: &str,
+        limit: u32,
+        wait: Duration,
+    ) -> Result<Admitted, Refused> {
+        let slots = self.slots(tenant, limit.max(1));
+        if let Ok(permit) = slots.running.clone().try_acquire_owned() {
+            return Ok(Admitted { _permit: permit });
+        }
+        if slots.waiting.fetch_add(1, Ordering::AcqRel) >= slots.limit.saturating_mul(QUEUE) {
+            slots.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::QueueFull { limit: slots.limit });
+        }
+        let _waiting = Waiting(&slots.waiting);
+        match tokio::time::timeout(wait, slots.running.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Admitted { _permit: permit }),
+            _ => Err(Refused::TimedOut { limit: slots.limit }),
+        }
+    }
+
+    /// Calls of `tenant` running now.
+    pub fn running(&self, tenant: &str) -> u32 {
+        let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        tenants.get(tenant).map_or(0, |s| {
+            s.limit - s.running.available_permits().min(s.limit as usize) as u32
+        })
+    }
+
+    /// Calls of `tenant` waiting for a slot now.
+    pub fn waiting(&self, tenant: &str) -> u32 {
+        let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        tenants
+            .get(tenant)
+            .map_or(0, |s| s.waiting.load(Ordering::Acquire))
+    }
+
+    /// The tenant's slots, made anew when its limit changed (calls holding the old slots
+    /// finish on them; only new calls count against the new limit).
+    fn slots(&self, tenant: &str, limit: u32) -> Arc<Slots> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        match tenants.get(tenant) {
+            Some(s) if s.limit == limit => s.clone(),
+            _ => {
+                let s = Arc::new(Slots {
+                    limit,
+                    running: Arc::new(Semaphore::new(limit as usize)),
+                    waiting: AtomicU32::new(0),
+                });
+                tenants.insert(tenant.to_string(), s.clone());
+                s
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_WAIT: Duration = Duration::ZERO;
+
+    #[tokio::test]
+    async fn a_tenant_gets_its_limit_and_no_more_while_others_are_unaffected() {
+        let admission = Admission::default();
+        let a1 = admission.admit("a", 2, NO_WAIT).await.unwrap();
+        let _a2 = admission.admit("a", 2, NO_WAIT).await.unwrap();
+        assert_eq!(admission.running("a"), 2);
+        assert_eq!(
+            admission.admit("a", 2, NO_WAIT).await.err(),
+            Some(Refused::TimedOut { limit: 2 })
+        );
+        assert!(
+            admission.admit("b", 2, NO_WAIT).await.is_ok(),
+            "b has its own slots"
+        );
+        drop(a1);
+        assert!(
+            admission.admit("a", 2, NO_WAIT).await.is_ok(),
+            "a slot came back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_next_free_slot_and_the_queue_is_bounded() {
+        let admission = Arc::new(Admission::default());
+        let held = admission.admit("a", 1, NO_WAIT).await.unwrap();
+        let waiter = {
+            let admission = admission.clone();
+            tokio::spawn(async move {
+                admission
+                    .admit("a", 1, Duration::from_secs(30))
+                    .await
+                    .is_ok()
+            })
+        };
+        // The queue (four waiters for a limit of one) is full once they are all in it.
+        let mut waiters = vec![waiter];
+        for _ in 1..QUEUE {
+            let admission = admission.clone();
+            waiters.push(tokio::spawn(async move {
+                admission
+                    .admit("a", 1, Duration::from_secs(30))
+                    .await
+                    .is_ok()
+            }));
+        }
+        while admission.waiting("a") < QUEUE {
+            tokio::task::yield_now().await;
+        }
+        let refused = admission.admit("a", 1, NO_WAIT).await.err().unwrap();
+        assert_eq!(refused, Refused::QueueFull { limit: 1 });
+        assert_eq!(refused.limit(), 1);
+        drop(held);
+        // Each waiter gets the slot in turn as the one before it finishes.
+        for w in waiters {
+            assert!(w.await.unwrap(), "a waiter got a freed slot");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_limit_applies_to_new_calls() {
+        let admission = Admission::default();
+        let _old = admission.admit("a", 1, NO_WAIT).await.unwrap();
+        let _new1 = admission.admit("a", 2, NO_WAIT).await.unwrap();
+        let _new2 = admission.admit("a", 2, NO_WAIT).await.unwrap();
+        assert!(admission.admit("a", 2, NO_WAIT).await.is_err());
+    }
+}

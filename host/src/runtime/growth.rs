@@ -1,0 +1,111 @@
+//! Per-tenant budget for growing linear memory. Each call may grow its memory by a small
+//! allowance for free, which covers what ordinary calls use; growth beyond that is paid from
+//! the tenant's token bucket of bytes, refilled at a steady rate. A guest that outruns its
+//! budget waits, without a thread, until the bucket refills or its deadline comes. Faulting
+//! in and handing back hundreds of megabytes a second is kernel work that no thread
+//! priority contains, so this bounds how much of it one tenant can cause.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Growth each call makes for free, in bytes.
+pub const FREE_GROWTH: usize = 8 << 20;
+/// Bytes per second a tenant's calls may grow beyond their free allowance.
+pub const RATE: f64 = (128 << 20) as f64;
+/// The most a tenant can grow at once after being idle.
+pub const BURST: f64 = (128 << 20) as f64;
+
+/// Buckets by tenant.
+#[derive(Default)]
+pub struct GrowthBudgets {
+    tenants: Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    bytes: f64,
+    at: Instant,
+}
+
+/// One call's view of its tenant's bucket.
+#[derive(Debug, Clone)]
+pub struct Growth {
+    bucket: Arc<Mutex<Bucket>>,
+    grown: usize,
+}
+
+impl GrowthBudgets {
+    /// The budget for one call of `tenant`.
+    pub fn for_call(&self, tenant: &str) -> Growth {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = tenants
+            .entry(tenant.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Bucket {
+                    bytes: BURST,
+                    at: Instant::now(),
+                }))
+            })
+            .clone();
+        Growth { bucket, grown: 0 }
+    }
+}
+
+impl Growth {
+    /// Record growth by `bytes` at `now`; returns how long the call must wait before it
+    /// may have them (zero when the free allowance or the bucket covers them).
+    pub fn charge(&mut self, bytes: usize, now: Instant) -> Duration {
+        let free = FREE_GROWTH.saturating_sub(self.grown);
+        self.grown += bytes;
+        let owed = bytes.saturating_sub(free) as f64;
+        if owed == 0.0 {
+            return Duration::ZERO;
+        }
+        let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let refill = now.saturating_duration_since(b.at).as_secs_f64() * RATE;
+        b.bytes = (b.bytes + refill).min(BURST) - owed;
+        b.at = b.at.max(now);
+        if b.bytes >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-b.bytes / RATE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: usize = 1 << 20;
+
+    #[test]
+    fn ordinary_calls_grow_for_free() {
+        let budgets = GrowthBudgets::default();
+        let now = Instant::now();
+        for _ in 0..10_000 {
+            let mut call = budgets.for_call("a");
+            assert_eq!(call.charge(2 * MB, now), Duration::ZERO);
+            assert_eq!(call.charge(MB, now), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn big_growth_drains_the_tenants_bucket_and_waits_for_the_refill() {
+        let budgets = GrowthBudgets::default();
+        let now = Instant::now();
+        let mut first = budgets.for_call("a");
+        // 8 MiB free, then 128 MiB from the full bucket: no wait.
+        assert_eq!(first.charge(136 * MB, now), Duration::ZERO);
+        // The bucket is empty: 64 MiB more costs half a second at 128 MiB/s.
+        let mut second = budgets.for_call("a");
+        assert_eq!(second.charge(72 * MB, now), Duration::from_millis(500));
+        // Other tenants have their own bucket.
+        assert_eq!(budgets.for_call("b").charge(136 * MB, now), Duration::ZERO);
+        // A second later the debt is paid and half the bucket is back.
+        let mut third = budgets.for_call("a");
+        let later = now + Duration::from_millis(1_010);
+        assert_eq!(third.charge(8 * MB + 64 * MB, later), Duration::ZERO);
+    }
+}
