@@ -1,12 +1,11 @@
 //! Billing over HTTP: the provider's webhook intake, and what superadmins use to watch and
 //! mend the pipeline (event lists, replay, job retry, the billing summary).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,22 +18,25 @@ use crate::billing::{QUEUE, count, gauges};
 use crate::storage::billing_events::{self, Stored};
 use crate::storage::{invoices, now_ms, outbox};
 use crate::webhooks::signature;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The header the billing provider signs with.
 pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
 const STATUSES: [&str; 4] = ["pending", "retrying", "processed", "failed"];
 
 /// `/v1/superadmin/billing/*`.
-pub fn superadmin_router() -> Router<AppState> {
-    Router::new()
-        .route("/billing/webhooks", get(list))
-        .route("/billing/webhooks/{id}", get(one))
-        .route("/billing/webhooks/{id}/replay", post(replay_event))
-        .route("/billing/summary", get(summary))
+pub fn superadmin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(replay_event))
+        .routes(routes!(summary))
 }
 
 /// `POST /billing/webhooks/sandbox`: check the signature, then store the event and its job in
 /// one transaction. 202 for a new event, 200 for a provider event id seen before.
+#[utoipa::path(post, path = "/billing/webhooks/sandbox", request_body = Object, responses((status = 202, description = "Accepted; applied by the worker", body = Object), (status = 200, description = "Already accepted (same event id)", body = Object), (status = 503, description = "BILLING_WEBHOOK_SECRET is not set", body = crate::http::openapi::ErrorBody)))]
 pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match accept(&state, &headers, &body).await {
         Ok(r) => r,
@@ -107,6 +109,7 @@ struct ListQuery {
 }
 
 /// `GET /v1/superadmin/billing/webhooks?status=failed,pending&limit=N`, newest first.
+#[utoipa::path(get, path = "/billing/webhooks", responses((status = 200, description = "Done", body = Object)))]
 async fn list(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -133,6 +136,7 @@ async fn list(
     Ok(Json(json!({ "events": events })))
 }
 
+#[utoipa::path(get, path = "/billing/webhooks/{id}", responses((status = 200, description = "Done", body = Object)))]
 async fn one(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -155,6 +159,7 @@ fn replay_error(e: ReplayError) -> ApiError {
 }
 
 /// `POST /v1/superadmin/billing/webhooks/{id}/replay`.
+#[utoipa::path(post, path = "/billing/webhooks/{id}/replay", responses((status = 200, description = "Done", body = Object)))]
 async fn replay_event(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -168,6 +173,7 @@ async fn replay_event(
 }
 
 /// `POST /ops/outbox/{id}/retry`.
+#[utoipa::path(post, path = "/ops/outbox/{id}/retry", responses((status = 200, description = "Done", body = Object)))]
 pub async fn retry_job(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -181,6 +187,7 @@ pub async fn retry_job(
 }
 
 /// `GET /v1/superadmin/billing/summary`; the same numbers feed the `nova_api_billing_*` gauges.
+#[utoipa::path(get, path = "/billing/summary", responses((status = 200, description = "Done", body = Object)))]
 async fn summary(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     let s = invoices::summary(&state.db, now_ms()).await?;
     gauges::refresh(&state.db).await?;

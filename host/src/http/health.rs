@@ -9,11 +9,13 @@ use serde_json::json;
 use crate::app::AppState;
 
 /// `GET /health`: the process answers.
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Alive", body = Object)))]
 pub async fn health() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the database answers and modules are loaded.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.db.ping().await;
     let modules = state.runtime.registry.names();
@@ -33,6 +35,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Gauges that live in the database are read at scrape time, so every replica and worker
     // reports the current numbers.

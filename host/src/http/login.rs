@@ -28,7 +28,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 
 /// Login body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     pub email: String,
@@ -36,6 +36,7 @@ pub struct Login {
 }
 
 /// Check the password and issue a token.
+#[utoipa::path(post, path = "/auth/login", request_body = Login, responses((status = 200, description = "Done", body = Object)))]
 pub async fn login(
     State(state): State<AppState>,
     // Absent when served without connection info (in-process tests): one shared address.

@@ -10,6 +10,7 @@ use crate::auth::TenantUser;
 use crate::storage::tenants;
 
 /// What a tenant's screen shows: the user, the tenant, its plan, modules and flags.
+#[utoipa::path(get, path = "/v1/portal/me", responses((status = 200, description = "Done", body = Object)))]
 pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Json<Value>> {
     let tenant = tenants::get(&state.db, &user.tenant_id)
         .await?

@@ -6,6 +6,7 @@ pub mod health;
 pub mod json;
 pub mod login;
 pub mod me;
+pub mod openapi;
 pub mod payments_webhook;
 pub mod portal;
 pub mod query;
@@ -23,7 +24,9 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use error::{ApiError, REQUEST_ID};
@@ -31,32 +34,14 @@ use error::{ApiError, REQUEST_ID};
 /// Slack above the 1 MiB module body limit for portal requests' framing.
 const BODY_LIMIT: usize = 1 << 20;
 
-/// The whole API.
+/// The whole API. The routes and the OpenAPI description come from the same handlers, so
+/// the description served at `/openapi.json` cannot drift from what the server does.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/auth/login", post(login::login))
-        .route("/v1/registrations", post(registrations::register))
-        .route("/v1/portal/me", get(me::me))
-        .nest(
-            "/v1/superadmin",
-            superadmin::router()
-                .merge(billing::superadmin_router())
-                .merge(support::superadmin_router()),
-        )
-        .route("/support/announcements", post(support::announce))
-        .route(
-            "/v1/portal/support/announcements",
-            get(support::tenant_announcements),
-        )
-        .route("/billing/webhooks/sandbox", post(billing::intake))
-        .route("/ops/outbox/{id}/retry", post(billing::retry_job))
-        .route(
-            "/v1/portal/pos/payments/{payment_id}/status",
-            post(payments_webhook::settlement),
-        )
+    let (api, spec) = documented_routes().split_for_parts();
+    let spec = std::sync::Arc::new(openapi::finish(spec));
+    api.route("/openapi.json", get(openapi::json).with_state(spec.clone()))
+        .route("/docs", get(openapi::page).with_state(spec))
+        // Whatever a module serves under its prefix: documented by the module, not here.
         .route("/v1/portal/{module}", any(portal::call_root))
         .route("/v1/portal/{module}/{*path}", any(portal::call))
         .fallback(not_found)
@@ -68,6 +53,28 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(observe))
         .with_state(state)
+}
+
+/// Every route with a fixed path, each from a handler that describes itself.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(login::login))
+        .routes(routes!(registrations::register))
+        .routes(routes!(me::me))
+        .nest(
+            "/v1/superadmin",
+            superadmin::router()
+                .merge(billing::superadmin_router())
+                .merge(support::superadmin_router()),
+        )
+        .routes(routes!(support::announce))
+        .routes(routes!(support::tenant_announcements))
+        .routes(routes!(billing::intake))
+        .routes(routes!(billing::retry_job))
+        .routes(routes!(payments_webhook::settlement))
 }
 
 async fn not_found() -> ApiError {

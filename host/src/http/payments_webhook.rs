@@ -32,6 +32,7 @@ struct Envelope {
     payment_id: String,
 }
 
+#[utoipa::path(post, path = "/v1/portal/pos/payments/{payment_id}/status", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
 pub async fn settlement(
     State(state): State<AppState>,
     Path(payment_id): Path<String>,

@@ -47,7 +47,22 @@ pub async fn call_root(
     .await
 }
 
-/// `/v1/portal/{module}/{*path}`.
+/// `/v1/portal/{module}/{*path}`: a call into a module, which answers as it likes.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/v1/portal/{module}/{path}",
+    params(
+        ("module" = String, Path, description = "The module's name, e.g. `pos`"),
+        ("path" = String, Path, description = "The module's own route (may contain `/`)"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the module as is"),
+    responses(
+        (status = "2XX", description = "The module's answer"),
+        (status = 429, description = "The plan's call rate or concurrency limit was reached", body = crate::http::openapi::ErrorBody),
+        (status = 502, description = "The module trapped or hit a limit", body = crate::http::openapi::ErrorBody),
+        (status = 504, description = "The module ran past its deadline", body = crate::http::openapi::ErrorBody),
+    )
+)]
 pub async fn call(
     state: State<AppState>,
     user: TenantUser,

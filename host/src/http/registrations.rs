@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::password;
 use crate::storage::{plans, registrations, users};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewRegistration {
     restaurant_name: String,
@@ -24,6 +24,7 @@ pub struct NewRegistration {
 }
 
 /// Store a pending registration; 202 because a person decides later.
+#[utoipa::path(post, path = "/v1/registrations", request_body = NewRegistration, responses((status = 202, description = "Done", body = Object)))]
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewRegistration>,

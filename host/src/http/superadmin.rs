@@ -1,10 +1,9 @@
 //! `/v1/superadmin/*`: tenants, users, modules, toggles, and what happened (invocations, audit).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,33 +16,34 @@ use crate::runtime::InstallError;
 use crate::storage::audit::{self as audit_store, AuditFilter};
 use crate::storage::invocations::{self, InvocationFilter, Outcome};
 use crate::storage::{self, modules, tenants, users};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
+use utoipa_axum::routes;
 
 /// Largest component accepted by the install route.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 /// The superadmin router (mounted at `/v1/superadmin`).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", post(create_tenant).get(list_tenants))
-        .route("/tenants/{tenant_id}/users", post(create_user))
-        .route(
-            "/modules",
-            get(list_modules)
-                .post(install_module)
-                .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tenant, list_tenants))
+        .routes(routes!(create_user))
+        .routes(
+            routes!(list_modules, install_module).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
-        .route("/invocations", get(list_invocations))
-        .route("/audit", get(list_audit))
+        .routes(routes!(list_invocations))
+        .routes(routes!(list_audit))
         .merge(super::tenancy::router())
         .merge(super::versions::router())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
 }
 
+#[utoipa::path(post, path = "/tenants", request_body = NewTenant, responses((status = 201, description = "Done", body = Object)))]
 async fn create_tenant(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -60,11 +60,12 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
+#[utoipa::path(get, path = "/tenants", responses((status = 200, description = "Done", body = Object)))]
 async fn list_tenants(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "tenants": tenants::list(&state.db).await? })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
     email: String,
@@ -89,6 +90,7 @@ pub fn check_email(email: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant_id}/users", request_body = NewUser, responses((status = 201, description = "Done", body = Object)))]
 async fn create_user(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -127,6 +129,7 @@ async fn create_user(
     }
 }
 
+#[utoipa::path(get, path = "/modules", responses((status = 200, description = "Done", body = Object)))]
 async fn list_modules(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "modules": modules::list(&state.db).await? })))
 }
@@ -137,6 +140,7 @@ struct InstallQuery {
     name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/modules", params(("name" = String, Query, description = "The module's name")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component's bytes (`wasm32-wasip2`)"), responses((status = 201, description = "Done", body = Object)))]
 async fn install_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -185,6 +189,7 @@ struct InvocationQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/invocations", responses((status = 200, description = "Done", body = Object)))]
 async fn list_invocations(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -220,6 +225,7 @@ struct AuditQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/audit", responses((status = 200, description = "Done", body = Object)))]
 async fn list_audit(
     State(state): State<AppState>,
     _admin: SuperAdmin,

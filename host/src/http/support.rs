@@ -1,12 +1,11 @@
 //! Support over HTTP: superadmin triage across tenants (through each tenant's support module),
 //! announcements, maintenance mode and the mail outbox.
 
+use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,28 +18,21 @@ use crate::storage::announcements::{self, Window};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{mail, maintenance, now_ms, tenants};
 use crate::support::{self, Answer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// `/v1/superadmin/...` routes of this file.
-pub fn superadmin_router() -> Router<AppState> {
-    Router::new()
-        .route("/support/tickets", get(triage))
-        .route("/support/tickets/{tenant_id}/{ticket_id}", get(ticket))
-        .route(
-            "/support/tickets/{tenant_id}/{ticket_id}/replies",
-            post(respond),
-        )
-        .route(
-            "/support/tickets/{tenant_id}/{ticket_id}/severity",
-            put(severity),
-        )
-        .route(
-            "/support/tickets/{tenant_id}/{ticket_id}/assignee",
-            put(assign),
-        )
-        .route("/support/announcements", get(list_announcements))
-        .route("/maintenance", get(maintenance_now).put(set_maintenance))
-        .route("/maintenance/log", get(maintenance_log))
-        .route("/mail/outbox", get(outbox))
+pub fn superadmin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(triage))
+        .routes(routes!(ticket))
+        .routes(routes!(respond))
+        .routes(routes!(severity))
+        .routes(routes!(assign))
+        .routes(routes!(list_announcements))
+        .routes(routes!(maintenance_now, set_maintenance))
+        .routes(routes!(maintenance_log))
+        .routes(routes!(outbox))
 }
 
 fn team(admin: &crate::auth::Claims) -> String {
@@ -61,6 +53,7 @@ struct TriageQuery {
 }
 
 /// Open (or `status=`) tickets of every tenant with support, ordered by time left on their SLA.
+#[utoipa::path(get, path = "/support/tickets", responses((status = 200, description = "Done", body = Object)))]
 async fn triage(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -124,6 +117,7 @@ async fn triage(
     Ok(Json(json!({ "tickets": all, "now": now })))
 }
 
+#[utoipa::path(get, path = "/support/tickets/{tenant_id}/{ticket_id}", responses((status = 200, description = "Done", body = Object)))]
 async fn ticket(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -142,6 +136,7 @@ async fn ticket(
     )
 }
 
+#[utoipa::path(post, path = "/support/tickets/{tenant_id}/{ticket_id}/replies", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
 async fn respond(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -152,6 +147,7 @@ async fn respond(
     relay(support::call(&state, &tenant, &team(&admin), "POST", &path, Some(&body)).await)
 }
 
+#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/severity", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
 async fn severity(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -162,6 +158,7 @@ async fn severity(
     relay(support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await)
 }
 
+#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/assignee", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
 async fn assign(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -172,7 +169,7 @@ async fn assign(
     relay(support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AnnouncementBody {
     title: String,
@@ -192,6 +189,7 @@ fn check_window(w: Option<Window>, field: &str) -> ApiResult<()> {
 }
 
 /// `POST /support/announcements`: to every tenant, or to `tenantIds`; their admins get it by mail.
+#[utoipa::path(post, path = "/support/announcements", request_body = AnnouncementBody, responses((status = 201, description = "Done", body = Object)))]
 pub async fn announce(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -251,6 +249,7 @@ pub async fn announce(
     ))
 }
 
+#[utoipa::path(get, path = "/support/announcements", responses((status = 200, description = "Done", body = Object)))]
 async fn list_announcements(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -261,6 +260,7 @@ async fn list_announcements(
 }
 
 /// `GET /v1/portal/support/announcements`: what the caller's tenant may read.
+#[utoipa::path(get, path = "/v1/portal/support/announcements", responses((status = 200, description = "Done", body = Object)))]
 pub async fn tenant_announcements(
     State(state): State<AppState>,
     user: TenantUser,
@@ -279,11 +279,12 @@ fn maintenance_view(state: &AppState) -> Value {
     }
 }
 
+#[utoipa::path(get, path = "/maintenance", responses((status = 200, description = "Done", body = Object)))]
 async fn maintenance_now(State(state): State<AppState>, _admin: SuperAdmin) -> Json<Value> {
     Json(maintenance_view(&state))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MaintenanceBody {
     enabled: bool,
@@ -334,6 +335,7 @@ pub async fn switch_maintenance(
     Ok(ended)
 }
 
+#[utoipa::path(put, path = "/maintenance", request_body = MaintenanceBody, responses((status = 200, description = "Done", body = Object)))]
 async fn set_maintenance(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -357,6 +359,7 @@ async fn set_maintenance(
     Ok(Json(view))
 }
 
+#[utoipa::path(get, path = "/maintenance/log", responses((status = 200, description = "Done", body = Object)))]
 async fn maintenance_log(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -372,6 +375,7 @@ struct OutboxQuery {
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/mail/outbox", responses((status = 200, description = "Done", body = Object)))]
 async fn outbox(
     State(state): State<AppState>,
     _admin: SuperAdmin,

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,44 +21,28 @@ use crate::storage::{analytics, modules, plans, registrations, service_tokens, t
 use crate::tenancy::ChangeError;
 use crate::tenancy::changes::{Change, Delta, Op};
 use crate::tenancy::registration::{self, DecisionError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes mounted under `/v1/superadmin`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/plans", get(list_plans))
-        .route("/members", get(list_members))
-        .route("/tenants/{tenant_id}/modules", get(tenant_modules))
-        .route(
-            "/tenants/{tenant_id}/modules/{module}",
-            put(set_module).delete(drop_module),
-        )
-        .route("/tenants/{tenant_id}/feature-flags", get(tenant_flags))
-        .route(
-            "/tenants/{tenant_id}/feature-flags/{flag}",
-            put(set_flag).delete(drop_flag),
-        )
-        .route("/tenants/{tenant_id}/apply-preset", post(apply_preset))
-        .route("/module-presets", get(list_presets).post(create_preset))
-        .route(
-            "/module-presets/{name}",
-            put(replace_preset).delete(delete_preset),
-        )
-        .route("/registrations", get(list_registrations))
-        .route("/registrations/{id}/approve", post(approve))
-        .route("/registrations/{id}/reject", post(reject))
-        .route(
-            "/tenants/{tenant_id}/subscription",
-            put(change_plan).delete(cancel_subscription),
-        )
-        .route("/analytics/module-toggles", get(toggle_analytics))
-        .route(
-            "/tenants/{tenant_id}/service-tokens",
-            post(create_service_token),
-        )
-        .route(
-            "/tenants/{tenant_id}/service-tokens/{token_id}",
-            axum::routing::delete(revoke_service_token),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_plans))
+        .routes(routes!(list_members))
+        .routes(routes!(tenant_modules))
+        .routes(routes!(set_module, drop_module))
+        .routes(routes!(tenant_flags))
+        .routes(routes!(set_flag, drop_flag))
+        .routes(routes!(apply_preset))
+        .routes(routes!(list_presets, create_preset))
+        .routes(routes!(replace_preset, delete_preset))
+        .routes(routes!(list_registrations))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(change_plan, cancel_subscription))
+        .routes(routes!(toggle_analytics))
+        .routes(routes!(create_service_token))
+        .routes(routes!(revoke_service_token))
 }
 
 /// Feature flag names: lower-case words joined by `.`, `_` or `-`, at most 64 bytes.
@@ -93,10 +76,12 @@ fn decision_error(e: DecisionError) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/plans", responses((status = 200, description = "Done", body = Object)))]
 async fn list_plans(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "plans": plans::list(&state.db).await? })))
 }
 
+#[utoipa::path(get, path = "/members", responses((status = 200, description = "Done", body = Object)))]
 async fn list_members(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "members": users::superadmins(&state.db).await? }),
@@ -129,6 +114,7 @@ fn describe(
         .collect()
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant_id}/modules", responses((status = 200, description = "Done", body = Object)))]
 async fn tenant_modules(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -142,6 +128,7 @@ async fn tenant_modules(
     ))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant_id}/feature-flags", responses((status = 200, description = "Done", body = Object)))]
 async fn tenant_flags(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -154,7 +141,7 @@ async fn tenant_flags(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Enabled {
     enabled: bool,
@@ -209,6 +196,7 @@ async fn change_one(
     Ok(Json(state_of(tenant, key, name, &deltas, source)))
 }
 
+#[utoipa::path(put, path = "/tenants/{tenant_id}/modules/{module}", request_body = Enabled, responses((status = 200, description = "Done", body = Object)))]
 async fn set_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -225,6 +213,7 @@ async fn set_module(
     change_one(&state, &admin.email, &tenant, Kind::Module, &module, op).await
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/modules/{module}", responses((status = 200, description = "Done", body = Object)))]
 async fn drop_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -234,6 +223,7 @@ async fn drop_module(
     change_one(&state, &admin.email, &tenant, Kind::Module, &module, op).await
 }
 
+#[utoipa::path(put, path = "/tenants/{tenant_id}/feature-flags/{flag}", request_body = Enabled, responses((status = 200, description = "Done", body = Object)))]
 async fn set_flag(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -250,6 +240,7 @@ async fn set_flag(
     change_one(&state, &admin.email, &tenant, Kind::Flag, &flag, op).await
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/feature-flags/{flag}", responses((status = 200, description = "Done", body = Object)))]
 async fn drop_flag(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -259,12 +250,13 @@ async fn drop_flag(
     change_one(&state, &admin.email, &tenant, Kind::Flag, &flag, op).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApplyPreset {
     preset: String,
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant_id}/apply-preset", request_body = ApplyPreset, responses((status = 200, description = "Done", body = Object)))]
 async fn apply_preset(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -296,6 +288,7 @@ async fn apply_preset(
     ))
 }
 
+#[utoipa::path(get, path = "/module-presets", responses((status = 200, description = "Done", body = Object)))]
 async fn list_presets(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "presets": presets::list(&state.db).await? })))
 }
@@ -328,6 +321,7 @@ fn check_preset(p: &Preset) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/module-presets", request_body = Preset, responses((status = 201, description = "Done", body = Object)))]
 async fn create_preset(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -343,7 +337,7 @@ async fn create_preset(
     Ok((StatusCode::CREATED, Json(preset)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PresetBody {
     #[serde(default)]
@@ -354,6 +348,7 @@ struct PresetBody {
     feature_flags: BTreeMap<String, bool>,
 }
 
+#[utoipa::path(put, path = "/module-presets/{name}", request_body = PresetBody, responses((status = 200, description = "Done", body = Object)))]
 async fn replace_preset(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -378,6 +373,7 @@ async fn replace_preset(
     ))
 }
 
+#[utoipa::path(delete, path = "/module-presets/{name}", responses((status = 204, description = "Done")))]
 async fn delete_preset(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -399,6 +395,7 @@ struct StatusQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(get, path = "/registrations", responses((status = 200, description = "Done", body = Object)))]
 async fn list_registrations(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -423,6 +420,7 @@ struct Approve {
     preset: Option<String>,
 }
 
+#[utoipa::path(post, path = "/registrations/{id}/approve", responses((status = 200, description = "Done", body = Object)))]
 async fn approve(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -449,12 +447,13 @@ async fn approve(
     Ok(Json(approved))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Reject {
     reason: String,
 }
 
+#[utoipa::path(post, path = "/registrations/{id}/reject", request_body = Reject, responses((status = 200, description = "Done", body = Object)))]
 async fn reject(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -482,6 +481,7 @@ struct WindowQuery {
     window_days: Option<String>,
 }
 
+#[utoipa::path(get, path = "/analytics/module-toggles", responses((status = 200, description = "Done", body = Object)))]
 async fn toggle_analytics(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -500,7 +500,7 @@ async fn toggle_analytics(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewServiceToken {
     name: String,
@@ -526,6 +526,7 @@ async fn audit_superadmin(
     Ok(())
 }
 
+#[utoipa::path(post, path = "/tenants/{tenant_id}/service-tokens", request_body = NewServiceToken, responses((status = 201, description = "Done", body = Object)))]
 async fn create_service_token(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -557,6 +558,7 @@ async fn create_service_token(
     ))
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/service-tokens/{token_id}", responses((status = 204, description = "Done")))]
 async fn revoke_service_token(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -589,7 +591,7 @@ fn plan_error(e: registration::PlanError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlanBody {
     plan: String,
@@ -608,6 +610,7 @@ fn deltas_json(deltas: &[Delta]) -> Value {
         .into()
 }
 
+#[utoipa::path(put, path = "/tenants/{tenant_id}/subscription", request_body = PlanBody, responses((status = 200, description = "Done", body = Object)))]
 async fn change_plan(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -629,6 +632,7 @@ async fn change_plan(
     ))
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/subscription", responses((status = 200, description = "Done", body = Object)))]
 async fn cancel_subscription(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,

@@ -1,9 +1,8 @@
 //! `/v1/superadmin/…` for module versions: list, activate, roll back, pin a tenant.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,18 +14,17 @@ use crate::runtime::manifest::{Capability, Permissions, valid_host};
 use crate::runtime::versions::{Actor, VersionError};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{grants, modules, tenants};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes mounted under `/v1/superadmin`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/modules/{module}/versions", get(list_versions))
-        .route("/modules/{module}/activate", post(activate))
-        .route("/modules/{module}/rollback", post(rollback))
-        .route(
-            "/tenants/{tenant_id}/modules/{module}/pin",
-            put(pin).delete(unpin),
-        )
-        .route("/modules/{module}/grants", get(list_grants).put(set_grants))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_versions))
+        .routes(routes!(activate))
+        .routes(routes!(rollback))
+        .routes(routes!(pin, unpin))
+        .routes(routes!(list_grants, set_grants))
 }
 
 fn grants_view(state: &AppState, module: &crate::runtime::registry::LoadedModule) -> Value {
@@ -55,6 +53,7 @@ fn loaded(
     })
 }
 
+#[utoipa::path(get, path = "/modules/{module}/grants", responses((status = 200, description = "Done", body = Object)))]
 async fn list_grants(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -64,7 +63,7 @@ async fn list_grants(
     Ok(Json(grants_view(&state, &m)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantsBody {
     capabilities: Vec<String>,
@@ -74,6 +73,7 @@ struct GrantsBody {
 }
 
 /// Replace what a module is granted (deny by default); audited as `module.grants_changed`.
+#[utoipa::path(put, path = "/modules/{module}/grants", request_body = GrantsBody, responses((status = 200, description = "Done", body = Object)))]
 async fn set_grants(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -139,6 +139,7 @@ fn version_error(e: VersionError) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/modules/{module}/versions", responses((status = 200, description = "Done", body = Object)))]
 async fn list_versions(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -154,12 +155,13 @@ async fn list_versions(
     Ok(Json(json!({"module": module, "versions": versions})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VersionBody {
     version: i64,
 }
 
+#[utoipa::path(post, path = "/modules/{module}/activate", request_body = VersionBody, responses((status = 200, description = "Done", body = Object)))]
 async fn activate(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -180,6 +182,7 @@ async fn activate(
     Ok(Json(json!({"module": module, "activeVersion": active})))
 }
 
+#[utoipa::path(post, path = "/modules/{module}/rollback", responses((status = 200, description = "Done", body = Object)))]
 async fn rollback(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -199,6 +202,7 @@ async fn rollback(
     Ok(Json(json!({"module": module, "activeVersion": active})))
 }
 
+#[utoipa::path(put, path = "/tenants/{tenant_id}/modules/{module}/pin", request_body = VersionBody, responses((status = 200, description = "Done", body = Object)))]
 async fn pin(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -227,6 +231,7 @@ async fn pin(
     ))
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/modules/{module}/pin", responses((status = 204, description = "Done")))]
 async fn unpin(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,

@@ -21,7 +21,7 @@ pub struct Announcement {
 }
 
 /// A maintenance window, in milliseconds since the epoch.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Window {
     pub start: i64,

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{Db, now_ms};
 
 /// A preset as stored and shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Preset {
     pub name: String,
