@@ -67,8 +67,20 @@ fn wasm(out: &Path, krate: &str) -> String {
 }
 
 fn build_workspace(dir: &Path, target_dir: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Under a toolchain override (`cargo +nightly fuzz …`) the guests still build with the
+    // pinned toolchain, which has the wasm32-wasip2 target: go through rustup's `cargo`
+    // and let rust-toolchain.toml choose.
+    let overridden = std::env::var_os("RUSTUP_TOOLCHAIN").is_some();
+    let cargo = match std::env::var("CARGO") {
+        Ok(cargo) if !overridden => cargo,
+        _ => "cargo".into(),
+    };
     let mut cmd = Command::new(cargo);
+    if overridden {
+        for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC"] {
+            cmd.env_remove(var);
+        }
+    }
     cmd.current_dir(dir)
         .args([
             "build",

@@ -105,6 +105,18 @@ async fn every_route_group_answers_each_caller_as_documented() {
         ),
         (
             g.clone(),
+            "/openapi.json".into(),
+            none.clone(),
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            g.clone(),
+            "/docs".into(),
+            none.clone(),
+            [200, 200, 200, 200, 200, 200],
+        ),
+        (
+            g.clone(),
             "/v1/portal/me".into(),
             none.clone(),
             [401, 200, 200, 200, 200, 403],

@@ -185,8 +185,16 @@ pub async fn dispatch(
     let _slot = match admitted {
         Ok(slot) => slot,
         Err(refused) => {
+            // No tenant label on the metric (one series per tenant is too many); the log
+            // names the tenant.
             metrics::counter!("nova_tenant_calls_refused_total", "reason" => "concurrency")
                 .increment(1);
+            tracing::info!(
+                tenant = tenant_id,
+                module = module_name,
+                limit = refused.limit(),
+                "call refused: concurrency limit"
+            );
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TOO_MANY_CONCURRENT_CALLS",
