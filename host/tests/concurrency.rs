@@ -57,6 +57,8 @@ async fn counter_increments_are_never_lost(backend: Backend) {
         }
     }
     assert_eq!(ok + conflicts + refused, CALLS);
+    // The tenant's limit (8) and queue (32) admit most of the burst: the race is exercised.
+    assert!(ok >= 8, "only {ok} calls ran");
     let (_, total) = server.get(&staff, "/v1/portal/hostile/counter").await;
     assert_eq!(total.as_u64().unwrap(), ok as u64, "{conflicts} conflicts");
     // Each successful call saw a distinct value: no two increments read the same number.

@@ -182,7 +182,7 @@ pub async fn dispatch(
             caller.limits.deadline,
         )
         .await;
-    let _slot = match admitted {
+    let slot = match admitted {
         Ok(slot) => slot,
         Err(refused) => {
             // No tenant label on the metric (one series per tenant is too many); the log
@@ -209,7 +209,10 @@ pub async fn dispatch(
             return resp;
         }
     };
-    let invoked = state.runtime.invoke(module, &caller, req).await;
+    let invoked = state
+        .runtime
+        .invoke_admitted(module, &caller, req, Some(slot))
+        .await;
     if let Some(resp) = invoked.response {
         return guest_response(resp.status, resp.headers, resp.body);
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -22,6 +23,16 @@ pub struct CpuShares {
 pub struct CpuTurn {
     shares: Arc<Semaphore>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    /// Past this the call stops waiting for a share; its next tick then ends it.
+    deadline_at: Instant,
+}
+
+impl std::fmt::Debug for CpuTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuTurn")
+            .field("holds_share", &self.holds_share())
+            .finish()
+    }
 }
 
 impl CpuShares {
@@ -43,8 +54,8 @@ impl CpuShares {
         self.per_tenant
     }
 
-    /// A turn for one call of `tenant`.
-    pub fn turn(&self, tenant: &str) -> CpuTurn {
+    /// A turn for one call of `tenant` that must end by `deadline_at`.
+    pub fn turn(&self, tenant: &str, deadline_at: Instant) -> CpuTurn {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         let shares = tenants
             .entry(tenant.to_string())
@@ -53,6 +64,7 @@ impl CpuShares {
         CpuTurn {
             shares,
             held: Arc::default(),
+            deadline_at,
         }
     }
 }
@@ -63,12 +75,21 @@ impl CpuTurn {
     pub fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let turn = self.clone();
         Box::pin(async move {
-            drop(turn.held.lock().unwrap_or_else(|p| p.into_inner()).take());
+            turn.release();
             tokio::task::yield_now().await;
-            // The semaphore is never closed, so acquiring only fails if it were.
-            let permit = turn.shares.clone().acquire_owned().await.ok();
-            *turn.held.lock().unwrap_or_else(|p| p.into_inner()) = permit;
+            // A call whose deadline passes while it waits goes on without a share, and its
+            // next tick stops it. (The semaphore is never closed, so `ok()` loses nothing.)
+            let deadline = tokio::time::Instant::from_std(turn.deadline_at);
+            let acquired = tokio::time::timeout_at(deadline, turn.shares.clone().acquire_owned());
+            if let Ok(permit) = acquired.await {
+                *turn.held.lock().unwrap_or_else(|p| p.into_inner()) = permit.ok();
+            }
         })
+    }
+
+    /// Give the share back while the call is not computing (waiting, or done).
+    pub fn release(&self) {
+        drop(self.held.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     /// Does this call hold a share now?
@@ -96,9 +117,10 @@ mod tests {
     async fn a_tenant_computes_on_at_most_its_shares_and_others_are_unaffected() {
         let shares = CpuShares::for_threads(2);
         assert_eq!(shares.per_tenant(), 1);
-        let first = shares.turn("a");
-        let second = shares.turn("a");
-        let other = shares.turn("b");
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        let first = shares.turn("a", later);
+        let second = shares.turn("a", later);
+        let other = shares.turn("b", later);
         first.next_tick().await;
         assert!(first.holds_share());
         // The second long call of the same tenant waits for the first to give its share back.
@@ -113,5 +135,24 @@ mod tests {
         waiting.await;
         assert!(second.holds_share());
         assert!(!first.holds_share());
+        second.release();
+        first_again.await;
+        assert!(
+            first.holds_share(),
+            "a released share goes to the next in line"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_stops_waiting_for_a_share() {
+        let shares = CpuShares::new(1);
+        let holder = shares.turn("a", Instant::now() + std::time::Duration::from_secs(60));
+        holder.next_tick().await;
+        let late = shares.turn("a", Instant::now());
+        late.next_tick().await;
+        assert!(
+            !late.holds_share(),
+            "it went on without one, to be stopped at its next tick"
+        );
     }
 }

@@ -53,24 +53,33 @@ impl GrowthBudgets {
 }
 
 impl Growth {
-    /// Record growth by `bytes` at `now`; returns how long the call must wait before it
-    /// may have them (zero when the free allowance or the bucket covers them).
-    pub fn charge(&mut self, bytes: usize, now: Instant) -> Duration {
+    /// Grow by `bytes` at `now` if the call need not wait longer than `max_wait` for them:
+    /// returns the wait (zero when the free allowance or the bucket covers them). `None`
+    /// means refused, and then nothing is charged, so refused growth never becomes debt.
+    pub fn charge(&mut self, bytes: usize, now: Instant, max_wait: Duration) -> Option<Duration> {
         let free = FREE_GROWTH.saturating_sub(self.grown);
-        self.grown += bytes;
         let owed = bytes.saturating_sub(free) as f64;
         if owed == 0.0 {
-            return Duration::ZERO;
+            self.grown += bytes;
+            return Some(Duration::ZERO);
         }
         let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
         let refill = now.saturating_duration_since(b.at).as_secs_f64() * RATE;
-        b.bytes = (b.bytes + refill).min(BURST) - owed;
+        b.bytes = (b.bytes + refill).min(BURST);
         b.at = b.at.max(now);
-        if b.bytes >= 0.0 {
+        let after = b.bytes - owed;
+        let wait = if after >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-b.bytes / RATE)
+            Duration::from_secs_f64(-after / RATE)
+        };
+        if wait > max_wait {
+            return None;
         }
+        // The balance goes negative by at most `max_wait` of refill: later calls queue behind.
+        b.bytes = after;
+        self.grown += bytes;
+        Some(wait)
     }
 }
 
@@ -80,15 +89,47 @@ mod tests {
 
     const MB: usize = 1 << 20;
 
+    const PATIENT: Duration = Duration::from_secs(10);
+
     #[test]
     fn ordinary_calls_grow_for_free() {
         let budgets = GrowthBudgets::default();
         let now = Instant::now();
         for _ in 0..10_000 {
             let mut call = budgets.for_call("a");
-            assert_eq!(call.charge(2 * MB, now), Duration::ZERO);
-            assert_eq!(call.charge(MB, now), Duration::ZERO);
+            assert_eq!(
+                call.charge(2 * MB, now, Duration::ZERO),
+                Some(Duration::ZERO)
+            );
+            assert_eq!(call.charge(MB, now, Duration::ZERO), Some(Duration::ZERO));
         }
+    }
+
+    #[test]
+    fn refused_growth_costs_nothing() {
+        let budgets = GrowthBudgets::default();
+        let now = Instant::now();
+        assert_eq!(
+            budgets.for_call("a").charge(136 * MB, now, Duration::ZERO),
+            Some(Duration::ZERO)
+        );
+        // The bucket is empty: each of these would wait, so each is refused, uncharged.
+        for _ in 0..100 {
+            assert_eq!(
+                budgets
+                    .for_call("a")
+                    .charge(72 * MB, now, Duration::from_millis(100)),
+                None
+            );
+        }
+        // A second later the bucket is full again, as if the refused calls never happened.
+        let later = now + Duration::from_millis(1_010);
+        assert_eq!(
+            budgets
+                .for_call("a")
+                .charge(136 * MB, later, Duration::ZERO),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]
@@ -97,15 +138,24 @@ mod tests {
         let now = Instant::now();
         let mut first = budgets.for_call("a");
         // 8 MiB free, then 128 MiB from the full bucket: no wait.
-        assert_eq!(first.charge(136 * MB, now), Duration::ZERO);
+        assert_eq!(first.charge(136 * MB, now, PATIENT), Some(Duration::ZERO));
         // The bucket is empty: 64 MiB more costs half a second at 128 MiB/s.
         let mut second = budgets.for_call("a");
-        assert_eq!(second.charge(72 * MB, now), Duration::from_millis(500));
+        assert_eq!(
+            second.charge(72 * MB, now, PATIENT),
+            Some(Duration::from_millis(500))
+        );
         // Other tenants have their own bucket.
-        assert_eq!(budgets.for_call("b").charge(136 * MB, now), Duration::ZERO);
+        assert_eq!(
+            budgets.for_call("b").charge(136 * MB, now, PATIENT),
+            Some(Duration::ZERO)
+        );
         // A second later the debt is paid and half the bucket is back.
         let mut third = budgets.for_call("a");
         let later = now + Duration::from_millis(1_010);
-        assert_eq!(third.charge(8 * MB + 64 * MB, later), Duration::ZERO);
+        assert_eq!(
+            third.charge(8 * MB + 64 * MB, later, PATIENT),
+            Some(Duration::ZERO)
+        );
     }
 }

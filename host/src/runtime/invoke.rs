@@ -8,6 +8,7 @@ use std::time::Instant;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
+use super::admission::Admitted;
 use super::bindings::{GuestRequest, GuestResponse};
 use super::cpu::CpuTurn;
 use super::engine::WasmEngine;
@@ -51,6 +52,13 @@ pub struct Invoked {
     pub conflict: bool,
     /// True when the commit itself failed (database down): nothing was written.
     pub commit_failed: bool,
+}
+
+/// What a call holds until its last instance is gone: a place in the instance pool and,
+/// for module calls over HTTP, the tenant's concurrency slot.
+struct Hold {
+    _slot: Option<Admitted>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 struct Attempt {
@@ -120,6 +128,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
     let mut data = StoreData::new(db, call, limits, view);
     data.granted = granted;
     data.limiter.growth = Some(growth);
+    data.limiter.cpu = Some(cpu.clone());
     data.outbound_state.outbound = outbound;
     let mut store = Store::new(engine.engine(), data);
     store.limiter_async(|s| &mut s.limiter);
@@ -148,6 +157,8 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
             .await
     }
     .await;
+    // Done computing, whatever the outcome.
+    cpu.release();
     let fuel = limits
         .fuel
         .saturating_sub(store.get_fuel().unwrap_or(limits.fuel));
@@ -185,6 +196,7 @@ impl Runtime {
         call: CallInfo,
         req: GuestRequest,
         interrupt: Arc<AtomicBool>,
+        hold: Arc<Hold>,
     ) -> Attempt {
         let input = AttemptInput {
             engine: self.engine.clone(),
@@ -197,7 +209,9 @@ impl Runtime {
             interrupt,
             granted: self.effective_grants(module),
             outbound: self.outbound.clone(),
-            cpu: self.cpu.turn(&caller.tenant_id),
+            cpu: self
+                .cpu
+                .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline),
             growth: self.growth.for_call(&caller.tenant_id),
         };
         let (answer, answered) = tokio::sync::oneshot::channel();
@@ -208,6 +222,9 @@ impl Runtime {
             // decommits a batch of slots, which may be another tenant's gigabytes: do it
             // after the requester has its answer, not on its clock.
             drop(store);
+            // Only now is the instance back: the call's pool permit and tenant slot go last,
+            // even if the requester stopped waiting long ago (client gone, timeout).
+            drop(hold);
         });
         answered.await.unwrap_or_else(|_| Attempt {
             result: Err((Outcome::Trap, "the guest task failed".to_string())),
@@ -224,8 +241,23 @@ impl Runtime {
         caller: &Caller,
         req: GuestRequest,
     ) -> Invoked {
+        self.invoke_admitted(module, caller, req, None).await
+    }
+
+    /// [`Runtime::invoke`] holding `slot`, the tenant's concurrency slot, until the guest
+    /// is gone.
+    pub async fn invoke_admitted(
+        &self,
+        module: Arc<LoadedModule>,
+        caller: &Caller,
+        req: GuestRequest,
+        slot: Option<Admitted>,
+    ) -> Invoked {
         let started = Instant::now();
-        let _permit = self.permits.acquire().await.ok();
+        let hold = Arc::new(Hold {
+            _slot: slot,
+            _permit: self.permits.clone().acquire_owned().await.ok(),
+        });
         let call = CallInfo {
             tenant_id: caller.tenant_id.clone(),
             actor: caller.actor.clone(),
@@ -258,6 +290,7 @@ impl Runtime {
                     call.clone(),
                     req.clone(),
                     registration.flag.clone(),
+                    hold.clone(),
                 )
                 .await;
             fuel_total += attempt.fuel;

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::cpu::CpuTurn;
 use super::growth::Growth;
 
 /// Limits applied to one invocation. Plans can tighten them per tenant.
@@ -72,6 +73,8 @@ pub struct MemoryLimiter {
     pub growth: Option<Growth>,
     /// When the call's deadline passes; waiting for budget never goes beyond it.
     pub deadline_at: Instant,
+    /// The call's CPU turn, given back while it waits for budget.
+    pub cpu: Option<CpuTurn>,
 }
 
 #[async_trait::async_trait]
@@ -91,15 +94,18 @@ impl wasmtime::ResourceLimiterAsync for MemoryLimiter {
             return Ok(true);
         };
         let now = Instant::now();
-        let wait = growth.charge(desired.saturating_sub(current), now);
-        if wait.is_zero() {
-            return Ok(true);
-        }
-        if now + wait > self.deadline_at {
+        let max_wait = self.deadline_at.saturating_duration_since(now);
+        let Some(wait) = growth.charge(desired.saturating_sub(current), now, max_wait) else {
             // It could not have the memory in time: stop it now rather than at its deadline.
             return Err(wasmtime::Error::new(LimitExceeded::GrowthBudget));
+        };
+        if !wait.is_zero() {
+            // Waiting is not computing: let the tenant's other calls have the CPU share.
+            if let Some(cpu) = &self.cpu {
+                cpu.release();
+            }
+            tokio::time::sleep(wait).await;
         }
-        tokio::time::sleep(wait).await;
         Ok(true)
     }
 

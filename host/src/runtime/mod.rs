@@ -67,7 +67,7 @@ pub struct Runtime {
     pub committer: Committer,
     pub limits: Limits,
     /// Bounds concurrent instances below the pool's size, so excess calls queue, not fail.
-    pub(crate) permits: tokio::sync::Semaphore,
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
     /// Calls in flight, for the kill switch.
     pub running: running::Running,
     /// Each tenant's concurrency slots.
@@ -87,7 +87,9 @@ pub struct Runtime {
 impl Runtime {
     /// Build the runtime. Call [`Runtime::load_installed`] to load the active versions.
     pub fn new(db: Db, engine_config: EngineConfig, limits: Limits) -> anyhow::Result<Self> {
-        let permits = tokio::sync::Semaphore::new(engine_config.max_instances as usize);
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            engine_config.max_instances as usize,
+        ));
         let guest_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
         Ok(Self {

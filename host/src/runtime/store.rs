@@ -60,6 +60,7 @@ impl StoreData {
                 max_memory: limits.memory_bytes,
                 growth: None,
                 deadline_at: Instant::now() + limits.deadline,
+                cpu: None,
             },
             kv: KvState::new(db, call.tenant_id.clone(), call.module.clone(), limits),
             audit: AuditState::default(),
