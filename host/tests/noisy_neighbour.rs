@@ -13,9 +13,10 @@ use tokio::task::JoinSet;
 
 /// Rounds of (B alone, B beside A); samples of each kind are pooled across rounds, so a
 /// slow patch of the machine falls on both kinds rather than on one.
-const ROUNDS: usize = 3;
-/// Calls B makes in each half round (p99 is then the 9th slowest of 900).
-const SAMPLES: usize = 300;
+const ROUNDS: usize = 6;
+/// Calls B makes in each half round (p99 is then the 24th slowest of 2,400, which one
+/// hiccup of the machine does not move much).
+const SAMPLES: usize = 400;
 /// Clients tenant A runs at once: more than its limit (8) and its queue (32) together, so
 /// some are refused at once.
 const NOISY_CLIENTS: usize = 48;
@@ -57,13 +58,13 @@ fn hammer(
     stop: &Arc<AtomicBool>,
     counts: &Arc<NoisyCounts>,
 ) -> (JoinSet<()>, Arc<tokio::sync::Notify>) {
-    let answered = Arc::new(tokio::sync::Notify::new());
+    let stopped = Arc::new(tokio::sync::Notify::new());
     let mut clients = JoinSet::new();
     for i in 0..NOISY_CLIENTS {
         let path = if i % 2 == 0 { "loop" } else { "grow" };
         let url = server.url(&format!("/v1/portal/hostile/{path}"));
         let (http, token) = (server.http.clone(), token.to_string());
-        let (stop, counts, answered) = (stop.clone(), counts.clone(), answered.clone());
+        let (stop, counts, stopped) = (stop.clone(), counts.clone(), stopped.clone());
         clients.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
@@ -74,7 +75,9 @@ fn hammer(
                     _ => &counts.other,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                answered.notify_one();
+                if status != 429 {
+                    stopped.notify_one();
+                }
                 if status == 429 {
                     // A client that hammers within HTTP's rules backs off as told; one that
                     // ignores 429 is a request flood, which the connection cap bounds.
@@ -88,7 +91,7 @@ fn hammer(
             }
         });
     }
-    (clients, answered)
+    (clients, stopped)
 }
 
 /// The SQLite and PostgreSQL runs take turns: each would be the other's noisy neighbour.
@@ -114,23 +117,27 @@ async fn quiet_tenant_keeps_its_latency(backend: Backend) {
     for _ in 0..ROUNDS {
         time_pings(&server, &quiet_staff, &mut alone).await;
         let stop = Arc::new(AtomicBool::new(false));
-        let (mut clients, answered) = hammer(&server, &noisy_staff, &stop, &counts);
-        // Watch how many calls A runs at once (slots held until its guests are gone).
+        let (mut clients, stopped) = hammer(&server, &noisy_staff, &stop, &counts);
+        // Watch how many calls A runs at once (slots held until its guests are gone), until
+        // A has stopped and its last guest is gone, so B's next calls alone really are alone.
         let watcher = {
             let (state, noisy) = (server.state.clone(), noisy.clone());
             let (stop, most) = (stop.clone(), most_running.clone());
             tokio::spawn(async move {
                 // Sampled every millisecond: a spinning watcher would itself be a neighbour.
                 let mut every = tokio::time::interval(Duration::from_millis(1));
-                while !stop.load(Ordering::Relaxed) {
+                loop {
                     every.tick().await;
                     let now = u64::from(state.runtime.admission.running(&noisy));
                     most.fetch_max(now, Ordering::Relaxed);
+                    if now == 0 && stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
             })
         };
         // Measure once A's calls are being stopped at their limits: A is at full tilt.
-        answered.notified().await;
+        stopped.notified().await;
         time_pings(&server, &quiet_staff, &mut beside).await;
         stop.store(true, Ordering::Relaxed);
         while let Some(r) = clients.join_next().await {

@@ -1,28 +1,112 @@
 //! Fair shares of the guest threads. A call that keeps computing past an epoch tick must
 //! hold one of its tenant's CPU shares to go on, and gives it back at every tick. A tenant
 //! gets at most half the guest threads for long computations, so however many calls it
-//! sends that spin to their deadline, the other half is left for everyone else. Calls that
-//! finish within a tick, almost all of them, never wait for a share.
+//! sends that spin to their deadline, the other half is left for everyone else.
+//!
+//! Each tick also pays the CPU time the call used since its last tick (inside polls of its
+//! future; waiting for I/O, memory or a share is free) from the tenant's budget of long
+//! computation: [`BURST`] at full speed, then [`SUSTAINED`] of a core. A tenant that has
+//! spent it rests, without a thread, until it refills or the call's deadline comes. Calls
+//! that finish within a tick, almost all of them, never wait for a share nor pay anything.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Long computation a tenant may sustain, in seconds of CPU per second.
+pub const SUSTAINED: f64 = 0.25;
+/// Long computation a tenant that has been quiet may do at full speed.
+pub const BURST: Duration = Duration::from_millis(100);
 
 /// CPU shares by tenant.
 pub struct CpuShares {
     per_tenant: usize,
-    tenants: Mutex<HashMap<String, Arc<Semaphore>>>,
+    tenants: Mutex<HashMap<String, Arc<TenantCpu>>>,
+}
+
+/// One tenant's shares, and its budget of long computation: a token bucket of CPU time.
+/// The shares say how many threads the tenant may compute on at once; the budget says how
+/// much it may compute over time. Even at the lowest priority a core that never rests
+/// slows the others (caches, the hypervisor), so a tenant cannot keep one spinning.
+struct TenantCpu {
+    shares: Arc<Semaphore>,
+    budget: Mutex<Budget>,
+}
+
+#[derive(Debug)]
+struct Budget {
+    /// Seconds of CPU left; below zero is time owed.
+    seconds: f64,
+    at: Instant,
+}
+
+impl TenantCpu {
+    /// Charge `used` of computing at `now`; returns how long the tenant must rest first.
+    fn charge(&self, used: Duration, now: Instant) -> Duration {
+        let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+        let refill = now.saturating_duration_since(b.at).as_secs_f64() * SUSTAINED;
+        b.seconds = (b.seconds + refill).min(BURST.as_secs_f64()) - used.as_secs_f64();
+        b.at = b.at.max(now);
+        if b.seconds >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-b.seconds / SUSTAINED)
+        }
+    }
+}
+
+/// CPU time a call has used: the CPU time of the thread polling its future, during its
+/// polls. (Wall time would charge a call for being preempted, so a busy host would put
+/// every tenant in debt.)
+#[derive(Debug, Default)]
+struct Meter {
+    unpaid: Duration,
+    /// The polling thread's CPU clock when the poll under way began.
+    polled_since: Option<Duration>,
+}
+
+impl Meter {
+    /// Everything used up to `cpu_now` (the polling thread's CPU clock), which is then paid.
+    fn take(&mut self, cpu_now: Duration) -> Duration {
+        let mut used = std::mem::take(&mut self.unpaid);
+        if let Some(since) = self.polled_since.as_mut() {
+            used += cpu_now.saturating_sub(*since);
+            *since = cpu_now;
+        }
+        used
+    }
+}
+
+/// The CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill in.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// One call's hold on its tenant's shares: none until its first tick.
 #[derive(Clone)]
 pub struct CpuTurn {
-    shares: Arc<Semaphore>,
+    tenant: Arc<TenantCpu>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    /// Epoch ticks the call has computed through: past a couple it is a long call.
+    ticks: Arc<AtomicU32>,
+    /// Set once the call had to wait for a share: its tenant is already computing at length.
+    waited: Arc<AtomicBool>,
+    /// What the call has computed and not yet paid for.
+    meter: Arc<Mutex<Meter>>,
     /// Past this the call stops waiting for a share; its next tick then ends it.
     deadline_at: Instant,
 }
@@ -57,22 +141,38 @@ impl CpuShares {
     /// A turn for one call of `tenant` that must end by `deadline_at`.
     pub fn turn(&self, tenant: &str, deadline_at: Instant) -> CpuTurn {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let shares = tenants
+        let tenant = tenants
             .entry(tenant.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant)))
+            .or_insert_with(|| {
+                Arc::new(TenantCpu {
+                    shares: Arc::new(Semaphore::new(self.per_tenant)),
+                    budget: Mutex::new(Budget {
+                        seconds: BURST.as_secs_f64(),
+                        at: Instant::now(),
+                    }),
+                })
+            })
             .clone();
         CpuTurn {
-            shares,
+            tenant,
             held: Arc::default(),
+            ticks: Arc::default(),
+            waited: Arc::default(),
+            meter: Arc::default(),
             deadline_at,
         }
     }
 }
 
 impl CpuTurn {
-    /// What the guest awaits at an epoch tick: give its share back, let other tasks run,
-    /// then queue (first in, first out among the tenant's calls) for a share again.
+    /// What the guest awaits at an epoch tick: pay the tick from the tenant's budget, give
+    /// its share back, let other tasks run, rest if the tenant's budget is spent, then queue
+    /// (first in, first out among the tenant's calls) for a share again.
     pub fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let used = self.meter().take(thread_cpu_time());
+        let rest = self.tenant.charge(used, now);
         let turn = self.clone();
         Box::pin(async move {
             turn.release();
@@ -80,11 +180,50 @@ impl CpuTurn {
             // A call whose deadline passes while it waits goes on without a share, and its
             // next tick stops it. (The semaphore is never closed, so `ok()` loses nothing.)
             let deadline = tokio::time::Instant::from_std(turn.deadline_at);
-            let acquired = tokio::time::timeout_at(deadline, turn.shares.clone().acquire_owned());
-            if let Ok(permit) = acquired.await {
+            if !rest.is_zero() {
+                turn.waited.store(true, Ordering::Relaxed);
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + rest)).await;
+            }
+            let shares = &turn.tenant.shares;
+            let permit = match shares.clone().try_acquire_owned() {
+                Ok(permit) => Ok(Ok(permit)),
+                Err(_) => {
+                    turn.waited.store(true, Ordering::Relaxed);
+                    tokio::time::timeout_at(deadline, shares.clone().acquire_owned()).await
+                }
+            };
+            if let Ok(permit) = permit {
                 *turn.held.lock().unwrap_or_else(|p| p.into_inner()) = permit.ok();
             }
         })
+    }
+
+    /// Epoch ticks the call has computed through so far.
+    pub fn ticks(&self) -> u32 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Has the call had to wait for a share or for its tenant's budget (its tenant is
+    /// computing at length already)?
+    pub fn waited(&self) -> bool {
+        self.waited.load(Ordering::Relaxed)
+    }
+
+    /// The call's future is being polled on this thread from now on: it computes.
+    pub fn poll_started(&self) {
+        self.meter().polled_since = Some(thread_cpu_time());
+    }
+
+    /// The call's future returned from a poll: it waits, or it is done.
+    pub fn poll_ended(&self) {
+        let mut meter = self.meter();
+        if let Some(since) = meter.polled_since.take() {
+            meter.unpaid += thread_cpu_time().saturating_sub(since);
+        }
+    }
+
+    fn meter(&self) -> std::sync::MutexGuard<'_, Meter> {
+        self.meter.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Give the share back while the call is not computing (waiting, or done).
@@ -106,6 +245,7 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
+    use crate::runtime::engine::EPOCH_TICK;
 
     type Tick = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -141,6 +281,49 @@ mod tests {
             first.holds_share(),
             "a released share goes to the next in line"
         );
+    }
+
+    #[test]
+    fn a_tenant_computes_its_burst_at_full_speed_then_rests_for_what_it_owes() {
+        let shares = CpuShares::new(1);
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        let a = shares.turn("a", later);
+        let now = Instant::now();
+        let burst_ticks = (BURST.as_secs_f64() / EPOCH_TICK.as_secs_f64()).round() as u32;
+        for _ in 1..burst_ticks {
+            assert_eq!(a.tenant.charge(EPOCH_TICK, now), Duration::ZERO);
+        }
+        // Two ticks past the burst: the tenant owes about a tick at the sustained rate.
+        a.tenant.charge(EPOCH_TICK, now);
+        let owed = a.tenant.charge(EPOCH_TICK, now);
+        let tick_owed = EPOCH_TICK.as_secs_f64() / SUSTAINED;
+        assert!(
+            (owed.as_secs_f64() - tick_owed).abs() < tick_owed / 100.0,
+            "{owed:?}"
+        );
+        // Another tenant has its own budget.
+        let b = shares.turn("b", later);
+        assert_eq!(b.tenant.charge(EPOCH_TICK, now), Duration::ZERO);
+        // Once the debt is paid, the tenant computes again without resting.
+        let paid = now + owed * 3;
+        assert_eq!(a.tenant.charge(EPOCH_TICK, paid), Duration::ZERO);
+    }
+
+    #[test]
+    fn only_time_inside_polls_is_paid() {
+        let ms = Duration::from_millis;
+        let t0 = thread_cpu_time();
+        let mut meter = Meter {
+            unpaid: ms(2),
+            polled_since: None,
+        };
+        // Between polls the call waits (I/O, memory, a share): that costs nothing.
+        assert_eq!(meter.take(t0 + ms(50)), ms(2));
+        assert_eq!(meter.take(t0 + ms(60)), Duration::ZERO);
+        // During a poll it computes; each tick pays up to itself, once.
+        meter.polled_since = Some(t0 + ms(60));
+        assert_eq!(meter.take(t0 + ms(61)), ms(1));
+        assert_eq!(meter.take(t0 + ms(63)), ms(2));
     }
 
     #[tokio::test]

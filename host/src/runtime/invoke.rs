@@ -215,17 +215,20 @@ impl Runtime {
             growth: self.growth.for_call(&caller.tenant_id),
         };
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.guests().spawn(async move {
+        let turn = input.cpu.clone();
+        let call = async move {
             let (done, store) = attempt(input).await;
             let _ = answer.send(done);
             // Dropping the store returns its instance to the pool, and every few calls that
             // decommits a batch of slots, which may be another tenant's gigabytes: do it
-            // after the requester has its answer, not on its clock.
+            // after the requester has its answer, not on its clock. (A long call does it at
+            // the lowest priority, where it now runs.)
             drop(store);
             // Only now is the instance back: the call's pool permit and tenant slot go last,
             // even if the requester stopped waiting long ago (client gone, timeout).
             drop(hold);
-        });
+        };
+        self.guests.spawn_call(Box::pin(call), turn);
         answered.await.unwrap_or_else(|_| Attempt {
             result: Err((Outcome::Trap, "the guest task failed".to_string())),
             fuel: 0,

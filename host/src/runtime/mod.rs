@@ -4,6 +4,7 @@ pub mod admission;
 pub mod bindings;
 pub mod cpu;
 pub mod engine;
+pub mod executors;
 pub mod growth;
 pub mod invoke;
 pub mod limits;
@@ -76,8 +77,8 @@ pub struct Runtime {
     pub cpu: Arc<cpu::CpuShares>,
     /// Each tenant's budget for growing memory.
     pub growth: growth::GrowthBudgets,
-    /// The executor guests run on, apart from the request threads.
-    guests: Option<tokio::runtime::Runtime>,
+    /// The executors guests run on, apart from the request threads.
+    pub(crate) guests: executors::GuestExecutors,
     /// Striped locks that serialise retries of calls that lost a write race.
     pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
     /// Where `outbound-http` requests go; `None` sends nothing.
@@ -90,7 +91,7 @@ impl Runtime {
         let permits = Arc::new(tokio::sync::Semaphore::new(
             engine_config.max_instances as usize,
         ));
-        let guest_threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let guests = executors::GuestExecutors::start()?;
         let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
         Ok(Self {
             engine,
@@ -102,28 +103,11 @@ impl Runtime {
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
             running: running::Running::default(),
             admission: admission::Admission::default(),
-            cpu: Arc::new(cpu::CpuShares::for_threads(guest_threads)),
+            cpu: Arc::new(cpu::CpuShares::for_threads(guests.long_threads())),
             growth: growth::GrowthBudgets::default(),
             outbound: None,
-            guests: Some(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(guest_threads)
-                    .thread_name("nova-guest")
-                    .on_thread_start(lower_thread_priority)
-                    .global_queue_interval(1)
-                    .enable_all()
-                    .build()
-                    .context("starting the guest executor")?,
-            ),
+            guests,
         })
-    }
-
-    /// The guest executor.
-    pub(crate) fn guests(&self) -> &tokio::runtime::Handle {
-        self.guests
-            .as_ref()
-            .expect("the guest executor lives as long as the runtime")
-            .handle()
     }
 
     async fn prepare(
@@ -246,28 +230,6 @@ fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> Loa
         version_id: v.id,
         content_hash: v.content_hash,
         pre,
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        // The runtime may be dropped on an async thread, where a blocking shutdown panics.
-        if let Some(rt) = self.guests.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// Guest threads run at a lower CPU priority than the request threads, so answering HTTP,
-/// resolving tenants and committing writes preempt guest code: a tenant whose guests spin
-/// until their deadline then slows only other guests, within their fair share, not the host.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // Linux sets the nice value per thread. Raising it needs no privilege; if it fails
-        // the thread just keeps the default priority.
-        // SAFETY: setpriority only reads its integer arguments.
-        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
     }
 }
 

@@ -1,0 +1,266 @@
+//! Where guests run. Every call starts on the short-call executor, whose threads have the
+//! same priority as the request threads, so an ordinary call (done well within an epoch
+//! tick) is never queued behind somebody's long computation, nor made to wait for the CPU
+//! behind it. A call still computing after [`LONG_AFTER_TICKS`] ticks moves, between two
+//! polls, to the long-call executor, and so does one that must wait at a tick for its
+//! tenant's CPU share or budget (that tenant is computing at length already). The long-call
+//! threads run at the lowest priority: from then on a long call only gets the CPU nobody
+//! else wants, shared between tenants by [`super::cpu`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use anyhow::Context as _;
+
+use super::cpu::CpuTurn;
+
+/// A call that has run past this many epoch ticks is a long call.
+pub const LONG_AFTER_TICKS: u32 = 2;
+
+/// A call's future, movable between executors between polls.
+pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The two guest executors.
+pub struct GuestExecutors {
+    short: Option<tokio::runtime::Runtime>,
+    long: Option<tokio::runtime::Runtime>,
+}
+
+impl GuestExecutors {
+    /// One thread per core on each executor.
+    pub fn start() -> anyhow::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let short = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("nova-guest")
+            // Check the shared queue at every task switch: a new call waits behind at
+            // most one other call's slice, not behind a worker's whole local queue.
+            .global_queue_interval(1)
+            .enable_all()
+            .build()
+            .context("starting the guest executor")?;
+        let long = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("nova-guest-long")
+            .on_thread_start(lower_thread_priority)
+            .global_queue_interval(1)
+            .enable_all()
+            .build()
+            .context("starting the long-call executor")?;
+        Ok(Self {
+            short: Some(short),
+            long: Some(long),
+        })
+    }
+
+    /// Threads that run long calls (the CPU shares are fractions of these).
+    pub fn long_threads(&self) -> usize {
+        self.long().metrics().num_workers()
+    }
+
+    /// Run a call: on the short-call executor until `turn` says it is long, then on the
+    /// long-call executor.
+    pub fn spawn_call(&self, call: CallFuture, turn: CpuTurn) {
+        let call: CallFuture = Box::pin(Metered {
+            call,
+            turn: turn.clone(),
+        });
+        self.short().spawn(Handoff {
+            call: Some(call),
+            turn,
+            long: self.long().clone(),
+        });
+    }
+
+    fn short(&self) -> &tokio::runtime::Handle {
+        self.short
+            .as_ref()
+            .expect("the executors live as long as the runtime")
+            .handle()
+    }
+
+    fn long(&self) -> &tokio::runtime::Handle {
+        self.long
+            .as_ref()
+            .expect("the executors live as long as the runtime")
+            .handle()
+    }
+}
+
+impl Drop for GuestExecutors {
+    fn drop(&mut self) {
+        // They may be dropped on an async thread, where a blocking shutdown panics.
+        for rt in [self.short.take(), self.long.take()].into_iter().flatten() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Polls a call on the short-call executor; once the call is long and waiting (at a tick),
+/// hands the future to the long-call executor. Futures may be polled from any thread and
+/// re-register their waker on every poll, so the move loses no wake-up.
+struct Handoff {
+    call: Option<CallFuture>,
+    turn: CpuTurn,
+    long: tokio::runtime::Handle,
+}
+
+impl Future for Handoff {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(call) = self.call.as_mut() else {
+            return Poll::Ready(());
+        };
+        if call.as_mut().poll(cx).is_ready() {
+            self.call = None;
+            return Poll::Ready(());
+        }
+        if (self.turn.ticks() >= LONG_AFTER_TICKS || self.turn.waited())
+            && let Some(call) = self.call.take()
+        {
+            self.long.spawn(call);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+/// Times each poll of a call: the call computes while it is polled, and waits in between.
+struct Metered {
+    call: CallFuture,
+    turn: CpuTurn,
+}
+
+impl Future for Metered {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.turn.poll_started();
+        let polled = self.call.as_mut().poll(cx);
+        self.turn.poll_ended();
+        polled
+    }
+}
+
+/// Long-call threads run under `SCHED_IDLE`: any other thread that wakes up (HTTP, commits,
+/// short calls) takes the core from them at once, and the kernel places wakers on cores
+/// that run only such threads as if those cores were idle. A merely niced thread keeps the
+/// core until its slice ends, which put milliseconds on other tenants' calls.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // Moving a thread to SCHED_IDLE needs no privilege; if it fails the thread keeps
+        // the default policy.
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param that outlives the call; 0 names this thread.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::runtime::cpu::CpuShares;
+
+    fn thread_name() -> String {
+        std::thread::current()
+            .name()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Run what `body` makes of the call's turn as a call of tenant "a"; return its result.
+    async fn run_call<T, F, Fut>(shares: &CpuShares, deadline: Instant, body: F) -> T
+    where
+        F: FnOnce(CpuTurn) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let executors = GuestExecutors::start().unwrap();
+        let turn = shares.turn("a", deadline);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let call = body(turn.clone());
+        executors.spawn_call(
+            Box::pin(async move {
+                let _ = tx.send(call.await);
+            }),
+            turn,
+        );
+        rx.await.unwrap()
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn a_call_moves_to_the_long_executor_after_its_ticks_and_finishes_there() {
+        let seen = run_call(&CpuShares::new(1), later(), |turn| async move {
+            let mut seen = vec![thread_name()];
+            for _ in 0..LONG_AFTER_TICKS + 1 {
+                turn.next_tick().await;
+                seen.push(thread_name());
+            }
+            seen
+        })
+        .await;
+        assert_eq!(seen[0], "nova-guest", "calls start on the short executor");
+        assert_eq!(
+            seen.last().unwrap(),
+            "nova-guest-long",
+            "a long call ends on the long executor"
+        );
+        let first_long = seen.iter().position(|t| t == "nova-guest-long").unwrap();
+        assert_eq!(
+            first_long as u32, LONG_AFTER_TICKS,
+            "it moves at its {LONG_AFTER_TICKS}th tick, not before"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_that_waits_for_its_tenants_share_moves_at_once() {
+        let shares = CpuShares::new(1);
+        let holder = shares.turn("a", later());
+        holder.next_tick().await;
+        // The holder keeps the only share; the call waits for it until its deadline, then
+        // goes on without one (as a call does before its last tick stops it).
+        let soon = Instant::now() + Duration::from_millis(20);
+        let ended_on = run_call(&shares, soon, |turn| async move {
+            turn.next_tick().await;
+            thread_name()
+        })
+        .await;
+        assert_eq!(ended_on, "nova-guest-long");
+        assert!(holder.holds_share());
+    }
+
+    #[tokio::test]
+    async fn a_short_call_stays_on_the_short_executor() {
+        let ended_on = run_call(&CpuShares::new(1), later(), |turn| async move {
+            // One tick, and waiting on something else, is still a short call.
+            turn.next_tick().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            thread_name()
+        })
+        .await;
+        assert_eq!(ended_on, "nova-guest");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn long_call_threads_run_at_the_lowest_priority() {
+        let executors = GuestExecutors::start().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        executors.long().spawn(async move {
+            // SAFETY: sched_getscheduler only reads its argument; 0 names this thread.
+            let _ = tx.send(unsafe { libc::sched_getscheduler(0) });
+        });
+        assert_eq!(rx.await.unwrap(), libc::SCHED_IDLE);
+        // SAFETY: as above, for the test's own thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
+}
