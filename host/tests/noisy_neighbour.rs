@@ -13,8 +13,8 @@ use tokio::task::JoinSet;
 
 /// Rounds of (B alone, B beside A); samples of each kind are pooled across rounds, so a
 /// slow patch of the machine falls on both kinds rather than on one.
-const ROUNDS: usize = 6;
-/// Calls B makes in each half round (p99 is then the 24th slowest of 2,400, which one
+const ROUNDS: usize = 10;
+/// Calls B makes in each half round (p99 is then the 40th slowest of 4,000, which one
 /// hiccup of the machine does not move much).
 const SAMPLES: usize = 400;
 /// Clients tenant A runs at once: more than its limit (8) and its queue (32) together, so
