@@ -143,7 +143,11 @@ async fn quiet_tenant_keeps_its_latency(backend: Backend) {
         while let Some(r) = clients.join_next().await {
             r.unwrap();
         }
-        watcher.await.unwrap();
+        // A leaked slot would keep A "running" for ever: fail, do not hang.
+        tokio::time::timeout(Duration::from_secs(30), watcher)
+            .await
+            .expect("A's last guest is gone within 30 s")
+            .unwrap();
     }
     let noisy_running = most_running.load(Ordering::Relaxed);
 

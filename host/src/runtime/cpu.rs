@@ -1,13 +1,14 @@
-//! Fair shares of the guest threads. A call that keeps computing past an epoch tick must
-//! hold one of its tenant's CPU shares to go on, and gives it back at every tick. A tenant
-//! gets at most half the guest threads for long computations, so however many calls it
-//! sends that spin to their deadline, the other half is left for everyone else.
+//! Fair shares of the guest threads. A call that has computed through
+//! [`LONG_AFTER_TICKS`] epoch ticks is a long call: it must hold one of its tenant's CPU
+//! shares to go on, and gives it back at every tick. A tenant gets at most half the guest
+//! threads for long computations, so however many calls it sends that spin to their
+//! deadline, the other half is left for everyone else.
 //!
 //! Each tick also pays the CPU time the call used since its last tick (inside polls of its
-//! future; waiting for I/O, memory or a share is free) from the tenant's budget of long
-//! computation: [`BURST`] at full speed, then [`SUSTAINED`] of a core. A tenant that has
-//! spent it rests, without a thread, until it refills or the call's deadline comes. Calls
-//! that finish within a tick, almost all of them, never wait for a share nor pay anything.
+//! future; waiting for I/O, memory or a share is free) from the tenant's budget: [`BURST`]
+//! at full speed, then [`SUSTAINED`] of a core. When it is spent, the tenant's long calls
+//! rest, without a thread, until it refills or their deadline comes. Short calls never
+//! wait, and calls that finish within a tick, almost all of them, never pay anything.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::engine::EPOCH_TICK;
+
+/// A call that has computed through this many epoch ticks is a long call.
+pub const LONG_AFTER_TICKS: u32 = 2;
+/// How often a call that waits (for budget or a share) checks whether it was switched off.
+const INTERRUPT_CHECK: Duration = Duration::from_millis(5);
 
 /// Long computation a tenant may sustain, in seconds of CPU per second.
 pub const SUSTAINED: f64 = 0.25;
@@ -83,7 +91,7 @@ impl Meter {
 }
 
 /// The CPU time this thread has used.
-fn thread_cpu_time() -> Duration {
+pub(crate) fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -101,8 +109,11 @@ fn thread_cpu_time() -> Duration {
 pub struct CpuTurn {
     tenant: Arc<TenantCpu>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
-    /// Epoch ticks the call has computed through: past a couple it is a long call.
+    /// Epoch ticks the call has computed through (used at least half a tick of CPU since
+    /// the one before; a tick that finds it back from I/O does not count).
     ticks: Arc<AtomicU32>,
+    /// The call's kill switch, checked while it waits.
+    interrupt: Option<Arc<AtomicBool>>,
     /// Set once the call had to wait for a share: its tenant is already computing at length.
     waited: Arc<AtomicBool>,
     /// What the call has computed and not yet paid for.
@@ -157,6 +168,7 @@ impl CpuShares {
             tenant,
             held: Arc::default(),
             ticks: Arc::default(),
+            interrupt: None,
             waited: Arc::default(),
             meter: Arc::default(),
             deadline_at,
@@ -165,37 +177,84 @@ impl CpuShares {
 }
 
 impl CpuTurn {
-    /// What the guest awaits at an epoch tick: pay the tick from the tenant's budget, give
-    /// its share back, let other tasks run, rest if the tenant's budget is spent, then queue
-    /// (first in, first out among the tenant's calls) for a share again.
+    /// Stop waiting (for budget or a share) once `flag` is set: the call was switched off,
+    /// and its next tick ends it.
+    pub fn interrupted_by(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(flag);
+        self
+    }
+
+    /// What the guest awaits at an epoch tick. The CPU it used since the last tick is paid
+    /// from its tenant's budget. A short call then just lets other tasks run; if its tenant
+    /// is computing at length already (in debt, or all shares taken) it is marked to go on
+    /// at low priority, but it never waits. A long call gives its share back, lets other
+    /// tasks run, rests if its tenant's budget is spent, then queues (first in, first out
+    /// among the tenant's calls) for a share again.
     pub fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        self.ticks.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
         let used = self.meter().take(thread_cpu_time());
-        let rest = self.tenant.charge(used, now);
+        if used >= EPOCH_TICK / 2 {
+            self.ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        let long = self.ticks() >= LONG_AFTER_TICKS;
+        let rest = self.tenant.charge(used, Instant::now());
         let turn = self.clone();
         Box::pin(async move {
             turn.release();
+            let shares = &turn.tenant.shares;
+            if !long {
+                // Marked before yielding, so the executor can move the call at this yield.
+                if !rest.is_zero() || shares.available_permits() == 0 {
+                    turn.waited.store(true, Ordering::Relaxed);
+                }
+                tokio::task::yield_now().await;
+                return;
+            }
             tokio::task::yield_now().await;
-            // A call whose deadline passes while it waits goes on without a share, and its
-            // next tick stops it. (The semaphore is never closed, so `ok()` loses nothing.)
+            // A call whose deadline passes (or that is switched off) while it waits goes on
+            // without a share, and its next tick stops it.
             let deadline = tokio::time::Instant::from_std(turn.deadline_at);
             if !rest.is_zero() {
                 turn.waited.store(true, Ordering::Relaxed);
-                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + rest)).await;
-            }
-            let shares = &turn.tenant.shares;
-            let permit = match shares.clone().try_acquire_owned() {
-                Ok(permit) => Ok(Ok(permit)),
-                Err(_) => {
-                    turn.waited.store(true, Ordering::Relaxed);
-                    tokio::time::timeout_at(deadline, shares.clone().acquire_owned()).await
+                let until = deadline.min(tokio::time::Instant::now() + rest);
+                while tokio::time::Instant::now() < until && !turn.interrupted() {
+                    tokio::time::sleep_until(
+                        until.min(tokio::time::Instant::now() + INTERRUPT_CHECK),
+                    )
+                    .await;
                 }
-            };
-            if let Ok(permit) = permit {
-                *turn.held.lock().unwrap_or_else(|p| p.into_inner()) = permit.ok();
+            }
+            if let Ok(permit) = shares.clone().try_acquire_owned() {
+                turn.hold(permit);
+                return;
+            }
+            turn.waited.store(true, Ordering::Relaxed);
+            // Keep one place in the queue while checking the kill switch now and then.
+            let acquire = shares.clone().acquire_owned();
+            tokio::pin!(acquire);
+            loop {
+                let check = deadline.min(tokio::time::Instant::now() + INTERRUPT_CHECK);
+                // The semaphore is never closed, so `ok()` loses nothing.
+                if let Ok(permit) = tokio::time::timeout_at(check, &mut acquire).await {
+                    if let Ok(permit) = permit {
+                        turn.hold(permit);
+                    }
+                    return;
+                }
+                if tokio::time::Instant::now() >= deadline || turn.interrupted() {
+                    return;
+                }
             }
         })
+    }
+
+    fn hold(&self, permit: OwnedSemaphorePermit) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Acquire))
     }
 
     /// Epoch ticks the call has computed through so far.
@@ -245,12 +304,27 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
-    use crate::runtime::engine::EPOCH_TICK;
 
     type Tick = Pin<Box<dyn Future<Output = ()> + Send>>;
 
     fn poll_once(tick: &mut Tick) -> Poll<()> {
         tick.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// A tick after a tick's worth of computing.
+    fn computed_tick(turn: &CpuTurn) -> Tick {
+        turn.meter().unpaid += EPOCH_TICK;
+        turn.next_tick()
+    }
+
+    /// Compute through the ticks that make a call long, short of the last one.
+    async fn nearly_long(turns: &[&CpuTurn]) {
+        for turn in turns {
+            for _ in 1..LONG_AFTER_TICKS {
+                computed_tick(turn).await;
+                assert!(!turn.holds_share(), "short calls take no share");
+            }
+        }
     }
 
     #[tokio::test]
@@ -261,16 +335,17 @@ mod tests {
         let first = shares.turn("a", later);
         let second = shares.turn("a", later);
         let other = shares.turn("b", later);
-        first.next_tick().await;
+        nearly_long(&[&first, &second, &other]).await;
+        computed_tick(&first).await;
         assert!(first.holds_share());
         // The second long call of the same tenant waits for the first to give its share back.
-        let mut waiting = second.next_tick();
+        let mut waiting = computed_tick(&second);
         assert!(poll_once(&mut waiting).is_pending());
         assert!(poll_once(&mut waiting).is_pending());
-        other.next_tick().await;
+        computed_tick(&other).await;
         assert!(other.holds_share(), "another tenant is not held up");
         // At its next tick the first gives its share back, and the second gets it.
-        let mut first_again = first.next_tick();
+        let mut first_again = computed_tick(&first);
         assert!(poll_once(&mut first_again).is_pending());
         waiting.await;
         assert!(second.holds_share());
@@ -327,12 +402,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_switched_off_call_stops_waiting_for_a_share() {
+        let shares = CpuShares::new(1);
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        let holder = shares.turn("a", later);
+        nearly_long(&[&holder]).await;
+        computed_tick(&holder).await;
+        let flag = Arc::new(AtomicBool::new(false));
+        let switched_off = shares.turn("a", later).interrupted_by(flag.clone());
+        nearly_long(&[&switched_off]).await;
+        let mut waiting = computed_tick(&switched_off);
+        assert!(poll_once(&mut waiting).is_pending());
+        flag.store(true, Ordering::Release);
+        // It stops waiting within one check, long before its deadline a minute away.
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("a switched-off call stops waiting");
+        assert!(!switched_off.holds_share());
+        assert!(holder.holds_share());
+    }
+
+    #[tokio::test]
     async fn a_call_past_its_deadline_stops_waiting_for_a_share() {
         let shares = CpuShares::new(1);
         let holder = shares.turn("a", Instant::now() + std::time::Duration::from_secs(60));
-        holder.next_tick().await;
+        nearly_long(&[&holder]).await;
+        computed_tick(&holder).await;
+        assert!(holder.holds_share());
         let late = shares.turn("a", Instant::now());
-        late.next_tick().await;
+        nearly_long(&[&late]).await;
+        computed_tick(&late).await;
         assert!(
             !late.holds_share(),
             "it went on without one, to be stopped at its next tick"

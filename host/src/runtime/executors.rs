@@ -1,9 +1,9 @@
 //! Where guests run. Every call starts on the short-call executor, whose threads have the
 //! same priority as the request threads, so an ordinary call (done well within an epoch
 //! tick) is never queued behind somebody's long computation, nor made to wait for the CPU
-//! behind it. A call still computing after [`LONG_AFTER_TICKS`] ticks moves, between two
-//! polls, to the long-call executor, and so does one that must wait at a tick for its
-//! tenant's CPU share or budget (that tenant is computing at length already). The long-call
+//! behind it. A call that has computed through [`LONG_AFTER_TICKS`] ticks moves, between two
+//! polls, to the long-call executor, and so does one that reaches a tick while its tenant
+//! is computing at length already (budget spent or shares taken). The long-call
 //! threads run at the lowest priority: from then on a long call only gets the CPU nobody
 //! else wants, shared between tenants by [`super::cpu`].
 
@@ -13,10 +13,7 @@ use std::task::{Context, Poll};
 
 use anyhow::Context as _;
 
-use super::cpu::CpuTurn;
-
-/// A call that has run past this many epoch ticks is a long call.
-pub const LONG_AFTER_TICKS: u32 = 2;
+use super::cpu::{CpuTurn, LONG_AFTER_TICKS};
 
 /// A call's future, movable between executors between polls.
 pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -52,6 +49,12 @@ impl GuestExecutors {
             short: Some(short),
             long: Some(long),
         })
+    }
+
+    /// Where calls give their instance and slots back: at normal priority, so that on a
+    /// busy host a finished long call does not keep other calls waiting for the pool.
+    pub fn cleanup(&self) -> tokio::runtime::Handle {
+        self.short().clone()
     }
 
     /// Threads that run long calls (the CPU shares are fractions of these).
@@ -90,8 +93,9 @@ impl GuestExecutors {
 
 impl Drop for GuestExecutors {
     fn drop(&mut self) {
-        // They may be dropped on an async thread, where a blocking shutdown panics.
-        for rt in [self.short.take(), self.long.take()].into_iter().flatten() {
+        // They may be dropped on an async thread, where a blocking shutdown panics. Long calls
+        // may hold timers of the short executor's driver, so they stop first.
+        for rt in [self.long.take(), self.short.take()].into_iter().flatten() {
             rt.shutdown_background();
         }
     }
@@ -197,11 +201,20 @@ mod tests {
         Instant::now() + Duration::from_secs(60)
     }
 
+    /// Compute (spin) for a tick's worth of this thread's CPU time.
+    fn compute_a_tick() {
+        let until = crate::runtime::cpu::thread_cpu_time() + crate::runtime::engine::EPOCH_TICK;
+        while crate::runtime::cpu::thread_cpu_time() < until {
+            std::hint::spin_loop();
+        }
+    }
+
     #[tokio::test]
     async fn a_call_moves_to_the_long_executor_after_its_ticks_and_finishes_there() {
         let seen = run_call(&CpuShares::new(1), later(), |turn| async move {
             let mut seen = vec![thread_name()];
             for _ in 0..LONG_AFTER_TICKS + 1 {
+                compute_a_tick();
                 turn.next_tick().await;
                 seen.push(thread_name());
             }
@@ -222,27 +235,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_that_waits_for_its_tenants_share_moves_at_once() {
+    async fn a_call_of_a_tenant_already_computing_at_length_moves_at_its_first_tick() {
+        let executors = GuestExecutors::start().unwrap();
         let shares = CpuShares::new(1);
+        // A long call of tenant "a" takes its only share and keeps it until told to finish.
         let holder = shares.turn("a", later());
-        holder.next_tick().await;
-        // The holder keeps the only share; the call waits for it until its deadline, then
-        // goes on without one (as a call does before its last tick stops it).
-        let soon = Instant::now() + Duration::from_millis(20);
-        let ended_on = run_call(&shares, soon, |turn| async move {
+        let (held, holding) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let ticking = holder.clone();
+        executors.spawn_call(
+            Box::pin(async move {
+                for _ in 0..LONG_AFTER_TICKS {
+                    compute_a_tick();
+                    ticking.next_tick().await;
+                }
+                let _ = held.send(ticking.holds_share());
+                let _ = finished.await;
+            }),
+            holder,
+        );
+        assert!(holding.await.unwrap(), "the long call holds the share");
+        let ended_on = run_call(&shares, later(), |turn| async move {
             turn.next_tick().await;
             thread_name()
         })
         .await;
         assert_eq!(ended_on, "nova-guest-long");
-        assert!(holder.holds_share());
+        drop(finish);
     }
 
     #[tokio::test]
     async fn a_short_call_stays_on_the_short_executor() {
         let ended_on = run_call(&CpuShares::new(1), later(), |turn| async move {
-            // One tick, and waiting on something else, is still a short call.
-            turn.next_tick().await;
+            // Ticks that find it back from waiting (no computing between them) do not make
+            // a call long.
+            for _ in 0..LONG_AFTER_TICKS + 1 {
+                turn.next_tick().await;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
             thread_name()
         })

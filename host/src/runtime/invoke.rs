@@ -198,6 +198,10 @@ impl Runtime {
         interrupt: Arc<AtomicBool>,
         hold: Arc<Hold>,
     ) -> Attempt {
+        let cpu = self
+            .cpu
+            .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline)
+            .interrupted_by(interrupt.clone());
         let input = AttemptInput {
             engine: self.engine.clone(),
             db: self.db.clone(),
@@ -209,24 +213,24 @@ impl Runtime {
             interrupt,
             granted: self.effective_grants(module),
             outbound: self.outbound.clone(),
-            cpu: self
-                .cpu
-                .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline),
+            cpu,
             growth: self.growth.for_call(&caller.tenant_id),
         };
         let (answer, answered) = tokio::sync::oneshot::channel();
         let turn = input.cpu.clone();
+        let cleanup = self.guests.cleanup();
         let call = async move {
             let (done, store) = attempt(input).await;
             let _ = answer.send(done);
             // Dropping the store returns its instance to the pool, and every few calls that
             // decommits a batch of slots, which may be another tenant's gigabytes: do it
-            // after the requester has its answer, not on its clock. (A long call does it at
-            // the lowest priority, where it now runs.)
-            drop(store);
-            // Only now is the instance back: the call's pool permit and tenant slot go last,
-            // even if the requester stopped waiting long ago (client gone, timeout).
-            drop(hold);
+            // after the requester has its answer, not on its clock, and at normal priority
+            // even for a long call. Only then is the instance back: the call's pool permit
+            // and tenant slot go last, even if the requester stopped waiting long ago.
+            cleanup.spawn(async move {
+                drop(store);
+                drop(hold);
+            });
         };
         self.guests.spawn_call(Box::pin(call), turn);
         answered.await.unwrap_or_else(|_| Attempt {
