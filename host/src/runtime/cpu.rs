@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::bucket::TokenBucket;
 use super::engine::EPOCH_TICK;
 
 /// A call that has computed through this many epoch ticks is a long call.
@@ -43,28 +44,17 @@ pub struct CpuShares {
 /// slows the others (caches, the hypervisor), so a tenant cannot keep one spinning.
 struct TenantCpu {
     shares: Arc<Semaphore>,
-    budget: Mutex<Budget>,
-}
-
-#[derive(Debug)]
-struct Budget {
-    /// Seconds of CPU left; below zero is time owed.
-    seconds: f64,
-    at: Instant,
+    /// Seconds of CPU.
+    budget: Mutex<TokenBucket>,
 }
 
 impl TenantCpu {
     /// Charge `used` of computing at `now`; returns how long the tenant must rest first.
     fn charge(&self, used: Duration, now: Instant) -> Duration {
-        let mut b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
-        let refill = now.saturating_duration_since(b.at).as_secs_f64() * SUSTAINED;
-        b.seconds = (b.seconds + refill).min(BURST.as_secs_f64()) - used.as_secs_f64();
-        b.at = b.at.max(now);
-        if b.seconds >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-b.seconds / SUSTAINED)
-        }
+        self.budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(used.as_secs_f64(), now)
     }
 }
 
@@ -114,8 +104,9 @@ pub struct CpuTurn {
     ticks: Arc<AtomicU32>,
     /// The call's kill switch, checked while it waits.
     interrupt: Option<Arc<AtomicBool>>,
-    /// Set once the call had to wait for a share: its tenant is already computing at length.
-    waited: Arc<AtomicBool>,
+    /// Set once the call should go on at low priority: it is long, or at one of its ticks
+    /// its tenant was already computing at length (budget spent or shares taken).
+    low_priority: Arc<AtomicBool>,
     /// What the call has computed and not yet paid for.
     meter: Arc<Mutex<Meter>>,
     /// Past this the call stops waiting for a share; its next tick then ends it.
@@ -157,10 +148,7 @@ impl CpuShares {
             .or_insert_with(|| {
                 Arc::new(TenantCpu {
                     shares: Arc::new(Semaphore::new(self.per_tenant)),
-                    budget: Mutex::new(Budget {
-                        seconds: BURST.as_secs_f64(),
-                        at: Instant::now(),
-                    }),
+                    budget: Mutex::new(TokenBucket::full(SUSTAINED, BURST.as_secs_f64())),
                 })
             })
             .clone();
@@ -169,7 +157,7 @@ impl CpuShares {
             held: Arc::default(),
             ticks: Arc::default(),
             interrupt: None,
-            waited: Arc::default(),
+            low_priority: Arc::default(),
             meter: Arc::default(),
             deadline_at,
         }
@@ -195,26 +183,25 @@ impl CpuTurn {
         if used >= EPOCH_TICK / 2 {
             self.ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let long = self.ticks() >= LONG_AFTER_TICKS;
+        let long = self.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
         let rest = self.tenant.charge(used, Instant::now());
+        // Decided before any yield, so the executor can move the call at the first one.
+        let busy_tenant = !rest.is_zero() || self.tenant.shares.available_permits() == 0;
+        if long || busy_tenant {
+            self.low_priority.store(true, Ordering::Relaxed);
+        }
         let turn = self.clone();
         Box::pin(async move {
             turn.release();
-            let shares = &turn.tenant.shares;
+            tokio::task::yield_now().await;
             if !long {
-                // Marked before yielding, so the executor can move the call at this yield.
-                if !rest.is_zero() || shares.available_permits() == 0 {
-                    turn.waited.store(true, Ordering::Relaxed);
-                }
-                tokio::task::yield_now().await;
                 return;
             }
-            tokio::task::yield_now().await;
+            let shares = &turn.tenant.shares;
             // A call whose deadline passes (or that is switched off) while it waits goes on
             // without a share, and its next tick stops it.
             let deadline = tokio::time::Instant::from_std(turn.deadline_at);
             if !rest.is_zero() {
-                turn.waited.store(true, Ordering::Relaxed);
                 let until = deadline.min(tokio::time::Instant::now() + rest);
                 while tokio::time::Instant::now() < until && !turn.interrupted() {
                     tokio::time::sleep_until(
@@ -227,7 +214,6 @@ impl CpuTurn {
                 turn.hold(permit);
                 return;
             }
-            turn.waited.store(true, Ordering::Relaxed);
             // Keep one place in the queue while checking the kill switch now and then.
             let acquire = shares.clone().acquire_owned();
             tokio::pin!(acquire);
@@ -257,15 +243,9 @@ impl CpuTurn {
             .is_some_and(|f| f.load(Ordering::Acquire))
     }
 
-    /// Epoch ticks the call has computed through so far.
-    pub fn ticks(&self) -> u32 {
-        self.ticks.load(Ordering::Relaxed)
-    }
-
-    /// Has the call had to wait for a share or for its tenant's budget (its tenant is
-    /// computing at length already)?
-    pub fn waited(&self) -> bool {
-        self.waited.load(Ordering::Relaxed)
+    /// Should the call go on at low priority (see `low_priority`)?
+    pub fn low_priority(&self) -> bool {
+        self.low_priority.load(Ordering::Relaxed)
     }
 
     /// The call's future is being polled on this thread from now on: it computes.

@@ -1,7 +1,7 @@
 //! Where guests run. Every call starts on the short-call executor, whose threads have the
 //! same priority as the request threads, so an ordinary call (done well within an epoch
 //! tick) is never queued behind somebody's long computation, nor made to wait for the CPU
-//! behind it. A call that has computed through [`LONG_AFTER_TICKS`] ticks moves, between two
+//! behind it. A call that has computed through [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two
 //! polls, to the long-call executor, and so does one that reaches a tick while its tenant
 //! is computing at length already (budget spent or shares taken). The long-call
 //! threads run at the lowest priority: from then on a long call only gets the CPU nobody
@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use anyhow::Context as _;
 
-use super::cpu::{CpuTurn, LONG_AFTER_TICKS};
+use super::cpu::CpuTurn;
 
 /// A call's future, movable between executors between polls.
 pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -121,7 +121,7 @@ impl Future for Handoff {
             self.call = None;
             return Poll::Ready(());
         }
-        if (self.turn.ticks() >= LONG_AFTER_TICKS || self.turn.waited())
+        if self.turn.low_priority()
             && let Some(call) = self.call.take()
         {
             self.long.spawn(call);
@@ -168,7 +168,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::runtime::cpu::CpuShares;
+    use crate::runtime::cpu::{CpuShares, LONG_AFTER_TICKS};
 
     fn thread_name() -> String {
         std::thread::current()

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::bucket::TokenBucket;
+
 /// Growth each call makes for free, in bytes.
 pub const FREE_GROWTH: usize = 8 << 20;
 /// Bytes per second a tenant's calls may grow beyond their free allowance.
@@ -19,19 +21,13 @@ pub const BURST: f64 = (128 << 20) as f64;
 /// Buckets by tenant.
 #[derive(Default)]
 pub struct GrowthBudgets {
-    tenants: Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
-}
-
-#[derive(Debug)]
-struct Bucket {
-    bytes: f64,
-    at: Instant,
+    tenants: Mutex<HashMap<String, Arc<Mutex<TokenBucket>>>>,
 }
 
 /// One call's view of its tenant's bucket.
 #[derive(Debug, Clone)]
 pub struct Growth {
-    bucket: Arc<Mutex<Bucket>>,
+    bucket: Arc<Mutex<TokenBucket>>,
     grown: usize,
 }
 
@@ -41,12 +37,7 @@ impl GrowthBudgets {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = tenants
             .entry(tenant.to_string())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Bucket {
-                    bytes: BURST,
-                    at: Instant::now(),
-                }))
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(TokenBucket::full(RATE, BURST))))
             .clone();
         Growth { bucket, grown: 0 }
     }
@@ -63,21 +54,12 @@ impl Growth {
             self.grown += bytes;
             return Some(Duration::ZERO);
         }
-        let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
-        let refill = now.saturating_duration_since(b.at).as_secs_f64() * RATE;
-        b.bytes = (b.bytes + refill).min(BURST);
-        b.at = b.at.max(now);
-        let after = b.bytes - owed;
-        let wait = if after >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-after / RATE)
-        };
-        if wait > max_wait {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        if bucket.quote(owed, now).1 > max_wait {
             return None;
         }
         // The balance goes negative by at most `max_wait` of refill: later calls queue behind.
-        b.bytes = after;
+        let wait = bucket.take(owed, now);
         self.grown += bytes;
         Some(wait)
     }

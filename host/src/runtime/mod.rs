@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod bindings;
+pub mod bucket;
 pub mod cpu;
 pub mod engine;
 pub mod executors;
