@@ -45,6 +45,8 @@ pub struct Inner {
     pub mailer: crate::mail::Mailer,
     /// Maintenance mode as this replica knows it (refreshed on change and reconciliation).
     pub maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: crate::http::client::TrustedProxies,
 }
 
 impl Deref for AppState {
@@ -107,6 +109,7 @@ impl AppState {
             jobs_wake: Arc::new(tokio::sync::Notify::new()),
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),
+            trusted_proxies: crate::http::client::TrustedProxies::parse(&config.trusted_proxies)?,
         })))
     }
 

@@ -75,6 +75,16 @@ pub struct Config {
         global = true
     )]
     pub outbound_hosts: Vec<String>,
+    /// Proxies (CIDRs or addresses, comma-separated in the environment) whose
+    /// `X-Forwarded-For` names the client; unset believes no header and limits per socket
+    /// address. Set it to the load balancer's range when Nova runs behind one.
+    #[arg(
+        long = "trusted-proxies",
+        env = "NOVA_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// How workers take jobs from the queue.
@@ -162,6 +172,25 @@ impl PaymentsConfig {
     }
 }
 
+impl PaymentsConfig {
+    /// Refuse to serve sandbox settlements, signed with the public development secret, to
+    /// anyone but this machine: on a non-loopback address the secret must be set.
+    pub fn check_exposure(&self, listen: std::net::IpAddr) -> anyhow::Result<()> {
+        let explicit = self
+            .webhook_secret
+            .as_deref()
+            .is_some_and(|s| !s.is_empty());
+        anyhow::ensure!(
+            self.mode != "sandbox" || explicit || listen.is_loopback(),
+            "PAYMENT_PROVIDER_MODE=sandbox accepts settlements signed with a public development \
+             secret; listening on {listen} would accept them from other machines. Set \
+             PAYMENT_PROVIDER_WEBHOOK_SECRET, use PAYMENT_PROVIDER_MODE=live or off, or listen \
+             on 127.0.0.1"
+        );
+        Ok(())
+    }
+}
+
 impl Config {
     /// An embedded (SQLite) configuration in `data_dir` with no payment provider, no Redis
     /// and no extra hosts: the base for tests, benchmarks and the module test kit.
@@ -178,6 +207,7 @@ impl Config {
                 webhook_secret: None,
             },
             outbound_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
             billing_webhook_secret: None,
             worker: WorkerConfig::default(),
             smtp_url: None,
@@ -233,5 +263,33 @@ impl Config {
             std::fs::create_dir_all(&self.data_dir)?;
         }
         Db::connect(&url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PaymentsConfig;
+
+    fn payments(mode: &str, secret: Option<&str>) -> PaymentsConfig {
+        PaymentsConfig {
+            mode: mode.into(),
+            url: "http://127.0.0.1:4010".into(),
+            webhook_secret: secret.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_public_sandbox_secret_stays_on_this_machine() {
+        let (lo, any) = ("127.0.0.1".parse().unwrap(), "0.0.0.0".parse().unwrap());
+        assert!(payments("sandbox", None).check_exposure(lo).is_ok());
+        assert!(payments("sandbox", None).check_exposure(any).is_err());
+        assert!(payments("sandbox", Some("")).check_exposure(any).is_err());
+        assert!(
+            payments("sandbox", Some("s3cret"))
+                .check_exposure(any)
+                .is_ok()
+        );
+        assert!(payments("off", None).check_exposure(any).is_ok());
+        assert!(payments("live", Some("s3cret")).check_exposure(any).is_ok());
     }
 }

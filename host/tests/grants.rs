@@ -42,7 +42,7 @@ async fn capabilities_are_denied_until_granted(backend: Backend) {
         )
         .await;
     assert_eq!(status, 403, "{err}");
-    assert_eq!(err["error"]["code"], "CAPABILITY_NOT_GRANTED");
+    assert_eq!(err["error"]["code"], "CAPABILITY_DENIED");
     assert_eq!(server.count("module_kv").await, 0);
     // entitlements refused: no data, just "nothing".
     let (_, e) = server

@@ -99,6 +99,14 @@ impl Error {
     }
 }
 
+/// The host words every refused capability as `capability NAME is not granted to this
+/// module`, whichever interface refused it; each one becomes the same 403
+/// `CAPABILITY_DENIED`, so a module answers a withdrawn grant the same way everywhere.
+pub(crate) fn capability_denied(message: &str) -> Option<Error> {
+    (message.starts_with("capability ") && message.contains(" is not granted"))
+        .then(|| Error::new(403, "CAPABILITY_DENIED", message))
+}
+
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status, self.code, self.message)

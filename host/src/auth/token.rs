@@ -105,6 +105,8 @@ impl Keys {
     fn from_list(list: Vec<(String, String)>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
+        // A token that says it is not valid yet is refused, whoever minted it.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             keys: RwLock::new(

@@ -49,6 +49,11 @@ impl KvState {
                 "keys must be 1 to {MAX_KEY} bytes"
             )));
         }
+        // PostgreSQL text cannot hold NUL; refused on every backend so a module behaves the
+        // same on SQLite as in production.
+        if key.contains('\0') {
+            return Err(Error::InvalidKey("keys must not contain NUL".into()));
+        }
         Ok(())
     }
 
@@ -308,6 +313,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_db, mut kv) = state(&dir).await;
         assert!(matches!(kv.set("", vec![]), Err(Error::InvalidKey(_))));
+        assert!(matches!(kv.set("a\0b", vec![]), Err(Error::InvalidKey(_))));
         assert!(matches!(
             kv.set(&"k".repeat(MAX_KEY + 1), vec![]),
             Err(Error::InvalidKey(_))

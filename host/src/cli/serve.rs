@@ -38,6 +38,9 @@ pub struct ServeArgs {
 
 /// Build the app, bind, serve until Ctrl-C or SIGTERM.
 pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&args.listen).await?;
+    let addr = listener.local_addr()?;
+    config.payments.check_exposure(addr.ip())?;
     let state = AppState::build(config).await?;
     if !args.no_bundled_modules {
         state.install_bundled().await?;
@@ -57,8 +60,6 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
             std::future::pending(),
         ));
     }
-    let listener = TcpListener::bind(&args.listen).await?;
-    let addr = listener.local_addr()?;
     tracing::info!(
         addr = %addr,
         database = %storage::redact(&config.database_url()),

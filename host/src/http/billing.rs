@@ -63,6 +63,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             "the event must be a JSON object",
         ));
     }
+    super::json::check_no_nul(&event)?;
     let id = event["id"]
         .as_str()
         .filter(|s| !s.is_empty() && s.len() <= 128)

@@ -24,6 +24,8 @@ pub struct ApiError {
     pub message: String,
     /// The offending input field, for validation errors.
     pub field: Option<String>,
+    /// Seconds to wait before retrying, sent as `Retry-After` (refusals under load).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -34,7 +36,14 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// The same error, asking the client to retry after `secs` seconds.
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// 400 `VALIDATION` naming the field.
@@ -91,6 +100,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::auth::password::Busy> for ApiError {
+    fn from(_: crate::auth::password::Busy) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BUSY",
+            "the server is checking too many passwords at once; retry in a second",
+        )
+        .retry_after(1)
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -113,11 +133,18 @@ pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json:
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(error_body(self.code, &self.message, self.field.as_deref())),
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(super::shape::Answered);
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

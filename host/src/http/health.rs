@@ -24,8 +24,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // A probe's answer, not an error: its body says what is not ready.
     (
         status,
+        axum::Extension(super::shape::Answered),
         Json(json!({
             "status": if database { "ready" } else { "not ready" },
             "database": database,

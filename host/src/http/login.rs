@@ -1,14 +1,12 @@
 //! `POST /auth/login`: email and password in, a signed token out.
 
-use std::net::SocketAddr;
-
-use axum::Extension;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::client::ClientAddr;
 use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
 use crate::app::AppState;
@@ -16,8 +14,9 @@ use crate::auth::{Role, password};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{now_ms, users};
 
-/// Failed logins allowed per account per minute (a bucket: a burst of this many, refilled
-/// over the minute), so passwords cannot be guessed quickly.
+/// Failed logins allowed per account *from one client address* per minute (a bucket: a burst
+/// of this many, refilled over the minute), so passwords cannot be guessed quickly, while a
+/// stranger guessing wrong from elsewhere cannot lock the owner out.
 pub const FAILURES_PER_ACCOUNT: u64 = 5;
 /// Failed logins allowed per client address per minute, so one client cannot try many accounts.
 pub const FAILURES_PER_ADDRESS: u64 = 20;
@@ -36,11 +35,14 @@ pub struct Login {
 }
 
 /// Check the password and issue a token.
-#[utoipa::path(post, path = "/auth/login", request_body = Login, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/auth/login", request_body = Login, responses(
+    (status = 200, description = "Done", body = Object),
+    (status = 429, description = "Too many failed logins from this address; retry after a minute", body = crate::http::openapi::ErrorBody),
+    (status = 503, description = "Too many passwords being checked at once; retry shortly", body = crate::http::openapi::ErrorBody),
+))]
 pub async fn login(
     State(state): State<AppState>,
-    // Absent when served without connection info (in-process tests): one shared address.
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<Login>,
 ) -> ApiResult<Json<Value>> {
     let email = body.email.trim().to_lowercase();
@@ -50,12 +52,8 @@ pub async fn login(
             "email must be 1 to 254 characters",
         ));
     }
-    let address = peer.map_or_else(
-        || "unknown".to_string(),
-        |Extension(ConnectInfo(a))| a.ip().to_string(),
-    );
     let (account_key, address_key) = (
-        format!("login:account:{email}"),
+        format!("login:account:{email}:{address}"),
         format!("login:address:{address}"),
     );
     let now = now_ms();
@@ -66,33 +64,50 @@ pub async fn login(
     let address_ok = limiter.allow(&address_key, FAILURES_PER_ADDRESS, now);
     let give_back = || {
         if account_ok {
-            limiter.give_back(&account_key, FAILURES_PER_ACCOUNT);
+            limiter.give_back(&account_key);
         }
         if address_ok {
-            limiter.give_back(&address_key, FAILURES_PER_ADDRESS);
+            limiter.give_back(&address_key);
         }
     };
     if !account_ok || !address_ok {
         give_back();
-        audit_login(&state, "auth.login_rate_limited", &email, &address).await;
+        metrics::counter!("nova_login_refused_total", "reason" => "auth.login_rate_limited")
+            .increment(1);
+        // One audit row per account and address a minute: a flood of refusals must not
+        // become a flood of rows.
+        if limiter.allow(&format!("login:refusal-audited:{email}:{address}"), 1, now) {
+            audit_login(&state, "auth.login_rate_limited", &email, &address).await;
+        }
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
             "too many failed logins; wait a minute and try again",
-        ));
+        )
+        .retry_after(60));
     }
-    let found = users::credentials(&state.db, &email).await?;
+    let found = match users::credentials(&state.db, &email).await {
+        Ok(found) => found,
+        Err(e) => {
+            give_back();
+            return Err(e.into());
+        }
+    };
     // An unknown email is checked against a fixed hash, so timing does not tell which
     // accounts exist.
     let hash = found
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |c| c.password_hash.clone());
-    let password = body.password;
-    // argon2 takes tens of milliseconds of CPU: not on the async threads.
-    let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = match password::verify_gated(body.password, hash).await {
+        Ok(ok) => ok,
+        Err(busy) => {
+            // Not checked, so not a failure either.
+            give_back();
+            return Err(busy.into());
+        }
+    };
     let Some(creds) = found.filter(|_| ok) else {
+        metrics::counter!("nova_login_refused_total", "reason" => "auth.login_failed").increment(1);
         audit_login(&state, "auth.login_failed", &email, &address).await;
         return Err(ApiError::unauthorized("wrong email or password"));
     };
@@ -119,7 +134,6 @@ pub async fn login(
 
 /// Record a refused login; a failure to record is logged, never a reason to answer differently.
 async fn audit_login(state: &AppState, action: &str, email: &str, address: &str) {
-    metrics::counter!("nova_login_refused_total", "reason" => action.to_string()).increment(1);
     let event = AuditEvent::new(
         None,
         "auth",

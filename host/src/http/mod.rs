@@ -1,17 +1,20 @@
 //! The HTTP API: one router per resource, one error shape, request ids and metrics.
 
 pub mod billing;
+pub mod client;
 pub mod error;
 pub mod health;
 pub mod json;
 pub mod login;
 pub mod me;
 pub mod openapi;
+pub mod parse_errors;
 pub mod payments_webhook;
 pub mod portal;
 pub mod query;
 pub mod registrations;
 pub mod server;
+pub mod shape;
 pub mod superadmin;
 pub mod support;
 pub mod tenancy;
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             support::guard,
         ))
+        .layer(middleware::from_fn(shape::reject_bad_input))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }
@@ -90,7 +94,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// A client's `x-request-id` when it is short and plain, else a fresh one.
-fn request_id(req: &Request) -> String {
+pub(crate) fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -109,20 +113,21 @@ fn request_id(req: &Request) -> String {
 async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
-    let method = req.method().to_string();
+    let method = shape::method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
-    let mut response = REQUEST_ID
+    let response = REQUEST_ID
         .scope(
             id.clone(),
             tracing::Instrument::instrument(next.run(req), span),
         )
         .await
         .into_response();
+    let mut response = shape::reshape(response, &id);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -68,6 +68,9 @@ async fn accept(
             "the body must be a JSON object with id, tenantId and paymentId: {e}"
         ))
     })?;
+    if let Ok(v) = serde_json::from_slice(body) {
+        super::json::check_no_nul(&v)?;
+    }
     if env.id.is_empty() || env.id.len() > 128 {
         return Err(ApiError::validation("id", "id must be 1 to 128 characters"));
     }

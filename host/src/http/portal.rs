@@ -148,6 +148,20 @@ pub async fn dispatch(
         limits: view.limits(state.limits),
         view: view.clone(),
     };
+    // The plan's rate counts every call, including those refused below: a tenant must not
+    // be able to write denied records (or spend the host's time) beyond its rate.
+    if rate_limited
+        && let Some(per_minute) = view.calls_per_minute()
+        && !state.allow_call(tenant_id, per_minute).await
+    {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("your plan allows {per_minute} module calls per minute"),
+        )
+        .retry_after(1)
+        .into_response();
+    }
     if !view.module_enabled(module_name) {
         state
             .runtime
@@ -157,17 +171,6 @@ pub async fn dispatch(
             StatusCode::FORBIDDEN,
             "MODULE_DISABLED",
             format!("module {module_name:?} is not enabled for this tenant"),
-        )
-        .into_response();
-    }
-    if rate_limited
-        && let Some(per_minute) = view.calls_per_minute()
-        && !state.allow_call(tenant_id, per_minute).await
-    {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            format!("your plan allows {per_minute} module calls per minute"),
         )
         .into_response();
     }
@@ -275,6 +278,8 @@ fn guest_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) ->
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
+    // The module's own answer, whatever its shape: not rewritten on the way out.
+    response.extensions_mut().insert(super::shape::Answered);
     let out = response.headers_mut();
     for (name, value) in headers {
         let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))

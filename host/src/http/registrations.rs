@@ -12,7 +12,8 @@ use super::json::ApiJson;
 use super::superadmin::check_email;
 use crate::app::AppState;
 use crate::auth::password;
-use crate::storage::{plans, registrations, users};
+use crate::http::client::ClientAddr;
+use crate::storage::{mail, now_ms, plans, registrations, rfc3339, users};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -23,10 +24,23 @@ pub struct NewRegistration {
     plan: String,
 }
 
+/// Registrations allowed per client address per minute (a burst of this many, refilled over
+/// the minute): a restaurant registers once, a flood gets 429 before any password is hashed.
+pub const REGISTRATIONS_PER_ADDRESS: u64 = 5;
+
 /// Store a pending registration; 202 because a person decides later.
-#[utoipa::path(post, path = "/v1/registrations", request_body = NewRegistration, responses((status = 202, description = "Done", body = Object)))]
+///
+/// The answer is the same 202, after the same password hash, whether or not the email already
+/// has an account or a pending registration, so the route does not tell strangers who is a
+/// customer. The address's owner is told by mail instead.
+#[utoipa::path(post, path = "/v1/registrations", request_body = NewRegistration, responses(
+    (status = 202, description = "Done", body = Object),
+    (status = 429, description = "Too many registrations from this address; retry after a minute", body = crate::http::openapi::ErrorBody),
+    (status = 503, description = "Too many passwords being checked at once; retry shortly", body = crate::http::openapi::ErrorBody),
+))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<NewRegistration>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = body.restaurant_name.trim();
@@ -39,6 +53,20 @@ pub async fn register(
     let email = body.email.trim().to_lowercase();
     check_email(&email)?;
     password::check_strength(&body.password).map_err(|m| ApiError::validation("password", m))?;
+    // Before any database work: a flood from one address costs next to nothing.
+    if !state.tenancy.rate.allow(
+        &format!("register:address:{address}"),
+        REGISTRATIONS_PER_ADDRESS,
+        now_ms(),
+    ) {
+        metrics::counter!("nova_registrations_refused_total", "reason" => "rate").increment(1);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many registrations from this address; wait a minute and try again",
+        )
+        .retry_after(60));
+    }
     let plan = {
         let mut conn = state.db.pool().acquire().await?;
         plans::find(&mut conn, body.plan.trim()).await?
@@ -49,23 +77,38 @@ pub async fn register(
             "plan must be Core, Pro or Enterprise (or a plan id)",
         )
     })?;
-    if users::credentials(&state.db, &email).await?.is_some()
-        || registrations::pending_email_exists(&state.db, &email).await?
-    {
-        return Err(ApiError::conflict(format!(
-            "{email} is already registered or waiting for approval"
-        )));
-    }
-    let pw = body.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(ApiError::internal)?
+    let known = users::credentials(&state.db, &email).await?.is_some()
+        || registrations::pending_email_exists(&state.db, &email).await?;
+    // Hashed either way: the time taken must not tell a known email from a new one.
+    let hash = password::hash_gated(body.password)
+        .await?
         .map_err(ApiError::internal)?;
-    let reg = registrations::create(&state.db, name, &email, &hash, &plan.id).await?;
+    let (id, created_at) = if known {
+        tell_owner(&state, &email).await?;
+        (uuid::Uuid::new_v4().to_string(), rfc3339(now_ms()))
+    } else {
+        let reg = registrations::create(&state.db, name, &email, &hash, &plan.id).await?;
+        (reg.id, reg.created_at)
+    };
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({"id": reg.id, "status": reg.status, "plan": plan.name, "createdAt": reg.created_at}),
-        ),
+        Json(json!({"id": id, "status": "pending", "plan": plan.name, "createdAt": created_at})),
     ))
+}
+
+/// Mail the owner of an address someone tried to register again.
+async fn tell_owner(state: &AppState, email: &str) -> ApiResult<()> {
+    let mut conn = state.db.pool().acquire().await?;
+    mail::enqueue_in(
+        &mut conn,
+        email,
+        "Someone tried to register your address with Nova",
+        "Someone asked to register a restaurant with this email address, which already has an \
+         account or a registration waiting for approval. Nothing was changed. If it was you, \
+         sign in with your existing account; if not, you can ignore this mail.",
+    )
+    .await?;
+    drop(conn);
+    state.jobs_queued(mail::QUEUE).await;
+    Ok(())
 }

@@ -50,10 +50,10 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        limits.request_timeout,
-    ));
+    let deadline = limits.request_timeout;
+    let app = app.layer(axum::middleware::from_fn(move |req, next| {
+        super::shape::with_deadline(deadline, req, next)
+    }));
     // HTTP/1 only: protocol detection for HTTP/2 has no timer, so a client could hold a
     // slot by sending part of the HTTP/2 preface; Nova is served behind proxies that speak
     // HTTP/1 to it.
@@ -103,7 +103,7 @@ pub async fn serve(
                 }
             }
             let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
+                TokioIo::new(super::parse_errors::ShapedErrors::new(stream)),
                 TowerToHyperService::new(svc),
             );
             if let Err(e) = watcher.watch(conn).await {

@@ -116,9 +116,8 @@ async fn create_user(
         ));
     }
     let pw = body.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(ApiError::internal)?
+    let hash = password::hash_gated(pw)
+        .await?
         .map_err(ApiError::internal)?;
     match users::create(&state.db, Some(&tenant_id), &email, &hash, role.as_str()).await {
         Ok(user) => Ok((StatusCode::CREATED, Json(user))),

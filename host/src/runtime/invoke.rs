@@ -334,8 +334,16 @@ impl Runtime {
                 None,
             );
             let Effects {
-                writes, mut audits, ..
+                mut writes,
+                mut audits,
+                ..
             } = attempt.effects;
+            if response.status == 403 && !denials.is_empty() {
+                // Refused a capability and answered 403 (as the SDK does): a refusal keeps
+                // nothing it wrote before it, so no write stands without its audit record.
+                writes.clear();
+                audits.clear();
+            }
             audits.extend(denials.iter().cloned());
             let job = Job {
                 tenant_id: caller.tenant_id.clone(),
@@ -469,13 +477,13 @@ impl Runtime {
             version: Some(module.version.to_string()),
             actor: caller.actor.clone(),
             method: req.method.clone(),
-            path: req.path.clone(),
+            path: crate::storage::plain_text(&req.path),
             status,
             outcome,
             duration_us: started.elapsed().as_micros() as i64,
             fuel: fuel.min(i64::MAX as u64) as i64,
             request_id: caller.request_id.clone(),
-            error: error.map(|e| truncate(e, 2000)),
+            error: error.map(|e| crate::storage::plain_text(&truncate(e, 2000))),
             created_at: now_ms(),
         }
     }

@@ -157,6 +157,16 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// `s` fit for a text column on every backend: PostgreSQL refuses NUL in text, so it is
+/// replaced by U+FFFD (records of what happened must be written whatever the input was).
+pub fn plain_text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_string()
+    }
+}
+
 /// Render a `*_at` column for the API (RFC 3339, UTC, milliseconds).
 pub fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);

@@ -136,6 +136,12 @@ impl TestServer {
         Self::start_on(backend, listener, "http://127.0.0.1:9").await
     }
 
+    /// [`TestServer::start`] with its configuration changed by `edit` first.
+    pub async fn start_with(backend: Backend, edit: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_edited(backend, listener, "http://127.0.0.1:9", None, edit).await
+    }
+
     /// [`TestServer::start`] sending mail to the SMTP server at `smtp_url`.
     pub async fn start_with_smtp(backend: Backend, smtp_url: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -158,12 +164,22 @@ impl TestServer {
         payments_url: &str,
         smtp_url: Option<&str>,
     ) -> Self {
+        Self::start_edited(backend, listener, payments_url, smtp_url, |_| {}).await
+    }
+
+    async fn start_edited(
+        backend: Backend,
+        listener: tokio::net::TcpListener,
+        payments_url: &str,
+        smtp_url: Option<&str>,
+        edit: impl FnOnce(&mut Config),
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_postgres().await),
         };
-        let config = Config {
+        let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
             database_url,
             redis_url: None,
@@ -175,6 +191,7 @@ impl TestServer {
                 webhook_secret: Some(PAYMENTS_SECRET.into()),
             },
             outbound_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
             billing_webhook_secret: Some(BILLING_SECRET.into()),
             worker: WorkerConfig {
                 lease_ms: 2_000,
@@ -184,6 +201,7 @@ impl TestServer {
             smtp_url: smtp_url.map(str::to_string),
             mail_from: "Nova <nova@nova.test>".into(),
         };
+        edit(&mut config);
         let server = Self::launch(config, backend, data_dir, listener).await;
         server.state.install_bundled().await.unwrap();
         let db = server.state.db.clone();

@@ -50,6 +50,14 @@ pub fn opt_string(v: &Value, field: &str, path: &str, max: usize) -> Result<Opti
             format!("{path} must be 1 to {max} characters"),
         ));
     }
+    // NUL cannot be stored in PostgreSQL text and no name or note needs control characters;
+    // refused here so the answer is the same on every backend.
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::validation(
+            path,
+            format!("{path} must not contain control characters"),
+        ));
+    }
     Ok(Some(s.to_string()))
 }
 

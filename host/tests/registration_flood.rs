@@ -1,0 +1,319 @@
+//! An anonymous registration flood must not take the host's memory or another tenant's
+//! latency. Before the fix, 300 registrations 150 at a time grew the server from 0.15 GiB
+//! to 5.5 GiB and took another tenant's POS reads from 2.3 ms median to 230 ms.
+//!
+//! The real `nova serve` runs as its own process, so its resident memory can be read from
+//! `/proc`. Two floods run beside tenant B's POS reads: 150 clients from one address (the
+//! per-address limit answers them with 429 before any hash), then 150 clients each claiming
+//! a different address through a trusted proxy (every one passes the address limit and
+//! meets the process-wide bound on password hashes).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Backend;
+use common::process::{Nova, stop};
+use serde_json::{Value, json};
+
+/// B's reads alone, spread over four clients; beside a flood B reads until the flood ends,
+/// and at least this many times.
+const B_CALLS: usize = 200;
+/// Flood clients at once, as in the report.
+const FLOOD_CLIENTS: usize = 150;
+/// Registrations per flood: three times the report's 300.
+const FLOOD_REQUESTS: u64 = 900;
+
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+async fn json_of(resp: reqwest::Response) -> Value {
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+/// Tenant B with POS on; its user's token.
+async fn tenant_b(http: &reqwest::Client, base: &str, admin: &str) -> String {
+    let tenant = json_of(
+        http.post(format!("{base}/v1/superadmin/tenants"))
+            .bearer_auth(admin)
+            .json(&json!({"name": "Bistro B"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let id = tenant["id"].as_str().unwrap();
+    let user = http
+        .post(format!("{base}/v1/superadmin/tenants/{id}/users"))
+        .bearer_auth(admin)
+        .json(&json!({"email": "b@bistro.test", "password": "bistro-password", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 201);
+    let on = http
+        .put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
+        .bearer_auth(admin)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    login(http, base, "b@bistro.test", "bistro-password").await
+}
+
+async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let v = json_of(
+        http.post(format!("{base}/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    v["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string()
+}
+
+/// B's median and p99 over at least `calls` reads, and until `until` is set. B is an ordinary tenant:
+/// one client, a read every 20 ms (50 a second), well inside its own CPU budget, so its
+/// latency is the service's, not its own throttling.
+async fn b_p99(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    calls: usize,
+    until: Arc<AtomicBool>,
+) -> (Duration, Duration) {
+    let url = format!("{base}/v1/portal/pos/tickets?limit=1");
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut all = Vec::new();
+    while all.len() < calls || !until.load(Ordering::Relaxed) {
+        pace.tick().await;
+        let t = Instant::now();
+        let resp = http.get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "B's read");
+        resp.bytes().await.unwrap();
+        all.push(t.elapsed());
+    }
+    all.sort();
+    println!(
+        "  B: {} reads, p50 {:.1} ms, p99 {:.1} ms",
+        all.len(),
+        all[all.len() / 2].as_secs_f64() * 1e3,
+        all[all.len() * 99 / 100].as_secs_f64() * 1e3
+    );
+    (all[all.len() / 2], all[all.len() * 99 / 100])
+}
+
+/// Statuses the flood got, by class.
+#[derive(Debug, Default)]
+struct Tally {
+    accepted: AtomicU64,
+    limited: AtomicU64,
+    busy: AtomicU64,
+    other: AtomicU64,
+}
+
+/// [`FLOOD_REQUESTS`] registrations, [`FLOOD_CLIENTS`] at once, numbered from `first`. With
+/// `spoof`, each says it comes from a different address (believed: the server trusts
+/// 127.0.0.1 as a proxy).
+fn flood(
+    base: &str,
+    spoof: bool,
+    first: u64,
+    tally: Arc<Tally>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let counter = Arc::new(AtomicU64::new(first));
+    // One client (one TLS setup) with as many connections as flooders.
+    let http = reqwest::Client::new();
+    (0..FLOOD_CLIENTS)
+        .map(|_| {
+            let (tally, counter, http) = (tally.clone(), counter.clone(), http.clone());
+            let url = format!("{base}/v1/registrations");
+            tokio::spawn(async move {
+                loop {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    if n >= first + FLOOD_REQUESTS {
+                        break;
+                    }
+                    let mut req = http.post(&url).json(&json!({
+                        "restaurantName": "F",
+                        "email": format!("f{n}@flood.test"),
+                        "password": "password123",
+                        "plan": "Core",
+                    }));
+                    if spoof {
+                        req = req.header(
+                            "x-forwarded-for",
+                            format!("198.18.{}.{}", (n / 250) % 250, n % 250 + 1),
+                        );
+                    }
+                    let status = match req.send().await {
+                        Ok(r) => r.status().as_u16(),
+                        Err(_) => 0,
+                    };
+                    let slot = match status {
+                        202 => &tally.accepted,
+                        429 => &tally.limited,
+                        503 => &tally.busy,
+                        _ => &tally.other,
+                    };
+                    slot.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect()
+}
+
+/// The two backends' runs measure latency, so they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend) {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut nova = Nova::new(backend).await;
+    nova.env
+        .push(("NOVA_TRUSTED_PROXIES".into(), "127.0.0.1".into()));
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@flood.test",
+        "--password",
+        "ops-password-1",
+    ]);
+    let (child, base) = nova.serve();
+    let pid = child.id();
+    let http = reqwest::Client::new();
+    let admin = login(&http, &base, "ops@flood.test", "ops-password-1").await;
+    let b = tenant_b(&http, &base, &admin).await;
+
+    // Warm up (compile caches, connection pools), then B alone.
+    let done = Arc::new(AtomicBool::new(true));
+    b_p99(&http, &base, &b, B_CALLS, done.clone()).await;
+    let alone = b_p99(&http, &base, &b, B_CALLS, done).await;
+    let before = resident_bytes(pid);
+
+    let mut peak = before;
+    let mut report = Vec::new();
+    for (round, spoof) in [false, true].into_iter().enumerate() {
+        let stop_flag = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Tally::default());
+        let flooders = flood(&base, spoof, round as u64 * FLOOD_REQUESTS, tally.clone());
+        let sampler = {
+            let stop_flag = stop_flag.clone();
+            tokio::spawn(async move {
+                let mut peak = 0;
+                while !stop_flag.load(Ordering::Relaxed) {
+                    peak = peak.max(resident_bytes(pid));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                peak
+            })
+        };
+        // B reads for as long as the flood runs, from its own thread and runtime, so the
+        // flood's client tasks in this process do not delay B's client.
+        let reads = std::thread::spawn({
+            let (base, b, stop_flag) = (base.clone(), b.clone(), stop_flag.clone());
+            move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let http = reqwest::Client::new();
+                        b_p99(&http, &base, &b, B_CALLS, stop_flag).await
+                    })
+            }
+        });
+        for f in flooders {
+            f.await.unwrap();
+        }
+        stop_flag.store(true, Ordering::Relaxed);
+        let beside = reads.join().unwrap();
+        peak = peak.max(sampler.await.unwrap());
+        let ratio = |i: usize| {
+            let (a, b) = if i == 0 {
+                (alone.0, beside.0)
+            } else {
+                (alone.1, beside.1)
+            };
+            b.as_secs_f64() / a.as_secs_f64()
+        };
+        println!(
+            "{backend:?} flood (spoofed addresses: {spoof}): B p50 {:.1} -> {:.1} ms ({:.2}x), p99 {:.1} -> {:.1} ms ({:.2}x); {tally:?}",
+            alone.0.as_secs_f64() * 1e3,
+            beside.0.as_secs_f64() * 1e3,
+            ratio(0),
+            alone.1.as_secs_f64() * 1e3,
+            beside.1.as_secs_f64() * 1e3,
+            ratio(1),
+        );
+        report.push((spoof, ratio(0), beside.1, tally));
+    }
+    let after = resident_bytes(pid);
+    println!(
+        "{backend:?} resident memory: {} MiB before, {} MiB peak, {} MiB after",
+        before >> 20,
+        peak >> 20,
+        after >> 20
+    );
+
+    for (spoof, median_ratio, p99, tally) in &report {
+        let accepted = tally.accepted.load(Ordering::Relaxed);
+        let limited = tally.limited.load(Ordering::Relaxed);
+        let busy = tally.busy.load(Ordering::Relaxed);
+        assert_eq!(
+            tally.other.load(Ordering::Relaxed),
+            0,
+            "only 202, 429 or 503"
+        );
+        if *spoof {
+            // Every address is new, so the hash bound is what answers most of them.
+            assert!(busy > 0, "the hash bound refused some: {tally:?}");
+        } else {
+            // One address: five registrations a minute, the rest refused before hashing.
+            assert!(accepted <= 5, "{tally:?}");
+            assert!(limited >= 100, "{tally:?}");
+        }
+        // Before the fix B's median went from 2.3 to 230 ms, its slowest reads took 10.8 s,
+        // and some got 504. The median now holds within 2x. The tail of this debug build is
+        // the burst of 150 connections queueing on two cores (much the same with or without
+        // hashing); the 2x goal for p99 is tracked in docs/PERFORMANCE.md, and CI bounds it
+        // in absolute terms here.
+        assert!(
+            *median_ratio <= 2.0,
+            "B's median grew {median_ratio:.2}x during the flood"
+        );
+        assert!(
+            *p99 < Duration::from_secs(1),
+            "B's p99 was {p99:?} during the flood"
+        );
+    }
+    // Before: +5.4 GiB. Now a handful of 19 MiB argon2 blocks at most, given back after.
+    assert!(
+        peak - before < 256 << 20,
+        "memory grew by {} MiB during the flood",
+        (peak - before) >> 20
+    );
+    assert!(
+        after.saturating_sub(before) < 128 << 20,
+        "memory stayed {} MiB above where it started",
+        after.saturating_sub(before) >> 20
+    );
+    stop(child);
+}
+
+both_backends!(registration_flood_leaves_memory_and_neighbours_alone);
