@@ -31,7 +31,13 @@ async fn count(server: &TestServer, token: &str, path: &str, key: &str) -> usize
     body[key].as_array().unwrap().len()
 }
 
+/// The scaffold test runs a whole cargo build, which starves the module calls of the other
+/// tests in this binary (long calls run at idle priority) until they pass their deadline;
+/// so the tests here take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn sample_data_twice_then_smoke(backend: Backend) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (server, _sandbox) = start(backend).await;
     let admin = server.superadmin().await;
     let (tenant, token) = server.tenant(&admin, "Sample Bistro").await;
@@ -121,6 +127,7 @@ both_backends!(sample_data_twice_then_smoke);
 
 #[test]
 fn module_new_scaffolds_a_crate_whose_test_passes() {
+    let _turn = ONE_AT_A_TIME.blocking_lock();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();

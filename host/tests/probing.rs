@@ -367,6 +367,7 @@ async fn every_layer_answers_in_the_error_shape() {
     nova.env
         .push(("BILLING_WEBHOOK_SECRET".into(), "probe-secret".into()));
     let (child, base) = nova.serve();
+    let mut child = common::process::KillOnDrop(Some(child));
     let addr = base.trim_start_matches("http://").to_string();
     // Raw-body routes: the body limit's refusal, reshaped.
     let http = reqwest::Client::new();
@@ -408,7 +409,7 @@ async fn every_layer_answers_in_the_error_shape() {
     )
     .await;
     assert_shaped(s, &h, &b, 408);
-    common::process::stop(child);
+    common::process::stop(child.take());
 }
 
 // ---- 8. The smaller ones ----

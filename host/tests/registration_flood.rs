@@ -195,7 +195,8 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
         "ops-password-1",
     ]);
     let (child, base) = nova.serve();
-    let pid = child.id();
+    let mut child = common::process::KillOnDrop(Some(child));
+    let pid = child.0.as_ref().unwrap().id();
     let http = reqwest::Client::new();
     let admin = login(&http, &base, "ops@flood.test", "ops-password-1").await;
     let b = tenant_b(&http, &base, &admin).await;
@@ -313,7 +314,7 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
         "memory stayed {} MiB above where it started",
         after.saturating_sub(before) >> 20
     );
-    stop(child);
+    stop(child.take());
 }
 
 both_backends!(registration_flood_leaves_memory_and_neighbours_alone);

@@ -76,3 +76,22 @@ pub fn stop(mut child: Child) {
     let status = child.wait().unwrap();
     assert!(status.success(), "nova serve exited with {status}");
 }
+
+/// Kills a child left running when a test panics before it could [`stop`] it.
+pub struct KillOnDrop(pub Option<Child>);
+
+impl KillOnDrop {
+    /// The child, for a graceful [`stop`].
+    pub fn take(&mut self) -> Child {
+        self.0.take().expect("the child is still here")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
