@@ -46,9 +46,7 @@ impl Host for StoreData {
     ) -> wasmtime::Result<Result<(), Error>> {
         self.charge_host_call()?;
         if !self.allowed(Capability::Audit) {
-            return Ok(Err(Error::InvalidAction(
-                "capability audit is not granted to this module".into(),
-            )));
+            return Ok(Err(Error::InvalidAction(Capability::Audit.not_granted())));
         }
         if let Err(e) = check_action(&action) {
             return Ok(Err(Error::InvalidAction(e)));

@@ -185,7 +185,7 @@ impl KvState {
 }
 
 fn not_granted() -> Error {
-    Error::Other("capability kv is not granted to this module".into())
+    Error::Other(Capability::Kv.not_granted())
 }
 
 impl Host for StoreData {

@@ -228,7 +228,7 @@ impl Host for StoreData {
         self.charge_host_call()?;
         if !self.allowed(Capability::OutboundHttp) {
             return Ok(Err(Error::NotAllowed(
-                "capability outbound-http is not granted to this module".into(),
+                Capability::OutboundHttp.not_granted(),
             )));
         }
         let Some(outbound) = self.outbound_state.outbound.clone() else {

@@ -46,13 +46,14 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
+        // Right to left: each hop was written by the party to its right.
         let hops = forwarded_for
             .iter()
-            .flat_map(|h| h.split(','))
-            .map(str::trim)
-            .collect::<Vec<_>>();
+            .rev()
+            .flat_map(|h| h.rsplit(','))
+            .map(str::trim);
         let mut client = peer;
-        for hop in hops.iter().rev() {
+        for hop in hops {
             let Ok(ip) = hop.parse::<IpAddr>() else {
                 // A garbled hop: stop at the last address a trusted party vouched for.
                 break;

@@ -74,6 +74,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 429 `RATE_LIMITED`, asking the client to come back after `retry_secs`.
+    pub fn rate_limited(message: impl Into<String>, retry_secs: u32) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).retry_after(retry_secs)
+    }
+
     /// 409 `CONFLICT`.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "CONFLICT", message)

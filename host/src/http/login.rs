@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -79,12 +78,10 @@ pub async fn login(
         if limiter.allow(&format!("login:refusal-audited:{email}:{address}"), 1, now) {
             audit_login(&state, "auth.login_rate_limited", &email, &address).await;
         }
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+        return Err(ApiError::rate_limited(
             "too many failed logins; wait a minute and try again",
-        )
-        .retry_after(60));
+            60,
+        ));
     }
     let found = match users::credentials(&state.db, &email).await {
         Ok(found) => found,

@@ -52,31 +52,21 @@ fn hyper_error(head: &[u8]) -> Option<u16> {
     (empty && end + 4 == head.len()).then_some(*status)
 }
 
-/// Our answer for a parse error with `status`.
+/// Our answer for a parse error with `status`: the same code, message and body as any
+/// other layer's error for that status.
 fn shaped(status: u16) -> Vec<u8> {
-    let (code, message, reason) = match status {
-        431 => (
-            "HEADERS_TOO_LARGE",
-            "the request's headers are too large",
-            "Request Header Fields Too Large",
-        ),
-        414 => (
-            "URI_TOO_LONG",
-            "the request path is too long",
-            "URI Too Long",
-        ),
-        _ => (
-            "BAD_REQUEST",
-            "the request could not be parsed as HTTP/1.1",
-            "Bad Request",
-        ),
-    };
+    let status =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    let (code, message) = super::shape::code_for(status);
     let id = uuid::Uuid::now_v7().to_string();
-    let body = serde_json::json!({"error": {"code": code, "message": message, "requestId": id}})
+    let body = super::error::REQUEST_ID
+        .sync_scope(id.clone(), || super::error::error_body(code, message, None))
         .to_string();
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          x-request-id: {id}\r\nconnection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
         body.len()
     )
     .into_bytes()

@@ -154,12 +154,10 @@ pub async fn dispatch(
         && let Some(per_minute) = view.calls_per_minute()
         && !state.allow_call(tenant_id, per_minute).await
     {
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+        return ApiError::rate_limited(
             format!("your plan allows {per_minute} module calls per minute"),
+            1,
         )
-        .retry_after(1)
         .into_response();
     }
     if !view.module_enabled(module_name) {

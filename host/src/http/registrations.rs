@@ -60,12 +60,10 @@ pub async fn register(
         now_ms(),
     ) {
         metrics::counter!("nova_registrations_refused_total", "reason" => "rate").increment(1);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+        return Err(ApiError::rate_limited(
             "too many registrations from this address; wait a minute and try again",
-        )
-        .retry_after(60));
+            60,
+        ));
     }
     let plan = {
         let mut conn = state.db.pool().acquire().await?;

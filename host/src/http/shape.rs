@@ -1,7 +1,6 @@
 //! Keeping every answer in the standard error shape, whichever layer refused the request,
 //! and refusing input no backend can store before any handler sees it.
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -16,7 +15,7 @@ use super::error::{ApiError, REQUEST_ID};
 pub struct Answered;
 
 /// The code and message of an error response some layer produced without the error shape.
-fn code_for(status: StatusCode) -> (&'static str, &'static str) {
+pub(crate) fn code_for(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         400 => ("BAD_REQUEST", "the request is malformed"),
         401 => ("UNAUTHORIZED", "a valid bearer token is required"),
@@ -52,16 +51,21 @@ pub fn reshape(response: Response, request_id: &str) -> Response {
     {
         return response;
     }
-    let (code, message) = code_for(status);
-    let mut shaped = REQUEST_ID.sync_scope(request_id.to_string(), || {
-        ApiError::new(status, code, message).into_response()
-    });
+    let mut shaped = error_response(status, request_id);
     for name in [header::RETRY_AFTER, header::ALLOW] {
         if let Some(v) = response.headers().get(&name) {
             shaped.headers_mut().insert(name, v.clone());
         }
     }
     shaped
+}
+
+/// The standard error answer for `status` (code and message from [`code_for`]).
+fn error_response(status: StatusCode, request_id: &str) -> Response {
+    let (code, message) = code_for(status);
+    REQUEST_ID.sync_scope(request_id.to_string(), || {
+        ApiError::new(status, code, message).into_response()
+    })
 }
 
 /// The metric label of a method: the standard ones, and `OTHER` for anything a client
@@ -90,6 +94,11 @@ pub async fn reject_bad_input(req: Request, next: Next) -> Response {
 }
 
 fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
+    // A parsed URI is already UTF-8 without control characters; NUL and stray bytes can
+    // only arrive percent-encoded, so plain URIs (nearly all) are not decoded at all.
+    if !uri.path().contains('%') && !uri.query().is_some_and(|q| q.contains('%')) {
+        return Ok(());
+    }
     let path = percent_encoding::percent_decode_str(uri.path());
     match path.decode_utf8() {
         Ok(p) if !p.contains('\0') => {}
@@ -121,22 +130,16 @@ pub async fn with_deadline(
     next: Next,
 ) -> Response {
     let id = super::request_id(&req);
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert("x-request-id", v);
-    }
+    let Ok(id_header) = HeaderValue::from_str(&id) else {
+        // `request_id` only yields header-safe ids; nothing to time out without one.
+        return next.run(req).await;
+    };
+    req.headers_mut().insert("x-request-id", id_header.clone());
     match tokio::time::timeout(deadline, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
-            let mut response = reshape(
-                Response::builder()
-                    .status(StatusCode::REQUEST_TIMEOUT)
-                    .body(Body::empty())
-                    .unwrap_or_default(),
-                &id,
-            );
-            if let Ok(v) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert("x-request-id", v);
-            }
+            let mut response = error_response(StatusCode::REQUEST_TIMEOUT, &id);
+            response.headers_mut().insert("x-request-id", id_header);
             response
         }
     }
@@ -145,6 +148,7 @@ pub async fn with_deadline(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
 
     fn refused(uri: &str) -> Option<(String, Option<String>)> {
         check_uri(&uri.parse().unwrap())

@@ -51,6 +51,14 @@ impl Capability {
     }
 }
 
+impl Capability {
+    /// What every interface tells a module that uses this capability without a grant. The
+    /// SDK recognises this wording and answers 403 `CAPABILITY_DENIED`.
+    pub fn not_granted(self) -> String {
+        format!("capability {self} is not granted to this module")
+    }
+}
+
 impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

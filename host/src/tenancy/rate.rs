@@ -72,19 +72,13 @@ impl RateLimiter {
             b.tokens = (b.tokens + 1.0).min(b.capacity);
         }
     }
+}
 
-    /// How many keys are held (for tests of the sweep).
-    pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .buckets
-            .len()
-    }
-
-    /// True when no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+#[cfg(test)]
+impl RateLimiter {
+    /// How many keys are held.
+    fn len(&self) -> usize {
+        self.inner.lock().unwrap().buckets.len()
     }
 }
 
