@@ -4,7 +4,8 @@
 //! ask for one (logins, registrations). So every hash made on behalf of a request goes
 //! through one process-wide gate: a few at once, a short queue, and a refusal beyond it,
 //! whatever route asked. Without it, 150 parallel registrations took a server from 0.15 to
-//! 5.5 GiB and stalled every tenant's calls.
+//! 5.5 GiB and stalled every tenant's calls. Hashes run on threads of their own at lower
+//! priority, so what hashing there is yields to module calls.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,9 @@ pub fn verify(password: &str, stored: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
+/// A hash or verification handed to a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Bounds hashing for the whole process.
 struct Gate {
     permits: tokio::sync::Semaphore,
@@ -48,48 +52,139 @@ struct Gate {
     max_queued: usize,
     /// How long a request waits for a permit before it is refused.
     max_wait: Duration,
+    /// The hashing threads' queue: one thread per permit, so a permitted job starts at once.
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
 }
+
+/// How much lower than everything else hashing threads run (Linux nice). Module calls and
+/// requests take the core from a hash at once; on an idle host a hash still gets all of it,
+/// and on a saturated one about a tenth, so logins slow down rather than fail.
+const HASH_NICENESS: i32 = 10;
 
 /// Half the cores hash at once (at least one), so password work never takes the whole
 /// machine from module calls; sixteen more may wait up to two seconds.
 static GATE: LazyLock<Gate> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let running = (cores / 2).max(1);
-    Gate {
-        permits: tokio::sync::Semaphore::new(running),
-        queued: AtomicUsize::new(0),
-        max_queued: running + 16,
-        max_wait: Duration::from_secs(2),
-    }
+    Gate::new(running, running + 16, Duration::from_secs(2))
 });
 
 impl Gate {
-    /// Run `work` (a hash or a verification) through the gate, on the blocking pool.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Busy> {
+    /// A gate running at most `running` jobs, on as many threads of their own (started here,
+    /// at lower priority), with at most `max_queued` running or waiting up to `max_wait`.
+    fn new(running: usize, max_queued: usize, max_wait: Duration) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..running {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("nova-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only to take the next job, never while it runs.
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("starting a hashing thread");
+        }
+        Self {
+            permits: tokio::sync::Semaphore::new(running),
+            queued: AtomicUsize::new(0),
+            max_queued,
+            max_wait,
+            jobs: std::sync::Mutex::new(tx),
+        }
+    }
+
+    /// A place in the queue, or [`Busy`] at once when it is full. Taken before a request does
+    /// any other work for its hash (database reads included), so a flood is refused cheaply.
+    fn enter(&self) -> Result<Ticket<'_>, Busy> {
         if self.queued.fetch_add(1, Ordering::SeqCst) >= self.max_queued {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             metrics::counter!("nova_password_hashes_refused_total").increment(1);
             return Err(Busy);
         }
-        let permit = tokio::time::timeout(self.max_wait, self.permits.acquire()).await;
-        let result = match permit {
-            Ok(Ok(_permit)) => tokio::task::spawn_blocking(work).await.map_err(|_| Busy),
-            _ => {
-                metrics::counter!("nova_password_hashes_refused_total").increment(1);
-                Err(Busy)
-            }
+        Ok(Ticket { gate: self })
+    }
+}
+
+/// A place in a [`Gate`]'s queue; given back when dropped.
+#[must_use]
+pub struct Ticket<'a> {
+    gate: &'a Gate,
+}
+
+impl Ticket<'_> {
+    /// Wait for a permit (at most the gate's `max_wait`), then run `work` on a hashing thread.
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let gate = self.gate;
+        let Ok(Ok(_permit)) = tokio::time::timeout(gate.max_wait, gate.permits.acquire()).await
+        else {
+            metrics::counter!("nova_password_hashes_refused_total").increment(1);
+            return Err(Busy);
         };
-        if self.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        let sent = gate
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job);
+        match sent {
+            Ok(()) => result.await.map_err(|_| Busy),
+            Err(_) => Err(Busy),
+        }
+    }
+
+    /// [`hash`] on a hashing thread.
+    pub async fn hash(self, password: String) -> Result<anyhow::Result<String>, Busy> {
+        self.run(move || hash(&password)).await
+    }
+
+    /// [`verify`] on a hashing thread.
+    pub async fn verify(self, password: String, stored: String) -> Result<bool, Busy> {
+        self.run(move || verify(&password, &stored)).await
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.gate.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
             // The last hash of a burst: hand argon2's freed blocks back to the system, which
             // glibc would otherwise keep in its arenas for ever.
             release_free_memory();
         }
-        result
     }
 }
+
+/// Make the calling thread yield to every normal-priority thread (Linux: per-thread nice).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers; raising one's own niceness needs no
+    // privilege.
+    let ok = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        // Never raise a priority the process was already started below.
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        libc::setpriority(libc::PRIO_PROCESS, tid, now.max(HASH_NICENESS))
+    };
+    if ok != 0 {
+        tracing::warn!("could not lower the hashing thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn release_free_memory() {
@@ -102,14 +197,15 @@ fn release_free_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_free_memory() {}
 
-/// [`hash`] through the process-wide gate.
-pub async fn hash_gated(password: String) -> Result<anyhow::Result<String>, Busy> {
-    GATE.run(move || hash(&password)).await
+/// A place in the process-wide hashing queue, or [`Busy`]: take it before the work that
+/// leads to a hash, and hash or verify with it.
+pub fn admit() -> Result<Ticket<'static>, Busy> {
+    GATE.enter()
 }
 
-/// [`verify`] through the process-wide gate.
-pub async fn verify_gated(password: String, stored: String) -> Result<bool, Busy> {
-    GATE.run(move || verify(&password, &stored)).await
+/// [`hash`] through the process-wide gate.
+pub async fn hash_gated(password: String) -> Result<anyhow::Result<String>, Busy> {
+    admit()?.hash(password).await
 }
 
 /// Why a new password is refused, if it is.
@@ -127,6 +223,16 @@ pub fn check_strength(password: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    impl Gate {
+        /// [`Gate::enter`], then [`Ticket::run`].
+        async fn run<T: Send + 'static>(
+            &self,
+            work: impl FnOnce() -> T + Send + 'static,
+        ) -> Result<T, Busy> {
+            self.enter()?.run(work).await
+        }
+    }
+
     #[test]
     fn hashes_verify_only_the_right_password() {
         let h = hash("correct horse").unwrap();
@@ -138,12 +244,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_gate_runs_one_queues_a_few_and_refuses_the_rest() {
-        let gate = std::sync::Arc::new(Gate {
-            permits: tokio::sync::Semaphore::new(1),
-            queued: AtomicUsize::new(0),
-            max_queued: 3,
-            max_wait: Duration::from_secs(30),
-        });
+        let gate = std::sync::Arc::new(Gate::new(1, 3, Duration::from_secs(30)));
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let hold = std::sync::Arc::new(std::sync::Mutex::new(hold));
         let running = std::sync::Arc::new(AtomicUsize::new(0));
@@ -179,14 +280,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_wait_is_refused() {
-        let gate = Gate {
-            permits: tokio::sync::Semaphore::new(0),
-            queued: AtomicUsize::new(0),
-            max_queued: 3,
-            max_wait: Duration::from_millis(1),
-        };
+        let gate = Gate::new(1, 3, Duration::from_millis(1));
+        // Its only permit is taken, so the next job waits and gives up.
+        let _held = gate.permits.acquire().await.unwrap();
         assert_eq!(gate.run(|| ()).await, Err(Busy));
         assert_eq!(gate.queued.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn hashing_threads_run_at_lower_priority() {
+        let gate = Gate::new(1, 1, Duration::from_secs(30));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // SAFETY: getpriority on the calling thread.
+        let nice = rt.block_on(gate.run(|| unsafe {
+            libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+        }));
+        let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        assert_eq!(nice, Ok(here.max(HASH_NICENESS)));
     }
 
     #[tokio::test]
@@ -195,12 +308,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(
-            verify_gated("through the gate".into(), h.clone())
-                .await
-                .unwrap()
-        );
-        assert!(!verify_gated("not it".into(), h).await.unwrap());
+        let verify = |pw: &str| admit().unwrap().verify(pw.into(), h.clone());
+        assert!(verify("through the gate").await.unwrap());
+        assert!(!verify("not it").await.unwrap());
     }
 
     #[test]

@@ -83,24 +83,26 @@ pub async fn login(
             60,
         ));
     }
-    let found = match users::credentials(&state.db, &email).await {
-        Ok(found) => found,
+    // The hashing queue's place is taken before the database is read, so a flood beyond it
+    // is refused without touching the database. A refusal or an outage checked no password
+    // and costs no tokens.
+    let checked = async {
+        let ticket = password::admit()?;
+        let found = users::credentials(&state.db, &email).await?;
+        // An unknown email is checked against a fixed hash, so timing does not tell which
+        // accounts exist.
+        let hash = found
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.clone(), |c| c.password_hash.clone());
+        let ok = ticket.verify(body.password, hash).await?;
+        Ok::<_, ApiError>((found, ok))
+    }
+    .await;
+    let (found, ok) = match checked {
+        Ok(checked) => checked,
         Err(e) => {
             give_back();
-            return Err(e.into());
-        }
-    };
-    // An unknown email is checked against a fixed hash, so timing does not tell which
-    // accounts exist.
-    let hash = found
-        .as_ref()
-        .map_or_else(|| DUMMY_HASH.clone(), |c| c.password_hash.clone());
-    let ok = match password::verify_gated(body.password, hash).await {
-        Ok(ok) => ok,
-        Err(busy) => {
-            // Not checked, so not a failure either.
-            give_back();
-            return Err(busy.into());
+            return Err(e);
         }
     };
     let Some(creds) = found.filter(|_| ok) else {

@@ -65,6 +65,9 @@ pub async fn register(
             60,
         ));
     }
+    // A place in the hashing queue before any database work: when it is full, the request is
+    // refused without reading anything.
+    let ticket = password::admit()?;
     let plan = {
         let mut conn = state.db.pool().acquire().await?;
         plans::find(&mut conn, body.plan.trim()).await?
@@ -78,7 +81,8 @@ pub async fn register(
     let known = users::credentials(&state.db, &email).await?.is_some()
         || registrations::pending_email_exists(&state.db, &email).await?;
     // Hashed either way: the time taken must not tell a known email from a new one.
-    let hash = password::hash_gated(body.password)
+    let hash = ticket
+        .hash(body.password)
         .await?
         .map_err(ApiError::internal)?;
     let (id, created_at) = if known {
