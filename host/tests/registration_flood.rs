@@ -3,10 +3,14 @@
 //! to 5.5 GiB and took another tenant's POS reads from 2.3 ms median to 230 ms.
 //!
 //! The real `nova serve` runs as its own process, so its resident memory can be read from
-//! `/proc`. Two floods run beside tenant B's POS reads: 150 clients from one address (the
-//! per-address limit answers them with 429 before any hash), then 150 clients each claiming
-//! a different address through a trusted proxy (every one passes the address limit and
-//! meets the process-wide bound on password hashes).
+//! `/proc`. In each of four rounds, tenant B reads POS alone, then beside two floods of 900
+//! registrations, 150 at once: from one address (the per-address limit answers them with
+//! 429 before any hash), then each claiming a different address through a trusted proxy
+//! (every one passes the address limit and meets the process-wide bound on password
+//! hashes). B's median and p99 come from all rounds' reads together.
+//!
+//! On a release build (`cargo test --release -p nova --test registration_flood -- --nocapture`)
+//! the same test measures the 2x goal for p99; docs/PERFORMANCE.md has the figures.
 
 mod common;
 
@@ -18,13 +22,15 @@ use common::Backend;
 use common::process::{Nova, stop};
 use serde_json::{Value, json};
 
-/// B's reads alone, spread over four clients; beside a flood B reads until the flood ends,
-/// and at least this many times.
+/// B's reads per measurement; beside a flood B reads until the flood ends, and at least
+/// this many times.
 const B_CALLS: usize = 200;
 /// Flood clients at once, as in the report.
 const FLOOD_CLIENTS: usize = 150;
 /// Registrations per flood: three times the report's 300.
 const FLOOD_REQUESTS: u64 = 900;
+/// Rounds of each measurement.
+const ROUNDS: u64 = 4;
 
 fn resident_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -86,36 +92,45 @@ async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) 
         .to_string()
 }
 
-/// B's median and p99 over at least `calls` reads, and until `until` is set. B is an ordinary tenant:
-/// one client, a read every 20 ms (50 a second), well inside its own CPU budget, so its
-/// latency is the service's, not its own throttling.
-async fn b_p99(
-    http: &reqwest::Client,
+/// B's read times: at least `calls` reads, and on until `until` is set. B is an ordinary
+/// tenant: one client, a read every 20 ms (50 a second), well inside its own CPU budget, so
+/// its latency is the service's, not its own throttling. B runs on a thread and runtime of
+/// its own, so the flood's client tasks in this process do not delay B's client.
+fn b_reads(
     base: &str,
     token: &str,
     calls: usize,
     until: Arc<AtomicBool>,
-) -> (Duration, Duration) {
+) -> std::thread::JoinHandle<Vec<Duration>> {
     let url = format!("{base}/v1/portal/pos/tickets?limit=1");
-    let mut pace = tokio::time::interval(Duration::from_millis(20));
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut all = Vec::new();
-    while all.len() < calls || !until.load(Ordering::Relaxed) {
-        pace.tick().await;
-        let t = Instant::now();
-        let resp = http.get(&url).bearer_auth(token).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "B's read");
-        resp.bytes().await.unwrap();
-        all.push(t.elapsed());
-    }
-    all.sort();
-    println!(
-        "  B: {} reads, p50 {:.1} ms, p99 {:.1} ms",
-        all.len(),
-        all[all.len() / 2].as_secs_f64() * 1e3,
-        all[all.len() * 99 / 100].as_secs_f64() * 1e3
-    );
-    (all[all.len() / 2], all[all.len() * 99 / 100])
+    let token = token.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let http = reqwest::Client::new();
+            let mut pace = tokio::time::interval(Duration::from_millis(20));
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut took = Vec::new();
+            while took.len() < calls || !until.load(Ordering::Relaxed) {
+                pace.tick().await;
+                let t = Instant::now();
+                let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(resp.status(), 200, "B's read");
+                resp.bytes().await.unwrap();
+                took.push(t.elapsed());
+            }
+            took
+        })
+    })
+}
+
+/// Median and p99 of read times.
+fn quantiles(mut took: Vec<Duration>) -> (Duration, Duration) {
+    took.sort();
+    (took[took.len() / 2], took[took.len() * 99 / 100])
 }
 
 /// Statuses the flood got, by class.
@@ -201,68 +216,45 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
     let admin = login(&http, &base, "ops@flood.test", "ops-password-1").await;
     let b = tenant_b(&http, &base, &admin).await;
 
-    // Warm up (compile caches, connection pools), then B alone.
+    // Warm up (compile caches, connection pools).
     let done = Arc::new(AtomicBool::new(true));
-    b_p99(&http, &base, &b, B_CALLS, done.clone()).await;
-    let alone = b_p99(&http, &base, &b, B_CALLS, done).await;
+    b_reads(&base, &b, B_CALLS, done.clone()).join().unwrap();
     let before = resident_bytes(pid);
 
+    // Rounds of: B alone, B beside a flood from one address, B beside a flood from many;
+    // the tail is read from every round's reads together, so p99 is not one unlucky read.
+    let mut alone = Vec::new();
+    let mut beside = [Vec::new(), Vec::new()];
+    let mut tallies = Vec::new();
     let mut peak = before;
-    let mut report = Vec::new();
-    for (round, spoof) in [false, true].into_iter().enumerate() {
-        let stop_flag = Arc::new(AtomicBool::new(false));
-        let tally = Arc::new(Tally::default());
-        let flooders = flood(&base, spoof, round as u64 * FLOOD_REQUESTS, tally.clone());
-        let sampler = {
-            let stop_flag = stop_flag.clone();
-            tokio::spawn(async move {
-                let mut peak = 0;
-                while !stop_flag.load(Ordering::Relaxed) {
-                    peak = peak.max(resident_bytes(pid));
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                peak
-            })
-        };
-        // B reads for as long as the flood runs, from its own thread and runtime, so the
-        // flood's client tasks in this process do not delay B's client.
-        let reads = std::thread::spawn({
-            let (base, b, stop_flag) = (base.clone(), b.clone(), stop_flag.clone());
-            move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        let http = reqwest::Client::new();
-                        b_p99(&http, &base, &b, B_CALLS, stop_flag).await
-                    })
-            }
-        });
-        for f in flooders {
-            f.await.unwrap();
-        }
-        stop_flag.store(true, Ordering::Relaxed);
-        let beside = reads.join().unwrap();
-        peak = peak.max(sampler.await.unwrap());
-        let ratio = |i: usize| {
-            let (a, b) = if i == 0 {
-                (alone.0, beside.0)
-            } else {
-                (alone.1, beside.1)
+    for round in 0..ROUNDS {
+        alone.extend(b_reads(&base, &b, B_CALLS, done.clone()).join().unwrap());
+        for (kind, spoof) in [false, true].into_iter().enumerate() {
+            let stop_flag = Arc::new(AtomicBool::new(false));
+            let tally = Arc::new(Tally::default());
+            let first = (round * 2 + kind as u64) * FLOOD_REQUESTS;
+            let flooders = flood(&base, spoof, first, tally.clone());
+            let sampler = {
+                let stop_flag = stop_flag.clone();
+                tokio::spawn(async move {
+                    let mut peak = 0;
+                    while !stop_flag.load(Ordering::Relaxed) {
+                        peak = peak.max(resident_bytes(pid));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    peak
+                })
             };
-            b.as_secs_f64() / a.as_secs_f64()
-        };
-        println!(
-            "{backend:?} flood (spoofed addresses: {spoof}): B p50 {:.1} -> {:.1} ms ({:.2}x), p99 {:.1} -> {:.1} ms ({:.2}x); {tally:?}",
-            alone.0.as_secs_f64() * 1e3,
-            beside.0.as_secs_f64() * 1e3,
-            ratio(0),
-            alone.1.as_secs_f64() * 1e3,
-            beside.1.as_secs_f64() * 1e3,
-            ratio(1),
-        );
-        report.push((spoof, ratio(0), beside.1, tally));
+            // B reads for as long as the flood runs.
+            let reads = b_reads(&base, &b, B_CALLS, stop_flag.clone());
+            for f in flooders {
+                f.await.unwrap();
+            }
+            stop_flag.store(true, Ordering::Relaxed);
+            beside[kind].extend(reads.join().unwrap());
+            peak = peak.max(sampler.await.unwrap());
+            tallies.push((spoof, tally));
+        }
     }
     let after = resident_bytes(pid);
     println!(
@@ -271,8 +263,25 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
         peak >> 20,
         after >> 20
     );
-
-    for (spoof, median_ratio, p99, tally) in &report {
+    let alone = quantiles(alone);
+    let mut report = Vec::new();
+    for (kind, took) in beside.into_iter().enumerate() {
+        let reads = took.len();
+        let near = quantiles(took);
+        let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
+        println!(
+            "{backend:?} flood (spoofed addresses: {}), {ROUNDS} rounds, {reads} reads: B p50 {:.1} -> {:.1} ms ({:.2}x), p99 {:.1} -> {:.1} ms ({:.2}x)",
+            kind == 1,
+            alone.0.as_secs_f64() * 1e3,
+            near.0.as_secs_f64() * 1e3,
+            ratio(alone.0, near.0),
+            alone.1.as_secs_f64() * 1e3,
+            near.1.as_secs_f64() * 1e3,
+            ratio(alone.1, near.1),
+        );
+        report.push((ratio(alone.0, near.0), near.1));
+    }
+    for (spoof, tally) in &tallies {
         let accepted = tally.accepted.load(Ordering::Relaxed);
         let limited = tally.limited.load(Ordering::Relaxed);
         let busy = tally.busy.load(Ordering::Relaxed);
@@ -289,11 +298,14 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
             assert!(accepted <= 5, "{tally:?}");
             assert!(limited >= 100, "{tally:?}");
         }
+    }
+    for (median_ratio, p99) in &report {
         // Before the fix B's median went from 2.3 to 230 ms, its slowest reads took 10.8 s,
-        // and some got 504. The median now holds within 2x. The tail of this debug build is
-        // the burst of 150 connections queueing on two cores (much the same with or without
-        // hashing); the 2x goal for p99 is tracked in docs/PERFORMANCE.md, and CI bounds it
-        // in absolute terms here.
+        // and some got 504. The median now holds within 2x. The tail grows as much in the
+        // one-address flood, where nothing is hashed, as in the other: it is the burst of
+        // 900 requests on 150 new connections sharing two cores with B. In this debug build
+        // that is 7-10x; release builds (`cargo test --release`, docs/PERFORMANCE.md) give
+        // 1.6-3x against the 2x goal. CI bounds the tail in absolute terms.
         assert!(
             *median_ratio <= 2.0,
             "B's median grew {median_ratio:.2}x during the flood"
