@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nova::app::AppState;
+use nova::calls::{self, Call, Policy};
 use nova::config::Config;
 use nova::runtime::bindings::{GuestRequest, ModulePre};
-use nova::runtime::invoke::Caller;
 use nova::runtime::store::{CallInfo, StoreData};
 use nova::storage::tenants;
 use nova_artifacts::guests;
@@ -60,18 +60,16 @@ async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
 }
 
 async fn nova_call(state: AppState, tenant: String) {
-    let view = state.tenancy.view(&tenant).await.unwrap();
-    assert!(view.module_enabled("trivial"));
-    let module = state.runtime.registry.get("trivial").unwrap();
-    let caller = Caller {
+    let call = Call {
         tenant_id: tenant,
         actor: "bench".into(),
         request_id: uuid::Uuid::now_v7().to_string(),
-        limits: view.limits(state.limits),
-        view,
+        module: "trivial".into(),
+        request: request(),
     };
-    let invoked = state.runtime.invoke(module, &caller, request()).await;
-    assert_eq!(invoked.response.unwrap().status, 200);
+    // The invocation itself: the policy checks are measured by the HTTP benches.
+    let outcome = calls::call(&state, call, Policy::DIRECT).await;
+    assert_eq!(outcome.answer().map(|r| r.status), Some(200));
 }
 
 /// Run `CONCURRENCY` slots of `PER_SLOT` calls each and wait for all of them.

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use crate::app::AppState;
+use crate::calls::{self, Call, Policy};
 use crate::config::Config;
 use crate::runtime::bindings::GuestRequest;
-use crate::runtime::invoke::Caller;
 use crate::storage::tenants;
 use crate::tenancy::changes::Change;
 use crate::webhooks::signature;
@@ -92,29 +92,21 @@ impl InstallHost {
                 .change(&self.tenant, &[on], "fuzz", "fuzz", "fuzz")
                 .await
                 .expect("the toggle applies");
-            let view = self.state.tenancy.view(&self.tenant).await.expect("a view");
-            let module = self
-                .state
-                .runtime
-                .registry
-                .get("fuzzed")
-                .expect("just installed");
-            let caller = Caller {
+            let call = Call {
                 tenant_id: self.tenant.clone(),
                 actor: "fuzz".into(),
                 request_id: "fuzz".into(),
-                limits: view.limits(self.state.limits),
-                view,
-            };
-            let req = GuestRequest {
-                method: "GET".into(),
-                path: "/ping".into(),
-                query: String::new(),
-                headers: Vec::new(),
-                body: Vec::new(),
+                module: installed.name.clone(),
+                request: GuestRequest {
+                    method: "GET".into(),
+                    path: "/ping".into(),
+                    query: String::new(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                },
             };
             // Any outcome is fine (ok, trap, limit, timeout); returning at all is the point.
-            let _ = self.state.runtime.invoke(module, &caller, req).await;
+            let _ = calls::call(&self.state, call, Policy::DIRECT).await;
         });
     }
 

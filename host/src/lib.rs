@@ -4,9 +4,11 @@
 pub mod app;
 pub mod auth;
 pub mod billing;
+pub mod calls;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod error_code;
 pub mod fuzzing;
 pub mod http;
 pub mod jobs;

@@ -39,3 +39,13 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+tokio::task_local! {
+    /// The current request's id, set by the request-id middleware for the whole request.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, or an empty string outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}

@@ -103,8 +103,8 @@ impl Error {
 /// module`, whichever interface refused it; each one becomes the same 403
 /// `CAPABILITY_DENIED`, so a module answers a withdrawn grant the same way everywhere.
 pub(crate) fn capability_denied(message: &str) -> Option<Error> {
-    (message.starts_with("capability ") && message.contains(" is not granted"))
-        .then(|| Error::new(403, "CAPABILITY_DENIED", message))
+    nova_capability_names::refused_capability(message)
+        .map(|_| Error::new(403, "CAPABILITY_DENIED", message))
 }
 
 impl std::fmt::Display for Error {

@@ -138,23 +138,11 @@ macro_rules! export {
 /// Fails compilation for a capability name the host does not know.
 #[doc(hidden)]
 pub const fn __check_capability(name: &str) {
-    let n = name.as_bytes();
-    let known: [&[u8]; 4] = [b"kv", b"audit", b"entitlements", b"outbound-http"];
-    let mut i = 0;
-    while i < known.len() {
-        let k = known[i];
-        if k.len() == n.len() {
-            let mut j = 0;
-            while j < k.len() && k[j] == n[j] {
-                j += 1;
-            }
-            if j == k.len() {
-                return;
-            }
-        }
-        i += 1;
+    if !nova_capability_names::is_grantable(name) {
+        panic!(
+            "unknown capability: use \"kv\", \"audit\", \"entitlements\" or \"outbound-http\" (nova_capability_names::GRANTABLE)"
+        );
     }
-    panic!("unknown capability: use \"kv\", \"audit\", \"entitlements\" or \"outbound-http\"");
 }
 
 /// Fails compilation for a host name that is empty or has characters other than

@@ -6,11 +6,13 @@ use axum::body::Body;
 use axum::http::Request;
 use nova::app::AppState;
 use nova::auth::Role;
+use nova::calls::{self, Call, Policy};
 use nova::config::Config;
-use nova::http::error::REQUEST_ID;
+use nova::error_code::error_body;
 use nova::runtime::bindings::GuestRequest;
 use nova::runtime::manifest::{Capability, Permissions};
 use nova::storage::{self, audit::AuditFilter};
+use nova::telemetry::REQUEST_ID;
 use nova::tenancy::changes::Change;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -301,26 +303,32 @@ impl TestHost {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
         };
-        self.rt
-            .block_on(REQUEST_ID.scope(format!("testkit-{}", uuid_like()), async {
-                let resp = nova::http::portal::dispatch(
-                    &self.state,
-                    &tenant.id,
-                    actor,
-                    module,
-                    req,
-                    false,
-                )
-                .await;
-                let status = resp.status().as_u16();
-                let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                    .await
-                    .expect("a readable body");
-                Reply {
-                    status,
-                    body: body.to_vec(),
-                }
-            }))
+        let request_id = format!("testkit-{}", uuid_like());
+        let call = Call {
+            tenant_id: tenant.id.clone(),
+            actor: actor.to_string(),
+            request_id: request_id.clone(),
+            module: module.to_string(),
+            request: req,
+        };
+        let outcome = self
+            .rt
+            .block_on(calls::call(&self.state, call, Policy::PLATFORM));
+        match outcome.into_answer() {
+            Ok(resp) => Reply {
+                status: resp.status,
+                body: resp.body,
+            },
+            Err(refusal) => Reply {
+                status: refusal.status,
+                body: REQUEST_ID
+                    .sync_scope(request_id, || {
+                        error_body(refusal.code.as_str(), &refusal.message, None)
+                    })
+                    .to_string()
+                    .into_bytes(),
+            },
+        }
     }
 
     /// Every kv entry `module` stored for the tenant, in key order.

@@ -7,9 +7,9 @@ use serde_json::Value;
 use super::apply::{self, ApplyError, Decision};
 use super::{ACTOR, count};
 use crate::app::AppState;
+use crate::calls::{self, Call, CallOutcome, Policy};
 use crate::jobs;
 use crate::runtime::bindings::GuestRequest;
-use crate::runtime::invoke::Caller;
 use crate::storage::outbox::{self, Claimed};
 use crate::storage::{billing_events, tenants};
 use crate::tenancy::changes;
@@ -83,35 +83,34 @@ async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
         Ok(None) => return Outcome::Retry(format!("tenant {tenant} does not exist (yet)")),
         Err(e) => return Outcome::Retry(format!("storage: {e}")),
     }
-    let Some(module) = state.runtime.registry.get("billing") else {
-        return Outcome::Retry("the billing module is not installed".into());
-    };
-    let view = match state.tenancy.view(&tenant).await {
-        Ok(v) => v,
-        Err(e) => return Outcome::Retry(format!("storage: {e}")),
-    };
     let request_id = format!("billing-{}-{}", event.id, job.attempts);
-    let caller = Caller {
+    let call = Call {
         tenant_id: tenant.clone(),
         actor: ACTOR.into(),
         request_id: request_id.clone(),
-        limits: state.limits,
-        view,
+        module: "billing".into(),
+        request: GuestRequest {
+            method: "POST".into(),
+            path: "/events".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: event.payload.to_string().into_bytes(),
+        },
     };
-    let req = GuestRequest {
-        method: "POST".into(),
-        path: "/events".into(),
-        query: String::new(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: event.payload.to_string().into_bytes(),
-    };
-    let invoked = state.runtime.invoke(module, &caller, req).await;
-    let Some(resp) = invoked.response else {
-        return Outcome::Retry(format!(
-            "the billing module failed ({}): {}",
-            invoked.outcome.as_str(),
-            invoked.error.unwrap_or_default()
-        ));
+    let resp = match calls::call(state, call, Policy::BILLING).await {
+        CallOutcome::Answered(resp) => resp,
+        CallOutcome::NotInstalled { .. } => {
+            return Outcome::Retry("the billing module is not installed".into());
+        }
+        CallOutcome::Storage(e) => return Outcome::Retry(format!("storage: {e}")),
+        CallOutcome::Failed { failure, error } => {
+            return Outcome::Retry(format!("the billing module failed ({failure:?}): {error}"));
+        }
+        refused => {
+            // The billing policy checks no toggle, rate or slot, so nothing else refuses.
+            let refusal = refused.into_answer().err();
+            return Outcome::Retry(format!("the billing call was refused: {refusal:?}"));
+        }
     };
     if resp.status >= 500 {
         return Outcome::Retry(format!("the billing module answered {}", resp.status));

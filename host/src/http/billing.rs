@@ -1,6 +1,7 @@
 //! Billing over HTTP: the provider's webhook intake, and what superadmins use to watch and
 //! mend the pipeline (event lists, replay, job retry, the billing summary).
 
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -48,7 +49,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     let Some(secret) = state.billing_webhook_secret.as_deref() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "BILLING_OFF",
+            ErrorCode::BILLING_OFF,
             "billing webhooks are refused until BILLING_WEBHOOK_SECRET is set",
         ));
     };
@@ -146,14 +147,16 @@ async fn one(
     let mut conn = state.db.pool().acquire().await?;
     let event = billing_events::get_in(&mut conn, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("EVENT_NOT_FOUND", format!("no billing event {id}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(ErrorCode::EVENT_NOT_FOUND, format!("no billing event {id}"))
+        })?;
     let job = outbox::for_ref_in(&mut conn, &id).await?;
     Ok(Json(json!({ "event": event, "job": job })))
 }
 
 fn replay_error(e: ReplayError) -> ApiError {
     match e {
-        ReplayError::NotFound(..) => ApiError::not_found("NOT_FOUND", e.to_string()),
+        ReplayError::NotFound(..) => ApiError::not_found(ErrorCode::NOT_FOUND, e.to_string()),
         ReplayError::Conflict(m) => ApiError::conflict(m),
         ReplayError::Storage(e) => e.into(),
     }

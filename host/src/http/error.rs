@@ -4,23 +4,17 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-tokio::task_local! {
-    /// The current request's id, set by the request-id middleware for the whole request.
-    pub static REQUEST_ID: String;
-}
+pub use crate::error_code::ErrorCode;
 
-/// The current request id, or an empty string outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
+pub use crate::error_code::error_body;
+pub use crate::telemetry::{REQUEST_ID, current_request_id};
 
 /// An error answer: a status, a stable upper-case code and a message for people.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// The offending input field, for validation errors.
     pub field: Option<String>,
@@ -30,7 +24,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// Any error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -50,38 +44,43 @@ impl ApiError {
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         Self {
             field: Some(field.to_string()),
-            ..Self::new(StatusCode::BAD_REQUEST, "VALIDATION", message)
+            ..Self::new(StatusCode::BAD_REQUEST, ErrorCode::VALIDATION, message)
         }
     }
 
     /// 400 `BAD_REQUEST`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BAD_REQUEST, message)
     }
 
     /// 401 `UNAUTHORIZED`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::UNAUTHORIZED, message)
     }
 
     /// 403 `FORBIDDEN`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::FORBIDDEN, message)
     }
 
     /// 404 with a specific code.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// 429 `RATE_LIMITED`, asking the client to come back after `retry_secs`.
     pub fn rate_limited(message: impl Into<String>, retry_secs: u32) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).retry_after(retry_secs)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RATE_LIMITED,
+            message,
+        )
+        .retry_after(retry_secs)
     }
 
     /// 409 `CONFLICT`.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "CONFLICT", message)
+        Self::new(StatusCode::CONFLICT, ErrorCode::CONFLICT, message)
     }
 
     /// 500 `INTERNAL`; the detail goes to the log, not to the client.
@@ -89,7 +88,7 @@ impl ApiError {
         tracing::error!(error = %err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::INTERNAL,
             "internal error; see the server log",
         )
     }
@@ -99,7 +98,7 @@ impl ApiError {
         tracing::error!(error = %err, "storage unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
+            ErrorCode::UNAVAILABLE,
             "storage is unavailable; try again",
         )
     }
@@ -109,7 +108,7 @@ impl From<crate::auth::password::Busy> for ApiError {
     fn from(_: crate::auth::password::Busy) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "BUSY",
+            ErrorCode::BUSY,
             "the server is checking too many passwords at once; retry in a second",
         )
         .retry_after(1)
@@ -118,29 +117,33 @@ impl From<crate::auth::password::Busy> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::unavailable(e)
-            }
-            other => Self::internal(other),
+        if crate::storage::is_unreachable(&e) {
+            Self::unavailable(e)
+        } else {
+            Self::internal(e)
         }
     }
 }
 
-/// The body of an error response, for a given status, code and message.
-pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
-    let mut error = json!({"code": code, "message": message, "requestId": current_request_id()});
-    if let Some(f) = field {
-        error["field"] = json!(f);
+impl From<crate::calls::Refusal> for ApiError {
+    fn from(r: crate::calls::Refusal) -> Self {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        Self {
+            retry_after: r.retry_after,
+            ..Self::new(status, r.code, r.message)
+        }
     }
-    json!({ "error": error })
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(error_body(self.code, &self.message, self.field.as_deref())),
+            Json(error_body(
+                self.code.as_str(),
+                &self.message,
+                self.field.as_deref(),
+            )),
         )
             .into_response();
         response.extensions_mut().insert(super::shape::Answered);

@@ -40,12 +40,13 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Gauges that live in the database are read at scrape time, so every replica and worker
-    // reports the current numbers.
+    // reports the current numbers. Scrapes take turns, so each renders the numbers it read
+    // (the recorder is one per process, shared by every server a test process runs).
+    static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = SCRAPE.lock().await;
     if let Err(e) = crate::billing::gauges::refresh(&state.db).await {
         tracing::warn!(error = %e, "could not refresh queue and billing gauges");
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let text = state.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -1,5 +1,6 @@
 //! A JSON body extractor whose rejections use the standard error shape.
 
+use crate::error_code::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,7 +26,7 @@ where
         if !is_json(req.headers()) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
+                ErrorCode::UNSUPPORTED_MEDIA_TYPE,
                 "send the body as JSON with content-type: application/json",
             ));
         }
@@ -34,7 +35,7 @@ where
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
+                    ErrorCode::PAYLOAD_TOO_LARGE,
                     "request body is too large",
                 ));
             }
@@ -102,7 +103,7 @@ fn rejection(path: &str, e: &serde_json::Error) -> ApiError {
     if e.classify() != Category::Data {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
-            "VALIDATION",
+            ErrorCode::VALIDATION,
             format!("the body is not valid JSON: {message}"),
         );
     }
@@ -114,7 +115,7 @@ fn rejection(path: &str, e: &serde_json::Error) -> ApiError {
     };
     ApiError {
         field,
-        ..ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION", detail)
+        ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::VALIDATION, detail)
     }
 }
 
@@ -194,11 +195,11 @@ mod tests {
         items: Vec<Line>,
     }
 
-    fn field(body: &str) -> (String, Option<String>) {
+    fn field(body: &str) -> (ErrorCode, Option<String>) {
         let e = parse::<Ticket>(body.as_bytes()).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(!e.message.contains("Failed to"), "{}", e.message);
-        (e.code.to_string(), e.field)
+        (e.code, e.field)
     }
 
     #[test]
@@ -218,7 +219,7 @@ mod tests {
         assert_eq!(field("[]").1, Some("body".into()), "arrays are not objects");
         assert_eq!(
             field(r#"{"table":"7\u0000"}"#),
-            ("VALIDATION".into(), Some("table".into()))
+            (ErrorCode::VALIDATION, Some("table".into()))
         );
         assert!(parse::<Ticket>(br#"{"table":"7"}"#).is_ok());
     }

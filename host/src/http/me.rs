@@ -1,5 +1,6 @@
 //! `GET /v1/portal/me`: who the caller is and what their tenant has right now.
 
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -14,7 +15,9 @@ use crate::storage::tenants;
 pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Json<Value>> {
     let tenant = tenants::get(&state.db, &user.tenant_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("TENANT_NOT_FOUND", "your tenant no longer exists"))?;
+        .ok_or_else(|| {
+            ApiError::not_found(ErrorCode::TENANT_NOT_FOUND, "your tenant no longer exists")
+        })?;
     let view = state.tenancy.view(&user.tenant_id).await?;
     let limits = view.limits(state.limits);
     Ok(Json(json!({

@@ -20,6 +20,7 @@ pub mod support;
 pub mod tenancy;
 pub mod versions;
 
+use crate::error_code::ErrorCode;
 use std::time::Instant;
 
 use axum::Router;
@@ -82,13 +83,13 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("NOT_FOUND", "no such route")
+    ApiError::not_found(ErrorCode::NOT_FOUND, "no such route")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::METHOD_NOT_ALLOWED,
         "this route does not take that method",
     )
 }

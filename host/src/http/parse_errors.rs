@@ -60,7 +60,9 @@ fn shaped(status: u16) -> Vec<u8> {
     let (code, message) = super::shape::code_for(status);
     let id = uuid::Uuid::now_v7().to_string();
     let body = super::error::REQUEST_ID
-        .sync_scope(id.clone(), || super::error::error_body(code, message, None))
+        .sync_scope(id.clone(), || {
+            super::error::error_body(code.as_str(), message, None)
+        })
         .to_string();
     format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
@@ -135,6 +137,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ShapedErrors<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_code::ErrorCode;
 
     #[test]
     fn only_hypers_empty_error_heads_are_recognised() {
@@ -164,6 +167,6 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
         assert!(head.contains("x-request-id: "), "{head}");
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(v["error"]["code"], "HEADERS_TOO_LARGE");
+        assert_eq!(v["error"]["code"], ErrorCode::HEADERS_TOO_LARGE.as_str());
     }
 }

@@ -4,6 +4,7 @@
 //! the signed body. Anything unsigned, wrongly signed, stale or replayed (a delivery POS
 //! already accepted) is a 401 and runs nothing.
 
+use crate::error_code::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::portal::dispatch;
+use super::error::current_request_id;
+use super::portal::respond;
 use crate::app::AppState;
+use crate::calls::{self, Call, Policy};
 use crate::runtime::bindings::GuestRequest;
 use crate::storage::tenants;
 use crate::webhooks::{deliveries, signature};
@@ -54,7 +57,7 @@ async fn accept(
     let Some(secret) = state.payments_webhook_secret.as_deref() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "PAYMENTS_OFF",
+            ErrorCode::PAYMENTS_OFF,
             "no payment provider is configured (PAYMENT_PROVIDER_MODE=off)",
         ));
     };
@@ -82,7 +85,7 @@ async fn accept(
     }
     let unknown = || {
         ApiError::not_found(
-            "PAYMENT_NOT_FOUND",
+            ErrorCode::PAYMENT_NOT_FOUND,
             format!("no payment {payment_id:?} is known"),
         )
     };
@@ -93,7 +96,7 @@ async fn accept(
         metrics::counter!("nova_payment_webhooks_total", "status" => "replayed").increment(1);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "WEBHOOK_REPLAYED",
+            ErrorCode::WEBHOOK_REPLAYED,
             format!("delivery {:?} was already accepted", env.id),
         ));
     }
@@ -104,7 +107,14 @@ async fn accept(
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.to_vec(),
     };
-    let resp = dispatch(state, &env.tenant_id, ACTOR, "pos", req, false).await;
+    let call = Call {
+        tenant_id: env.tenant_id.clone(),
+        actor: ACTOR.into(),
+        request_id: current_request_id(),
+        module: "pos".into(),
+        request: req,
+    };
+    let resp = respond(calls::call(state, call, Policy::PLATFORM).await);
     // Only a delivery POS accepted counts as seen: a refused one (a payment POS has not
     // stored yet, a module switched off, a crash before this line) is taken again when the
     // provider retries it. POS applies a settlement once however often it arrives.

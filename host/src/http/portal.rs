@@ -1,17 +1,17 @@
 //! `ANY /v1/portal/{module}/{*path}`: a tenant user's request, handed to the module.
 
+use crate::error_code::ErrorCode;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, current_request_id};
 use crate::app::AppState;
 use crate::auth::TenantUser;
+use crate::calls::{self, Call, CallOutcome, Policy};
 use crate::runtime::bindings::GuestRequest;
-use crate::runtime::invoke::{Caller, failure_status};
-use crate::storage::invocations::Outcome;
 
 /// Headers never shown to a module: credentials and hop-by-hop headers.
 const HIDDEN: &[&str] = &[
@@ -91,7 +91,7 @@ async fn handle(
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                ErrorCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "request bodies are limited to {} bytes",
                     state.limits.body_bytes
@@ -108,150 +108,23 @@ async fn handle(
         headers: guest_headers(&headers),
         body,
     };
-    dispatch(
-        &state,
-        &user.tenant_id,
-        &user.claims.sub,
-        &module_name,
-        req,
-        true,
-    )
-    .await
+    let call = Call {
+        tenant_id: user.tenant_id,
+        actor: user.claims.sub,
+        request_id: current_request_id(),
+        module: module_name,
+        request: req,
+    };
+    respond(calls::call(&state, call, Policy::TENANT_REQUEST).await)
 }
 
-/// Run `module_name` for `tenant_id` on behalf of `actor`: the checks every module call
-/// passes (installed, enabled for the tenant, and, when `rate_limited`, the plan's call
-/// rate), then the call, mapped to an HTTP response.
-pub async fn dispatch(
-    state: &AppState,
-    tenant_id: &str,
-    actor: &str,
-    module_name: &str,
-    req: GuestRequest,
-    rate_limited: bool,
-) -> Response {
-    let Some(module) = state.runtime.registry.get_for(tenant_id, module_name) else {
-        return ApiError::not_found(
-            "MODULE_NOT_FOUND",
-            format!("no module named {module_name:?} is installed"),
-        )
-        .into_response();
-    };
-    let view = match state.tenancy.view(tenant_id).await {
-        Ok(v) => v,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let caller = Caller {
-        tenant_id: tenant_id.to_string(),
-        actor: actor.to_string(),
-        request_id: current_request_id(),
-        limits: view.limits(state.limits),
-        view: view.clone(),
-    };
-    // The plan's rate counts every call, including those refused below: a tenant must not
-    // be able to write denied records (or spend the host's time) beyond its rate.
-    if rate_limited
-        && let Some(per_minute) = view.calls_per_minute()
-        && !state.allow_call(tenant_id, per_minute).await
-    {
-        return ApiError::rate_limited(
-            format!("your plan allows {per_minute} module calls per minute"),
-            1,
-        )
-        .into_response();
+/// The HTTP answer to a module call: the module's own response, or the refusal in the
+/// standard error shape.
+pub fn respond(outcome: CallOutcome) -> Response {
+    match outcome.into_answer() {
+        Ok(resp) => guest_response(resp.status, resp.headers, resp.body),
+        Err(refusal) => ApiError::from(refusal).into_response(),
     }
-    if !view.module_enabled(module_name) {
-        state
-            .runtime
-            .record_denied(&module, &caller, &req, 403, "module disabled for tenant")
-            .await;
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "MODULE_DISABLED",
-            format!("module {module_name:?} is not enabled for this tenant"),
-        )
-        .into_response();
-    }
-
-    // Wait for a slot at most as long as the call itself may run.
-    let admitted = state
-        .runtime
-        .admission
-        .admit(
-            tenant_id,
-            caller.limits.concurrent_calls,
-            caller.limits.deadline,
-        )
-        .await;
-    let slot = match admitted {
-        Ok(slot) => slot,
-        Err(refused) => {
-            // No tenant label on the metric (one series per tenant is too many); the log
-            // names the tenant.
-            metrics::counter!("nova_tenant_calls_refused_total", "reason" => "concurrency")
-                .increment(1);
-            tracing::info!(
-                tenant = tenant_id,
-                module = module_name,
-                limit = refused.limit(),
-                "call refused: concurrency limit"
-            );
-            let mut resp = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_CONCURRENT_CALLS",
-                format!(
-                    "this tenant already runs {} module calls at once, its plan's limit; retry shortly",
-                    refused.limit()
-                ),
-            )
-            .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return resp;
-        }
-    };
-    let invoked = state
-        .runtime
-        .invoke_admitted(module, &caller, req, Some(slot))
-        .await;
-    if let Some(resp) = invoked.response {
-        return guest_response(resp.status, resp.headers, resp.body);
-    }
-    let status = StatusCode::from_u16(failure_status(&invoked)).unwrap_or(StatusCode::BAD_GATEWAY);
-    let (code, message) = if invoked.conflict {
-        (
-            "CONFLICT",
-            "the request raced with another one changing the same data; retry it".to_string(),
-        )
-    } else if invoked.commit_failed {
-        (
-            "UNAVAILABLE",
-            "storage is unavailable; nothing was written, retry".to_string(),
-        )
-    } else {
-        match invoked.outcome {
-            Outcome::Timeout => (
-                "MODULE_TIMEOUT",
-                "the module ran past its CPU deadline and was stopped".to_string(),
-            ),
-            Outcome::Limit => (
-                "MODULE_LIMIT",
-                format!(
-                    "the module hit a limit and was stopped: {}",
-                    invoked.error.unwrap_or_default()
-                ),
-            ),
-            Outcome::Interrupted => (
-                "MODULE_INTERRUPTED",
-                "the module was switched off while running".to_string(),
-            ),
-            _ => (
-                "MODULE_TRAPPED",
-                "the module failed while handling the request".to_string(),
-            ),
-        }
-    };
-    ApiError::new(status, code, message).into_response()
 }
 
 fn guest_headers(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -266,14 +139,8 @@ fn guest_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 fn guest_response(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
-    let Ok(status) = StatusCode::from_u16(status) else {
-        return ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "MODULE_BAD_RESPONSE",
-            format!("the module answered with status {status}"),
-        )
-        .into_response();
-    };
+    // The call service answers only with statuses HTTP can carry.
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     // The module's own answer, whatever its shape: not rewritten on the way out.

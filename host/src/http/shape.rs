@@ -1,6 +1,7 @@
 //! Keeping every answer in the standard error shape, whichever layer refused the request,
 //! and refusing input no backend can store before any handler sees it.
 
+use crate::error_code::ErrorCode;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -15,30 +16,45 @@ use super::error::{ApiError, REQUEST_ID};
 pub struct Answered;
 
 /// The code and message of an error response some layer produced without the error shape.
-pub(crate) fn code_for(status: StatusCode) -> (&'static str, &'static str) {
+pub(crate) fn code_for(status: StatusCode) -> (ErrorCode, &'static str) {
     match status.as_u16() {
-        400 => ("BAD_REQUEST", "the request is malformed"),
-        401 => ("UNAUTHORIZED", "a valid bearer token is required"),
-        403 => ("FORBIDDEN", "this caller may not do that"),
-        404 => ("NOT_FOUND", "no such route"),
-        405 => ("METHOD_NOT_ALLOWED", "this route does not take that method"),
+        400 => (ErrorCode::BAD_REQUEST, "the request is malformed"),
+        401 => (ErrorCode::UNAUTHORIZED, "a valid bearer token is required"),
+        403 => (ErrorCode::FORBIDDEN, "this caller may not do that"),
+        404 => (ErrorCode::NOT_FOUND, "no such route"),
+        405 => (
+            ErrorCode::METHOD_NOT_ALLOWED,
+            "this route does not take that method",
+        ),
         408 => (
-            "REQUEST_TIMEOUT",
+            ErrorCode::REQUEST_TIMEOUT,
             "the request took too long and was stopped",
         ),
-        411 => ("LENGTH_REQUIRED", "the request needs a content-length"),
-        413 => ("PAYLOAD_TOO_LARGE", "the request body is too large"),
-        414 => ("URI_TOO_LONG", "the request path is too long"),
+        411 => (
+            ErrorCode::LENGTH_REQUIRED,
+            "the request needs a content-length",
+        ),
+        413 => (
+            ErrorCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        ),
+        414 => (ErrorCode::URI_TOO_LONG, "the request path is too long"),
         415 => (
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
             "the body's content-type is not accepted here",
         ),
-        422 => ("VALIDATION", "the request body could not be read"),
-        429 => ("RATE_LIMITED", "too many requests; retry later"),
-        431 => ("HEADERS_TOO_LARGE", "the request's headers are too large"),
-        503 => ("UNAVAILABLE", "the service is unavailable; retry shortly"),
-        s if s >= 500 => ("INTERNAL", "internal error; see the server log"),
-        _ => ("BAD_REQUEST", "the request was refused"),
+        422 => (ErrorCode::VALIDATION, "the request body could not be read"),
+        429 => (ErrorCode::RATE_LIMITED, "too many requests; retry later"),
+        431 => (
+            ErrorCode::HEADERS_TOO_LARGE,
+            "the request's headers are too large",
+        ),
+        503 => (
+            ErrorCode::UNAVAILABLE,
+            "the service is unavailable; retry shortly",
+        ),
+        s if s >= 500 => (ErrorCode::INTERNAL, "internal error; see the server log"),
+        _ => (ErrorCode::BAD_REQUEST, "the request was refused"),
     }
 }
 
@@ -150,10 +166,10 @@ mod tests {
     use super::*;
     use axum::body::Body;
 
-    fn refused(uri: &str) -> Option<(String, Option<String>)> {
+    fn refused(uri: &str) -> Option<(ErrorCode, Option<String>)> {
         check_uri(&uri.parse().unwrap())
             .err()
-            .map(|e| (e.code.to_string(), e.field))
+            .map(|e| (e.code, e.field))
     }
 
     #[test]
@@ -162,12 +178,12 @@ mod tests {
         assert_eq!(refused("/v1/portal/pos/tickets?limit=5&q=caf%C3%A9"), None);
         assert_eq!(
             refused("/v1/portal/pos/tickets%00"),
-            Some(("BAD_REQUEST".into(), None))
+            Some((ErrorCode::BAD_REQUEST, None))
         );
-        assert_eq!(refused("/v1/x/%FF"), Some(("BAD_REQUEST".into(), None)));
+        assert_eq!(refused("/v1/x/%FF"), Some((ErrorCode::BAD_REQUEST, None)));
         assert_eq!(
             refused("/v1/superadmin/audit?action=a%00b"),
-            Some(("VALIDATION".into(), Some("action".into())))
+            Some((ErrorCode::VALIDATION, Some("action".into())))
         );
     }
 

@@ -1,5 +1,6 @@
 //! `/v1/superadmin/*`: tenants, users, modules, toggles, and what happened (invocations, audit).
 
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -111,7 +112,7 @@ async fn create_user(
     };
     if tenants::get(&state.db, &tenant_id).await?.is_none() {
         return Err(ApiError::not_found(
-            "TENANT_NOT_FOUND",
+            ErrorCode::TENANT_NOT_FOUND,
             format!("tenant {tenant_id} does not exist"),
         ));
     }
@@ -170,7 +171,7 @@ async fn install_module(
         )),
         Err(InstallError::Compile(e)) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_COMPONENT",
+            ErrorCode::INVALID_COMPONENT,
             e.to_string(),
         )),
         Err(InstallError::Storage(e)) => Err(e.into()),

@@ -1,6 +1,7 @@
 //! Support over HTTP: superadmin triage across tenants (through each tenant's support module),
 //! announcements, maintenance mode and the mail outbox.
 
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
@@ -89,7 +90,7 @@ async fn triage(
         if a.status != 200 {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "SUPPORT_UNAVAILABLE",
+                ErrorCode::SUPPORT_UNAVAILABLE,
                 format!(
                     "the support module of tenant {tenant} answered {}",
                     a.status
@@ -404,9 +405,12 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
                 tracing::warn!(error = %e, "could not count a refused write");
             }
             metrics::counter!("nova_maintenance_refused_writes_total").increment(1);
-            let mut resp =
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "MAINTENANCE", on.message)
-                    .into_response();
+            let mut resp = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::MAINTENANCE,
+                on.message,
+            )
+            .into_response();
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("300"));
             return resp;

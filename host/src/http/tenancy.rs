@@ -1,6 +1,7 @@
 //! `/v1/superadmin/*` for who gets what: plans, per-tenant modules and feature flags
 //! (overrides over plan rows), presets, registrations and toggle analytics.
 
+use crate::error_code::ErrorCode;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -57,16 +58,19 @@ pub fn valid_flag_name(name: &str) -> bool {
 
 fn change_error(e: ChangeError) -> ApiError {
     match e {
-        ChangeError::NoTenant(t) => {
-            ApiError::not_found("TENANT_NOT_FOUND", format!("tenant {t} does not exist"))
-        }
+        ChangeError::NoTenant(t) => ApiError::not_found(
+            ErrorCode::TENANT_NOT_FOUND,
+            format!("tenant {t} does not exist"),
+        ),
         ChangeError::Storage(e) => e.into(),
     }
 }
 
 fn decision_error(e: DecisionError) -> ApiError {
     match e {
-        DecisionError::NotFound(_) => ApiError::not_found("REGISTRATION_NOT_FOUND", e.to_string()),
+        DecisionError::NotFound(_) => {
+            ApiError::not_found(ErrorCode::REGISTRATION_NOT_FOUND, e.to_string())
+        }
         DecisionError::AlreadyDecided(_) | DecisionError::EmailTaken(_) => {
             ApiError::conflict(e.to_string())
         }
@@ -92,7 +96,7 @@ async fn require_tenant(state: &AppState, tenant: &str) -> ApiResult<()> {
     match tenants::get(&state.db, tenant).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(
-            "TENANT_NOT_FOUND",
+            ErrorCode::TENANT_NOT_FOUND,
             format!("tenant {tenant} does not exist"),
         )),
     }
@@ -205,7 +209,7 @@ async fn set_module(
 ) -> ApiResult<Json<Value>> {
     if state.runtime.registry.get(&module).is_none() {
         return Err(ApiError::not_found(
-            "MODULE_NOT_FOUND",
+            ErrorCode::MODULE_NOT_FOUND,
             format!("no module named {module:?} is installed"),
         ));
     }
@@ -383,7 +387,7 @@ async fn delete_preset(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(
-            "PRESET_NOT_FOUND",
+            ErrorCode::PRESET_NOT_FOUND,
             format!("no preset named {name:?}"),
         ))
     }
@@ -566,7 +570,7 @@ async fn revoke_service_token(
 ) -> ApiResult<StatusCode> {
     if !service_tokens::revoke(&state.db, &tenant, &token_id).await? {
         return Err(ApiError::not_found(
-            "TOKEN_NOT_FOUND",
+            ErrorCode::TOKEN_NOT_FOUND,
             "no live service token with that id for this tenant",
         ));
     }
@@ -585,7 +589,7 @@ fn plan_error(e: registration::PlanError) -> ApiError {
     match e {
         registration::PlanError::UnknownPlan(_) => ApiError::validation("plan", e.to_string()),
         registration::PlanError::NoSubscription(_) => {
-            ApiError::not_found("SUBSCRIPTION_NOT_FOUND", e.to_string())
+            ApiError::not_found(ErrorCode::SUBSCRIPTION_NOT_FOUND, e.to_string())
         }
         registration::PlanError::Storage(e) => e.into(),
     }

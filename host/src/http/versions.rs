@@ -1,5 +1,6 @@
 //! `/v1/superadmin/…` for module versions: list, activate, roll back, pin a tenant.
 
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -47,7 +48,7 @@ fn loaded(
 ) -> ApiResult<std::sync::Arc<crate::runtime::registry::LoadedModule>> {
     state.runtime.registry.get(module).ok_or_else(|| {
         ApiError::not_found(
-            "MODULE_NOT_FOUND",
+            ErrorCode::MODULE_NOT_FOUND,
             format!("no module named {module:?} is installed"),
         )
     })
@@ -88,7 +89,8 @@ async fn set_grants(
                 ApiError::validation(
                     "capabilities",
                     format!(
-                        "unknown capability {name:?}: use kv, audit, entitlements or outbound-http"
+                        "unknown capability {name:?}: use {}",
+                        Capability::names_for_people()
                     ),
                 )
             })?);
@@ -130,9 +132,13 @@ async fn set_grants(
 
 fn version_error(e: VersionError) -> ApiError {
     match e {
-        VersionError::NoModule(_) => ApiError::not_found("MODULE_NOT_FOUND", e.to_string()),
-        VersionError::NoVersion(..) => ApiError::not_found("VERSION_NOT_FOUND", e.to_string()),
-        VersionError::NoPin => ApiError::not_found("PIN_NOT_FOUND", e.to_string()),
+        VersionError::NoModule(_) => {
+            ApiError::not_found(ErrorCode::MODULE_NOT_FOUND, e.to_string())
+        }
+        VersionError::NoVersion(..) => {
+            ApiError::not_found(ErrorCode::VERSION_NOT_FOUND, e.to_string())
+        }
+        VersionError::NoPin => ApiError::not_found(ErrorCode::PIN_NOT_FOUND, e.to_string()),
         VersionError::NothingToRollBack(_) => ApiError::conflict(e.to_string()),
         VersionError::Load(e) => ApiError::internal(e),
         VersionError::Storage(e) => e.into(),
@@ -148,7 +154,7 @@ async fn list_versions(
     let versions = modules::versions(&state.db, &module).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found(
-            "MODULE_NOT_FOUND",
+            ErrorCode::MODULE_NOT_FOUND,
             format!("no module named {module:?} is installed"),
         ));
     }
@@ -211,7 +217,7 @@ async fn pin(
 ) -> ApiResult<Json<Value>> {
     if tenants::get(&state.db, &tenant).await?.is_none() {
         return Err(ApiError::not_found(
-            "TENANT_NOT_FOUND",
+            ErrorCode::TENANT_NOT_FOUND,
             format!("tenant {tenant} does not exist"),
         ));
     }

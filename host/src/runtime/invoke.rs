@@ -54,6 +54,58 @@ pub struct Invoked {
     pub commit_failed: bool,
 }
 
+/// Why a module that ran gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It trapped (a panic, an unreachable, a failed host call) or answered a broken response.
+    Trapped,
+    /// It ran past its CPU deadline and was stopped.
+    TimedOut,
+    /// It hit a memory, fuel or response size limit; the text says which.
+    Limit(String),
+    /// Its module was switched off for the tenant while it ran.
+    Interrupted,
+    /// Every attempt lost a write race to a concurrent call.
+    Conflict,
+    /// Its writes could not be committed (storage down): nothing was written.
+    CommitFailed,
+    /// It answered with a status that is not an HTTP status.
+    BadStatus(u16),
+}
+
+impl Failure {
+    /// The status a client gets for this failure.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Conflict => 409,
+            Self::CommitFailed | Self::Interrupted => 503,
+            Self::TimedOut => 504,
+            Self::Trapped | Self::Limit(_) | Self::BadStatus(_) => 502,
+        }
+    }
+}
+
+impl Invoked {
+    /// Why the call gave no usable answer; `None` when the module answered.
+    pub fn failure(&self) -> Option<Failure> {
+        if self.response.is_some() {
+            return None;
+        }
+        Some(if self.conflict {
+            Failure::Conflict
+        } else if self.commit_failed {
+            Failure::CommitFailed
+        } else {
+            match self.outcome {
+                Outcome::Timeout => Failure::TimedOut,
+                Outcome::Limit => Failure::Limit(self.error.clone().unwrap_or_default()),
+                Outcome::Interrupted => Failure::Interrupted,
+                _ => Failure::Trapped,
+            }
+        })
+    }
+}
+
 /// What a call holds until its last instance is gone: a place in the instance pool and,
 /// for module calls over HTTP, the tenant's concurrency slot.
 struct Hold {
@@ -392,9 +444,9 @@ impl Runtime {
         drop(retry_guard);
         drop(registration);
         // Failed calls keep nothing but their record.
-        let status = match &invoked.response {
-            Some(r) => r.status,
-            None => failure_status(&invoked),
+        let status = match (&invoked.response, invoked.failure()) {
+            (Some(r), _) => r.status,
+            (None, failure) => failure.map_or(502, |f| f.status()),
         };
         let record = self.record(
             &module,
@@ -492,21 +544,6 @@ impl Runtime {
         module
             .metrics
             .observe(outcome, started.elapsed().as_secs_f64());
-    }
-}
-
-/// The status a client gets when the module gave no usable response.
-pub fn failure_status(invoked: &Invoked) -> u16 {
-    if invoked.conflict {
-        return 409;
-    }
-    if invoked.commit_failed {
-        return 503;
-    }
-    match invoked.outcome {
-        Outcome::Timeout => 504,
-        Outcome::Interrupted => 503,
-        _ => 502,
     }
 }
 

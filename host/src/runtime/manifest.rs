@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use nova_capability_names as names;
+
 /// A host capability a superadmin grants per module. `log` and `context` only concern the
 /// call itself and are always available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -31,23 +33,23 @@ impl Capability {
 
     /// Parse a capability name.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "kv" => Some(Capability::Kv),
-            "audit" => Some(Capability::Audit),
-            "entitlements" => Some(Capability::Entitlements),
-            "outbound-http" => Some(Capability::OutboundHttp),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
     /// The name used in manifests, grants and audit rows.
     pub fn as_str(self) -> &'static str {
         match self {
-            Capability::Kv => "kv",
-            Capability::Audit => "audit",
-            Capability::Entitlements => "entitlements",
-            Capability::OutboundHttp => "outbound-http",
+            Capability::Kv => names::KV,
+            Capability::Audit => names::AUDIT,
+            Capability::Entitlements => names::ENTITLEMENTS,
+            Capability::OutboundHttp => names::OUTBOUND_HTTP,
         }
+    }
+
+    /// The grantable names, for messages: `kv, audit, entitlements or outbound-http`.
+    pub fn names_for_people() -> String {
+        let (last, rest) = names::GRANTABLE.split_last().expect("capabilities exist");
+        format!("{} or {last}", rest.join(", "))
     }
 }
 
@@ -55,7 +57,8 @@ impl Capability {
     /// What every interface tells a module that uses this capability without a grant. The
     /// SDK recognises this wording and answers 403 `CAPABILITY_DENIED`.
     pub fn not_granted(self) -> String {
-        format!("capability {self} is not granted to this module")
+        let (before, after) = names::NOT_GRANTED;
+        format!("{before}{self}{after}")
     }
 }
 
@@ -179,6 +182,23 @@ fn parse_into(text: &str, out: &mut Permissions) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_knows_exactly_the_shared_capability_names() {
+        let ours: Vec<_> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(ours, names::GRANTABLE);
+        for c in Capability::ALL {
+            assert_eq!(Capability::parse(c.as_str()), Some(c));
+            assert_eq!(
+                names::refused_capability(&c.not_granted()),
+                Some(c.as_str())
+            );
+        }
+        assert_eq!(
+            Capability::names_for_people(),
+            "kv, audit, entitlements or outbound-http"
+        );
+    }
 
     #[test]
     fn bundled_modules_declare_what_they_use() {

@@ -174,6 +174,15 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// True when a database error is a unique-constraint violation on either backend.
+/// Whether `err` means storage could not be reached (so a retry may succeed), rather than a
+/// statement that failed.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    )
+}
+
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => {

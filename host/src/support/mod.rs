@@ -3,13 +3,12 @@
 
 pub mod sla;
 
-use axum::body::to_bytes;
 use serde_json::Value;
 use sqlx::AnyConnection;
 
 use crate::app::AppState;
-use crate::http::error::REQUEST_ID;
-use crate::http::portal::dispatch;
+use crate::calls::{self, Call, Policy};
+use crate::error_code::error_body;
 use crate::runtime::bindings::GuestRequest;
 use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::{mail, tenants, users};
@@ -77,19 +76,30 @@ pub async fn call(
         body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
     };
     // Calls made outside a request (the watcher) get a request id of their own.
-    let rid = REQUEST_ID
+    let request_id = crate::telemetry::REQUEST_ID
         .try_with(Clone::clone)
         .unwrap_or_else(|_| uuid::Uuid::now_v7().to_string());
-    let resp = REQUEST_ID
-        .scope(rid, dispatch(state, tenant, actor, MODULE, req, false))
-        .await;
-    let status = resp.status().as_u16();
-    let bytes = to_bytes(resp.into_body(), 16 << 20)
+    let call = Call {
+        tenant_id: tenant.to_string(),
+        actor: actor.to_string(),
+        request_id: request_id.clone(),
+        module: MODULE.to_string(),
+        request: req,
+    };
+    match calls::call(state, call, Policy::PLATFORM)
         .await
-        .unwrap_or_default();
-    Answer {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        .into_answer()
+    {
+        Ok(resp) => Answer {
+            status: resp.status,
+            body: serde_json::from_slice(&resp.body).unwrap_or(Value::Null),
+        },
+        Err(refusal) => Answer {
+            status: refusal.status,
+            body: crate::telemetry::REQUEST_ID.sync_scope(request_id, || {
+                error_body(refusal.code.as_str(), &refusal.message, None)
+            }),
+        },
     }
 }
 

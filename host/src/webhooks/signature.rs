@@ -3,6 +3,7 @@
 //! The timestamp is inside the signed text, so an old delivery cannot be replayed with a
 //! fresh timestamp; deliveries older than [`TOLERANCE_SECS`] are refused.
 
+use crate::error_code::ErrorCode;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -24,12 +25,12 @@ pub enum SignatureError {
 
 impl SignatureError {
     /// The stable error code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             SignatureError::Missing | SignatureError::Malformed | SignatureError::Mismatch => {
-                "WEBHOOK_SIGNATURE_INVALID"
+                ErrorCode::WEBHOOK_SIGNATURE_INVALID
             }
-            SignatureError::Stale => "WEBHOOK_TIMESTAMP_OUT_OF_RANGE",
+            SignatureError::Stale => ErrorCode::WEBHOOK_TIMESTAMP_OUT_OF_RANGE,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Module versions: list, activate, roll back, and pin one tenant to a version.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer, guests};
 use reqwest::Method;

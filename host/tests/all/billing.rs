@@ -1,6 +1,6 @@
 //! Billing webhooks: signatures, exactly-once processing, plan drills, retries and replay.
 
-mod common;
+use crate::common;
 
 use common::{BILLING_SECRET, Backend, TestServer};
 use nova::billing;

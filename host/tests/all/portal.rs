@@ -1,7 +1,7 @@
 //! The main flow through a real server: enable a module, call it, read its records; switch
 //! it off; tenants never see each other's data; a restart keeps everything.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer};
 use reqwest::Method;

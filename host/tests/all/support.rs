@@ -1,7 +1,7 @@
 //! Support: SLA deadlines and breach alerts on a moved clock, superadmin triage across
 //! tenants, maintenance mode, announcements and mail (through a real SMTP conversation).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

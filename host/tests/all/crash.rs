@@ -3,7 +3,7 @@
 //! every request that got a 2xx has its writes and its invocation record; no write exists
 //! without its invocation record; every webhook accepted with a 2xx is processed exactly once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The billing worker as a real process: the failure drill (events pile up while no worker
 //! runs, then drain), a worker SIGKILLed mid-batch, and `nova drill billing`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};

@@ -3,7 +3,7 @@
 //! disabled modules, errors outside the standard shape, and the smaller ones (`nbf`,
 //! capability refusals, empty presets, the public sandbox secret).
 
-mod common;
+use crate::common;
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};

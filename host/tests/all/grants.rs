@@ -1,7 +1,7 @@
 //! Capabilities are denied by default: a module uses kv, audit or entitlements only when its
 //! manifest declares them and a superadmin granted them; refused attempts are audited.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer, guests};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! Guests that loop, hoard memory, recurse, trap or answer too much are stopped with the
 //! right outcome, keep none of their writes, and leave the host serving everyone else.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Who may do what: a matrix of routes × callers, forged and expired tokens, and login rate
 //! limits with their audit trail.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -2,7 +2,7 @@
 //! so 2,000 requests with invented methods grew `/metrics` from 425 KB to 4.6 MB. Its own
 //! test binary, because the metrics recorder is shared by the whole process.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! Two real `nova serve` processes on one PostgreSQL and one Redis agree on who has which
 //! module: a toggle made through one is enforced by the other, measured over 200 toggles.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The POS operator commands with the real binary: `nova seed sample-data`, `nova smoke
 //! pos-sale`, and the module author's `nova module new`.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

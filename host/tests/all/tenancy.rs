@@ -1,7 +1,7 @@
 //! Registration and approval, plans, overrides, presets, flags, limits and the audit trail
 //! every change leaves.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -338,13 +338,13 @@ async fn presets_apply_with_one_audit_row(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert_eq!(
-        counter(
-            &metrics_after,
-            r#"nova_api_superadmin_module_toggle_total{module="support",enabled="true"}"#
-        ),
-        before + 1.0
+    // At least this test's toggle: the recorder is shared by every server in this test
+    // process, and other tests switch support on too.
+    let after = counter(
+        &metrics_after,
+        r#"nova_api_superadmin_module_toggle_total{module="support",enabled="true"}"#,
     );
+    assert!(after >= before + 1.0, "{before} -> {after}");
 
     // Replace, then delete.
     let (status, _) = server

@@ -1,7 +1,7 @@
 //! Slow and greedy clients against the real server: clients that trickle headers, clients
 //! that connect and say nothing, and oversized heads cannot starve other clients.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

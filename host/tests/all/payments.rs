@@ -1,7 +1,7 @@
 //! POS with the payment provider: the sandbox runs as its own process, Nova is reached by
 //! its settlement webhooks, and every money path is checked end to end.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Bad input gets a clear 4xx in the standard error shape and writes nothing.
 
-mod common;
+use crate::common;
 
 use common::{Backend, JWT_SECRET, TestServer};
 use nova::auth::{Claims, Keys, Role};

@@ -2,7 +2,7 @@
 //! exists with its method, every protected one asks for a token, every one documents the
 //! error shape; `/docs` renders it.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer};
 use reqwest::Method;

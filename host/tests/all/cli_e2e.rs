@@ -1,7 +1,7 @@
 //! The README walk-through with the real `nova` binary: `nova superadmin create`, `nova
 //! serve` on a loopback port, HTTP calls, a restart, and `nova module install`.
 
-mod common;
+use crate::common;
 
 use common::process::{Nova, stop};
 use common::{Backend, guests};

@@ -2,7 +2,7 @@
 //! lands (after re-running on fresh data if it raced) or gets 409 and changes nothing (or,
 //! past the tenant's concurrency limit and queue, 429 before it runs).
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer, guests};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Turning a module off for a tenant stops that tenant's calls already running.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,86 @@
+//! The names of Nova's host capabilities, in one place for the host (manifests, grants,
+//! audit rows, API errors) and the SDK (the `export!` macro's compile-time check, the
+//! refusal it recognises). A new capability adds its name here once.
+#![no_std]
+
+/// Tenant-scoped key-value storage.
+pub const KV: &str = "kv";
+/// Domain audit records.
+pub const AUDIT: &str = "audit";
+/// The calling tenant's feature flags and modules.
+pub const ENTITLEMENTS: &str = "entitlements";
+/// HTTP requests to hosts the module declares and a superadmin grants.
+pub const OUTBOUND_HTTP: &str = "outbound-http";
+
+/// Capabilities a module declares and a superadmin grants, in a stable order.
+pub const GRANTABLE: [&str; 4] = [KV, AUDIT, ENTITLEMENTS, OUTBOUND_HTTP];
+
+/// Capabilities every module has: they concern only the call itself.
+pub const ALWAYS: [&str; 2] = ["log", "context"];
+
+/// Whether `name` is a grantable capability; usable in constants (the SDK checks the
+/// names a module declares while it compiles).
+pub const fn is_grantable(name: &str) -> bool {
+    let mut i = 0;
+    while i < GRANTABLE.len() {
+        if eq(GRANTABLE[i].as_bytes(), name.as_bytes()) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// How every interface words a refused capability: `capability NAME is not granted to this
+/// module`. These are its two parts, around the name.
+pub const NOT_GRANTED: (&str, &str) = ("capability ", " is not granted to this module");
+
+/// The capability a refusal names, when `message` is one.
+pub fn refused_capability(message: &str) -> Option<&str> {
+    message
+        .strip_prefix(NOT_GRANTED.0)?
+        .strip_suffix(NOT_GRANTED.1)
+        .filter(|name| is_grantable(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grantable_names_are_known_and_others_are_not() {
+        for name in GRANTABLE {
+            assert!(is_grantable(name), "{name}");
+        }
+        for name in ["", "log", "context", "KV", "kv ", "outbound_http"] {
+            assert!(!is_grantable(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_its_capability() {
+        assert_eq!(
+            refused_capability("capability kv is not granted to this module"),
+            Some("kv")
+        );
+        assert_eq!(
+            refused_capability("capability nope is not granted to this module"),
+            None
+        );
+        assert_eq!(refused_capability("kv is not granted"), None);
+    }
+}

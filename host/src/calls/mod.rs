@@ -1,0 +1,129 @@
+//! The one way to call a module for a tenant. Every caller (a tenant's HTTP request, the
+//! support team and the SLA watcher, the payment webhook, the billing worker, the test kit,
+//! fuzzing, the benchmarks) comes here with a [`Policy`] that names the checks it passes,
+//! and gets a [`CallOutcome`] to map to its own world (an HTTP response, a job retry).
+
+pub mod outcome;
+pub mod policy;
+
+pub use outcome::{CallOutcome, Failure, Refusal};
+pub use policy::{LimitsFrom, Policy, Version};
+
+use crate::app::AppState;
+use crate::runtime::bindings::GuestRequest;
+use crate::runtime::invoke::Caller;
+
+/// One call: who, into which module, with what.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub tenant_id: String,
+    /// Who the invocation record names: a user id, `support:<email>`, `webhook:payments`, …
+    pub actor: String,
+    /// The id the invocation record, the logs and the answer share.
+    pub request_id: String,
+    pub module: String,
+    pub request: GuestRequest,
+}
+
+/// Run `call` under `policy`: installed, then (as the policy says) the plan's call rate,
+/// enabled for the tenant, a concurrency slot; then the module, its writes and its
+/// invocation record committed together.
+pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
+    let Call {
+        tenant_id,
+        actor,
+        request_id,
+        module: name,
+        request,
+    } = call;
+    let registry = &state.runtime.registry;
+    let found = match policy.version {
+        Version::TenantPin => registry.get_for(&tenant_id, &name),
+        Version::Active => registry.get(&name),
+    };
+    let Some(module) = found else {
+        return CallOutcome::NotInstalled { module: name };
+    };
+    let view = match state.tenancy.view(&tenant_id).await {
+        Ok(v) => v,
+        Err(e) => return CallOutcome::Storage(e),
+    };
+    let limits = match policy.limits {
+        LimitsFrom::Plan => view.limits(state.limits),
+        LimitsFrom::Host => state.limits,
+    };
+    // The plan's rate counts every call, including those refused below: a tenant must not
+    // be able to write denied records (or spend the host's time) beyond its rate.
+    if policy.rate_limited
+        && let Some(per_minute) = view.calls_per_minute()
+        && !state.allow_call(&tenant_id, per_minute).await
+    {
+        return CallOutcome::RateLimited { per_minute };
+    }
+    let caller = Caller {
+        tenant_id,
+        actor,
+        request_id,
+        limits,
+        view: view.clone(),
+    };
+    if policy.requires_enabled && !view.module_enabled(&name) {
+        state
+            .runtime
+            .record_denied(
+                &module,
+                &caller,
+                &request,
+                403,
+                "module disabled for tenant",
+            )
+            .await;
+        return CallOutcome::Disabled { module: name };
+    }
+    let slot = if policy.tenant_slot {
+        // Wait for a slot at most as long as the call itself may run.
+        let admitted = state
+            .runtime
+            .admission
+            .admit(&caller.tenant_id, limits.concurrent_calls, limits.deadline)
+            .await;
+        match admitted {
+            Ok(slot) => Some(slot),
+            Err(refused) => {
+                // No tenant label on the metric (one series per tenant is too many); the
+                // log names the tenant.
+                metrics::counter!("nova_tenant_calls_refused_total", "reason" => "concurrency")
+                    .increment(1);
+                tracing::info!(
+                    tenant = %caller.tenant_id,
+                    module = %name,
+                    limit = refused.limit(),
+                    "call refused: concurrency limit"
+                );
+                return CallOutcome::Busy {
+                    limit: refused.limit(),
+                };
+            }
+        }
+    } else {
+        None
+    };
+    let invoked = state
+        .runtime
+        .invoke_admitted(module, &caller, request, slot)
+        .await;
+    let failure = match (invoked.failure(), invoked.response) {
+        (None, Some(resp)) if (100..1000).contains(&resp.status) => {
+            return CallOutcome::Answered(resp);
+        }
+        (None, Some(resp)) => Failure::BadStatus(resp.status),
+        (failure, _) => failure.unwrap_or(Failure::Trapped),
+    };
+    CallOutcome::Failed {
+        failure,
+        error: invoked.error.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

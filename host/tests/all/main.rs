@@ -1,0 +1,32 @@
+//! Nova's integration tests, in one binary so the suite links the host once (as wasmtime's
+//! `tests/all` does). Each module is one area; `common` is the shared harness.
+//!
+//! Two tests keep a binary of their own because they measure latency and must not share
+//! the machine with the rest: `tests/noisy_neighbour.rs` and `tests/registration_flood.rs`.
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+
+mod authz;
+mod bad_input;
+mod billing;
+mod billing_worker;
+mod cli_e2e;
+mod concurrency;
+mod crash;
+mod fuzz_smoke;
+mod grants;
+mod hostile;
+mod kill_switch;
+mod metric_labels;
+mod openapi;
+mod payments;
+mod portal;
+mod pos_cli;
+mod probing;
+mod replicas;
+mod slow_clients;
+mod support;
+mod tenancy;
+mod versions;
