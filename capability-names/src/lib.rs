@@ -1,6 +1,6 @@
 //! The names of Nova's host capabilities, in one place for the host (manifests, grants,
-//! audit rows, API errors) and the SDK (the `export!` macro's compile-time check, the
-//! refusal it recognises). A new capability adds its name here once.
+//! audit rows, API errors) and the SDK (the `export!` macro's compile-time check). A new
+//! capability adds its name here once.
 #![no_std]
 
 /// Tenant-scoped key-value storage.
@@ -11,9 +11,11 @@ pub const AUDIT: &str = "audit";
 pub const ENTITLEMENTS: &str = "entitlements";
 /// HTTP requests to hosts the module declares and a superadmin grants.
 pub const OUTBOUND_HTTP: &str = "outbound-http";
+/// The tenant's local date and time, from its timezone setting.
+pub const CLOCK: &str = "clock";
 
 /// Capabilities a module declares and a superadmin grants, in a stable order.
-pub const GRANTABLE: [&str; 4] = [KV, AUDIT, ENTITLEMENTS, OUTBOUND_HTTP];
+pub const GRANTABLE: [&str; 5] = [KV, AUDIT, ENTITLEMENTS, OUTBOUND_HTTP, CLOCK];
 
 /// Capabilities every module has: they concern only the call itself.
 pub const ALWAYS: [&str; 2] = ["log", "context"];
@@ -45,18 +47,6 @@ const fn eq(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
-/// How every interface words a refused capability: `capability NAME is not granted to this
-/// module`. These are its two parts, around the name.
-pub const NOT_GRANTED: (&str, &str) = ("capability ", " is not granted to this module");
-
-/// The capability a refusal names, when `message` is one.
-pub fn refused_capability(message: &str) -> Option<&str> {
-    message
-        .strip_prefix(NOT_GRANTED.0)?
-        .strip_suffix(NOT_GRANTED.1)
-        .filter(|name| is_grantable(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,18 +59,5 @@ mod tests {
         for name in ["", "log", "context", "KV", "kv ", "outbound_http"] {
             assert!(!is_grantable(name), "{name:?}");
         }
-    }
-
-    #[test]
-    fn a_refusal_names_its_capability() {
-        assert_eq!(
-            refused_capability("capability kv is not granted to this module"),
-            Some("kv")
-        );
-        assert_eq!(
-            refused_capability("capability nope is not granted to this module"),
-            None
-        );
-        assert_eq!(refused_capability("kv is not granted"), None);
     }
 }

@@ -34,7 +34,7 @@ fn request() -> GuestRequest {
     }
 }
 
-async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
+async fn bare_call(state: AppState, pre: ModulePre) {
     let limits = state.limits;
     let call = CallInfo {
         tenant_id: "t".into(),
@@ -50,12 +50,7 @@ async fn bare_call(state: AppState, pre: ModulePre<StoreData>) {
     store.set_fuel(limits.fuel).unwrap();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-    let instance = pre.instantiate_async(&mut store).await.unwrap();
-    let resp = instance
-        .nova_module_handler()
-        .call_handle(&mut store, &request())
-        .await
-        .unwrap();
+    let resp = pre.handle(&mut store, &request()).await.unwrap();
     assert_eq!(resp.status, 200);
 }
 

@@ -17,9 +17,9 @@ pub fn record<T: Serialize + ?Sized>(action: &str, payload: &T) -> Result<(), Er
     let payload = serde_json::to_string(payload)?;
     raw::record(action, &payload).map_err(|e| match e {
         raw::Error::InvalidAction(m) | raw::Error::InvalidPayload(m) => {
-            crate::error::capability_denied(&m)
-                .unwrap_or_else(|| Error::internal(format!("audit refused: {m}")))
+            Error::internal(format!("audit refused: {m}"))
         }
         raw::Error::QuotaExceeded(m) => Error::new(429, "QUOTA_EXCEEDED", m),
+        raw::Error::Denied(m) => Error::capability_denied(m),
     })
 }

@@ -99,12 +99,13 @@ impl Error {
     }
 }
 
-/// The host words every refused capability as `capability NAME is not granted to this
-/// module`, whichever interface refused it; each one becomes the same 403
-/// `CAPABILITY_DENIED`, so a module answers a withdrawn grant the same way everywhere.
-pub(crate) fn capability_denied(message: &str) -> Option<Error> {
-    nova_capability_names::refused_capability(message)
-        .map(|_| Error::new(403, "CAPABILITY_DENIED", message))
+impl Error {
+    /// 403 `CAPABILITY_DENIED`: every interface refuses an ungranted capability with its
+    /// `denied` case, and each becomes this one error, so a module answers a withdrawn
+    /// grant the same way everywhere (the `?` operator passes it on).
+    pub(crate) fn capability_denied(message: String) -> Error {
+        Error::new(403, "CAPABILITY_DENIED", message)
+    }
 }
 
 impl std::fmt::Display for Error {

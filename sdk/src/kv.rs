@@ -19,8 +19,8 @@ fn map(e: raw::Error) -> Error {
             format!("values are limited to {limit} bytes"),
         ),
         raw::Error::QuotaExceeded(m) => Error::new(429, "QUOTA_EXCEEDED", m),
-        raw::Error::Other(m) => crate::error::capability_denied(&m)
-            .unwrap_or_else(|| Error::new(503, "STORAGE_UNAVAILABLE", m)),
+        raw::Error::Other(m) => Error::new(503, "STORAGE_UNAVAILABLE", m),
+        raw::Error::Denied(m) => Error::capability_denied(m),
     }
 }
 

@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod clock;
 pub mod context;
 pub mod entitlements;
 mod error;
@@ -49,11 +50,11 @@ pub use error::Error;
 pub use http::{Request, Response};
 pub use router::{Handler, Router};
 
-/// Raw bindings generated from the `nova:module@0.1.0` WIT world. Use the typed API instead.
+/// Raw bindings generated from the `nova:module@0.2.0` WIT world. Use the typed API instead.
 #[doc(hidden)]
 pub mod wit {
     wit_bindgen::generate!({
-        path: "../wit/module",
+        path: "../wit/module-0.2.0",
         world: "module",
         pub_export_macro: true,
         export_macro_name: "__export_nova_world",
@@ -80,7 +81,7 @@ pub trait Module {
 /// Export a [`Module`] as the component's entry point, declaring the host capabilities it
 /// needs. Use it once, at the crate root.
 ///
-/// Capabilities are `"kv"`, `"audit"`, `"entitlements"` and `"outbound-http"` (`log` and
+/// Capabilities are `"kv"`, `"audit"`, `"entitlements"`, `"outbound-http"` and `"clock"` (`log` and
 /// `context` are always available). A module using `"outbound-http"` also lists the host
 /// names it calls in `hosts`. Both are written into the component's `nova:manifest`
 /// section; a superadmin grants them per module, and a call to a capability or host that is
@@ -140,7 +141,7 @@ macro_rules! export {
 pub const fn __check_capability(name: &str) {
     if !nova_capability_names::is_grantable(name) {
         panic!(
-            "unknown capability: use \"kv\", \"audit\", \"entitlements\" or \"outbound-http\" (nova_capability_names::GRANTABLE)"
+            "unknown capability: use \"kv\", \"audit\", \"entitlements\", \"outbound-http\" or \"clock\" (nova_capability_names::GRANTABLE)"
         );
     }
 }

@@ -57,8 +57,8 @@ impl Reply {
 
 fn map(e: raw::Error) -> Error {
     match e {
-        raw::Error::NotAllowed(m) => crate::error::capability_denied(&m)
-            .unwrap_or_else(|| Error::new(403, "OUTBOUND_NOT_ALLOWED", m)),
+        raw::Error::NotAllowed(m) => Error::new(403, "OUTBOUND_NOT_ALLOWED", m),
+        raw::Error::Denied(m) => Error::capability_denied(m),
         raw::Error::InvalidRequest(m) => Error::internal(format!("invalid outbound request: {m}")),
         raw::Error::Timeout(m) => Error::new(504, "UPSTREAM_TIMEOUT", m),
         raw::Error::QuotaExceeded(m) => Error::new(429, "QUOTA_EXCEEDED", m),

@@ -215,6 +215,23 @@ impl TestHost {
         self
     }
 
+    /// Set a tenant's IANA timezone (what `clock::now` reads; UTC until set), as a
+    /// superadmin does with `PUT /v1/superadmin/tenants/{id}/timezone`.
+    pub fn set_timezone(&self, tenant: &Tenant, timezone: &str) -> &Self {
+        assert!(
+            nova::capabilities::clock::known_timezone(timezone),
+            "unknown timezone {timezone:?}"
+        );
+        self.rt.block_on(async {
+            let mut conn = self.state.db.pool().acquire().await.expect("a connection");
+            storage::tenants::set_timezone_in(&mut conn, &tenant.id, timezone)
+                .await
+                .expect("timezone stored");
+        });
+        self.state.tenancy.invalidate(&tenant.id);
+        self
+    }
+
     fn change(&self, tenant: &str, changes: &[Change]) {
         self.rt
             .block_on(

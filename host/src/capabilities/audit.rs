@@ -44,9 +44,8 @@ impl Host for StoreData {
         action: String,
         payload: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        self.charge_host_call()?;
-        if !self.allowed(Capability::Audit) {
-            return Ok(Err(Error::InvalidAction(Capability::Audit.not_granted())));
+        if let Err(denied) = self.enter(Some(Capability::Audit))? {
+            return Ok(Err(Error::Denied(denied)));
         }
         if let Err(e) = check_action(&action) {
             return Ok(Err(Error::InvalidAction(e)));

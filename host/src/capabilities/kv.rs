@@ -184,31 +184,24 @@ impl KvState {
     }
 }
 
-fn not_granted() -> Error {
-    Error::Other(Capability::Kv.not_granted())
-}
-
 impl Host for StoreData {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        self.charge_host_call()?;
-        if !self.allowed(Capability::Kv) {
-            return Ok(Err(not_granted()));
+        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
         }
         Ok(self.kv.get(&key).await)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        self.charge_host_call()?;
-        if !self.allowed(Capability::Kv) {
-            return Ok(Err(not_granted()));
+        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
         }
         Ok(self.kv.set(&key, value))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
-        self.charge_host_call()?;
-        if !self.allowed(Capability::Kv) {
-            return Ok(Err(not_granted()));
+        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
         }
         Ok(self.kv.delete(&key))
     }
@@ -219,9 +212,8 @@ impl Host for StoreData {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<Page, Error>> {
-        self.charge_host_call()?;
-        if !self.allowed(Capability::Kv) {
-            return Ok(Err(not_granted()));
+        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
         }
         Ok(self.kv.list(&prefix, limit, cursor.as_deref()).await)
     }

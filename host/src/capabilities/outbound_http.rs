@@ -225,11 +225,8 @@ impl StoreData {
 
 impl Host for StoreData {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
-        self.charge_host_call()?;
-        if !self.allowed(Capability::OutboundHttp) {
-            return Ok(Err(Error::NotAllowed(
-                Capability::OutboundHttp.not_granted(),
-            )));
+        if let Err(denied) = self.enter(Some(Capability::OutboundHttp))? {
+            return Ok(Err(Error::Denied(denied)));
         }
         let Some(outbound) = self.outbound_state.outbound.clone() else {
             return Ok(Err(Error::Failed(

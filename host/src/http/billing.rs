@@ -1,7 +1,6 @@
 //! Billing over HTTP: the provider's webhook intake, and what superadmins use to watch and
 //! mend the pipeline (event lists, replay, job retry, the billing summary).
 
-use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -16,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::SuperAdmin;
 use crate::billing::replay::{self, ReplayError};
 use crate::billing::{QUEUE, count, gauges};
+use crate::error_code::ErrorCode;
 use crate::storage::billing_events::{self, Stored};
 use crate::storage::{invoices, now_ms, outbox};
 use crate::webhooks::signature;

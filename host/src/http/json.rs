@@ -1,6 +1,5 @@
 //! A JSON body extractor whose rejections use the standard error shape.
 
-use crate::error_code::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -8,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::ApiError;
+use crate::error_code::ErrorCode;
 
 /// Like `axum::Json`, but malformed or mistyped bodies become 400 `VALIDATION` naming the
 /// field at fault (`items[0].qty`), oversized ones 413 `PAYLOAD_TOO_LARGE`, and the body must

@@ -1,6 +1,5 @@
 //! `GET /v1/portal/me`: who the caller is and what their tenant has right now.
 
-use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -8,6 +7,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::auth::TenantUser;
+use crate::error_code::ErrorCode;
 use crate::storage::tenants;
 
 /// What a tenant's screen shows: the user, the tenant, its plan, modules and flags.

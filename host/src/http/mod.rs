@@ -20,7 +20,6 @@ pub mod support;
 pub mod tenancy;
 pub mod versions;
 
-use crate::error_code::ErrorCode;
 use std::time::Instant;
 
 use axum::Router;
@@ -33,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::error_code::ErrorCode;
 use error::{ApiError, REQUEST_ID};
 
 /// Slack above the 1 MiB module body limit for portal requests' framing.

@@ -4,7 +4,6 @@
 //! the signed body. Anything unsigned, wrongly signed, stale or replayed (a delivery POS
 //! already accepted) is a 401 and runs nothing.
 
-use crate::error_code::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,6 +15,7 @@ use super::error::current_request_id;
 use super::portal::respond;
 use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
+use crate::error_code::ErrorCode;
 use crate::runtime::bindings::GuestRequest;
 use crate::storage::tenants;
 use crate::webhooks::{deliveries, signature};

@@ -1,6 +1,5 @@
 //! `ANY /v1/portal/{module}/{*path}`: a tenant user's request, handed to the module.
 
-use crate::error_code::ErrorCode;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -11,6 +10,7 @@ use super::error::{ApiError, current_request_id};
 use crate::app::AppState;
 use crate::auth::TenantUser;
 use crate::calls::{self, Call, CallOutcome, Policy};
+use crate::error_code::ErrorCode;
 use crate::runtime::bindings::GuestRequest;
 
 /// Headers never shown to a module: credentials and hop-by-hop headers.

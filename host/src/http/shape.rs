@@ -1,13 +1,13 @@
 //! Keeping every answer in the standard error shape, whichever layer refused the request,
 //! and refusing input no backend can store before any handler sees it.
 
-use crate::error_code::ErrorCode;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, REQUEST_ID};
+use crate::error_code::ErrorCode;
 
 /// Marks a response whose body is already what the client should see: an [`ApiError`] or a
 /// module's own answer. Error statuses without it came from a layer that knows nothing of

@@ -1,6 +1,5 @@
 //! `/v1/superadmin/*`: tenants, users, modules, toggles, and what happened (invocations, audit).
 
-use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -8,13 +7,15 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
 use crate::app::AppState;
 use crate::auth::{Role, SuperAdmin, password};
+use crate::capabilities::clock;
+use crate::error_code::ErrorCode;
 use crate::runtime::InstallError;
-use crate::storage::audit::{self as audit_store, AuditFilter};
+use crate::storage::audit::{self as audit_store, AuditEvent, AuditFilter};
 use crate::storage::invocations::{self, InvocationFilter, Outcome};
 use crate::storage::{self, modules, tenants, users};
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_tenant, list_tenants))
         .routes(routes!(create_user))
+        .routes(routes!(set_timezone))
         .routes(
             routes!(list_modules, install_module).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
@@ -64,6 +66,59 @@ async fn create_tenant(
 #[utoipa::path(get, path = "/tenants", responses((status = 200, description = "Done", body = Object)))]
 async fn list_tenants(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "tenants": tenants::list(&state.db).await? })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TimezoneBody {
+    /// An IANA timezone name, such as `Europe/Paris`.
+    timezone: String,
+}
+
+/// Set the restaurant's timezone: modules with the `clock` capability read its local date
+/// and time (POS's business date) from it.
+#[utoipa::path(put, path = "/tenants/{tenant_id}/timezone", request_body = TimezoneBody, responses((status = 200, description = "The tenant, with its new timezone", body = Object)))]
+async fn set_timezone(
+    State(state): State<AppState>,
+    SuperAdmin(admin): SuperAdmin,
+    Path(tenant_id): Path<String>,
+    ApiJson(body): ApiJson<TimezoneBody>,
+) -> ApiResult<Json<tenants::Tenant>> {
+    let timezone = body.timezone.trim();
+    if timezone.is_empty() || timezone.len() > 64 || !clock::known_timezone(timezone) {
+        return Err(ApiError::validation(
+            "timezone",
+            format!("{timezone:?} is not an IANA timezone name such as Europe/Paris"),
+        ));
+    }
+    let Some(before) = tenants::get(&state.db, &tenant_id).await? else {
+        return Err(no_tenant(&tenant_id));
+    };
+    let mut tx = state.db.pool().begin().await?;
+    if !tenants::set_timezone_in(&mut tx, &tenant_id, timezone).await? {
+        return Err(no_tenant(&tenant_id));
+    }
+    let event = AuditEvent::new(
+        Some(&tenant_id),
+        "superadmin",
+        "tenant.timezone_changed",
+        Some(&admin.email),
+        &json!({"previous": before.timezone, "current": timezone}),
+        Some(&current_request_id()),
+    );
+    audit_store::insert(&mut tx, &event).await?;
+    tx.commit().await?;
+    // The tenant's view carries its timezone: drop it here and on the other replicas.
+    state.tenancy.invalidate(&tenant_id);
+    state.changed(&tenant_id, &[]).await;
+    Ok(Json(tenants::Tenant {
+        timezone: timezone.to_string(),
+        ..before
+    }))
+}
+
+fn no_tenant(id: &str) -> ApiError {
+    ApiError::not_found(ErrorCode::TENANT_NOT_FOUND, format!("no tenant {id:?}"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -1,7 +1,6 @@
 //! Support over HTTP: superadmin triage across tenants (through each tenant's support module),
 //! announcements, maintenance mode and the mail outbox.
 
-use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
@@ -15,6 +14,7 @@ use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
 use crate::app::AppState;
 use crate::auth::{SuperAdmin, TenantUser};
+use crate::error_code::ErrorCode;
 use crate::storage::announcements::{self, Window};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{mail, maintenance, now_ms, tenants};

@@ -1,7 +1,6 @@
 //! `/v1/superadmin/*` for who gets what: plans, per-tenant modules and feature flags
 //! (overrides over plan rows), presets, registrations and toggle analytics.
 
-use crate::error_code::ErrorCode;
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -15,6 +14,7 @@ use super::json::ApiJson;
 use super::query::ApiQuery;
 use crate::app::AppState;
 use crate::auth::SuperAdmin;
+use crate::error_code::ErrorCode;
 use crate::runtime::valid_module_name;
 use crate::storage::presets::{self, Preset};
 use crate::storage::toggles::{self, Kind, Source};

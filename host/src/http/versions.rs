@@ -1,6 +1,5 @@
 //! `/v1/superadmin/…` for module versions: list, activate, roll back, pin a tenant.
 
-use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,6 +10,7 @@ use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
 use crate::app::AppState;
 use crate::auth::SuperAdmin;
+use crate::error_code::ErrorCode;
 use crate::runtime::manifest::{Capability, Permissions, valid_host};
 use crate::runtime::versions::{Actor, VersionError};
 use crate::storage::audit::{self, AuditEvent};

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{Module, ModulePre};
+use super::bindings::{ModulePre, v0_1, v0_2};
 use super::store::StoreData;
 
 /// How often the epoch advances; the CPU deadline is checked at this granularity.
@@ -84,7 +84,10 @@ impl WasmEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        Module::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
+        // Every contract the host serves: a component is linked against the one it imports.
+        v0_2::Module::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+        v0_1::Module::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -122,7 +125,7 @@ impl WasmEngine {
     }
 
     /// Compile (or load from the disk cache) and link a component against the Nova world.
-    pub fn prepare(&self, bytes: &[u8]) -> Result<ModulePre<StoreData>, CompileError> {
+    pub fn prepare(&self, bytes: &[u8]) -> Result<ModulePre, CompileError> {
         let component = self.compile(bytes)?;
         let pre = self
             .linker

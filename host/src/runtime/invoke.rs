@@ -201,14 +201,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         Ok(UpdateDeadline::YieldCustom(1, tick.next_tick()))
     });
 
-    let result = async {
-        let instance = module.pre.instantiate_async(&mut store).await?;
-        instance
-            .nova_module_handler()
-            .call_handle(&mut store, &req)
-            .await
-    }
-    .await;
+    let result = module.pre.handle(&mut store, &req).await;
     // Done computing, whatever the outcome.
     cpu.release();
     let fuel = limits

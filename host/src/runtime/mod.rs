@@ -111,10 +111,7 @@ impl Runtime {
         })
     }
 
-    async fn prepare(
-        &self,
-        bytes: Vec<u8>,
-    ) -> Result<bindings::ModulePre<store::StoreData>, InstallError> {
+    async fn prepare(&self, bytes: Vec<u8>) -> Result<bindings::ModulePre, InstallError> {
         let engine = self.engine.clone();
         // Compiling is seconds of CPU: keep it off the request threads.
         tokio::task::spawn_blocking(move || engine.prepare(&bytes))
@@ -220,7 +217,7 @@ impl Runtime {
 }
 
 /// What [`Runtime::check`] produces: the declared capabilities and the linked module.
-type Checked = (manifest::Permissions, bindings::ModulePre<store::StoreData>);
+type Checked = (manifest::Permissions, bindings::ModulePre);
 
 fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> LoadedModule {
     LoadedModule {

@@ -9,7 +9,6 @@ use std::sync::{Arc, RwLock};
 use super::bindings::ModulePre;
 use super::manifest::Permissions;
 use super::metrics::ModuleMetrics;
-use super::store::StoreData;
 
 /// A compiled, linked module version ready to instantiate.
 pub struct LoadedModule {
@@ -17,7 +16,7 @@ pub struct LoadedModule {
     pub version: i64,
     pub version_id: String,
     pub content_hash: String,
-    pub pre: ModulePre<StoreData>,
+    pub pre: ModulePre,
     pub metrics: ModuleMetrics,
     /// The capabilities and hosts its manifest declares.
     pub declared: Permissions,

@@ -78,7 +78,7 @@ impl StoreData {
     }
 
     /// Count one host call against the budget; past it the guest is stopped.
-    pub fn charge_host_call(&mut self) -> wasmtime::Result<()> {
+    fn charge_host_call(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
         if self.host_calls > self.limits.host_calls {
             return Err(wasmtime::Error::new(LimitExceeded::HostCalls(
@@ -90,8 +90,19 @@ impl StoreData {
 }
 
 impl StoreData {
+    /// Where every host call starts: it counts against the call's budget (past it the guest
+    /// is stopped), and a capability a superadmin grants must be granted. `Ok(Err(text))`
+    /// is the refusal every interface returns as its `denied` case.
+    pub fn enter(&mut self, cap: Option<Capability>) -> wasmtime::Result<Result<(), String>> {
+        self.charge_host_call()?;
+        Ok(match cap {
+            Some(cap) if !self.allowed(cap) => Err(cap.not_granted()),
+            _ => Ok(()),
+        })
+    }
+
     /// May this call use `cap`? A refusal is audited once per capability per call.
-    pub fn allowed(&mut self, cap: Capability) -> bool {
+    fn allowed(&mut self, cap: Capability) -> bool {
         if self.granted.capabilities.contains(&cap) {
             return true;
         }

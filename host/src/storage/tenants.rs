@@ -12,14 +12,22 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub status: String,
+    /// The IANA timezone of the restaurant (its local business date); `UTC` unless set.
+    pub timezone: String,
     pub created_at: String,
 }
+
+/// The timezone of a tenant that has not set one.
+pub const DEFAULT_TIMEZONE: &str = "UTC";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
     Ok(Tenant {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         status: row.try_get("status")?,
+        timezone: row
+            .try_get::<Option<String>, _>("timezone")?
+            .unwrap_or_else(|| DEFAULT_TIMEZONE.into()),
         created_at: rfc3339(row.try_get("created_at")?),
     })
 }
@@ -43,25 +51,58 @@ pub async fn create_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Ten
         id,
         name: name.to_string(),
         status: "active".into(),
+        timezone: DEFAULT_TIMEZONE.into(),
         created_at: rfc3339(now),
     })
 }
 
 /// One tenant, if it exists.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row =
+        sqlx::query("SELECT id, name, status, timezone, created_at FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Every tenant, newest first.
 pub async fn list(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, name, status, created_at FROM tenants ORDER BY created_at DESC, id",
+        "SELECT id, name, status, timezone, created_at FROM tenants ORDER BY created_at DESC, id",
     )
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()
+}
+
+/// A tenant's timezone, inside the caller's connection; `None` when the tenant does not exist.
+pub async fn timezone_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT timezone FROM tenants WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        r.try_get::<Option<String>, _>("timezone")
+            .map(|tz| tz.unwrap_or_else(|| DEFAULT_TIMEZONE.into()))
+    })
+    .transpose()
+}
+
+/// Set a tenant's timezone (already checked to be a known IANA name) in the caller's
+/// transaction; false when the tenant does not exist.
+pub async fn set_timezone_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    timezone: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE tenants SET timezone = $1 WHERE id = $2")
+        .bind(timezone)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

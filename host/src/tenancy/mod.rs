@@ -22,6 +22,8 @@ pub struct TenantView {
     pub flags: HashMap<String, Rows>,
     /// The plan of the current subscription, if any.
     pub plan: Option<Plan>,
+    /// The tenant's IANA timezone (`UTC` unless set).
+    pub timezone: String,
 }
 
 impl TenantView {
@@ -113,10 +115,14 @@ impl Tenancy {
             Some(sub) => plans::find(&mut conn, &sub.plan_id).await?,
             None => None,
         };
+        let timezone = tenants::timezone_in(&mut conn, tenant)
+            .await?
+            .unwrap_or_else(|| tenants::DEFAULT_TIMEZONE.into());
         Ok(TenantView {
             modules,
             flags,
             plan,
+            timezone,
         })
     }
 

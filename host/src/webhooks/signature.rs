@@ -3,9 +3,10 @@
 //! The timestamp is inside the signed text, so an old delivery cannot be replayed with a
 //! fresh timestamp; deliveries older than [`TOLERANCE_SECS`] are refused.
 
-use crate::error_code::ErrorCode;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::error_code::ErrorCode;
 
 /// How far a signature's timestamp may be from our clock, either way.
 pub const TOLERANCE_SECS: i64 = 300;

@@ -44,11 +44,12 @@ async fn capabilities_are_denied_until_granted(backend: Backend) {
     assert_eq!(status, 403, "{err}");
     assert_eq!(err["error"]["code"], "CAPABILITY_DENIED");
     assert_eq!(server.count("module_kv").await, 0);
-    // entitlements refused: no data, just "nothing".
-    let (_, e) = server
+    // entitlements refused the same way (in nova:module@0.1.0 it answered "nothing").
+    let (status, e) = server
         .get(&staff, "/v1/portal/hostile/entitlements?flag=x")
         .await;
-    assert_eq!(e, json!({"hasFeature": false, "modules": []}));
+    assert_eq!(status, 403, "{e}");
+    assert_eq!(e["error"]["code"], "CAPABILITY_DENIED");
     let (_, audit) = server
         .get(
             &admin,
@@ -109,7 +110,10 @@ async fn capabilities_are_denied_until_granted(backend: Backend) {
     let (_, pos) = server
         .get(&admin, "/v1/superadmin/modules/pos/grants")
         .await;
-    assert_eq!(pos["effective"], json!(["kv", "audit", "outbound-http"]));
+    assert_eq!(
+        pos["effective"],
+        json!(["kv", "audit", "outbound-http", "clock"])
+    );
     assert_eq!(pos["effectiveHosts"], json!(["payments"]));
 
     // Bad input and permissions.

@@ -499,7 +499,7 @@ async fn outbound_to_a_host_not_granted_is_refused_and_audited() {
             Method::PUT,
             &admin,
             "/v1/superadmin/modules/pos/grants",
-            &json!({"capabilities": ["kv", "audit", "outbound-http"], "hosts": []}),
+            &json!({"capabilities": ["kv", "audit", "outbound-http", "clock"], "hosts": []}),
         )
         .await;
     assert_eq!((s, g["effectiveHosts"].clone()), (200, json!([])), "{g}");

@@ -60,7 +60,7 @@ impl Module for Pos {
 
 nova_sdk::export!(
     Pos,
-    capabilities = ["kv", "audit", "outbound-http"],
+    capabilities = ["kv", "audit", "outbound-http", "clock"],
     hosts = ["payments"]
 );
 

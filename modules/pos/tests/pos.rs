@@ -772,3 +772,33 @@ fn a_ticket_waiting_on_a_pending_payment_cannot_be_voided() {
         "closed"
     );
 }
+
+#[test]
+fn the_business_date_is_the_restaurants_own_day() {
+    let (host, east) = host();
+    let west = host.tenant("Far West");
+    // UTC+14 and UTC-11: 25 hours apart, so their local dates always differ.
+    host.set_timezone(&east, "Pacific/Kiritimati");
+    host.set_timezone(&west, "Pacific/Pago_Pago");
+    let date = |t: &Tenant| {
+        let ticket = ok(call(&host, t, "POST", "/tickets", json!({"table": "1"})), 201);
+        ticket["businessDate"].as_str().unwrap().to_string()
+    };
+    let (e, w) = (date(&east), date(&west));
+    assert_ne!(e, w, "each restaurant's own day");
+    assert!(e > w, "Kiritimati is ahead of Pago Pago: {e} vs {w}");
+    // A date given by the client wins.
+    let given = ok(
+        call(&host, &east, "POST", "/tickets", json!({"table": "2", "businessDate": "2026-01-05"})),
+        201,
+    );
+    assert_eq!(given["businessDate"], "2026-01-05");
+
+    // Without the clock grant, creating a ticket is refused and writes nothing.
+    host.grant("pos", &["kv", "audit", "outbound-http"], &["payments"]);
+    let before = host.kv(&east, "pos").len();
+    let refused = call(&host, &east, "POST", "/tickets", json!({"table": "3"}));
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.error_code().as_deref(), Some("CAPABILITY_DENIED"));
+    assert_eq!(host.kv(&east, "pos").len(), before);
+}

@@ -63,13 +63,15 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         .enumerate()
         .map(|(i, l)| lines::resolve(l, &format!("items[{i}]"), &mut menu::find))
         .collect::<Result<Vec<_>, _>>()?;
-    let now = store::now_ms();
+    // The business date is the restaurant's own calendar day (its timezone), unless given.
+    let clock = nova_sdk::clock::now()?;
+    let now = u64::try_from(clock.unix_ms).unwrap_or(0);
     let id = store::next_id(keys::TICKET_SEQ)?;
     let mut stored = Stored::open(
         id,
         new.table,
         new.reference,
-        new.business_date.unwrap_or_else(|| dates::utc_date(now)),
+        new.business_date.unwrap_or(clock.date),
         context::get().actor,
         now,
     );
