@@ -4,18 +4,36 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::app::AppState;
 
+/// The process answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Alive {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// Whether this replica can serve.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    pub status: &'static str,
+    /// The database answered.
+    pub database: bool,
+    /// Modules loaded, sorted.
+    pub modules: Vec<String>,
+}
+
 /// `GET /health`: the process answers.
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "Alive", body = Object)))]
-pub async fn health() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Alive", body = Alive)))]
+pub async fn health() -> Json<Alive> {
+    Json(Alive { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers and modules are loaded.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready", body = Object)))]
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.db.ping().await;
     let modules = state.runtime.registry.names();
@@ -28,11 +46,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (
         status,
         axum::Extension(super::shape::Answered),
-        Json(json!({
-            "status": if database { "ready" } else { "not ready" },
-            "database": database,
-            "modules": modules,
-        })),
+        Json(Readiness {
+            status: if database { "ready" } else { "not ready" },
+            database,
+            modules,
+        }),
     )
 }
 

@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::client::ClientAddr;
 use super::error::{ApiError, ApiResult, current_request_id};
@@ -33,9 +33,22 @@ pub struct Login {
     pub password: String,
 }
 
+/// A signed-in user's token.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// The bearer token to send as `Authorization: Bearer …`.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    pub user: users::User,
+}
+
 /// Check the password and issue a token.
 #[utoipa::path(post, path = "/auth/login", request_body = Login, responses(
-    (status = 200, description = "Done", body = Object),
+    (status = 200, description = "Signed in", body = Session),
     (status = 429, description = "Too many failed logins from this address; retry after a minute", body = crate::http::openapi::ErrorBody),
     (status = 503, description = "Too many passwords being checked at once; retry shortly", body = crate::http::openapi::ErrorBody),
 ))]
@@ -43,7 +56,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<Login>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Session>> {
     let email = body.email.trim().to_lowercase();
     if email.is_empty() || email.len() > 254 {
         return Err(ApiError::validation(
@@ -123,12 +136,12 @@ pub async fn login(
         )
         .map_err(ApiError::internal)?;
     users::touch_login(&state.db, &creds.user.id).await?;
-    Ok(Json(json!({
-        "token": token,
-        "tokenType": "Bearer",
-        "expiresIn": crate::auth::token::TOKEN_TTL_SECS,
-        "user": creds.user,
-    })))
+    Ok(Json(Session {
+        token,
+        token_type: "Bearer",
+        expires_in: crate::auth::token::TOKEN_TTL_SECS as u64,
+        user: creds.user,
+    }))
 }
 
 /// Record a refused login; a failure to record is logged, never a reason to answer differently.

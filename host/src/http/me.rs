@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use crate::app::AppState;
@@ -11,8 +11,49 @@ use crate::error_code::ErrorCode;
 use crate::storage::tenants;
 
 /// What a tenant's screen shows: the user, the tenant, its plan, modules and flags.
-#[utoipa::path(get, path = "/v1/portal/me", responses((status = 200, description = "Done", body = Object)))]
-pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Json<Value>> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub user: MeUser,
+    pub tenant: tenants::Tenant,
+    /// The plan of the current subscription; `null` without one.
+    pub plan: Option<PlanRef>,
+    /// Modules switched on for the tenant, sorted.
+    pub modules: Vec<String>,
+    /// Feature flags on for the tenant, sorted.
+    pub feature_flags: Vec<String>,
+    pub limits: MeLimits,
+}
+
+/// The signed-in user.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeUser {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// A plan, by id and name.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PlanRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// The limits each of the tenant's module calls runs under.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeLimits {
+    pub memory_bytes: u64,
+    pub deadline_ms: u64,
+    pub fuel: u64,
+    /// `null` without a plan: no rate limit.
+    pub calls_per_minute: Option<u64>,
+    pub concurrent_calls: u32,
+}
+
+#[utoipa::path(get, path = "/v1/portal/me", responses((status = 200, description = "The caller and their tenant", body = Me)))]
+pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Json<Me>> {
     let tenant = tenants::get(&state.db, &user.tenant_id)
         .await?
         .ok_or_else(|| {
@@ -20,18 +61,25 @@ pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Js
         })?;
     let view = state.tenancy.view(&user.tenant_id).await?;
     let limits = view.limits(state.limits);
-    Ok(Json(json!({
-        "user": {"id": user.claims.sub, "email": user.claims.email, "role": user.claims.role},
-        "tenant": tenant,
-        "plan": view.plan.as_ref().map(|p| json!({"id": p.id, "name": p.name})),
-        "modules": view.enabled_modules(),
-        "featureFlags": view.enabled_flags(),
-        "limits": {
-            "memoryBytes": limits.memory_bytes,
-            "deadlineMs": limits.deadline.as_millis() as u64,
-            "fuel": limits.fuel,
-            "callsPerMinute": view.calls_per_minute(),
-            "concurrentCalls": limits.concurrent_calls,
+    Ok(Json(Me {
+        user: MeUser {
+            id: user.claims.sub,
+            email: user.claims.email,
+            role: user.claims.role.as_str().to_string(),
         },
-    })))
+        tenant,
+        plan: view.plan.as_ref().map(|p| PlanRef {
+            id: p.id.clone(),
+            name: p.name.clone(),
+        }),
+        modules: view.enabled_modules(),
+        feature_flags: view.enabled_flags(),
+        limits: MeLimits {
+            memory_bytes: limits.memory_bytes as u64,
+            deadline_ms: limits.deadline.as_millis() as u64,
+            fuel: limits.fuel,
+            calls_per_minute: view.calls_per_minute(),
+            concurrent_calls: limits.concurrent_calls,
+        },
+    }))
 }

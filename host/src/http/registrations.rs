@@ -4,8 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
@@ -28,13 +27,25 @@ pub struct NewRegistration {
 /// the minute): a restaurant registers once, a flood gets 429 before any password is hashed.
 pub const REGISTRATIONS_PER_ADDRESS: u64 = 5;
 
+/// A registration as its sender sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Received {
+    pub id: String,
+    /// Always `pending`: the sender is told nothing more.
+    pub status: &'static str,
+    /// The plan's name.
+    pub plan: String,
+    pub created_at: String,
+}
+
 /// Store a pending registration; 202 because a person decides later.
 ///
 /// The answer is the same 202, after the same password hash, whether or not the email already
 /// has an account or a pending registration, so the route does not tell strangers who is a
 /// customer. The address's owner is told by mail instead.
 #[utoipa::path(post, path = "/v1/registrations", request_body = NewRegistration, responses(
-    (status = 202, description = "Done", body = Object),
+    (status = 202, description = "Received; a superadmin approves or rejects it", body = Received),
     (status = 429, description = "Too many registrations from this address; retry after a minute", body = crate::http::openapi::ErrorBody),
     (status = 503, description = "Too many passwords being checked at once; retry shortly", body = crate::http::openapi::ErrorBody),
 ))]
@@ -42,7 +53,7 @@ pub async fn register(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<NewRegistration>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Received>)> {
     let name = body.restaurant_name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::validation(
@@ -94,7 +105,12 @@ pub async fn register(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": "pending", "plan": plan.name, "createdAt": created_at})),
+        Json(Received {
+            id,
+            status: "pending",
+            plan: plan.name,
+            created_at,
+        }),
     ))
 }
 

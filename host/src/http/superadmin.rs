@@ -4,8 +4,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
@@ -46,7 +46,7 @@ struct NewTenant {
     name: String,
 }
 
-#[utoipa::path(post, path = "/tenants", request_body = NewTenant, responses((status = 201, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/tenants", request_body = NewTenant, responses((status = 201, description = "The new tenant", body = tenants::Tenant)))]
 async fn create_tenant(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -63,9 +63,19 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
-#[utoipa::path(get, path = "/tenants", responses((status = 200, description = "Done", body = Object)))]
-async fn list_tenants(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "tenants": tenants::list(&state.db).await? })))
+/// Every tenant, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TenantList {
+    tenants: Vec<tenants::Tenant>,
+}
+
+#[utoipa::path(get, path = "/tenants", responses((status = 200, description = "Every tenant, newest first", body = TenantList)))]
+async fn list_tenants(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<TenantList>> {
+    let tenants = tenants::list(&state.db).await?;
+    Ok(Json(TenantList { tenants }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -77,7 +87,7 @@ struct TimezoneBody {
 
 /// Set the restaurant's timezone: modules with the `clock` capability read its local date
 /// and time (POS's business date) from it.
-#[utoipa::path(put, path = "/tenants/{tenant_id}/timezone", request_body = TimezoneBody, responses((status = 200, description = "The tenant, with its new timezone", body = Object)))]
+#[utoipa::path(put, path = "/tenants/{tenant_id}/timezone", request_body = TimezoneBody, responses((status = 200, description = "The tenant, with its new timezone", body = tenants::Tenant)))]
 async fn set_timezone(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -146,7 +156,7 @@ pub fn check_email(email: &str) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(post, path = "/tenants/{tenant_id}/users", request_body = NewUser, responses((status = 201, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/tenants/{tenant_id}/users", request_body = NewUser, responses((status = 201, description = "The new user (never with a password hash)", body = users::User)))]
 async fn create_user(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -184,9 +194,19 @@ async fn create_user(
     }
 }
 
-#[utoipa::path(get, path = "/modules", responses((status = 200, description = "Done", body = Object)))]
-async fn list_modules(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "modules": modules::list(&state.db).await? })))
+/// Every installed module.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ModuleList {
+    modules: Vec<modules::ModuleSummary>,
+}
+
+#[utoipa::path(get, path = "/modules", responses((status = 200, description = "Every installed module", body = ModuleList)))]
+async fn list_modules(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<ModuleList>> {
+    let modules = modules::list(&state.db).await?;
+    Ok(Json(ModuleList { modules }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,7 +215,7 @@ struct InstallQuery {
     name: Option<String>,
 }
 
-#[utoipa::path(post, path = "/modules", params(("name" = String, Query, description = "The module's name")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component's bytes (`wasm32-wasip2`)"), responses((status = 201, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/modules", params(("name" = String, Query, description = "The module's name")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The component's bytes (`wasm32-wasip2`)"), responses((status = 201, description = "The installed version, now active", body = crate::runtime::Installed)))]
 async fn install_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -244,12 +264,18 @@ struct InvocationQuery {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/invocations", responses((status = 200, description = "Done", body = Object)))]
+/// Invocation records, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct InvocationList {
+    invocations: Vec<invocations::InvocationView>,
+}
+
+#[utoipa::path(get, path = "/invocations", responses((status = 200, description = "Invocation records, newest first", body = InvocationList)))]
 async fn list_invocations(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     ApiQuery(q): ApiQuery<InvocationQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InvocationList>> {
     let outcome = match q.outcome.as_deref() {
         None => None,
         Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
@@ -266,9 +292,8 @@ async fn list_invocations(
         request_id: q.request_id,
         limit: limit(q.limit.as_deref(), 50, 1000)?,
     };
-    Ok(Json(
-        json!({ "invocations": invocations::query(&state.db, &filter).await? }),
-    ))
+    let invocations = invocations::query(&state.db, &filter).await?;
+    Ok(Json(InvocationList { invocations }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,19 +305,24 @@ struct AuditQuery {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/audit", responses((status = 200, description = "Done", body = Object)))]
+/// Audit events, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct AuditList {
+    events: Vec<audit_store::AuditView>,
+}
+
+#[utoipa::path(get, path = "/audit", responses((status = 200, description = "Audit events, newest first", body = AuditList)))]
 async fn list_audit(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditList>> {
     let filter = AuditFilter {
         module: q.module,
         action: q.action,
         tenant_id: q.tenant_id,
         limit: limit(q.limit.as_deref(), 50, 1000)?,
     };
-    Ok(Json(
-        json!({ "events": audit_store::query(&state.db, &filter).await? }),
-    ))
+    let events = audit_store::query(&state.db, &filter).await?;
+    Ok(Json(AuditList { events }))
 }

@@ -1,10 +1,12 @@
 //! `/v1/superadmin/…` for module versions: list, activate, roll back, pin a tenant.
 
+use std::collections::BTreeSet;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::error::{ApiError, ApiResult, current_request_id};
 use super::json::ApiJson;
@@ -28,18 +30,55 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_grants, set_grants))
 }
 
-fn grants_view(state: &AppState, module: &crate::runtime::registry::LoadedModule) -> Value {
+/// What a module declares, what it is granted, and what it may use (both).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Grants {
+    module: String,
+    declared: BTreeSet<Capability>,
+    granted: BTreeSet<Capability>,
+    effective: BTreeSet<Capability>,
+    declared_hosts: BTreeSet<String>,
+    granted_hosts: BTreeSet<String>,
+    effective_hosts: BTreeSet<String>,
+}
+
+fn grants_view(state: &AppState, module: &crate::runtime::registry::LoadedModule) -> Grants {
     let granted = state.runtime.registry.granted(&module.name);
     let effective = state.runtime.effective_grants(module);
-    json!({
-        "module": module.name,
-        "declared": module.declared.capabilities,
-        "granted": granted.capabilities,
-        "effective": effective.capabilities,
-        "declaredHosts": module.declared.hosts,
-        "grantedHosts": granted.hosts,
-        "effectiveHosts": effective.hosts,
-    })
+    Grants {
+        module: module.name.clone(),
+        declared: module.declared.capabilities.clone(),
+        granted: granted.capabilities,
+        effective: effective.capabilities,
+        declared_hosts: module.declared.hosts.clone(),
+        granted_hosts: granted.hosts,
+        effective_hosts: effective.hosts,
+    }
+}
+
+/// A module's versions, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct VersionList {
+    module: String,
+    versions: Vec<modules::VersionSummary>,
+}
+
+/// The version now active for everyone.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Active {
+    module: String,
+    active_version: i64,
+}
+
+/// A tenant's pin.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Pinned {
+    tenant_id: String,
+    module: String,
+    pinned_version: i64,
 }
 
 fn loaded(
@@ -54,12 +93,12 @@ fn loaded(
     })
 }
 
-#[utoipa::path(get, path = "/modules/{module}/grants", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/modules/{module}/grants", responses((status = 200, description = "The module's grants", body = Grants)))]
 async fn list_grants(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     Path(module): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Grants>> {
     let m = loaded(&state, &module)?;
     Ok(Json(grants_view(&state, &m)))
 }
@@ -74,13 +113,13 @@ struct GrantsBody {
 }
 
 /// Replace what a module is granted (deny by default); audited as `module.grants_changed`.
-#[utoipa::path(put, path = "/modules/{module}/grants", request_body = GrantsBody, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/modules/{module}/grants", request_body = GrantsBody, responses((status = 200, description = "The module's grants, as changed", body = Grants)))]
 async fn set_grants(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(module): Path<String>,
     ApiJson(body): ApiJson<GrantsBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Grants>> {
     let m = loaded(&state, &module)?;
     let mut caps = Permissions::default();
     for name in &body.capabilities {
@@ -145,12 +184,12 @@ fn version_error(e: VersionError) -> ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/modules/{module}/versions", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/modules/{module}/versions", responses((status = 200, description = "Every version, newest first", body = VersionList)))]
 async fn list_versions(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     Path(module): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VersionList>> {
     let versions = modules::versions(&state.db, &module).await?;
     if versions.is_empty() {
         return Err(ApiError::not_found(
@@ -158,7 +197,7 @@ async fn list_versions(
             format!("no module named {module:?} is installed"),
         ));
     }
-    Ok(Json(json!({"module": module, "versions": versions})))
+    Ok(Json(VersionList { module, versions }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -167,13 +206,13 @@ struct VersionBody {
     version: i64,
 }
 
-#[utoipa::path(post, path = "/modules/{module}/activate", request_body = VersionBody, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/modules/{module}/activate", request_body = VersionBody, responses((status = 200, description = "Now active", body = Active)))]
 async fn activate(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(module): Path<String>,
     ApiJson(body): ApiJson<VersionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Active>> {
     let request_id = current_request_id();
     let actor = Actor {
         email: &admin.email,
@@ -185,15 +224,18 @@ async fn activate(
         .await
         .map_err(version_error)?;
     state.versions_changed().await;
-    Ok(Json(json!({"module": module, "activeVersion": active})))
+    Ok(Json(Active {
+        module,
+        active_version: active,
+    }))
 }
 
-#[utoipa::path(post, path = "/modules/{module}/rollback", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/modules/{module}/rollback", responses((status = 200, description = "The version now active", body = Active)))]
 async fn rollback(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(module): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Active>> {
     let request_id = current_request_id();
     let actor = Actor {
         email: &admin.email,
@@ -205,16 +247,19 @@ async fn rollback(
         .await
         .map_err(version_error)?;
     state.versions_changed().await;
-    Ok(Json(json!({"module": module, "activeVersion": active})))
+    Ok(Json(Active {
+        module,
+        active_version: active,
+    }))
 }
 
-#[utoipa::path(put, path = "/tenants/{tenant_id}/modules/{module}/pin", request_body = VersionBody, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/tenants/{tenant_id}/modules/{module}/pin", request_body = VersionBody, responses((status = 200, description = "Pinned", body = Pinned)))]
 async fn pin(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, module)): Path<(String, String)>,
     ApiJson(body): ApiJson<VersionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Pinned>> {
     if tenants::get(&state.db, &tenant).await?.is_none() {
         return Err(ApiError::not_found(
             ErrorCode::TENANT_NOT_FOUND,
@@ -232,9 +277,11 @@ async fn pin(
         .await
         .map_err(version_error)?;
     state.versions_changed().await;
-    Ok(Json(
-        json!({"tenantId": tenant, "module": module, "pinnedVersion": body.version}),
-    ))
+    Ok(Json(Pinned {
+        tenant_id: tenant,
+        module,
+        pinned_version: body.version,
+    }))
 }
 
 #[utoipa::path(delete, path = "/tenants/{tenant_id}/modules/{module}/pin", responses((status = 204, description = "Done")))]

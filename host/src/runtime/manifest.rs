@@ -9,7 +9,9 @@ use nova_capability_names as names;
 
 /// A host capability a superadmin grants per module. `log` and `context` only concern the
 /// call itself and are always available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Capability {
     /// Tenant-scoped storage.
@@ -209,7 +211,12 @@ mod tests {
         let pos = declared(pos).unwrap();
         assert_eq!(
             pos.capabilities,
-            BTreeSet::from([Capability::Kv, Capability::Audit, Capability::OutboundHttp])
+            BTreeSet::from([
+                Capability::Kv,
+                Capability::Audit,
+                Capability::OutboundHttp,
+                Capability::Clock
+            ])
         );
         assert_eq!(pos.hosts, BTreeSet::from(["payments".to_string()]));
         assert_eq!(

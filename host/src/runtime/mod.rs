@@ -51,7 +51,7 @@ pub enum InstallError {
 }
 
 /// What an install produced.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Installed {
     pub name: String,

@@ -77,7 +77,7 @@ pub struct AuditFilter {
 }
 
 /// An audit row as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditView {
     pub id: String,

@@ -125,7 +125,7 @@ pub struct InvocationFilter {
 }
 
 /// A record as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvocationView {
     pub id: String,

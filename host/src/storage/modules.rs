@@ -17,7 +17,7 @@ pub struct StoredVersion {
 }
 
 /// A module as the API lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModuleSummary {
     pub name: String,
@@ -127,7 +127,7 @@ pub async fn list(db: &Db) -> Result<Vec<ModuleSummary>, sqlx::Error> {
 }
 
 /// One version as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionSummary {
     pub id: String,

@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{Db, now_ms, rfc3339};
 
 /// A tenant as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     pub id: String,
