@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult, current_request_id};
@@ -80,16 +80,34 @@ fn decision_error(e: DecisionError) -> ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/plans", responses((status = 200, description = "Done", body = Object)))]
-async fn list_plans(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "plans": plans::list(&state.db).await? })))
+/// Every plan.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PlanList {
+    plans: Vec<plans::Plan>,
 }
 
-#[utoipa::path(get, path = "/members", responses((status = 200, description = "Done", body = Object)))]
-async fn list_members(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "members": users::superadmins(&state.db).await? }),
-    ))
+#[utoipa::path(get, path = "/plans", responses((status = 200, description = "Every plan", body = PlanList)))]
+async fn list_plans(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<PlanList>> {
+    let plans = plans::list(&state.db).await?;
+    Ok(Json(PlanList { plans }))
+}
+
+/// Every superadmin, for the access review.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MemberList {
+    members: Vec<users::Member>,
+}
+
+#[utoipa::path(get, path = "/members", responses((status = 200, description = "Every superadmin, with their last login", body = MemberList)))]
+async fn list_members(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<MemberList>> {
+    let members = users::superadmins(&state.db).await?;
+    Ok(Json(MemberList { members }))
 }
 
 async fn require_tenant(state: &AppState, tenant: &str) -> ApiResult<()> {
@@ -102,47 +120,84 @@ async fn require_tenant(state: &AppState, tenant: &str) -> ApiResult<()> {
     }
 }
 
+/// One module's or flag's state for a tenant: effective, where it comes from, both rows.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Toggle {
+    name: String,
+    enabled: bool,
+    /// `override`, `plan` or `none`.
+    source: &'static str,
+    /// The plan's row; `null` when the plan says nothing.
+    plan: Option<bool>,
+    /// The superadmin's override; `null` when there is none.
+    r#override: Option<bool>,
+}
+
+/// A tenant's modules (every installed one) with their state.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TenantModules {
+    tenant_id: String,
+    modules: Vec<Toggle>,
+}
+
+/// A tenant's feature flags with their state.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TenantFlags {
+    tenant_id: String,
+    feature_flags: Vec<Toggle>,
+}
+
 /// Each name's effective state, its source, and both rows.
 fn describe(
     rows: &std::collections::HashMap<String, toggles::Rows>,
     names: impl IntoIterator<Item = String>,
-) -> Vec<Value> {
+) -> Vec<Toggle> {
     let mut all: Vec<String> = names.into_iter().chain(rows.keys().cloned()).collect();
     all.sort();
     all.dedup();
     all.into_iter()
         .map(|name| {
             let r = rows.get(&name).copied().unwrap_or_default();
-            json!({"name": name, "enabled": r.effective(), "source": r.source(), "plan": r.plan, "override": r.r#override})
+            Toggle {
+                name,
+                enabled: r.effective(),
+                source: r.source(),
+                plan: r.plan,
+                r#override: r.r#override,
+            }
         })
         .collect()
 }
 
-#[utoipa::path(get, path = "/tenants/{tenant_id}/modules", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/tenants/{tenant_id}/modules", responses((status = 200, description = "Every installed module's state for the tenant", body = TenantModules)))]
 async fn tenant_modules(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     Path(tenant): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TenantModules>> {
     require_tenant(&state, &tenant).await?;
     let rows = toggles::for_tenant(&state.db, Kind::Module, &tenant).await?;
     let installed = modules::list(&state.db).await?.into_iter().map(|m| m.name);
-    Ok(Json(
-        json!({ "tenantId": tenant, "modules": describe(&rows, installed) }),
-    ))
+    Ok(Json(TenantModules {
+        modules: describe(&rows, installed),
+        tenant_id: tenant,
+    }))
 }
 
-#[utoipa::path(get, path = "/tenants/{tenant_id}/feature-flags", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/tenants/{tenant_id}/feature-flags", responses((status = 200, description = "The tenant's feature flags", body = TenantFlags)))]
 async fn tenant_flags(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     Path(tenant): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TenantFlags>> {
     require_tenant(&state, &tenant).await?;
     let rows = toggles::for_tenant(&state.db, Kind::Flag, &tenant).await?;
-    Ok(Json(
-        json!({ "tenantId": tenant, "featureFlags": describe(&rows, []) }),
-    ))
+    Ok(Json(TenantFlags {
+        feature_flags: describe(&rows, []),
+        tenant_id: tenant,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -151,16 +206,21 @@ struct Enabled {
     enabled: bool,
 }
 
-/// The answer to a single module or flag change.
-fn state_of(tenant: &str, key: &str, name: &str, deltas: &[Delta], source: &str) -> Value {
-    let d = deltas.first();
-    json!({
-        "tenantId": tenant,
-        key: name,
-        "enabled": d.and_then(|d| d.current).unwrap_or(false),
-        "source": source,
-        "previous": d.and_then(|d| d.previous),
-    })
+/// The answer to a single module or flag change: `module` or `flag` names what changed.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Toggled {
+    tenant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flag: Option<String>,
+    /// The effective state now.
+    enabled: bool,
+    /// `override`, `plan` or `none`.
+    source: &'static str,
+    /// The effective state before; `null` when nothing decided it.
+    previous: Option<bool>,
 }
 
 /// Set or drop one override, make it take effect everywhere, and answer with the new state.
@@ -171,7 +231,7 @@ async fn change_one(
     kind: Kind,
     name: &str,
     op: Op,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Toggled>> {
     let reason = match op {
         Op::Set(..) => "override",
         Op::Drop(_) => "override removed",
@@ -193,20 +253,28 @@ async fn change_one(
         .copied()
         .unwrap_or_default()
         .source();
-    let key = match kind {
-        Kind::Module => "module",
-        Kind::Flag => "flag",
+    let (module, flag) = match kind {
+        Kind::Module => (Some(name.to_string()), None),
+        Kind::Flag => (None, Some(name.to_string())),
     };
-    Ok(Json(state_of(tenant, key, name, &deltas, source)))
+    let d = deltas.first();
+    Ok(Json(Toggled {
+        tenant_id: tenant.to_string(),
+        module,
+        flag,
+        enabled: d.and_then(|d| d.current).unwrap_or(false),
+        source,
+        previous: d.and_then(|d| d.previous),
+    }))
 }
 
-#[utoipa::path(put, path = "/tenants/{tenant_id}/modules/{module}", request_body = Enabled, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/tenants/{tenant_id}/modules/{module}", request_body = Enabled, responses((status = 200, description = "The state now", body = Toggled)))]
 async fn set_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, module)): Path<(String, String)>,
     ApiJson(body): ApiJson<Enabled>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Toggled>> {
     if state.runtime.registry.get(&module).is_none() {
         return Err(ApiError::not_found(
             ErrorCode::MODULE_NOT_FOUND,
@@ -217,23 +285,23 @@ async fn set_module(
     change_one(&state, &admin.email, &tenant, Kind::Module, &module, op).await
 }
 
-#[utoipa::path(delete, path = "/tenants/{tenant_id}/modules/{module}", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/modules/{module}", responses((status = 200, description = "The state now", body = Toggled)))]
 async fn drop_module(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, module)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Toggled>> {
     let op = Op::Drop(Source::Override);
     change_one(&state, &admin.email, &tenant, Kind::Module, &module, op).await
 }
 
-#[utoipa::path(put, path = "/tenants/{tenant_id}/feature-flags/{flag}", request_body = Enabled, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/tenants/{tenant_id}/feature-flags/{flag}", request_body = Enabled, responses((status = 200, description = "The state now", body = Toggled)))]
 async fn set_flag(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, flag)): Path<(String, String)>,
     ApiJson(body): ApiJson<Enabled>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Toggled>> {
     if !valid_flag_name(&flag) {
         return Err(ApiError::validation(
             "flag",
@@ -244,12 +312,12 @@ async fn set_flag(
     change_one(&state, &admin.email, &tenant, Kind::Flag, &flag, op).await
 }
 
-#[utoipa::path(delete, path = "/tenants/{tenant_id}/feature-flags/{flag}", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/feature-flags/{flag}", responses((status = 200, description = "The state now", body = Toggled)))]
 async fn drop_flag(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, flag)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Toggled>> {
     let op = Op::Drop(Source::Override);
     change_one(&state, &admin.email, &tenant, Kind::Flag, &flag, op).await
 }
@@ -260,13 +328,22 @@ struct ApplyPreset {
     preset: String,
 }
 
-#[utoipa::path(post, path = "/tenants/{tenant_id}/apply-preset", request_body = ApplyPreset, responses((status = 200, description = "Done", body = Object)))]
+/// A preset applied, and what it switched.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PresetApplied {
+    tenant_id: String,
+    preset: String,
+    delta: BTreeMap<String, DeltaView>,
+}
+
+#[utoipa::path(post, path = "/tenants/{tenant_id}/apply-preset", request_body = ApplyPreset, responses((status = 200, description = "What the preset switched", body = PresetApplied)))]
 async fn apply_preset(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(tenant): Path<String>,
     ApiJson(body): ApiJson<ApplyPreset>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PresetApplied>> {
     require_tenant(&state, &tenant).await?;
     let deltas = registration::apply_preset(
         &state.tenancy,
@@ -278,23 +355,26 @@ async fn apply_preset(
     .await
     .map_err(decision_error)?;
     state.changed(&tenant, &deltas).await;
-    let delta: BTreeMap<String, Value> = deltas
-        .iter()
-        .map(|d| {
-            (
-                d.name.clone(),
-                json!({"previous": d.previous, "current": d.current}),
-            )
-        })
-        .collect();
-    Ok(Json(
-        json!({"tenantId": tenant, "preset": body.preset, "delta": delta}),
-    ))
+    Ok(Json(PresetApplied {
+        tenant_id: tenant,
+        preset: body.preset,
+        delta: deltas_view(&deltas),
+    }))
 }
 
-#[utoipa::path(get, path = "/module-presets", responses((status = 200, description = "Done", body = Object)))]
-async fn list_presets(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "presets": presets::list(&state.db).await? })))
+/// Every preset.
+#[derive(Serialize, utoipa::ToSchema)]
+struct PresetList {
+    presets: Vec<Preset>,
+}
+
+#[utoipa::path(get, path = "/module-presets", responses((status = 200, description = "Every preset", body = PresetList)))]
+async fn list_presets(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<PresetList>> {
+    let presets = presets::list(&state.db).await?;
+    Ok(Json(PresetList { presets }))
 }
 
 fn check_preset(p: &Preset) -> ApiResult<()> {
@@ -325,7 +405,7 @@ fn check_preset(p: &Preset) -> ApiResult<()> {
     Ok(())
 }
 
-#[utoipa::path(post, path = "/module-presets", request_body = Preset, responses((status = 201, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/module-presets", request_body = Preset, responses((status = 201, description = "The new preset", body = Preset)))]
 async fn create_preset(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -352,7 +432,7 @@ struct PresetBody {
     feature_flags: BTreeMap<String, bool>,
 }
 
-#[utoipa::path(put, path = "/module-presets/{name}", request_body = PresetBody, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/module-presets/{name}", request_body = PresetBody, responses((status = 200, description = "The preset now", body = Preset)))]
 async fn replace_preset(
     State(state): State<AppState>,
     _admin: SuperAdmin,
@@ -399,12 +479,18 @@ struct StatusQuery {
     status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/registrations", responses((status = 200, description = "Done", body = Object)))]
+/// Registrations, oldest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RegistrationList {
+    registrations: Vec<registrations::Registration>,
+}
+
+#[utoipa::path(get, path = "/registrations", responses((status = 200, description = "Registrations, oldest first", body = RegistrationList)))]
 async fn list_registrations(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegistrationList>> {
     if let Some(s) = &q.status
         && !["pending", "approved", "rejected"].contains(&s.as_str())
     {
@@ -413,9 +499,8 @@ async fn list_registrations(
             "status must be pending, approved or rejected",
         ));
     }
-    Ok(Json(
-        json!({ "registrations": registrations::list(&state.db, q.status.as_deref()).await? }),
-    ))
+    let registrations = registrations::list(&state.db, q.status.as_deref()).await?;
+    Ok(Json(RegistrationList { registrations }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -424,7 +509,7 @@ struct Approve {
     preset: Option<String>,
 }
 
-#[utoipa::path(post, path = "/registrations/{id}/approve", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/registrations/{id}/approve", responses((status = 200, description = "What the approval created", body = registration::Approved)))]
 async fn approve(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -457,13 +542,22 @@ struct Reject {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/registrations/{id}/reject", request_body = Reject, responses((status = 200, description = "Done", body = Object)))]
+/// A refused registration.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Rejected {
+    id: String,
+    /// Always `rejected`.
+    status: &'static str,
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/registrations/{id}/reject", request_body = Reject, responses((status = 200, description = "Rejected", body = Rejected)))]
 async fn reject(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Reject>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Rejected>> {
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::validation(
@@ -474,9 +568,11 @@ async fn reject(
     registration::reject(&state.tenancy, &id, reason, &admin.email)
         .await
         .map_err(decision_error)?;
-    Ok(Json(
-        json!({"id": id, "status": "rejected", "reason": reason}),
-    ))
+    Ok(Json(Rejected {
+        id,
+        status: "rejected",
+        reason: reason.to_string(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -485,12 +581,21 @@ struct WindowQuery {
     window_days: Option<String>,
 }
 
-#[utoipa::path(get, path = "/analytics/module-toggles", responses((status = 200, description = "Done", body = Object)))]
+/// Toggles per module and state in the window, and new tenants per module.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ToggleReport {
+    window_days: i64,
+    toggles: Vec<analytics::ModuleToggles>,
+    new_tenants_per_module: Vec<analytics::NewTenants>,
+}
+
+#[utoipa::path(get, path = "/analytics/module-toggles", responses((status = 200, description = "The report", body = ToggleReport)))]
 async fn toggle_analytics(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     ApiQuery(q): ApiQuery<WindowQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ToggleReport>> {
     let days = super::query::limit(q.window_days.as_deref(), 30, 366).map_err(|_| {
         ApiError::validation(
             "windowDays",
@@ -499,9 +604,11 @@ async fn toggle_analytics(
     })?;
     let since = crate::storage::now_ms() - days * 86_400_000;
     let report = analytics::module_toggles(&state.db, since).await?;
-    Ok(Json(
-        json!({"windowDays": days, "toggles": report.toggles, "newTenantsPerModule": report.new_tenants}),
-    ))
+    Ok(Json(ToggleReport {
+        window_days: days,
+        toggles: report.toggles,
+        new_tenants_per_module: report.new_tenants,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -530,13 +637,25 @@ async fn audit_superadmin(
     Ok(())
 }
 
-#[utoipa::path(post, path = "/tenants/{tenant_id}/service-tokens", request_body = NewServiceToken, responses((status = 201, description = "Done", body = Object)))]
+/// A new service token: the secret is shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct IssuedToken {
+    id: String,
+    /// The bearer secret; it is not stored and cannot be shown again.
+    token: String,
+    name: String,
+    tenant_id: String,
+    created_at: String,
+}
+
+#[utoipa::path(post, path = "/tenants/{tenant_id}/service-tokens", request_body = NewServiceToken, responses((status = 201, description = "The token, with its secret shown once", body = IssuedToken)))]
 async fn create_service_token(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(tenant): Path<String>,
     ApiJson(body): ApiJson<NewServiceToken>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::validation(
@@ -556,9 +675,13 @@ async fn create_service_token(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"id": token.id, "token": secret, "name": token.name, "tenantId": tenant, "createdAt": token.created_at}),
-        ),
+        Json(IssuedToken {
+            id: token.id,
+            token: secret,
+            name: token.name,
+            tenant_id: tenant,
+            created_at: token.created_at,
+        }),
     ))
 }
 
@@ -601,26 +724,56 @@ struct PlanBody {
     plan: String,
 }
 
-fn deltas_json(deltas: &[Delta]) -> Value {
+/// What a change did to one module or flag: its effective state before and after (`null`
+/// when nothing decided it).
+#[derive(Serialize, utoipa::ToSchema)]
+struct DeltaView {
+    previous: Option<bool>,
+    current: Option<bool>,
+}
+
+/// Every changed module and flag, by name.
+fn deltas_view(deltas: &[Delta]) -> BTreeMap<String, DeltaView> {
     deltas
         .iter()
         .map(|d| {
             (
                 d.name.clone(),
-                json!({"previous": d.previous, "current": d.current}),
+                DeltaView {
+                    previous: d.previous,
+                    current: d.current,
+                },
             )
         })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+        .collect()
 }
 
-#[utoipa::path(put, path = "/tenants/{tenant_id}/subscription", request_body = PlanBody, responses((status = 200, description = "Done", body = Object)))]
+/// A plan change and what it switched.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PlanChanged {
+    tenant_id: String,
+    plan: String,
+    delta: BTreeMap<String, DeltaView>,
+}
+
+/// A cancellation and what it switched off.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Canceled {
+    tenant_id: String,
+    /// Always `canceled`.
+    status: &'static str,
+    delta: BTreeMap<String, DeltaView>,
+}
+
+#[utoipa::path(put, path = "/tenants/{tenant_id}/subscription", request_body = PlanBody, responses((status = 200, description = "The plan now, and what it switched", body = PlanChanged)))]
 async fn change_plan(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(tenant): Path<String>,
     ApiJson(body): ApiJson<PlanBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PlanChanged>> {
     let deltas = registration::change_plan(
         &state.tenancy,
         &tenant,
@@ -631,17 +784,19 @@ async fn change_plan(
     .await
     .map_err(plan_error)?;
     state.changed(&tenant, &deltas).await;
-    Ok(Json(
-        json!({"tenantId": tenant, "plan": body.plan, "delta": deltas_json(&deltas)}),
-    ))
+    Ok(Json(PlanChanged {
+        tenant_id: tenant,
+        plan: body.plan,
+        delta: deltas_view(&deltas),
+    }))
 }
 
-#[utoipa::path(delete, path = "/tenants/{tenant_id}/subscription", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(delete, path = "/tenants/{tenant_id}/subscription", responses((status = 200, description = "Canceled, and what it switched off", body = Canceled)))]
 async fn cancel_subscription(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(tenant): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Canceled>> {
     let deltas = registration::cancel_subscription(
         &state.tenancy,
         &tenant,
@@ -651,7 +806,9 @@ async fn cancel_subscription(
     .await
     .map_err(plan_error)?;
     state.changed(&tenant, &deltas).await;
-    Ok(Json(
-        json!({"tenantId": tenant, "status": "canceled", "delta": deltas_json(&deltas)}),
-    ))
+    Ok(Json(Canceled {
+        tenant_id: tenant,
+        status: "canceled",
+        delta: deltas_view(&deltas),
+    }))
 }

@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::Db;
 
 /// Toggles of one module in the window.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModuleToggles {
     pub module: String,
@@ -18,7 +18,7 @@ pub struct ModuleToggles {
 }
 
 /// Tenants created in the window that have a module on now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTenants {
     pub module: String,

@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::Db;
 
 /// Per-call limits a plan sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanLimits {
     pub memory_mb: u64,
@@ -19,7 +19,7 @@ pub struct PlanLimits {
 }
 
 /// What a plan entitles a tenant to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Entitlements {
     pub modules: Vec<String>,
@@ -28,7 +28,7 @@ pub struct Entitlements {
 }
 
 /// A plan as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub id: String,

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Db, now_ms, rfc3339};
 
 /// A registration as the API shows it (never with the password hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
     pub id: String,

@@ -106,7 +106,7 @@ pub async fn touch_login(db: &Db, id: &str) -> Result<(), sqlx::Error> {
 }
 
 /// A superadmin as the RBAC review lists them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub id: String,

@@ -11,7 +11,7 @@ use super::Tenancy;
 use super::changes::{self, Change, Op};
 
 /// What an approval created.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Approved {
     pub registration_id: String,
