@@ -6,8 +6,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::{ApiError, ApiResult, current_request_id};
 use super::query::{ApiQuery, limit};
@@ -37,7 +37,19 @@ pub fn superadmin_router() -> OpenApiRouter<AppState> {
 
 /// `POST /billing/webhooks/sandbox`: check the signature, then store the event and its job in
 /// one transaction. 202 for a new event, 200 for a provider event id seen before.
-#[utoipa::path(post, path = "/billing/webhooks/sandbox", request_body = Object, responses((status = 202, description = "Accepted; applied by the worker", body = Object), (status = 200, description = "Already accepted (same event id)", body = Object), (status = 503, description = "BILLING_WEBHOOK_SECRET is not set", body = crate::http::openapi::ErrorBody)))]
+/// What the provider is told about its delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Delivery {
+    /// Nova's id for the event.
+    id: String,
+    /// `pending` when new; the stored event's status for a repeat.
+    status: String,
+    /// Present (true) when the provider sent this event id before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/billing/webhooks/sandbox", request_body = Object, responses((status = 202, description = "Accepted; applied by the worker", body = Delivery), (status = 200, description = "Already accepted (same event id)", body = Delivery), (status = 503, description = "BILLING_WEBHOOK_SECRET is not set", body = crate::http::openapi::ErrorBody)))]
 pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match accept(&state, &headers, &body).await {
         Ok(r) => r,
@@ -92,13 +104,22 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             state.jobs_queued(QUEUE).await;
             (
                 StatusCode::ACCEPTED,
-                Json(json!({"id": our_id, "status": "pending"})),
+                Json(Delivery {
+                    id: our_id,
+                    status: "pending".into(),
+                    duplicate: None,
+                }),
             )
                 .into_response()
         }
         Stored::Duplicate(our_id, status) => {
             count("duplicate");
-            Json(json!({"id": our_id, "status": status, "duplicate": true})).into_response()
+            Json(Delivery {
+                id: our_id,
+                status,
+                duplicate: Some(true),
+            })
+            .into_response()
         }
     })
 }
@@ -111,12 +132,18 @@ struct ListQuery {
 }
 
 /// `GET /v1/superadmin/billing/webhooks?status=failed,pending&limit=N`, newest first.
-#[utoipa::path(get, path = "/billing/webhooks", responses((status = 200, description = "Done", body = Object)))]
+/// Billing events, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventList {
+    events: Vec<billing_events::EventView>,
+}
+
+#[utoipa::path(get, path = "/billing/webhooks", responses((status = 200, description = "Billing events, newest first", body = EventList)))]
 async fn list(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventList>> {
     let mut statuses = Vec::new();
     for s in q
         .status
@@ -135,15 +162,23 @@ async fn list(
     }
     let limit = limit(q.limit.as_deref(), 100, 1000)?;
     let events = billing_events::list(&state.db, &statuses, limit).await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(EventList { events }))
 }
 
-#[utoipa::path(get, path = "/billing/webhooks/{id}", responses((status = 200, description = "Done", body = Object)))]
+/// One billing event and its job.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventDetail {
+    event: billing_events::EventView,
+    /// The worker's job for it; `null` once the outbox no longer holds one.
+    job: Option<outbox::JobView>,
+}
+
+#[utoipa::path(get, path = "/billing/webhooks/{id}", responses((status = 200, description = "The event and its job", body = EventDetail)))]
 async fn one(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventDetail>> {
     let mut conn = state.db.pool().acquire().await?;
     let event = billing_events::get_in(&mut conn, &id)
         .await?
@@ -151,7 +186,7 @@ async fn one(
             ApiError::not_found(ErrorCode::EVENT_NOT_FOUND, format!("no billing event {id}"))
         })?;
     let job = outbox::for_ref_in(&mut conn, &id).await?;
-    Ok(Json(json!({ "event": event, "job": job })))
+    Ok(Json(EventDetail { event, job }))
 }
 
 fn replay_error(e: ReplayError) -> ApiError {
@@ -163,37 +198,52 @@ fn replay_error(e: ReplayError) -> ApiError {
 }
 
 /// `POST /v1/superadmin/billing/webhooks/{id}/replay`.
-#[utoipa::path(post, path = "/billing/webhooks/{id}/replay", responses((status = 200, description = "Done", body = Object)))]
+/// A replayed event, pending again.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Replayed {
+    event: billing_events::EventView,
+}
+
+#[utoipa::path(post, path = "/billing/webhooks/{id}/replay", responses((status = 200, description = "The event, queued again", body = Replayed)))]
 async fn replay_event(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Replayed>> {
     let event = replay::replay(&state.db, &id, &admin.email, &current_request_id())
         .await
         .map_err(replay_error)?;
     state.jobs_queued(QUEUE).await;
-    Ok(Json(json!({ "event": event })))
+    Ok(Json(Replayed { event }))
 }
 
 /// `POST /ops/outbox/{id}/retry`.
-#[utoipa::path(post, path = "/ops/outbox/{id}/retry", responses((status = 200, description = "Done", body = Object)))]
+/// A job made due again.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Retried {
+    job: outbox::JobView,
+}
+
+#[utoipa::path(post, path = "/ops/outbox/{id}/retry", responses((status = 200, description = "The job, due now", body = Retried)))]
 pub async fn retry_job(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Retried>> {
     let job = replay::retry_job(&state.db, &id, &admin.email, &current_request_id())
         .await
         .map_err(replay_error)?;
     state.jobs_queued(&job.queue).await;
-    Ok(Json(json!({ "job": job })))
+    Ok(Json(Retried { job }))
 }
 
 /// `GET /v1/superadmin/billing/summary`; the same numbers feed the `nova_api_billing_*` gauges.
-#[utoipa::path(get, path = "/billing/summary", responses((status = 200, description = "Done", body = Object)))]
-async fn summary(State(state): State<AppState>, _admin: SuperAdmin) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/billing/summary", responses((status = 200, description = "Tenants, revenue, renewals and open invoices", body = invoices::Summary)))]
+async fn summary(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> ApiResult<Json<invoices::Summary>> {
     let s = invoices::summary(&state.db, now_ms()).await?;
     gauges::refresh(&state.db).await?;
-    Ok(Json(serde_json::to_value(s).map_err(ApiError::internal)?))
+    Ok(Json(s))
 }

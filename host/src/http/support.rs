@@ -6,7 +6,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult, current_request_id};
@@ -15,7 +15,7 @@ use super::query::{ApiQuery, limit};
 use crate::app::AppState;
 use crate::auth::{SuperAdmin, TenantUser};
 use crate::error_code::ErrorCode;
-use crate::storage::announcements::{self, Window};
+use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{mail, maintenance, now_ms, tenants};
 use crate::support::{self, Answer};
@@ -190,12 +190,12 @@ fn check_window(w: Option<Window>, field: &str) -> ApiResult<()> {
 }
 
 /// `POST /support/announcements`: to every tenant, or to `tenantIds`; their admins get it by mail.
-#[utoipa::path(post, path = "/support/announcements", request_body = AnnouncementBody, responses((status = 201, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/support/announcements", request_body = AnnouncementBody, responses((status = 201, description = "The announcement; its mail is queued", body = Announcement)))]
 pub async fn announce(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     ApiJson(b): ApiJson<AnnouncementBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Announcement>)> {
     let title = b.title.trim();
     if title.is_empty() || title.chars().count() > 200 {
         return Err(ApiError::validation(
@@ -244,44 +244,72 @@ pub async fn announce(
     audit::insert(&mut tx, &row).await?;
     tx.commit().await?;
     state.jobs_queued(mail::QUEUE).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::to_value(a).map_err(ApiError::internal)?),
-    ))
+    Ok((StatusCode::CREATED, Json(a)))
 }
 
-#[utoipa::path(get, path = "/support/announcements", responses((status = 200, description = "Done", body = Object)))]
+/// Announcements, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AnnouncementList {
+    announcements: Vec<Announcement>,
+}
+
+#[utoipa::path(get, path = "/support/announcements", responses((status = 200, description = "Every announcement, newest first", body = AnnouncementList)))]
 async fn list_announcements(
     State(state): State<AppState>,
     _admin: SuperAdmin,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "announcements": announcements::all(&state.db, 200).await? }),
-    ))
+) -> ApiResult<Json<AnnouncementList>> {
+    let announcements = announcements::all(&state.db, 200).await?;
+    Ok(Json(AnnouncementList { announcements }))
 }
 
 /// `GET /v1/portal/support/announcements`: what the caller's tenant may read.
-#[utoipa::path(get, path = "/v1/portal/support/announcements", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/v1/portal/support/announcements", responses((status = 200, description = "What the caller's tenant may read, newest first", body = AnnouncementList)))]
 pub async fn tenant_announcements(
     State(state): State<AppState>,
     user: TenantUser,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "announcements": announcements::for_tenant(&state.db, &user.tenant_id, 200).await? }),
-    ))
+) -> ApiResult<Json<AnnouncementList>> {
+    let announcements = announcements::for_tenant(&state.db, &user.tenant_id, 200).await?;
+    Ok(Json(AnnouncementList { announcements }))
 }
 
-fn maintenance_view(state: &AppState) -> Value {
-    match &*state.maintenance.read().unwrap_or_else(|p| p.into_inner()) {
-        Some(on) => {
-            json!({"flag": maintenance::FLAG, "enabled": true, "message": on.message, "periodId": on.period_id})
-        }
-        None => json!({"flag": maintenance::FLAG, "enabled": false}),
+/// Maintenance mode now.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceNow {
+    /// The runbook's flag name.
+    flag: &'static str,
+    enabled: bool,
+    /// The operators' message, while on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    /// The open period, while on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period_id: Option<String>,
+    /// The period that switching off just ended (`PUT` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended_period: Option<Option<maintenance::Period>>,
+}
+
+fn maintenance_view(state: &AppState) -> MaintenanceNow {
+    let on = state
+        .maintenance
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    MaintenanceNow {
+        flag: maintenance::FLAG,
+        enabled: on.is_some(),
+        message: on.as_ref().map(|o| o.message.clone()),
+        period_id: on.map(|o| o.period_id),
+        ended_period: None,
     }
 }
 
-#[utoipa::path(get, path = "/maintenance", responses((status = 200, description = "Done", body = Object)))]
-async fn maintenance_now(State(state): State<AppState>, _admin: SuperAdmin) -> Json<Value> {
+#[utoipa::path(get, path = "/maintenance", responses((status = 200, description = "Maintenance mode now", body = MaintenanceNow)))]
+async fn maintenance_now(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+) -> Json<MaintenanceNow> {
     Json(maintenance_view(&state))
 }
 
@@ -336,12 +364,12 @@ pub async fn switch_maintenance(
     Ok(ended)
 }
 
-#[utoipa::path(put, path = "/maintenance", request_body = MaintenanceBody, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/maintenance", request_body = MaintenanceBody, responses((status = 200, description = "Maintenance mode now, and the period switching off ended", body = MaintenanceNow)))]
 async fn set_maintenance(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     ApiJson(b): ApiJson<MaintenanceBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MaintenanceNow>> {
     let message = b
         .message
         .as_deref()
@@ -355,19 +383,25 @@ async fn set_maintenance(
     }
     check_window(b.window, "window")?;
     let ended = switch_maintenance(&state, b.enabled, message, b.window, &admin.email).await?;
-    let mut view = maintenance_view(&state);
-    view["endedPeriod"] = json!(ended);
-    Ok(Json(view))
+    Ok(Json(MaintenanceNow {
+        ended_period: Some(ended),
+        ..maintenance_view(&state)
+    }))
 }
 
-#[utoipa::path(get, path = "/maintenance/log", responses((status = 200, description = "Done", body = Object)))]
+/// Maintenance periods, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MaintenanceLog {
+    periods: Vec<maintenance::Period>,
+}
+
+#[utoipa::path(get, path = "/maintenance/log", responses((status = 200, description = "Maintenance periods, newest first", body = MaintenanceLog)))]
 async fn maintenance_log(
     State(state): State<AppState>,
     _admin: SuperAdmin,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "periods": maintenance::log(&state.db, 200).await? }),
-    ))
+) -> ApiResult<Json<MaintenanceLog>> {
+    let periods = maintenance::log(&state.db, 200).await?;
+    Ok(Json(MaintenanceLog { periods }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,16 +410,25 @@ struct OutboxQuery {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/mail/outbox", responses((status = 200, description = "Done", body = Object)))]
+/// Mail Nova sent or will send, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MailOutbox {
+    mail: Vec<mail::Mail>,
+    /// Whether mail goes out over SMTP (`false`: it stays here to read).
+    smtp: bool,
+}
+
+#[utoipa::path(get, path = "/mail/outbox", responses((status = 200, description = "Mail, newest first", body = MailOutbox)))]
 async fn outbox(
     State(state): State<AppState>,
     _admin: SuperAdmin,
     ApiQuery(q): ApiQuery<OutboxQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MailOutbox>> {
     let limit = limit(q.limit.as_deref(), 100, 1000)?;
-    Ok(Json(
-        json!({ "mail": mail::list(&state.db, limit).await?, "smtp": state.mailer.sends() }),
-    ))
+    Ok(Json(MailOutbox {
+        mail: mail::list(&state.db, limit).await?,
+        smtp: state.mailer.sends(),
+    }))
 }
 
 /// Refuse writes on tenant routes while maintenance is on, before anything runs: 503

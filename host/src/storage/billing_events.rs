@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Db, now_ms, rfc3339};
 
 /// An event as operators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     pub id: String,

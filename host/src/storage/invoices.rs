@@ -44,7 +44,7 @@ pub async fn upsert(conn: &mut AnyConnection, f: &InvoiceFacts<'_>) -> Result<()
 }
 
 /// A renewal coming up.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Renewal {
     pub tenant_id: String,
@@ -54,7 +54,7 @@ pub struct Renewal {
 }
 
 /// An invoice not yet paid.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenInvoice {
     pub id: String,
@@ -65,7 +65,7 @@ pub struct OpenInvoice {
 }
 
 /// What `GET /v1/superadmin/billing/summary` shows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub active_tenants: i64,

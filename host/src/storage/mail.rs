@@ -10,7 +10,7 @@ use super::{Db, now_ms, outbox, rfc3339};
 pub const QUEUE: &str = "mail:send";
 
 /// A mail as operators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Mail {
     pub id: String,

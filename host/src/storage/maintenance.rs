@@ -18,7 +18,7 @@ pub struct On {
 }
 
 /// A period in the log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Period {
     pub id: String,
