@@ -262,7 +262,7 @@ impl AppState {
                     granted
                 }
             };
-            let mut tx = self.db.pool().begin().await?;
+            let mut tx = self.db.begin().await?;
             storage::grants::replace(&mut tx, name, &granted.to_names(), "nova").await?;
             tx.commit().await?;
             self.runtime.registry.set_grants(name, granted);
@@ -313,7 +313,7 @@ mod tests {
         let chosen: BTreeSet<String> = ["kv", "audit", "outbound-http", "host:payments"]
             .map(String::from)
             .into();
-        let mut tx = state.db.pool().begin().await.unwrap();
+        let mut tx = state.db.begin().await.unwrap();
         storage::grants::replace(&mut tx, "pos", &chosen, "ops")
             .await
             .unwrap();
@@ -335,7 +335,7 @@ mod tests {
             manifest::Permissions::from_names(&expected)
         );
         // Starting again with the same binary changes nothing.
-        let mut tx = state.db.pool().begin().await.unwrap();
+        let mut tx = state.db.begin().await.unwrap();
         storage::grants::replace(&mut tx, "pos", &chosen, "ops")
             .await
             .unwrap();

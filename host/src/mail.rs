@@ -79,7 +79,7 @@ pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
         Outcome::Fail(e) => ("failed", Some(e.clone()), None),
     };
     let recorded = async {
-        let mut tx = state.db.pool().begin().await?;
+        let mut tx = state.db.begin().await?;
         let held = match (status, &error) {
             ("sent" | "stored", _) => outbox::complete_in(&mut tx, &job, worker_id).await?,
             (_, e) => {

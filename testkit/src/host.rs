@@ -163,7 +163,7 @@ impl TestHost {
 
     fn set_grants(&self, module: &str, p: Permissions) {
         self.rt.block_on(async {
-            let mut tx = self.state.db.pool().begin().await.expect("begin");
+            let mut tx = self.state.db.begin().await.expect("begin");
             storage::grants::replace(&mut tx, module, &p.to_names(), "testkit")
                 .await
                 .expect("grants stored");

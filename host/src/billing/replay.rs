@@ -27,7 +27,7 @@ pub async fn replay(
     actor: &str,
     request_id: &str,
 ) -> Result<EventView, ReplayError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let event = billing_events::get_in(&mut tx, event_id)
         .await?
         .ok_or_else(|| ReplayError::NotFound("billing event", event_id.to_string()))?;
@@ -67,7 +67,7 @@ pub async fn retry_job(
     actor: &str,
     request_id: &str,
 ) -> Result<JobView, ReplayError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let job = outbox::get_in(&mut tx, job_id)
         .await?
         .ok_or_else(|| ReplayError::NotFound("job", job_id.to_string()))?;

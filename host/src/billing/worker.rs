@@ -43,7 +43,7 @@ pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
     };
     tracing::warn!(job = %job.id, event = %job.ref_id, attempts = job.attempts, status, error = %error, "billing event not processed");
     let recorded = async {
-        let mut tx = state.db.pool().begin().await?;
+        let mut tx = state.db.begin().await?;
         if outbox::give_back_in(&mut tx, &job, worker_id, &error, retry_at).await? {
             billing_events::set_status_in(&mut tx, &job.ref_id, status, job.attempts, Some(&error))
                 .await?;
@@ -146,7 +146,7 @@ async fn finish(
     decision: Option<(&str, &Decision, &str)>,
 ) -> Outcome {
     let result = async {
-        let mut tx = state.db.pool().begin().await?;
+        let mut tx = state.db.begin().await?;
         let deltas = match decision {
             Some((tenant, d, request_id)) => apply::apply(&mut tx, tenant, d, request_id).await?,
             None => Vec::new(),

@@ -92,7 +92,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         .ok_or_else(|| ApiError::validation("type", "type must be 1 to 64 characters"))?;
     let tenant = event["data"]["tenantId"].as_str();
     let payload = String::from_utf8_lossy(body);
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let stored = billing_events::insert_in(&mut tx, id, kind, tenant, &payload).await?;
     if let Stored::New(our_id) = &stored {
         outbox::enqueue_in(&mut tx, QUEUE, our_id).await?;

@@ -104,7 +104,7 @@ async fn set_timezone(
     let Some(before) = tenants::get(&state.db, &tenant_id).await? else {
         return Err(no_tenant(&tenant_id));
     };
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     if !tenants::set_timezone_in(&mut tx, &tenant_id, timezone).await? {
         return Err(no_tenant(&tenant_id));
     }

@@ -223,7 +223,7 @@ pub async fn announce(
             }
         }
     }
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let a = support::announce_in(
         &mut tx,
         title,
@@ -329,7 +329,7 @@ pub async fn switch_maintenance(
     window: Option<Window>,
     who: &str,
 ) -> Result<Option<maintenance::Period>, sqlx::Error> {
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     let ended = if enabled {
         maintenance::start_in(&mut tx, message.unwrap_or_default(), window, who).await?;
         None

@@ -145,7 +145,7 @@ async fn set_grants(
     }
     let previous = state.runtime.registry.granted(&module);
     let names = caps.to_names();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.begin().await?;
     grants::replace(&mut tx, &module, &names, &admin.email).await?;
     let payload = json!({
         "module": module,

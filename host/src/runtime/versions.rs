@@ -115,7 +115,7 @@ impl Runtime {
             .ok_or_else(|| VersionError::NoVersion(module.to_string(), version))?;
         let version_id = stored.id.clone();
         let loaded = self.load(stored).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         modules::set_active(&mut tx, module, &version_id).await?;
         let payload = json!({"module": module, "previous": previous, "current": version});
         audit::insert(&mut tx, &event(None, action, actor, &payload)).await?;
@@ -140,7 +140,7 @@ impl Runtime {
             .ok_or_else(|| VersionError::NoVersion(module.to_string(), version))?;
         let version_id = stored.id.clone();
         let loaded = self.load(stored).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         modules::pin(&mut tx, tenant, module, &version_id, actor.email).await?;
         let payload = json!({"module": module, "version": version});
         audit::insert(
@@ -160,7 +160,7 @@ impl Runtime {
         module: &str,
         actor: Actor<'_>,
     ) -> Result<(), VersionError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         if !modules::unpin(&mut tx, tenant, module).await? {
             return Err(VersionError::NoPin);
         }

@@ -239,7 +239,7 @@ fn commit_sqlite(
 }
 
 async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
     for job in jobs {

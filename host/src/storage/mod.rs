@@ -111,6 +111,17 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction for writing. On SQLite it takes the write lock as it starts (`BEGIN
+    /// IMMEDIATE`): a transaction that reads before it writes would otherwise fail with
+    /// "database is locked" when another writer commits in between, since waiting
+    /// (`busy_timeout`) cannot help a read lock that must become a write lock.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The pool, for queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

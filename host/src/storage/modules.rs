@@ -60,7 +60,7 @@ pub async fn install(
 ) -> Result<StoredVersion, sqlx::Error> {
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO modules (name, active_version_id, created_at) VALUES ($1, NULL, $2) ON CONFLICT (name) DO NOTHING")
         .bind(module)
         .bind(now)

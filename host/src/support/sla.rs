@@ -45,7 +45,7 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<Vec<Value>> {
         }
     }
     if !alerts.is_empty() {
-        let mut tx = state.db.pool().begin().await?;
+        let mut tx = state.db.begin().await?;
         let admins = users::emails_in(&mut tx, None, "superadmin").await?;
         for a in &alerts {
             let state_word = if a["state"] == "breached" {

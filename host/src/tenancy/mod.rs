@@ -182,7 +182,7 @@ impl Tenancy {
         if tenants::get(&self.db, tenant).await?.is_none() {
             return Err(ChangeError::NoTenant(tenant.to_string()));
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         let deltas = changes::apply(&mut tx, tenant, changes, actor, request_id, reason).await?;
         tx.commit().await?;
         changes::record_metrics(&deltas);

@@ -82,7 +82,7 @@ pub async fn approve(
     request_id: &str,
 ) -> Result<Approved, DecisionError> {
     let db = tenancy.db();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if !registrations::claim(&mut tx, id, "approved", None, actor).await? {
         return Err(undecidable(&mut tx, id).await);
     }
@@ -147,7 +147,7 @@ pub async fn reject(
     reason: &str,
     actor: &str,
 ) -> Result<(), DecisionError> {
-    let mut tx = tenancy.db().pool().begin().await?;
+    let mut tx = tenancy.db().begin().await?;
     if !registrations::claim(&mut tx, id, "rejected", Some(reason), actor).await? {
         return Err(undecidable(&mut tx, id).await);
     }
@@ -172,7 +172,7 @@ pub async fn apply_preset(
     actor: &str,
     request_id: &str,
 ) -> Result<Vec<changes::Delta>, DecisionError> {
-    let mut tx = tenancy.db().pool().begin().await?;
+    let mut tx = tenancy.db().begin().await?;
     let preset = presets::get(&mut tx, preset)
         .await?
         .ok_or_else(|| DecisionError::UnknownPreset(preset.to_string()))?;
@@ -250,7 +250,7 @@ pub async fn change_plan(
     actor: &str,
     request_id: &str,
 ) -> Result<Vec<changes::Delta>, PlanError> {
-    let mut tx = tenancy.db().pool().begin().await?;
+    let mut tx = tenancy.db().begin().await?;
     let deltas = change_plan_in(&mut tx, tenant, plan, actor, request_id, false).await?;
     tx.commit().await?;
     changes::record_metrics(&deltas);
@@ -312,7 +312,7 @@ pub async fn cancel_subscription(
     actor: &str,
     request_id: &str,
 ) -> Result<Vec<changes::Delta>, PlanError> {
-    let mut tx = tenancy.db().pool().begin().await?;
+    let mut tx = tenancy.db().begin().await?;
     let deltas = cancel_subscription_in(&mut tx, tenant, actor, request_id).await?;
     tx.commit().await?;
     changes::record_metrics(&deltas);
