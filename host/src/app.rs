@@ -47,7 +47,7 @@ pub struct Inner {
     /// Maintenance mode as this replica knows it (refreshed on change and reconciliation).
     pub maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
-    pub trusted_proxies: crate::http::client::TrustedProxies,
+    pub trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 impl Deref for AppState {
@@ -110,7 +110,7 @@ impl AppState {
             jobs_wake: Arc::new(tokio::sync::Notify::new()),
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),
-            trusted_proxies: crate::http::client::TrustedProxies::parse(&config.trusted_proxies)?,
+            trusted_proxies: crate::proxies::TrustedProxies::parse(&config.trusted_proxies)?,
         })))
     }
 
@@ -177,7 +177,7 @@ impl AppState {
     }
 
     /// Apply another replica's change.
-    pub async fn apply_remote(&self, event: Event) {
+    async fn apply_remote(&self, event: Event) {
         match event {
             Event::Tenant { tenant, off } => {
                 self.tenancy.invalidate(&tenant);
@@ -268,6 +268,16 @@ impl AppState {
             self.runtime.registry.set_grants(name, granted);
         }
         Ok(())
+    }
+}
+
+impl replicas::Replica for AppState {
+    async fn apply(&self, event: Event) {
+        self.apply_remote(event).await
+    }
+
+    async fn reconcile(&self) {
+        AppState::reconcile(self).await
     }
 }
 

@@ -1,14 +1,11 @@
-//! Sending mail: a worker takes each queued mail from `mail_outbox` and hands it to the SMTP
-//! server at `SMTP_URL`, retrying with backoff. Without an SMTP server (the embedded default)
-//! mail is kept in the outbox, marked `stored`, for superadmins to read: never dropped.
+//! Sending mail: hands one mail to the SMTP server at `SMTP_URL`. Without an SMTP server (the
+//! embedded default) mail is kept in the outbox, marked `stored`, for superadmins to read:
+//! never dropped. The worker that takes queued mail and retries is `jobs::mail`.
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::app::AppState;
-use crate::jobs;
-use crate::storage::mail as store;
-use crate::storage::outbox::{self, Claimed};
+use crate::storage::mail::Mail;
 
 /// Where mail goes.
 pub struct Mailer {
@@ -61,82 +58,41 @@ fn transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
     Ok(builder.build())
 }
 
-enum Outcome {
-    Done(&'static str),
+/// What became of one mail.
+pub enum Delivery {
+    /// Handed to the SMTP server.
+    Sent,
+    /// No SMTP server: kept in the outbox.
+    Stored,
+    /// Worth trying again (the server was unreachable or said "later").
     Retry(String),
+    /// Never deliverable as it is.
     Fail(String),
 }
 
-/// Deliver one queued mail.
-pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
-    let outcome = deliver(state, &job).await;
-    let (status, error, retry_at) = match &outcome {
-        Outcome::Done(status) => (*status, None, None),
-        Outcome::Retry(e) => {
-            let (s, e, at) = jobs::next_step(state, &job, e);
-            (s, Some(e), at)
-        }
-        Outcome::Fail(e) => ("failed", Some(e.clone()), None),
-    };
-    let recorded = async {
-        let mut tx = state.db.begin().await?;
-        let held = match (status, &error) {
-            ("sent" | "stored", _) => outbox::complete_in(&mut tx, &job, worker_id).await?,
-            (_, e) => {
-                let e = e.as_deref().unwrap_or("");
-                outbox::give_back_in(&mut tx, &job, worker_id, e, retry_at).await?
-            }
+impl Mailer {
+    /// Send `mail` now.
+    pub async fn deliver(&self, mail: &Mail) -> Delivery {
+        let Some(transport) = &self.transport else {
+            return Delivery::Stored;
         };
-        if held {
-            let mail_status = if status == "retrying" {
-                "queued"
-            } else {
-                status
-            };
-            store::mark_in(
-                &mut tx,
-                &job.ref_id,
-                mail_status,
-                job.attempts,
-                error.as_deref(),
-            )
-            .await?;
-            tx.commit().await?;
-            metrics::counter!("nova_mail_total", "status" => status).increment(1);
+        let to: Mailbox = match mail.to.parse() {
+            Ok(m) => m,
+            Err(e) => return Delivery::Fail(format!("the address {:?}: {e}", mail.to)),
+        };
+        let message = match Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .body(mail.body.clone())
+        {
+            Ok(m) => m,
+            Err(e) => return Delivery::Fail(format!("the mail cannot be built: {e}")),
+        };
+        match transport.send(message).await {
+            Ok(_) => Delivery::Sent,
+            Err(e) if e.is_permanent() => Delivery::Fail(format!("SMTP refused the mail: {e}")),
+            Err(e) => Delivery::Retry(format!("SMTP: {e}")),
         }
-        Ok::<_, sqlx::Error>(())
-    }
-    .await;
-    if let Err(e) = recorded {
-        tracing::warn!(error = %e, job = %job.id, "could not record a mail delivery");
-    }
-}
-
-async fn deliver(state: &AppState, job: &Claimed) -> Outcome {
-    let mail = match store::get(&state.db, &job.ref_id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return Outcome::Fail(format!("no mail {}", job.ref_id)),
-        Err(e) => return Outcome::Retry(format!("storage: {e}")),
-    };
-    let Some(transport) = &state.mailer.transport else {
-        return Outcome::Done("stored");
-    };
-    let to: Mailbox = match mail.to.parse() {
-        Ok(m) => m,
-        Err(e) => return Outcome::Fail(format!("the address {:?}: {e}", mail.to)),
-    };
-    let message = match Message::builder()
-        .from(state.mailer.from.clone())
-        .to(to)
-        .subject(&mail.subject)
-        .body(mail.body.clone())
-    {
-        Ok(m) => m,
-        Err(e) => return Outcome::Fail(format!("the mail cannot be built: {e}")),
-    };
-    match transport.send(message).await {
-        Ok(_) => Outcome::Done("sent"),
-        Err(e) if e.is_permanent() => Outcome::Fail(format!("SMTP refused the mail: {e}")),
-        Err(e) => Outcome::Retry(format!("SMTP: {e}")),
     }
 }

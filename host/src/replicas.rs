@@ -14,8 +14,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-
 /// How often each replica re-reads everything, whatever Redis says.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
@@ -85,7 +83,7 @@ impl Bus {
     }
 
     /// Listen for other replicas' changes until the process ends, reconnecting on failure.
-    pub fn listen(self: Arc<Self>, state: AppState) {
+    pub fn listen<R: Replica>(self: Arc<Self>, state: R) {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = self.listen_once(&state).await {
@@ -98,7 +96,7 @@ impl Bus {
         });
     }
 
-    async fn listen_once(&self, state: &AppState) -> anyhow::Result<()> {
+    async fn listen_once<R: Replica>(&self, state: &R) -> anyhow::Result<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(&self.channel).await?;
         let mut messages = pubsub.on_message();
@@ -111,7 +109,7 @@ impl Bus {
                 continue;
             };
             if envelope.from != self.me {
-                state.apply_remote(envelope.event).await;
+                state.apply(envelope.event).await;
             }
         }
         anyhow::bail!("the subscription ended")
@@ -152,8 +150,17 @@ impl Bus {
     }
 }
 
+/// What a replica does about the others: take up their changes, and re-read what it caches
+/// when a change may have been missed.
+pub trait Replica: Send + Sync + 'static {
+    /// Apply another replica's change.
+    fn apply(&self, event: Event) -> impl Future<Output = ()> + Send;
+    /// Re-read everything this replica caches.
+    fn reconcile(&self) -> impl Future<Output = ()> + Send;
+}
+
 /// Re-read everything every [`RECONCILE_EVERY`], for as long as the process runs.
-pub fn reconcile_periodically(state: AppState) {
+pub fn reconcile_periodically<R: Replica>(state: R) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RECONCILE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

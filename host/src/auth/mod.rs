@@ -1,8 +1,7 @@
-//! Who is calling: password hashing, signed tokens, and the extractors routes use.
+//! Who is calling: password hashing and signed tokens. (The extractors routes use to turn
+//! a request's token into a caller are in `http::extract`.)
 
-pub mod extract;
 pub mod password;
 pub mod token;
 
-pub use extract::{Caller, SuperAdmin, TenantUser};
 pub use token::{Claims, Keys, Role};

@@ -5,7 +5,6 @@
 pub mod apply;
 pub mod gauges;
 pub mod replay;
-pub mod worker;
 
 /// The queue billing events go through.
 pub const QUEUE: &str = "billing:webhooks";

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult, current_request_id};
+use super::extract::SuperAdmin;
 use super::query::{ApiQuery, limit};
 use crate::app::AppState;
-use crate::auth::SuperAdmin;
 use crate::billing::replay::{self, ReplayError};
 use crate::billing::{QUEUE, count, gauges};
 use crate::error_code::ErrorCode;

@@ -5,8 +5,8 @@ use axum::extract::State;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
+use super::extract::TenantUser;
 use crate::app::AppState;
-use crate::auth::TenantUser;
 use crate::error_code::ErrorCode;
 use crate::storage::tenants;
 

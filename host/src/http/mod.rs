@@ -3,6 +3,7 @@
 pub mod billing;
 pub mod client;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod json;
 pub mod login;

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, current_request_id};
+use super::extract::TenantUser;
 use crate::app::AppState;
-use crate::auth::TenantUser;
 use crate::calls::{self, Call, CallOutcome, Policy};
 use crate::error_code::ErrorCode;
 use crate::runtime::bindings::GuestRequest;

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult, current_request_id};
+use super::extract::SuperAdmin;
 use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
 use crate::app::AppState;
-use crate::auth::{Role, SuperAdmin, password};
+use crate::auth::{Role, password};
 use crate::capabilities::clock;
 use crate::error_code::ErrorCode;
 use crate::runtime::InstallError;

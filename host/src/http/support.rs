@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult, current_request_id};
+use super::extract::{SuperAdmin, TenantUser};
 use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
 use crate::app::AppState;
-use crate::auth::{SuperAdmin, TenantUser};
 use crate::error_code::ErrorCode;
 use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::audit::{self, AuditEvent};

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult, current_request_id};
+use super::extract::SuperAdmin;
 use super::json::ApiJson;
 use super::query::ApiQuery;
 use crate::app::AppState;
-use crate::auth::SuperAdmin;
 use crate::error_code::ErrorCode;
 use crate::runtime::valid_module_name;
 use crate::storage::presets::{self, Preset};

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult, current_request_id};
+use super::extract::SuperAdmin;
 use super::json::ApiJson;
 use crate::app::AppState;
-use crate::auth::SuperAdmin;
 use crate::error_code::ErrorCode;
 use crate::runtime::manifest::{Capability, Permissions, valid_host};
 use crate::runtime::versions::{Actor, VersionError};

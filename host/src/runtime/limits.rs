@@ -1,51 +1,12 @@
-//! Per-call limits, and the reasons a call can be stopped for exceeding one.
+//! The reasons a call can be stopped for exceeding a limit, and how memory limits are
+//! enforced. (The limits themselves are `crate::limits::Limits`.)
 
 use std::time::{Duration, Instant};
 
+pub use crate::limits::Limits;
+
 use super::cpu::CpuTurn;
 use super::growth::Growth;
-
-/// Limits applied to one invocation. Plans can tighten them per tenant.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Linear memory a call may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Wall-clock CPU deadline, enforced with epoch interruption.
-    pub deadline: Duration,
-    /// Fuel a call may burn; running out stops it with outcome `limit`.
-    pub fuel: u64,
-    /// Largest request or response body, in bytes.
-    pub body_bytes: usize,
-    /// Largest kv value, in bytes.
-    pub kv_value_bytes: usize,
-    /// Host calls (kv, audit, log, context) per invocation.
-    pub host_calls: u32,
-    /// Bytes of kv writes one call may buffer.
-    pub buffered_write_bytes: usize,
-    /// Audit records one call may write.
-    pub audit_records: u32,
-    /// Log lines one call may write (further lines are dropped).
-    pub log_lines: u32,
-    /// Calls one tenant may run at once (not a per-call limit, but set by the same plan).
-    pub concurrent_calls: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_bytes: 64 << 20,
-            deadline: Duration::from_secs(1),
-            fuel: 50_000_000_000,
-            body_bytes: 1 << 20,
-            kv_value_bytes: 256 << 10,
-            host_calls: 10_000,
-            buffered_write_bytes: 16 << 20,
-            audit_records: 256,
-            log_lines: 256,
-            concurrent_calls: 8,
-        }
-    }
-}
 
 /// A limit that stopped a call. Raised as a trap so the guest cannot catch it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

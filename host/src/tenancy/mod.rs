@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::runtime::limits::Limits;
+use crate::limits::Limits;
 use crate::storage::plans::{self, Plan};
 use crate::storage::toggles::{self, Kind, Rows};
 use crate::storage::{Db, subscriptions, tenants};

@@ -407,7 +407,7 @@ async fn retries_back_off_give_up_and_replay() {
                 .await
                 .unwrap()
             {
-                billing::worker::process(&state, "manual", job).await;
+                nova::jobs::process(&state, "manual", job).await;
                 return;
             }
             assert!(

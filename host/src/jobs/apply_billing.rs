@@ -4,11 +4,10 @@
 
 use serde_json::Value;
 
-use super::apply::{self, ApplyError, Decision};
-use super::{ACTOR, count};
 use crate::app::AppState;
+use crate::billing::apply::{self, ApplyError, Decision};
+use crate::billing::{ACTOR, count};
 use crate::calls::{self, Call, CallOutcome, Policy};
-use crate::jobs;
 use crate::runtime::bindings::GuestRequest;
 use crate::storage::outbox::{self, Claimed};
 use crate::storage::{billing_events, tenants};
@@ -38,7 +37,7 @@ pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
             tracing::warn!(job = %job.id, "lost the lease on a job; another worker has it");
             return;
         }
-        Outcome::Retry(e) => jobs::next_step(state, &job, e),
+        Outcome::Retry(e) => super::next_step(state, &job, e),
         Outcome::Fail(e) => ("failed", e.clone(), None),
     };
     tracing::warn!(job = %job.id, event = %job.ref_id, attempts = job.attempts, status, error = %error, "billing event not processed");

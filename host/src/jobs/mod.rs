@@ -2,6 +2,9 @@
 //! each to the code for its queue. Any number of workers, in any processes, may run: a job is
 //! held by one at a time under a lease.
 
+mod apply_billing;
+mod deliver_mail;
+
 use std::time::Duration;
 
 use crate::app::AppState;
@@ -82,7 +85,7 @@ pub async fn run_one(state: &AppState, worker_id: &str) -> bool {
         let queue = QUEUES[(start + i) % QUEUES.len()];
         match outbox::claim(&state.db, queue, worker_id, state.worker.lease_ms).await {
             Ok(Some(job)) => {
-                dispatch(state, worker_id, job).await;
+                process(state, worker_id, job).await;
                 return true;
             }
             Ok(None) => {}
@@ -92,10 +95,11 @@ pub async fn run_one(state: &AppState, worker_id: &str) -> bool {
     false
 }
 
-async fn dispatch(state: &AppState, worker_id: &str, job: Claimed) {
+/// Run one claimed job with the code for its queue.
+pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
     match job.queue.as_str() {
-        crate::billing::QUEUE => crate::billing::worker::process(state, worker_id, job).await,
-        mail::QUEUE => crate::mail::process(state, worker_id, job).await,
+        crate::billing::QUEUE => apply_billing::process(state, worker_id, job).await,
+        mail::QUEUE => deliver_mail::process(state, worker_id, job).await,
         other => tracing::error!(queue = other, job = %job.id, "a job on a queue no worker serves"),
     }
 }

@@ -4,9 +4,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::token::{Claims, Role, VerifyError};
+use super::error::ApiError;
 use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::auth::token::{Claims, Role, VerifyError};
 use crate::storage::service_tokens;
 
 /// Any authenticated caller.
