@@ -253,7 +253,7 @@ impl AppState {
                 (Some(_), None) => continue,
                 (Some(names), Some(before)) => {
                     let mut granted = manifest::Permissions::from_names(names);
-                    let added = newly_declared(&before, &module.declared);
+                    let added = module.declared.difference(&before);
                     if added == manifest::Permissions::default() {
                         continue;
                     }
@@ -278,21 +278,6 @@ impl replicas::Replica for AppState {
 
     async fn reconcile(&self) {
         AppState::reconcile(self).await
-    }
-}
-
-/// What `now` declares that `before` did not.
-fn newly_declared(
-    before: &manifest::Permissions,
-    now: &manifest::Permissions,
-) -> manifest::Permissions {
-    manifest::Permissions {
-        capabilities: now
-            .capabilities
-            .difference(&before.capabilities)
-            .copied()
-            .collect(),
-        hosts: now.hosts.difference(&before.hosts).cloned().collect(),
     }
 }
 

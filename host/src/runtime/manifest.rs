@@ -101,6 +101,18 @@ impl Permissions {
         }
     }
 
+    /// What `self` has that `other` has not.
+    pub fn difference(&self, other: &Permissions) -> Permissions {
+        Permissions {
+            capabilities: self
+                .capabilities
+                .difference(&other.capabilities)
+                .copied()
+                .collect(),
+            hosts: self.hosts.difference(&other.hosts).cloned().collect(),
+        }
+    }
+
     /// From stored grant names; names this host does not know are skipped.
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Permissions {
         let mut out = Permissions::default();
