@@ -781,7 +781,10 @@ fn the_business_date_is_the_restaurants_own_day() {
     host.set_timezone(&east, "Pacific/Kiritimati");
     host.set_timezone(&west, "Pacific/Pago_Pago");
     let date = |t: &Tenant| {
-        let ticket = ok(call(&host, t, "POST", "/tickets", json!({"table": "1"})), 201);
+        let ticket = ok(
+            call(&host, t, "POST", "/tickets", json!({"table": "1"})),
+            201,
+        );
         ticket["businessDate"].as_str().unwrap().to_string()
     };
     let (e, w) = (date(&east), date(&west));
@@ -789,7 +792,13 @@ fn the_business_date_is_the_restaurants_own_day() {
     assert!(e > w, "Kiritimati is ahead of Pago Pago: {e} vs {w}");
     // A date given by the client wins.
     let given = ok(
-        call(&host, &east, "POST", "/tickets", json!({"table": "2", "businessDate": "2026-01-05"})),
+        call(
+            &host,
+            &east,
+            "POST",
+            "/tickets",
+            json!({"table": "2", "businessDate": "2026-01-05"}),
+        ),
         201,
     );
     assert_eq!(given["businessDate"], "2026-01-05");
