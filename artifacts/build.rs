@@ -21,7 +21,13 @@ fn main() {
     let target_dir = std::env::var_os("NOVA_GUEST_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("wasm-guests"));
-    for dir in ["modules", "fixtures/guests", "sdk", "wit"] {
+    for dir in [
+        "modules",
+        "fixtures/guests",
+        "sdk",
+        "capability-names",
+        "wit",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=NOVA_GUEST_TARGET_DIR");

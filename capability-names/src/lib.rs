@@ -3,19 +3,35 @@
 //! capability adds its name here once.
 #![no_std]
 
-/// Tenant-scoped key-value storage.
-pub const KV: &str = "kv";
-/// Domain audit records.
-pub const AUDIT: &str = "audit";
-/// The calling tenant's feature flags and modules.
-pub const ENTITLEMENTS: &str = "entitlements";
-/// HTTP requests to hosts the module declares and a superadmin grants.
-pub const OUTBOUND_HTTP: &str = "outbound-http";
-/// The tenant's local date and time, from its timezone setting.
-pub const CLOCK: &str = "clock";
+/// Calls `$callback! { … }` with every grantable capability, as `Variant => "name",` lines
+/// with their docs, in a stable order. This is the one list a new capability is added to:
+/// the host builds its `Capability` enum from it, and [`GRANTABLE`] comes from it.
+#[macro_export]
+macro_rules! with_grantable {
+    ($callback:ident) => {
+        $callback! {
+            /// Tenant-scoped key-value storage.
+            Kv => "kv",
+            /// Domain audit records.
+            Audit => "audit",
+            /// The calling tenant's feature flags and modules.
+            Entitlements => "entitlements",
+            /// HTTP requests to hosts the module declares and a superadmin grants.
+            OutboundHttp => "outbound-http",
+            /// The tenant's local date and time, from its timezone setting.
+            Clock => "clock",
+        }
+    };
+}
 
-/// Capabilities a module declares and a superadmin grants, in a stable order.
-pub const GRANTABLE: [&str; 5] = [KV, AUDIT, ENTITLEMENTS, OUTBOUND_HTTP, CLOCK];
+macro_rules! grantable_names {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// Capabilities a module declares and a superadmin grants, in a stable order.
+        pub const GRANTABLE: &[&str] = &[$($name),*];
+    };
+}
+
+with_grantable!(grantable_names);
 
 /// Capabilities every module has: they concern only the call itself.
 pub const ALWAYS: [&str; 2] = ["log", "context"];

@@ -71,7 +71,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let db = config.connect().await?;
         db.migrate().await?;
-        let limits = Limits::default();
+        let limits = config.call_limits;
         let engine = EngineConfig {
             cache_dir: Some(config.cache_dir()),
             ..EngineConfig::default()

@@ -66,6 +66,11 @@ pub struct Config {
     )]
     pub mail_from: String,
 
+    /// What one module call may use (the host's limits, which plans may tighten). Not a
+    /// flag: embedders and tests set it.
+    #[arg(skip)]
+    pub call_limits: crate::limits::Limits,
+
     /// Extra host names for modules' outbound requests, as `NAME=BASE_URL` (comma-separated
     /// in the environment), e.g. `loyalty=https://loyalty.example.com/api`.
     #[arg(
@@ -212,6 +217,7 @@ impl Config {
             worker: WorkerConfig::default(),
             smtp_url: None,
             mail_from: "Nova <nova@localhost>".into(),
+            call_limits: crate::limits::Limits::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use super::{Call, CallOutcome, Failure, Policy, call};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::error_code::ErrorCode;
+use crate::limits::Limits;
 use crate::runtime::bindings::GuestRequest;
 use crate::runtime::versions::Actor;
 use crate::storage::invocations::{self, InvocationFilter};
@@ -32,10 +33,16 @@ impl Host {
     /// A host with `trivial` and `hostile` installed; compiled components are cached
     /// across tests.
     async fn start() -> Self {
+        Self::start_with(Limits::default()).await
+    }
+
+    /// [`Host::start`] with other per-call limits.
+    async fn start_with(call_limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             jwt_secret: Some("calls-test-secret-calls-test-secret!".into()),
             cache_dir: Some(std::env::temp_dir().join("nova-calls-tests-cache")),
+            call_limits,
             ..Config::embedded(dir.path().to_path_buf())
         };
         let state = AppState::build(&config).await.unwrap();
@@ -274,7 +281,13 @@ async fn tenant_calls_run_the_pinned_version_and_billing_the_active_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_module_fails_the_same_way_under_every_policy() {
-    let host = Host::start().await;
+    // A deadline far away, so on a busy machine (other tests compiling beside these) no call
+    // meets it before the failure it is here for; the deadline has its own test below.
+    let host = Host::start_with(Limits {
+        deadline: Duration::from_secs(30),
+        ..Limits::default()
+    })
+    .await;
     type Is = fn(&Failure) -> bool;
     let cases: [(&str, Is, u16, ErrorCode); 4] = [
         (
@@ -296,17 +309,17 @@ async fn a_failing_module_fails_the_same_way_under_every_policy() {
             ErrorCode::MODULE_LIMIT,
         ),
         (
-            "/loop",
-            |f| *f == Failure::TimedOut,
-            504,
-            ErrorCode::MODULE_TIMEOUT,
+            "/host-calls",
+            |f| matches!(f, Failure::Limit(_)),
+            502,
+            ErrorCode::MODULE_LIMIT,
         ),
     ];
     let mut called = Vec::new();
     for (path, is, code_status, code) in cases {
         for (name, policy) in POLICIES {
-            // A tenant of its own each time: growing memory spends the tenant's growth
-            // budget, which would otherwise make the next call wait and time out instead.
+            // A tenant of its own each time, so no call waits on budgets (CPU share, memory
+            // growth) that the one before spent.
             let tenant = host.tenant(&["hostile"]).await;
             let outcome = host.call(&tenant, "hostile", path, policy).await;
             called.push(tenant);
@@ -330,6 +343,34 @@ async fn a_failing_module_fails_the_same_way_under_every_policy() {
         assert!(
             recorded[0].0 != "ok" && recorded[0].1 >= 502,
             "{recorded:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_past_its_deadline_times_out_under_every_policy() {
+    let host = Host::start().await;
+    for (name, policy) in POLICIES {
+        let tenant = host.tenant(&["hostile"]).await;
+        let outcome = host.call(&tenant, "hostile", "/loop", policy).await;
+        assert!(
+            matches!(
+                &outcome,
+                CallOutcome::Failed {
+                    failure: Failure::TimedOut,
+                    ..
+                }
+            ),
+            "{name}: {outcome:?}"
+        );
+        let refusal = outcome.into_answer().unwrap_err();
+        assert_eq!(
+            (refusal.status, refusal.code),
+            (504, ErrorCode::MODULE_TIMEOUT)
+        );
+        assert_eq!(
+            host.recorded(&tenant, "hostile").await,
+            [("timeout".to_string(), 504)]
         );
     }
 }

@@ -7,49 +7,39 @@ use std::fmt;
 
 use nova_capability_names as names;
 
-/// A host capability a superadmin grants per module. `log` and `context` only concern the
-/// call itself and are always available.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Capability {
-    /// Tenant-scoped storage.
-    Kv,
-    /// Domain audit records.
-    Audit,
-    /// The tenant's flags and modules.
-    Entitlements,
-    /// HTTP requests to the hosts also declared and granted.
-    OutboundHttp,
-    /// The tenant's local date and time.
-    Clock,
+macro_rules! capability_enum {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// A host capability a superadmin grants per module. `log` and `context` only concern
+        /// the call itself and are always available.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+            utoipa::ToSchema,
+        )]
+        pub enum Capability {
+            $($(#[doc = $doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Capability {
+            /// Every capability, in a stable order.
+            pub const ALL: &[Capability] = &[$(Capability::$variant,)*];
+
+            /// The name used in manifests, grants and audit rows.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Capability::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Capability {
-    /// Every capability, in a stable order.
-    pub const ALL: [Capability; 5] = [
-        Capability::Kv,
-        Capability::Audit,
-        Capability::Entitlements,
-        Capability::OutboundHttp,
-        Capability::Clock,
-    ];
+// The list lives in the names crate the SDK shares.
+names::with_grantable!(capability_enum);
 
+impl Capability {
     /// Parse a capability name.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    /// The name used in manifests, grants and audit rows.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Capability::Kv => names::KV,
-            Capability::Audit => names::AUDIT,
-            Capability::Entitlements => names::ENTITLEMENTS,
-            Capability::OutboundHttp => names::OUTBOUND_HTTP,
-            Capability::Clock => names::CLOCK,
-        }
+        Self::ALL.iter().copied().find(|c| c.as_str() == s)
     }
 
     /// The grantable names, for messages: `kv, audit, entitlements or outbound-http`.
@@ -204,7 +194,7 @@ mod tests {
     fn the_host_knows_exactly_the_shared_capability_names() {
         let ours: Vec<_> = Capability::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(ours, names::GRANTABLE);
-        for c in Capability::ALL {
+        for &c in Capability::ALL {
             assert_eq!(Capability::parse(c.as_str()), Some(c));
         }
         assert_eq!(
@@ -275,7 +265,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for c in Capability::ALL {
+        for &c in Capability::ALL {
             assert_eq!(Capability::parse(c.as_str()), Some(c));
         }
         assert_eq!(Capability::parse("http"), None);

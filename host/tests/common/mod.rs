@@ -200,6 +200,7 @@ impl TestServer {
             },
             smtp_url: smtp_url.map(str::to_string),
             mail_from: "Nova <nova@nova.test>".into(),
+            call_limits: Default::default(),
         };
         edit(&mut config);
         let server = Self::launch(config, backend, data_dir, listener).await;
