@@ -15,6 +15,9 @@ macro_rules! capability_enum {
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
             utoipa::ToSchema,
         )]
+        // The names are kebab-case variant names; utoipa reads this, not each rename (the
+        // test below holds the two together).
+        #[serde(rename_all = "kebab-case")]
         pub enum Capability {
             $($(#[doc = $doc])* #[serde(rename = $name)] $variant,)*
         }
@@ -197,6 +200,9 @@ mod tests {
         for &c in Capability::ALL {
             assert_eq!(Capability::parse(c.as_str()), Some(c));
         }
+        // The OpenAPI description names them as they are sent.
+        let schema = serde_json::to_value(<Capability as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(names::GRANTABLE));
         assert_eq!(
             Capability::names_for_people(),
             "kv, audit, entitlements, outbound-http or clock"
