@@ -8,11 +8,9 @@ use nova::app::AppState;
 use nova::auth::Role;
 use nova::calls::{self, Call, Policy};
 use nova::config::Config;
-use nova::error_code::error_body;
 use nova::runtime::bindings::GuestRequest;
 use nova::runtime::manifest::{Capability, Permissions};
 use nova::storage::{self, audit::AuditFilter};
-use nova::telemetry::REQUEST_ID;
 use nova::tenancy::changes::Change;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -338,12 +336,7 @@ impl TestHost {
             },
             Err(refusal) => Reply {
                 status: refusal.status,
-                body: REQUEST_ID
-                    .sync_scope(request_id, || {
-                        error_body(refusal.code.as_str(), &refusal.message, None)
-                    })
-                    .to_string()
-                    .into_bytes(),
+                body: refusal.body(request_id).to_string().into_bytes(),
             },
         }
     }

@@ -36,6 +36,14 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// The refusal in the standard error shape, naming `request_id`: for callers that hand
+    /// it on as JSON rather than as an HTTP response.
+    pub fn body(&self, request_id: String) -> serde_json::Value {
+        crate::telemetry::REQUEST_ID.sync_scope(request_id, || {
+            crate::error_code::error_body(self.code.as_str(), &self.message, None)
+        })
+    }
+
     fn new(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -8,7 +8,6 @@ use sqlx::AnyConnection;
 
 use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
-use crate::error_code::error_body;
 use crate::runtime::bindings::GuestRequest;
 use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::{mail, tenants, users};
@@ -96,9 +95,7 @@ pub async fn call(
         },
         Err(refusal) => Answer {
             status: refusal.status,
-            body: crate::telemetry::REQUEST_ID.sync_scope(request_id, || {
-                error_body(refusal.code.as_str(), &refusal.message, None)
-            }),
+            body: refusal.body(request_id),
         },
     }
 }
