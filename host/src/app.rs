@@ -7,13 +7,13 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Keys;
+use crate::capabilities::grants::Permissions;
 use crate::capabilities::outbound_http::{Network, Outbound, Transport};
 use crate::config::Config;
+use crate::limits::Limits;
 use crate::replicas::{self, Bus, Event};
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineConfig;
-use crate::runtime::limits::Limits;
-use crate::runtime::manifest;
 use crate::storage::toggles::Kind;
 use crate::storage::{self, Db};
 use crate::telemetry;
@@ -252,9 +252,9 @@ impl AppState {
                 (None, _) => module.declared.clone(),
                 (Some(_), None) => continue,
                 (Some(names), Some(before)) => {
-                    let mut granted = manifest::Permissions::from_names(names);
+                    let mut granted = Permissions::from_names(names);
                     let added = module.declared.difference(&before);
-                    if added == manifest::Permissions::default() {
+                    if added == Permissions::default() {
                         continue;
                     }
                     granted.capabilities.extend(added.capabilities);
@@ -327,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             state.runtime.registry.granted("pos"),
-            manifest::Permissions::from_names(&expected)
+            Permissions::from_names(&expected)
         );
         // Starting again with the same binary changes nothing.
         let mut tx = state.db.begin().await.unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
 use crate::config::Config;
-use crate::runtime::bindings::GuestRequest;
+use crate::contract::GuestRequest;
 use crate::storage::tenants;
 use crate::tenancy::changes::Change;
 use crate::webhooks::signature;

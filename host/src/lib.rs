@@ -8,6 +8,7 @@ pub mod calls;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod error_code;
 pub mod fuzzing;
 pub mod http;

@@ -1,7 +1,24 @@
-//! What one module call may use. The host sets the defaults; a tenant's plan may only
-//! tighten them.
+//! What one module call may use, and the reasons a call is stopped for going past it. The
+//! host sets the defaults; a tenant's plan may only tighten them.
 
 use std::time::Duration;
+
+/// A limit that stopped a call. Raised as a trap so the guest cannot catch it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    #[error("memory limit of {0} bytes exceeded")]
+    Memory(usize),
+    #[error("CPU deadline of {0:?} exceeded")]
+    Deadline(Duration),
+    #[error("host call budget of {0} calls exceeded")]
+    HostCalls(u32),
+    #[error("response body larger than {0} bytes")]
+    ResponseBody(usize),
+    #[error("memory growth budget of the tenant exhausted (it grows memory faster than its share)")]
+    GrowthBudget,
+    #[error("interrupted: module switched off for this tenant")]
+    Interrupted,
+}
 
 /// Limits applied to one invocation. Plans can tighten them per tenant.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use nova::capabilities::outbound_http::{Outgoing, Sent, Transport, TransportError};
-use nova::runtime::bindings::outbound_http::Response;
+use nova::contract::outbound_http::Response;
 use serde_json::Value;
 
 /// An outbound request a module sent, as a stub sees it.

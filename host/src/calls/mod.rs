@@ -10,7 +10,7 @@ pub use outcome::{CallOutcome, Failure, Refusal};
 pub use policy::{LimitsFrom, Policy, Version};
 
 use crate::app::AppState;
-use crate::runtime::bindings::GuestRequest;
+use crate::contract::GuestRequest;
 use crate::runtime::invoke::Caller;
 
 /// One call: who, into which module, with what.

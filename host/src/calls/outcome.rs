@@ -1,7 +1,7 @@
 //! How a module call ended, and the refusal each ending means for whoever asked.
 
+use crate::contract::GuestResponse;
 use crate::error_code::ErrorCode;
-use crate::runtime::bindings::GuestResponse;
 pub use crate::runtime::invoke::Failure;
 
 /// The end of one call through [`super::Calls::call`].

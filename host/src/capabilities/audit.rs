@@ -1,8 +1,10 @@
 //! `nova:module/audit`: domain audit records, buffered and committed with the call.
 
-use crate::runtime::bindings::audit::{Error, Host};
-use crate::runtime::manifest::Capability;
-use crate::runtime::store::StoreData;
+use wasmtime::component::Linker;
+
+use super::{Unit, Using, grants::Capability};
+use crate::contract::audit::{self as wit, Error, Host};
+use crate::contract::v0_1::nova::module::audit as wit_0_1;
 use crate::storage::audit::AuditEvent;
 
 /// Largest audit payload, in bytes.
@@ -38,13 +40,22 @@ pub fn check_payload(payload: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(payload).map_err(|e| format!("payload is not JSON: {e}"))
 }
 
-impl Host for StoreData {
+/// Link `nova:module/audit` (both contract versions) to the state `get` finds in a store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> Unit<'_, AuditState>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Using<AuditState>>(linker, get)?;
+    wit_0_1::add_to_linker::<T, Using<AuditState>>(linker, get)
+}
+
+impl Host for Unit<'_, AuditState> {
     async fn record(
         &mut self,
         action: String,
         payload: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        if let Err(denied) = self.enter(Some(Capability::Audit))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::Audit))? {
             return Ok(Err(Error::Denied(denied)));
         }
         if let Err(e) = check_action(&action) {
@@ -54,14 +65,14 @@ impl Host for StoreData {
             Ok(v) => v,
             Err(e) => return Ok(Err(Error::InvalidPayload(e))),
         };
-        if self.audit.events.len() as u32 >= self.limits.audit_records {
+        let most = self.gate.limits.audit_records;
+        if self.state.events.len() as u32 >= most {
             return Ok(Err(Error::QuotaExceeded(format!(
-                "at most {} audit records per call",
-                self.limits.audit_records
+                "at most {most} audit records per call"
             ))));
         }
-        let c = &self.call;
-        self.audit.events.push(AuditEvent::new(
+        let c = &self.gate.call;
+        self.state.events.push(AuditEvent::new(
             Some(&c.tenant_id),
             &c.module,
             &action,

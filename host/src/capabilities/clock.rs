@@ -1,12 +1,15 @@
 //! `nova:module/clock`: the tenant's local date and time, from its timezone setting. A
 //! restaurant's business date is its own calendar day, not UTC's.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use wasmtime::component::Linker;
 
-use crate::runtime::bindings::clock::{Error, Host, LocalTime};
-use crate::runtime::manifest::Capability;
-use crate::runtime::store::StoreData;
+use super::{Unit, Using, grants::Capability};
+use crate::contract::clock::{self as wit, Error, Host, LocalTime};
+use crate::tenancy::TenantView;
 
 /// `at` as seen in the IANA timezone `name` (UTC when the name is unknown, which the API
 /// never stores).
@@ -30,15 +33,20 @@ pub fn known_timezone(name: &str) -> bool {
     TimeZone::get(name).is_ok()
 }
 
-impl Host for StoreData {
+/// Link `nova:module/clock` (new in 0.2.0) to the tenant `get` finds in a store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> Unit<'_, Arc<TenantView>>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Using<Arc<TenantView>>>(linker, get)
+}
+
+impl Host for Unit<'_, Arc<TenantView>> {
     async fn now(&mut self) -> wasmtime::Result<Result<LocalTime, Error>> {
-        if let Err(denied) = self.enter(Some(Capability::Clock))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::Clock))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(Ok(local_time(
-            &self.entitlements.timezone,
-            Timestamp::now(),
-        )))
+        Ok(Ok(local_time(&self.state.timezone, Timestamp::now())))
     }
 }
 

@@ -1,17 +1,30 @@
-//! `nova:module/context`: read-only facts about the call.
+//! `nova:module/context`: read-only facts about the call, which the gate holds.
 
-use crate::runtime::bindings::context::{Host, Info};
-use crate::runtime::store::StoreData;
+use wasmtime::component::{HasSelf, Linker};
 
-impl Host for StoreData {
+use super::gate::Gate;
+use crate::contract::context::{self as wit, Host, Info};
+use crate::contract::v0_1::nova::module::context as wit_0_1;
+
+/// Link `nova:module/context` (both contract versions) to the gate `get` finds in a store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut Gate,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSelf<Gate>>(linker, get)?;
+    wit_0_1::add_to_linker::<T, HasSelf<Gate>>(linker, get)
+}
+
+impl Host for Gate {
     async fn get(&mut self) -> wasmtime::Result<Info> {
         self.enter(None)?.expect("context needs no grant");
+        let c = &self.call;
         Ok(Info {
-            tenant_id: self.call.tenant_id.clone(),
-            actor: self.call.actor.clone(),
-            request_id: self.call.request_id.clone(),
-            module_name: self.call.module.clone(),
-            module_version: self.call.version.clone(),
+            tenant_id: c.tenant_id.clone(),
+            actor: c.actor.clone(),
+            request_id: c.request_id.clone(),
+            module_name: c.module.clone(),
+            module_version: c.version.clone(),
         })
     }
 }

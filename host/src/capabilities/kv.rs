@@ -6,10 +6,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::runtime::bindings::kv::{Entry, Error, Host, Page};
-use crate::runtime::limits::Limits;
-use crate::runtime::manifest::Capability;
-use crate::runtime::store::StoreData;
+use wasmtime::component::Linker;
+
+use super::{Unit, Using, grants::Capability};
+use crate::contract::kv::{self as wit, Entry, Error, Host, Page};
+use crate::contract::v0_1::nova::module::kv as wit_0_1;
+use crate::limits::Limits;
 use crate::storage::Db;
 use crate::storage::kv::{self as store, Expect, Op, Write};
 
@@ -184,26 +186,35 @@ impl KvState {
     }
 }
 
-impl Host for StoreData {
+/// Link `nova:module/kv` (both contract versions) to the state `get` finds in a store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> Unit<'_, KvState>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Using<KvState>>(linker, get)?;
+    wit_0_1::add_to_linker::<T, Using<KvState>>(linker, get)
+}
+
+impl Host for Unit<'_, KvState> {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(self.kv.get(&key).await)
+        Ok(self.state.get(&key).await)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(self.kv.set(&key, value))
+        Ok(self.state.set(&key, value))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
-        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(self.kv.delete(&key))
+        Ok(self.state.delete(&key))
     }
 
     async fn list(
@@ -212,10 +223,10 @@ impl Host for StoreData {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<Page, Error>> {
-        if let Err(denied) = self.enter(Some(Capability::Kv))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(self.kv.list(&prefix, limit, cursor.as_deref()).await)
+        Ok(self.state.list(&prefix, limit, cursor.as_deref()).await)
     }
 }
 

@@ -1,7 +1,10 @@
 //! `nova:module/log`: guest log lines into the host's structured log.
 
-use crate::runtime::bindings::log::{Host, Level};
-use crate::runtime::store::StoreData;
+use wasmtime::component::Linker;
+
+use super::{Unit, Using};
+use crate::contract::log::{self as wit, Host, Level};
+use crate::contract::v0_1::nova::module::log as wit_0_1;
 
 /// Longest log line kept; the rest is cut.
 const MAX_LINE: usize = 4096;
@@ -13,14 +16,23 @@ pub struct LogState {
     pub dropped: u32,
 }
 
-impl Host for StoreData {
+/// Link `nova:module/log` (both contract versions) to the state `get` finds in a store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> Unit<'_, LogState>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Using<LogState>>(linker, get)?;
+    wit_0_1::add_to_linker::<T, Using<LogState>>(linker, get)
+}
+
+impl Host for Unit<'_, LogState> {
     async fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
-        self.enter(None)?.expect("log needs no grant");
-        if self.log.lines >= self.limits.log_lines {
-            self.log.dropped += 1;
+        self.gate.enter(None)?.expect("log needs no grant");
+        if self.state.lines >= self.gate.limits.log_lines {
+            self.state.dropped += 1;
             return Ok(());
         }
-        self.log.lines += 1;
+        self.state.lines += 1;
         if message.len() > MAX_LINE {
             let mut cut = MAX_LINE;
             while !message.is_char_boundary(cut) {
@@ -28,7 +40,7 @@ impl Host for StoreData {
             }
             message.truncate(cut);
         }
-        let c = &self.call;
+        let c = &self.gate.call;
         match level {
             Level::Debug => {
                 tracing::debug!(target: "nova::guest", tenant_id = %c.tenant_id, request_id = %c.request_id, module = %c.module, "{message}")

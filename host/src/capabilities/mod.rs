@@ -1,16 +1,99 @@
-//! Host capabilities, one unit per WIT interface: each keeps its per-call state in the store,
-//! implements its interface's `Host` trait starting with [`StoreData::enter`] (the host-call
-//! budget and the grant, checked in one place; a refusal is the interface's `denied` case),
-//! and is tested without Wasm. `v0_1` serves the frozen `nova:module@0.1.0` imports with
-//! the same units.
-//!
-//! [`StoreData::enter`]: crate::runtime::store::StoreData::enter
+//! Host capabilities, one unit per WIT interface. Each unit holds its per-call state, its
+//! limits, its `Host` impl and its `add_to_linker` (for every contract version that has
+//! the interface); [`add_to_linker`] below is the one list that registers them. Every host
+//! function starts at the [`Gate`] (the host-call budget and the grant, checked in one
+//! place; a refusal is the interface's `denied` case). Units are tested without Wasm.
+//! `v0_1` serves the frozen `nova:module@0.1.0` imports with the same units.
 
 pub mod audit;
 pub mod clock;
 pub mod context;
 pub mod entitlements;
+pub mod gate;
+pub mod grants;
 pub mod kv;
 pub mod log;
 pub mod outbound_http;
 pub mod v0_1;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Linker};
+
+use crate::limits::Limits;
+use crate::storage::Db;
+use crate::tenancy::TenantView;
+use audit::AuditState;
+use gate::{CallInfo, Gate};
+use kv::KvState;
+use log::LogState;
+use outbound_http::OutboundState;
+
+/// What a unit's host functions see: the call's gate and the unit's own state.
+pub struct Unit<'a, S> {
+    pub gate: &'a mut Gate,
+    pub state: &'a mut S,
+}
+
+/// The `HasData` of a unit whose state is `S` (its host functions run on a [`Unit`]).
+pub struct Using<S>(PhantomData<S>);
+
+impl<S: 'static> HasData for Using<S> {
+    type Data<'a> = Unit<'a, S>;
+}
+
+/// Every unit's state for one call.
+pub struct Capabilities {
+    pub gate: Gate,
+    pub kv: KvState,
+    pub audit: AuditState,
+    pub log: LogState,
+    pub outbound: OutboundState,
+    /// The calling tenant's modules, flags, plan and timezone, as resolved when the call
+    /// started.
+    pub tenant: Arc<TenantView>,
+}
+
+impl Capabilities {
+    /// Fresh state for one call, granted nothing yet.
+    pub fn new(db: Db, call: CallInfo, limits: Limits, tenant: Arc<TenantView>) -> Self {
+        Self {
+            kv: KvState::new(db, call.tenant_id.clone(), call.module.clone(), limits),
+            gate: Gate::new(call, limits),
+            audit: AuditState::default(),
+            log: LogState::default(),
+            outbound: OutboundState::default(),
+            tenant,
+        }
+    }
+}
+
+/// A store's data that holds the capabilities.
+pub trait HasCapabilities: Send + 'static {
+    fn capabilities(&mut self) -> &mut Capabilities;
+}
+
+/// A getter for the linker: the gate and one unit's state, out of the store's data.
+macro_rules! unit {
+    ($state:ident) => {
+        |t| {
+            let c = t.capabilities();
+            Unit {
+                gate: &mut c.gate,
+                state: &mut c.$state,
+            }
+        }
+    };
+}
+
+/// Register every unit: the one list a new capability joins.
+pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    context::add_to_linker(linker, |t| &mut t.capabilities().gate)?;
+    log::add_to_linker(linker, unit!(log))?;
+    kv::add_to_linker(linker, unit!(kv))?;
+    audit::add_to_linker(linker, unit!(audit))?;
+    entitlements::add_to_linker(linker, unit!(tenant))?;
+    outbound_http::add_to_linker(linker, unit!(outbound))?;
+    clock::add_to_linker(linker, unit!(tenant))
+}

@@ -11,10 +11,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::runtime::bindings::outbound_http::{Error, Host, Request, Response};
-use crate::runtime::manifest::Capability;
-use crate::runtime::store::StoreData;
-use crate::storage::audit::AuditEvent;
+use wasmtime::component::Linker;
+
+use super::{Unit, Using, grants::Capability};
+use crate::contract::outbound_http::{self as wit, Error, Host, Request, Response};
+use crate::contract::v0_1::nova::module::outbound_http as wit_0_1;
 
 /// Longest wait for one answer (shortened to what is left of the call's deadline).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -201,34 +202,24 @@ pub struct OutboundState {
     /// Where requests go; `None` in a store built without one (nothing is sent).
     pub outbound: Option<Arc<Outbound>>,
     pub sent: u32,
-    /// Hosts already refused in this call (each is audited once).
-    denied_hosts: std::collections::BTreeSet<String>,
 }
 
-impl StoreData {
-    /// Audit a refused destination (each host once per call), like a refused capability.
-    fn deny_host(&mut self, host: &str) {
-        if !self.outbound_state.denied_hosts.insert(host.to_string()) {
-            return;
-        }
-        let c = &self.call;
-        self.denials.push(AuditEvent::new(
-            Some(&c.tenant_id),
-            &c.module,
-            "outbound.denied",
-            Some(&c.actor),
-            &serde_json::json!({"host": host, "module": c.module, "version": c.version}),
-            Some(&c.request_id),
-        ));
-    }
+/// Link `nova:module/outbound-http` (both contract versions) to the state `get` finds in a
+/// store.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> Unit<'_, OutboundState>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, Using<OutboundState>>(linker, get)?;
+    wit_0_1::add_to_linker::<T, Using<OutboundState>>(linker, get)
 }
 
-impl Host for StoreData {
+impl Host for Unit<'_, OutboundState> {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
-        if let Err(denied) = self.enter(Some(Capability::OutboundHttp))? {
+        if let Err(denied) = self.gate.enter(Some(Capability::OutboundHttp))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        let Some(outbound) = self.outbound_state.outbound.clone() else {
+        let Some(outbound) = self.state.outbound.clone() else {
             return Ok(Err(Error::Failed(
                 "outbound requests are not configured on this host".into(),
             )));
@@ -237,9 +228,11 @@ impl Host for StoreData {
             Ok(r) => r,
             Err(e) => return Ok(Err(Error::InvalidRequest(e))),
         };
-        if !self.granted.hosts.contains(&name) {
-            self.deny_host(&name);
-            metrics::counter!("nova_outbound_requests_total", "module" => self.call.module.clone(), "outcome" => "denied").increment(1);
+        if !self.gate.granted.hosts.contains(&name) {
+            // Audited once per host per call, like a refused capability.
+            self.gate
+                .refuse("outbound.denied", serde_json::json!({"host": name}));
+            metrics::counter!("nova_outbound_requests_total", "module" => self.gate.call.module.clone(), "outcome" => "denied").increment(1);
             return Ok(Err(Error::NotAllowed(format!(
                 "host {name:?} is not declared by this module and granted to it"
             ))));
@@ -249,14 +242,18 @@ impl Host for StoreData {
                 "request bodies are limited to {MAX_BODY} bytes"
             ))));
         }
-        if self.outbound_state.sent >= MAX_REQUESTS {
+        if self.state.sent >= MAX_REQUESTS {
             return Ok(Err(Error::QuotaExceeded(format!(
                 "a call may send at most {MAX_REQUESTS} outbound requests"
             ))));
         }
-        self.outbound_state.sent += 1;
+        self.state.sent += 1;
         // Waiting counts against the call's deadline: never wait past it.
-        let left = self.limits.deadline.saturating_sub(self.started.elapsed());
+        let left = self
+            .gate
+            .limits
+            .deadline
+            .saturating_sub(self.gate.started.elapsed());
         let timeout = TIMEOUT.min(left);
         if timeout.is_zero() {
             return Ok(Err(Error::Timeout("the call's deadline has passed".into())));
@@ -282,7 +279,7 @@ impl Host for StoreData {
             Err(TransportError::Timeout(_)) => "timeout",
             Err(TransportError::Failed(_)) => "failed",
         };
-        metrics::counter!("nova_outbound_requests_total", "module" => self.call.module.clone(), "outcome" => outcome).increment(1);
+        metrics::counter!("nova_outbound_requests_total", "module" => self.gate.call.module.clone(), "outcome" => outcome).increment(1);
         Ok(result.map_err(|e| match e {
             TransportError::Timeout(m) => Error::Timeout(m),
             TransportError::Failed(m) => Error::Failed(m),

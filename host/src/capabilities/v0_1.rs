@@ -3,11 +3,19 @@
 //! the way 0.1.0 worded it (kv `other`, audit `invalid-action`, outbound `not-allowed`, each
 //! with the text its SDK recognises; entitlements answered "nothing").
 
-use crate::runtime::bindings::v0_1::nova::module as old;
-use crate::runtime::bindings::{audit, context, entitlements, kv, log, outbound_http};
-use crate::runtime::store::StoreData;
+use std::sync::Arc;
 
-impl old::kv::Host for StoreData {
+use super::Unit;
+use super::audit::AuditState;
+use super::gate::Gate;
+use super::kv::KvState;
+use super::log::LogState;
+use super::outbound_http::OutboundState;
+use crate::contract::v0_1::nova::module as old;
+use crate::contract::{audit, context, entitlements, kv, log, outbound_http};
+use crate::tenancy::TenantView;
+
+impl old::kv::Host for Unit<'_, KvState> {
     async fn get(
         &mut self,
         key: String,
@@ -59,7 +67,7 @@ fn kv_error(e: kv::Error) -> old::kv::Error {
     }
 }
 
-impl old::audit::Host for StoreData {
+impl old::audit::Host for Unit<'_, AuditState> {
     async fn record(
         &mut self,
         action: String,
@@ -76,7 +84,7 @@ impl old::audit::Host for StoreData {
     }
 }
 
-impl old::log::Host for StoreData {
+impl old::log::Host for Unit<'_, LogState> {
     async fn log(&mut self, level: old::log::Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             old::log::Level::Debug => log::Level::Debug,
@@ -88,7 +96,7 @@ impl old::log::Host for StoreData {
     }
 }
 
-impl old::context::Host for StoreData {
+impl old::context::Host for Gate {
     async fn get(&mut self) -> wasmtime::Result<old::context::Info> {
         let i = context::Host::get(self).await?;
         Ok(old::context::Info {
@@ -101,7 +109,7 @@ impl old::context::Host for StoreData {
     }
 }
 
-impl old::entitlements::Host for StoreData {
+impl old::entitlements::Host for Unit<'_, Arc<TenantView>> {
     async fn has_feature(&mut self, flag: String) -> wasmtime::Result<bool> {
         Ok(entitlements::Host::has_feature(self, flag)
             .await?
@@ -115,7 +123,7 @@ impl old::entitlements::Host for StoreData {
     }
 }
 
-impl old::outbound_http::Host for StoreData {
+impl old::outbound_http::Host for Unit<'_, OutboundState> {
     async fn send(
         &mut self,
         req: old::outbound_http::Request,

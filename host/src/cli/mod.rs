@@ -17,9 +17,9 @@ use clap::{Parser, Subcommand};
 use crate::auth::{Role, password};
 use crate::config::Config;
 use crate::http::superadmin::check_email;
+use crate::limits::Limits;
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineConfig;
-use crate::runtime::limits::Limits;
 use crate::storage::{self, users};
 
 /// Nova: run restaurant software modules as sandboxed WebAssembly components, per tenant.

@@ -15,8 +15,8 @@ use super::error::current_request_id;
 use super::portal::respond;
 use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
+use crate::contract::GuestRequest;
 use crate::error_code::ErrorCode;
-use crate::runtime::bindings::GuestRequest;
 use crate::storage::tenants;
 use crate::webhooks::{deliveries, signature};
 

@@ -10,8 +10,8 @@ use super::error::{ApiError, current_request_id};
 use super::extract::TenantUser;
 use crate::app::AppState;
 use crate::calls::{self, Call, CallOutcome, Policy};
+use crate::contract::GuestRequest;
 use crate::error_code::ErrorCode;
-use crate::runtime::bindings::GuestRequest;
 
 /// Headers never shown to a module: credentials and hop-by-hop headers.
 const HIDDEN: &[&str] = &[

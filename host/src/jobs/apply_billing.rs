@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::billing::apply::{self, ApplyError, Decision};
 use crate::billing::{ACTOR, count};
 use crate::calls::{self, Call, CallOutcome, Policy};
-use crate::runtime::bindings::GuestRequest;
+use crate::contract::GuestRequest;
 use crate::storage::outbox::{self, Claimed};
 use crate::storage::{billing_events, tenants};
 use crate::tenancy::changes;

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{ModulePre, v0_1, v0_2};
+use super::module_pre::ModulePre;
 use super::store::StoreData;
+use crate::capabilities;
 
 /// How often the epoch advances; the CPU deadline is checked at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -85,10 +86,7 @@ impl WasmEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         // Every contract the host serves: a component is linked against the one it imports.
-        v0_2::Module::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
-        v0_1::Module::add_to_linker::<StoreData, HasSelf<StoreData>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
+        capabilities::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let stop = ticker_stop.clone();

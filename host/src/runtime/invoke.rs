@@ -9,15 +9,16 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::admission::Admitted;
-use super::bindings::{GuestRequest, GuestResponse};
 use super::cpu::CpuTurn;
 use super::engine::WasmEngine;
 use super::growth::Growth;
-use super::limits::{LimitExceeded, Limits};
-use super::manifest::Permissions;
 use super::registry::LoadedModule;
-use super::store::{CallInfo, StoreData};
+use super::store::StoreData;
+use crate::capabilities::gate::CallInfo;
+use crate::capabilities::grants::Permissions;
 use crate::capabilities::outbound_http::Outbound;
+use crate::contract::{GuestRequest, GuestResponse};
+use crate::limits::{LimitExceeded, Limits};
 use crate::storage::audit::AuditEvent;
 use crate::storage::commit::{Committed, Job};
 use crate::storage::invocations::{Invocation, Outcome};
@@ -178,10 +179,10 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         growth,
     } = input;
     let mut data = StoreData::new(db, call, limits, view);
-    data.granted = granted;
+    data.caps.gate.granted = granted;
     data.limiter.growth = Some(growth);
     data.limiter.cpu = Some(cpu.clone());
-    data.outbound_state.outbound = outbound;
+    data.caps.outbound.outbound = outbound;
     let mut store = Store::new(engine.engine(), data);
     store.limiter_async(|s| &mut s.limiter);
     let _ = store.set_fuel(limits.fuel);
@@ -195,7 +196,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         if interrupt.load(Ordering::Acquire) {
             return Err(wasmtime::Error::new(LimitExceeded::Interrupted));
         }
-        if ctx.data().started.elapsed() >= deadline {
+        if ctx.data().caps.gate.started.elapsed() >= deadline {
             return Err(wasmtime::Error::new(LimitExceeded::Deadline(deadline)));
         }
         Ok(UpdateDeadline::YieldCustom(1, tick.next_tick()))
@@ -217,9 +218,9 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
     };
     let data = store.data_mut();
     let effects = Effects {
-        writes: data.kv.take_writes(),
-        audits: std::mem::take(&mut data.audit.events),
-        denials: std::mem::take(&mut data.denials),
+        writes: data.caps.kv.take_writes(),
+        audits: std::mem::take(&mut data.caps.audit.events),
+        denials: std::mem::take(&mut data.caps.gate.denials),
     };
     (
         Attempt {

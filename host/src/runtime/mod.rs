@@ -1,16 +1,16 @@
 //! The Wasm runtime: engine, installed modules, and the invocation path.
 
 pub mod admission;
-pub mod bindings;
 pub mod bucket;
 pub mod cpu;
 pub mod engine;
 pub mod executors;
 pub mod growth;
 pub mod invoke;
-pub mod limits;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
+pub mod module_pre;
 pub mod registry;
 pub mod running;
 pub mod store;
@@ -20,9 +20,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::capabilities::grants::Permissions;
+use crate::limits::Limits;
 use crate::storage::{self, Db, commit::Committer};
 use engine::{CompileError, EngineConfig, WasmEngine};
-use limits::Limits;
 use registry::{LoadedModule, Registry};
 
 /// Module names: lower-case letters, digits and `-`, starting with a letter, at most 64 bytes;
@@ -111,7 +112,7 @@ impl Runtime {
         })
     }
 
-    async fn prepare(&self, bytes: Vec<u8>) -> Result<bindings::ModulePre, InstallError> {
+    async fn prepare(&self, bytes: Vec<u8>) -> Result<module_pre::ModulePre, InstallError> {
         let engine = self.engine.clone();
         // Compiling is seconds of CPU: keep it off the request threads.
         tokio::task::spawn_blocking(move || engine.prepare(&bytes))
@@ -200,7 +201,7 @@ impl Runtime {
 
 impl Runtime {
     /// The capabilities `module` may use: what it declares and a superadmin granted.
-    pub fn effective_grants(&self, module: &LoadedModule) -> manifest::Permissions {
+    pub fn effective_grants(&self, module: &LoadedModule) -> Permissions {
         module
             .declared
             .intersection(&self.registry.granted(&module.name))
@@ -210,14 +211,14 @@ impl Runtime {
     pub async fn reload_grants(&self) -> Result<(), sqlx::Error> {
         for (module, names) in storage::grants::all(&self.db).await? {
             self.registry
-                .set_grants(&module, manifest::Permissions::from_names(&names));
+                .set_grants(&module, Permissions::from_names(&names));
         }
         Ok(())
     }
 }
 
 /// What [`Runtime::check`] produces: the declared capabilities and the linked module.
-type Checked = (manifest::Permissions, bindings::ModulePre);
+type Checked = (Permissions, module_pre::ModulePre);
 
 fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> LoadedModule {
     LoadedModule {

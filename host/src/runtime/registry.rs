@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use super::bindings::ModulePre;
-use super::manifest::Permissions;
 use super::metrics::ModuleMetrics;
+use super::module_pre::ModulePre;
+use crate::capabilities::grants::Permissions;
 
 /// A compiled, linked module version ready to instantiate.
 pub struct LoadedModule {

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 
 use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
-use crate::runtime::bindings::GuestRequest;
+use crate::contract::GuestRequest;
 use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::{mail, tenants, users};
 

@@ -1,40 +1,11 @@
-//! Host-side bindings for every `nova:module` contract the host serves, and every
-//! `bindgen!` with them: `0.2.0`, the current one, and `0.1.0`, frozen as it shipped (a
-//! component built against it keeps running; `capabilities::v0_1` serves its imports with
-//! the current capabilities).
-//!
-//! Imports are async (kv reads go to the database) and trappable: a host function returns
-//! `Ok(Err(e))` for an error the guest sees, and `Err(trap)` to stop the guest.
+//! A linked module version, whichever `nova:module` contract its component was built
+//! against.
 
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use super::store::StoreData;
-
-/// `nova:module@0.1.0`, as shipped.
-pub mod v0_1 {
-    wasmtime::component::bindgen!({
-        path: "../wit/module-0.1.0",
-        world: "module",
-        imports: { default: async | trappable },
-        exports: { default: async },
-    });
-}
-
-/// `nova:module@0.2.0`: adds the `denied` case to every refusable interface, and `clock`.
-pub mod v0_2 {
-    wasmtime::component::bindgen!({
-        path: "../wit/module-0.2.0",
-        world: "module",
-        imports: { default: async | trappable },
-        exports: { default: async },
-    });
-}
-
-pub use v0_2::exports::nova::module::handler::{
-    Request as GuestRequest, Response as GuestResponse,
-};
-pub use v0_2::nova::module::{audit, clock, context, entitlements, kv, log, outbound_http};
+use crate::contract::{GuestRequest, GuestResponse, v0_1, v0_2};
 
 /// A linked module version ready to instantiate, with the contract it was built against.
 #[derive(Clone)]

@@ -1,29 +1,11 @@
-//! The reasons a call can be stopped for exceeding a limit, and how memory limits are
-//! enforced. (The limits themselves are `crate::limits::Limits`.)
+//! How a call's memory limit is enforced, and its growth charged to the tenant's budget.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-pub use crate::limits::Limits;
+use crate::limits::LimitExceeded;
 
 use super::cpu::CpuTurn;
 use super::growth::Growth;
-
-/// A limit that stopped a call. Raised as a trap so the guest cannot catch it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LimitExceeded {
-    #[error("memory limit of {0} bytes exceeded")]
-    Memory(usize),
-    #[error("CPU deadline of {0:?} exceeded")]
-    Deadline(Duration),
-    #[error("host call budget of {0} calls exceeded")]
-    HostCalls(u32),
-    #[error("response body larger than {0} bytes")]
-    ResponseBody(usize),
-    #[error("memory growth budget of the tenant exhausted (it grows memory faster than its share)")]
-    GrowthBudget,
-    #[error("interrupted: module switched off for this tenant")]
-    Interrupted,
-}
 
 /// Caps linear memory and table growth for one store, and charges big growth to the
 /// tenant's growth budget.
