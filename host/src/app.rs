@@ -30,24 +30,24 @@ pub struct Inner {
     pub runtime: Runtime,
     pub tenancy: Tenancy,
     pub keys: Keys,
-    pub metrics: PrometheusHandle,
+    pub(crate) metrics: PrometheusHandle,
     pub limits: Limits,
     /// The change channel to other replicas (`REDIS_URL`).
-    pub bus: Option<Arc<Bus>>,
+    pub(crate) bus: Option<Arc<Bus>>,
     /// The secret payment settlement webhooks are signed with; `None` refuses them all.
-    pub payments_webhook_secret: Option<String>,
+    pub(crate) payments_webhook_secret: Option<String>,
     /// The secret billing webhooks are signed with; `None` refuses them all.
-    pub billing_webhook_secret: Option<String>,
+    pub(crate) billing_webhook_secret: Option<String>,
     /// How workers take jobs.
-    pub worker: crate::config::WorkerConfig,
+    pub(crate) worker: crate::config::WorkerConfig,
     /// Woken when jobs are queued (here or, through Redis, on another replica).
-    pub jobs_wake: Arc<tokio::sync::Notify>,
+    pub(crate) jobs_wake: Arc<tokio::sync::Notify>,
     /// Where mail goes (SMTP, or kept in the outbox).
-    pub mailer: crate::mail::Mailer,
+    pub(crate) mailer: crate::mail::Mailer,
     /// Maintenance mode as this replica knows it (refreshed on change and reconciliation).
-    pub maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
+    pub(crate) maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
-    pub trusted_proxies: crate::proxies::TrustedProxies,
+    pub(crate) trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 impl Deref for AppState {
@@ -76,7 +76,7 @@ impl AppState {
             cache_dir: Some(config.cache_dir()),
             ..EngineConfig::default()
         };
-        let mut runtime = Runtime::new(db.clone(), engine, limits)?;
+        let mut runtime = Runtime::new(db.clone(), engine)?;
         runtime.outbound = Some(Arc::new(Outbound::new(
             config.outbound_bindings()?,
             transport,
@@ -117,7 +117,7 @@ impl AppState {
     /// Make a committed change to a tenant take effect everywhere: calls of modules now off
     /// are interrupted here and on the other replicas, which also drop their cached view.
     /// (The change itself already dropped this replica's cached view.)
-    pub async fn changed(&self, tenant: &str, deltas: &[Delta]) {
+    pub(crate) async fn changed(&self, tenant: &str, deltas: &[Delta]) {
         let off: Vec<String> = deltas
             .iter()
             .filter(|d| d.kind == Kind::Module && !d.current.unwrap_or(false))
@@ -134,7 +134,7 @@ impl AppState {
     }
 
     /// Re-read maintenance mode from the database.
-    pub async fn reload_maintenance(&self) {
+    pub(crate) async fn reload_maintenance(&self) {
         match storage::maintenance::current(&self.db).await {
             Ok(now) => *self.maintenance.write().unwrap_or_else(|p| p.into_inner()) = now,
             Err(e) => tracing::warn!(error = %e, "could not read maintenance mode"),
@@ -142,7 +142,7 @@ impl AppState {
     }
 
     /// Maintenance mode changed here: take it up and tell the other replicas.
-    pub async fn maintenance_changed(&self) {
+    pub(crate) async fn maintenance_changed(&self) {
         self.reload_maintenance().await;
         if let Some(bus) = &self.bus {
             bus.publish(Event::Maintenance).await;
@@ -150,7 +150,7 @@ impl AppState {
     }
 
     /// Wake idle workers here and on the other replicas: jobs were queued on `queue`.
-    pub async fn jobs_queued(&self, queue: &str) {
+    pub(crate) async fn jobs_queued(&self, queue: &str) {
         self.jobs_wake.notify_waiters();
         if let Some(bus) = &self.bus {
             bus.publish(Event::Jobs {
@@ -161,7 +161,7 @@ impl AppState {
     }
 
     /// Tell the other replicas that active or pinned module versions changed.
-    pub async fn versions_changed(&self) {
+    pub(crate) async fn versions_changed(&self) {
         if let Some(bus) = &self.bus {
             bus.publish(Event::Modules).await;
         }
@@ -207,7 +207,7 @@ impl AppState {
 
     /// Count one module call against the tenant's plan rate: shared by all replicas through
     /// Redis when configured, per process otherwise (and when Redis does not answer).
-    pub async fn allow_call(&self, tenant: &str, per_minute: u64) -> bool {
+    pub(crate) async fn allow_call(&self, tenant: &str, per_minute: u64) -> bool {
         if let Some(bus) = &self.bus {
             match bus.allow(tenant, per_minute).await {
                 Ok(allowed) => return allowed,
@@ -221,7 +221,7 @@ impl AppState {
 
     /// Start agreeing with other replicas: the Redis listener (if configured) and the
     /// periodic reconciliation.
-    pub fn start_sync(&self) {
+    pub(crate) fn start_sync(&self) {
         if let Some(bus) = &self.bus {
             bus.clone().listen(self.clone());
         }

@@ -161,11 +161,11 @@ pub struct PaymentsConfig {
 
 /// The secret the sandbox and a sandbox-mode server share when none is configured. Only
 /// sandbox mode accepts it: it is public, in this file.
-pub const SANDBOX_WEBHOOK_SECRET: &str = "nova-sandbox-webhook-secret";
+pub(crate) const SANDBOX_WEBHOOK_SECRET: &str = "nova-sandbox-webhook-secret";
 
 impl PaymentsConfig {
     /// The webhook secret in force, or why there is none.
-    pub fn secret(&self) -> anyhow::Result<Option<String>> {
+    pub(crate) fn secret(&self) -> anyhow::Result<Option<String>> {
         match (self.mode.as_str(), &self.webhook_secret) {
             ("off", _) => Ok(None),
             (_, Some(s)) if !s.is_empty() => Ok(Some(s.clone())),
@@ -180,7 +180,7 @@ impl PaymentsConfig {
 impl PaymentsConfig {
     /// Refuse to serve sandbox settlements, signed with the public development secret, to
     /// anyone but this machine: on a non-loopback address the secret must be set.
-    pub fn check_exposure(&self, listen: std::net::IpAddr) -> anyhow::Result<()> {
+    pub(crate) fn check_exposure(&self, listen: std::net::IpAddr) -> anyhow::Result<()> {
         let explicit = self
             .webhook_secret
             .as_deref()
@@ -222,7 +222,7 @@ impl Config {
     }
 
     /// The database URL in force.
-    pub fn database_url(&self) -> String {
+    pub(crate) fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) if !url.is_empty() => url.clone(),
             _ => format!("sqlite://{}/nova.db?mode=rwc", self.data_dir.display()),
@@ -230,7 +230,7 @@ impl Config {
     }
 
     /// Where compiled modules are cached.
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("cache"))
@@ -238,7 +238,7 @@ impl Config {
 
     /// Host names bound to base URLs for outbound requests: `payments` (unless the provider
     /// is off) and every `--outbound-host`.
-    pub fn outbound_bindings(
+    pub(crate) fn outbound_bindings(
         &self,
     ) -> anyhow::Result<std::collections::HashMap<String, reqwest::Url>> {
         let mut out = std::collections::HashMap::new();
@@ -263,7 +263,7 @@ impl Config {
     }
 
     /// Connect to the configured database, creating the data directory for SQLite.
-    pub async fn connect(&self) -> anyhow::Result<Db> {
+    pub(crate) async fn connect(&self) -> anyhow::Result<Db> {
         let url = self.database_url();
         if url.starts_with("sqlite:") {
             std::fs::create_dir_all(&self.data_dir)?;

@@ -15,11 +15,12 @@ macro_rules! codes {
         }
 
         impl ErrorCode {
-            /// Every code, for the OpenAPI description and the docs check.
-            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$name,)*];
+            /// Every code, for the check that docs/API.md lists each.
+            #[cfg(test)]
+            pub(crate) const ALL: &[ErrorCode] = &[$(ErrorCode::$name,)*];
 
             /// The code as it appears in JSON.
-            pub const fn as_str(self) -> &'static str {
+            pub(crate) const fn as_str(self) -> &'static str {
                 match self {
                     $(ErrorCode::$name => stringify!($name),)*
                 }
@@ -98,7 +99,7 @@ codes! {
 }
 
 /// The body of an error response, for a given status, code and message.
-pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+pub(crate) fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
     let mut error = json!({"code": code, "message": message, "requestId": current_request_id()});
     if let Some(f) = field {
         error["field"] = json!(f);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// A limit that stopped a call. Raised as a trap so the guest cannot catch it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LimitExceeded {
+pub(crate) enum LimitExceeded {
     #[error("memory limit of {0} bytes exceeded")]
     Memory(usize),
     #[error("CPU deadline of {0:?} exceeded")]
@@ -24,25 +24,25 @@ pub enum LimitExceeded {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Linear memory a call may grow to, in bytes.
-    pub memory_bytes: usize,
+    pub(crate) memory_bytes: usize,
     /// Wall-clock CPU deadline, enforced with epoch interruption.
-    pub deadline: Duration,
+    pub(crate) deadline: Duration,
     /// Fuel a call may burn; running out stops it with outcome `limit`.
     pub fuel: u64,
     /// Largest request or response body, in bytes.
-    pub body_bytes: usize,
+    pub(crate) body_bytes: usize,
     /// Largest kv value, in bytes.
-    pub kv_value_bytes: usize,
+    pub(crate) kv_value_bytes: usize,
     /// Host calls (kv, audit, log, context) per invocation.
-    pub host_calls: u32,
+    pub(crate) host_calls: u32,
     /// Bytes of kv writes one call may buffer.
-    pub buffered_write_bytes: usize,
+    pub(crate) buffered_write_bytes: usize,
     /// Audit records one call may write.
-    pub audit_records: u32,
+    pub(crate) audit_records: u32,
     /// Log lines one call may write (further lines are dropped).
-    pub log_lines: u32,
+    pub(crate) log_lines: u32,
     /// Calls one tenant may run at once (not a per-call limit, but set by the same plan).
-    pub concurrent_calls: u32,
+    pub(crate) concurrent_calls: u32,
 }
 
 impl Default for Limits {

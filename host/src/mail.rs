@@ -8,7 +8,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::storage::mail::Mail;
 
 /// Where mail goes.
-pub struct Mailer {
+pub(crate) struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
 }
@@ -16,7 +16,7 @@ pub struct Mailer {
 impl Mailer {
     /// `smtp_url` such as `smtp://127.0.0.1:1025` (Mailpit) or `smtp://user:pass@host:587`;
     /// `None` keeps mail in the outbox.
-    pub fn new(smtp_url: Option<&str>, from: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(smtp_url: Option<&str>, from: &str) -> anyhow::Result<Self> {
         let transport = match smtp_url.filter(|u| !u.is_empty()) {
             Some(url) => Some(transport(url)?),
             None => None,
@@ -28,7 +28,7 @@ impl Mailer {
     }
 
     /// True when mail leaves through SMTP.
-    pub fn sends(&self) -> bool {
+    pub(crate) fn sends(&self) -> bool {
         self.transport.is_some()
     }
 }
@@ -59,7 +59,7 @@ fn transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
 }
 
 /// What became of one mail.
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// Handed to the SMTP server.
     Sent,
     /// No SMTP server: kept in the outbox.
@@ -72,7 +72,7 @@ pub enum Delivery {
 
 impl Mailer {
     /// Send `mail` now.
-    pub async fn deliver(&self, mail: &Mail) -> Delivery {
+    pub(crate) async fn deliver(&self, mail: &Mail) -> Delivery {
         let Some(transport) = &self.transport else {
             return Delivery::Stored;
         };

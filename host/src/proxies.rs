@@ -9,11 +9,11 @@ use ipnet::IpNet;
 
 /// The proxies whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub(crate) struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parse `CIDR,…` entries; a bare address means just that address.
-    pub fn parse(entries: &[String]) -> anyhow::Result<Self> {
+    pub(crate) fn parse(entries: &[String]) -> anyhow::Result<Self> {
         let mut nets = Vec::new();
         for raw in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
             let net = match raw.parse::<IpNet>() {
@@ -35,7 +35,7 @@ impl TrustedProxies {
     /// The client's address: the socket peer, or, when the peer is a trusted proxy, the
     /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries to its
     /// left were written by the client and prove nothing).
-    pub fn client(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+    pub(crate) fn client(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
         let peer = canonical(peer);
         if !self.trusts(peer) {
             return peer;

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// How often each replica re-reads everything, whatever Redis says.
-pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 
 /// What changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
-pub enum Event {
+pub(crate) enum Event {
     /// A tenant's modules, flags or plan changed; `off` lists modules now off.
     Tenant { tenant: String, off: Vec<String> },
     /// Active or pinned module versions changed.
@@ -64,7 +64,7 @@ impl Bus {
     }
 
     /// Tell the other replicas. Failures are logged: reconciliation catches up anyway.
-    pub async fn publish(&self, event: Event) {
+    pub(crate) async fn publish(&self, event: Event) {
         let Ok(msg) = serde_json::to_string(&Envelope {
             from: self.me.clone(),
             event,
@@ -83,7 +83,7 @@ impl Bus {
     }
 
     /// Listen for other replicas' changes until the process ends, reconnecting on failure.
-    pub fn listen<R: Replica>(self: Arc<Self>, state: R) {
+    pub(crate) fn listen<R: Replica>(self: Arc<Self>, state: R) {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = self.listen_once(&state).await {
@@ -152,7 +152,7 @@ impl Bus {
 
 /// What a replica does about the others: take up their changes, and re-read what it caches
 /// when a change may have been missed.
-pub trait Replica: Send + Sync + 'static {
+pub(crate) trait Replica: Send + Sync + 'static {
     /// Apply another replica's change.
     fn apply(&self, event: Event) -> impl Future<Output = ()> + Send;
     /// Re-read everything this replica caches.
@@ -160,7 +160,7 @@ pub trait Replica: Send + Sync + 'static {
 }
 
 /// Re-read everything every [`RECONCILE_EVERY`], for as long as the process runs.
-pub fn reconcile_periodically<R: Replica>(state: R) {
+pub(crate) fn reconcile_periodically<R: Replica>(state: R) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RECONCILE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

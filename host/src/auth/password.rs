@@ -26,7 +26,7 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 }
 
 /// True when `password` matches the stored hash.
-pub fn verify(password: &str, stored: &str) -> bool {
+pub(crate) fn verify(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
         .map(|parsed| {
             Argon2::default()
@@ -38,7 +38,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 /// The gate was full: too many hashes running and waiting. Retry shortly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Busy;
+pub(crate) struct Busy;
 
 /// A hash or verification handed to a hashing thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -115,7 +115,7 @@ impl Gate {
 
 /// A place in a [`Gate`]'s queue; given back when dropped.
 #[must_use]
-pub struct Ticket<'a> {
+pub(crate) struct Ticket<'a> {
     gate: &'a Gate,
 }
 
@@ -147,12 +147,12 @@ impl Ticket<'_> {
     }
 
     /// [`hash`] on a hashing thread.
-    pub async fn hash(self, password: String) -> Result<anyhow::Result<String>, Busy> {
+    pub(crate) async fn hash(self, password: String) -> Result<anyhow::Result<String>, Busy> {
         self.run(move || hash(&password)).await
     }
 
     /// [`verify`] on a hashing thread.
-    pub async fn verify(self, password: String, stored: String) -> Result<bool, Busy> {
+    pub(crate) async fn verify(self, password: String, stored: String) -> Result<bool, Busy> {
         self.run(move || verify(&password, &stored)).await
     }
 }
@@ -199,17 +199,17 @@ fn release_free_memory() {}
 
 /// A place in the process-wide hashing queue, or [`Busy`]: take it before the work that
 /// leads to a hash, and hash or verify with it.
-pub fn admit() -> Result<Ticket<'static>, Busy> {
+pub(crate) fn admit() -> Result<Ticket<'static>, Busy> {
     GATE.enter()
 }
 
 /// [`hash`] through the process-wide gate.
-pub async fn hash_gated(password: String) -> Result<anyhow::Result<String>, Busy> {
+pub(crate) async fn hash_gated(password: String) -> Result<anyhow::Result<String>, Busy> {
     admit()?.hash(password).await
 }
 
 /// Why a new password is refused, if it is.
-pub fn check_strength(password: &str) -> Result<(), String> {
+pub(crate) fn check_strength(password: &str) -> Result<(), String> {
     if password.chars().count() < 8 {
         return Err("password must be at least 8 characters".into());
     }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::storage::{Db, keys};
 
 /// How long a login token is valid.
-pub const TOKEN_TTL_SECS: i64 = 12 * 3600;
+pub(crate) const TOKEN_TTL_SECS: i64 = 12 * 3600;
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub enum Role {
 
 impl Role {
     /// Parse a role name as the API spells it.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "superadmin" => Some(Role::Superadmin),
             "admin" => Some(Role::Admin),
@@ -39,7 +39,7 @@ impl Role {
     }
 
     /// The stored name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Superadmin => "superadmin",
             Role::Admin => "admin",
@@ -97,7 +97,7 @@ pub struct Keys {
 }
 
 /// The key id of a secret.
-pub fn kid_of(secret: &[u8]) -> String {
+pub(crate) fn kid_of(secret: &[u8]) -> String {
     hex::encode(&Sha256::digest(secret)[..6])
 }
 
@@ -142,7 +142,7 @@ impl Keys {
     }
 
     /// Re-read the keys (after another replica rotated them).
-    pub async fn reload(&self, db: &Db) -> anyhow::Result<()> {
+    pub(crate) async fn reload(&self, db: &Db) -> anyhow::Result<()> {
         let list = keys::list(db).await?;
         if !list.is_empty() {
             *self.keys.write().unwrap_or_else(|p| p.into_inner()) = list

@@ -13,22 +13,22 @@ use crate::tenancy::registration::{self, PlanError};
 
 /// What the billing module answers for an event.
 #[derive(Debug, Deserialize)]
-pub struct Decision {
-    pub effects: Vec<Effect>,
-    pub audit: Vec<AuditEntry>,
+pub(crate) struct Decision {
+    pub(crate) effects: Vec<Effect>,
+    pub(crate) audit: Vec<AuditEntry>,
 }
 
 /// An audit action the module asks for.
 #[derive(Debug, Deserialize)]
-pub struct AuditEntry {
-    pub action: String,
-    pub payload: Value,
+pub(crate) struct AuditEntry {
+    pub(crate) action: String,
+    pub(crate) payload: Value,
 }
 
 /// One change, as the module describes it.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "op")]
-pub enum Effect {
+pub(crate) enum Effect {
     #[serde(rename = "plan.set", rename_all = "camelCase")]
     PlanSet {
         tenant_id: String,
@@ -64,7 +64,7 @@ pub enum Effect {
 
 /// Why a decision could not be applied.
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     /// Retrying cannot help (an unknown plan, a status the host does not know).
     #[error("{0}")]
     Permanent(String),
@@ -83,7 +83,7 @@ impl From<PlanError> for ApplyError {
 
 /// Apply `decision` for `tenant` inside `conn`'s transaction; the toggle deltas, for metrics
 /// and for telling the other replicas once committed.
-pub async fn apply(
+pub(crate) async fn apply(
     conn: &mut AnyConnection,
     tenant: &str,
     decision: &Decision,

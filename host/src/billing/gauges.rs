@@ -4,7 +4,7 @@
 use crate::storage::{Db, invoices, now_ms, outbox};
 
 /// Refresh the queue-depth and billing gauges.
-pub async fn refresh(db: &Db) -> Result<(), sqlx::Error> {
+pub(crate) async fn refresh(db: &Db) -> Result<(), sqlx::Error> {
     let mut seen_billing = false;
     for (queue, depth) in outbox::depths(db).await? {
         seen_billing |= queue == super::QUEUE;

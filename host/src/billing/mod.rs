@@ -9,10 +9,10 @@ pub mod replay;
 /// The queue billing events go through.
 pub const QUEUE: &str = "billing:webhooks";
 /// Who the billing module sees as the caller.
-pub const ACTOR: &str = "worker:billing";
+pub(crate) const ACTOR: &str = "worker:billing";
 
 /// Count a billing webhook by what happened to it: `received`, `duplicate`, `processed`,
 /// `retrying` or `failed`.
-pub fn count(status: &'static str) {
+pub(crate) fn count(status: &'static str) {
     metrics::counter!("nova_api_billing_webhook_total", "status" => status).increment(1);
 }

@@ -10,7 +10,7 @@ use crate::storage::outbox::{self, JobView};
 
 /// Why an operator action was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub(crate) enum ReplayError {
     #[error("no {0} with id {1}")]
     NotFound(&'static str, String),
     #[error("{0}")]
@@ -21,7 +21,7 @@ pub enum ReplayError {
 
 /// Put a billing event back to `pending` with no error and no attempts, and make its job due
 /// now (a new job if it has none). A processed event is not replayed: its effect happened.
-pub async fn replay(
+pub(crate) async fn replay(
     db: &Db,
     event_id: &str,
     actor: &str,
@@ -61,7 +61,7 @@ pub async fn replay(
 
 /// Make any queued job due now with its attempts reset; a billing job's event goes back to
 /// `pending` too. A finished job is not retried.
-pub async fn retry_job(
+pub(crate) async fn retry_job(
     db: &Db,
     job_id: &str,
     actor: &str,

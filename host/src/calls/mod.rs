@@ -6,7 +6,7 @@
 pub mod outcome;
 pub mod policy;
 
-pub use outcome::{CallOutcome, Failure, Refusal};
+pub(crate) use outcome::{CallOutcome, Failure, Refusal};
 pub use policy::{LimitsFrom, Policy, Version};
 
 use crate::app::AppState;
@@ -108,10 +108,7 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
     } else {
         None
     };
-    let invoked = state
-        .runtime
-        .invoke_admitted(module, &caller, request, slot)
-        .await;
+    let invoked = state.runtime.invoke(module, &caller, request, slot).await;
     let failure = match (invoked.failure(), invoked.response) {
         (None, Some(resp)) if (100..1000).contains(&resp.status) => {
             return CallOutcome::Answered(resp);

@@ -2,7 +2,7 @@
 
 use crate::contract::GuestResponse;
 use crate::error_code::ErrorCode;
-pub use crate::runtime::invoke::Failure;
+pub(crate) use crate::runtime::invoke::Failure;
 
 /// The end of one call through [`super::Calls::call`].
 #[derive(Debug)]
@@ -29,10 +29,10 @@ pub enum CallOutcome {
 #[derive(Debug)]
 pub struct Refusal {
     pub status: u16,
-    pub code: ErrorCode,
-    pub message: String,
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
     /// Seconds a client should wait before trying again.
-    pub retry_after: Option<u32>,
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl Refusal {

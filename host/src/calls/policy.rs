@@ -23,18 +23,18 @@ pub enum LimitsFrom {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     /// Count the call against the plan's module calls per minute.
-    pub rate_limited: bool,
+    pub(crate) rate_limited: bool,
     /// Refuse unless the module is enabled for the tenant (override, plan or preset).
-    pub requires_enabled: bool,
+    pub(crate) requires_enabled: bool,
     /// Wait for one of the tenant's concurrency slots, as long as the call may run.
-    pub tenant_slot: bool,
-    pub version: Version,
-    pub limits: LimitsFrom,
+    pub(crate) tenant_slot: bool,
+    pub(crate) version: Version,
+    pub(crate) limits: LimitsFrom,
 }
 
 impl Policy {
     /// A tenant user's request (`/v1/portal/{module}/…`): every check.
-    pub const TENANT_REQUEST: Self = Self {
+    pub(crate) const TENANT_REQUEST: Self = Self {
         rate_limited: true,
         requires_enabled: true,
         tenant_slot: true,
@@ -59,7 +59,7 @@ impl Policy {
     /// module runs whatever the tenant's toggles and plan (a tenant whose plan lapsed still
     /// gets its renewal applied), always in its active version so every tenant's events
     /// are decided by the same rules (pins do not apply), under the host's limits.
-    pub const BILLING: Self = Self {
+    pub(crate) const BILLING: Self = Self {
         rate_limited: false,
         requires_enabled: false,
         tenant_slot: false,

@@ -12,12 +12,12 @@ const MAX_PAYLOAD: usize = 64 << 10;
 
 /// Per-call audit buffer.
 #[derive(Debug, Default)]
-pub struct AuditState {
-    pub events: Vec<AuditEvent>,
+pub(crate) struct AuditState {
+    pub(crate) events: Vec<AuditEvent>,
 }
 
 /// Why an action name is refused, if it is.
-pub fn check_action(action: &str) -> Result<(), String> {
+pub(crate) fn check_action(action: &str) -> Result<(), String> {
     if action.is_empty() || action.len() > 128 {
         return Err("action must be 1 to 128 bytes".into());
     }
@@ -33,7 +33,7 @@ pub fn check_action(action: &str) -> Result<(), String> {
 }
 
 /// Parse and bound a payload.
-pub fn check_payload(payload: &str) -> Result<serde_json::Value, String> {
+pub(crate) fn check_payload(payload: &str) -> Result<serde_json::Value, String> {
     if payload.len() > MAX_PAYLOAD {
         return Err(format!("payload is larger than {MAX_PAYLOAD} bytes"));
     }
@@ -41,7 +41,7 @@ pub fn check_payload(payload: &str) -> Result<serde_json::Value, String> {
 }
 
 /// Link `nova:module/audit` (both contract versions) to the state `get` finds in a store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> Unit<'_, AuditState>,
 ) -> wasmtime::Result<()> {

@@ -13,7 +13,7 @@ use crate::tenancy::TenantView;
 
 /// `at` as seen in the IANA timezone `name` (UTC when the name is unknown, which the API
 /// never stores).
-pub fn local_time(name: &str, at: Timestamp) -> LocalTime {
+pub(crate) fn local_time(name: &str, at: Timestamp) -> LocalTime {
     let (tz, name) = match TimeZone::get(name) {
         Ok(tz) => (tz, name),
         Err(_) => (TimeZone::UTC, "UTC"),
@@ -34,7 +34,7 @@ pub fn known_timezone(name: &str) -> bool {
 }
 
 /// Link `nova:module/clock` (new in 0.2.0) to the tenant `get` finds in a store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> Unit<'_, Arc<TenantView>>,
 ) -> wasmtime::Result<()> {

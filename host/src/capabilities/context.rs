@@ -7,7 +7,7 @@ use crate::contract::context::{self as wit, Host, Info};
 use crate::contract::v0_1::nova::module::context as wit_0_1;
 
 /// Link `nova:module/context` (both contract versions) to the gate `get` finds in a store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut Gate,
 ) -> wasmtime::Result<()> {

@@ -11,7 +11,7 @@ use crate::tenancy::TenantView;
 
 /// Link `nova:module/entitlements` (both contract versions) to the tenant `get` finds in a
 /// store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> Unit<'_, Arc<TenantView>>,
 ) -> wasmtime::Result<()> {

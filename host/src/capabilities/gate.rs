@@ -19,15 +19,15 @@ pub struct CallInfo {
 }
 
 /// The checks every capability's host functions pass through first.
-pub struct Gate {
-    pub call: CallInfo,
-    pub limits: Limits,
-    pub started: Instant,
+pub(crate) struct Gate {
+    pub(crate) call: CallInfo,
+    pub(crate) limits: Limits,
+    pub(crate) started: Instant,
     /// Capabilities and hosts this call may use: declared by the module and granted by a
     /// superadmin.
-    pub granted: Permissions,
+    pub(crate) granted: Permissions,
     /// Refused uses (of a capability, of an outbound host), to audit with the call.
-    pub denials: Vec<AuditEvent>,
+    pub(crate) denials: Vec<AuditEvent>,
     /// What was already refused in this call: each is audited once.
     refused: BTreeSet<String>,
     host_calls: u32,
@@ -35,7 +35,7 @@ pub struct Gate {
 
 impl Gate {
     /// A gate for one call that has been granted nothing yet.
-    pub fn new(call: CallInfo, limits: Limits) -> Self {
+    pub(crate) fn new(call: CallInfo, limits: Limits) -> Self {
         Self {
             call,
             limits,
@@ -50,7 +50,10 @@ impl Gate {
     /// Enter a host function: it counts against the call's budget (past it the guest is
     /// stopped), and a capability a superadmin grants must be granted. `Ok(Err(text))` is
     /// the refusal every interface returns as its `denied` case.
-    pub fn enter(&mut self, cap: Option<Capability>) -> wasmtime::Result<Result<(), String>> {
+    pub(crate) fn enter(
+        &mut self,
+        cap: Option<Capability>,
+    ) -> wasmtime::Result<Result<(), String>> {
         self.host_calls += 1;
         if self.host_calls > self.limits.host_calls {
             return Err(wasmtime::Error::new(LimitExceeded::HostCalls(
@@ -71,7 +74,7 @@ impl Gate {
 
     /// Record a refusal as `action` (once per call for the same `what`), with the module
     /// and version added to `what`.
-    pub fn refuse(&mut self, action: &str, mut what: serde_json::Value) {
+    pub(crate) fn refuse(&mut self, action: &str, mut what: serde_json::Value) {
         if !self.refused.insert(format!("{action} {what}")) {
             return;
         }

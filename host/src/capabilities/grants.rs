@@ -24,10 +24,10 @@ macro_rules! capability_enum {
 
         impl Capability {
             /// Every capability, in a stable order.
-            pub const ALL: &[Capability] = &[$(Capability::$variant,)*];
+            pub(crate) const ALL: &[Capability] = &[$(Capability::$variant,)*];
 
             /// The name used in manifests, grants and audit rows.
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self {
                     $(Capability::$variant => $name,)*
                 }
@@ -46,7 +46,7 @@ impl Capability {
     }
 
     /// The grantable names, for messages: `kv, audit, entitlements or outbound-http`.
-    pub fn names_for_people() -> String {
+    pub(crate) fn names_for_people() -> String {
         let (last, rest) = names::GRANTABLE.split_last().expect("capabilities exist");
         format!("{} or {last}", rest.join(", "))
     }
@@ -55,7 +55,7 @@ impl Capability {
 impl Capability {
     /// What every interface's `denied` case says to a module that uses this capability
     /// without a grant (the SDK answers it with 403 `CAPABILITY_DENIED`).
-    pub fn not_granted(self) -> String {
+    pub(crate) fn not_granted(self) -> String {
         format!("capability {self} is not granted to this module")
     }
 }
@@ -80,7 +80,7 @@ const HOST_PREFIX: &str = "host:";
 
 impl Permissions {
     /// What both allow.
-    pub fn intersection(&self, other: &Permissions) -> Permissions {
+    pub(crate) fn intersection(&self, other: &Permissions) -> Permissions {
         Permissions {
             capabilities: self
                 .capabilities
@@ -92,7 +92,7 @@ impl Permissions {
     }
 
     /// What `self` has that `other` has not.
-    pub fn difference(&self, other: &Permissions) -> Permissions {
+    pub(crate) fn difference(&self, other: &Permissions) -> Permissions {
         Permissions {
             capabilities: self
                 .capabilities
@@ -104,7 +104,7 @@ impl Permissions {
     }
 
     /// From stored grant names; names this host does not know are skipped.
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Permissions {
+    pub(crate) fn from_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Permissions {
         let mut out = Permissions::default();
         for n in names {
             match n.strip_prefix(HOST_PREFIX) {

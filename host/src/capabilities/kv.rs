@@ -16,12 +16,12 @@ use crate::storage::Db;
 use crate::storage::kv::{self as store, Expect, Op, Write};
 
 /// Longest key, in bytes.
-pub const MAX_KEY: usize = 512;
+pub(crate) const MAX_KEY: usize = 512;
 /// Most entries one `list` call returns.
-pub const MAX_PAGE: u32 = 1000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 
 /// Per-call kv state: the buffer of writes and what was read.
-pub struct KvState {
+pub(crate) struct KvState {
     db: Db,
     tenant: String,
     module: String,
@@ -33,7 +33,7 @@ pub struct KvState {
 
 impl KvState {
     /// Empty state for one call of `module` on behalf of `tenant`.
-    pub fn new(db: Db, tenant: String, module: String, limits: Limits) -> Self {
+    pub(crate) fn new(db: Db, tenant: String, module: String, limits: Limits) -> Self {
         Self {
             db,
             tenant,
@@ -60,7 +60,7 @@ impl KvState {
     }
 
     /// Read a key, seeing this call's own writes first.
-    pub async fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) async fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         Self::check_key(key)?;
         if let Some(op) = self.buffer.get(key) {
             return Ok(match op {
@@ -97,7 +97,7 @@ impl KvState {
     }
 
     /// Buffer a write.
-    pub fn set(&mut self, key: &str, value: Vec<u8>) -> Result<(), Error> {
+    pub(crate) fn set(&mut self, key: &str, value: Vec<u8>) -> Result<(), Error> {
         if value.len() > self.limits.kv_value_bytes {
             return Err(Error::ValueTooLarge(self.limits.kv_value_bytes as u64));
         }
@@ -105,12 +105,12 @@ impl KvState {
     }
 
     /// Buffer a delete.
-    pub fn delete(&mut self, key: &str) -> Result<(), Error> {
+    pub(crate) fn delete(&mut self, key: &str) -> Result<(), Error> {
         self.buffer(key, Op::Delete)
     }
 
     /// One page of keys under `prefix`, merging the database with this call's buffer.
-    pub async fn list(
+    pub(crate) async fn list(
         &mut self,
         prefix: &str,
         limit: u32,
@@ -173,7 +173,7 @@ impl KvState {
     }
 
     /// The call's writes, each with the version it was read at (if it was read).
-    pub fn take_writes(&mut self) -> Vec<Write> {
+    pub(crate) fn take_writes(&mut self) -> Vec<Write> {
         let reads = std::mem::take(&mut self.reads);
         std::mem::take(&mut self.buffer)
             .into_iter()
@@ -187,7 +187,7 @@ impl KvState {
 }
 
 /// Link `nova:module/kv` (both contract versions) to the state `get` finds in a store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> Unit<'_, KvState>,
 ) -> wasmtime::Result<()> {

@@ -11,13 +11,13 @@ const MAX_LINE: usize = 4096;
 
 /// Per-call log state.
 #[derive(Debug, Default)]
-pub struct LogState {
-    pub lines: u32,
-    pub dropped: u32,
+pub(crate) struct LogState {
+    pub(crate) lines: u32,
+    pub(crate) dropped: u32,
 }
 
 /// Link `nova:module/log` (both contract versions) to the state `get` finds in a store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> Unit<'_, LogState>,
 ) -> wasmtime::Result<()> {

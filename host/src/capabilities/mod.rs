@@ -31,33 +31,33 @@ use log::LogState;
 use outbound_http::OutboundState;
 
 /// What a unit's host functions see: the call's gate and the unit's own state.
-pub struct Unit<'a, S> {
-    pub gate: &'a mut Gate,
-    pub state: &'a mut S,
+pub(crate) struct Unit<'a, S> {
+    pub(crate) gate: &'a mut Gate,
+    pub(crate) state: &'a mut S,
 }
 
 /// The `HasData` of a unit whose state is `S` (its host functions run on a [`Unit`]).
-pub struct Using<S>(PhantomData<S>);
+pub(crate) struct Using<S>(PhantomData<S>);
 
 impl<S: 'static> HasData for Using<S> {
     type Data<'a> = Unit<'a, S>;
 }
 
 /// Every unit's state for one call.
-pub struct Capabilities {
-    pub gate: Gate,
-    pub kv: KvState,
-    pub audit: AuditState,
-    pub log: LogState,
-    pub outbound: OutboundState,
+pub(crate) struct Capabilities {
+    pub(crate) gate: Gate,
+    pub(crate) kv: KvState,
+    pub(crate) audit: AuditState,
+    pub(crate) log: LogState,
+    pub(crate) outbound: OutboundState,
     /// The calling tenant's modules, flags, plan and timezone, as resolved when the call
     /// started.
-    pub tenant: Arc<TenantView>,
+    pub(crate) tenant: Arc<TenantView>,
 }
 
 impl Capabilities {
     /// Fresh state for one call, granted nothing yet.
-    pub fn new(db: Db, call: CallInfo, limits: Limits, tenant: Arc<TenantView>) -> Self {
+    pub(crate) fn new(db: Db, call: CallInfo, limits: Limits, tenant: Arc<TenantView>) -> Self {
         Self {
             kv: KvState::new(db, call.tenant_id.clone(), call.module.clone(), limits),
             gate: Gate::new(call, limits),
@@ -70,7 +70,7 @@ impl Capabilities {
 }
 
 /// A store's data that holds the capabilities.
-pub trait HasCapabilities: Send + 'static {
+pub(crate) trait HasCapabilities: Send + 'static {
     fn capabilities(&mut self) -> &mut Capabilities;
 }
 
@@ -88,7 +88,7 @@ macro_rules! unit {
 }
 
 /// Register every unit: the one list a new capability joins.
-pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     context::add_to_linker(linker, |t| &mut t.capabilities().gate)?;
     log::add_to_linker(linker, unit!(log))?;
     kv::add_to_linker(linker, unit!(kv))?;

@@ -18,11 +18,11 @@ use crate::contract::outbound_http::{self as wit, Error, Host, Request, Response
 use crate::contract::v0_1::nova::module::outbound_http as wit_0_1;
 
 /// Longest wait for one answer (shortened to what is left of the call's deadline).
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 /// Outbound requests one call may send.
-pub const MAX_REQUESTS: u32 = 16;
+pub(crate) const MAX_REQUESTS: u32 = 16;
 /// Largest request or response body, in bytes.
-pub const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// Headers a module may not set: the host decides where a request goes and how the
 /// connection is used.
@@ -46,7 +46,7 @@ pub struct Outgoing {
     pub url: reqwest::Url,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Why a transport got no answer.
@@ -65,12 +65,12 @@ pub trait Transport: Send + Sync {
 }
 
 /// The network transport.
-pub struct Network {
+pub(crate) struct Network {
     client: reqwest::Client,
 }
 
 impl Network {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             // Redirects could lead a module to a host it was never granted.
             client: reqwest::Client::builder()
@@ -142,14 +142,17 @@ impl Transport for Network {
 
 /// Host names bound to base URLs, and the transport.
 #[derive(Clone)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     bindings: HashMap<String, reqwest::Url>,
     transport: Arc<dyn Transport>,
 }
 
 impl Outbound {
     /// Bind names to base URLs and send over `transport`.
-    pub fn new(bindings: HashMap<String, reqwest::Url>, transport: Arc<dyn Transport>) -> Self {
+    pub(crate) fn new(
+        bindings: HashMap<String, reqwest::Url>,
+        transport: Arc<dyn Transport>,
+    ) -> Self {
         Self {
             bindings,
             transport,
@@ -158,7 +161,7 @@ impl Outbound {
 
     /// Resolve a module's URL: the name it calls (checked against its grants) and where the
     /// request really goes.
-    pub fn resolve(&self, url: &str) -> Result<(String, reqwest::Url), String> {
+    pub(crate) fn resolve(&self, url: &str) -> Result<(String, reqwest::Url), String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!(
@@ -198,15 +201,15 @@ impl Outbound {
 
 /// Per-call outbound state.
 #[derive(Default)]
-pub struct OutboundState {
+pub(crate) struct OutboundState {
     /// Where requests go; `None` in a store built without one (nothing is sent).
-    pub outbound: Option<Arc<Outbound>>,
-    pub sent: u32,
+    pub(crate) outbound: Option<Arc<Outbound>>,
+    pub(crate) sent: u32,
 }
 
 /// Link `nova:module/outbound-http` (both contract versions) to the state `get` finds in a
 /// store.
-pub fn add_to_linker<T: Send + 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> Unit<'_, OutboundState>,
 ) -> wasmtime::Result<()> {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 /// Nova's base URL and a bearer token.
-pub struct Api {
+pub(crate) struct Api {
     base: String,
     token: String,
     client: reqwest::Client,
@@ -13,14 +13,14 @@ pub struct Api {
 
 /// One answer: status and JSON body (`Value::Null` for an empty or non-JSON body).
 #[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
 impl Answer {
     /// The error message in Nova's standard shape, or the raw body.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self.body.pointer("/error/message").and_then(Value::as_str) {
             Some(m) => format!(
                 "{} {}: {m}",
@@ -36,7 +36,7 @@ impl Answer {
 }
 
 impl Api {
-    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(base: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
@@ -47,7 +47,7 @@ impl Api {
     }
 
     /// The same server with another token.
-    pub fn with_token(&self, token: &str) -> Self {
+    pub(crate) fn with_token(&self, token: &str) -> Self {
         Self {
             base: self.base.clone(),
             token: token.to_string(),
@@ -57,7 +57,7 @@ impl Api {
 
     /// Send `method path` with an optional JSON body. Only transport failures are errors;
     /// every HTTP status comes back as an [`Answer`].
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -82,7 +82,7 @@ impl Api {
     }
 
     /// Like [`Api::call`], but any status outside `expect` is an error naming `what`.
-    pub async fn expect(
+    pub(crate) async fn expect(
         &self,
         what: &str,
         method: &str,

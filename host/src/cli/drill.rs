@@ -20,7 +20,7 @@ use crate::webhooks::signature;
 
 /// `nova drill …`
 #[derive(Debug, Subcommand)]
-pub enum DrillCommand {
+pub(crate) enum DrillCommand {
     /// Plan change, cancellation and failure drills; prints snapshots and writes a report.
     Billing(BillingArgs),
     /// Exit non-zero when the newest drill report of an environment is older than allowed.
@@ -29,35 +29,35 @@ pub enum DrillCommand {
 
 /// Options of `nova drill billing`.
 #[derive(Debug, Args)]
-pub struct BillingArgs {
+pub(crate) struct BillingArgs {
     /// A `KEY=VALUE` file (see fixtures/drills/*.drill.env).
     #[arg(long, alias = "config")]
-    pub env_file: PathBuf,
+    pub(crate) env_file: PathBuf,
     /// Where reports go: `<dir>/<env>/YYYYMMDD-HHMMSS.md`.
     #[arg(long, default_value = "tests/drills/logs")]
-    pub logs_dir: PathBuf,
+    pub(crate) logs_dir: PathBuf,
     /// The report template.
     #[arg(long, default_value = "fixtures/drills/DRILL_REPORT_TEMPLATE.md")]
-    pub template: PathBuf,
+    pub(crate) template: PathBuf,
     /// Needed with `DRILL_ENV=production`: the drill changes real subscriptions.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
 }
 
 /// Options of `nova drill check`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// local, staging or production.
     #[arg(long)]
-    pub env: String,
+    pub(crate) env: String,
     #[arg(long, default_value = "tests/drills/logs")]
-    pub logs_dir: PathBuf,
+    pub(crate) logs_dir: PathBuf,
     /// Oldest acceptable report, in days.
     #[arg(long, default_value_t = 7)]
-    pub max_age_days: u64,
+    pub(crate) max_age_days: u64,
 }
 
-pub async fn run(command: DrillCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: DrillCommand) -> anyhow::Result<()> {
     match command {
         DrillCommand::Billing(args) => billing(args).await,
         DrillCommand::Check(args) => check(&args, crate::storage::now_ms() / 1000),
@@ -65,7 +65,7 @@ pub async fn run(command: DrillCommand) -> anyhow::Result<()> {
 }
 
 /// Read a `KEY=VALUE` file: `#` comments, blank lines and optional quotes.
-pub fn read_env_file(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn read_env_file(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))

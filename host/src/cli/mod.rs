@@ -17,7 +17,6 @@ use clap::{Parser, Subcommand};
 use crate::auth::{Role, password};
 use crate::config::Config;
 use crate::http::superadmin::check_email;
-use crate::limits::Limits;
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineConfig;
 use crate::storage::{self, users};
@@ -25,16 +24,16 @@ use crate::storage::{self, users};
 /// Nova: run restaurant software modules as sandboxed WebAssembly components, per tenant.
 #[derive(Debug, Parser)]
 #[command(name = "nova", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
-    pub config: Config,
+    pub(crate) config: Config,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// What to do.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the API (and, on the embedded default, everything else it needs).
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
@@ -87,7 +86,7 @@ pub enum Command {
 
 /// `nova maintenance …`
 #[derive(Debug, Subcommand)]
-pub enum MaintenanceCommand {
+pub(crate) enum MaintenanceCommand {
     /// Start maintenance (or change its message).
     On {
         /// What tenants are told, e.g. "Upgrading the database; back at 22:00 UTC".
@@ -100,7 +99,7 @@ pub enum MaintenanceCommand {
 
 /// `nova billing …`
 #[derive(Debug, Subcommand)]
-pub enum BillingCommand {
+pub(crate) enum BillingCommand {
     /// Put a failed billing event back in the queue (status pending, error cleared); audited.
     Replay {
         /// The event's id (ours, as listed by `GET /v1/superadmin/billing/webhooks`).
@@ -110,7 +109,7 @@ pub enum BillingCommand {
 
 /// `nova keys …`
 #[derive(Debug, Subcommand)]
-pub enum KeysCommand {
+pub(crate) enum KeysCommand {
     /// Add a new signing key. New tokens are signed with it (every replica picks it up within
     /// seconds); tokens signed by older keys stay valid until they expire.
     Rotate,
@@ -118,7 +117,7 @@ pub enum KeysCommand {
 
 /// `nova seed …`
 #[derive(Debug, Subcommand)]
-pub enum SeedCommand {
+pub(crate) enum SeedCommand {
     /// Register a restaurant and approve it at once, as a superadmin would: a tenant, its
     /// admin user and a subscription on the plan, with the plan's modules and flags.
     Tenant {
@@ -145,7 +144,7 @@ pub enum SeedCommand {
 
 /// `nova superadmin …`
 #[derive(Debug, Subcommand)]
-pub enum SuperadminCommand {
+pub(crate) enum SuperadminCommand {
     /// Create a superadmin who can log in with this email and password.
     Create {
         #[arg(long)]
@@ -158,7 +157,7 @@ pub enum SuperadminCommand {
 
 /// `nova module …`
 #[derive(Debug, Subcommand)]
-pub enum ModuleCommand {
+pub(crate) enum ModuleCommand {
     /// Install a component file as the next version of a module and make it active.
     Install {
         /// The `.wasm` component.
@@ -315,7 +314,7 @@ pub async fn run() -> anyhow::Result<()> {
                 cache_dir: Some(cli.config.cache_dir()),
                 ..EngineConfig::default()
             };
-            let runtime = Runtime::new(db, engine, Limits::default())?;
+            let runtime = Runtime::new(db, engine)?;
             let installed = runtime.install(&name, bytes, Some("cli")).await?;
             println!(
                 "installed {} version {} (sha256 {}); running servers pick it up on restart",

@@ -13,19 +13,19 @@ use super::api_client::Api;
 
 /// Options of `nova seed sample-data`.
 #[derive(Debug, Args)]
-pub struct SampleDataArgs {
+pub(crate) struct SampleDataArgs {
     /// The tenant to fill (POS must be enabled for it).
     #[arg(long)]
-    pub tenant_id: String,
+    pub(crate) tenant_id: String,
     /// Nova's base URL.
     #[arg(long, env = "NOVA_API_URL")]
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// A superadmin token.
     #[arg(long, env = "NOVA_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub(crate) token: String,
     /// Days of sales, ending today.
     #[arg(long, default_value_t = 3)]
-    pub days: u32,
+    pub(crate) days: u32,
 }
 
 /// Category, name, price in cents, tax in basis points, opening stock (None: not tracked).
@@ -45,7 +45,7 @@ const MENU: &[(&str, &str, i64, i64, Option<i64>)] = &[
 ];
 const TICKETS_PER_DAY: usize = 4;
 
-pub async fn run(args: SampleDataArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: SampleDataArgs) -> anyhow::Result<()> {
     let admin = Api::new(&args.api_url, &args.token)?;
     let tenant = &args.tenant_id;
     admin

@@ -11,19 +11,19 @@ use crate::sandbox::payments::{SandboxConfig, router};
 
 /// Options of `nova payments-sandbox`.
 #[derive(Debug, Args)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address the sandbox listens on (Nova reaches it at PAYMENT_PROVIDER_URL).
     #[arg(long, env = "PAYMENT_SANDBOX_LISTEN", default_value = "127.0.0.1:4010")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Nova's base URL, where settlement webhooks are sent.
     #[arg(long, env = "NOVA_API_URL", default_value = "http://127.0.0.1:8080")]
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// How long after a capture the settlement webhook is sent, in milliseconds.
     #[arg(long, default_value_t = 300)]
-    pub settle_after_ms: u64,
+    pub(crate) settle_after_ms: u64,
 }
 
-pub async fn run(config: &Config, args: SandboxArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, args: SandboxArgs) -> anyhow::Result<()> {
     let secret = config
         .payments
         .webhook_secret

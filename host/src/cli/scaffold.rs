@@ -108,7 +108,7 @@ fn greets_and_remembers() {
 const GITIGNORE: &str = "/target\n";
 
 /// Write the crate into `parent/NAME`; refuses to touch an existing directory.
-pub fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(
         valid_module_name(name),
         "{name:?} is not a module name: use a-z, 0-9 and '-', starting with a letter"

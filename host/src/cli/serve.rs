@@ -9,35 +9,35 @@ use crate::storage;
 
 /// Options of `nova serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address the API listens on.
     #[arg(long, env = "NOVA_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub(crate) listen: String,
 
     /// Do not install the modules bundled with this binary at start.
     #[arg(long, env = "NOVA_NO_BUNDLED_MODULES")]
-    pub no_bundled_modules: bool,
+    pub(crate) no_bundled_modules: bool,
 
     /// Run a billing worker inside the server: `auto` does on the embedded database (one
     /// process is the whole deployment) and leaves it to `nova worker` on PostgreSQL.
     #[arg(long, env = "NOVA_IN_PROCESS_WORKER", default_value = "auto", value_parser = ["auto", "on", "off"])]
-    pub worker: String,
+    pub(crate) worker: String,
 
     /// Connections open at once; further clients wait to be accepted.
     #[arg(long, env = "NOVA_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 
     /// Time a client has to send a request's headers before it is cut off (slow clients).
     #[arg(long, env = "NOVA_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
-    pub header_timeout_ms: u64,
+    pub(crate) header_timeout_ms: u64,
 
     /// Time a request may take from start to answer (408 after it).
     #[arg(long, env = "NOVA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
-    pub request_timeout_ms: u64,
+    pub(crate) request_timeout_ms: u64,
 }
 
 /// Build the app, bind, serve until Ctrl-C or SIGTERM.
-pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     config.payments.check_exposure(addr.ip())?;
@@ -81,7 +81,7 @@ pub async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -10,26 +10,26 @@ use super::api_client::Api;
 
 /// `nova smoke …`
 #[derive(Debug, Subcommand)]
-pub enum SmokeCommand {
+pub(crate) enum SmokeCommand {
     /// Open a ticket, add lines, capture a card payment, close, and wait for settlement.
     PosSale(SmokeArgs),
 }
 
 /// Where and as whom.
 #[derive(Debug, Args)]
-pub struct SmokeArgs {
+pub(crate) struct SmokeArgs {
     /// Nova's base URL.
     #[arg(long, env = "NOVA_API_URL")]
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// A tenant user's or service token with POS enabled.
     #[arg(long, env = "NOVA_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub(crate) token: String,
     /// How long to wait for the provider's settlement webhook, in seconds.
     #[arg(long, default_value_t = 30)]
-    pub settle_timeout_secs: u64,
+    pub(crate) settle_timeout_secs: u64,
 }
 
-pub async fn run(command: SmokeCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: SmokeCommand) -> anyhow::Result<()> {
     let SmokeCommand::PosSale(args) = command;
     let api = Api::new(&args.api_url, &args.token)?;
     let started = Instant::now();

@@ -12,13 +12,13 @@ use crate::http::health;
 
 /// Options of `nova worker`.
 #[derive(Debug, Args)]
-pub struct WorkerArgs {
+pub(crate) struct WorkerArgs {
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "NOVA_WORKER_LISTEN", default_value = "127.0.0.1:3001")]
-    pub listen: String,
+    pub(crate) listen: String,
 }
 
-pub async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
     state.install_bundled().await?;
     state.start_sync();

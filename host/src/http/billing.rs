@@ -23,11 +23,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The header the billing provider signs with.
-pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-sandbox-signature";
 const STATUSES: [&str; 4] = ["pending", "retrying", "processed", "failed"];
 
 /// `/v1/superadmin/billing/*`.
-pub fn superadmin_router() -> OpenApiRouter<AppState> {
+pub(crate) fn superadmin_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(one))
@@ -50,7 +50,11 @@ struct Delivery {
 }
 
 #[utoipa::path(post, path = "/billing/webhooks/sandbox", request_body = Object, responses((status = 202, description = "Accepted; applied by the worker", body = Delivery), (status = 200, description = "Already accepted (same event id)", body = Delivery), (status = 503, description = "BILLING_WEBHOOK_SECRET is not set", body = crate::http::openapi::ErrorBody)))]
-pub async fn intake(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn intake(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match accept(&state, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -220,12 +224,12 @@ async fn replay_event(
 /// `POST /ops/outbox/{id}/retry`.
 /// A job made due again.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Retried {
+pub(crate) struct Retried {
     job: outbox::JobView,
 }
 
 #[utoipa::path(post, path = "/ops/outbox/{id}/retry", responses((status = 200, description = "The job, due now", body = Retried)))]
-pub async fn retry_job(
+pub(crate) async fn retry_job(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path(id): Path<String>,

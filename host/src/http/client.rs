@@ -11,7 +11,7 @@ use crate::app::AppState;
 /// The calling client's address, as a string key for limiters (`unknown` when served without
 /// connection info, as in-process tests are).
 #[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
+pub(crate) struct ClientAddr(pub String);
 
 impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;

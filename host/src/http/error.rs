@@ -5,26 +5,26 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-pub use crate::error_code::ErrorCode;
+pub(crate) use crate::error_code::ErrorCode;
 
-pub use crate::error_code::error_body;
-pub use crate::telemetry::{REQUEST_ID, current_request_id};
+pub(crate) use crate::error_code::error_body;
+pub(crate) use crate::telemetry::{REQUEST_ID, current_request_id};
 
 /// An error answer: a status, a stable upper-case code and a message for people.
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: ErrorCode,
-    pub message: String,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
     /// The offending input field, for validation errors.
-    pub field: Option<String>,
+    pub(crate) field: Option<String>,
     /// Seconds to wait before retrying, sent as `Retry-After` (refusals under load).
-    pub retry_after: Option<u32>,
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
     /// Any error.
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -35,13 +35,13 @@ impl ApiError {
     }
 
     /// The same error, asking the client to retry after `secs` seconds.
-    pub fn retry_after(mut self, secs: u32) -> Self {
+    pub(crate) fn retry_after(mut self, secs: u32) -> Self {
         self.retry_after = Some(secs);
         self
     }
 
     /// 400 `VALIDATION` naming the field.
-    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn validation(field: &str, message: impl Into<String>) -> Self {
         Self {
             field: Some(field.to_string()),
             ..Self::new(StatusCode::BAD_REQUEST, ErrorCode::VALIDATION, message)
@@ -49,27 +49,27 @@ impl ApiError {
     }
 
     /// 400 `BAD_REQUEST`.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BAD_REQUEST, message)
     }
 
     /// 401 `UNAUTHORIZED`.
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, ErrorCode::UNAUTHORIZED, message)
     }
 
     /// 403 `FORBIDDEN`.
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, ErrorCode::FORBIDDEN, message)
     }
 
     /// 404 with a specific code.
-    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// 429 `RATE_LIMITED`, asking the client to come back after `retry_secs`.
-    pub fn rate_limited(message: impl Into<String>, retry_secs: u32) -> Self {
+    pub(crate) fn rate_limited(message: impl Into<String>, retry_secs: u32) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RATE_LIMITED,
@@ -79,12 +79,12 @@ impl ApiError {
     }
 
     /// 409 `CONFLICT`.
-    pub fn conflict(message: impl Into<String>) -> Self {
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, ErrorCode::CONFLICT, message)
     }
 
     /// 500 `INTERNAL`; the detail goes to the log, not to the client.
-    pub fn internal(err: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,7 +94,7 @@ impl ApiError {
     }
 
     /// 503 `UNAVAILABLE` when storage cannot be reached.
-    pub fn unavailable(err: impl std::fmt::Display) -> Self {
+    pub(crate) fn unavailable(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "storage unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -157,4 +157,4 @@ impl IntoResponse for ApiError {
 }
 
 /// Result type of handlers.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -11,17 +11,17 @@ use crate::storage::service_tokens;
 
 /// Any authenticated caller.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Claims);
+pub(crate) struct Caller(pub Claims);
 
 /// A superadmin; anyone else gets 403.
 #[derive(Debug, Clone)]
-pub struct SuperAdmin(pub Claims);
+pub(crate) struct SuperAdmin(pub Claims);
 
 /// A user of some tenant (admin or staff), with the tenant id taken from the token.
 #[derive(Debug, Clone)]
-pub struct TenantUser {
-    pub claims: Claims,
-    pub tenant_id: String,
+pub(crate) struct TenantUser {
+    pub(crate) claims: Claims,
+    pub(crate) tenant_id: String,
 }
 
 impl FromRequestParts<AppState> for Caller {

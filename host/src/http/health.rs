@@ -10,31 +10,31 @@ use crate::app::AppState;
 
 /// The process answers.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Alive {
+pub(crate) struct Alive {
     /// Always `ok`.
-    pub status: &'static str,
+    pub(crate) status: &'static str,
 }
 
 /// Whether this replica can serve.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// `ready` or `not ready`.
-    pub status: &'static str,
+    pub(crate) status: &'static str,
     /// The database answered.
-    pub database: bool,
+    pub(crate) database: bool,
     /// Modules loaded, sorted.
-    pub modules: Vec<String>,
+    pub(crate) modules: Vec<String>,
 }
 
 /// `GET /health`: the process answers.
 #[utoipa::path(get, path = "/health", responses((status = 200, description = "Alive", body = Alive)))]
-pub async fn health() -> Json<Alive> {
+pub(crate) async fn health() -> Json<Alive> {
     Json(Alive { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers and modules are loaded.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = Readiness)))]
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = state.db.ping().await;
     let modules = state.runtime.registry.names();
     let status = if database {
@@ -56,7 +56,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     // Gauges that live in the database are read at scrape time, so every replica and worker
     // reports the current numbers. Scrapes take turns, so each renders the numbers it read
     // (the recorder is one per process, shared by every server a test process runs).

@@ -13,7 +13,7 @@ use crate::error_code::ErrorCode;
 /// field at fault (`items[0].qty`), oversized ones 413 `PAYLOAD_TOO_LARGE`, and the body must
 /// be a JSON object without NUL characters in any string (PostgreSQL text cannot hold them,
 /// and the answer must not depend on the backend).
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -46,7 +46,7 @@ where
 }
 
 /// Read `bytes` as the JSON object `T`.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::validation(
             "body",
@@ -66,7 +66,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// 400 naming the first field of `value` that holds NUL, if one does.
-pub fn check_no_nul(value: &Value) -> Result<(), ApiError> {
+pub(crate) fn check_no_nul(value: &Value) -> Result<(), ApiError> {
     match nul_in(value, String::new()) {
         Some(field) => Err(nul_error(&field)),
         None => Ok(()),
@@ -137,7 +137,7 @@ fn field_of(path: Option<&str>, message: &str) -> Option<String> {
 }
 
 /// The path (`items[0].name`) of the first string or key holding NUL, if any.
-pub fn nul_field(bytes: &[u8]) -> Option<String> {
+pub(crate) fn nul_field(bytes: &[u8]) -> Option<String> {
     // Only the escape can put NUL in a JSON string (raw control bytes are invalid JSON).
     if !bytes.windows(6).any(|w| w == b"\\u0000") {
         return None;
@@ -147,7 +147,7 @@ pub fn nul_field(bytes: &[u8]) -> Option<String> {
 }
 
 /// [`nul_field`] on a parsed value; `at` is the path of `value` (empty for the body).
-pub fn nul_in(value: &Value, at: String) -> Option<String> {
+pub(crate) fn nul_in(value: &Value, at: String) -> Option<String> {
     let join = |key: &str| {
         if at.is_empty() {
             key.to_string()

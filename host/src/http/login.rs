@@ -18,7 +18,7 @@ use crate::storage::{now_ms, users};
 /// stranger guessing wrong from elsewhere cannot lock the owner out.
 pub const FAILURES_PER_ACCOUNT: u64 = 5;
 /// Failed logins allowed per client address per minute, so one client cannot try many accounts.
-pub const FAILURES_PER_ADDRESS: u64 = 20;
+pub(crate) const FAILURES_PER_ADDRESS: u64 = 20;
 
 /// A hash of a password nobody has, to spend the same time on unknown emails.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -28,22 +28,22 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// Login body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Login {
-    pub email: String,
-    pub password: String,
+pub(crate) struct Login {
+    pub(crate) email: String,
+    pub(crate) password: String,
 }
 
 /// A signed-in user's token.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Session {
+pub(crate) struct Session {
     /// The bearer token to send as `Authorization: Bearer …`.
-    pub token: String,
+    pub(crate) token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub(crate) token_type: &'static str,
     /// Seconds until the token expires.
-    pub expires_in: u64,
-    pub user: users::User,
+    pub(crate) expires_in: u64,
+    pub(crate) user: users::User,
 }
 
 /// Check the password and issue a token.
@@ -52,7 +52,7 @@ pub struct Session {
     (status = 429, description = "Too many failed logins from this address; retry after a minute", body = crate::http::openapi::ErrorBody),
     (status = 503, description = "Too many passwords being checked at once; retry shortly", body = crate::http::openapi::ErrorBody),
 ))]
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<Login>,

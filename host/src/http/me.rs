@@ -13,47 +13,47 @@ use crate::storage::tenants;
 /// What a tenant's screen shows: the user, the tenant, its plan, modules and flags.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Me {
-    pub user: MeUser,
-    pub tenant: tenants::Tenant,
+pub(crate) struct Me {
+    pub(crate) user: MeUser,
+    pub(crate) tenant: tenants::Tenant,
     /// The plan of the current subscription; `null` without one.
-    pub plan: Option<PlanRef>,
+    pub(crate) plan: Option<PlanRef>,
     /// Modules switched on for the tenant, sorted.
-    pub modules: Vec<String>,
+    pub(crate) modules: Vec<String>,
     /// Feature flags on for the tenant, sorted.
-    pub feature_flags: Vec<String>,
-    pub limits: MeLimits,
+    pub(crate) feature_flags: Vec<String>,
+    pub(crate) limits: MeLimits,
 }
 
 /// The signed-in user.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MeUser {
-    pub id: String,
-    pub email: String,
-    pub role: String,
+pub(crate) struct MeUser {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) role: String,
 }
 
 /// A plan, by id and name.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct PlanRef {
-    pub id: String,
-    pub name: String,
+pub(crate) struct PlanRef {
+    pub(crate) id: String,
+    pub(crate) name: String,
 }
 
 /// The limits each of the tenant's module calls runs under.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MeLimits {
-    pub memory_bytes: u64,
-    pub deadline_ms: u64,
-    pub fuel: u64,
+pub(crate) struct MeLimits {
+    pub(crate) memory_bytes: u64,
+    pub(crate) deadline_ms: u64,
+    pub(crate) fuel: u64,
     /// `null` without a plan: no rate limit.
-    pub calls_per_minute: Option<u64>,
-    pub concurrent_calls: u32,
+    pub(crate) calls_per_minute: Option<u64>,
+    pub(crate) concurrent_calls: u32,
 }
 
 #[utoipa::path(get, path = "/v1/portal/me", responses((status = 200, description = "The caller and their tenant", body = Me)))]
-pub async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Json<Me>> {
+pub(crate) async fn me(State(state): State<AppState>, user: TenantUser) -> ApiResult<Json<Me>> {
     let tenant = tenants::get(&state.db, &user.tenant_id)
         .await?
         .ok_or_else(|| {

@@ -18,7 +18,7 @@ use utoipa::{OpenApi as _, PartialSchema, ToSchema};
 /// The error shape every 4xx and 5xx answer has.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes JSON built by `error::error_body`; never constructed.
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     error: ErrorDetail,
 }
 
@@ -54,7 +54,7 @@ const PUBLIC: &[&str] = &[
 struct ModuleRoutes;
 
 /// Add to the handlers' description what all routes share.
-pub fn finish(mut spec: OpenApi) -> OpenApi {
+pub(crate) fn finish(mut spec: OpenApi) -> OpenApi {
     spec.merge(ModuleRoutes::openapi());
     spec.info.title = "Nova API".into();
     spec.info.version = env!("CARGO_PKG_VERSION").into();
@@ -171,12 +171,12 @@ fn tag(path: &str) -> &'static str {
 }
 
 /// `GET /openapi.json`.
-pub async fn json(State(spec): State<Arc<OpenApi>>) -> Json<Arc<OpenApi>> {
+pub(crate) async fn json(State(spec): State<Arc<OpenApi>>) -> Json<Arc<OpenApi>> {
     Json(spec)
 }
 
 /// `GET /docs`: the reference, rendered here so it needs nothing from the internet.
-pub async fn page(State(spec): State<Arc<OpenApi>>) -> Html<String> {
+pub(crate) async fn page(State(spec): State<Arc<OpenApi>>) -> Html<String> {
     Html(render(&spec))
 }
 

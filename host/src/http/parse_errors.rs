@@ -20,7 +20,7 @@ const HYPER_ERRORS: &[(&[u8], u16)] = &[
 ];
 
 /// A connection whose parse-error answers are rewritten.
-pub struct ShapedErrors<S> {
+pub(crate) struct ShapedErrors<S> {
     inner: S,
     /// The rewritten answer still to be written, and how much of it was.
     pending: Vec<u8>,
@@ -28,7 +28,7 @@ pub struct ShapedErrors<S> {
 }
 
 impl<S> ShapedErrors<S> {
-    pub fn new(inner: S) -> Self {
+    pub(crate) fn new(inner: S) -> Self {
         Self {
             inner,
             pending: Vec::new(),

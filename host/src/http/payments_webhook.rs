@@ -21,9 +21,9 @@ use crate::storage::tenants;
 use crate::webhooks::{deliveries, signature};
 
 /// The header the provider signs with.
-pub const SIGNATURE_HEADER: &str = "x-sandbox-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-sandbox-signature";
 /// Who POS sees as the caller of a verified webhook.
-pub const ACTOR: &str = "webhook:payments";
+pub(crate) const ACTOR: &str = "webhook:payments";
 const SOURCE: &str = "payments";
 
 /// The fields the host needs; POS reads the rest of the body itself.
@@ -36,7 +36,7 @@ struct Envelope {
 }
 
 #[utoipa::path(post, path = "/v1/portal/pos/payments/{payment_id}/status", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
-pub async fn settlement(
+pub(crate) async fn settlement(
     State(state): State<AppState>,
     Path(payment_id): Path<String>,
     headers: HeaderMap,

@@ -25,7 +25,7 @@ const HIDDEN: &[&str] = &[
 const MAX_HEADERS: usize = 64;
 
 /// `/v1/portal/{module}` (the module's root).
-pub async fn call_root(
+pub(crate) async fn call_root(
     state: State<AppState>,
     user: TenantUser,
     Path(module): Path<String>,
@@ -63,7 +63,7 @@ pub async fn call_root(
         (status = 504, description = "The module ran past its deadline", body = crate::http::openapi::ErrorBody),
     )
 )]
-pub async fn call(
+pub(crate) async fn call(
     state: State<AppState>,
     user: TenantUser,
     Path((module, path)): Path<(String, String)>,
@@ -120,7 +120,7 @@ async fn handle(
 
 /// The HTTP answer to a module call: the module's own response, or the refusal in the
 /// standard error shape.
-pub fn respond(outcome: CallOutcome) -> Response {
+pub(crate) fn respond(outcome: CallOutcome) -> Response {
     match outcome.into_answer() {
         Ok(resp) => guest_response(resp.status, resp.headers, resp.body),
         Err(refusal) => ApiError::from(refusal).into_response(),

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// Like `axum::extract::Query`, but a bad query string is 400 `VALIDATION`.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
 where
@@ -25,7 +25,7 @@ where
 }
 
 /// Parse an optional `limit` (1 to `max`, default `default`).
-pub fn limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+pub(crate) fn limit(raw: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
     match raw {
         None => Ok(default),
         Some(s) => match s.parse::<i64>() {

@@ -16,7 +16,7 @@ use crate::storage::{mail, now_ms, plans, registrations, rfc3339, users};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct NewRegistration {
+pub(crate) struct NewRegistration {
     restaurant_name: String,
     email: String,
     password: String,
@@ -25,18 +25,18 @@ pub struct NewRegistration {
 
 /// Registrations allowed per client address per minute (a burst of this many, refilled over
 /// the minute): a restaurant registers once, a flood gets 429 before any password is hashed.
-pub const REGISTRATIONS_PER_ADDRESS: u64 = 5;
+pub(crate) const REGISTRATIONS_PER_ADDRESS: u64 = 5;
 
 /// A registration as its sender sees it.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Received {
-    pub id: String,
+pub(crate) struct Received {
+    pub(crate) id: String,
     /// Always `pending`: the sender is told nothing more.
-    pub status: &'static str,
+    pub(crate) status: &'static str,
     /// The plan's name.
-    pub plan: String,
-    pub created_at: String,
+    pub(crate) plan: String,
+    pub(crate) created_at: String,
 }
 
 /// Store a pending registration; 202 because a person decides later.
@@ -49,7 +49,7 @@ pub struct Received {
     (status = 429, description = "Too many registrations from this address; retry after a minute", body = crate::http::openapi::ErrorBody),
     (status = 503, description = "Too many passwords being checked at once; retry shortly", body = crate::http::openapi::ErrorBody),
 ))]
-pub async fn register(
+pub(crate) async fn register(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<NewRegistration>,

@@ -22,13 +22,13 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
     /// Connections open at once; more wait to be accepted.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Time a client has to send a request's headers.
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Time a request may take, start to answer (module deadlines are far shorter).
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Largest request head (request line and headers), in bytes.
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
 }
 
 impl Default for ServerLimits {

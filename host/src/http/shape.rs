@@ -13,7 +13,7 @@ use crate::error_code::ErrorCode;
 /// module's own answer. Error statuses without it came from a layer that knows nothing of
 /// the error shape (axum's extractors, the body limit) and are rewritten.
 #[derive(Debug, Clone, Copy)]
-pub struct Answered;
+pub(crate) struct Answered;
 
 /// The code and message of an error response some layer produced without the error shape.
 pub(crate) fn code_for(status: StatusCode) -> (ErrorCode, &'static str) {
@@ -60,7 +60,7 @@ pub(crate) fn code_for(status: StatusCode) -> (ErrorCode, &'static str) {
 
 /// `response` as it should reach the client: an error status without the error shape gets
 /// it (keeping `Retry-After` and `Allow`); everything else passes unchanged.
-pub fn reshape(response: Response, request_id: &str) -> Response {
+pub(crate) fn reshape(response: Response, request_id: &str) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.extensions().get::<Answered>().is_some()
@@ -86,7 +86,7 @@ fn error_response(status: StatusCode, request_id: &str) -> Response {
 
 /// The metric label of a method: the standard ones, and `OTHER` for anything a client
 /// invented, so junk requests cannot create new time series.
-pub fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -102,7 +102,7 @@ pub fn method_label(method: &Method) -> &'static str {
 /// Refuse, before routing to any handler or module, a path or query that cannot be stored
 /// or compared: NUL characters (PostgreSQL text cannot hold them) and paths that do not
 /// decode to UTF-8. The same 400 on every backend.
-pub async fn reject_bad_input(req: Request, next: Next) -> Response {
+pub(crate) async fn reject_bad_input(req: Request, next: Next) -> Response {
     if let Err(e) = check_uri(req.uri()) {
         return e.into_response();
     }
@@ -140,7 +140,7 @@ fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {
 
 /// A request that ran past its deadline: 408 in the standard shape with the request id the
 /// inner layers would have used (the client's, or one set on the request here).
-pub async fn with_deadline(
+pub(crate) async fn with_deadline(
     deadline: std::time::Duration,
     mut req: Request,
     next: Next,

@@ -27,7 +27,7 @@ use utoipa_axum::routes;
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
 /// The superadmin router (mounted at `/v1/superadmin`).
-pub fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_tenant, list_tenants))
         .routes(routes!(create_user))
@@ -141,7 +141,7 @@ struct NewUser {
 }
 
 /// Why an email is refused, if it is.
-pub fn check_email(email: &str) -> Result<(), ApiError> {
+pub(crate) fn check_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.')

@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// `/v1/superadmin/...` routes of this file.
-pub fn superadmin_router() -> OpenApiRouter<AppState> {
+pub(crate) fn superadmin_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(triage))
         .routes(routes!(ticket))
@@ -176,7 +176,7 @@ async fn assign(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AnnouncementBody {
+pub(crate) struct AnnouncementBody {
     title: String,
     body: String,
     tenant_ids: Option<Vec<String>>,
@@ -195,7 +195,7 @@ fn check_window(w: Option<Window>, field: &str) -> ApiResult<()> {
 
 /// `POST /support/announcements`: to every tenant, or to `tenantIds`; their admins get it by mail.
 #[utoipa::path(post, path = "/support/announcements", request_body = AnnouncementBody, responses((status = 201, description = "The announcement; its mail is queued", body = Announcement)))]
-pub async fn announce(
+pub(crate) async fn announce(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     ApiJson(b): ApiJson<AnnouncementBody>,
@@ -253,7 +253,7 @@ pub async fn announce(
 
 /// Announcements, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct AnnouncementList {
+pub(crate) struct AnnouncementList {
     announcements: Vec<Announcement>,
 }
 
@@ -268,7 +268,7 @@ async fn list_announcements(
 
 /// `GET /v1/portal/support/announcements`: what the caller's tenant may read.
 #[utoipa::path(get, path = "/v1/portal/support/announcements", responses((status = 200, description = "What the caller's tenant may read, newest first", body = AnnouncementList)))]
-pub async fn tenant_announcements(
+pub(crate) async fn tenant_announcements(
     State(state): State<AppState>,
     user: TenantUser,
 ) -> ApiResult<Json<AnnouncementList>> {
@@ -279,7 +279,7 @@ pub async fn tenant_announcements(
 /// Maintenance mode now.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MaintenanceNow {
+pub(crate) struct MaintenanceNow {
     /// The runbook's flag name.
     flag: &'static str,
     enabled: bool,
@@ -326,7 +326,7 @@ struct MaintenanceBody {
 }
 
 /// Switch maintenance mode; switching it off ends the period and announces the end.
-pub async fn switch_maintenance(
+pub(crate) async fn switch_maintenance(
     state: &AppState,
     enabled: bool,
     message: Option<&str>,
@@ -395,7 +395,7 @@ async fn set_maintenance(
 
 /// Maintenance periods, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MaintenanceLog {
+pub(crate) struct MaintenanceLog {
     periods: Vec<maintenance::Period>,
 }
 
@@ -416,7 +416,7 @@ struct OutboxQuery {
 
 /// Mail Nova sent or will send, newest first.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MailOutbox {
+pub(crate) struct MailOutbox {
     mail: Vec<mail::Mail>,
     /// Whether mail goes out over SMTP (`false`: it stays here to read).
     smtp: bool,
@@ -437,7 +437,7 @@ async fn outbox(
 
 /// Refuse writes on tenant routes while maintenance is on, before anything runs: 503
 /// `MAINTENANCE` with the operators' message. Reads and superadmin routes go through.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
     let tenant_route = path.starts_with("/v1/portal/") || path == "/v1/registrations";

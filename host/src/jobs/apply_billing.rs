@@ -26,7 +26,7 @@ enum Outcome {
 }
 
 /// One attempt at one job, with its outcome recorded.
-pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
+pub(crate) async fn process(state: &AppState, worker_id: &str, job: Claimed) {
     let outcome = attempt(state, worker_id, &job).await;
     let (status, error, retry_at) = match &outcome {
         Outcome::Processed => {

@@ -13,7 +13,7 @@ enum Outcome {
 }
 
 /// Deliver one queued mail.
-pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
+pub(crate) async fn process(state: &AppState, worker_id: &str, job: Claimed) {
     let outcome = deliver(state, &job).await;
     let (status, error, retry_at) = match &outcome {
         Outcome::Done(status) => (*status, None, None),

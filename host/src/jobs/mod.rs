@@ -12,21 +12,21 @@ use crate::storage::outbox::{self, Claimed};
 use crate::storage::{mail, now_ms};
 
 /// The queues workers serve, in the order they are looked at.
-pub const QUEUES: [&str; 2] = [crate::billing::QUEUE, mail::QUEUE];
+pub(crate) const QUEUES: [&str; 2] = [crate::billing::QUEUE, mail::QUEUE];
 /// Longest an idle worker sleeps before looking again without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Longest wait between two attempts.
 const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
 
 /// The delay before attempt `attempts + 1`.
-pub fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
+pub(crate) fn backoff_ms(base_ms: i64, attempts: i64) -> i64 {
     let shift = (attempts - 1).clamp(0, 30) as u32;
     base_ms.saturating_mul(1i64 << shift).min(MAX_BACKOFF_MS)
 }
 
 /// After a failed attempt that may succeed later: `retrying` with the next due time, or
 /// `failed` once the attempts are used up. (status, error to record, retry at).
-pub fn next_step(
+pub(crate) fn next_step(
     state: &AppState,
     job: &Claimed,
     error: &str,
@@ -78,7 +78,7 @@ pub async fn run(state: AppState, worker_id: String, stop: impl Future<Output = 
 
 /// Claim and run one due job from any queue; false when none was due. The queue looked at
 /// first rotates, so a backlog on one queue does not hold up the others.
-pub async fn run_one(state: &AppState, worker_id: &str) -> bool {
+pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let start = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for i in 0..QUEUES.len() {

@@ -26,13 +26,13 @@ struct Slots {
 }
 
 /// Holds one of the tenant's slots until dropped.
-pub struct Admitted {
+pub(crate) struct Admitted {
     _permit: OwnedSemaphorePermit,
 }
 
 /// Why a call was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// The tenant's slots and its short queue were full.
     QueueFull { limit: u32 },
     /// A slot did not free up within the wait.
@@ -41,7 +41,7 @@ pub enum Refused {
 
 impl Refused {
     /// The tenant's concurrency limit.
-    pub fn limit(self) -> u32 {
+    pub(crate) fn limit(self) -> u32 {
         match self {
             Refused::QueueFull { limit } | Refused::TimedOut { limit } => limit,
         }
@@ -60,7 +60,7 @@ impl Drop for Waiting<'_> {
 impl Admission {
     /// Take one of `tenant`'s `limit` slots, waiting at most `wait` behind at most
     /// `4 × limit` other waiters of the same tenant.
-    pub async fn admit(
+    pub(crate) async fn admit(
         &self,
         tenant: &str,
         limit: u32,
@@ -90,7 +90,8 @@ impl Admission {
     }
 
     /// Calls of `tenant` waiting for a slot now.
-    pub fn waiting(&self, tenant: &str) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn waiting(&self, tenant: &str) -> u32 {
         let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         tenants
             .get(tenant)

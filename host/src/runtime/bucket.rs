@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 /// `level` units, refilled at `rate` per second up to `cap`. Below zero is debt, which the
 /// refill pays off before anything is left to spend.
 #[derive(Debug)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     level: f64,
     at: Instant,
     rate: f64,
@@ -15,7 +15,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    pub fn full(rate: f64, cap: f64) -> Self {
+    pub(crate) fn full(rate: f64, cap: f64) -> Self {
         Self {
             level: cap,
             at: Instant::now(),
@@ -26,7 +26,7 @@ impl TokenBucket {
 
     /// What taking `amount` at `now` would leave, and how long until that is paid off
     /// (zero when it is not a debt). Nothing is taken.
-    pub fn quote(&mut self, amount: f64, now: Instant) -> (f64, Duration) {
+    pub(crate) fn quote(&mut self, amount: f64, now: Instant) -> (f64, Duration) {
         let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.rate;
         self.level = (self.level + refill).min(self.cap);
         self.at = self.at.max(now);
@@ -40,7 +40,7 @@ impl TokenBucket {
     }
 
     /// Take `amount` at `now`; returns how long until the bucket is out of debt.
-    pub fn take(&mut self, amount: f64, now: Instant) -> Duration {
+    pub(crate) fn take(&mut self, amount: f64, now: Instant) -> Duration {
         let (after, wait) = self.quote(amount, now);
         self.level = after;
         wait

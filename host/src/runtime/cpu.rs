@@ -23,17 +23,17 @@ use super::bucket::TokenBucket;
 use super::engine::EPOCH_TICK;
 
 /// A call that has computed through this many epoch ticks is a long call.
-pub const LONG_AFTER_TICKS: u32 = 2;
+pub(crate) const LONG_AFTER_TICKS: u32 = 2;
 /// How often a call that waits (for budget or a share) checks whether it was switched off.
 const INTERRUPT_CHECK: Duration = Duration::from_millis(5);
 
 /// Long computation a tenant may sustain, in seconds of CPU per second.
-pub const SUSTAINED: f64 = 0.25;
+pub(crate) const SUSTAINED: f64 = 0.25;
 /// Long computation a tenant that has been quiet may do at full speed.
-pub const BURST: Duration = Duration::from_millis(100);
+pub(crate) const BURST: Duration = Duration::from_millis(100);
 
 /// CPU shares by tenant.
-pub struct CpuShares {
+pub(crate) struct CpuShares {
     per_tenant: usize,
     tenants: Mutex<HashMap<String, Arc<TenantCpu>>>,
 }
@@ -96,7 +96,7 @@ pub(crate) fn thread_cpu_time() -> Duration {
 
 /// One call's hold on its tenant's shares: none until its first tick.
 #[derive(Clone)]
-pub struct CpuTurn {
+pub(crate) struct CpuTurn {
     tenant: Arc<TenantCpu>,
     held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
     /// Epoch ticks the call has computed through (used at least half a tick of CPU since
@@ -123,7 +123,7 @@ impl std::fmt::Debug for CpuTurn {
 
 impl CpuShares {
     /// Each tenant may run `per_tenant` long computations at once (at least one).
-    pub fn new(per_tenant: usize) -> Self {
+    pub(crate) fn new(per_tenant: usize) -> Self {
         Self {
             per_tenant: per_tenant.max(1),
             tenants: Mutex::new(HashMap::new()),
@@ -131,17 +131,18 @@ impl CpuShares {
     }
 
     /// Half the guest threads, at least one.
-    pub fn for_threads(threads: usize) -> Self {
+    pub(crate) fn for_threads(threads: usize) -> Self {
         Self::new(threads / 2)
     }
 
     /// Shares each tenant gets.
-    pub fn per_tenant(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn per_tenant(&self) -> usize {
         self.per_tenant
     }
 
     /// A turn for one call of `tenant` that must end by `deadline_at`.
-    pub fn turn(&self, tenant: &str, deadline_at: Instant) -> CpuTurn {
+    pub(crate) fn turn(&self, tenant: &str, deadline_at: Instant) -> CpuTurn {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         let tenant = tenants
             .entry(tenant.to_string())
@@ -167,7 +168,7 @@ impl CpuShares {
 impl CpuTurn {
     /// Stop waiting (for budget or a share) once `flag` is set: the call was switched off,
     /// and its next tick ends it.
-    pub fn interrupted_by(mut self, flag: Arc<AtomicBool>) -> Self {
+    pub(crate) fn interrupted_by(mut self, flag: Arc<AtomicBool>) -> Self {
         self.interrupt = Some(flag);
         self
     }
@@ -178,7 +179,7 @@ impl CpuTurn {
     /// at low priority, but it never waits. A long call gives its share back, lets other
     /// tasks run, rests if its tenant's budget is spent, then queues (first in, first out
     /// among the tenant's calls) for a share again.
-    pub fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let used = self.meter().take(thread_cpu_time());
         if used >= EPOCH_TICK / 2 {
             self.ticks.fetch_add(1, Ordering::Relaxed);
@@ -244,17 +245,17 @@ impl CpuTurn {
     }
 
     /// Should the call go on at low priority (see `low_priority`)?
-    pub fn low_priority(&self) -> bool {
+    pub(crate) fn low_priority(&self) -> bool {
         self.low_priority.load(Ordering::Relaxed)
     }
 
     /// The call's future is being polled on this thread from now on: it computes.
-    pub fn poll_started(&self) {
+    pub(crate) fn poll_started(&self) {
         self.meter().polled_since = Some(thread_cpu_time());
     }
 
     /// The call's future returned from a poll: it waits, or it is done.
-    pub fn poll_ended(&self) {
+    pub(crate) fn poll_ended(&self) {
         let mut meter = self.meter();
         if let Some(since) = meter.polled_since.take() {
             meter.unpaid += thread_cpu_time().saturating_sub(since);
@@ -266,12 +267,12 @@ impl CpuTurn {
     }
 
     /// Give the share back while the call is not computing (waiting, or done).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         drop(self.held.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 
     /// Does this call hold a share now?
-    pub fn holds_share(&self) -> bool {
+    pub(crate) fn holds_share(&self) -> bool {
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -16,17 +16,17 @@ use super::store::StoreData;
 use crate::capabilities;
 
 /// How often the epoch advances; the CPU deadline is checked at this granularity.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     /// Where compiled modules are cached (`None`: no cache).
-    pub cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     /// The most linear memory any call may get; per-call limits are at most this.
-    pub max_memory_bytes: usize,
+    pub(crate) max_memory_bytes: usize,
     /// Instances that may exist at once (calls running concurrently).
-    pub max_instances: u32,
+    pub(crate) max_instances: u32,
 }
 
 impl Default for EngineConfig {
@@ -58,7 +58,7 @@ pub struct WasmEngine {
 
 impl WasmEngine {
     /// Build the engine and start the epoch ticker.
-    pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: EngineConfig) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 4)
@@ -118,7 +118,7 @@ impl WasmEngine {
     }
 
     /// The hex SHA-256 of component bytes: a version's content hash and cache key.
-    pub fn content_hash(bytes: &[u8]) -> String {
+    pub(crate) fn content_hash(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
     }
 

@@ -16,17 +16,17 @@ use anyhow::Context as _;
 use super::cpu::CpuTurn;
 
 /// A call's future, movable between executors between polls.
-pub type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The two guest executors.
-pub struct GuestExecutors {
+pub(crate) struct GuestExecutors {
     short: Option<tokio::runtime::Runtime>,
     long: Option<tokio::runtime::Runtime>,
 }
 
 impl GuestExecutors {
     /// One thread per core on each executor.
-    pub fn start() -> anyhow::Result<Self> {
+    pub(crate) fn start() -> anyhow::Result<Self> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let short = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -53,18 +53,18 @@ impl GuestExecutors {
 
     /// Where calls give their instance and slots back: at normal priority, so that on a
     /// busy host a finished long call does not keep other calls waiting for the pool.
-    pub fn cleanup(&self) -> tokio::runtime::Handle {
+    pub(crate) fn cleanup(&self) -> tokio::runtime::Handle {
         self.short().clone()
     }
 
     /// Threads that run long calls (the CPU shares are fractions of these).
-    pub fn long_threads(&self) -> usize {
+    pub(crate) fn long_threads(&self) -> usize {
         self.long().metrics().num_workers()
     }
 
     /// Run a call: on the short-call executor until `turn` says it is long, then on the
     /// long-call executor.
-    pub fn spawn_call(&self, call: CallFuture, turn: CpuTurn) {
+    pub(crate) fn spawn_call(&self, call: CallFuture, turn: CpuTurn) {
         let call: CallFuture = Box::pin(Metered {
             call,
             turn: turn.clone(),

@@ -12,28 +12,28 @@ use std::time::{Duration, Instant};
 use super::bucket::TokenBucket;
 
 /// Growth each call makes for free, in bytes.
-pub const FREE_GROWTH: usize = 8 << 20;
+pub(crate) const FREE_GROWTH: usize = 8 << 20;
 /// Bytes per second a tenant's calls may grow beyond their free allowance.
-pub const RATE: f64 = (128 << 20) as f64;
+pub(crate) const RATE: f64 = (128 << 20) as f64;
 /// The most a tenant can grow at once after being idle.
-pub const BURST: f64 = (128 << 20) as f64;
+pub(crate) const BURST: f64 = (128 << 20) as f64;
 
 /// Buckets by tenant.
 #[derive(Default)]
-pub struct GrowthBudgets {
+pub(crate) struct GrowthBudgets {
     tenants: Mutex<HashMap<String, Arc<Mutex<TokenBucket>>>>,
 }
 
 /// One call's view of its tenant's bucket.
 #[derive(Debug, Clone)]
-pub struct Growth {
+pub(crate) struct Growth {
     bucket: Arc<Mutex<TokenBucket>>,
     grown: usize,
 }
 
 impl GrowthBudgets {
     /// The budget for one call of `tenant`.
-    pub fn for_call(&self, tenant: &str) -> Growth {
+    pub(crate) fn for_call(&self, tenant: &str) -> Growth {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = tenants
             .entry(tenant.to_string())
@@ -47,7 +47,12 @@ impl Growth {
     /// Grow by `bytes` at `now` if the call need not wait longer than `max_wait` for them:
     /// returns the wait (zero when the free allowance or the bucket covers them). `None`
     /// means refused, and then nothing is charged, so refused growth never becomes debt.
-    pub fn charge(&mut self, bytes: usize, now: Instant, max_wait: Duration) -> Option<Duration> {
+    pub(crate) fn charge(
+        &mut self,
+        bytes: usize,
+        now: Instant,
+        max_wait: Duration,
+    ) -> Option<Duration> {
         let free = FREE_GROWTH.saturating_sub(self.grown);
         let owed = bytes.saturating_sub(free) as f64;
         if owed == 0.0 {

@@ -31,28 +31,28 @@ const MAX_ATTEMPTS: u32 = 6;
 
 /// Who is calling and what, as decided by the host.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant_id: String,
-    pub actor: String,
-    pub request_id: String,
+pub(crate) struct Caller {
+    pub(crate) tenant_id: String,
+    pub(crate) actor: String,
+    pub(crate) request_id: String,
     /// The tenant's resolved view (flags and modules for the entitlements import).
-    pub view: Arc<TenantView>,
+    pub(crate) view: Arc<TenantView>,
     /// Limits for this call: the tenant's plan within the host's.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 /// How an invocation ended, as the HTTP layer needs it.
 #[derive(Debug)]
-pub struct Invoked {
-    pub outcome: Outcome,
+pub(crate) struct Invoked {
+    pub(crate) outcome: Outcome,
     /// The guest's response when it returned one.
-    pub response: Option<GuestResponse>,
+    pub(crate) response: Option<GuestResponse>,
     /// What stopped the call, or why its writes were refused.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// True when the call lost every attempt to a concurrent writer.
-    pub conflict: bool,
+    pub(crate) conflict: bool,
     /// True when the commit itself failed (database down): nothing was written.
-    pub commit_failed: bool,
+    pub(crate) commit_failed: bool,
 }
 
 /// Why a module that ran gave no usable answer.
@@ -76,7 +76,7 @@ pub enum Failure {
 
 impl Failure {
     /// The status a client gets for this failure.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             Self::Conflict => 409,
             Self::CommitFailed | Self::Interrupted => 503,
@@ -88,7 +88,7 @@ impl Failure {
 
 impl Invoked {
     /// Why the call gave no usable answer; `None` when the module answered.
-    pub fn failure(&self) -> Option<Failure> {
+    pub(crate) fn failure(&self) -> Option<Failure> {
         if self.response.is_some() {
             return None;
         }
@@ -286,20 +286,11 @@ impl Runtime {
         })
     }
 
-    /// Run `module` for `caller` and commit what it did. Never panics on guest behaviour:
-    /// every way a guest can fail ends as an [`Outcome`] with its invocation record written.
-    pub async fn invoke(
-        &self,
-        module: Arc<LoadedModule>,
-        caller: &Caller,
-        req: GuestRequest,
-    ) -> Invoked {
-        self.invoke_admitted(module, caller, req, None).await
-    }
-
-    /// [`Runtime::invoke`] holding `slot`, the tenant's concurrency slot, until the guest
-    /// is gone.
-    pub async fn invoke_admitted(
+    /// Run `module` for `caller` and commit what it did, holding `slot` (the tenant's
+    /// concurrency slot, if it took one) until the guest is gone. Never panics on guest
+    /// behaviour: every way a guest can fail ends as an [`Outcome`] with its invocation
+    /// record written.
+    pub(crate) async fn invoke(
         &self,
         module: Arc<LoadedModule>,
         caller: &Caller,
@@ -465,7 +456,7 @@ impl Runtime {
     }
 
     /// Record a call that was refused before the module ran.
-    pub async fn record_denied(
+    pub(crate) async fn record_denied(
         &self,
         module: &LoadedModule,
         caller: &Caller,

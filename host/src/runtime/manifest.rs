@@ -5,11 +5,11 @@
 use crate::capabilities::grants::{Capability, Permissions};
 
 /// The name of the custom section.
-pub const SECTION: &str = "nova:manifest";
+pub(crate) const SECTION: &str = "nova:manifest";
 
 /// A host name a module may declare or be granted: lower-case letters, digits, `.` and `-`,
 /// with an optional `:port`.
-pub fn valid_host(name: &str) -> bool {
+pub(crate) fn valid_host(name: &str) -> bool {
     let (host, port) = match name.split_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (name, None),
@@ -23,7 +23,7 @@ pub fn valid_host(name: &str) -> bool {
 }
 
 /// What a component declares (nothing when it has no manifest).
-pub fn declared(component: &[u8]) -> Result<Permissions, String> {
+pub(crate) fn declared(component: &[u8]) -> Result<Permissions, String> {
     let mut out = Permissions::default();
     for payload in wasmparser::Parser::new(0).parse_all(component) {
         let payload = payload.map_err(|e| format!("unreadable component: {e}"))?;

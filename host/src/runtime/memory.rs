@@ -11,13 +11,13 @@ use super::growth::Growth;
 /// tenant's growth budget.
 #[derive(Debug)]
 pub struct MemoryLimiter {
-    pub max_memory: usize,
+    pub(crate) max_memory: usize,
     /// The tenant's growth budget (`None`: growth is not metered).
-    pub growth: Option<Growth>,
+    pub(crate) growth: Option<Growth>,
     /// When the call's deadline passes; waiting for budget never goes beyond it.
-    pub deadline_at: Instant,
+    pub(crate) deadline_at: Instant,
     /// The call's CPU turn, given back while it waits for budget.
-    pub cpu: Option<CpuTurn>,
+    pub(crate) cpu: Option<CpuTurn>,
 }
 
 #[async_trait::async_trait]

@@ -17,14 +17,14 @@ const OUTCOMES: [Outcome; 7] = [
 
 /// `nova_module_invocations_total{module,outcome}` and
 /// `nova_module_invocation_duration_seconds{module}` for one module.
-pub struct ModuleMetrics {
+pub(crate) struct ModuleMetrics {
     calls: Vec<Counter>,
     duration: Histogram,
 }
 
 impl ModuleMetrics {
     /// Register the handles for `module`.
-    pub fn new(module: &str) -> Self {
+    pub(crate) fn new(module: &str) -> Self {
         Self {
             calls: OUTCOMES
                 .iter()
@@ -37,7 +37,7 @@ impl ModuleMetrics {
     }
 
     /// Count one call and its duration.
-    pub fn observe(&self, outcome: Outcome, seconds: f64) {
+    pub(crate) fn observe(&self, outcome: Outcome, seconds: f64) {
         if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
             self.calls[i].increment(1);
         }

@@ -21,14 +21,13 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::capabilities::grants::Permissions;
-use crate::limits::Limits;
 use crate::storage::{self, Db, commit::Committer};
 use engine::{CompileError, EngineConfig, WasmEngine};
 use registry::{LoadedModule, Registry};
 
 /// Module names: lower-case letters, digits and `-`, starting with a letter, at most 64 bytes;
 /// `me` is taken by `/v1/portal/me`.
-pub fn valid_module_name(name: &str) -> bool {
+pub(crate) fn valid_module_name(name: &str) -> bool {
     name != "me"
         && !name.is_empty()
         && name.len() <= 64
@@ -55,20 +54,19 @@ pub enum InstallError {
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Installed {
-    pub name: String,
-    pub version: i64,
-    pub version_id: String,
-    pub content_hash: String,
-    pub size_bytes: usize,
+    pub(crate) name: String,
+    pub(crate) version: i64,
+    pub(crate) version_id: String,
+    pub(crate) content_hash: String,
+    pub(crate) size_bytes: usize,
 }
 
 /// The engine, the registry of active versions, and what calls need to run and commit.
 pub struct Runtime {
     pub engine: Arc<WasmEngine>,
     pub registry: Registry,
-    pub db: Db,
+    pub(crate) db: Db,
     pub committer: Committer,
-    pub limits: Limits,
     /// Bounds concurrent instances below the pool's size, so excess calls queue, not fail.
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     /// Calls in flight, for the kill switch.
@@ -76,20 +74,20 @@ pub struct Runtime {
     /// Each tenant's concurrency slots.
     pub admission: admission::Admission,
     /// Each tenant's share of the guest threads for long computations.
-    pub cpu: Arc<cpu::CpuShares>,
+    pub(crate) cpu: Arc<cpu::CpuShares>,
     /// Each tenant's budget for growing memory.
-    pub growth: growth::GrowthBudgets,
+    pub(crate) growth: growth::GrowthBudgets,
     /// The executors guests run on, apart from the request threads.
     pub(crate) guests: executors::GuestExecutors,
     /// Striped locks that serialise retries of calls that lost a write race.
     pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
     /// Where `outbound-http` requests go; `None` sends nothing.
-    pub outbound: Option<Arc<crate::capabilities::outbound_http::Outbound>>,
+    pub(crate) outbound: Option<Arc<crate::capabilities::outbound_http::Outbound>>,
 }
 
 impl Runtime {
     /// Build the runtime. Call [`Runtime::load_installed`] to load the active versions.
-    pub fn new(db: Db, engine_config: EngineConfig, limits: Limits) -> anyhow::Result<Self> {
+    pub(crate) fn new(db: Db, engine_config: EngineConfig) -> anyhow::Result<Self> {
         let permits = Arc::new(tokio::sync::Semaphore::new(
             engine_config.max_instances as usize,
         ));
@@ -100,7 +98,6 @@ impl Runtime {
             registry: Registry::default(),
             committer: Committer::start(&db).context("starting the committer")?,
             db,
-            limits,
             permits,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
             running: running::Running::default(),
@@ -122,7 +119,7 @@ impl Runtime {
     }
 
     /// Load the active version of every installed module (from the compile cache when warm).
-    pub async fn load_installed(&self) -> anyhow::Result<()> {
+    pub(crate) async fn load_installed(&self) -> anyhow::Result<()> {
         for v in storage::modules::active_versions(&self.db).await? {
             let label = format!("loading module {} version {}", v.module, v.version);
             self.registry.activate(self.load(v).await.context(label)?);
@@ -185,7 +182,7 @@ impl Runtime {
     }
 
     /// Install `bytes` as `name` unless a version with the same bytes already exists.
-    pub async fn install_if_new(
+    pub(crate) async fn install_if_new(
         &self,
         name: &str,
         bytes: &[u8],
@@ -201,14 +198,14 @@ impl Runtime {
 
 impl Runtime {
     /// The capabilities `module` may use: what it declares and a superadmin granted.
-    pub fn effective_grants(&self, module: &LoadedModule) -> Permissions {
+    pub(crate) fn effective_grants(&self, module: &LoadedModule) -> Permissions {
         module
             .declared
             .intersection(&self.registry.granted(&module.name))
     }
 
     /// Re-read every module's grants from the database.
-    pub async fn reload_grants(&self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn reload_grants(&self) -> Result<(), sqlx::Error> {
         for (module, names) in storage::grants::all(&self.db).await? {
             self.registry
                 .set_grants(&module, Permissions::from_names(&names));
@@ -227,7 +224,6 @@ fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> Loa
         name: v.module,
         version: v.version,
         version_id: v.id,
-        content_hash: v.content_hash,
         pre,
     }
 }

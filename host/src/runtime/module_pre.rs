@@ -16,20 +16,12 @@ pub enum ModulePre {
 
 impl ModulePre {
     /// Which contract `pre`'s component exports its handler for: the newest that fits.
-    pub fn new(pre: InstancePre<StoreData>) -> wasmtime::Result<Self> {
+    pub(crate) fn new(pre: InstancePre<StoreData>) -> wasmtime::Result<Self> {
         match v0_2::ModulePre::new(pre.clone()) {
             Ok(current) => Ok(Self::V0_2(current)),
             Err(current) => v0_1::ModulePre::new(pre)
                 .map(Self::V0_1)
                 .map_err(|_| current),
-        }
-    }
-
-    /// The contract's version, as in `nova:module@0.2.0`.
-    pub fn contract(&self) -> &'static str {
-        match self {
-            Self::V0_1(_) => "0.1.0",
-            Self::V0_2(_) => "0.2.0",
         }
     }
 

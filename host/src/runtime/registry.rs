@@ -12,12 +12,11 @@ use crate::capabilities::grants::Permissions;
 
 /// A compiled, linked module version ready to instantiate.
 pub struct LoadedModule {
-    pub name: String,
+    pub(crate) name: String,
     pub version: i64,
-    pub version_id: String,
-    pub content_hash: String,
-    pub pre: ModulePre,
-    pub metrics: ModuleMetrics,
+    pub(crate) version_id: String,
+    pub(crate) pre: ModulePre,
+    pub(crate) metrics: ModuleMetrics,
     /// The capabilities and hosts its manifest declares.
     pub declared: Permissions,
 }
@@ -41,13 +40,13 @@ impl Registry {
     }
 
     /// Make `module` the active version of its name.
-    pub fn activate(&self, module: LoadedModule) {
+    pub(crate) fn activate(&self, module: LoadedModule) {
         let mut map = self.modules.write().unwrap_or_else(|p| p.into_inner());
         map.insert(module.name.clone(), Arc::new(module));
     }
 
     /// The version `tenant` runs: its pin if it has one, else the active version.
-    pub fn get_for(&self, tenant: &str, name: &str) -> Option<Arc<LoadedModule>> {
+    pub(crate) fn get_for(&self, tenant: &str, name: &str) -> Option<Arc<LoadedModule>> {
         let pins = self.pins.read().unwrap_or_else(|p| p.into_inner());
         if !pins.is_empty()
             && let Some(m) = pins.get(&(tenant.to_string(), name.to_string()))
@@ -59,7 +58,7 @@ impl Registry {
     }
 
     /// Pin `tenant` to `module` (or remove the pin with `None`).
-    pub fn set_pin(&self, tenant: &str, name: &str, module: Option<LoadedModule>) {
+    pub(crate) fn set_pin(&self, tenant: &str, name: &str, module: Option<LoadedModule>) {
         let mut pins = self.pins.write().unwrap_or_else(|p| p.into_inner());
         let key = (tenant.to_string(), name.to_string());
         match module {
@@ -69,13 +68,13 @@ impl Registry {
     }
 
     /// The version pinned for `tenant`, if any.
-    pub fn pinned(&self, tenant: &str, name: &str) -> Option<Arc<LoadedModule>> {
+    pub(crate) fn pinned(&self, tenant: &str, name: &str) -> Option<Arc<LoadedModule>> {
         let pins = self.pins.read().unwrap_or_else(|p| p.into_inner());
         pins.get(&(tenant.to_string(), name.to_string())).cloned()
     }
 
     /// Keep only the pins for which `keep` says yes.
-    pub fn retain_pins(&self, keep: impl Fn(&(String, String)) -> bool) {
+    pub(crate) fn retain_pins(&self, keep: impl Fn(&(String, String)) -> bool) {
         self.pins
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -83,7 +82,7 @@ impl Registry {
     }
 
     /// What a superadmin granted to `name` (empty: nothing, the default).
-    pub fn granted(&self, name: &str) -> Permissions {
+    pub(crate) fn granted(&self, name: &str) -> Permissions {
         let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
         grants.get(name).cloned().unwrap_or_default()
     }

@@ -15,15 +15,15 @@ pub struct Running {
 }
 
 /// Keeps a call registered until dropped.
-pub struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     running: &'a Running,
     key: Key,
-    pub flag: Arc<AtomicBool>,
+    pub(crate) flag: Arc<AtomicBool>,
 }
 
 impl Running {
     /// Register a call; the returned guard unregisters it.
-    pub fn register(&self, tenant: &str, module: &str) -> Registration<'_> {
+    pub(crate) fn register(&self, tenant: &str, module: &str) -> Registration<'_> {
         let flag = Arc::new(AtomicBool::new(false));
         let key = (tenant.to_string(), module.to_string());
         self.calls
@@ -40,7 +40,7 @@ impl Running {
     }
 
     /// Stop every running call of `module` for `tenant`; returns how many were signalled.
-    pub fn interrupt(&self, tenant: &str, module: &str) -> usize {
+    pub(crate) fn interrupt(&self, tenant: &str, module: &str) -> usize {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         let Some(flags) = calls.get(&(tenant.to_string(), module.to_string())) else {
             return 0;

@@ -19,7 +19,7 @@ pub struct StoreData {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
-    pub caps: Capabilities,
+    pub(crate) caps: Capabilities,
 }
 
 impl StoreData {

@@ -9,7 +9,7 @@ use crate::storage::modules;
 
 /// Why a version change was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum VersionError {
+pub(crate) enum VersionError {
     #[error("no module named {0:?} is installed")]
     NoModule(String),
     #[error("module {0:?} has no version {1}")]
@@ -26,15 +26,15 @@ pub enum VersionError {
 
 /// Who asked, for the audit row.
 #[derive(Debug, Clone, Copy)]
-pub struct Actor<'a> {
-    pub email: &'a str,
-    pub request_id: &'a str,
+pub(crate) struct Actor<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) request_id: &'a str,
 }
 
 impl Runtime {
     /// Bring the registry in line with the database: active versions and pins changed by
     /// another replica (or by `nova module install`) are loaded, removed pins dropped.
-    pub async fn reload_active(&self) -> Result<(), VersionError> {
+    pub(crate) async fn reload_active(&self) -> Result<(), VersionError> {
         self.reload_grants().await?;
         for v in modules::active_versions(&self.db).await? {
             if self
@@ -69,7 +69,7 @@ impl Runtime {
     }
 
     /// Make `version` of `module` the active one for every tenant not pinned elsewhere.
-    pub async fn activate_version(
+    pub(crate) async fn activate_version(
         &self,
         module: &str,
         version: i64,
@@ -85,7 +85,11 @@ impl Runtime {
     }
 
     /// Go back to the highest version below the active one.
-    pub async fn rollback(&self, module: &str, actor: Actor<'_>) -> Result<i64, VersionError> {
+    pub(crate) async fn rollback(
+        &self,
+        module: &str,
+        actor: Actor<'_>,
+    ) -> Result<i64, VersionError> {
         let active = self
             .registry
             .get(module)
@@ -125,7 +129,7 @@ impl Runtime {
     }
 
     /// Run `version` of `module` for `tenant` only.
-    pub async fn pin_version(
+    pub(crate) async fn pin_version(
         &self,
         tenant: &str,
         module: &str,
@@ -154,7 +158,7 @@ impl Runtime {
     }
 
     /// Put `tenant` back on the active version of `module`.
-    pub async fn unpin_version(
+    pub(crate) async fn unpin_version(
         &self,
         tenant: &str,
         module: &str,

@@ -23,13 +23,13 @@ use crate::webhooks::signature;
 
 /// How the sandbox is run.
 #[derive(Debug, Clone)]
-pub struct SandboxConfig {
+pub(crate) struct SandboxConfig {
     /// Nova's base URL, where settlement webhooks go.
-    pub api_url: String,
+    pub(crate) api_url: String,
     /// Secret webhooks are signed with.
-    pub webhook_secret: String,
+    pub(crate) webhook_secret: String,
     /// How long after a capture its settlement is sent.
-    pub settle_after: Duration,
+    pub(crate) settle_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl Sandbox {
 }
 
 /// The sandbox's routes.
-pub fn router(config: SandboxConfig) -> Router {
+pub(crate) fn router(config: SandboxConfig) -> Router {
     let sandbox = Sandbox {
         config: Arc::new(config),
         books: Arc::default(),

@@ -11,29 +11,29 @@ use super::Db;
 /// Toggles of one module in the window.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ModuleToggles {
-    pub module: String,
-    pub enabled: u64,
-    pub disabled: u64,
+pub(crate) struct ModuleToggles {
+    pub(crate) module: String,
+    pub(crate) enabled: u64,
+    pub(crate) disabled: u64,
 }
 
 /// Tenants created in the window that have a module on now.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct NewTenants {
-    pub module: String,
-    pub tenants: i64,
+pub(crate) struct NewTenants {
+    pub(crate) module: String,
+    pub(crate) tenants: i64,
 }
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub toggles: Vec<ModuleToggles>,
-    pub new_tenants: Vec<NewTenants>,
+pub(crate) struct Report {
+    pub(crate) toggles: Vec<ModuleToggles>,
+    pub(crate) new_tenants: Vec<NewTenants>,
 }
 
 /// Count `registration.module_toggled` deltas since `since_ms`, by module and new state.
-pub async fn module_toggles(db: &Db, since_ms: i64) -> Result<Report, sqlx::Error> {
+pub(crate) async fn module_toggles(db: &Db, since_ms: i64) -> Result<Report, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT payload FROM audit_events WHERE module = 'superadmin' \
          AND action = 'registration.module_toggled' AND created_at >= $1",

@@ -8,28 +8,28 @@ use super::{Db, now_ms, rfc3339};
 /// An announcement as tenants and superadmins see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Announcement {
-    pub id: String,
-    pub title: String,
-    pub body: String,
+pub(crate) struct Announcement {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) body: String,
     /// `None` for every tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tenant_ids: Option<Vec<String>>,
-    pub maintenance_window: Option<Window>,
-    pub created_by: String,
-    pub created_at: String,
+    pub(crate) tenant_ids: Option<Vec<String>>,
+    pub(crate) maintenance_window: Option<Window>,
+    pub(crate) created_by: String,
+    pub(crate) created_at: String,
 }
 
 /// A maintenance window, in milliseconds since the epoch.
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Window {
-    pub start: i64,
-    pub end: i64,
+pub(crate) struct Window {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
 }
 
 /// Store an announcement for `tenants` (`None`: every tenant).
-pub async fn create_in(
+pub(crate) async fn create_in(
     conn: &mut AnyConnection,
     title: &str,
     body: &str,
@@ -92,7 +92,7 @@ fn view(
 
 /// What `tenant` may read: announcements to everyone and to it, newest first. Targets of
 /// other tenants are never shown.
-pub async fn for_tenant(
+pub(crate) async fn for_tenant(
     db: &Db,
     tenant: &str,
     limit: i64,
@@ -110,7 +110,7 @@ pub async fn for_tenant(
 }
 
 /// Every announcement with its targets, newest first (superadmins).
-pub async fn all(db: &Db, limit: i64) -> Result<Vec<Announcement>, sqlx::Error> {
+pub(crate) async fn all(db: &Db, limit: i64) -> Result<Vec<Announcement>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, title, body, all_tenants, window_start, window_end, created_by, created_at FROM announcements \
          ORDER BY created_at DESC, id DESC LIMIT $1",

@@ -9,20 +9,20 @@ use super::{Db, rfc3339};
 /// One audit row, before or after it is stored.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub id: String,
-    pub tenant_id: Option<String>,
-    pub module: String,
-    pub action: String,
-    pub actor: Option<String>,
+    pub(crate) id: String,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) module: String,
+    pub(crate) action: String,
+    pub(crate) actor: Option<String>,
     /// JSON text.
-    pub payload: String,
-    pub request_id: Option<String>,
-    pub created_at: i64,
+    pub(crate) payload: String,
+    pub(crate) request_id: Option<String>,
+    pub(crate) created_at: i64,
 }
 
 impl AuditEvent {
     /// A new event stamped now.
-    pub fn new(
+    pub(crate) fn new(
         tenant_id: Option<&str>,
         module: &str,
         action: &str,
@@ -44,7 +44,7 @@ impl AuditEvent {
 }
 
 /// The statement that inserts one event.
-pub fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
+pub(crate) fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
     use Param::{Int, OptText, Text};
     Stmt::new(
         "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) \
@@ -63,7 +63,7 @@ pub fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
 }
 
 /// Insert one event inside the caller's transaction.
-pub async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<(), sqlx::Error> {
     insert_stmt(e).run_sqlx(conn).await.map(drop)
 }
 
@@ -80,14 +80,14 @@ pub struct AuditFilter {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditView {
-    pub id: String,
-    pub tenant_id: Option<String>,
+    pub(crate) id: String,
+    pub(crate) tenant_id: Option<String>,
     pub module: String,
     pub action: String,
     pub actor: Option<String>,
     pub payload: serde_json::Value,
-    pub request_id: Option<String>,
-    pub created_at: String,
+    pub(crate) request_id: Option<String>,
+    pub(crate) created_at: String,
 }
 
 /// Newest first.

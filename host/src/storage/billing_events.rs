@@ -8,18 +8,18 @@ use super::{Db, now_ms, rfc3339};
 /// An event as operators see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct EventView {
-    pub id: String,
-    pub provider_event_id: String,
+pub(crate) struct EventView {
+    pub(crate) id: String,
+    pub(crate) provider_event_id: String,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub tenant_id: Option<String>,
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub processed_at: Option<String>,
-    pub payload: serde_json::Value,
+    pub(crate) kind: String,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) created_at: String,
+    pub(crate) processed_at: Option<String>,
+    pub(crate) payload: serde_json::Value,
 }
 
 /// What storing a delivery did.
@@ -32,7 +32,7 @@ pub enum Stored {
 }
 
 /// Store an event as `pending`, unless its provider id is known.
-pub async fn insert_in(
+pub(crate) async fn insert_in(
     conn: &mut AnyConnection,
     provider_event_id: &str,
     kind: &str,
@@ -67,7 +67,7 @@ pub async fn insert_in(
 }
 
 /// Record an attempt's outcome: `processed`, `retrying` or `failed`.
-pub async fn set_status_in(
+pub(crate) async fn set_status_in(
     conn: &mut AnyConnection,
     id: &str,
     status: &str,
@@ -89,7 +89,7 @@ pub async fn set_status_in(
 }
 
 /// Back to `pending` with no error and no attempts (replay).
-pub async fn reset_in(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn reset_in(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE billing_webhook_events SET status = 'pending', attempts = 0, last_error = NULL, processed_at = NULL WHERE id = $1",
     )
@@ -118,7 +118,10 @@ fn view(r: &sqlx::any::AnyRow) -> Result<EventView, sqlx::Error> {
 }
 
 /// One event by our id.
-pub async fn get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<EventView>, sqlx::Error> {
+pub(crate) async fn get_in(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<EventView>, sqlx::Error> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM billing_webhook_events WHERE id = $1"
     ))
@@ -129,7 +132,11 @@ pub async fn get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<EventVi
 }
 
 /// Events in any of `statuses` (all when empty), newest first.
-pub async fn list(db: &Db, statuses: &[String], limit: i64) -> Result<Vec<EventView>, sqlx::Error> {
+pub(crate) async fn list(
+    db: &Db,
+    statuses: &[String],
+    limit: i64,
+) -> Result<Vec<EventView>, sqlx::Error> {
     // Statuses are checked against a fixed list by the caller; the IN list is built from
     // placeholders, never from the values.
     let filter = if statuses.is_empty() {

@@ -63,7 +63,7 @@ pub struct Committer {
 impl Committer {
     /// Start the writer thread, connected to the same database as `db`. It stops when the
     /// last handle is dropped.
-    pub fn start(db: &Db) -> anyhow::Result<Self> {
+    pub(crate) fn start(db: &Db) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(4096);
         let url = db.url().to_string();
         let thread = std::thread::Builder::new().name("nova-commit".into());

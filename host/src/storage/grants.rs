@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Db, now_ms};
 
 /// Every module's granted capability names.
-pub async fn all(db: &Db) -> Result<BTreeMap<String, BTreeSet<String>>, sqlx::Error> {
+pub(crate) async fn all(db: &Db) -> Result<BTreeMap<String, BTreeSet<String>>, sqlx::Error> {
     let rows = sqlx::query("SELECT module, capability FROM module_grants")
         .fetch_all(db.pool())
         .await?;

@@ -28,7 +28,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The stored and displayed name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Error => "error",
@@ -41,7 +41,7 @@ impl Outcome {
     }
 
     /// Parse a stored or query-string name.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "ok" => Outcome::Ok,
             "error" => Outcome::Error,
@@ -77,7 +77,7 @@ pub struct Invocation {
 const COLUMNS: usize = 14;
 
 /// One multi-row INSERT for many records (the group committer's hot path).
-pub fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
+pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
     use Param::{Int, OptText, Text};
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, \
@@ -116,36 +116,39 @@ pub fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
 
 /// Filters for [`query`]; `None` means any.
 #[derive(Debug, Default)]
-pub struct InvocationFilter {
-    pub tenant_id: Option<String>,
-    pub module: Option<String>,
-    pub outcome: Option<Outcome>,
-    pub request_id: Option<String>,
-    pub limit: i64,
+pub(crate) struct InvocationFilter {
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) module: Option<String>,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) limit: i64,
 }
 
 /// A record as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct InvocationView {
-    pub id: String,
-    pub tenant_id: String,
-    pub module: String,
-    pub version: Option<String>,
-    pub actor: Option<String>,
-    pub method: String,
-    pub path: String,
-    pub status: i64,
-    pub outcome: String,
-    pub duration_ms: f64,
-    pub fuel: i64,
-    pub request_id: String,
-    pub error: Option<String>,
-    pub created_at: String,
+pub(crate) struct InvocationView {
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) module: String,
+    pub(crate) version: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) status: i64,
+    pub(crate) outcome: String,
+    pub(crate) duration_ms: f64,
+    pub(crate) fuel: i64,
+    pub(crate) request_id: String,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: String,
 }
 
 /// Newest first.
-pub async fn query(db: &Db, f: &InvocationFilter) -> Result<Vec<InvocationView>, sqlx::Error> {
+pub(crate) async fn query(
+    db: &Db,
+    f: &InvocationFilter,
+) -> Result<Vec<InvocationView>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, fuel, \
          request_id, error, created_at FROM invocations \

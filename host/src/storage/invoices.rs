@@ -7,19 +7,22 @@ use super::{Db, now_ms, rfc3339};
 
 /// An invoice as the provider reported it.
 #[derive(Debug, Clone)]
-pub struct InvoiceFacts<'a> {
-    pub id: &'a str,
-    pub tenant_id: &'a str,
-    pub subscription_id: Option<&'a str>,
+pub(crate) struct InvoiceFacts<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) tenant_id: &'a str,
+    pub(crate) subscription_id: Option<&'a str>,
     /// `open`, `paid` or `past_due`.
-    pub status: &'a str,
-    pub amount_cents: i64,
-    pub due_at: Option<i64>,
+    pub(crate) status: &'a str,
+    pub(crate) amount_cents: i64,
+    pub(crate) due_at: Option<i64>,
 }
 
 /// Insert or update an invoice. A paid invoice stays paid (a late `invoice.created` or
 /// `payment_failed` cannot undo a payment), and an invoice id of another tenant is left alone.
-pub async fn upsert(conn: &mut AnyConnection, f: &InvoiceFacts<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn upsert(
+    conn: &mut AnyConnection,
+    f: &InvoiceFacts<'_>,
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let paid_at = (f.status == "paid").then_some(now);
     sqlx::query(
@@ -46,45 +49,45 @@ pub async fn upsert(conn: &mut AnyConnection, f: &InvoiceFacts<'_>) -> Result<()
 /// A renewal coming up.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Renewal {
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub plan_id: String,
-    pub current_period_end: String,
+pub(crate) struct Renewal {
+    pub(crate) tenant_id: String,
+    pub(crate) subscription_id: String,
+    pub(crate) plan_id: String,
+    pub(crate) current_period_end: String,
 }
 
 /// An invoice not yet paid.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct OpenInvoice {
-    pub id: String,
-    pub tenant_id: String,
-    pub status: String,
-    pub amount_cents: i64,
-    pub due_at: Option<String>,
+pub(crate) struct OpenInvoice {
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) status: String,
+    pub(crate) amount_cents: i64,
+    pub(crate) due_at: Option<String>,
 }
 
 /// What `GET /v1/superadmin/billing/summary` shows.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
-    pub active_tenants: i64,
-    pub mrr_cents: i64,
-    pub past_due_tenants: i64,
-    pub upcoming_renewals: Vec<Renewal>,
-    pub cancel_at_period_end: i64,
-    pub open_invoices: Vec<OpenInvoice>,
+pub(crate) struct Summary {
+    pub(crate) active_tenants: i64,
+    pub(crate) mrr_cents: i64,
+    pub(crate) past_due_tenants: i64,
+    pub(crate) upcoming_renewals: Vec<Renewal>,
+    pub(crate) cancel_at_period_end: i64,
+    pub(crate) open_invoices: Vec<OpenInvoice>,
 }
 
 /// How far ahead a renewal counts as upcoming.
-pub const RENEWAL_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+pub(crate) const RENEWAL_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
 async fn count(db: &Db, sql: &str) -> Result<i64, sqlx::Error> {
     sqlx::query(sql).fetch_one(db.pool()).await?.try_get("n")
 }
 
 /// The billing summary at `now`.
-pub async fn summary(db: &Db, now: i64) -> Result<Summary, sqlx::Error> {
+pub(crate) async fn summary(db: &Db, now: i64) -> Result<Summary, sqlx::Error> {
     let active_tenants = count(
         db,
         "SELECT COUNT(DISTINCT tenant_id) AS n FROM subscriptions WHERE status = 'active'",

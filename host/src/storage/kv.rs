@@ -10,12 +10,12 @@ use super::{Db, now_ms};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     pub value: Vec<u8>,
-    pub version: i64,
+    pub(crate) version: i64,
 }
 
 /// What the writer saw when it read the key, checked again at commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// The call never read the key: a blind write, always applied.
     Any,
     /// The call read the key and it did not exist.
@@ -26,7 +26,7 @@ pub enum Expect {
 
 /// A buffered write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Set(Vec<u8>),
     Delete,
 }
@@ -34,15 +34,15 @@ pub enum Op {
 /// One buffered write with the expectation it was made under.
 #[derive(Debug, Clone)]
 pub struct Write {
-    pub key: String,
-    pub op: Op,
-    pub expect: Expect,
+    pub(crate) key: String,
+    pub(crate) op: Op,
+    pub(crate) expect: Expect,
 }
 
 /// Another call changed a key this call read before writing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
-    pub key: String,
+    pub(crate) key: String,
 }
 
 /// Read one key.
@@ -106,7 +106,7 @@ pub async fn list(
 }
 
 /// The statement that applies one buffered write, checking what the call read.
-pub fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now: i64) -> Stmt<'a> {
+pub(crate) fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now: i64) -> Stmt<'a> {
     use Param::{Blob, Int, Text};
     let key = Text(&w.key);
     match (&w.op, w.expect) {
@@ -148,7 +148,7 @@ pub fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now: i64) 
 
 /// Apply a call's writes inside the caller's transaction (sqlx). Returns `Ok(Err(conflict))`
 /// when a key the call read has changed since; the caller must roll the writes back.
-pub async fn apply(
+pub(crate) async fn apply(
     conn: &mut AnyConnection,
     tenant: &str,
     module: &str,
@@ -164,7 +164,7 @@ pub async fn apply(
 }
 
 /// [`apply`] on a direct SQLite connection (the SQLite committer's thread).
-pub fn apply_sqlite(
+pub(crate) fn apply_sqlite(
     conn: &rusqlite::Connection,
     tenant: &str,
     module: &str,

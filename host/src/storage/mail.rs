@@ -7,25 +7,25 @@ use sqlx::{AnyConnection, Row};
 use super::{Db, now_ms, outbox, rfc3339};
 
 /// The queue mail jobs go through.
-pub const QUEUE: &str = "mail:send";
+pub(crate) const QUEUE: &str = "mail:send";
 
 /// A mail as operators see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Mail {
-    pub id: String,
-    pub to: String,
-    pub subject: String,
-    pub body: String,
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub sent_at: Option<String>,
+pub(crate) struct Mail {
+    pub(crate) id: String,
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) body: String,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) created_at: String,
+    pub(crate) sent_at: Option<String>,
 }
 
 /// Queue one mail and its delivery job.
-pub async fn enqueue_in(
+pub(crate) async fn enqueue_in(
     conn: &mut AnyConnection,
     to: &str,
     subject: &str,
@@ -48,7 +48,7 @@ pub async fn enqueue_in(
 }
 
 /// Record a delivery attempt.
-pub async fn mark_in(
+pub(crate) async fn mark_in(
     conn: &mut AnyConnection,
     id: &str,
     status: &str,
@@ -85,7 +85,7 @@ const COLUMNS: &str =
     "id, to_addr, subject, body, status, attempts, last_error, created_at, sent_at";
 
 /// One mail.
-pub async fn get(db: &Db, id: &str) -> Result<Option<Mail>, sqlx::Error> {
+pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Mail>, sqlx::Error> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM mail_outbox WHERE id = $1"))
         .bind(id)
         .fetch_optional(db.pool())
@@ -94,7 +94,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Mail>, sqlx::Error> {
 }
 
 /// Newest first.
-pub async fn list(db: &Db, limit: i64) -> Result<Vec<Mail>, sqlx::Error> {
+pub(crate) async fn list(db: &Db, limit: i64) -> Result<Vec<Mail>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM mail_outbox ORDER BY created_at DESC, id DESC LIMIT $1"
     ))

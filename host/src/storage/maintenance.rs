@@ -8,31 +8,31 @@ use super::announcements::Window;
 use super::{Db, now_ms, rfc3339};
 
 /// The flag's name.
-pub const FLAG: &str = "support.maintenance_mode";
+pub(crate) const FLAG: &str = "support.maintenance_mode";
 
 /// Maintenance as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct On {
-    pub message: String,
-    pub period_id: String,
+pub(crate) struct On {
+    pub(crate) message: String,
+    pub(crate) period_id: String,
 }
 
 /// A period in the log.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Period {
-    pub id: String,
-    pub started_at: String,
-    pub started_by: String,
-    pub ended_at: Option<String>,
-    pub ended_by: Option<String>,
-    pub message: String,
-    pub window: Option<Window>,
-    pub refused_writes: i64,
+pub(crate) struct Period {
+    pub(crate) id: String,
+    pub(crate) started_at: String,
+    pub(crate) started_by: String,
+    pub(crate) ended_at: Option<String>,
+    pub(crate) ended_by: Option<String>,
+    pub(crate) message: String,
+    pub(crate) window: Option<Window>,
+    pub(crate) refused_writes: i64,
 }
 
 /// The open period, when maintenance is on.
-pub async fn current(db: &Db) -> Result<Option<On>, sqlx::Error> {
+pub(crate) async fn current(db: &Db) -> Result<Option<On>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT p.id, p.message FROM platform_flags f JOIN maintenance_periods p ON p.ended_at IS NULL \
          WHERE f.name = $1 AND f.enabled = 1 ORDER BY p.started_at DESC LIMIT 1",
@@ -71,7 +71,7 @@ async fn set_flag(
 }
 
 /// Turn maintenance on (a new period) or, when already on, change its message and window.
-pub async fn start_in(
+pub(crate) async fn start_in(
     conn: &mut AnyConnection,
     message: &str,
     window: Option<Window>,
@@ -109,7 +109,10 @@ pub async fn start_in(
 }
 
 /// Turn maintenance off; the period that ended, if one was open.
-pub async fn end_in(conn: &mut AnyConnection, who: &str) -> Result<Option<Period>, sqlx::Error> {
+pub(crate) async fn end_in(
+    conn: &mut AnyConnection,
+    who: &str,
+) -> Result<Option<Period>, sqlx::Error> {
     set_flag(conn, false, None, who).await?;
     let open = sqlx::query("SELECT id FROM maintenance_periods WHERE ended_at IS NULL")
         .fetch_optional(&mut *conn)
@@ -132,7 +135,7 @@ pub async fn end_in(conn: &mut AnyConnection, who: &str) -> Result<Option<Period
 }
 
 /// Count one refused write against the open period.
-pub async fn count_refused(db: &Db, period_id: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn count_refused(db: &Db, period_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE maintenance_periods SET refused_writes = refused_writes + 1 WHERE id = $1")
         .bind(period_id)
         .execute(db.pool())
@@ -158,7 +161,7 @@ fn view(r: &sqlx::any::AnyRow) -> Result<Period, sqlx::Error> {
 }
 
 /// Every period, newest first.
-pub async fn log(db: &Db, limit: i64) -> Result<Vec<Period>, sqlx::Error> {
+pub(crate) async fn log(db: &Db, limit: i64) -> Result<Vec<Period>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM maintenance_periods ORDER BY started_at DESC, id DESC LIMIT $1"
     ))

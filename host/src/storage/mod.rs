@@ -34,7 +34,7 @@ use sqlx::{AnyPool, Executor};
 
 /// Which database the pool talks to. Only used where the two SQL dialects really differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// The embedded default: a file in the data directory.
     Sqlite,
     /// Production: `DATABASE_URL=postgres://…`.
@@ -59,7 +59,10 @@ impl Db {
     }
 
     /// Like [`Db::connect`] with an explicit pool size.
-    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> anyhow::Result<Self> {
+    pub(crate) async fn connect_with(
+        url: &str,
+        max_connections: Option<u32>,
+    ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -99,7 +102,7 @@ impl Db {
     }
 
     /// Apply every pending migration for this backend.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    pub(crate) async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
@@ -128,17 +131,17 @@ impl Db {
     }
 
     /// The URL this handle connected to (with its password: never log it unredacted).
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// Which backend this is.
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         self.backend
     }
 
     /// True when a trivial query answers.
-    pub async fn ping(&self) -> bool {
+    pub(crate) async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
@@ -149,7 +152,7 @@ impl Db {
 }
 
 /// Hide the password in a database URL before it reaches a log or error message.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -170,7 +173,7 @@ pub fn now_ms() -> i64 {
 
 /// `s` fit for a text column on every backend: PostgreSQL refuses NUL in text, so it is
 /// replaced by U+FFFD (records of what happened must be written whatever the input was).
-pub fn plain_text(s: &str) -> String {
+pub(crate) fn plain_text(s: &str) -> String {
     if s.contains('\0') {
         s.replace('\0', "\u{FFFD}")
     } else {
@@ -179,7 +182,7 @@ pub fn plain_text(s: &str) -> String {
 }
 
 /// Render a `*_at` column for the API (RFC 3339, UTC, milliseconds).
-pub fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -187,14 +190,14 @@ pub fn rfc3339(ms: i64) -> String {
 /// True when a database error is a unique-constraint violation on either backend.
 /// Whether `err` means storage could not be reached (so a retry may succeed), rather than a
 /// statement that failed.
-pub fn is_unreachable(err: &sqlx::Error) -> bool {
+pub(crate) fn is_unreachable(err: &sqlx::Error) -> bool {
     matches!(
         err,
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
     )
 }
 
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => {
             matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)

@@ -8,29 +8,29 @@ use super::{Db, now_ms, rfc3339};
 
 /// One stored version, with its component bytes.
 #[derive(Debug, Clone)]
-pub struct StoredVersion {
-    pub id: String,
-    pub module: String,
-    pub version: i64,
-    pub content_hash: String,
-    pub component: Vec<u8>,
+pub(crate) struct StoredVersion {
+    pub(crate) id: String,
+    pub(crate) module: String,
+    pub(crate) version: i64,
+    pub(crate) content_hash: String,
+    pub(crate) component: Vec<u8>,
 }
 
 /// A module as the API lists it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ModuleSummary {
-    pub name: String,
-    pub active_version: Option<i64>,
-    pub active_version_id: Option<String>,
-    pub content_hash: Option<String>,
-    pub size_bytes: Option<i64>,
-    pub versions: i64,
-    pub created_at: String,
+pub(crate) struct ModuleSummary {
+    pub(crate) name: String,
+    pub(crate) active_version: Option<i64>,
+    pub(crate) active_version_id: Option<String>,
+    pub(crate) content_hash: Option<String>,
+    pub(crate) size_bytes: Option<i64>,
+    pub(crate) versions: i64,
+    pub(crate) created_at: String,
 }
 
 /// The active version of every installed module.
-pub async fn active_versions(db: &Db) -> Result<Vec<StoredVersion>, sqlx::Error> {
+pub(crate) async fn active_versions(db: &Db) -> Result<Vec<StoredVersion>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT v.id, v.module, v.version, v.content_hash, v.component FROM modules m \
          JOIN module_versions v ON v.id = m.active_version_id ORDER BY m.name",
@@ -41,7 +41,11 @@ pub async fn active_versions(db: &Db) -> Result<Vec<StoredVersion>, sqlx::Error>
 }
 
 /// True when this module already has a version with these exact bytes.
-pub async fn has_hash(db: &Db, module: &str, content_hash: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn has_hash(
+    db: &Db,
+    module: &str,
+    content_hash: &str,
+) -> Result<bool, sqlx::Error> {
     let row = sqlx::query("SELECT 1 FROM module_versions WHERE module = $1 AND content_hash = $2")
         .bind(module)
         .bind(content_hash)
@@ -51,7 +55,7 @@ pub async fn has_hash(db: &Db, module: &str, content_hash: &str) -> Result<bool,
 }
 
 /// Store a new version and make it active, in one transaction. Returns the stored version.
-pub async fn install(
+pub(crate) async fn install(
     db: &Db,
     module: &str,
     content_hash: &str,
@@ -103,7 +107,7 @@ pub async fn install(
 }
 
 /// Every installed module with its active version.
-pub async fn list(db: &Db) -> Result<Vec<ModuleSummary>, sqlx::Error> {
+pub(crate) async fn list(db: &Db) -> Result<Vec<ModuleSummary>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT m.name, m.active_version_id, m.created_at, v.version, v.content_hash, v.size_bytes, \
          (SELECT COUNT(*) FROM module_versions c WHERE c.module = m.name) AS versions \
@@ -129,18 +133,18 @@ pub async fn list(db: &Db) -> Result<Vec<ModuleSummary>, sqlx::Error> {
 /// One version as listed.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct VersionSummary {
-    pub id: String,
-    pub version: i64,
-    pub content_hash: String,
-    pub size_bytes: i64,
-    pub created_by: Option<String>,
-    pub created_at: String,
-    pub active: bool,
+pub(crate) struct VersionSummary {
+    pub(crate) id: String,
+    pub(crate) version: i64,
+    pub(crate) content_hash: String,
+    pub(crate) size_bytes: i64,
+    pub(crate) created_by: Option<String>,
+    pub(crate) created_at: String,
+    pub(crate) active: bool,
 }
 
 /// Every version of a module, newest first.
-pub async fn versions(db: &Db, module: &str) -> Result<Vec<VersionSummary>, sqlx::Error> {
+pub(crate) async fn versions(db: &Db, module: &str) -> Result<Vec<VersionSummary>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT v.id, v.version, v.content_hash, v.size_bytes, v.created_by, v.created_at, \
          CASE WHEN m.active_version_id = v.id THEN 1 ELSE 0 END AS active \
@@ -175,7 +179,7 @@ fn stored(r: &sqlx::any::AnyRow) -> Result<StoredVersion, sqlx::Error> {
 }
 
 /// One version of a module, with its bytes.
-pub async fn version(
+pub(crate) async fn version(
     db: &Db,
     module: &str,
     version: i64,
@@ -191,7 +195,7 @@ pub async fn version(
 }
 
 /// Make a stored version the active one.
-pub async fn set_active(
+pub(crate) async fn set_active(
     conn: &mut sqlx::AnyConnection,
     module: &str,
     version_id: &str,
@@ -205,7 +209,7 @@ pub async fn set_active(
 }
 
 /// Pin a tenant to a version of a module (a canary).
-pub async fn pin(
+pub(crate) async fn pin(
     conn: &mut sqlx::AnyConnection,
     tenant: &str,
     module: &str,
@@ -228,7 +232,7 @@ pub async fn pin(
 }
 
 /// Remove a tenant's pin; false when there was none.
-pub async fn unpin(
+pub(crate) async fn unpin(
     conn: &mut sqlx::AnyConnection,
     tenant: &str,
     module: &str,
@@ -242,7 +246,7 @@ pub async fn unpin(
 }
 
 /// Every pin with its version's bytes: (tenant, version).
-pub async fn pins(db: &Db) -> Result<Vec<(String, StoredVersion)>, sqlx::Error> {
+pub(crate) async fn pins(db: &Db) -> Result<Vec<(String, StoredVersion)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT p.tenant_id, v.id, v.module, v.version, v.content_hash, v.component FROM tenant_module_pins p \
          JOIN module_versions v ON v.id = p.version_id",

@@ -11,28 +11,28 @@ use super::{Db, now_ms, rfc3339};
 /// A job a worker holds.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: String,
-    pub queue: String,
-    pub ref_id: String,
+    pub(crate) id: String,
+    pub(crate) queue: String,
+    pub(crate) ref_id: String,
     /// Attempts so far, this one included.
-    pub attempts: i64,
+    pub(crate) attempts: i64,
 }
 
 /// A job as operators see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct JobView {
-    pub id: String,
-    pub queue: String,
-    pub ref_id: String,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: String,
-    pub last_error: Option<String>,
+pub(crate) struct JobView {
+    pub(crate) id: String,
+    pub(crate) queue: String,
+    pub(crate) ref_id: String,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_at: String,
+    pub(crate) last_error: Option<String>,
 }
 
 /// Add a job to `queue` for `ref_id`, due now.
-pub async fn enqueue_in(
+pub(crate) async fn enqueue_in(
     conn: &mut AnyConnection,
     queue: &str,
     ref_id: &str,
@@ -96,7 +96,7 @@ pub async fn claim(
 
 /// Mark a held job done, inside the transaction that applied its effect. False when the
 /// lease was lost (another worker took the job over): roll back then.
-pub async fn complete_in(
+pub(crate) async fn complete_in(
     conn: &mut AnyConnection,
     job: &Claimed,
     worker: &str,
@@ -114,7 +114,7 @@ pub async fn complete_in(
 }
 
 /// Give a held job back after a failure: due again at `retry_at`, or `failed` when `None`.
-pub async fn give_back_in(
+pub(crate) async fn give_back_in(
     conn: &mut AnyConnection,
     job: &Claimed,
     worker: &str,
@@ -141,7 +141,10 @@ pub async fn give_back_in(
 }
 
 /// Make a job due now with its attempts reset (operator retry or replay); the job.
-pub async fn retry_in(conn: &mut AnyConnection, id: &str) -> Result<Option<JobView>, sqlx::Error> {
+pub(crate) async fn retry_in(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<JobView>, sqlx::Error> {
     let now = now_ms();
     sqlx::query(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, last_error = NULL, \
@@ -155,7 +158,10 @@ pub async fn retry_in(conn: &mut AnyConnection, id: &str) -> Result<Option<JobVi
 }
 
 /// One job.
-pub async fn get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<JobView>, sqlx::Error> {
+pub(crate) async fn get_in(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<JobView>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, queue, ref_id, status, attempts, next_attempt_at, last_error FROM outbox WHERE id = $1",
     )
@@ -166,7 +172,7 @@ pub async fn get_in(conn: &mut AnyConnection, id: &str) -> Result<Option<JobView
 }
 
 /// The newest job for `ref_id`.
-pub async fn for_ref_in(
+pub(crate) async fn for_ref_in(
     conn: &mut AnyConnection,
     ref_id: &str,
 ) -> Result<Option<JobView>, sqlx::Error> {
@@ -206,7 +212,7 @@ pub async fn depths(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
 
 /// When the next job of `queue` is due or its lease runs out (none waiting: `None`), so an
 /// idle worker sleeps exactly until then.
-pub async fn next_due(db: &Db, queue: &str) -> Result<Option<i64>, sqlx::Error> {
+pub(crate) async fn next_due(db: &Db, queue: &str) -> Result<Option<i64>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until > next_attempt_at \
          THEN locked_until ELSE next_attempt_at END) AS t \

@@ -8,33 +8,33 @@ use super::Db;
 /// Per-call limits a plan sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PlanLimits {
-    pub memory_mb: u64,
-    pub deadline_ms: u64,
-    pub fuel: u64,
-    pub calls_per_minute: u64,
+pub(crate) struct PlanLimits {
+    pub(crate) memory_mb: u64,
+    pub(crate) deadline_ms: u64,
+    pub(crate) fuel: u64,
+    pub(crate) calls_per_minute: u64,
     /// Calls a tenant may run at once; absent means the host's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrent_calls: Option<u32>,
+    pub(crate) concurrent_calls: Option<u32>,
 }
 
 /// What a plan entitles a tenant to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Entitlements {
-    pub modules: Vec<String>,
-    pub feature_flags: Vec<String>,
-    pub limits: PlanLimits,
+pub(crate) struct Entitlements {
+    pub(crate) modules: Vec<String>,
+    pub(crate) feature_flags: Vec<String>,
+    pub(crate) limits: PlanLimits,
 }
 
 /// A plan as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Plan {
-    pub id: String,
-    pub name: String,
-    pub price_cents: i64,
-    pub entitlements: Entitlements,
+pub(crate) struct Plan {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) price_cents: i64,
+    pub(crate) entitlements: Entitlements,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Plan, sqlx::Error> {
@@ -49,7 +49,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Plan, sqlx::Error> {
 }
 
 /// Every plan, cheapest first.
-pub async fn list(db: &Db) -> Result<Vec<Plan>, sqlx::Error> {
+pub(crate) async fn list(db: &Db) -> Result<Vec<Plan>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, name, price_cents, entitlements FROM plans ORDER BY price_cents, name",
     )
@@ -59,7 +59,7 @@ pub async fn list(db: &Db) -> Result<Vec<Plan>, sqlx::Error> {
 }
 
 /// A plan by id or (case-insensitive) name.
-pub async fn find(
+pub(crate) async fn find(
     conn: &mut sqlx::AnyConnection,
     id_or_name: &str,
 ) -> Result<Option<Plan>, sqlx::Error> {

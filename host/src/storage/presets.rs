@@ -10,16 +10,16 @@ use super::{Db, now_ms};
 /// A preset as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Preset {
-    pub name: String,
+pub(crate) struct Preset {
+    pub(crate) name: String,
     #[serde(default)]
-    pub description: String,
+    pub(crate) description: String,
     /// Module name → on/off.
     #[serde(default)]
-    pub modules: BTreeMap<String, bool>,
+    pub(crate) modules: BTreeMap<String, bool>,
     /// Feature flag → on/off.
     #[serde(default)]
-    pub feature_flags: BTreeMap<String, bool>,
+    pub(crate) feature_flags: BTreeMap<String, bool>,
 }
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Preset, sqlx::Error> {
@@ -36,7 +36,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Preset, sqlx::Error> {
 }
 
 /// Every preset by name.
-pub async fn list(db: &Db) -> Result<Vec<Preset>, sqlx::Error> {
+pub(crate) async fn list(db: &Db) -> Result<Vec<Preset>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT name, description, modules, feature_flags FROM module_presets ORDER BY name",
     )
@@ -46,7 +46,7 @@ pub async fn list(db: &Db) -> Result<Vec<Preset>, sqlx::Error> {
 }
 
 /// One preset.
-pub async fn get(
+pub(crate) async fn get(
     conn: &mut sqlx::AnyConnection,
     name: &str,
 ) -> Result<Option<Preset>, sqlx::Error> {
@@ -60,7 +60,7 @@ pub async fn get(
 }
 
 /// Create or replace; returns true when it was created.
-pub async fn upsert(db: &Db, p: &Preset, create_only: bool) -> Result<bool, sqlx::Error> {
+pub(crate) async fn upsert(db: &Db, p: &Preset, create_only: bool) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let modules = serde_json::to_string(&p.modules).unwrap_or_else(|_| "{}".into());
     let flags = serde_json::to_string(&p.feature_flags).unwrap_or_else(|_| "{}".into());
@@ -90,7 +90,7 @@ pub async fn upsert(db: &Db, p: &Preset, create_only: bool) -> Result<bool, sqlx
 }
 
 /// Delete; returns true when it existed.
-pub async fn delete(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn delete(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM module_presets WHERE name = $1")
         .bind(name)
         .execute(db.pool())

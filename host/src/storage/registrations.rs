@@ -8,24 +8,24 @@ use super::{Db, now_ms, rfc3339};
 /// A registration as the API shows it (never with the password hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Registration {
-    pub id: String,
-    pub restaurant_name: String,
-    pub email: String,
-    pub plan_id: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub tenant_id: Option<String>,
-    pub subscription_id: Option<String>,
-    pub decided_by: Option<String>,
-    pub created_at: String,
+pub(crate) struct Registration {
+    pub(crate) id: String,
+    pub(crate) restaurant_name: String,
+    pub(crate) email: String,
+    pub(crate) plan_id: String,
+    pub(crate) status: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) subscription_id: Option<String>,
+    pub(crate) decided_by: Option<String>,
+    pub(crate) created_at: String,
 }
 
 /// What approval needs besides the public fields.
 #[derive(Debug, Clone)]
-pub struct Pending {
-    pub registration: Registration,
-    pub password_hash: String,
+pub(crate) struct Pending {
+    pub(crate) registration: Registration,
+    pub(crate) password_hash: String,
 }
 
 const COLUMNS: &str = "id, restaurant_name, email, password_hash, plan_id, status, reason, tenant_id, \
@@ -50,7 +50,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Pending, sqlx::Error> {
 }
 
 /// Store a pending registration.
-pub async fn create(
+pub(crate) async fn create(
     db: &Db,
     restaurant_name: &str,
     email: &str,
@@ -86,7 +86,7 @@ pub async fn create(
 }
 
 /// True when a pending registration already uses this email.
-pub async fn pending_email_exists(db: &Db, email: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn pending_email_exists(db: &Db, email: &str) -> Result<bool, sqlx::Error> {
     Ok(
         sqlx::query("SELECT 1 FROM registrations WHERE email = $1 AND status = 'pending'")
             .bind(email)
@@ -97,7 +97,7 @@ pub async fn pending_email_exists(db: &Db, email: &str) -> Result<bool, sqlx::Er
 }
 
 /// Registrations with the given status (any when `None`), oldest first.
-pub async fn list(db: &Db, status: Option<&str>) -> Result<Vec<Registration>, sqlx::Error> {
+pub(crate) async fn list(db: &Db, status: Option<&str>) -> Result<Vec<Registration>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM registrations WHERE ($1 IS NULL OR status = $1) ORDER BY created_at, id"
     );
@@ -108,7 +108,10 @@ pub async fn list(db: &Db, status: Option<&str>) -> Result<Vec<Registration>, sq
 }
 
 /// One registration.
-pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Pending>, sqlx::Error> {
+pub(crate) async fn get(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<Pending>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM registrations WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
@@ -117,7 +120,7 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Pending>, 
 /// Move a pending registration to `status`; false when it was not pending any more. Run it
 /// first in the deciding transaction: the conditional update takes the row, so a concurrent
 /// second decision waits and then loses.
-pub async fn claim(
+pub(crate) async fn claim(
     conn: &mut AnyConnection,
     id: &str,
     status: &str,
@@ -139,7 +142,7 @@ pub async fn claim(
 }
 
 /// Record what an approval created.
-pub async fn link(
+pub(crate) async fn link(
     conn: &mut AnyConnection,
     id: &str,
     tenant_id: &str,

@@ -8,25 +8,25 @@ use sqlx::Row;
 use super::{Db, now_ms, rfc3339};
 
 /// Every service token starts with this, so the auth layer knows to look it up.
-pub const PREFIX: &str = "nova_st_";
+pub(crate) const PREFIX: &str = "nova_st_";
 
 /// A token as listed (never the secret).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceToken {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    pub created_at: String,
+pub(crate) struct ServiceToken {
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) name: String,
+    pub(crate) created_at: String,
 }
 
 /// The hash under which a token is stored.
-pub fn hash(token: &str) -> String {
+pub(crate) fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Create a token; returns it with the secret (the only time it is shown).
-pub async fn create(
+pub(crate) async fn create(
     db: &Db,
     tenant_id: &str,
     name: &str,
@@ -59,7 +59,7 @@ pub async fn create(
 }
 
 /// Revoke; false when there was no live token with this id for this tenant.
-pub async fn revoke(db: &Db, tenant_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn revoke(db: &Db, tenant_id: &str, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE service_tokens SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
     )
@@ -72,7 +72,7 @@ pub async fn revoke(db: &Db, tenant_id: &str, id: &str) -> Result<bool, sqlx::Er
 }
 
 /// The live token with this secret, if any.
-pub async fn find(db: &Db, secret: &str) -> Result<Option<ServiceToken>, sqlx::Error> {
+pub(crate) async fn find(db: &Db, secret: &str) -> Result<Option<ServiceToken>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, tenant_id, name, created_at FROM service_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
     )

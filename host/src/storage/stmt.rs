@@ -10,7 +10,7 @@ use sqlx::{Any, AnyConnection};
 
 /// One parameter value.
 #[derive(Debug, Clone, Copy)]
-pub enum Param<'a> {
+pub(crate) enum Param<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Blob(&'a [u8]),
@@ -19,7 +19,7 @@ pub enum Param<'a> {
 
 /// What a statement's result must show for the write to count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+pub(crate) enum Check {
     /// Nothing to check.
     None,
     /// At least one row changed (else: conflict).
@@ -30,15 +30,18 @@ pub enum Check {
 
 /// A statement ready to run on either backend.
 #[derive(Debug, Clone)]
-pub struct Stmt<'a> {
-    pub sql: std::borrow::Cow<'static, str>,
-    pub params: Vec<Param<'a>>,
-    pub check: Check,
+pub(crate) struct Stmt<'a> {
+    pub(crate) sql: std::borrow::Cow<'static, str>,
+    pub(crate) params: Vec<Param<'a>>,
+    pub(crate) check: Check,
 }
 
 impl<'a> Stmt<'a> {
     /// A statement whose result needs no check.
-    pub fn new(sql: impl Into<std::borrow::Cow<'static, str>>, params: Vec<Param<'a>>) -> Self {
+    pub(crate) fn new(
+        sql: impl Into<std::borrow::Cow<'static, str>>,
+        params: Vec<Param<'a>>,
+    ) -> Self {
         Self {
             sql: sql.into(),
             params,
@@ -47,7 +50,7 @@ impl<'a> Stmt<'a> {
     }
 
     /// The same statement with a result check.
-    pub fn checked(mut self, check: Check) -> Self {
+    pub(crate) fn checked(mut self, check: Check) -> Self {
         self.check = check;
         self
     }
@@ -68,7 +71,7 @@ impl<'a> Stmt<'a> {
     }
 
     /// Run through sqlx; `false` when the check failed.
-    pub async fn run_sqlx(&self, conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    pub(crate) async fn run_sqlx(&self, conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
         let q = self.bind(sqlx::query(&self.sql));
         Ok(match self.check {
             Check::NoRow => q.fetch_optional(conn).await?.is_none(),
@@ -81,7 +84,7 @@ impl<'a> Stmt<'a> {
     }
 
     /// Run on a direct SQLite connection; `false` when the check failed.
-    pub fn run_sqlite(&self, conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    pub(crate) fn run_sqlite(&self, conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
         let mut stmt = conn.prepare_cached(&self.sql)?;
         for (i, p) in self.params.iter().enumerate() {
             match *p {

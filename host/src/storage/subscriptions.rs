@@ -8,17 +8,17 @@ use super::{now_ms, rfc3339};
 /// A subscription as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Subscription {
-    pub id: String,
-    pub tenant_id: String,
-    pub plan_id: String,
-    pub status: String,
-    pub billing_cycle: String,
-    pub created_at: String,
+pub(crate) struct Subscription {
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) plan_id: String,
+    pub(crate) status: String,
+    pub(crate) billing_cycle: String,
+    pub(crate) created_at: String,
 }
 
 /// Start an active subscription.
-pub async fn create(
+pub(crate) async fn create(
     conn: &mut AnyConnection,
     tenant_id: &str,
     plan_id: &str,
@@ -49,7 +49,7 @@ pub async fn create(
 }
 
 /// The tenant's current (not canceled) subscription.
-pub async fn current(
+pub(crate) async fn current(
     conn: &mut AnyConnection,
     tenant_id: &str,
 ) -> Result<Option<Subscription>, sqlx::Error> {
@@ -74,7 +74,7 @@ pub async fn current(
 }
 
 /// Move the tenant's current subscription to another plan; false when it has none.
-pub async fn change_plan(
+pub(crate) async fn change_plan(
     conn: &mut AnyConnection,
     tenant_id: &str,
     plan_id: &str,
@@ -91,7 +91,7 @@ pub async fn change_plan(
 }
 
 /// Cancel the tenant's current subscription; false when it has none.
-pub async fn cancel(conn: &mut AnyConnection, tenant_id: &str) -> Result<bool, sqlx::Error> {
+pub(crate) async fn cancel(conn: &mut AnyConnection, tenant_id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE subscriptions SET status = 'canceled', updated_at = $1 WHERE tenant_id = $2 AND status <> 'canceled'",
     )
@@ -104,7 +104,7 @@ pub async fn cancel(conn: &mut AnyConnection, tenant_id: &str) -> Result<bool, s
 
 /// Provider facts about the tenant's current subscription: its id at the provider, billing
 /// cycle and the end of the paid period (each left as is when `None`).
-pub async fn set_provider_facts(
+pub(crate) async fn set_provider_facts(
     conn: &mut AnyConnection,
     tenant_id: &str,
     provider_id: Option<&str>,
@@ -127,7 +127,7 @@ pub async fn set_provider_facts(
 }
 
 /// A renewal: a new paid period, active again, no pending cancellation.
-pub async fn renew(
+pub(crate) async fn renew(
     conn: &mut AnyConnection,
     tenant_id: &str,
     current_period_end: i64,
@@ -145,7 +145,7 @@ pub async fn renew(
 }
 
 /// Cancellation at the end of the paid period: entitlements stay until then.
-pub async fn cancel_at_period_end(
+pub(crate) async fn cancel_at_period_end(
     conn: &mut AnyConnection,
     tenant_id: &str,
 ) -> Result<bool, sqlx::Error> {
@@ -160,7 +160,7 @@ pub async fn cancel_at_period_end(
 }
 
 /// `active` or `past_due`, as invoices are paid or fail.
-pub async fn set_status(
+pub(crate) async fn set_status(
     conn: &mut AnyConnection,
     tenant_id: &str,
     status: &str,

@@ -10,15 +10,15 @@ use super::{Db, now_ms, rfc3339};
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     pub id: String,
-    pub name: String,
-    pub status: String,
+    pub(crate) name: String,
+    pub(crate) status: String,
     /// The IANA timezone of the restaurant (its local business date); `UTC` unless set.
-    pub timezone: String,
-    pub created_at: String,
+    pub(crate) timezone: String,
+    pub(crate) created_at: String,
 }
 
 /// The timezone of a tenant that has not set one.
-pub const DEFAULT_TIMEZONE: &str = "UTC";
+pub(crate) const DEFAULT_TIMEZONE: &str = "UTC";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, sqlx::Error> {
     Ok(Tenant {
@@ -38,7 +38,10 @@ pub async fn create(db: &Db, name: &str) -> Result<Tenant, sqlx::Error> {
 }
 
 /// Create an active tenant inside the caller's transaction.
-pub async fn create_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Tenant, sqlx::Error> {
+pub(crate) async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+) -> Result<Tenant, sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
     sqlx::query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, 'active', $3)")
@@ -57,7 +60,7 @@ pub async fn create_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Ten
 }
 
 /// One tenant, if it exists.
-pub async fn get(db: &Db, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
+pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
     let row =
         sqlx::query("SELECT id, name, status, timezone, created_at FROM tenants WHERE id = $1")
             .bind(id)
@@ -67,7 +70,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
 }
 
 /// Every tenant, newest first.
-pub async fn list(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
+pub(crate) async fn list(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, name, status, timezone, created_at FROM tenants ORDER BY created_at DESC, id",
     )
@@ -77,7 +80,7 @@ pub async fn list(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
 }
 
 /// A tenant's timezone, inside the caller's connection; `None` when the tenant does not exist.
-pub async fn timezone_in(
+pub(crate) async fn timezone_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> Result<Option<String>, sqlx::Error> {

@@ -11,7 +11,7 @@ use super::{Db, now_ms};
 
 /// Which of the two tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `tenant_modules` (column `module`).
     Module,
     /// `tenant_feature_flags` (column `flag`).
@@ -36,7 +36,7 @@ impl Kind {
 
 /// Where a row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Plan,
     Override,
 }
@@ -52,19 +52,19 @@ impl Source {
 
 /// The two rows that can exist for one (tenant, name).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rows {
-    pub plan: Option<bool>,
-    pub r#override: Option<bool>,
+pub(crate) struct Rows {
+    pub(crate) plan: Option<bool>,
+    pub(crate) r#override: Option<bool>,
 }
 
 impl Rows {
     /// The effective state: override, else plan, else off.
-    pub fn effective(self) -> bool {
+    pub(crate) fn effective(self) -> bool {
         self.r#override.or(self.plan).unwrap_or(false)
     }
 
     /// Where the effective state comes from: `override`, `plan` or `none`.
-    pub fn source(self) -> &'static str {
+    pub(crate) fn source(self) -> &'static str {
         if self.r#override.is_some() {
             "override"
         } else if self.plan.is_some() {
@@ -75,7 +75,7 @@ impl Rows {
     }
 
     /// The effective state, or `None` when no row decides it (shown as `null` in audit deltas).
-    pub fn decided(self) -> Option<bool> {
+    pub(crate) fn decided(self) -> Option<bool> {
         self.r#override.or(self.plan)
     }
 
@@ -88,7 +88,7 @@ impl Rows {
 }
 
 /// Every row of one tenant in one table, grouped by name.
-pub async fn for_tenant(
+pub(crate) async fn for_tenant(
     db: &Db,
     kind: Kind,
     tenant: &str,
@@ -98,7 +98,7 @@ pub async fn for_tenant(
 }
 
 /// Every row of one tenant in one table, read inside a transaction.
-pub async fn for_tenant_in(
+pub(crate) async fn for_tenant_in(
     conn: &mut AnyConnection,
     kind: Kind,
     tenant: &str,
@@ -121,7 +121,7 @@ pub async fn for_tenant_in(
 }
 
 /// Write (or replace) one row.
-pub async fn upsert(
+pub(crate) async fn upsert(
     conn: &mut AnyConnection,
     kind: Kind,
     source: Source,
@@ -150,7 +150,7 @@ pub async fn upsert(
 }
 
 /// Remove one row (no error when it does not exist).
-pub async fn remove(
+pub(crate) async fn remove(
     conn: &mut AnyConnection,
     kind: Kind,
     source: Source,

@@ -9,18 +9,18 @@ use super::{Db, now_ms, rfc3339};
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub id: String,
-    pub tenant_id: Option<String>,
-    pub email: String,
-    pub role: String,
-    pub created_at: String,
+    pub(crate) id: String,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) email: String,
+    pub(crate) role: String,
+    pub(crate) created_at: String,
 }
 
 /// What login needs: the user and the stored hash.
 #[derive(Debug, Clone)]
-pub struct Credentials {
-    pub user: User,
-    pub password_hash: String,
+pub(crate) struct Credentials {
+    pub(crate) user: User,
+    pub(crate) password_hash: String,
 }
 
 /// Insert a user. A duplicate email is a unique violation (see [`super::is_unique_violation`]).
@@ -42,7 +42,7 @@ pub async fn create(
 }
 
 /// [`create`] inside the caller's transaction.
-pub async fn create_in(
+pub(crate) async fn create_in(
     conn: &mut sqlx::AnyConnection,
     tenant_id: Option<&str>,
     email: &str,
@@ -73,7 +73,7 @@ pub async fn create_in(
 }
 
 /// Look a user up by email (emails are stored lower-case).
-pub async fn credentials(db: &Db, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
+pub(crate) async fn credentials(db: &Db, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, tenant_id, email, password_hash, role, created_at FROM users WHERE email = $1",
     )
@@ -96,7 +96,7 @@ pub async fn credentials(db: &Db, email: &str) -> Result<Option<Credentials>, sq
 }
 
 /// Record a successful login (for the monthly RBAC review).
-pub async fn touch_login(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn touch_login(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(id)
@@ -108,15 +108,15 @@ pub async fn touch_login(db: &Db, id: &str) -> Result<(), sqlx::Error> {
 /// A superadmin as the RBAC review lists them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Member {
-    pub id: String,
-    pub email: String,
-    pub created_at: String,
-    pub last_login_at: Option<String>,
+pub(crate) struct Member {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) created_at: String,
+    pub(crate) last_login_at: Option<String>,
 }
 
 /// Every superadmin, with when they last logged in.
-pub async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
+pub(crate) async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, email, created_at, last_login_at FROM users WHERE role = 'superadmin' ORDER BY email",
     )
@@ -135,7 +135,7 @@ pub async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
 }
 
 /// Email addresses of users with `role`, in `tenant` (or platform-wide for superadmins).
-pub async fn emails_in(
+pub(crate) async fn emails_in(
     conn: &mut sqlx::AnyConnection,
     tenant: Option<&str>,
     role: &str,
@@ -151,7 +151,7 @@ pub async fn emails_in(
 }
 
 /// Email addresses of every tenant's admins.
-pub async fn all_tenant_admin_emails_in(
+pub(crate) async fn all_tenant_admin_emails_in(
     conn: &mut sqlx::AnyConnection,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(

@@ -13,11 +13,11 @@ use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::{mail, tenants, users};
 
 /// The module's name.
-pub const MODULE: &str = "support";
+pub(crate) const MODULE: &str = "support";
 
 /// Store an announcement and queue a mail to the admins of the tenants it reaches, in the
 /// caller's transaction.
-pub async fn announce_in(
+pub(crate) async fn announce_in(
     conn: &mut AnyConnection,
     title: &str,
     body: &str,
@@ -51,14 +51,14 @@ pub async fn announce_in(
 }
 
 /// What a call into the support module answered.
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
 /// Call the support module for `tenant` as `actor` (the support team, `support:<email>`, or
 /// the SLA watcher), with the checks every module call passes.
-pub async fn call(
+pub(crate) async fn call(
     state: &AppState,
     tenant: &str,
     actor: &str,
@@ -101,7 +101,7 @@ pub async fn call(
 }
 
 /// Tenants with the support module switched on.
-pub async fn tenants_with_support(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
+pub(crate) async fn tenants_with_support(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
     let mut out = Vec::new();
     if state.runtime.registry.get(MODULE).is_none() {
         return Ok(out);

@@ -11,13 +11,13 @@ use crate::app::AppState;
 use crate::storage::{mail, now_ms, users};
 
 /// Who the support module sees as the caller of a check.
-pub const ACTOR: &str = "worker:support";
+pub(crate) const ACTOR: &str = "worker:support";
 /// A deadline this close counts as about to breach.
-pub const WARN_WITHIN_MS: i64 = 10 * 60 * 1000;
+pub(crate) const WARN_WITHIN_MS: i64 = 10 * 60 * 1000;
 /// Checks of one tenant per sweep; what is left waits for the next sweep.
 const MAX_CHECKS_PER_TENANT: usize = 20;
 /// How often the watcher looks.
-pub const EVERY: Duration = Duration::from_secs(60);
+pub(crate) const EVERY: Duration = Duration::from_secs(60);
 
 /// Check every tenant's tickets at `now`; the new alerts, each with its `tenantId`.
 pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<Vec<Value>> {
@@ -78,7 +78,7 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<Vec<Value>> {
 }
 
 /// Sweep every [`EVERY`] until the process ends.
-pub async fn watch(state: AppState) {
+pub(crate) async fn watch(state: AppState) {
     loop {
         tokio::time::sleep(EVERY).await;
         if let Err(e) = sweep(&state, now_ms()).await {

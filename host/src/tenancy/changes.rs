@@ -10,7 +10,7 @@ use crate::storage::toggles::{self, Kind, Source};
 
 /// What to do to one module or flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// Write the row of this source.
     Set(Source, bool),
     /// Remove the row of this source.
@@ -20,9 +20,9 @@ pub enum Op {
 /// One change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub kind: Kind,
-    pub name: String,
-    pub op: Op,
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
+    pub(crate) op: Op,
 }
 
 impl Change {
@@ -48,16 +48,16 @@ impl Change {
 /// The effective state of one module or flag before and after (`None`: no row decides it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delta {
-    pub kind: Kind,
-    pub name: String,
-    pub previous: Option<bool>,
-    pub current: Option<bool>,
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
+    pub(crate) previous: Option<bool>,
+    pub(crate) current: Option<bool>,
 }
 
 /// Apply `changes` to `tenant`; write one audit row (`module='superadmin'`,
 /// `action='registration.module_toggled'`, or `registration.feature_flag_toggled` when only
 /// flags changed) with the deltas. Returns the deltas for [`record_metrics`] once committed.
-pub async fn apply(
+pub(crate) async fn apply(
     conn: &mut AnyConnection,
     tenant: &str,
     changes: &[Change],
@@ -135,7 +135,7 @@ pub async fn apply(
 }
 
 /// Count committed module changes in `nova_api_superadmin_module_toggle_total{module,enabled}`.
-pub fn record_metrics(deltas: &[Delta]) {
+pub(crate) fn record_metrics(deltas: &[Delta]) {
     for d in deltas.iter().filter(|d| d.kind == Kind::Module) {
         let enabled = if d.current.unwrap_or(false) {
             "true"

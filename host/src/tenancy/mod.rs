@@ -18,17 +18,17 @@ use crate::storage::{Db, subscriptions, tenants};
 /// Everything the hot path needs to know about one tenant.
 #[derive(Debug, Default)]
 pub struct TenantView {
-    pub modules: HashMap<String, Rows>,
-    pub flags: HashMap<String, Rows>,
+    pub(crate) modules: HashMap<String, Rows>,
+    pub(crate) flags: HashMap<String, Rows>,
     /// The plan of the current subscription, if any.
-    pub plan: Option<Plan>,
+    pub(crate) plan: Option<Plan>,
     /// The tenant's IANA timezone (`UTC` unless set).
-    pub timezone: String,
+    pub(crate) timezone: String,
 }
 
 impl TenantView {
     /// Is this module on (override, else plan, else off)?
-    pub fn module_enabled(&self, module: &str) -> bool {
+    pub(crate) fn module_enabled(&self, module: &str) -> bool {
         self.modules
             .get(module)
             .copied()
@@ -37,7 +37,7 @@ impl TenantView {
     }
 
     /// Is this feature flag on?
-    pub fn flag_enabled(&self, flag: &str) -> bool {
+    pub(crate) fn flag_enabled(&self, flag: &str) -> bool {
         self.flags
             .get(flag)
             .copied()
@@ -56,17 +56,17 @@ impl TenantView {
     }
 
     /// Names of the modules that are on, sorted.
-    pub fn enabled_modules(&self) -> Vec<String> {
+    pub(crate) fn enabled_modules(&self) -> Vec<String> {
         Self::enabled(&self.modules)
     }
 
     /// Names of the flags that are on, sorted.
-    pub fn enabled_flags(&self) -> Vec<String> {
+    pub(crate) fn enabled_flags(&self) -> Vec<String> {
         Self::enabled(&self.flags)
     }
 
     /// Per-call limits: the plan's, never above the host's.
-    pub fn limits(&self, host: Limits) -> Limits {
+    pub(crate) fn limits(&self, host: Limits) -> Limits {
         let Some(plan) = &self.plan else { return host };
         let l = plan.entitlements.limits;
         Limits {
@@ -81,7 +81,7 @@ impl TenantView {
     }
 
     /// Calls per minute the plan allows (`None`: no plan, no limit).
-    pub fn calls_per_minute(&self) -> Option<u64> {
+    pub(crate) fn calls_per_minute(&self) -> Option<u64> {
         self.plan
             .as_ref()
             .map(|p| p.entitlements.limits.calls_per_minute)
@@ -93,12 +93,12 @@ pub struct Tenancy {
     db: Db,
     cache: RwLock<HashMap<String, Arc<TenantView>>>,
     generation: AtomicU64,
-    pub rate: rate::RateLimiter,
+    pub(crate) rate: rate::RateLimiter,
 }
 
 impl Tenancy {
     /// An empty cache over `db`.
-    pub fn new(db: Db) -> Self {
+    pub(crate) fn new(db: Db) -> Self {
         Self {
             db,
             cache: RwLock::new(HashMap::new()),
@@ -147,7 +147,7 @@ impl Tenancy {
     }
 
     /// Forget every cached view (reconciliation).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache
             .write()
@@ -165,7 +165,7 @@ impl Tenancy {
     }
 
     /// The database.
-    pub fn db(&self) -> &Db {
+    pub(crate) fn db(&self) -> &Db {
         &self.db
     }
 

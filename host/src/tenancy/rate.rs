@@ -14,7 +14,7 @@ const SWEEP_EVERY_MS: i64 = 60_000;
 
 /// Token buckets by key.
 #[derive(Debug, Default)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     inner: Mutex<Inner>,
 }
 
@@ -41,7 +41,7 @@ impl Bucket {
 
 impl RateLimiter {
     /// Take one token for `key` at `now_ms`; false when its bucket is empty.
-    pub fn allow(&self, key: &str, per_minute: u64, now_ms: i64) -> bool {
+    pub(crate) fn allow(&self, key: &str, per_minute: u64, now_ms: i64) -> bool {
         let capacity = per_minute as f64;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if now_ms - inner.swept_at_ms >= SWEEP_EVERY_MS {
@@ -66,7 +66,7 @@ impl RateLimiter {
     }
 
     /// Return a token taken by [`RateLimiter::allow`] (the attempt turned out not to count).
-    pub fn give_back(&self, key: &str) {
+    pub(crate) fn give_back(&self, key: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = inner.buckets.get_mut(key) {
             b.tokens = (b.tokens + 1.0).min(b.capacity);

@@ -13,17 +13,17 @@ use super::changes::{self, Change, Op};
 /// What an approval created.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Approved {
-    pub registration_id: String,
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub user_id: String,
-    pub plan: String,
+pub(crate) struct Approved {
+    pub(crate) registration_id: String,
+    pub(crate) tenant_id: String,
+    pub(crate) subscription_id: String,
+    pub(crate) user_id: String,
+    pub(crate) plan: String,
 }
 
 /// Why a decision was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum DecisionError {
+pub(crate) enum DecisionError {
     #[error("registration {0} does not exist")]
     NotFound(String),
     #[error("registration is already {0}")]
@@ -39,7 +39,7 @@ pub enum DecisionError {
 }
 
 /// The plan rows a plan gives: every entitled module and flag on.
-pub fn plan_changes(plan: &Plan) -> Vec<Change> {
+pub(crate) fn plan_changes(plan: &Plan) -> Vec<Change> {
     let modules = plan.entitlements.modules.iter().map(|m| (Kind::Module, m));
     let flags = plan
         .entitlements
@@ -57,7 +57,7 @@ pub fn plan_changes(plan: &Plan) -> Vec<Change> {
 }
 
 /// The overrides a preset sets.
-pub fn preset_changes(preset: &Preset) -> Vec<Change> {
+pub(crate) fn preset_changes(preset: &Preset) -> Vec<Change> {
     let modules = preset.modules.iter().map(|(m, on)| (Kind::Module, m, *on));
     let flags = preset
         .feature_flags
@@ -74,7 +74,7 @@ pub fn preset_changes(preset: &Preset) -> Vec<Change> {
 }
 
 /// Approve a pending registration.
-pub async fn approve(
+pub(crate) async fn approve(
     tenancy: &Tenancy,
     id: &str,
     preset: Option<&str>,
@@ -141,7 +141,7 @@ pub async fn approve(
 }
 
 /// Reject a pending registration.
-pub async fn reject(
+pub(crate) async fn reject(
     tenancy: &Tenancy,
     id: &str,
     reason: &str,
@@ -165,7 +165,7 @@ async fn undecidable(conn: &mut sqlx::AnyConnection, id: &str) -> DecisionError 
 }
 
 /// Apply a preset's overrides to an existing tenant.
-pub async fn apply_preset(
+pub(crate) async fn apply_preset(
     tenancy: &Tenancy,
     tenant: &str,
     preset: &str,
@@ -232,7 +232,7 @@ async fn plan_row_changes(
 
 /// Why a subscription change was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error("no plan named {0:?}")]
     UnknownPlan(String),
     #[error("tenant {0} has no active subscription")]
@@ -243,7 +243,7 @@ pub enum PlanError {
 
 /// Move a tenant to another plan: its plan rows are replaced by the new plan's, overrides
 /// stay. One audit row.
-pub async fn change_plan(
+pub(crate) async fn change_plan(
     tenancy: &Tenancy,
     tenant: &str,
     plan: &str,
@@ -261,7 +261,7 @@ pub async fn change_plan(
 /// [`change_plan`] inside the caller's transaction (the billing worker applies a provider
 /// event and marks it processed in one). With `create`, a tenant without a subscription
 /// gets one on the plan. The caller commits, then records metrics and drops cached views.
-pub async fn change_plan_in(
+pub(crate) async fn change_plan_in(
     conn: &mut sqlx::AnyConnection,
     tenant: &str,
     plan: &str,
@@ -284,7 +284,7 @@ pub async fn change_plan_in(
 }
 
 /// [`cancel_subscription`] inside the caller's transaction.
-pub async fn cancel_subscription_in(
+pub(crate) async fn cancel_subscription_in(
     conn: &mut sqlx::AnyConnection,
     tenant: &str,
     actor: &str,
@@ -306,7 +306,7 @@ pub async fn cancel_subscription_in(
 }
 
 /// Cancel a tenant's subscription: plan rows are removed, overrides stay. One audit row.
-pub async fn cancel_subscription(
+pub(crate) async fn cancel_subscription(
     tenancy: &Tenancy,
     tenant: &str,
     actor: &str,

@@ -9,11 +9,11 @@ use sha2::Sha256;
 use crate::error_code::ErrorCode;
 
 /// How far a signature's timestamp may be from our clock, either way.
-pub const TOLERANCE_SECS: i64 = 300;
+pub(crate) const TOLERANCE_SECS: i64 = 300;
 
 /// Why a signature was refused. Each is a 401 for the sender.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
+pub(crate) enum SignatureError {
     #[error("the signature header is missing")]
     Missing,
     #[error("the signature header is not t=<unix seconds>,v1=<hex>")]
@@ -26,7 +26,7 @@ pub enum SignatureError {
 
 impl SignatureError {
     /// The stable error code.
-    pub fn code(&self) -> ErrorCode {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
             SignatureError::Missing | SignatureError::Malformed | SignatureError::Mismatch => {
                 ErrorCode::WEBHOOK_SIGNATURE_INVALID
@@ -52,7 +52,7 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
 }
 
 /// Check `header` against `body` at time `now` (unix seconds); the signed timestamp on success.
-pub fn verify(
+pub(crate) fn verify(
     secret: &str,
     header: Option<&str>,
     body: &[u8],
