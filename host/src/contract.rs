@@ -6,7 +6,7 @@
 //! `Ok(Err(e))` for an error the guest sees, and `Err(trap)` to stop the guest.
 
 /// `nova:module@0.1.0`, as shipped.
-pub mod v0_1 {
+pub(crate) mod v0_1 {
     wasmtime::component::bindgen!({
         path: "../wit/module-0.1.0",
         world: "module",
@@ -16,7 +16,7 @@ pub mod v0_1 {
 }
 
 /// `nova:module@0.2.0`: adds the `denied` case to every refusable interface, and `clock`.
-pub mod v0_2 {
+pub(crate) mod v0_2 {
     wasmtime::component::bindgen!({
         path: "../wit/module-0.2.0",
         world: "module",

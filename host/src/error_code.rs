@@ -9,8 +9,9 @@ macro_rules! codes {
     ($($(#[doc = $doc:literal])* $name:ident,)*) => {
         /// The machine-readable `error.code` of an error answer.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[allow(non_camel_case_types)]
-        pub enum ErrorCode {
+        // The variants are the codes exactly as clients see them.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        pub(crate) enum ErrorCode {
             $($(#[doc = $doc])* $name,)*
         }
 

@@ -2,9 +2,9 @@
 //! worker runs each event through the billing module (Wasm) and applies what it decides in
 //! one transaction with marking the event processed.
 
-pub mod apply;
-pub mod gauges;
-pub mod replay;
+pub(crate) mod apply;
+pub(crate) mod gauges;
+pub(crate) mod replay;
 
 /// The queue billing events go through.
 pub const QUEUE: &str = "billing:webhooks";

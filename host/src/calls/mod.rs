@@ -3,8 +3,8 @@
 //! fuzzing, the benchmarks) comes here with a [`Policy`] that names the checks it passes,
 //! and gets a [`CallOutcome`] to map to its own world (an HTTP response, a job retry).
 
-pub mod outcome;
-pub mod policy;
+pub(crate) mod outcome;
+pub(crate) mod policy;
 
 pub(crate) use outcome::{CallOutcome, Failure, Refusal};
 pub use policy::{LimitsFrom, Policy, Version};

@@ -5,16 +5,16 @@
 //! place; a refusal is the interface's `denied` case). Units are tested without Wasm.
 //! `v0_1` serves the frozen `nova:module@0.1.0` imports with the same units.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod clock;
-pub mod context;
-pub mod entitlements;
+pub(crate) mod context;
+pub(crate) mod entitlements;
 pub mod gate;
 pub mod grants;
-pub mod kv;
+pub(crate) mod kv;
 pub mod log;
 pub mod outbound_http;
-pub mod v0_1;
+pub(crate) mod v0_1;
 
 use std::marker::PhantomData;
 use std::sync::Arc;

@@ -1,20 +1,20 @@
 //! The Wasm runtime: engine, installed modules, and the invocation path.
 
-pub mod admission;
-pub mod bucket;
-pub mod cpu;
-pub mod engine;
-pub mod executors;
-pub mod growth;
-pub mod invoke;
-pub mod manifest;
-pub mod memory;
-pub mod metrics;
+pub(crate) mod admission;
+pub(crate) mod bucket;
+pub(crate) mod cpu;
+pub(crate) mod engine;
+pub(crate) mod executors;
+pub(crate) mod growth;
+pub(crate) mod invoke;
+pub(crate) mod manifest;
+pub(crate) mod memory;
+pub(crate) mod metrics;
 pub mod module_pre;
-pub mod registry;
-pub mod running;
+pub(crate) mod registry;
+pub(crate) mod running;
 pub mod store;
-pub mod versions;
+pub(crate) mod versions;
 
 use std::sync::Arc;
 

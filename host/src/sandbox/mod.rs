@@ -1,3 +1,3 @@
 //! Stand-ins for outside providers, run as their own processes for development and tests.
 
-pub mod payments;
+pub(crate) mod payments;

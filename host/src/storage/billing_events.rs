@@ -24,7 +24,7 @@ pub(crate) struct EventView {
 
 /// What storing a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
+pub(crate) enum Stored {
     /// A new event, with our id.
     New(String),
     /// This provider event id was stored before: our id and its status.

@@ -1,25 +1,25 @@
 //! The database: one connection pool over SQLite (embedded default) or PostgreSQL, with the
 //! same SQL for both. Queries use `$N` placeholders, which both backends accept.
 
-pub mod analytics;
+pub(crate) mod analytics;
 pub mod announcements;
 pub mod audit;
-pub mod billing_events;
+pub(crate) mod billing_events;
 pub mod commit;
 pub mod grants;
 pub mod invocations;
-pub mod invoices;
-pub mod keys;
+pub(crate) mod invoices;
+pub(crate) mod keys;
 pub mod kv;
-pub mod mail;
-pub mod maintenance;
-pub mod modules;
+pub(crate) mod mail;
+pub(crate) mod maintenance;
+pub(crate) mod modules;
 pub mod outbox;
-pub mod plans;
-pub mod presets;
-pub mod registrations;
-pub mod service_tokens;
-pub mod stmt;
+pub(crate) mod plans;
+pub(crate) mod presets;
+pub(crate) mod registrations;
+pub(crate) mod service_tokens;
+pub(crate) mod stmt;
 pub mod subscriptions;
 pub mod tenants;
 pub mod toggles;

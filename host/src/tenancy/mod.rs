@@ -2,8 +2,8 @@
 //! from memory on the hot path and dropped from the cache whenever it changes.
 
 pub mod changes;
-pub mod rate;
-pub mod registration;
+pub(crate) mod rate;
+pub(crate) mod registration;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
