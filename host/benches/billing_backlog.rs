@@ -30,7 +30,7 @@ async fn state(database_url: Option<String>, dir: &std::path::Path) -> AppState 
         ..Config::embedded(dir.to_path_buf())
     };
     let state = AppState::build(&config).await.unwrap();
-    state.install_bundled().await.unwrap();
+    state.runtime.install_bundled().await.unwrap();
     state
 }
 

@@ -93,7 +93,7 @@ fn main() {
             ..Config::embedded(dir.path().to_path_buf())
         };
         let state = AppState::build(&config).await.unwrap();
-        state.install_bundled().await.unwrap();
+        state.runtime.install_bundled().await.unwrap();
         let tenant = tenants::create(&state.db, "bench").await.unwrap().id;
         state
             .tenancy

@@ -115,7 +115,7 @@ async fn run(name: &str, database_url: Option<String>) {
         ..Config::embedded(dir.path().to_path_buf())
     };
     let state = AppState::build(&config).await.unwrap();
-    state.install_bundled().await.unwrap();
+    state.runtime.install_bundled().await.unwrap();
     state
         .runtime
         .install("trivial", guests::TRIVIAL.to_vec(), None)

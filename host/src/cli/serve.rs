@@ -43,7 +43,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
     config.payments.check_exposure(addr.ip())?;
     let state = AppState::build(config).await?;
     if !args.no_bundled_modules {
-        state.install_bundled().await?;
+        state.runtime.install_bundled().await?;
     }
     state.start_sync();
     let in_process = match args.worker.as_str() {

@@ -20,7 +20,7 @@ pub(crate) struct WorkerArgs {
 
 pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
-    state.install_bundled().await?;
+    state.runtime.install_bundled().await?;
     state.start_sync();
     let probes = Router::new()
         .route("/healthz", get(health::health))

@@ -1,25 +1,26 @@
 //! The HTTP API: one router per resource, one error shape, request ids and metrics.
 
-pub mod billing;
-pub mod client;
-pub mod error;
-pub mod extract;
-pub mod health;
+pub(crate) mod billing;
+pub(crate) mod client;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod health;
 pub mod json;
 pub mod login;
-pub mod me;
-pub mod openapi;
-pub mod parse_errors;
-pub mod payments_webhook;
-pub mod portal;
-pub mod query;
-pub mod registrations;
+pub(crate) mod me;
+pub(crate) mod openapi;
+pub(crate) mod parse_errors;
+pub(crate) mod payments_webhook;
+pub(crate) mod portal;
+pub(crate) mod query;
+pub(crate) mod registrations;
+pub(crate) mod relayed;
 pub mod server;
-pub mod shape;
-pub mod superadmin;
-pub mod support;
-pub mod tenancy;
-pub mod versions;
+pub(crate) mod shape;
+pub(crate) mod superadmin;
+pub(crate) mod support;
+pub(crate) mod tenancy;
+pub(crate) mod versions;
 
 use std::time::Instant;
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::error::current_request_id;
-use super::portal::respond;
+use super::relayed::{PosPayment, relay};
 use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
 use crate::contract::GuestRequest;
@@ -35,7 +35,7 @@ struct Envelope {
     payment_id: String,
 }
 
-#[utoipa::path(post, path = "/v1/portal/pos/payments/{payment_id}/status", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/v1/portal/pos/payments/{payment_id}/status", request_body = Object, responses((status = 200, description = "The payment with the settlement applied (a repeated delivery answers the same)", body = PosPayment)))]
 pub(crate) async fn settlement(
     State(state): State<AppState>,
     Path(payment_id): Path<String>,
@@ -114,7 +114,16 @@ async fn accept(
         module: "pos".into(),
         request: req,
     };
-    let resp = respond(calls::call(state, call, Policy::PLATFORM).await);
+    let resp = match calls::call(state, call, Policy::PLATFORM)
+        .await
+        .into_answer()
+    {
+        Ok(answer) => {
+            let body = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+            relay::<PosPayment>("pos", answer.status, body)
+        }
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    };
     // Only a delivery POS accepted counts as seen: a refused one (a payment POS has not
     // stored yet, a module switched off, a crash before this line) is taken again when the
     // provider retries it. POS applies a settlement once however often it arrives.

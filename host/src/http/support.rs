@@ -6,6 +6,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -13,6 +14,7 @@ use super::error::{ApiError, ApiResult, current_request_id};
 use super::extract::{SuperAdmin, TenantUser};
 use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
+use super::relayed::{self, SupportReply, SupportThread, SupportTicket, TriageList, TriageTicket};
 use crate::app::AppState;
 use crate::error_code::ErrorCode;
 use crate::storage::announcements::{self, Announcement, Window};
@@ -40,9 +42,16 @@ fn team(admin: &crate::auth::Claims) -> String {
     format!("support:{}", admin.email)
 }
 
-fn relay(a: Answer) -> Response {
-    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    (status, Json(a.body)).into_response()
+/// The support module's answer, as `T` when it succeeded.
+fn relay<T: DeserializeOwned + Serialize>(a: Answer) -> Response {
+    relayed::relay::<T>(support::MODULE, a.status, a.body)
+}
+
+/// A page of a tenant's tickets as its support module lists them (triage reads one page of
+/// up to 1000; each ticket's shape is checked, the page's cursor is not needed).
+#[derive(Deserialize)]
+struct TicketPage {
+    tickets: Vec<SupportTicket>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,12 +63,12 @@ struct TriageQuery {
 }
 
 /// Open (or `status=`) tickets of every tenant with support, ordered by time left on their SLA.
-#[utoipa::path(get, path = "/support/tickets", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/support/tickets", responses((status = 200, description = "Open (or `status=`) tickets of every tenant with support, least time left first", body = TriageList)))]
 async fn triage(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     ApiQuery(q): ApiQuery<TriageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TriageList>> {
     if let Some(s) = &q.severity
         && !matches!(s.as_str(), "S1" | "S2" | "S3" | "S4")
     {
@@ -101,34 +110,46 @@ async fn triage(
                 ),
             ));
         }
-        for mut t in a.body["tickets"].as_array().cloned().unwrap_or_default() {
-            t["tenantId"] = json!(tenant);
-            let due = t["slaDueAtMs"].as_i64();
-            t["slaMsLeft"] = json!(due.map(|d| d - now));
-            all.push(t);
-        }
+        let page: TicketPage = serde_json::from_value(a.body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::MODULE_BAD_RESPONSE,
+                format!(
+                    "the support module of tenant {tenant} answered a list of the wrong shape: {e}"
+                ),
+            )
+        })?;
+        all.extend(page.tickets.into_iter().map(|ticket| TriageTicket {
+            sla_ms_left: ticket.sla_due_at_ms.map(|d| d as i64 - now),
+            tenant_id: tenant.clone(),
+            ticket,
+        }));
     }
-    all.retain(|t| q.severity.as_deref().is_none_or(|s| t["severity"] == s));
+    all.retain(|t| {
+        q.severity
+            .as_deref()
+            .is_none_or(|s| serde_json::to_value(t.ticket.severity).is_ok_and(|v| v == s))
+    });
     if breaching {
-        all.retain(|t| t["slaMsLeft"].as_i64().is_some_and(|left| left <= 0));
+        all.retain(|t| t.sla_ms_left.is_some_and(|left| left <= 0));
     }
     // Least time left first; tickets without a pending deadline last, newest first.
     all.sort_by_key(|t| {
         (
-            t["slaMsLeft"].as_i64().unwrap_or(i64::MAX),
-            -t["createdAtMs"].as_i64().unwrap_or(0),
+            t.sla_ms_left.unwrap_or(i64::MAX),
+            std::cmp::Reverse(t.ticket.created_at_ms),
         )
     });
-    Ok(Json(json!({ "tickets": all, "now": now })))
+    Ok(Json(TriageList { tickets: all, now }))
 }
 
-#[utoipa::path(get, path = "/support/tickets/{tenant_id}/{ticket_id}", responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(get, path = "/support/tickets/{tenant_id}/{ticket_id}", responses((status = 200, description = "The ticket with its replies", body = SupportThread)))]
 async fn ticket(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Response {
-    relay(
+    relay::<SupportThread>(
         support::call(
             &state,
             &tenant,
@@ -141,7 +162,7 @@ async fn ticket(
     )
 }
 
-#[utoipa::path(post, path = "/support/tickets/{tenant_id}/{ticket_id}/replies", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(post, path = "/support/tickets/{tenant_id}/{ticket_id}/replies", request_body = Object, responses((status = 201, description = "The support team's reply", body = SupportReply)))]
 async fn respond(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -149,10 +170,12 @@ async fn respond(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     let path = format!("/tickets/{id}/replies");
-    relay(support::call(&state, &tenant, &team(&admin), "POST", &path, Some(&body)).await)
+    relay::<SupportReply>(
+        support::call(&state, &tenant, &team(&admin), "POST", &path, Some(&body)).await,
+    )
 }
 
-#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/severity", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/severity", request_body = Object, responses((status = 200, description = "The ticket, with its deadlines moved to the new severity", body = SupportTicket)))]
 async fn severity(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -160,10 +183,12 @@ async fn severity(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     let path = format!("/tickets/{id}/severity");
-    relay(support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await)
+    relay::<SupportTicket>(
+        support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await,
+    )
 }
 
-#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/assignee", request_body = Object, responses((status = 200, description = "Done", body = Object)))]
+#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/assignee", request_body = Object, responses((status = 200, description = "The ticket with its new assignee", body = SupportTicket)))]
 async fn assign(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -171,7 +196,9 @@ async fn assign(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     let path = format!("/tickets/{id}/assignee");
-    relay(support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await)
+    relay::<SupportTicket>(
+        support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await,
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -2,6 +2,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod bucket;
+mod bundled;
 pub(crate) mod cpu;
 pub(crate) mod engine;
 pub(crate) mod executors;

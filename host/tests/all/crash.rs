@@ -27,6 +27,23 @@ struct Acked {
     increments: Vec<String>,
     /// Our ids of webhooks answered 202.
     webhooks: Vec<String>,
+    /// Told on every acknowledgement, so a cycle can wait for its first ones.
+    progress: Arc<tokio::sync::Notify>,
+}
+
+impl Acked {
+    fn counts(&self) -> [usize; 3] {
+        [
+            self.tickets.len(),
+            self.increments.len(),
+            self.webhooks.len(),
+        ]
+    }
+
+    fn acked(&mut self, push: impl FnOnce(&mut Self)) {
+        push(self);
+        self.progress.notify_one();
+    }
 }
 
 async fn post(
@@ -75,8 +92,7 @@ async fn client(
             Some((201, t, _)) => acked
                 .lock()
                 .await
-                .tickets
-                .push((t["id"].as_u64().unwrap(), table)),
+                .acked(|a| a.tickets.push((t["id"].as_u64().unwrap(), table))),
             Some(_) => {}
             None => return,
         }
@@ -89,7 +105,7 @@ async fn client(
         )
         .await
         {
-            Some((200, _, rid)) => acked.lock().await.increments.push(rid),
+            Some((200, _, rid)) => acked.lock().await.acked(|a| a.increments.push(rid)),
             Some(_) => {}
             None => return,
         }
@@ -112,11 +128,8 @@ async fn client(
             let Ok(v) = resp.json::<Value>().await else {
                 return;
             };
-            acked
-                .lock()
-                .await
-                .webhooks
-                .push(v["id"].as_str().unwrap().to_string());
+            let id = v["id"].as_str().unwrap().to_string();
+            acked.lock().await.acked(|a| a.webhooks.push(id));
         }
     }
 }
@@ -227,7 +240,23 @@ async fn crash_cycles_lose_nothing_acknowledged(backend: Backend) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        let at_start = acked.lock().await.counts();
         tokio::time::sleep(Duration::from_millis(40 + seed % 260)).await;
+        // Each cycle kills a server that has acknowledged some of each kind, however slow
+        // the machine, so the run always tests something.
+        let progress = acked.lock().await.progress.clone();
+        let first_acks = async {
+            loop {
+                let now = acked.lock().await.counts();
+                if now.iter().zip(at_start).all(|(n, s)| *n > s) {
+                    break;
+                }
+                progress.notified().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), first_acks)
+            .await
+            .unwrap_or_else(|_| panic!("cycle {cycle}: nothing acknowledged in a minute"));
         child.kill().unwrap();
         child.wait().unwrap();
         for c in clients {
@@ -239,9 +268,7 @@ async fn crash_cycles_lose_nothing_acknowledged(backend: Backend) {
     let (last, base) = nova.serve();
     let acked = acked.lock().await;
     assert!(
-        acked.tickets.len() > CYCLES
-            && acked.increments.len() > CYCLES
-            && acked.webhooks.len() > CYCLES,
+        acked.counts().iter().all(|n| *n >= CYCLES),
         "the load was too light to test anything: {} {} {}",
         acked.tickets.len(),
         acked.increments.len(),

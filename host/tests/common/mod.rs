@@ -204,7 +204,7 @@ impl TestServer {
         };
         edit(&mut config);
         let server = Self::launch(config, backend, data_dir, listener).await;
-        server.state.install_bundled().await.unwrap();
+        server.state.runtime.install_bundled().await.unwrap();
         let db = server.state.db.clone();
         let hash = password::hash(SUPERADMIN_PASSWORD).unwrap();
         users::create(&db, None, SUPERADMIN_EMAIL, &hash, "superadmin")

@@ -1,0 +1,135 @@
+//! How a change made on one replica takes effect on all of them: interrupting calls of
+//! modules switched off, dropping cached views, waking workers, and the periodic
+//! reconciliation that bounds the effect of a lost message.
+
+use super::AppState;
+use crate::replicas::{self, Event};
+use crate::storage;
+use crate::storage::toggles::Kind;
+use crate::tenancy::changes::Delta;
+
+impl AppState {
+    /// Make a committed change to a tenant take effect everywhere: calls of modules now off
+    /// are interrupted here and on the other replicas, which also drop their cached view.
+    /// (The change itself already dropped this replica's cached view.)
+    pub(crate) async fn changed(&self, tenant: &str, deltas: &[Delta]) {
+        let off: Vec<String> = deltas
+            .iter()
+            .filter(|d| d.kind == Kind::Module && !d.current.unwrap_or(false))
+            .map(|d| d.name.clone())
+            .collect();
+        self.interrupt(tenant, &off);
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Tenant {
+                tenant: tenant.to_string(),
+                off,
+            })
+            .await;
+        }
+    }
+
+    /// Re-read maintenance mode from the database.
+    pub(crate) async fn reload_maintenance(&self) {
+        match storage::maintenance::current(&self.db).await {
+            Ok(now) => *self.maintenance.write().unwrap_or_else(|p| p.into_inner()) = now,
+            Err(e) => tracing::warn!(error = %e, "could not read maintenance mode"),
+        }
+    }
+
+    /// Maintenance mode changed here: take it up and tell the other replicas.
+    pub(crate) async fn maintenance_changed(&self) {
+        self.reload_maintenance().await;
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Maintenance).await;
+        }
+    }
+
+    /// Wake idle workers here and on the other replicas: jobs were queued on `queue`.
+    pub(crate) async fn jobs_queued(&self, queue: &str) {
+        self.jobs_wake.notify_waiters();
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Jobs {
+                queue: queue.to_string(),
+            })
+            .await;
+        }
+    }
+
+    /// Tell the other replicas that active or pinned module versions changed.
+    pub(crate) async fn versions_changed(&self) {
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Modules).await;
+        }
+    }
+
+    fn interrupt(&self, tenant: &str, modules: &[String]) {
+        for module in modules {
+            let stopped = self.runtime.running.interrupt(tenant, module);
+            if stopped > 0 {
+                tracing::info!(tenant_id = tenant, module = %module, calls = stopped, "interrupted running calls");
+            }
+        }
+    }
+
+    /// Apply another replica's change.
+    async fn apply_remote(&self, event: Event) {
+        match event {
+            Event::Tenant { tenant, off } => {
+                self.tenancy.invalidate(&tenant);
+                self.interrupt(&tenant, &off);
+            }
+            Event::Modules => {
+                if let Err(e) = self.runtime.reload_active().await {
+                    tracing::warn!(error = %e, "could not reload module versions");
+                }
+            }
+            Event::Jobs { .. } => self.jobs_wake.notify_waiters(),
+            Event::Maintenance => self.reload_maintenance().await,
+        }
+    }
+
+    /// Re-read what this replica caches: bounds the effect of a lost change message.
+    pub async fn reconcile(&self) {
+        self.tenancy.clear();
+        self.reload_maintenance().await;
+        if let Err(e) = self.keys.reload(&self.db).await {
+            tracing::warn!(error = %e, "could not reload signing keys");
+        }
+        if let Err(e) = self.runtime.reload_active().await {
+            tracing::warn!(error = %e, "could not reload module versions");
+        }
+    }
+
+    /// Count one module call against the tenant's plan rate: shared by all replicas through
+    /// Redis when configured, per process otherwise (and when Redis does not answer).
+    pub(crate) async fn allow_call(&self, tenant: &str, per_minute: u64) -> bool {
+        if let Some(bus) = &self.bus {
+            match bus.allow(tenant, per_minute).await {
+                Ok(allowed) => return allowed,
+                Err(e) => tracing::warn!(error = %e, "rate limit falls back to this replica alone"),
+            }
+        }
+        self.tenancy
+            .rate
+            .allow(tenant, per_minute, crate::storage::now_ms())
+    }
+
+    /// Start agreeing with other replicas: the Redis listener (if configured) and the
+    /// periodic reconciliation.
+    pub(crate) fn start_sync(&self) {
+        if let Some(bus) = &self.bus {
+            bus.clone().listen(self.clone());
+        }
+        replicas::reconcile_periodically(self.clone());
+    }
+}
+
+impl replicas::Replica for AppState {
+    async fn apply(&self, event: Event) {
+        self.apply_remote(event).await
+    }
+
+    async fn reconcile(&self) {
+        AppState::reconcile(self).await
+    }
+}
