@@ -2,6 +2,7 @@
 
 pub(crate) mod billing;
 pub(crate) mod client;
+pub(crate) mod console;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod health;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         // Whatever a module serves under its prefix: documented by the module, not here.
         .route("/v1/portal/{module}", any(portal::call_root))
         .route("/v1/portal/{module}/{*path}", any(portal::call))
+        .merge(console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

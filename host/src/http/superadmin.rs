@@ -64,19 +64,68 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
-/// Every tenant, newest first.
+/// A tenant in the list, with its plan and the modules on for it.
 #[derive(Serialize, utoipa::ToSchema)]
-struct TenantList {
-    tenants: Vec<tenants::Tenant>,
+#[serde(rename_all = "camelCase")]
+struct TenantRow {
+    #[serde(flatten)]
+    tenant: tenants::Tenant,
+    /// The plan of its current subscription; `null` without one.
+    plan: Option<String>,
+    /// Modules on for it (override, else plan), by name.
+    modules: Vec<String>,
 }
 
-#[utoipa::path(get, path = "/tenants", responses((status = 200, description = "Every tenant, newest first", body = TenantList)))]
+/// A page of tenants, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TenantList {
+    tenants: Vec<TenantRow>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantListQuery {
+    /// Part of the name (any case), or a whole id.
+    q: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Tenants, newest first, `limit` at a time (default 100, at most 500), filtered by `q`.
+#[utoipa::path(get, path = "/tenants", responses((status = 200, description = "A page of tenants, newest first", body = TenantList)))]
 async fn list_tenants(
     State(state): State<AppState>,
     _admin: SuperAdmin,
+    ApiQuery(query): ApiQuery<TenantListQuery>,
 ) -> ApiResult<Json<TenantList>> {
-    let tenants = tenants::list(&state.db).await?;
-    Ok(Json(TenantList { tenants }))
+    let limit = limit(query.limit.as_deref(), 100, 500)?;
+    let search = query.q.as_deref().unwrap_or("").trim();
+    if search.chars().count() > 200 {
+        return Err(ApiError::validation("q", "q is at most 200 characters"));
+    }
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(tenants::After::decode(c).ok_or_else(|| {
+            ApiError::validation("cursor", "cursor must be a nextCursor this API gave out")
+        })?),
+    };
+    let (page, next) = tenants::page(&state.db, search, after.as_ref(), limit).await?;
+    let mut rows = Vec::with_capacity(page.len());
+    for tenant in page {
+        let view = state.tenancy.view(&tenant.id).await?;
+        rows.push(TenantRow {
+            plan: view.plan.as_ref().map(|p| p.name.clone()),
+            modules: view.enabled_modules(),
+            tenant,
+        });
+    }
+    Ok(Json(TenantList {
+        tenants: rows,
+        next_cursor: next.map(|a| a.encode()),
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@
 //! not answer.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod process;
 pub mod sandbox;
 

@@ -1,0 +1,82 @@
+// The console is a client of the public API: every action is a `/v1/...` call with the
+// operator's bearer token, under the same authorization, validation, audit and maintenance
+// rules as curl. The token lives in this tab's sessionStorage only.
+
+const TOKEN = "nova.console.token";
+const WHO = "nova.console.who";
+
+/** An error answer in the API's standard shape. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || `the server answered ${status}`);
+    this.status = status;
+    this.code = e.code || `HTTP_${status}`;
+    this.requestId = e.requestId;
+    this.field = e.field;
+  }
+}
+
+export const session = {
+  token: () => sessionStorage.getItem(TOKEN),
+  who: () => sessionStorage.getItem(WHO),
+  start(token, email) {
+    sessionStorage.setItem(TOKEN, token);
+    sessionStorage.setItem(WHO, email);
+  },
+  end() {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(WHO);
+  },
+};
+
+/** Called when the API refuses the token (expired or revoked). */
+let onExpired = () => {};
+export function whenExpired(f) {
+  onExpired = f;
+}
+
+/** Call the API; resolves to the JSON body, rejects with an `ApiError`. */
+export async function api(method, path, body) {
+  const headers = { accept: "application/json" };
+  const token = session.token();
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+    });
+  } catch (e) {
+    throw new ApiError(0, { error: { code: "NETWORK", message: `the server did not answer: ${e.message}` } });
+  }
+  const text = await resp.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!resp.ok) {
+    const err = new ApiError(resp.status, json);
+    if (resp.status === 401 && token) {
+      session.end();
+      onExpired(err);
+    }
+    throw err;
+  }
+  return json;
+}
+
+/** `path?k=v…`, leaving out empty values. */
+export function withQuery(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}

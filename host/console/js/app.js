@@ -1,0 +1,82 @@
+// The console's router: `#/page/...` in the address, one page module per section. A page
+// is drawn from the API each time it is opened, so what it shows is what the API says now.
+
+import { session, whenExpired } from "./api.js";
+import { flash, h, show } from "./dom.js";
+import { login } from "./pages/login.js";
+import { maintenance } from "./pages/maintenance.js";
+import { tenant } from "./pages/tenant.js";
+import { tenants } from "./pages/tenants.js";
+
+const SECTIONS = [
+  ["#/tenants", "Tenants"],
+  ["#/maintenance", "Maintenance"],
+];
+
+const main = document.getElementById("main");
+let notice = null;
+
+// Errors and CSP violations are kept where the browser tests can read them.
+window.novaConsoleErrors = [];
+window.addEventListener("error", (e) => window.novaConsoleErrors.push(`error: ${e.message}`));
+window.addEventListener("unhandledrejection", (e) => window.novaConsoleErrors.push(`rejection: ${e.reason}`));
+document.addEventListener("securitypolicyviolation", (e) => window.novaConsoleErrors.push(`csp: ${e.violatedDirective} ${e.blockedURI}`));
+
+whenExpired(() => {
+  notice = "Your session has expired. Sign in again.";
+  location.hash = "#/login";
+});
+
+function header(current) {
+  const nav = document.getElementById("nav");
+  const who = document.getElementById("who");
+  if (!session.token()) {
+    show(nav);
+    show(who);
+    return;
+  }
+  show(
+    nav,
+    h("ul", {}, SECTIONS.map(([href, label]) => h("li", {}, h("a", { href, "aria-current": current.startsWith(href) ? "page" : null }, label)))),
+  );
+  const out = h("button", { type: "button", class: "link", id: "sign-out" }, "Sign out");
+  out.addEventListener("click", () => {
+    session.end();
+    notice = "You are signed out.";
+    location.hash = "#/login";
+  });
+  show(who, h("span", {}, session.who()), " ", out);
+}
+
+async function route() {
+  const [path, query] = (location.hash || "#/tenants").split("?");
+  const params = new URLSearchParams(query || "");
+  flash(null);
+  if (!session.token() && path !== "#/login") {
+    location.hash = "#/login";
+    return;
+  }
+  header(path);
+  main.focus();
+  const parts = path.split("/").slice(1).map(decodeURIComponent);
+  switch (parts[0]) {
+    case "login": {
+      const shown = notice;
+      notice = null;
+      if (session.token() && !shown) {
+        location.hash = "#/tenants";
+        return;
+      }
+      return login(main, { notice: shown });
+    }
+    case "tenants":
+      return parts[1] ? tenant(main, parts[1]) : tenants(main, params);
+    case "maintenance":
+      return maintenance(main);
+    default:
+      show(main, h("h1", {}, "Not found"), h("p", {}, "There is no such page. ", h("a", { href: "#/tenants" }, "Go to tenants")));
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();

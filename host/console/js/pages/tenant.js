@@ -1,0 +1,176 @@
+import { api, withQuery } from "../api.js";
+import { confirmAction, errorBox, field, flash, formError, h, show, table } from "../dom.js";
+
+const base = (id) => `/v1/superadmin/tenants/${encodeURIComponent(id)}`;
+
+/** One tenant: its modules and flags with where their state comes from, plan, users. */
+export async function tenant(main, id) {
+  show(main, h("p", { class: "muted", "aria-busy": "true" }, "Loading tenant…"));
+  let row, modules, flags, plans;
+  try {
+    [row, modules, flags, plans] = await Promise.all([
+      api("GET", withQuery("/v1/superadmin/tenants", { q: id, limit: 1 })).then((p) => p.tenants.find((t) => t.id === id)),
+      api("GET", `${base(id)}/modules`),
+      api("GET", `${base(id)}/feature-flags`),
+      api("GET", "/v1/superadmin/plans"),
+    ]);
+  } catch (err) {
+    show(main, h("h1", {}, "Tenant"), errorBox(err));
+    return;
+  }
+  if (!row) {
+    show(main, h("h1", {}, "Tenant"), errorBox({ code: "TENANT_NOT_FOUND", message: `There is no tenant ${id}.` }));
+    return;
+  }
+  const reload = () => tenant(main, id);
+  show(
+    main,
+    h("p", {}, h("a", { href: "#/tenants" }, "← Tenants")),
+    h("h1", {}, row.name),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Status"), h("dd", {}, row.status),
+      h("dt", {}, "Plan"), h("dd", {}, row.plan || "none"),
+      h("dt", {}, "Timezone"), h("dd", {}, row.timezone),
+      h("dt", {}, "Id"), h("dd", {}, h("code", {}, id)),
+    ),
+    h("section", { "aria-labelledby": "modules-h" }, h("h2", { id: "modules-h" }, "Modules"), toggles(row, "modules", modules.modules, reload)),
+    h("section", { "aria-labelledby": "flags-h" }, h("h2", { id: "flags-h" }, "Feature flags"), toggles(row, "feature-flags", flags.featureFlags, reload)),
+    h("section", { "aria-labelledby": "plan-h" }, h("h2", { id: "plan-h" }, "Plan"), planForm(row, plans.plans, reload)),
+    h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "Add a user"), userForm(row)),
+  );
+}
+
+/** Modules or flags: effective state, its source, a switch, and "back to plan". */
+function toggles(row, kind, items, reload) {
+  const what = kind === "modules" ? "module" : "flag";
+  const status = h("div", { class: "form-error" });
+  const act = async (method, name, body, done) => {
+    show(status);
+    try {
+      await api(method, `${base(row.id)}/${kind}/${encodeURIComponent(name)}`, body);
+      flash(done);
+      await reload();
+    } catch (err) {
+      show(status, errorBox(err));
+    }
+  };
+  const sw = (t) => {
+    const next = !t.enabled;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: next ? "secondary" : "danger",
+        "aria-label": `Switch ${t.name} ${next ? "on" : "off"} for ${row.name}`,
+        onclick: async () => {
+          if (!next) {
+            const consequence =
+              what === "module"
+                ? `${row.name} loses ${t.name} from its next request, and calls of ${t.name} in flight for ${row.name} are interrupted. An override is kept until you go back to the plan.`
+                : `${t.name} is off for ${row.name} from its next request.`;
+            if (!(await confirmAction(`Switch ${t.name} off for ${row.name}?`, consequence))) return;
+          }
+          await act("PUT", t.name, { enabled: next }, `${t.name} is ${next ? "on" : "off"} for ${row.name}.`);
+        },
+      },
+      next ? "Switch on" : "Switch off",
+    );
+  };
+  const back = (t) =>
+    t.source === "override"
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            "aria-label": `Back to plan for ${t.name}`,
+            onclick: async () => {
+              const after = t.plan === null ? "off" : t.plan ? "on" : "off";
+              if (t.enabled && after === "off" && !(await confirmAction(`Drop the override of ${t.name}?`, `The plan says nothing or off: ${t.name} goes off for ${row.name}${what === "module" ? ", and its calls in flight are interrupted" : ""}.`))) return;
+              await act("DELETE", t.name, undefined, `${t.name} follows the plan again (${after}).`);
+            },
+          },
+          "Back to plan",
+        )
+      : null;
+  return h(
+    "div",
+    {},
+    status,
+    table(
+      [
+        [what === "module" ? "Module" : "Flag", (t) => t.name],
+        ["State", (t) => h("span", { class: `badge ${t.enabled ? "on" : "off"}` }, t.enabled ? "on" : "off")],
+        ["Source", (t) => t.source],
+        ["Plan says", (t) => (t.plan === null ? "—" : t.plan ? "on" : "off")],
+        ["Override", (t) => (t.override === null ? "—" : t.override ? "on" : "off")],
+        ["", (t) => h("span", { class: "actions" }, sw(t), back(t))],
+      ],
+      items,
+      what === "module" ? "No modules are installed." : "No feature flags are set for this tenant.",
+    ),
+  );
+}
+
+function planForm(row, plans, reload) {
+  const select = h(
+    "select",
+    { name: "plan", required: true },
+    row.plan ? null : h("option", { value: "", selected: true, disabled: true }, "Choose a plan"),
+    plans.map((p) => h("option", { value: p.name, selected: p.name === row.plan }, `${p.name} (${(p.priceCents / 100).toFixed(2)} a month)`)),
+  );
+  const form = h("form", { class: "inline" }, h("div", { class: "form-error" }), field("Plan", select), h("button", { type: "submit" }, row.plan ? "Change plan" : "Start plan"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    try {
+      await api("PUT", `${base(row.id)}/subscription`, { plan: select.value });
+      flash(`${row.name} is on ${select.value} now.`);
+      await reload();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  const cancel = row.plan
+    ? h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          onclick: async () => {
+            if (!(await confirmAction(`Cancel ${row.name}'s ${row.plan} plan?`, `The plan's modules and flags go off for ${row.name} (overrides stay), and calls of those modules in flight are interrupted.`))) return;
+            try {
+              await api("DELETE", `${base(row.id)}/subscription`);
+              flash(`${row.name}'s plan is cancelled.`);
+              await reload();
+            } catch (err) {
+              formError(form, err);
+            }
+          },
+        },
+        "Cancel plan",
+      )
+    : null;
+  return h("div", {}, form, cancel);
+}
+
+function userForm(row) {
+  const email = h("input", { name: "email", type: "email", required: true });
+  const password = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true });
+  const role = h("select", { name: "role" }, h("option", { value: "admin" }, "admin"), h("option", { value: "staff" }, "staff"));
+  const form = h("form", { class: "inline" }, h("div", { class: "form-error" }), field("Email", email), field("Password", password), field("Role", role), h("button", { type: "submit" }, "Add user"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    try {
+      const u = await api("POST", `${base(row.id)}/users`, { email: email.value, password: password.value, role: role.value });
+      flash(`${u.email} can sign in to ${row.name}'s portal now.`);
+      form.reset();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  return form;
+}

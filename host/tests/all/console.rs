@@ -1,0 +1,218 @@
+//! The superadmin console in a real headless Chromium against a real server: sign in,
+//! create a tenant and its admin, switch POS on and see the tenant's call succeed, switch
+//! it off with confirmation, a refused form field, maintenance on and off, an expired
+//! session, a tenant user turned away; no page errors, no CSP violation, nothing fetched
+//! from elsewhere. Screenshots of every page land in `target/screenshots/`.
+
+use crate::common;
+
+use common::browser::Browser;
+use common::{Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn console_walkthrough(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let b = Browser::start(&format!("console-{backend:?}").to_lowercase()).await;
+
+    // `/` leads to the console, which asks for a sign-in.
+    b.goto(&server.url("/")).await;
+    b.find("form#login").await;
+    assert!(
+        b.client.current_url().await.unwrap().path() == "/console/",
+        "/ redirects to the console"
+    );
+    b.shot("login").await;
+
+    // A wrong password: the API's error, with its code, in the form.
+    b.fill("#f-email", SUPERADMIN_EMAIL).await;
+    b.fill("#f-password", "not the password").await;
+    b.click("form#login button[type=submit]").await;
+    b.see("UNAUTHORIZED").await;
+
+    b.fill("#f-password", SUPERADMIN_PASSWORD).await;
+    b.click("form#login button[type=submit]").await;
+    b.see("Create tenant").await;
+    assert_eq!(b.text("h1").await, "Tenants");
+
+    // Create a tenant: the console opens its page.
+    b.fill("#f-name", "Bistro Console").await;
+    b.click("form.inline:has(#f-name) button[type=submit]")
+        .await;
+    b.see("Feature flags").await;
+    assert_eq!(b.text("h1").await, "Bistro Console");
+    let url = b.client.current_url().await.unwrap();
+    let tenant = url
+        .fragment()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // A password the API refuses: its message next to the password field.
+    b.fill("section:has(#users-h) #f-email", "owner@bistro.test")
+        .await;
+    b.fill("section:has(#users-h) #f-password", "short").await;
+    b.click("section:has(#users-h) button[type=submit]").await;
+    b.see("VALIDATION").await;
+    let beside = b
+        .text("section:has(#users-h) .field-error[data-field=password]")
+        .await;
+    assert!(!beside.is_empty(), "the refusal shows next to the field");
+    b.shot("field-error").await;
+    b.fill("section:has(#users-h) #f-password", "owner-password-1")
+        .await;
+    b.click("section:has(#users-h) button[type=submit]").await;
+    b.see("owner@bistro.test can sign in").await;
+    let owner = server.login("owner@bistro.test", "owner-password-1").await;
+
+    // Switch POS on: the tenant's call succeeds, and the toggle is audited.
+    let (status, _) = server.get(&owner, "/v1/portal/pos/tickets").await;
+    assert_eq!(status, 403, "POS is off for a new tenant");
+    b.click("button[aria-label='Switch pos on for Bistro Console']")
+        .await;
+    b.see("pos is on for Bistro Console").await;
+    b.shot("tenant").await;
+    let (status, _) = server.get(&owner, "/v1/portal/pos/tickets").await;
+    assert_eq!(status, 200, "POS answers once the console switched it on");
+    let admin = server.superadmin().await;
+    let (_, audit) = server
+        .get(&admin, &format!("/v1/superadmin/audit?tenantId={tenant}"))
+        .await;
+    assert!(
+        audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == SUPERADMIN_EMAIL
+                && e["action"].as_str().unwrap().contains("toggle")),
+        "the console's toggle is audited as the operator: {audit}"
+    );
+
+    // Switching off asks first, and says what will happen; cancelling changes nothing.
+    b.click("button[aria-label='Switch pos off for Bistro Console']")
+        .await;
+    b.see("calls of pos in flight for Bistro Console are interrupted")
+        .await;
+    b.shot("confirm-off").await;
+    b.click("dialog.confirm button.secondary").await;
+    let (status, _) = server.get(&owner, "/v1/portal/pos/tickets").await;
+    assert_eq!(status, 200, "cancelled: POS stays on");
+    b.click("button[aria-label='Switch pos off for Bistro Console']")
+        .await;
+    b.click("dialog.confirm button.danger").await;
+    b.see("pos is off for Bistro Console").await;
+    let (status, body) = server.get(&owner, "/v1/portal/pos/tickets").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("MODULE_DISABLED"))
+    );
+
+    // The list finds it by name, any case.
+    b.goto(&server.url("/console/#/tenants?q=bistro")).await;
+    b.see("Bistro Console").await;
+    b.shot("tenants").await;
+
+    // Maintenance on, with a message tenants' writes get; then off.
+    b.click("#nav a[href='#/maintenance']").await;
+    b.fill("#f-message", "Upgrading the database").await;
+    b.click("form.card button[type=submit]").await;
+    b.click("dialog.confirm button.danger").await;
+    b.see("Maintenance mode is on.").await;
+    b.shot("maintenance").await;
+    let (status, body) = server
+        .send(
+            Method::POST,
+            &owner,
+            "/v1/portal/support/tickets",
+            &json!({"subject": "s", "body": "b", "severity": "S4"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("MAINTENANCE"))
+    );
+    b.click("form.card button[type=submit]").await;
+    b.see("Maintenance mode is off.").await;
+    b.see("Upgrading the database").await;
+
+    // Nothing went wrong in the page, and nothing came from anywhere but this server.
+    assert_eq!(b.page_errors().await, Vec::<String>::new());
+    for url in b.fetched().await {
+        assert!(
+            url.starts_with(&server.url("/")),
+            "fetched from elsewhere: {url}"
+        );
+    }
+
+    // At phone width the tenant list still reads.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.goto(&server.url("/console/#/tenants")).await;
+    b.see("Bistro Console").await;
+    b.shot("tenants-phone").await;
+    b.client.set_window_size(1280, 800).await.unwrap();
+
+    // A session the API no longer accepts goes back to sign-in, saying why.
+    b.client
+        .execute(
+            "sessionStorage.setItem('nova.console.token', 'expired.or.revoked');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.goto(&server.url("/console/#/maintenance")).await;
+    b.see("Your session has expired").await;
+    b.find("form#login").await;
+
+    // A restaurant's user is sent to the tenant portal, and gets no session here.
+    b.fill("#f-email", "owner@bistro.test").await;
+    b.fill("#f-password", "owner-password-1").await;
+    b.click("form#login button[type=submit]").await;
+    b.see("This console is for Nova's operators").await;
+    let kept: Value = b
+        .client
+        .execute(
+            "return sessionStorage.getItem('nova.console.token');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, Value::Null);
+    b.shot("tenant-user").await;
+
+    assert_eq!(b.page_errors().await, Vec::<String>::new());
+    b.close().await;
+}
+
+/// The console's files carry a strict Content-Security-Policy.
+async fn console_is_served_with_a_strict_policy(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = http.get(server.url("/")).send().await.unwrap();
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/console/");
+    for path in ["/console/", "/console/js/app.js", "/console/style.css"] {
+        let resp = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    }
+    let missing = http
+        .get(server.url("/console/js/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+}
+
+both_backends!(console_walkthrough, console_is_served_with_a_strict_policy);

@@ -1,0 +1,184 @@
+//! A real headless Chromium driven over WebDriver (Debian's `chromium` and
+//! `chromedriver`; `.ci/run` installs them), for the console's browser tests. Screenshots
+//! go to `target/screenshots/`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+/// How long a page may take to show what a step waits for.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn tool(env: &str, default: &str) -> String {
+    let path = std::env::var(env).unwrap_or_else(|_| default.to_string());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: the browser tests need Debian's chromium and chromium-driver \
+         (apt-get install chromium chromium-driver), or {env} set"
+    );
+    path
+}
+
+/// One browser session, with its chromedriver.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+    /// Prefix of this run's screenshot names (the backend).
+    prefix: String,
+}
+
+impl Browser {
+    /// A fresh headless Chromium at 1280×800 with an empty profile.
+    pub async fn start(prefix: &str) -> Self {
+        let chromium = tool("NOVA_CHROMIUM", "/usr/bin/chromium");
+        let chromedriver = tool("NOVA_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let mut driver = Command::new(chromedriver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        // ChromeDriver says where it listens once it does.
+        let out = driver.stdout.take().unwrap();
+        let port = BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|p| p.trim().trim_end_matches('.').parse::<u16>().ok())
+            })
+            .expect("chromedriver did not say its port");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Self {
+            client,
+            driver,
+            _profile: profile,
+            shots,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// Wait until `css` matches an element, and return it.
+    pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+    }
+
+    /// Wait until the page's text includes `text`.
+    pub async fn see(&self, text: &str) {
+        let script = "return document.body.innerText.includes(arguments[0]);";
+        let started = std::time::Instant::now();
+        loop {
+            let found = self
+                .client
+                .execute(script, vec![json!(text)])
+                .await
+                .unwrap();
+            if found == json!(true) {
+                return;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "the page never showed {text:?}; it shows: {}",
+                self.text("body").await
+            );
+            // WebDriver has no "text appeared" event: look again after the page's next frame.
+            self.client
+                .execute_async("requestAnimationFrame(() => arguments[0]())", vec![])
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    /// Type `value` into the field matching `css`, replacing what it held.
+    pub async fn fill(&self, css: &str, value: &str) {
+        let input = self.find(css).await;
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Save a screenshot as `target/screenshots/<prefix>-<name>.png`.
+    pub async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let path = self.shots.join(format!("{}-{name}.png", self.prefix));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    /// What the page recorded as errors (script errors, rejections, CSP violations).
+    pub async fn page_errors(&self) -> Vec<String> {
+        let v = self
+            .client
+            .execute(
+                "return window.novaConsoleErrors || ['no error log'];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Every URL the page fetched (documents, scripts, styles, API calls).
+    pub async fn fetched(&self) -> Vec<String> {
+        let v = self
+            .client
+            .execute(
+                "return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
