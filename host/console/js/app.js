@@ -5,11 +5,15 @@ import { session, whenExpired } from "./api.js";
 import { flash, h, show } from "./dom.js";
 import { login } from "./pages/login.js";
 import { maintenance } from "./pages/maintenance.js";
+import { presets } from "./pages/presets.js";
+import { registrations } from "./pages/registrations.js";
 import { tenant } from "./pages/tenant.js";
 import { tenants } from "./pages/tenants.js";
 
 const SECTIONS = [
   ["#/tenants", "Tenants"],
+  ["#/registrations", "Registrations"],
+  ["#/presets", "Presets"],
   ["#/maintenance", "Maintenance"],
 ];
 
@@ -71,6 +75,10 @@ async function route() {
     }
     case "tenants":
       return parts[1] ? tenant(main, parts[1]) : tenants(main, params);
+    case "registrations":
+      return registrations(main, params);
+    case "presets":
+      return presets(main);
     case "maintenance":
       return maintenance(main);
     default:

@@ -59,6 +59,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../console/js/pages/tenant.js"),
     ),
     (
+        "js/pages/registrations.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/js/pages/registrations.js"),
+    ),
+    (
+        "js/pages/presets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/js/pages/presets.js"),
+    ),
+    (
         "js/pages/maintenance.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/js/pages/maintenance.js"),

@@ -137,6 +137,71 @@ async fn console_walkthrough(backend: Backend) {
     b.see("Maintenance mode is off.").await;
     b.see("Upgrading the database").await;
 
+    // A preset made in the console, then a registration approved with it: the new tenant
+    // gets the plan's modules (Core: POS) and the preset's overrides (support).
+    b.click("#nav a[href='#/presets']").await;
+    b.fill("form.card #f-name", "with-support").await;
+    b.fill("form.card #f-description", "Support beside the plan")
+        .await;
+    b.find("select[name='module-support'] option[value='on']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.click("form.card button[type=submit]").await;
+    b.see("Preset with-support is saved.").await;
+    b.see("support on").await;
+    b.shot("presets").await;
+    for (name, email) in [
+        ("Cafe Approved", "a@cafe.test"),
+        ("Cafe Rejected", "r@cafe.test"),
+    ] {
+        let asked = reqwest::Client::new()
+            .post(server.url("/v1/registrations"))
+            .json(&json!({"restaurantName": name, "email": email, "password": "cafe-password-1", "plan": "Core"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asked.status(), 202);
+    }
+    b.click("#nav a[href='#/registrations']").await;
+    b.see("Cafe Approved").await;
+    b.shot("registrations").await;
+    // Rejecting without a reason: the API's refusal shows beside the reason.
+    b.click("tr:has(td[data-label=Restaurant]) + tr button[name=reject]")
+        .await;
+    b.click("dialog.confirm button.danger").await;
+    b.see("VALIDATION").await;
+    assert!(
+        !b.text("tr:has(td[data-label=Restaurant]) + tr .field-error[data-field=reason]")
+            .await
+            .is_empty()
+    );
+    b.fill(
+        "tr:has(td[data-label=Restaurant]) + tr input[name=reason]",
+        "Outside our area",
+    )
+    .await;
+    b.click("tr:has(td[data-label=Restaurant]) + tr button[name=reject]")
+        .await;
+    b.click("dialog.confirm button.danger").await;
+    b.see("Cafe Rejected was rejected.").await;
+    b.find("tr select[name=preset] option[value='with-support']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.click("tr button[name=approve]").await;
+    b.see("Cafe Approved is a tenant on Core now.").await;
+    let (_, page) = server
+        .get(&admin, "/v1/superadmin/tenants?q=Cafe%20Approved")
+        .await;
+    let modules = page["tenants"][0]["modules"].as_array().unwrap();
+    assert!(
+        modules.iter().any(|m| m == "support"),
+        "the preset switched support on beside Core's POS: {page}"
+    );
+
     // Nothing went wrong in the page, and nothing came from anywhere but this server.
     assert_eq!(b.page_errors().await, Vec::<String>::new());
     for url in b.fetched().await {

@@ -6,13 +6,14 @@ const base = (id) => `/v1/superadmin/tenants/${encodeURIComponent(id)}`;
 /** One tenant: its modules and flags with where their state comes from, plan, users. */
 export async function tenant(main, id) {
   show(main, h("p", { class: "muted", "aria-busy": "true" }, "Loading tenant…"));
-  let row, modules, flags, plans;
+  let row, modules, flags, plans, presets;
   try {
-    [row, modules, flags, plans] = await Promise.all([
+    [row, modules, flags, plans, presets] = await Promise.all([
       api("GET", withQuery("/v1/superadmin/tenants", { q: id, limit: 1 })).then((p) => p.tenants.find((t) => t.id === id)),
       api("GET", `${base(id)}/modules`),
       api("GET", `${base(id)}/feature-flags`),
       api("GET", "/v1/superadmin/plans"),
+      api("GET", "/v1/superadmin/module-presets"),
     ]);
   } catch (err) {
     show(main, h("h1", {}, "Tenant"), errorBox(err));
@@ -37,6 +38,7 @@ export async function tenant(main, id) {
     ),
     h("section", { "aria-labelledby": "modules-h" }, h("h2", { id: "modules-h" }, "Modules"), toggles(row, "modules", modules.modules, reload)),
     h("section", { "aria-labelledby": "flags-h" }, h("h2", { id: "flags-h" }, "Feature flags"), toggles(row, "feature-flags", flags.featureFlags, reload)),
+    h("section", { "aria-labelledby": "preset-h" }, h("h2", { id: "preset-h" }, "Apply a preset"), presetForm(row, presets.presets, reload)),
     h("section", { "aria-labelledby": "plan-h" }, h("h2", { id: "plan-h" }, "Plan"), planForm(row, plans.plans, reload)),
     h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "Add a user"), userForm(row)),
   );
@@ -112,6 +114,27 @@ function toggles(row, kind, items, reload) {
       what === "module" ? "No modules are installed." : "No feature flags are set for this tenant.",
     ),
   );
+}
+
+function presetForm(row, presets, reload) {
+  if (presets.length === 0) return h("p", { class: "muted" }, "No presets yet: create one under Presets.");
+  const select = h("select", { name: "preset" }, presets.map((p) => h("option", { value: p.name }, p.description ? `${p.name}: ${p.description}` : p.name)));
+  const form = h("form", { class: "inline" }, h("div", { class: "form-error" }), field("Preset", select), h("button", { type: "submit" }, "Apply preset"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const chosen = presets.find((p) => p.name === select.value);
+    const off = Object.entries(chosen.modules).filter(([, on]) => !on).map(([m]) => m);
+    if (off.length && !(await confirmAction(`Apply ${chosen.name} to ${row.name}?`, `It switches ${off.join(", ")} off for ${row.name} (as overrides); calls of them in flight are interrupted.`))) return;
+    try {
+      await api("POST", `${base(row.id)}/apply-preset`, { preset: chosen.name });
+      flash(`${chosen.name} is applied to ${row.name}.`);
+      await reload();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  return form;
 }
 
 function planForm(row, plans, reload) {
