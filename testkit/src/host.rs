@@ -373,12 +373,9 @@ impl TestHost {
 
     /// The tenant's audit records, oldest first.
     pub fn audit(&self, tenant: &Tenant) -> Vec<AuditRecord> {
-        let filter = AuditFilter {
-            module: None,
-            action: None,
-            tenant_id: Some(tenant.id.clone()),
-            limit: 10_000,
-        };
+        let mut filter = AuditFilter::default();
+        filter.tenant_id = Some(tenant.id.clone());
+        filter.limit = 10_000;
         let mut rows: Vec<AuditRecord> = self
             .rt
             .block_on(storage::audit::query(&self.state.db, &filter))

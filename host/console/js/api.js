@@ -41,13 +41,15 @@ export async function api(method, path, body) {
   const headers = { accept: "application/json" };
   const token = session.token();
   if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
+  // Bytes (a component to install) go as they are; anything else as JSON.
+  const raw = body instanceof Blob || body instanceof ArrayBuffer;
+  if (body !== undefined) headers["content-type"] = raw ? "application/octet-stream" : "application/json";
   let resp;
   try {
     resp = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       credentials: "omit",
     });
   } catch (e) {

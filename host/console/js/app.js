@@ -3,10 +3,16 @@
 
 import { session, whenExpired } from "./api.js";
 import { flash, h, show } from "./dom.js";
+import { activity } from "./pages/activity.js";
+import { analytics } from "./pages/analytics.js";
+import { billing } from "./pages/billing.js";
 import { login } from "./pages/login.js";
+import { mail } from "./pages/mail.js";
 import { maintenance } from "./pages/maintenance.js";
+import { moduleDetail, modules } from "./pages/modules.js";
 import { presets } from "./pages/presets.js";
 import { registrations } from "./pages/registrations.js";
+import { announcements, support, ticket } from "./pages/support.js";
 import { tenant } from "./pages/tenant.js";
 import { tenants } from "./pages/tenants.js";
 
@@ -14,7 +20,14 @@ const SECTIONS = [
   ["#/tenants", "Tenants"],
   ["#/registrations", "Registrations"],
   ["#/presets", "Presets"],
+  ["#/modules", "Modules"],
+  ["#/activity", "Activity"],
+  ["#/billing", "Billing"],
+  ["#/support", "Support"],
+  ["#/announcements", "Announcements"],
   ["#/maintenance", "Maintenance"],
+  ["#/analytics", "Analytics"],
+  ["#/mail", "Mail"],
 ];
 
 const main = document.getElementById("main");
@@ -79,8 +92,22 @@ async function route() {
       return registrations(main, params);
     case "presets":
       return presets(main);
+    case "modules":
+      return parts[1] ? moduleDetail(main, parts[1]) : modules(main);
+    case "announcements":
+      return announcements(main);
+    case "billing":
+      return billing(main, params);
+    case "support":
+      return parts[2] ? ticket(main, parts[1], parts[2]) : support(main, params);
+    case "activity":
+      return activity(main, params);
     case "maintenance":
       return maintenance(main);
+    case "analytics":
+      return analytics(main, params);
+    case "mail":
+      return mail(main);
     default:
       show(main, h("h1", {}, "Not found"), h("p", {}, "There is no such page. ", h("a", { href: "#/tenants" }, "Go to tenants")));
   }

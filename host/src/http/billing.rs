@@ -241,6 +241,51 @@ pub(crate) async fn retry_job(
     Ok(Json(Retried { job }))
 }
 
+/// Job statuses an operator can list.
+const JOB_STATUSES: &[&str] = &["pending", "retrying", "failed", "done"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    queue: Option<String>,
+    /// Comma-separated; default `failed,retrying`.
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+/// Every queue's jobs counted by status, and the jobs asked for.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Queues {
+    queues: Vec<outbox::QueueView>,
+    jobs: Vec<outbox::JobView>,
+}
+
+/// `GET /ops/outbox`: all job queues with their depth, and their failed and retrying jobs.
+#[utoipa::path(get, path = "/ops/outbox", responses((status = 200, description = "Queues by status, and the failed and retrying jobs (or `status=`)", body = Queues)))]
+pub(crate) async fn queues(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> ApiResult<Json<Queues>> {
+    let raw = q.status.as_deref().unwrap_or("failed,retrying");
+    let mut statuses = Vec::new();
+    for s in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !JOB_STATUSES.contains(&s) {
+            return Err(ApiError::validation(
+                "status",
+                format!("unknown status {s:?}: use pending, retrying, failed or done"),
+            ));
+        }
+        statuses.push(s.to_string());
+    }
+    let limit = limit(q.limit.as_deref(), 100, 1000)?;
+    let jobs = outbox::list(&state.db, q.queue.as_deref(), &statuses, limit).await?;
+    Ok(Json(Queues {
+        queues: outbox::queues(&state.db).await?,
+        jobs,
+    }))
+}
+
 /// `GET /v1/superadmin/billing/summary`; the same numbers feed the `nova_api_billing_*` gauges.
 #[utoipa::path(get, path = "/billing/summary", responses((status = 200, description = "Tenants, revenue, renewals and open invoices", body = invoices::Summary)))]
 async fn summary(

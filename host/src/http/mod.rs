@@ -82,6 +82,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(support::announce))
         .routes(routes!(support::tenant_announcements))
         .routes(routes!(billing::intake))
+        .routes(routes!(billing::queues))
         .routes(routes!(billing::retry_job))
         .routes(routes!(payments_webhook::settlement))
 }

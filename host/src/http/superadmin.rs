@@ -18,6 +18,7 @@ use crate::error_code::ErrorCode;
 use crate::runtime::InstallError;
 use crate::storage::audit::{self as audit_store, AuditEvent, AuditFilter};
 use crate::storage::invocations::{self, InvocationFilter, Outcome};
+use crate::storage::page::Position;
 use crate::storage::{self, modules, tenants, users};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::router::UtoipaMethodRouterExt;
@@ -106,12 +107,7 @@ async fn list_tenants(
     if search.chars().count() > 200 {
         return Err(ApiError::validation("q", "q is at most 200 characters"));
     }
-    let after = match query.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(tenants::After::decode(c).ok_or_else(|| {
-            ApiError::validation("cursor", "cursor must be a nextCursor this API gave out")
-        })?),
-    };
+    let after = cursor(query.cursor.as_deref())?;
     let (page, next) = tenants::page(&state.db, search, after.as_ref(), limit).await?;
     let mut rows = Vec::with_capacity(page.len());
     for tenant in page {
@@ -304,6 +300,31 @@ async fn install_module(
     }
 }
 
+/// Where a page starts, from the `cursor` a list answered with as `nextCursor`.
+fn cursor(raw: Option<&str>) -> ApiResult<Option<Position>> {
+    raw.map(|c| {
+        Position::decode(c).ok_or_else(|| {
+            ApiError::validation("cursor", "cursor must be a nextCursor this API gave out")
+        })
+    })
+    .transpose()
+}
+
+/// An RFC 3339 time (`2026-12-01T08:00:00Z`) as Unix milliseconds.
+fn instant(field: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
+    raw.map(|t| {
+        t.parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|_| {
+                ApiError::validation(
+                    field,
+                    format!("{field} must be an RFC 3339 time such as 2026-12-01T08:00:00Z"),
+                )
+            })
+    })
+    .transpose()
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct InvocationQuery {
@@ -311,13 +332,19 @@ struct InvocationQuery {
     module: Option<String>,
     outcome: Option<String>,
     request_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
     limit: Option<String>,
 }
 
-/// Invocation records, newest first.
+/// Invocation records, newest first, a page at a time.
 #[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 struct InvocationList {
     invocations: Vec<invocations::InvocationView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/invocations", responses((status = 200, description = "Invocation records, newest first", body = InvocationList)))]
@@ -336,14 +363,20 @@ async fn list_invocations(
         })?),
     };
     let filter = InvocationFilter {
+        since_ms: instant("since", q.since.as_deref())?,
+        until_ms: instant("until", q.until.as_deref())?,
+        after: cursor(q.cursor.as_deref())?,
         tenant_id: q.tenant_id,
         module: q.module,
         outcome,
         request_id: q.request_id,
         limit: limit(q.limit.as_deref(), 50, 1000)?,
     };
-    let invocations = invocations::query(&state.db, &filter).await?;
-    Ok(Json(InvocationList { invocations }))
+    let (invocations, next) = invocations::page(&state.db, &filter).await?;
+    Ok(Json(InvocationList {
+        invocations,
+        next_cursor: next.map(|p| p.encode()),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,13 +385,20 @@ struct AuditQuery {
     module: Option<String>,
     action: Option<String>,
     tenant_id: Option<String>,
+    request_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
     limit: Option<String>,
 }
 
-/// Audit events, newest first.
+/// Audit events, newest first, a page at a time.
 #[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 struct AuditList {
     events: Vec<audit_store::AuditView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/audit", responses((status = 200, description = "Audit events, newest first", body = AuditList)))]
@@ -368,11 +408,18 @@ async fn list_audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditList>> {
     let filter = AuditFilter {
+        since_ms: instant("since", q.since.as_deref())?,
+        until_ms: instant("until", q.until.as_deref())?,
+        after: cursor(q.cursor.as_deref())?,
         module: q.module,
         action: q.action,
         tenant_id: q.tenant_id,
+        request_id: q.request_id,
         limit: limit(q.limit.as_deref(), 50, 1000)?,
     };
-    let events = audit_store::query(&state.db, &filter).await?;
-    Ok(Json(AuditList { events }))
+    let (events, next) = audit_store::page(&state.db, &filter).await?;
+    Ok(Json(AuditList {
+        events,
+        next_cursor: next.map(|p| p.encode()),
+    }))
 }

@@ -42,7 +42,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reject))
         .routes(routes!(change_plan, cancel_subscription))
         .routes(routes!(toggle_analytics))
-        .routes(routes!(create_service_token))
+        .routes(routes!(create_service_token, list_service_tokens))
         .routes(routes!(revoke_service_token))
 }
 
@@ -587,6 +587,8 @@ struct WindowQuery {
 struct ToggleReport {
     window_days: i64,
     toggles: Vec<analytics::ModuleToggles>,
+    /// The same toggles by day (UTC) and module, for the chart.
+    daily: Vec<analytics::DailyToggles>,
     new_tenants_per_module: Vec<analytics::NewTenants>,
 }
 
@@ -607,6 +609,7 @@ async fn toggle_analytics(
     Ok(Json(ToggleReport {
         window_days: days,
         toggles: report.toggles,
+        daily: report.daily,
         new_tenants_per_module: report.new_tenants,
     }))
 }
@@ -683,6 +686,28 @@ async fn create_service_token(
             created_at: token.created_at,
         }),
     ))
+}
+
+/// A tenant's service tokens, without their secrets.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TokenList {
+    tenant_id: String,
+    tokens: Vec<service_tokens::Listed>,
+}
+
+#[utoipa::path(get, path = "/tenants/{tenant_id}/service-tokens", responses((status = 200, description = "The tenant's service tokens, newest first, without secrets", body = TokenList)))]
+async fn list_service_tokens(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<TokenList>> {
+    require_tenant(&state, &tenant).await?;
+    let tokens = service_tokens::list(&state.db, &tenant).await?;
+    Ok(Json(TokenList {
+        tenant_id: tenant,
+        tokens,
+    }))
 }
 
 #[utoipa::path(delete, path = "/tenants/{tenant_id}/service-tokens/{token_id}", responses((status = 204, description = "Done")))]

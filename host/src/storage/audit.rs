@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::page::{self, Position};
 use super::stmt::{Param, Stmt};
 use super::{Db, rfc3339};
 
@@ -67,12 +68,19 @@ pub(crate) async fn insert(conn: &mut AnyConnection, e: &AuditEvent) -> Result<(
     insert_stmt(e).run_sqlx(conn).await.map(drop)
 }
 
-/// Filters for [`query`]; `None` means any.
+/// Filters for [`page`]; `None` means any.
 #[derive(Debug, Default)]
 pub struct AuditFilter {
     pub module: Option<String>,
     pub action: Option<String>,
     pub tenant_id: Option<String>,
+    pub request_id: Option<String>,
+    /// Created at or after, in Unix milliseconds.
+    pub since_ms: Option<i64>,
+    /// Created before, in Unix milliseconds.
+    pub until_ms: Option<i64>,
+    /// After this row of the page before.
+    pub(crate) after: Option<Position>,
     pub limit: i64,
 }
 
@@ -90,33 +98,50 @@ pub struct AuditView {
     pub(crate) created_at: String,
 }
 
-/// Newest first.
-pub async fn query(db: &Db, f: &AuditFilter) -> Result<Vec<AuditView>, sqlx::Error> {
+/// Newest first, a page at a time: the rows and where the next page starts.
+pub(crate) async fn page(
+    db: &Db,
+    f: &AuditFilter,
+) -> Result<(Vec<AuditView>, Option<Position>), sqlx::Error> {
+    let (after_ms, after_id) = match &f.after {
+        Some(p) => (Some(p.created_ms), Some(p.id.as_str())),
+        None => (None, None),
+    };
     let rows = sqlx::query(
         "SELECT id, tenant_id, module, action, actor, payload, request_id, created_at FROM audit_events \
          WHERE ($1 IS NULL OR module = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR tenant_id = $3) \
-         ORDER BY created_at DESC, id DESC LIMIT $4",
+         AND ($4 IS NULL OR request_id = $4) \
+         AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+         AND ($7 IS NULL OR created_at < $7 OR (created_at = $7 AND id < $8)) \
+         ORDER BY created_at DESC, id DESC LIMIT $9",
     )
     .bind(&f.module)
     .bind(&f.action)
     .bind(&f.tenant_id)
-    .bind(f.limit)
+    .bind(&f.request_id)
+    .bind(f.since_ms)
+    .bind(f.until_ms)
+    .bind(after_ms)
+    .bind(after_id)
+    .bind(f.limit + 1)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let payload: String = row.try_get("payload")?;
-            Ok(AuditView {
-                id: row.try_get("id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                module: row.try_get("module")?,
-                action: row.try_get("action")?,
-                actor: row.try_get("actor")?,
-                payload: serde_json::from_str(&payload)
-                    .unwrap_or(serde_json::Value::String(payload)),
-                request_id: row.try_get("request_id")?,
-                created_at: rfc3339(row.try_get("created_at")?),
-            })
+    page::split(rows, f.limit, |row| {
+        let payload: String = row.try_get("payload")?;
+        Ok(AuditView {
+            id: row.try_get("id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            module: row.try_get("module")?,
+            action: row.try_get("action")?,
+            actor: row.try_get("actor")?,
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload)),
+            request_id: row.try_get("request_id")?,
+            created_at: rfc3339(row.try_get("created_at")?),
         })
-        .collect()
+    })
+}
+
+/// The first page, newest first.
+pub async fn query(db: &Db, f: &AuditFilter) -> Result<Vec<AuditView>, sqlx::Error> {
+    Ok(page(db, f).await?.0)
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::page::{self, Position};
 use super::stmt::{Param, Stmt};
 use super::{Db, rfc3339};
 
@@ -114,13 +115,19 @@ pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
     Stmt::new(sql, params)
 }
 
-/// Filters for [`query`]; `None` means any.
+/// Filters for [`page`]; `None` means any.
 #[derive(Debug, Default)]
 pub(crate) struct InvocationFilter {
     pub(crate) tenant_id: Option<String>,
     pub(crate) module: Option<String>,
     pub(crate) outcome: Option<Outcome>,
     pub(crate) request_id: Option<String>,
+    /// Created at or after, in Unix milliseconds.
+    pub(crate) since_ms: Option<i64>,
+    /// Created before, in Unix milliseconds.
+    pub(crate) until_ms: Option<i64>,
+    /// After this row of the page before.
+    pub(crate) after: Option<Position>,
     pub(crate) limit: i64,
 }
 
@@ -144,46 +151,62 @@ pub(crate) struct InvocationView {
     pub(crate) created_at: String,
 }
 
-/// Newest first.
-pub(crate) async fn query(
+/// Newest first, a page at a time: the rows and where the next page starts.
+pub(crate) async fn page(
     db: &Db,
     f: &InvocationFilter,
-) -> Result<Vec<InvocationView>, sqlx::Error> {
+) -> Result<(Vec<InvocationView>, Option<Position>), sqlx::Error> {
+    let (after_ms, after_id) = match &f.after {
+        Some(p) => (Some(p.created_ms), Some(p.id.as_str())),
+        None => (None, None),
+    };
     let rows = sqlx::query(
         "SELECT id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, fuel, \
          request_id, error, created_at FROM invocations \
          WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR module = $2) \
          AND ($3 IS NULL OR outcome = $3) AND ($4 IS NULL OR request_id = $4) \
-         ORDER BY created_at DESC, id DESC LIMIT $5",
+         AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+         AND ($7 IS NULL OR created_at < $7 OR (created_at = $7 AND id < $8)) \
+         ORDER BY created_at DESC, id DESC LIMIT $9",
     )
     .bind(&f.tenant_id)
     .bind(&f.module)
     .bind(f.outcome.map(Outcome::as_str))
     .bind(&f.request_id)
-    .bind(f.limit)
+    .bind(f.since_ms)
+    .bind(f.until_ms)
+    .bind(after_ms)
+    .bind(after_id)
+    .bind(f.limit + 1)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let duration_us: i64 = row.try_get("duration_us")?;
-            Ok(InvocationView {
-                id: row.try_get("id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                module: row.try_get("module")?,
-                version: row.try_get("version")?,
-                actor: row.try_get("actor")?,
-                method: row.try_get("method")?,
-                path: row.try_get("path")?,
-                status: row.try_get("status")?,
-                outcome: row.try_get("outcome")?,
-                duration_ms: duration_us as f64 / 1000.0,
-                fuel: row.try_get("fuel")?,
-                request_id: row.try_get("request_id")?,
-                error: row.try_get("error")?,
-                created_at: rfc3339(row.try_get("created_at")?),
-            })
+    page::split(rows, f.limit, |row| {
+        let duration_us: i64 = row.try_get("duration_us")?;
+        Ok(InvocationView {
+            id: row.try_get("id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            module: row.try_get("module")?,
+            version: row.try_get("version")?,
+            actor: row.try_get("actor")?,
+            method: row.try_get("method")?,
+            path: row.try_get("path")?,
+            status: row.try_get("status")?,
+            outcome: row.try_get("outcome")?,
+            duration_ms: duration_us as f64 / 1000.0,
+            fuel: row.try_get("fuel")?,
+            request_id: row.try_get("request_id")?,
+            error: row.try_get("error")?,
+            created_at: rfc3339(row.try_get("created_at")?),
         })
-        .collect()
+    })
+}
+
+/// The first page, newest first.
+pub(crate) async fn query(
+    db: &Db,
+    f: &InvocationFilter,
+) -> Result<Vec<InvocationView>, sqlx::Error> {
+    Ok(page(db, f).await?.0)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub(crate) mod mail;
 pub(crate) mod maintenance;
 pub(crate) mod modules;
 pub mod outbox;
+pub(crate) mod page;
 pub(crate) mod plans;
 pub(crate) mod presets;
 pub(crate) mod registrations;

@@ -198,6 +198,65 @@ fn view(r: &sqlx::any::AnyRow) -> Result<JobView, sqlx::Error> {
     })
 }
 
+/// One queue's jobs by status.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct QueueView {
+    pub(crate) queue: String,
+    pub(crate) pending: i64,
+    pub(crate) retrying: i64,
+    pub(crate) failed: i64,
+    pub(crate) done: i64,
+}
+
+/// Every queue with its jobs counted by status, by name.
+pub(crate) async fn queues(db: &Db) -> Result<Vec<QueueView>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT queue, status, COUNT(*) AS n FROM outbox GROUP BY queue, status")
+            .fetch_all(db.pool())
+            .await?;
+    let mut out: std::collections::BTreeMap<String, QueueView> = Default::default();
+    for r in &rows {
+        let queue: String = r.try_get("queue")?;
+        let status: String = r.try_get("status")?;
+        let n: i64 = r.try_get("n")?;
+        let q = out.entry(queue.clone()).or_insert_with(|| QueueView {
+            queue,
+            ..QueueView::default()
+        });
+        match status.as_str() {
+            "pending" => q.pending += n,
+            "retrying" => q.retrying += n,
+            "failed" => q.failed += n,
+            _ => q.done += n,
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// Up to `limit` jobs in `statuses` (any queue, or `queue`), the most recently changed first.
+pub(crate) async fn list(
+    db: &Db,
+    queue: Option<&str>,
+    statuses: &[String],
+    limit: i64,
+) -> Result<Vec<JobView>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT id, queue, ref_id, status, attempts, next_attempt_at, last_error FROM outbox \
+         WHERE ($1 IS NULL OR queue = $1)",
+    );
+    if !statuses.is_empty() {
+        let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", i + 3)).collect();
+        sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+    }
+    sql.push_str(" ORDER BY updated_at DESC, id LIMIT $2");
+    let mut q = sqlx::query(&sql).bind(queue).bind(limit);
+    for s in statuses {
+        q = q.bind(s);
+    }
+    q.fetch_all(db.pool()).await?.iter().map(view).collect()
+}
+
 /// Jobs waiting in each queue (pending or retrying), for the queue-depth gauges.
 pub async fn depths(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let rows = sqlx::query(

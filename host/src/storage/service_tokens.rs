@@ -20,6 +20,43 @@ pub(crate) struct ServiceToken {
     pub(crate) created_at: String,
 }
 
+/// A tenant's token as the console lists it: never its secret or hash.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Listed {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) created_by: Option<String>,
+    pub(crate) created_at: String,
+    /// When it last authenticated a call; `null` if never.
+    pub(crate) last_used_at: Option<String>,
+    /// When it was revoked; `null` while it works.
+    pub(crate) revoked_at: Option<String>,
+}
+
+/// Every token of `tenant_id`, newest first.
+pub(crate) async fn list(db: &Db, tenant_id: &str) -> Result<Vec<Listed>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, created_by, created_at, last_used_at, revoked_at FROM service_tokens \
+         WHERE tenant_id = $1 ORDER BY created_at DESC, id",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Listed {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                created_by: r.try_get("created_by")?,
+                created_at: rfc3339(r.try_get("created_at")?),
+                last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(rfc3339),
+                revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(rfc3339),
+            })
+        })
+        .collect()
+}
+
 /// The hash under which a token is stored.
 pub(crate) fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::page::{self, Position};
 use super::{Db, now_ms, rfc3339};
 
 /// A tenant as the API shows it.
@@ -69,38 +70,14 @@ pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Tenant>, sqlx::Error
     row.as_ref().map(from_row).transpose()
 }
 
-/// Where a page of tenants starts: after the tenant created at `created_ms` with `id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct After {
-    pub(crate) created_ms: i64,
-    pub(crate) id: String,
-}
-
-impl After {
-    /// As the API's `nextCursor`.
-    pub(crate) fn encode(&self) -> String {
-        format!("{}_{}", self.created_ms, self.id)
-    }
-
-    /// From a `cursor` the API gave out; `None` for anything else.
-    pub(crate) fn decode(cursor: &str) -> Option<Self> {
-        let (ms, id) = cursor.split_once('_')?;
-        let created_ms = ms.parse().ok()?;
-        (!id.is_empty() && id.len() <= 64).then(|| After {
-            created_ms,
-            id: id.to_string(),
-        })
-    }
-}
-
 /// Up to `limit` tenants, newest first, after `after`, whose name contains `search` (any
 /// case) or whose id is `search`; and where the next page starts, if there is one.
 pub(crate) async fn page(
     db: &Db,
     search: &str,
-    after: Option<&After>,
+    after: Option<&Position>,
     limit: i64,
-) -> Result<(Vec<Tenant>, Option<After>), sqlx::Error> {
+) -> Result<(Vec<Tenant>, Option<Position>), sqlx::Error> {
     // LIKE's own wildcards in the search are matched as themselves.
     let pattern = format!(
         "%{}%",
@@ -127,20 +104,7 @@ pub(crate) async fn page(
     .bind(limit + 1)
     .fetch_all(db.pool())
     .await?;
-    let mut tenants = Vec::with_capacity(rows.len());
-    let mut next = None;
-    for (i, row) in rows.iter().enumerate() {
-        if i as i64 == limit {
-            let last = &rows[i - 1];
-            next = Some(After {
-                created_ms: last.try_get("created_at")?,
-                id: last.try_get("id")?,
-            });
-            break;
-        }
-        tenants.push(from_row(row)?);
-    }
-    Ok((tenants, next))
+    page::split(rows, limit, from_row)
 }
 
 /// Every tenant, newest first.

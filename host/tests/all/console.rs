@@ -67,6 +67,24 @@ async fn console_walkthrough(backend: Backend) {
     b.see("owner@bistro.test can sign in").await;
     let owner = server.login("owner@bistro.test", "owner-password-1").await;
 
+    // A service token: its secret is shown once and works; revoked, it no longer does.
+    b.fill("section:has(#tokens-h) #f-name", "synthetic check")
+        .await;
+    b.click("section:has(#tokens-h) button[type=submit]").await;
+    let secret = b.text("#token-value").await;
+    assert!(secret.starts_with("nova_st_"), "{secret}");
+    assert_eq!(server.get(&secret, "/v1/portal/me").await.0, 200);
+    b.shot("service-token").await;
+    b.click("button[aria-label='Revoke token synthetic check']")
+        .await;
+    b.click("dialog.confirm button.danger").await;
+    b.see("Token synthetic check is revoked.").await;
+    assert_eq!(server.get(&secret, "/v1/portal/me").await.0, 401);
+    assert!(
+        !b.text("body").await.contains(&secret),
+        "the secret is not shown again"
+    );
+
     // Switch POS on: the tenant's call succeeds, and the toggle is audited.
     let (status, _) = server.get(&owner, "/v1/portal/pos/tickets").await;
     assert_eq!(status, 403, "POS is off for a new tenant");
@@ -89,6 +107,24 @@ async fn console_walkthrough(backend: Backend) {
                 && e["action"].as_str().unwrap().contains("toggle")),
         "the console's toggle is audited as the operator: {audit}"
     );
+
+    // Activity shows the toggle as before → after, and the tenant's call; a request id
+    // opens every record of that request.
+    b.goto(&server.url(&format!("/console/#/activity?view=audit&tenantId={tenant}")))
+        .await;
+    b.see("pos: unset → on").await;
+    b.shot("activity-audit").await;
+    b.goto(&server.url(&format!(
+        "/console/#/activity?view=invocations&tenantId={tenant}"
+    )))
+    .await;
+    b.see("GET /tickets").await;
+    b.shot("activity-invocations").await;
+    b.click("td[data-label=Request] a").await;
+    b.see("Invocations").await;
+    b.see("GET /tickets").await;
+    b.goto(&server.url(&format!("/console/#/tenants/{tenant}")))
+        .await;
 
     // Switching off asks first, and says what will happen; cancelling changes nothing.
     b.click("button[aria-label='Switch pos off for Bistro Console']")
@@ -201,6 +237,141 @@ async fn console_walkthrough(backend: Backend) {
         modules.iter().any(|m| m == "support"),
         "the preset switched support on beside Core's POS: {page}"
     );
+
+    // Modules: a file that is no component is refused with the reason; a component is
+    // installed from its file and shows its versions and grants.
+    let files = tempfile::tempdir().unwrap();
+    let bad = files.path().join("bad.wasm");
+    std::fs::write(&bad, b"not a component").unwrap();
+    let good = files.path().join("hello.wasm");
+    std::fs::write(&good, common::guests::TRIVIAL).unwrap();
+    b.click("#nav a[href='#/modules']").await;
+    b.see("Install a component").await;
+    b.fill("#f-name", "hello").await;
+    b.find("#f-body")
+        .await
+        .send_keys(bad.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("form.inline button[type=submit]").await;
+    b.see("INVALID_COMPONENT").await;
+    b.shot("modules-refused").await;
+    b.goto(&server.url("/console/#/tenants")).await;
+    b.click("#nav a[href='#/modules']").await;
+    b.fill("#f-name", "hello").await;
+    b.find("#f-body")
+        .await
+        .send_keys(good.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("form.inline button[type=submit]").await;
+    b.see("hello version 1 is installed and active").await;
+    b.see("declares no capabilities").await;
+    b.shot("module").await;
+    let (status, _) = server
+        .get(&admin, "/v1/superadmin/modules/hello/versions")
+        .await;
+    assert_eq!(status, 200, "installed through the console");
+
+    // Support: the tenant's S1 ticket is in triage; the operator answers it from its thread.
+    server.toggle(&admin, &tenant, "support", true).await;
+    let (status, opened) = server
+        .send(
+            Method::POST,
+            &owner,
+            "/v1/portal/support/tickets",
+            &json!({"subject": "Till offline", "body": "No receipts since noon", "severity": "S1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    b.click("#nav a[href='#/support']").await;
+    b.see("Till offline").await;
+    b.shot("support").await;
+    b.click("td[data-label=Subject] a").await;
+    b.see("No receipts since noon").await;
+    b.fill("#f-body", "We are on it: restart the till while we check.")
+        .await;
+    b.click("form.card button[type=submit]").await;
+    b.see("Your reply is sent.").await;
+    b.see("We are on it").await;
+    b.shot("ticket").await;
+    let (_, thread) = server
+        .get(
+            &owner,
+            &format!("/v1/portal/support/tickets/{}", opened["id"]),
+        )
+        .await;
+    assert_eq!(thread["replies"][0]["fromSupport"], true, "{thread}");
+
+    // Billing: an event for a tenant that does not exist yet fails; once the tenant exists,
+    // the operator replays it from the console and it is processed.
+    let _worker = server.spawn_worker("console-worker");
+    let ghost = "00000000-0000-4000-8000-00000console";
+    let (status, accepted) = server
+        .post_billing(&json!({"id": "evt_console", "type": "subscription.created",
+            "data": {"tenantId": ghost, "planId": "6a1f7c0e-3b1d-4c55-9a43-0c7e2f0b9d11"}}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let event_id = accepted["id"].as_str().unwrap().to_string();
+    let failed = server.settled_event(&admin, &event_id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, 'Late Cafe', 0)")
+        .bind(ghost)
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    b.click("#nav a[href='#/billing']").await;
+    b.see("gave up after 3 attempts").await;
+    b.shot("billing").await;
+    b.click("button[aria-label='Replay evt_console']").await;
+    b.see("evt_console is queued again.").await;
+    let replayed = server.settled_event(&admin, &event_id).await;
+    assert_eq!(replayed["status"], "processed", "{replayed}");
+
+    // Announcements: a window that ends before it starts is refused beside the field.
+    b.click("#nav a[href='#/announcements']").await;
+    b.fill("#f-title", "Card payments down").await;
+    b.fill("#f-body", "Card payments are down; cash works.")
+        .await;
+    b.client
+        .execute(
+            "document.getElementById('f-start').value = '2026-12-02T10:00'; \
+             document.getElementById('f-maintenanceWindow').value = '2026-12-02T09:00';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.click("form.card > button[type=submit]").await;
+    b.see("VALIDATION").await;
+    assert!(
+        !b.text(".field-error[data-field=maintenanceWindow]")
+            .await
+            .is_empty()
+    );
+    b.client
+        .execute(
+            "document.getElementById('f-maintenanceWindow').value = '2026-12-02T11:00';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.click("form.card > button[type=submit]").await;
+    b.see("Announced; tenant admins get it by mail.").await;
+    b.see("every tenant").await;
+    b.shot("announcements").await;
+
+    // Analytics draws today's toggles (on and off); mail shows the outbox, where switching
+    // maintenance off announced the end to every tenant admin.
+    b.click("#nav a[href='#/analytics']").await;
+    b.find("svg.chart rect.up").await;
+    b.find("svg.chart rect.down").await;
+    b.shot("analytics").await;
+    b.click("#nav a[href='#/mail']").await;
+    b.see("No SMTP server is configured").await;
+    b.see("[Nova] Maintenance complete").await;
+    b.see("[Nova] Card payments down").await;
+    b.see("owner@bistro.test").await;
+    b.shot("mail").await;
 
     // Nothing went wrong in the page, and nothing came from anywhere but this server.
     assert_eq!(b.page_errors().await, Vec::<String>::new());

@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod activity;
 mod authz;
 mod bad_input;
 mod billing;

@@ -66,7 +66,7 @@ function decide(r, presets, again) {
   });
   form.querySelector("button[name=reject]").addEventListener("click", async () => {
     formError(form, null);
-    if (!(await confirmAction(`Reject ${r.restaurantName}?`, `${r.email} is told the reason by mail; no tenant is created.`))) return;
+    if (!(await confirmAction(`Reject ${r.restaurantName}?`, `No tenant is created; the registration keeps your reason.`))) return;
     try {
       await api("POST", `/v1/superadmin/registrations/${encodeURIComponent(r.id)}/reject`, { reason: reason.value });
       flash(`${r.restaurantName} was rejected.`);

@@ -6,14 +6,15 @@ const base = (id) => `/v1/superadmin/tenants/${encodeURIComponent(id)}`;
 /** One tenant: its modules and flags with where their state comes from, plan, users. */
 export async function tenant(main, id) {
   show(main, h("p", { class: "muted", "aria-busy": "true" }, "Loading tenant…"));
-  let row, modules, flags, plans, presets;
+  let row, modules, flags, plans, presets, tokens;
   try {
-    [row, modules, flags, plans, presets] = await Promise.all([
+    [row, modules, flags, plans, presets, tokens] = await Promise.all([
       api("GET", withQuery("/v1/superadmin/tenants", { q: id, limit: 1 })).then((p) => p.tenants.find((t) => t.id === id)),
       api("GET", `${base(id)}/modules`),
       api("GET", `${base(id)}/feature-flags`),
       api("GET", "/v1/superadmin/plans"),
       api("GET", "/v1/superadmin/module-presets"),
+      api("GET", `${base(id)}/service-tokens`),
     ]);
   } catch (err) {
     show(main, h("h1", {}, "Tenant"), errorBox(err));
@@ -41,6 +42,7 @@ export async function tenant(main, id) {
     h("section", { "aria-labelledby": "preset-h" }, h("h2", { id: "preset-h" }, "Apply a preset"), presetForm(row, presets.presets, reload)),
     h("section", { "aria-labelledby": "plan-h" }, h("h2", { id: "plan-h" }, "Plan"), planForm(row, plans.plans, reload)),
     h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "Add a user"), userForm(row)),
+    h("section", { "aria-labelledby": "tokens-h" }, h("h2", { id: "tokens-h" }, "Service tokens"), tokenSection(row, tokens.tokens, reload)),
   );
 }
 
@@ -196,4 +198,65 @@ function userForm(row) {
     }
   });
   return form;
+}
+
+/** Service tokens for synthetic checks: the secret is shown once, when created; revoke. */
+function tokenSection(row, tokens, reload) {
+  const status = h("div", { class: "form-error" });
+  const name = h("input", { name: "name", required: true, maxlength: 100 });
+  const form = h("form", { class: "inline" }, h("div", { class: "form-error" }), field("New token's name", name), h("button", { type: "submit" }, "Create token"));
+  const secret = h("div", { role: "status" });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    try {
+      const t = await api("POST", `${base(row.id)}/service-tokens`, { name: name.value });
+      await reload();
+      // Shown once: it is stored hashed and cannot be read again.
+      const shown = document.getElementById("token-secret");
+      if (shown) show(shown, h("p", { class: "notice" }, `Token ${t.name}: `, h("code", { id: "token-value" }, t.token), " — copy it now; it is not shown again."));
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  secret.id = "token-secret";
+  const revoke = (t) =>
+    t.revokedAt
+      ? `revoked ${t.revokedAt.slice(0, 10)}`
+      : h(
+          "button",
+          {
+            type: "button",
+            class: "link",
+            "aria-label": `Revoke token ${t.name}`,
+            onclick: async () => {
+              if (!(await confirmAction(`Revoke token ${t.name}?`, "Checks using it are refused from their next call."))) return;
+              try {
+                await api("DELETE", `${base(row.id)}/service-tokens/${encodeURIComponent(t.id)}`);
+                flash(`Token ${t.name} is revoked.`);
+                await reload();
+              } catch (err) {
+                show(status, errorBox(err));
+              }
+            },
+          },
+          "Revoke",
+        );
+  return h(
+    "div",
+    {},
+    status,
+    secret,
+    table(
+      [
+        ["Name", (t) => t.name],
+        ["Created", (t) => `${t.createdAt.slice(0, 10)}${t.createdBy ? ` by ${t.createdBy}` : ""}`],
+        ["Last used", (t) => (t.lastUsedAt ? t.lastUsedAt.replace("T", " ").slice(0, 16) : "never")],
+        ["", revoke],
+      ],
+      tokens,
+      "No service tokens.",
+    ),
+    form,
+  );
 }
