@@ -2,7 +2,7 @@
 // is drawn from the API each time it is opened, so what it shows is what the API says now.
 
 import { session, whenExpired } from "./api.js";
-import { flash, h, show } from "./dom.js";
+import { flashPending, h, show } from "./dom.js";
 import { activity } from "./pages/activity.js";
 import { analytics } from "./pages/analytics.js";
 import { billing } from "./pages/billing.js";
@@ -68,7 +68,7 @@ function header(current) {
 async function route() {
   const [path, query] = (location.hash || "#/tenants").split("?");
   const params = new URLSearchParams(query || "");
-  flash(null);
+  flashPending();
   if (!session.token() && path !== "#/login") {
     location.hash = "#/login";
     return;

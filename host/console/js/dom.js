@@ -115,7 +115,19 @@ export function confirmAction(question, consequence) {
   });
 }
 
-/** A short message at the top of the page. */
-export function flash(text) {
+let pending = null;
+
+/** A short message at the top of the page; with `{ next: true }`, on the next page opened. */
+export function flash(text, { next = false } = {}) {
+  if (next) {
+    pending = text;
+    return;
+  }
   show(document.getElementById("flash"), text ? h("p", { class: "ok" }, text) : null);
+}
+
+/** Show the message kept for this page, if any (the router calls this on every page). */
+export function flashPending() {
+  flash(pending);
+  pending = null;
 }

@@ -90,9 +90,10 @@ impl Host {
             limit: 1000,
             ..Default::default()
         };
-        let mut rows: Vec<_> = invocations::query(&self.state.db, &filter)
+        let mut rows: Vec<_> = invocations::page(&self.state.db, &filter)
             .await
             .unwrap()
+            .0
             .into_iter()
             .map(|r| (r.outcome, r.status))
             .collect();

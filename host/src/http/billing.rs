@@ -246,7 +246,7 @@ const JOB_STATUSES: &[&str] = &["pending", "retrying", "failed", "done"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct QueueQuery {
+pub(crate) struct QueueQuery {
     queue: Option<String>,
     /// Comma-separated; default `failed,retrying`.
     status: Option<String>,

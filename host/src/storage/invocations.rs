@@ -201,14 +201,6 @@ pub(crate) async fn page(
     })
 }
 
-/// The first page, newest first.
-pub(crate) async fn query(
-    db: &Db,
-    f: &InvocationFilter,
-) -> Result<Vec<InvocationView>, sqlx::Error> {
-    Ok(page(db, f).await?.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::Outcome;

@@ -110,11 +110,14 @@ impl Browser {
             if found == json!(true) {
                 return;
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "the page never showed {text:?}; it shows: {}",
-                self.text("body").await
-            );
+            if started.elapsed() >= PATIENCE {
+                // What the page looked like, for whoever reads the failure.
+                self.shot("failure").await;
+                panic!(
+                    "the page never showed {text:?}; it shows: {}",
+                    self.text("body").await
+                );
+            }
             // WebDriver has no "text appeared" event: look again after the page's next frame.
             self.client
                 .execute_async("requestAnimationFrame(() => arguments[0]())", vec![])

@@ -44,7 +44,7 @@ function chart(daily, windowDays, module) {
     const x = left + i * bar + 1;
     if (p.enabled) svg.appendChild(s("rect", { x, y: mid - scale(p.enabled), width: Math.max(1, bar - 2), height: scale(p.enabled), class: "up" }, s("title", {}, `${day}: ${p.enabled} switched on`)));
     if (p.disabled) svg.appendChild(s("rect", { x, y: mid, width: Math.max(1, bar - 2), height: scale(p.disabled), class: "down" }, s("title", {}, `${day}: ${p.disabled} switched off`)));
-    if (i % 7 === 0 || i === all.length - 1) svg.appendChild(s("text", { x, y: H - 6, class: "label day" }, day.slice(5)));
+    if ((i % 7 === 0 && i < all.length - 4) || i === all.length - 1) svg.appendChild(s("text", { x, y: H - 6, class: "label day" }, day.slice(5)));
   });
   return svg;
 }

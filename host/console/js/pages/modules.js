@@ -41,7 +41,7 @@ function upload() {
     formError(form, null);
     try {
       const v = await api("POST", withQuery("/v1/superadmin/modules", { name: name.value }), file.files[0]);
-      flash(`${name.value} version ${v.version} is installed and active. Grant what it declares before tenants use it.`);
+      flash(`${name.value} version ${v.version} is installed and active. Grant what it declares before tenants use it.`, { next: true });
       location.hash = `#/modules/${encodeURIComponent(name.value)}`;
     } catch (err) {
       formError(form, err);
