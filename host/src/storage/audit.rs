@@ -103,10 +103,7 @@ pub(crate) async fn page(
     db: &Db,
     f: &AuditFilter,
 ) -> Result<(Vec<AuditView>, Option<Position>), sqlx::Error> {
-    let (after_ms, after_id) = match &f.after {
-        Some(p) => (Some(p.created_ms), Some(p.id.as_str())),
-        None => (None, None),
-    };
+    let (after_ms, after_id) = Position::bounds(f.after.as_ref());
     let rows = sqlx::query(
         "SELECT id, tenant_id, module, action, actor, payload, request_id, created_at FROM audit_events \
          WHERE ($1 IS NULL OR module = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR tenant_id = $3) \

@@ -156,10 +156,7 @@ pub(crate) async fn page(
     db: &Db,
     f: &InvocationFilter,
 ) -> Result<(Vec<InvocationView>, Option<Position>), sqlx::Error> {
-    let (after_ms, after_id) = match &f.after {
-        Some(p) => (Some(p.created_ms), Some(p.id.as_str())),
-        None => (None, None),
-    };
+    let (after_ms, after_id) = Position::bounds(f.after.as_ref());
     let rows = sqlx::query(
         "SELECT id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, fuel, \
          request_id, error, created_at FROM invocations \

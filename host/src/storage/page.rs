@@ -24,6 +24,15 @@ impl Position {
         })
     }
 
+    /// The `created_at` and `id` a page starts below, as query parameters: both `NULL` for
+    /// the first page.
+    pub(crate) fn bounds(after: Option<&Position>) -> (Option<i64>, Option<&str>) {
+        match after {
+            Some(p) => (Some(p.created_ms), Some(p.id.as_str())),
+            None => (None, None),
+        }
+    }
+
     /// Of a row with `created_at` and `id` columns.
     pub(crate) fn of(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
         use sqlx::Row;
