@@ -133,12 +133,23 @@ struct Toggle {
     r#override: Option<bool>,
 }
 
+/// A module's state for a tenant, and what switching it off would stop now.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ModuleToggle {
+    #[serde(flatten)]
+    toggle: Toggle,
+    /// The tenant's calls of it running now on the replica that answered (switching the
+    /// module off interrupts them).
+    in_flight: usize,
+}
+
 /// A tenant's modules (every installed one) with their state.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TenantModules {
     tenant_id: String,
-    modules: Vec<Toggle>,
+    modules: Vec<ModuleToggle>,
 }
 
 /// A tenant's feature flags with their state.
@@ -180,8 +191,16 @@ async fn tenant_modules(
     require_tenant(&state, &tenant).await?;
     let rows = toggles::for_tenant(&state.db, Kind::Module, &tenant).await?;
     let installed = modules::list(&state.db).await?.into_iter().map(|m| m.name);
+    let running = &state.runtime.running;
+    let modules = describe(&rows, installed)
+        .into_iter()
+        .map(|toggle| ModuleToggle {
+            in_flight: running.count(&tenant, &toggle.name),
+            toggle,
+        })
+        .collect();
     Ok(Json(TenantModules {
-        modules: describe(&rows, installed),
+        modules,
         tenant_id: tenant,
     }))
 }

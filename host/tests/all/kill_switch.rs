@@ -43,6 +43,18 @@ async fn switching_off_interrupts_running_calls(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
+    // What the console's confirmation quotes: the calls switching off would stop.
+    let (_, listed) = server
+        .get(&admin, &format!("/v1/superadmin/tenants/{tenant}/modules"))
+        .await;
+    let hostile = listed["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "hostile")
+        .unwrap();
+    assert_eq!(hostile["inFlight"], 1, "{listed}");
+
     let sent = Instant::now();
     server.toggle(&admin, &tenant, "hostile", false).await;
     let answered = Instant::now();

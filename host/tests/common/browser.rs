@@ -138,6 +138,15 @@ impl Browser {
         input.send_keys(value).await.unwrap();
     }
 
+    /// Press `key` in the element matching `css`.
+    pub async fn press(&self, css: &str, key: fantoccini::key::Key) {
+        self.find(css)
+            .await
+            .send_keys(&char::from(key).to_string())
+            .await
+            .unwrap();
+    }
+
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }

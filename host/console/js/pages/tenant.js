@@ -70,9 +70,13 @@ function toggles(row, kind, items, reload) {
         "aria-label": `Switch ${t.name} ${next ? "on" : "off"} for ${row.name}`,
         onclick: async () => {
           if (!next) {
+            const running =
+              t.inFlight > 0
+                ? `${t.inFlight} call${t.inFlight === 1 ? "" : "s"} of ${t.name} running for ${row.name} now will be interrupted.`
+                : `No call of ${t.name} is running for ${row.name} now.`;
             const consequence =
               what === "module"
-                ? `${row.name} loses ${t.name} from its next request, and calls of ${t.name} in flight for ${row.name} are interrupted. An override is kept until you go back to the plan.`
+                ? `${row.name} loses ${t.name} from its next request. ${running} An override is kept until you go back to the plan.`
                 : `${t.name} is off for ${row.name} from its next request.`;
             if (!(await confirmAction(`Switch ${t.name} off for ${row.name}?`, consequence))) return;
           }
