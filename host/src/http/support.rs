@@ -63,7 +63,10 @@ struct TriageQuery {
 }
 
 /// Open (or `status=`) tickets of every tenant with support, ordered by time left on their SLA.
-#[utoipa::path(get, path = "/support/tickets", responses((status = 200, description = "Open (or `status=`) tickets of every tenant with support, least time left first", body = TriageList)))]
+#[utoipa::path(get, path = "/support/tickets", responses(
+    (status = 200, description = "Open (or `status=`) tickets of every tenant with support, least time left first", body = TriageList),
+    (status = 502, description = "A tenant's support module could not list its tickets (it failed, was refused a capability, or answered another shape)", body = crate::http::openapi::ErrorBody),
+))]
 async fn triage(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -143,7 +146,12 @@ async fn triage(
     Ok(Json(TriageList { tickets: all, now }))
 }
 
-#[utoipa::path(get, path = "/support/tickets/{tenant_id}/{ticket_id}", responses((status = 200, description = "The ticket with its replies", body = SupportThread)))]
+#[utoipa::path(get, path = "/support/tickets/{tenant_id}/{ticket_id}", responses(
+    (status = 200, description = "The ticket with its replies", body = SupportThread),
+    (status = 502, description = "The support module failed or answered another shape", body = crate::http::openapi::ErrorBody),
+    (status = 503, description = "The support module is busy for this tenant; retry shortly", body = crate::http::openapi::ErrorBody),
+    (status = 504, description = "The support module did not answer in time", body = crate::http::openapi::ErrorBody),
+))]
 async fn ticket(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -162,7 +170,12 @@ async fn ticket(
     )
 }
 
-#[utoipa::path(post, path = "/support/tickets/{tenant_id}/{ticket_id}/replies", request_body = Object, responses((status = 201, description = "The support team's reply", body = SupportReply)))]
+#[utoipa::path(post, path = "/support/tickets/{tenant_id}/{ticket_id}/replies", request_body = Object, responses(
+    (status = 201, description = "The support team's reply", body = SupportReply),
+    (status = 502, description = "The support module failed or answered another shape", body = crate::http::openapi::ErrorBody),
+    (status = 503, description = "The support module is busy for this tenant, or maintenance is on", body = crate::http::openapi::ErrorBody),
+    (status = 504, description = "The support module did not answer in time", body = crate::http::openapi::ErrorBody),
+))]
 async fn respond(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -175,7 +188,12 @@ async fn respond(
     )
 }
 
-#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/severity", request_body = Object, responses((status = 200, description = "The ticket, with its deadlines moved to the new severity", body = SupportTicket)))]
+#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/severity", request_body = Object, responses(
+    (status = 200, description = "The ticket, with its deadlines moved to the new severity", body = SupportTicket),
+    (status = 502, description = "The support module failed or answered another shape", body = crate::http::openapi::ErrorBody),
+    (status = 503, description = "The support module is busy for this tenant, or maintenance is on", body = crate::http::openapi::ErrorBody),
+    (status = 504, description = "The support module did not answer in time", body = crate::http::openapi::ErrorBody),
+))]
 async fn severity(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
@@ -188,7 +206,12 @@ async fn severity(
     )
 }
 
-#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/assignee", request_body = Object, responses((status = 200, description = "The ticket with its new assignee", body = SupportTicket)))]
+#[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/assignee", request_body = Object, responses(
+    (status = 200, description = "The ticket with its new assignee", body = SupportTicket),
+    (status = 502, description = "The support module failed or answered another shape", body = crate::http::openapi::ErrorBody),
+    (status = 503, description = "The support module is busy for this tenant, or maintenance is on", body = crate::http::openapi::ErrorBody),
+    (status = 504, description = "The support module did not answer in time", body = crate::http::openapi::ErrorBody),
+))]
 async fn assign(
     State(state): State<AppState>,
     SuperAdmin(admin): SuperAdmin,
