@@ -106,10 +106,24 @@ pub(crate) struct TriageTicket {
     pub(crate) sla_ms_left: Option<i64>,
 }
 
+/// A tenant whose support module could not list its tickets.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Unreadable {
+    pub(crate) tenant_id: String,
+    /// What the module call answered.
+    pub(crate) status: u16,
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
 /// Tickets of every tenant with support, least time left first.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TriageList {
     pub(crate) tickets: Vec<TriageTicket>,
+    /// Tenants whose tickets could not be read (their support module failed or was refused
+    /// a capability); the other tenants' tickets are still listed.
+    pub(crate) unreadable: Vec<Unreadable>,
     /// The server's clock when the list was made, in Unix milliseconds.
     pub(crate) now: i64,
 }

@@ -14,7 +14,9 @@ use super::error::{ApiError, ApiResult, current_request_id};
 use super::extract::{SuperAdmin, TenantUser};
 use super::json::ApiJson;
 use super::query::{ApiQuery, limit};
-use super::relayed::{self, SupportReply, SupportThread, SupportTicket, TriageList, TriageTicket};
+use super::relayed::{
+    self, SupportReply, SupportThread, SupportTicket, TriageList, TriageTicket, Unreadable,
+};
 use crate::app::AppState;
 use crate::error_code::ErrorCode;
 use crate::storage::announcements::{self, Announcement, Window};
@@ -65,7 +67,6 @@ struct TriageQuery {
 /// Open (or `status=`) tickets of every tenant with support, ordered by time left on their SLA.
 #[utoipa::path(get, path = "/support/tickets", responses(
     (status = 200, description = "Open (or `status=`) tickets of every tenant with support, least time left first", body = TriageList),
-    (status = 502, description = "A tenant's support module could not list its tickets (it failed, was refused a capability, or answered another shape)", body = crate::http::openapi::ErrorBody),
 ))]
 async fn triage(
     State(state): State<AppState>,
@@ -96,6 +97,7 @@ async fn triage(
     };
     let now = now_ms();
     let mut all = Vec::new();
+    let mut unreadable = Vec::new();
     for tenant in support::tenants_with_support(&state).await? {
         let path = format!("/tickets?status={status}&limit=1000");
         let a = support::call(&state, &tenant, &team(&admin), "GET", &path, None).await;
@@ -103,25 +105,35 @@ async fn triage(
         if a.status == 403 && a.body["error"]["code"] == ErrorCode::MODULE_DISABLED.as_str() {
             continue;
         }
+        // One tenant's support failing (refused a capability, trapped, busy) must not hide
+        // every other tenant's tickets: the list says whose could not be read, and why.
+        let failed = |code: &str, message: String| Unreadable {
+            tenant_id: tenant.clone(),
+            status: a.status,
+            code: code.to_string(),
+            message,
+        };
         if a.status != 200 {
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorCode::SUPPORT_UNAVAILABLE,
-                format!(
-                    "the support module of tenant {tenant} answered {}",
-                    a.status
-                ),
-            ));
+            let code = a.body["error"]["code"]
+                .as_str()
+                .unwrap_or(ErrorCode::SUPPORT_UNAVAILABLE.as_str());
+            let message = a.body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            unreadable.push(failed(code, message));
+            continue;
         }
-        let page: TicketPage = serde_json::from_value(a.body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorCode::MODULE_BAD_RESPONSE,
-                format!(
-                    "the support module of tenant {tenant} answered a list of the wrong shape: {e}"
-                ),
-            )
-        })?;
+        let page: TicketPage = match serde_json::from_value(a.body.clone()) {
+            Ok(page) => page,
+            Err(e) => {
+                unreadable.push(failed(
+                    ErrorCode::MODULE_BAD_RESPONSE.as_str(),
+                    format!("a list of the wrong shape: {e}"),
+                ));
+                continue;
+            }
+        };
         all.extend(page.tickets.into_iter().map(|ticket| TriageTicket {
             sla_ms_left: ticket.sla_due_at_ms.map(|d| d as i64 - now),
             tenant_id: tenant.clone(),
@@ -143,7 +155,11 @@ async fn triage(
             std::cmp::Reverse(t.ticket.created_at_ms),
         )
     });
-    Ok(Json(TriageList { tickets: all, now }))
+    Ok(Json(TriageList {
+        tickets: all,
+        unreadable,
+        now,
+    }))
 }
 
 #[utoipa::path(get, path = "/support/tickets/{tenant_id}/{ticket_id}", responses(

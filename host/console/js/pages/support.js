@@ -30,10 +30,14 @@ export async function support(main, params) {
     h("a", { href: withQuery("#/support", { breaching: "true" }), "aria-current": breaching ? "page" : null }, "breaching"),
     SEVERITIES.map((s) => h("a", { href: withQuery("#/support", { severity: s }), "aria-current": s === severity ? "page" : null }, s)),
   );
+  const unreadable = list.unreadable.map((u) =>
+    errorBox({ code: u.code, message: `Tenant ${u.tenantId}: its support module answered ${u.status}${u.message ? ` (${u.message})` : ""}; its tickets are not listed.` }),
+  );
   show(
     main,
     h("h1", {}, "Support"),
     filter,
+    unreadable,
     table(
       [
         ["Time left", (t) => h("span", { class: t.slaMsLeft !== null && t.slaMsLeft <= 0 ? "badge bad" : "" }, left(t.slaMsLeft))],
