@@ -385,11 +385,32 @@ async fn console_walkthrough(backend: Backend) {
         );
     }
 
-    // At phone width the tenant list still reads.
+    // At phone width every page still reads: one screenshot of each.
     b.client.set_window_size(390, 844).await.unwrap();
     b.goto(&server.url("/console/#/tenants")).await;
     b.see("Bistro Console").await;
     b.shot("tenants-phone").await;
+    b.goto(&server.url(&format!("/console/#/tenants/{tenant}")))
+        .await;
+    b.see("Feature flags").await;
+    b.shot("tenant-phone").await;
+    for (page, heading) in [
+        ("registrations", "Registrations"),
+        ("presets", "Presets"),
+        ("modules", "Modules"),
+        ("activity", "Activity"),
+        ("billing", "Billing"),
+        ("support", "Support"),
+        ("announcements", "Announcements"),
+        ("maintenance", "Maintenance"),
+        ("analytics", "Analytics"),
+        ("mail", "Mail"),
+    ] {
+        b.goto(&server.url(&format!("/console/#/{page}"))).await;
+        b.see(heading).await;
+        b.find("main h1").await;
+        b.shot(&format!("{page}-phone")).await;
+    }
     b.client.set_window_size(1280, 800).await.unwrap();
 
     // A session the API no longer accepts goes back to sign-in, saying why.
