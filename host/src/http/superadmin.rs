@@ -31,7 +31,7 @@ const MAX_COMPONENT_BYTES: usize = 64 << 20;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_tenant, list_tenants))
-        .routes(routes!(create_user))
+        .routes(routes!(create_user, list_users))
         .routes(routes!(set_timezone))
         .routes(
             routes!(list_modules, install_module).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
@@ -238,6 +238,28 @@ async fn create_user(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A tenant's admins and staff.
+#[derive(Serialize, utoipa::ToSchema)]
+struct UserList {
+    users: Vec<users::Member>,
+}
+
+#[utoipa::path(get, path = "/tenants/{tenant_id}/users", responses((status = 200, description = "The tenant's admins and staff by email, with their last sign-in (never a password hash)", body = UserList)))]
+async fn list_users(
+    State(state): State<AppState>,
+    _admin: SuperAdmin,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<Json<UserList>> {
+    if tenants::get(&state.db, &tenant_id).await?.is_none() {
+        return Err(ApiError::not_found(
+            ErrorCode::TENANT_NOT_FOUND,
+            format!("tenant {tenant_id} does not exist"),
+        ));
+    }
+    let users = users::in_tenant(&state.db, &tenant_id).await?;
+    Ok(Json(UserList { users }))
 }
 
 /// Every installed module.

@@ -142,6 +142,8 @@ struct ModuleToggle {
     /// The tenant's calls of it running now on the replica that answered (switching the
     /// module off interrupts them).
     in_flight: usize,
+    /// The version this tenant is pinned to (a canary); `null` when it runs the active one.
+    pinned_version: Option<i64>,
 }
 
 /// A tenant's modules (every installed one) with their state.
@@ -191,11 +193,13 @@ async fn tenant_modules(
     require_tenant(&state, &tenant).await?;
     let rows = toggles::for_tenant(&state.db, Kind::Module, &tenant).await?;
     let installed = modules::list(&state.db).await?.into_iter().map(|m| m.name);
+    let pins = modules::pinned_versions(&state.db, &tenant).await?;
     let running = &state.runtime.running;
     let modules = describe(&rows, installed)
         .into_iter()
         .map(|toggle| ModuleToggle {
             in_flight: running.count(&tenant, &toggle.name),
+            pinned_version: pins.get(&toggle.name).copied(),
             toggle,
         })
         .collect();

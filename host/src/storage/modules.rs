@@ -257,3 +257,20 @@ pub(crate) async fn pins(db: &Db) -> Result<Vec<(String, StoredVersion)>, sqlx::
         .map(|r| Ok((r.try_get("tenant_id")?, stored(r)?)))
         .collect()
 }
+
+/// The versions `tenant` is pinned to, by module (without the bytes).
+pub(crate) async fn pinned_versions(
+    db: &Db,
+    tenant: &str,
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT v.module, v.version FROM tenant_module_pins p \
+         JOIN module_versions v ON v.id = p.version_id WHERE p.tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("module")?, r.try_get("version")?)))
+        .collect()
+}

@@ -105,21 +105,35 @@ pub(crate) async fn touch_login(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// A superadmin as the RBAC review lists them.
+/// A user as the RBAC review and a tenant's page list them: who, what role, and when they
+/// last signed in (never the password hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Member {
     pub(crate) id: String,
     pub(crate) email: String,
+    pub(crate) role: String,
     pub(crate) created_at: String,
     pub(crate) last_login_at: Option<String>,
 }
 
 /// Every superadmin, with when they last logged in.
 pub(crate) async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
+    members(db, None).await
+}
+
+/// A tenant's admins and staff, by email.
+pub(crate) async fn in_tenant(db: &Db, tenant: &str) -> Result<Vec<Member>, sqlx::Error> {
+    members(db, Some(tenant)).await
+}
+
+/// The users of `tenant`, or the superadmins when it is `None`.
+async fn members(db: &Db, tenant: Option<&str>) -> Result<Vec<Member>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, email, created_at, last_login_at FROM users WHERE role = 'superadmin' ORDER BY email",
+        "SELECT id, email, role, created_at, last_login_at FROM users \
+         WHERE ($1 IS NULL AND role = 'superadmin') OR tenant_id = $1 ORDER BY email",
     )
+    .bind(tenant)
     .fetch_all(db.pool())
     .await?;
     rows.iter()
@@ -127,6 +141,7 @@ pub(crate) async fn superadmins(db: &Db) -> Result<Vec<Member>, sqlx::Error> {
             Ok(Member {
                 id: r.try_get("id")?,
                 email: r.try_get("email")?,
+                role: r.try_get("role")?,
                 created_at: rfc3339(r.try_get("created_at")?),
                 last_login_at: r.try_get::<Option<i64>, _>("last_login_at")?.map(rfc3339),
             })

@@ -17,6 +17,7 @@ mod cli_e2e;
 mod clock;
 mod concurrency;
 mod console;
+mod console_changes;
 mod contract_0_1;
 mod crash;
 mod fuzz_smoke;

@@ -34,7 +34,8 @@ async fn toggle_audit(server: &TestServer, admin: &str, tenant: &str) -> Vec<Val
 }
 
 /// A module's state in a tenant's module list, without `inFlight` (nothing runs in these
-/// tests, which `kill_switch` covers: here it must be 0).
+/// tests, which `kill_switch` covers: here it must be 0) and `pinnedVersion` (no pins here;
+/// `versions` covers them).
 fn module_state(list: &Value, name: &str) -> Value {
     let mut found = list["modules"]
         .as_array()
@@ -45,6 +46,7 @@ fn module_state(list: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null);
     if let Some(m) = found.as_object_mut() {
         assert_eq!(m.remove("inFlight"), Some(serde_json::json!(0)), "{list}");
+        assert_eq!(m.remove("pinnedVersion"), Some(Value::Null), "{list}");
     }
     found
 }
@@ -651,6 +653,43 @@ async fn bad_input_on_tenancy_routes(backend: Backend) {
     let (_, members) = server.get(&admin, "/v1/superadmin/members").await;
     assert_eq!(members["members"][0]["email"], common::SUPERADMIN_EMAIL);
     assert!(members["members"][0]["lastLoginAt"].as_str().is_some());
+
+    // A tenant's users: its own only, with role and last sign-in, never a hash.
+    let (other, _) = server.tenant(&admin, "Elsewhere").await;
+    let (status, listed) = server
+        .get(&admin, &format!("/v1/superadmin/tenants/{tenant}/users"))
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let users = listed["users"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{listed}");
+    assert_eq!(users[0]["role"], "staff");
+    assert!(
+        users[0]["email"]
+            .as_str()
+            .unwrap()
+            .ends_with("@checks.test"),
+        "{listed}"
+    );
+    assert!(
+        users[0]["lastLoginAt"].as_str().is_some(),
+        "staff signed in: {listed}"
+    );
+    assert!(!listed.to_string().contains("argon2"), "{listed}");
+    let (_, theirs) = server
+        .get(&admin, &format!("/v1/superadmin/tenants/{other}/users"))
+        .await;
+    assert_ne!(theirs["users"][0]["id"], users[0]["id"]);
+    let (status, err) = server
+        .get(&admin, "/v1/superadmin/tenants/missing/users")
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("TENANT_NOT_FOUND"))
+    );
+    let (status, _) = server
+        .get(&staff, &format!("/v1/superadmin/tenants/{tenant}/users"))
+        .await;
+    assert_eq!(status, 403);
 }
 
 async fn service_tokens_for_synthetic_checks(backend: Backend) {

@@ -4,7 +4,7 @@ use crate::common;
 
 use common::{Backend, TestServer, guests};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn versions_activate_roll_back_and_pin(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -66,6 +66,23 @@ async fn versions_activate_roll_back_and_pin(backend: Backend) {
         200,
         "everyone else on version 2"
     );
+    // The tenant's module list says so, and only for that tenant.
+    let pinned_of = |list: &Value| {
+        list["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "probe")
+            .map(|m| m["pinnedVersion"].clone())
+    };
+    let (_, list) = server
+        .get(&admin, &format!("/v1/superadmin/tenants/{a}/modules"))
+        .await;
+    assert_eq!(pinned_of(&list), Some(json!(1)), "{list}");
+    let (_, list) = server
+        .get(&admin, &format!("/v1/superadmin/tenants/{b}/modules"))
+        .await;
+    assert_eq!(pinned_of(&list), Some(Value::Null), "{list}");
 
     // Roll back everyone, then activate version 2 again.
     let (status, body) = server

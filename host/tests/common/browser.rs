@@ -155,6 +155,13 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
+    /// A fresh page load of `url`, even when only its `#…` differs from the page shown (which
+    /// the browser would otherwise treat as a move within the same page).
+    pub async fn load(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+        self.client.refresh().await.unwrap();
+    }
+
     /// Save a screenshot as `target/screenshots/<prefix>-<name>.png`.
     pub async fn shot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();

@@ -32,7 +32,7 @@ export async function presets(main) {
             h(
               "span",
               { class: "actions" },
-              h("a", { href: `#/presets`, onclick: (ev) => { ev.preventDefault(); editor(main, names, p, again); } }, "Edit"),
+              h("a", { href: `#/presets`, "aria-label": `Edit preset ${p.name}`, onclick: (ev) => { ev.preventDefault(); editor(main, names, p, again); } }, "Edit"),
               h(
                 "button",
                 {

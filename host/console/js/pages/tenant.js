@@ -6,15 +6,16 @@ const base = (id) => `/v1/superadmin/tenants/${encodeURIComponent(id)}`;
 /** One tenant: its modules and flags with where their state comes from, plan, users. */
 export async function tenant(main, id) {
   show(main, h("p", { class: "muted", "aria-busy": "true" }, "Loading tenant…"));
-  let row, modules, flags, plans, presets, tokens;
+  let row, modules, flags, plans, presets, tokens, users;
   try {
-    [row, modules, flags, plans, presets, tokens] = await Promise.all([
+    [row, modules, flags, plans, presets, tokens, users] = await Promise.all([
       api("GET", withQuery("/v1/superadmin/tenants", { q: id, limit: 1 })).then((p) => p.tenants.find((t) => t.id === id)),
       api("GET", `${base(id)}/modules`),
       api("GET", `${base(id)}/feature-flags`),
       api("GET", "/v1/superadmin/plans"),
       api("GET", "/v1/superadmin/module-presets"),
       api("GET", `${base(id)}/service-tokens`),
+      api("GET", `${base(id)}/users`),
     ]);
   } catch (err) {
     show(main, h("h1", {}, "Tenant"), errorBox(err));
@@ -41,7 +42,7 @@ export async function tenant(main, id) {
     h("section", { "aria-labelledby": "flags-h" }, h("h2", { id: "flags-h" }, "Feature flags"), toggles(row, "feature-flags", flags.featureFlags, reload)),
     h("section", { "aria-labelledby": "preset-h" }, h("h2", { id: "preset-h" }, "Apply a preset"), presetForm(row, presets.presets, reload)),
     h("section", { "aria-labelledby": "plan-h" }, h("h2", { id: "plan-h" }, "Plan"), planForm(row, plans.plans, reload)),
-    h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "Add a user"), userForm(row)),
+    h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "Users"), userSection(row, users.users, reload)),
     h("section", { "aria-labelledby": "tokens-h" }, h("h2", { id: "tokens-h" }, "Service tokens"), tokenSection(row, tokens.tokens, reload)),
   );
 }
@@ -50,10 +51,11 @@ export async function tenant(main, id) {
 function toggles(row, kind, items, reload) {
   const what = kind === "modules" ? "module" : "flag";
   const status = h("div", { class: "form-error" });
-  const act = async (method, name, body, done) => {
+  // `route` is the module's or flag's own path under the tenant (its name, maybe more).
+  const act = async (method, route, body, done) => {
     show(status);
     try {
-      await api(method, `${base(row.id)}/${kind}/${encodeURIComponent(name)}`, body);
+      await api(method, `${base(row.id)}/${kind}/${route}`, body);
       flash(done);
       await reload();
     } catch (err) {
@@ -80,7 +82,7 @@ function toggles(row, kind, items, reload) {
                 : `${t.name} is off for ${row.name} from its next request.`;
             if (!(await confirmAction(`Switch ${t.name} off for ${row.name}?`, consequence))) return;
           }
-          await act("PUT", t.name, { enabled: next }, `${t.name} is ${next ? "on" : "off"} for ${row.name}.`);
+          await act("PUT", encodeURIComponent(t.name), { enabled: next }, `${t.name} is ${next ? "on" : "off"} for ${row.name}.`);
         },
       },
       next ? "Switch on" : "Switch off",
@@ -97,7 +99,7 @@ function toggles(row, kind, items, reload) {
             onclick: async () => {
               const after = t.plan === null ? "off" : t.plan ? "on" : "off";
               if (t.enabled && after === "off" && !(await confirmAction(`Drop the override of ${t.name}?`, `The plan says nothing or off: ${t.name} goes off for ${row.name}${what === "module" ? ", and its calls in flight are interrupted" : ""}.`))) return;
-              await act("DELETE", t.name, undefined, `${t.name} follows the plan again (${after}).`);
+              await act("DELETE", encodeURIComponent(t.name), undefined, `${t.name} follows the plan again (${after}).`);
             },
           },
           "Back to plan",
@@ -114,12 +116,45 @@ function toggles(row, kind, items, reload) {
         ["Source", (t) => t.source],
         ["Plan says", (t) => (t.plan === null ? "—" : t.plan ? "on" : "off")],
         ["Override", (t) => (t.override === null ? "—" : t.override ? "on" : "off")],
+        what === "module" ? ["Version", (t) => pinCell(row, t, act)] : null,
         ["", (t) => h("span", { class: "actions" }, sw(t), back(t))],
-      ],
+      ].filter(Boolean),
       items,
       what === "module" ? "No modules are installed." : "No feature flags are set for this tenant.",
     ),
   );
+}
+
+/** The version a tenant runs: the active one, or a pinned canary with "Unpin". */
+function pinCell(row, t, act) {
+  const path = `${encodeURIComponent(t.name)}/pin`;
+  if (t.pinnedVersion !== null && t.pinnedVersion !== undefined) {
+    return h(
+      "span",
+      { class: "actions" },
+      h("span", { class: "badge pinned" }, `pinned v${t.pinnedVersion}`),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link",
+          "aria-label": `Unpin ${t.name} for ${row.name}`,
+          onclick: async () => {
+            if (!(await confirmAction(`Unpin ${t.name} for ${row.name}?`, `${row.name} runs the active version of ${t.name} from its next call.`))) return;
+            await act("DELETE", path, undefined, `${row.name} runs the active version of ${t.name} again.`);
+          },
+        },
+        "Unpin",
+      ),
+    );
+  }
+  const version = h("input", { type: "number", min: 1, step: 1, required: true, name: "version", "aria-label": `Version of ${t.name} to pin for ${row.name}` });
+  const form = h("form", { class: "pin" }, "active ", version, h("button", { type: "submit", class: "secondary" }, "Pin"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    await act("PUT", path, { version: Number(version.value) }, `${row.name} is pinned to ${t.name} v${version.value}.`);
+  });
+  return form;
 }
 
 function presetForm(row, presets, reload) {
@@ -185,7 +220,26 @@ function planForm(row, plans, reload) {
   return h("div", {}, form, cancel);
 }
 
-function userForm(row) {
+/** Who can sign in to the tenant's portal, and adding someone. */
+function userSection(row, users, reload) {
+  return h(
+    "div",
+    {},
+    table(
+      [
+        ["Email", (u) => u.email],
+        ["Role", (u) => u.role],
+        ["Added", (u) => u.createdAt.slice(0, 10)],
+        ["Last sign-in", (u) => (u.lastLoginAt ? u.lastLoginAt.replace("T", " ").slice(0, 16) : "never")],
+      ],
+      users,
+      "No users yet: add the restaurant's admin below.",
+    ),
+    userForm(row, reload),
+  );
+}
+
+function userForm(row, reload) {
   const email = h("input", { name: "email", type: "email", required: true });
   const password = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true });
   const role = h("select", { name: "role" }, h("option", { value: "admin" }, "admin"), h("option", { value: "staff" }, "staff"));
@@ -196,7 +250,7 @@ function userForm(row) {
     try {
       const u = await api("POST", `${base(row.id)}/users`, { email: email.value, password: password.value, role: role.value });
       flash(`${u.email} can sign in to ${row.name}'s portal now.`);
-      form.reset();
+      await reload();
     } catch (err) {
       formError(form, err);
     }
