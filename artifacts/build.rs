@@ -12,6 +12,7 @@ const GUESTS: &[(&str, &str, &str, bool)] = &[
     ("modules", "nova_module_billing", "billing", true),
     ("modules", "nova_module_support", "support", true),
     ("fixtures/guests", "nova_guest_hostile", "hostile", false),
+    ("fixtures/guests", "nova_guest_notes", "notes", false),
     ("fixtures/guests", "nova_guest_trivial", "trivial", false),
 ];
 
@@ -25,6 +26,7 @@ fn main() {
         "modules",
         "fixtures/guests",
         "sdk",
+        "view",
         "capability-names",
         "wit",
     ] {

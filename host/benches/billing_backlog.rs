@@ -15,8 +15,11 @@ use nova::app::AppState;
 use nova::config::Config;
 use nova::storage::{outbox, tenants};
 use nova::webhooks::signature;
-use sqlx::Connection;
 use tower::ServiceExt;
+
+#[path = "shared/postgres.rs"]
+mod postgres;
+use postgres::fresh_postgres;
 
 const EVENTS: usize = 10_000;
 const IN_FLIGHT: usize = 32;
@@ -97,17 +100,6 @@ async fn drain(state: &AppState, workers: usize) -> Duration {
         t.abort();
     }
     took
-}
-
-async fn fresh_postgres(url: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    // Named like the tests' databases, so their sweep drops it once this process is gone.
-    let name = format!("nova_t_{}_{}", std::process::id(), rand::random::<u32>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    format!("{}/{name}", url.rsplit_once('/').unwrap().0)
 }
 
 fn main() {

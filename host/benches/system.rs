@@ -17,7 +17,10 @@ use nova::http::server::{ServerLimits, serve};
 use nova::storage::tenants;
 use nova::tenancy::changes::Change;
 use nova_artifacts::guests;
-use sqlx::Connection;
+
+#[path = "shared/postgres.rs"]
+mod postgres;
+use postgres::fresh_postgres;
 
 const CONNECTIONS: usize = 32;
 const ROUND: Duration = Duration::from_secs(4);
@@ -94,17 +97,6 @@ async fn load(
         p99: at(0.99),
         p999: at(0.999),
     }
-}
-
-async fn fresh_postgres(url: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    // Named like the tests' databases, so their sweep drops it once this process is gone.
-    let name = format!("nova_t_{}_{}", std::process::id(), rand::random::<u32>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    format!("{}/{name}", url.rsplit_once('/').unwrap().0)
 }
 
 async fn run(name: &str, database_url: Option<String>) {

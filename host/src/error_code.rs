@@ -74,6 +74,8 @@ codes! {
     MODULE_DISABLED,
     /// The module answered with a status that is not HTTP.
     MODULE_BAD_RESPONSE,
+    /// A module's portal screen breaks the view format (`nova.view/1`).
+    VIEW_INVALID,
     /// The module failed while handling the request.
     MODULE_TRAPPED,
     /// The module ran past its CPU deadline.

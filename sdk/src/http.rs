@@ -197,6 +197,22 @@ impl Response {
         })
     }
 
+    /// A portal screen, answered from `GET /_views/{name}` (see [`crate::view`]).
+    ///
+    /// ```
+    /// use nova_sdk::view::View;
+    /// let r = nova_sdk::Response::view(&View::new("Members").text("Nobody yet.")).unwrap();
+    /// assert_eq!(r.status, 200);
+    /// ```
+    pub fn view(view: &crate::view::View) -> Result<Self, Error> {
+        Self::json(200, view)
+    }
+
+    /// The module's portal entry, answered from `GET /_views` (see [`crate::view`]).
+    pub fn screens(screens: &crate::view::Screens) -> Result<Self, Error> {
+        Self::json(200, screens)
+    }
+
     pub(crate) fn json_value(status: u16, value: &serde_json::Value) -> Self {
         Self {
             status,

@@ -48,6 +48,10 @@ mod router;
 
 pub use error::Error;
 pub use http::{Request, Response};
+/// Screens for the tenant portal: a module answers `GET /_views` with its [`view::Screens`]
+/// and `GET /_views/{name}` with a [`view::View`] built from these types; the portal draws
+/// them, and nothing the module sends runs in the browser.
+pub use nova_view as view;
 pub use router::{Handler, Router};
 
 /// Raw bindings generated from the `nova:module@0.2.0` WIT world. Use the typed API instead.

@@ -299,6 +299,46 @@ impl TestHost {
         })
     }
 
+    /// The module's portal entry (`GET /_views`), as the portal gets it: through the host's
+    /// checks, so a document that breaks `nova.view/1` fails here with the host's reason.
+    pub fn screens(&self, tenant: &Tenant, module: &str) -> nova_view::Screens {
+        let reply = self.call(tenant, module, "GET", "/_views", None);
+        assert_eq!(
+            reply.status,
+            200,
+            "GET /_views of {module}: {}",
+            reply.text()
+        );
+        nova_view::check::parse_screens(&reply.body)
+            .unwrap_or_else(|p| panic!("{module}'s screens break nova.view/1: {p}"))
+    }
+
+    /// A portal screen of the module (`GET /_views/{name}?{query}`), checked like
+    /// [`TestHost::screens`]. Find blocks with `view.blocks` and match on
+    /// [`nova_view::Block`].
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// let view = host.view(&cafe, "notes", "notes", "");
+    /// assert_eq!(view.title, "Shift notes");
+    /// ```
+    pub fn view(&self, tenant: &Tenant, module: &str, name: &str, query: &str) -> nova_view::View {
+        let path = match query {
+            "" => format!("/_views/{name}"),
+            q => format!("/_views/{name}?{q}"),
+        };
+        let reply = self.call(tenant, module, "GET", &path, None);
+        assert_eq!(
+            reply.status,
+            200,
+            "GET {path} of {module}: {}",
+            reply.text()
+        );
+        nova_view::check::parse_view(&reply.body)
+            .unwrap_or_else(|p| panic!("{module}'s view {name} breaks nova.view/1: {p}"))
+    }
+
     /// Call the module for a tenant as `actor` (such as `webhook:payments`), the way the
     /// host calls it for verified webhooks.
     pub fn call_as(

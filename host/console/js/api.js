@@ -1,9 +1,11 @@
-// The console is a client of the public API: every action is a `/v1/...` call with the
-// operator's bearer token, under the same authorization, validation, audit and maintenance
-// rules as curl. The token lives in this tab's sessionStorage only.
+// The console and the tenant portal are clients of the public API: every action is a
+// `/v1/...` call with the signed-in user's bearer token, under the same authorization,
+// validation, audit and maintenance rules as curl. The token lives in this tab's
+// sessionStorage only, apart for each site (the portal serves this same file under /app).
 
-const TOKEN = "nova.console.token";
-const WHO = "nova.console.who";
+const SITE = location.pathname.startsWith("/app") ? "portal" : "console";
+const TOKEN = `nova.${SITE}.token`;
+const WHO = `nova.${SITE}.who`;
 
 /** An error answer in the API's standard shape. */
 export class ApiError extends Error {

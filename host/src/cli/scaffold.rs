@@ -1,5 +1,5 @@
-//! `nova module new NAME`: a module crate that builds for `wasm32-wasip2`, with one route and
-//! a test that runs it in an in-process Nova host.
+//! `nova module new NAME`: a module crate that builds for `wasm32-wasip2`, with one route, one
+//! portal screen, and a test that runs both in an in-process Nova host.
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,11 @@ lto = true
 strip = true
 panic = "abort"
 
-# Tests run a Nova host in-process; its compiler is slow to build unoptimised.
+# Tests run a Nova host in-process; its compiler is slow to build unoptimised, and full
+# debug info only slows the build down.
+[profile.dev]
+debug = "line-tables-only"
+
 [profile.dev.package.cranelift-codegen]
 opt-level = 2
 [profile.dev.package.regalloc2]
@@ -51,6 +55,7 @@ opt-level = 3
 
 const LIB_RS: &str = r#"//! The __NAME__ module.
 
+use nova_sdk::view::{Field, Form, Kind, Screens, Table, View};
 use nova_sdk::{Error, Module, Request, Response, Router, audit, kv};
 use serde::{Deserialize, Serialize};
 
@@ -71,11 +76,32 @@ fn greet(req: &Request) -> Result<Response, Error> {
     Response::json(201, &serde_json::json!({ "message": format!("hello, {name}") }))
 }
 
+/// `GET /_views`: the module's entry in the tenant portal (its title and first screen).
+fn screens(_req: &Request) -> Result<Response, Error> {
+    Response::screens(&Screens::new("__NAME__", "greetings"))
+}
+
+/// `GET /_views/greetings`: a portal screen listing the names, with a form to add one. The
+/// portal draws it; a refusal naming `name` shows next to the field.
+fn greetings(_req: &Request) -> Result<Response, Error> {
+    let mut table = Table::new()
+        .column("name", "Name", Kind::Text)
+        .empty("Nobody greeted yet.");
+    for (_, g) in kv::list_json::<Greeting>("greeting/", 50, None)?.entries {
+        table = table.row([("name", g.name.into())]);
+    }
+    let form = Form::post("/greetings", "Greet").field(Field::text("name", "Name").required());
+    Response::view(&View::new("Greetings").table(table).form(form))
+}
+
 struct App;
 
 impl Module for App {
     fn router() -> Router {
-        Router::new().post("/greetings", greet)
+        Router::new()
+            .post("/greetings", greet)
+            .get("/_views", screens)
+            .get("/_views/greetings", greetings)
     }
 }
 
@@ -84,6 +110,7 @@ nova_sdk::export!(App, capabilities = ["kv", "audit"]);
 
 const TEST_RS: &str = r#"//! Runs the module in an in-process Nova host: `cargo test`.
 
+use nova_sdk::view::{Block, Value};
 use nova_testkit::{TestHost, build_component};
 use serde_json::json;
 
@@ -102,6 +129,19 @@ fn greets_and_remembers() {
 
     let bad = host.call(&tenant, "__NAME__", "POST", "/greetings", Some(json!({"name": ""})));
     assert_eq!((bad.status, bad.error_field().as_deref()), (400, Some("name")));
+
+    // The portal screen lists Ada; the host checked it against the view format.
+    assert_eq!(host.screens(&tenant, "__NAME__").home, "greetings");
+    let view = host.view(&tenant, "__NAME__", "greetings", "");
+    let rows = view
+        .blocks
+        .iter()
+        .find_map(|b| match b {
+            Block::Table { rows, .. } => Some(rows),
+            _ => None,
+        })
+        .expect("a table");
+    assert_eq!(rows[0].cells["name"], Value::from("Ada"));
 }
 "#;
 

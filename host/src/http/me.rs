@@ -23,6 +23,8 @@ pub(crate) struct Me {
     /// Feature flags on for the tenant, sorted.
     pub(crate) feature_flags: Vec<String>,
     pub(crate) limits: MeLimits,
+    /// The message writes get while maintenance mode is on; `null` when it is off.
+    pub(crate) maintenance: Option<String>,
 }
 
 /// The signed-in user.
@@ -81,5 +83,11 @@ pub(crate) async fn me(State(state): State<AppState>, user: TenantUser) -> ApiRe
             calls_per_minute: view.calls_per_minute(),
             concurrent_calls: limits.concurrent_calls,
         },
+        maintenance: state
+            .maintenance
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|on| on.message.clone()),
     }))
 }

@@ -18,10 +18,13 @@ pub(crate) mod registrations;
 pub(crate) mod relayed;
 pub mod server;
 pub(crate) mod shape;
+pub(crate) mod site;
 pub(crate) mod superadmin;
 pub(crate) mod support;
 pub(crate) mod tenancy;
+pub(crate) mod tenant_app;
 pub(crate) mod versions;
+pub(crate) mod views;
 
 use std::time::Instant;
 
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/portal/{module}", any(portal::call_root))
         .route("/v1/portal/{module}/{*path}", any(portal::call))
         .merge(console::router())
+        .merge(tenant_app::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, current_request_id};
 use super::extract::TenantUser;
+use super::views;
 use crate::app::AppState;
 use crate::calls::{self, Call, CallOutcome, Policy};
 use crate::contract::GuestRequest;
@@ -108,14 +109,31 @@ async fn handle(
         headers: guest_headers(&headers),
         body,
     };
+    let view = views::is_view_route(&method, &path);
     let call = Call {
-        tenant_id: user.tenant_id,
-        actor: user.claims.sub,
+        tenant_id: user.tenant_id.clone(),
+        actor: user.claims.sub.clone(),
         request_id: current_request_id(),
-        module: module_name,
+        module: module_name.clone(),
         request: req,
     };
-    respond(calls::call(&state, call, Policy::TENANT_REQUEST).await)
+    let outcome = calls::call(&state, call, Policy::TENANT_REQUEST).await;
+    if !view {
+        return respond(outcome);
+    }
+    match outcome.into_answer() {
+        Ok(resp) => match (resp.status == 200)
+            .then(|| views::problem(&path, &resp.body))
+            .flatten()
+        {
+            Some(p) => {
+                let (tenant, actor) = (&user.tenant_id, &user.claims.sub);
+                views::refuse(&state, tenant, actor, &module_name, &path, &p).await
+            }
+            None => guest_response(resp.status, resp.headers, resp.body),
+        },
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    }
 }
 
 /// The HTTP answer to a module call: the module's own response, or the refusal in the

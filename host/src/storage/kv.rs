@@ -105,6 +105,26 @@ pub async fn list(
         .collect()
 }
 
+/// Tenants for which `module` holds at least one key starting with `prefix`, by id. One
+/// primary-key probe per tenant, so it stays cheap with many tenants and much data.
+pub(crate) async fn tenants_with_prefix(
+    db: &Db,
+    module: &str,
+    prefix: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
+         WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2 \
+         AND substr(k.key, 1, CAST($3 AS INTEGER)) = $2) ORDER BY t.id",
+    )
+    .bind(module)
+    .bind(prefix)
+    .bind(prefix.chars().count() as i64)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
 /// The statement that applies one buffered write, checking what the call read.
 pub(crate) fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now: i64) -> Stmt<'a> {
     use Param::{Blob, Int, Text};

@@ -107,16 +107,6 @@ pub(crate) async fn page(
     page::split(rows, limit, from_row)
 }
 
-/// Every tenant, newest first.
-pub(crate) async fn list(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, name, status, timezone, created_at FROM tenants ORDER BY created_at DESC, id",
-    )
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(from_row).collect()
-}
-
 /// A tenant's timezone, inside the caller's connection; `None` when the tenant does not exist.
 pub(crate) async fn timezone_in(
     conn: &mut sqlx::AnyConnection,

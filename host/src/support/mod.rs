@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::calls::{self, Call, Policy};
 use crate::contract::GuestRequest;
 use crate::storage::announcements::{self, Announcement, Window};
-use crate::storage::{mail, tenants, users};
+use crate::storage::{kv, mail, users};
 
 /// The module's name.
 pub(crate) const MODULE: &str = "support";
@@ -100,15 +100,23 @@ pub(crate) async fn call(
     }
 }
 
-/// Tenants with the support module switched on.
-pub(crate) async fn tenants_with_support(state: &AppState) -> Result<Vec<String>, sqlx::Error> {
+/// Tenants with the support module switched on that have a ticket in `status` (`open` or
+/// `closed`). The module keeps one `status/<status>/…` key per ticket in that status
+/// (`modules/support/src/keys.rs`), so a tenant without one has nothing to list or check:
+/// triage and the SLA watcher call only these, a handful of calls where calling every
+/// tenant with support would be thousands.
+pub(crate) async fn tenants_with_tickets(
+    state: &AppState,
+    status: &str,
+) -> Result<Vec<String>, sqlx::Error> {
     let mut out = Vec::new();
     if state.runtime.registry.get(MODULE).is_none() {
         return Ok(out);
     }
-    for t in tenants::list(&state.db).await? {
-        if state.tenancy.view(&t.id).await?.module_enabled(MODULE) {
-            out.push(t.id);
+    let prefix = format!("status/{status}/");
+    for id in kv::tenants_with_prefix(&state.db, MODULE, &prefix).await? {
+        if state.tenancy.view(&id).await?.module_enabled(MODULE) {
+            out.push(id);
         }
     }
     Ok(out)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{call, tenants_with_support};
+use super::{call, tenants_with_tickets};
 use crate::app::AppState;
 use crate::storage::{mail, now_ms, users};
 
@@ -22,7 +22,8 @@ pub(crate) const EVERY: Duration = Duration::from_secs(60);
 /// Check every tenant's tickets at `now`; the new alerts, each with its `tenantId`.
 pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<Vec<Value>> {
     let mut alerts = Vec::new();
-    for tenant in tenants_with_support(state).await? {
+    // Deadlines belong to open tickets only.
+    for tenant in tenants_with_tickets(state, "open").await? {
         // A check reports a bounded number of alerts and says when there are more.
         for _ in 0..MAX_CHECKS_PER_TENANT {
             let body = json!({"now": now, "warnWithinMs": WARN_WITHIN_MS});

@@ -35,4 +35,6 @@ mod slow_clients;
 mod support;
 mod tenancy;
 mod tenant_list;
+mod tenant_portal;
 mod versions;
+mod views;

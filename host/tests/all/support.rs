@@ -305,6 +305,11 @@ async fn maintenance_refuses_writes_before_anything_runs(backend: Backend) {
         )
         .await;
     assert_eq!(s, 200, "superadmin writes work");
+    let (_, me) = server.get(&token, "/v1/portal/me").await;
+    assert_eq!(
+        me["maintenance"], "Database upgrade until 22:00 UTC",
+        "the portal can show the banner: {me}"
+    );
 
     let (s, v) = server
         .send(
@@ -316,6 +321,8 @@ async fn maintenance_refuses_writes_before_anything_runs(backend: Backend) {
         .await;
     assert_eq!((s, v["enabled"].as_bool()), (200, Some(false)), "{v}");
     open(&server, &token, "after", "S3").await;
+    let (_, me) = server.get(&token, "/v1/portal/me").await;
+    assert_eq!(me["maintenance"], Value::Null, "{me}");
     let (_, log) = server.get(&admin, "/v1/superadmin/maintenance/log").await;
     let period = &log["periods"][0];
     assert_eq!(
@@ -334,9 +341,86 @@ async fn maintenance_refuses_writes_before_anything_runs(backend: Backend) {
     );
 }
 
+/// Triage asks only tenants that have tickets in the status listed, and a tenant whose
+/// support cannot answer is named in `unreadable` while the others' tickets are listed.
+async fn triage_asks_tenants_with_tickets_and_names_the_unreadable(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (a, ta) = support_tenant(&server, &admin, "Alpha Diner").await;
+    let (b, tb) = support_tenant(&server, &admin, "Beta Diner").await;
+    let (quiet, _) = support_tenant(&server, &admin, "Quiet Diner").await;
+    open(&server, &ta, "Alpha's", "S2").await;
+    open(&server, &tb, "Beta's", "S2").await;
+
+    // Beta runs a support version that cannot list tickets (a canary gone wrong).
+    let (_, versions) = server
+        .get(&admin, "/v1/superadmin/modules/support/versions")
+        .await;
+    let good = versions["versions"][0]["version"].as_i64().unwrap();
+    let installed: Value = server
+        .install_ungranted(&admin, "support", common::guests::TRIVIAL)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (s, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            "/v1/superadmin/modules/support/activate",
+            &json!({"version": good}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = server
+        .send(
+            Method::PUT,
+            &admin,
+            &format!("/v1/superadmin/tenants/{b}/modules/support/pin"),
+            &json!({"version": installed["version"]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let resp = server
+        .http
+        .get(server.url("/v1/superadmin/support/tickets"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let triage: Value = resp.json().await.unwrap();
+    let subjects: Vec<&str> = triage["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["Alpha's"], "{triage}");
+    let unreadable = triage["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{triage}");
+    assert_eq!(unreadable[0]["tenantId"], b.as_str());
+    assert!(!unreadable[0]["code"].as_str().unwrap().is_empty());
+
+    // The quiet tenant, with support on but no ticket, was not called at all.
+    let mut called: Vec<String> = server
+        .invocations_for(&admin, &request_id)
+        .await
+        .iter()
+        .map(|r| r["tenantId"].as_str().unwrap().to_string())
+        .collect();
+    called.sort();
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(called, expected, "quiet tenant {quiet} must not be called");
+}
+
 both_backends!(
     sla_deadlines_triage_and_breaches,
-    maintenance_refuses_writes_before_anything_runs
+    maintenance_refuses_writes_before_anything_runs,
+    triage_asks_tenants_with_tickets_and_names_the_unreadable
 );
 
 /// A minimal SMTP server that accepts every message: (smtp URL, messages received).

@@ -22,7 +22,9 @@ pub fn ticket(id: u64) -> String {
 }
 
 /// The tickets in one status, newest first. Open entries carry what the SLA watcher needs
-/// ([`crate::sla::Tracked`]); closed entries just the id.
+/// ([`crate::sla::Tracked`]); closed entries just the id. The host reads whether a tenant
+/// has any key under this prefix to skip tenants with nothing to triage or check, so the
+/// layout is part of the module's contract with the host.
 pub fn by_status(status: Status) -> String {
     format!("status/{}/", status.as_str())
 }

@@ -7,6 +7,7 @@
 mod keys;
 mod replies;
 mod roles;
+mod screens;
 mod sla;
 mod store;
 mod ticket;
@@ -32,6 +33,11 @@ impl Module for Support {
             .put("/tickets/{id}/severity", triage::set_severity)
             .put("/tickets/{id}/assignee", triage::set_assignee)
             .post("/sla/check", watcher::check)
+            .get("/_views", screens::entry)
+            .get("/_views/tickets", screens::open)
+            .get("/_views/closed", screens::closed)
+            .get("/_views/new", screens::raise)
+            .get("/_views/ticket", screens::thread)
     }
 }
 

@@ -17,6 +17,16 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `S1` to `S4`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S1 => "S1",
+            Self::S2 => "S2",
+            Self::S3 => "S3",
+            Self::S4 => "S4",
+        }
+    }
+
     /// The severity written `S1` to `S4`, exactly.
     pub fn parse(s: &str) -> Option<Self> {
         match s {

@@ -1,0 +1,224 @@
+//! The tenant portal at `/app` in a real headless Chromium against a real server: a
+//! restaurant admin signs in, a module built only from `nova-sdk` appears once it is
+//! switched on and disappears once it is off (its deep link then says it is not enabled),
+//! its form shows the module's refusal next to the field, the maintenance banner shows, and
+//! a hostile module's screens are shown inert or refused while the page keeps working.
+//! Screenshots land in `target/screenshots/portal-*.png`.
+
+use crate::common;
+
+use common::browser::Browser;
+use common::{Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TestServer, guests};
+use reqwest::Method;
+use serde_json::json;
+
+const OWNER: &str = "owner@corner-cafe.test";
+const PASSWORD: &str = "owner-password-1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_bring_their_screens_to_the_portal() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server.superadmin().await;
+    assert_eq!(
+        server
+            .install(&admin, "notes", guests::NOTES)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        server
+            .install(&admin, "hostile", guests::HOSTILE)
+            .await
+            .status(),
+        201
+    );
+    let (tenant, _) = server.tenant(&admin, "Corner Cafe").await;
+    let (status, user) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/tenants/{tenant}/users"),
+            &json!({"email": OWNER, "password": PASSWORD, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+
+    let b = Browser::start("portal").await;
+    b.goto(&server.url("/app/")).await;
+    b.find("form#login").await;
+    b.shot("login").await;
+    b.fill("#f-email", OWNER).await;
+    b.fill("#f-password", PASSWORD).await;
+    b.click("form#login button[type=submit]").await;
+    b.see("None of your restaurant's modules has screens yet")
+        .await;
+    assert_eq!(b.text("h1").await, "Corner Cafe");
+    b.shot("home-empty").await;
+
+    // Switched on (through the API), the module's entry is there on the next page load.
+    server.toggle(&admin, &tenant, "notes", true).await;
+    b.load(&server.url("/app/#/")).await;
+    b.click("#nav a[href='#/m/notes/notes']").await;
+    b.see("No notes yet.").await;
+    assert_eq!(b.text("main h1").await, "Shift notes");
+
+    // The module's refusal shows next to its field; a good note is listed.
+    b.fill("textarea[name=text]", &"x".repeat(281)).await;
+    b.click("main form button[type=submit]").await;
+    b.see("a note is 1 to 280 characters").await;
+    let beside = b.text(".field-error[data-field=text]").await;
+    assert_eq!(beside, "a note is 1 to 280 characters");
+    b.shot("notes-refused").await;
+    b.fill("textarea[name=text]", "Out of oat milk").await;
+    b.click("main form button[type=submit]").await;
+    assert_eq!(
+        b.text("main table td[data-label=Note]").await,
+        "Out of oat milk"
+    );
+    b.shot("notes").await;
+    let (_, listed) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/invocations?tenantId={tenant}&module=notes"),
+        )
+        .await;
+    assert!(
+        listed["invocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == "/_views/notes"),
+        "screens are ordinary, recorded calls: {listed}"
+    );
+
+    // Maintenance: a banner, and a write shows the maintenance message.
+    let (status, _) = server
+        .send(
+            Method::PUT,
+            &admin,
+            "/v1/superadmin/maintenance",
+            &json!({"enabled": true, "message": "Upgrade until 23:00 UTC"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    b.load(&server.url("/app/#/m/notes/notes")).await;
+    b.see("Upgrade until 23:00 UTC").await;
+    b.fill("textarea[name=text]", "During maintenance").await;
+    b.click("main form button[type=submit]").await;
+    b.see("MAINTENANCE").await;
+    b.shot("maintenance").await;
+    let (status, _) = server
+        .send(
+            Method::PUT,
+            &admin,
+            "/v1/superadmin/maintenance",
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // A hostile module: its markup is shown as text and never runs; its broken screens are
+    // refused with the host's reason; the portal keeps working.
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    b.load(&server.url("/app/#/m/hostile/markup")).await;
+    b.see("<script>window.pwned=2</script>").await;
+    b.shot("hostile-markup").await;
+    for (view, code) in [
+        ("script-link", "VIEW_INVALID"),
+        ("escape", "VIEW_INVALID"),
+        ("huge", "MODULE_LIMIT"),
+        ("unknown-block", "VIEW_INVALID"),
+    ] {
+        b.click(&format!("ul.module-menu a[href='#/m/hostile/{view}']"))
+            .await;
+        b.see(&format!("Hostile: {view}")).await;
+        assert!(b.text("main .error").await.starts_with(code), "{view}");
+    }
+    b.shot("hostile-refused").await;
+    let pwned = b.client.execute("return window.pwned === undefined && document.querySelectorAll('main script, main img').length === 0;", vec![]).await.unwrap();
+    assert_eq!(
+        pwned,
+        json!(true),
+        "nothing the module sent ran or became markup"
+    );
+    b.click("#nav a[href='#/']").await;
+    b.see("Announcements").await;
+
+    // Support's own screens: raise a ticket with a severity, land on its thread, reply,
+    // close it (asked first) and find it among the closed ones.
+    server.toggle(&admin, &tenant, "support", true).await;
+    b.load(&server.url("/app/#/")).await;
+    b.click("#nav a[href='#/m/support/tickets']").await;
+    b.see("No open tickets.").await;
+    b.click("ul.module-menu a[href='#/m/support/new']").await;
+    b.fill("input[name=subject]", "Card reader offline").await;
+    b.click("select[name=severity] option[value=S2]").await;
+    b.fill(
+        "textarea[name=body]",
+        "Since 11:00 no card payment goes through.",
+    )
+    .await;
+    b.click("main form button[type=submit]").await;
+    b.find("main dl.details").await;
+    assert_eq!(b.text("main h1").await, "#1 Card reader offline");
+    b.shot("support-ticket").await;
+    b.fill("textarea[name=body]", "Restarted it, still offline.")
+        .await;
+    b.click("main form button[type=submit]").await;
+    let reply = b.text("main table td[data-label=Reply]").await;
+    assert_eq!(reply, "Restarted it, still offline.");
+    b.click("main .actions button").await;
+    b.see("Close this ticket?").await;
+    b.click("dialog.confirm button.danger").await;
+    // The closed list links the ticket from its row (the thread itself has no such link).
+    b.find("main table a[href='#/m/support/ticket?id=1']").await;
+    let (_, triage) = server
+        .get(&admin, "/v1/superadmin/support/tickets?status=closed")
+        .await;
+    assert_eq!(
+        triage["tickets"][0]["subject"], "Card reader offline",
+        "{triage}"
+    );
+    assert_eq!(triage["tickets"][0]["severity"], "S2");
+
+    // Switched off: gone from the navigation on the next load; its deep link says so.
+    server.toggle(&admin, &tenant, "notes", false).await;
+    b.load(&server.url("/app/#/m/notes/notes")).await;
+    b.see("notes is not enabled for your restaurant.").await;
+    let nav = b.text("#nav").await;
+    assert!(!nav.contains("Shift notes"), "{nav}");
+    b.shot("not-enabled").await;
+
+    // Nothing went wrong in the page, and nothing came from anywhere but this server.
+    assert_eq!(b.page_errors().await, Vec::<String>::new());
+    let origin = server.url("");
+    for url in b.fetched().await {
+        assert!(url.starts_with(origin.trim_end_matches('/')), "{url}");
+    }
+
+    // At phone width the screens still read.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.load(&server.url("/app/#/m/hostile/markup")).await;
+    b.see("Hostile markup").await;
+    b.shot("phone-hostile").await;
+    b.client.set_window_size(1280, 800).await.unwrap();
+
+    // Nova's operators are sent to the console and get no session here.
+    b.click("#sign-out").await;
+    b.see("You are signed out.").await;
+    b.fill("#f-email", SUPERADMIN_EMAIL).await;
+    b.fill("#f-password", SUPERADMIN_PASSWORD).await;
+    b.click("form#login button[type=submit]").await;
+    b.see("Nova's operators use the console").await;
+    let kept = b
+        .client
+        .execute(
+            "return sessionStorage.getItem('nova.portal.token');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, serde_json::Value::Null);
+    b.close().await;
+}

@@ -1,0 +1,211 @@
+//! Portal screens through the API: a module built only from `nova-sdk` (the `notes`
+//! fixture) serves its screens through the normal call path, and a hostile module's
+//! screens are refused with `VIEW_INVALID` (and recorded) when they break `nova.view/1`,
+//! or passed on as inert data when they only carry markup in their text.
+
+use crate::common;
+
+use common::{Backend, TestServer, guests};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn screens_pass_through_the_host_checks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    assert_eq!(
+        server
+            .install(&admin, "notes", guests::NOTES)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        server
+            .install(&admin, "hostile", guests::HOSTILE)
+            .await
+            .status(),
+        201
+    );
+    let (tenant, staff) = server.tenant(&admin, "Views Cafe").await;
+
+    // Off: the screens are refused like any other call.
+    let (status, body) = server.get(&staff, "/v1/portal/notes/_views").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("MODULE_DISABLED"))
+    );
+
+    server.toggle(&admin, &tenant, "notes", true).await;
+    let (status, screens) = server.get(&staff, "/v1/portal/notes/_views").await;
+    assert_eq!(status, 200, "{screens}");
+    assert_eq!(
+        (screens["title"].as_str(), screens["home"].as_str()),
+        (Some("Shift notes"), Some("notes"))
+    );
+    let (status, view) = server.get(&staff, "/v1/portal/notes/_views/notes").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["format"], "nova.view/1");
+
+    // The form's route refuses a note that is too long, naming the field; a good one shows.
+    let (status, err) = server
+        .send(
+            Method::POST,
+            &staff,
+            "/v1/portal/notes/notes",
+            &json!({"text": "x".repeat(281)}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("text")),
+        "{err}"
+    );
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &staff,
+            "/v1/portal/notes/notes",
+            &json!({"text": "Out of oat milk"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, view) = server.get(&staff, "/v1/portal/notes/_views/notes").await;
+    let table = view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "table")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        table["rows"][0]["cells"]["text"], "Out of oat milk",
+        "{view}"
+    );
+
+    // A hostile module: markup in text is only data and passes; everything else is refused.
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    let (status, markup) = server.get(&staff, "/v1/portal/hostile/_views/markup").await;
+    assert_eq!(status, 200, "{markup}");
+    assert!(
+        markup["blocks"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<script>")
+    );
+    // (5 MB is over the limit on any module answer, so the call itself is stopped.)
+    for (view, code, at) in [
+        ("script-link", "VIEW_INVALID", "blocks[0].items[0].view"),
+        ("escape", "VIEW_INVALID", "blocks[0].items[0].path"),
+        ("huge", "MODULE_LIMIT", "limit"),
+        ("unknown-block", "VIEW_INVALID", "unknown variant `html`"),
+    ] {
+        let (status, err) = server
+            .get(&staff, &format!("/v1/portal/hostile/_views/{view}"))
+            .await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (502, Some(code)),
+            "{view}: {err}"
+        );
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(at),
+            "{view}: {err}"
+        );
+    }
+    // Each refusal is recorded for the tenant, and every screen call left its invocation record.
+    let (_, audit) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/audit?tenantId={tenant}&action=portal.view_invalid"),
+        )
+        .await;
+    let refused: Vec<String> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["payload"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    for view in ["script-link", "escape", "unknown-block"] {
+        assert!(
+            refused.iter().any(|p| p == &format!("/_views/{view}")),
+            "{view} not recorded: {audit}"
+        );
+    }
+    let (_, records) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/invocations?tenantId={tenant}&module=hostile&limit=100"),
+        )
+        .await;
+    assert_eq!(
+        records["invocations"].as_array().unwrap().len(),
+        5,
+        "{records}"
+    );
+
+    // Any other route of a module is not a screen and is not checked as one.
+    let (status, _) = server.get(&staff, "/v1/portal/hostile/ping").await;
+    assert_eq!(status, 200);
+}
+
+/// Every screen the bundled modules ship passes the host's checks (the types the committed
+/// JSON Schemas are generated from), with data in them.
+async fn bundled_screens_keep_the_format(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, staff) = server.tenant(&admin, "Bundled Cafe").await;
+    server.toggle(&admin, &tenant, "support", true).await;
+    let (status, t) = server
+        .send(
+            Method::POST,
+            &staff,
+            "/v1/portal/support/tickets",
+            &json!({"subject": "Till", "body": "offline", "severity": "S1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &staff,
+            &format!("/v1/portal/support/tickets/{}/replies", t["id"]),
+            &json!({"body": "still offline"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, screens) = server.get(&staff, "/v1/portal/support/_views").await;
+    let mut views: Vec<String> = screens["menu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["view"].as_str().unwrap().to_string())
+        .collect();
+    views.push(format!("ticket?id={}", t["id"]));
+    assert_eq!(views.len(), 4, "{screens}");
+    for v in views {
+        let (status, doc) = server
+            .get(&staff, &format!("/v1/portal/support/_views/{v}"))
+            .await;
+        assert_eq!(status, 200, "{v}: {doc}");
+        assert_eq!(doc["format"], "nova.view/1", "{v}");
+    }
+    // A bad param is the module's own 400, naming it.
+    let (status, err) = server
+        .get(&staff, "/v1/portal/support/_views/ticket?id=zero")
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("id")),
+        "{err}"
+    );
+}
+
+both_backends!(
+    screens_pass_through_the_host_checks,
+    bundled_screens_keep_the_format
+);
