@@ -4,8 +4,9 @@
 // toggle check, limits and invocation record as any call), drawn by render.js.
 
 import { api, session, whenExpired } from "./api.js";
-import { errorBox, field, flash, flashPending, formError, h, show } from "./dom.js";
+import { errorBox, flashPending, h, show } from "./dom.js";
 import { renderView, viewHref } from "./render.js";
+import { signIn } from "./signin.js";
 
 const main = document.getElementById("main");
 let notice = null;
@@ -70,37 +71,15 @@ function header(current) {
   show(banner, known.me.maintenance ? h("p", {}, h("strong", {}, "Maintenance: "), known.me.maintenance, " Changes are refused until it ends; you can still look things up.") : null);
 }
 
-function login(shown) {
-  const email = h("input", { name: "email", type: "email", autocomplete: "username", required: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const form = h(
-    "form",
-    { class: "card narrow", id: "login" },
-    h("h1", {}, "Sign in to your restaurant"),
-    shown ? h("p", { class: "notice", role: "status" }, shown) : null,
-    h("div", { class: "form-error" }),
-    field("Email", email),
-    field("Password", password),
-    h("button", { type: "submit" }, "Sign in"),
-  );
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    formError(form, null);
-    try {
-      const s = await api("POST", "/auth/login", { email: email.value, password: password.value });
-      if (s.user.role === "superadmin") {
-        // Nova's operators have no restaurant: their place is the console. The token is not kept.
-        show(form.querySelector(".form-error"), errorBox({ code: "SUPERADMIN", message: "This portal is for restaurants. Nova's operators use the console at /console." }));
-        return;
-      }
-      session.start(s.token, s.user.email);
-      location.hash = "#/";
-    } catch (err) {
-      formError(form, err);
-    }
+function login(notice) {
+  signIn(main, {
+    title: "Sign in to your restaurant",
+    notice,
+    home: "#/",
+    // Nova's operators have no restaurant: their place is the console.
+    refuse: (user) =>
+      user.role === "superadmin" ? { code: "SUPERADMIN", message: "This portal is for restaurants. Nova's operators use the console at /console." } : null,
   });
-  show(main, form);
-  email.focus();
 }
 
 async function home() {

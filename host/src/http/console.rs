@@ -17,6 +17,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("js/app.js", include_str!("../../console/js/app.js")),
     ("js/api.js", include_str!("../../console/js/api.js")),
     ("js/dom.js", include_str!("../../console/js/dom.js")),
+    ("js/signin.js", include_str!("../../console/js/signin.js")),
     (
         "js/pages/login.js",
         include_str!("../../console/js/pages/login.js"),

@@ -19,6 +19,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("js/render.js", include_str!("../../portal/js/render.js")),
     ("js/api.js", include_str!("../../console/js/api.js")),
     ("js/dom.js", include_str!("../../console/js/dom.js")),
+    ("js/signin.js", include_str!("../../console/js/signin.js")),
 ];
 
 const PORTAL: Site = Site {

@@ -103,25 +103,15 @@ pub(crate) async fn page(
     db: &Db,
     f: &AuditFilter,
 ) -> Result<(Vec<AuditView>, Option<Position>), sqlx::Error> {
-    let (after_ms, after_id) = Position::bounds(f.after.as_ref());
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, module, action, actor, payload, request_id, created_at FROM audit_events \
-         WHERE ($1 IS NULL OR module = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR tenant_id = $3) \
-         AND ($4 IS NULL OR request_id = $4) \
-         AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
-         AND ($7 IS NULL OR created_at < $7 OR (created_at = $7 AND id < $8)) \
-         ORDER BY created_at DESC, id DESC LIMIT $9",
+    let rows = page::Newest::from(
+        "audit_events",
+        "id, tenant_id, module, action, actor, payload, request_id, created_at",
     )
-    .bind(&f.module)
-    .bind(&f.action)
-    .bind(&f.tenant_id)
-    .bind(&f.request_id)
-    .bind(f.since_ms)
-    .bind(f.until_ms)
-    .bind(after_ms)
-    .bind(after_id)
-    .bind(f.limit + 1)
-    .fetch_all(db.pool())
+    .equal("module", f.module.as_deref())
+    .equal("action", f.action.as_deref())
+    .equal("tenant_id", f.tenant_id.as_deref())
+    .equal("request_id", f.request_id.as_deref())
+    .fetch(db, f.since_ms, f.until_ms, f.after.as_ref(), f.limit)
     .await?;
     page::split(rows, f.limit, |row| {
         let payload: String = row.try_get("payload")?;

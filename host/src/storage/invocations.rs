@@ -156,26 +156,16 @@ pub(crate) async fn page(
     db: &Db,
     f: &InvocationFilter,
 ) -> Result<(Vec<InvocationView>, Option<Position>), sqlx::Error> {
-    let (after_ms, after_id) = Position::bounds(f.after.as_ref());
-    let rows = sqlx::query(
-        "SELECT id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, fuel, \
-         request_id, error, created_at FROM invocations \
-         WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR module = $2) \
-         AND ($3 IS NULL OR outcome = $3) AND ($4 IS NULL OR request_id = $4) \
-         AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
-         AND ($7 IS NULL OR created_at < $7 OR (created_at = $7 AND id < $8)) \
-         ORDER BY created_at DESC, id DESC LIMIT $9",
+    let rows = page::Newest::from(
+        "invocations",
+        "id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, \
+         fuel, request_id, error, created_at",
     )
-    .bind(&f.tenant_id)
-    .bind(&f.module)
-    .bind(f.outcome.map(Outcome::as_str))
-    .bind(&f.request_id)
-    .bind(f.since_ms)
-    .bind(f.until_ms)
-    .bind(after_ms)
-    .bind(after_id)
-    .bind(f.limit + 1)
-    .fetch_all(db.pool())
+    .equal("tenant_id", f.tenant_id.as_deref())
+    .equal("module", f.module.as_deref())
+    .equal("outcome", f.outcome.map(Outcome::as_str))
+    .equal("request_id", f.request_id.as_deref())
+    .fetch(db, f.since_ms, f.until_ms, f.after.as_ref(), f.limit)
     .await?;
     page::split(rows, f.limit, |row| {
         let duration_us: i64 = row.try_get("duration_us")?;

@@ -1,6 +1,8 @@
 //! Where a page of a newest-first list starts: the `(created_at, id)` of the row before it,
 //! given to clients as an opaque `nextCursor`.
 
+use super::stmt::{Param, Stmt};
+
 /// The last row of the page before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Position {
@@ -22,15 +24,6 @@ impl Position {
             created_ms,
             id: id.to_string(),
         })
-    }
-
-    /// The `created_at` and `id` a page starts below, as query parameters: both `NULL` for
-    /// the first page.
-    pub(crate) fn bounds(after: Option<&Position>) -> (Option<i64>, Option<&str>) {
-        match after {
-            Some(p) => (Some(p.created_ms), Some(p.id.as_str())),
-            None => (None, None),
-        }
     }
 
     /// Of a row with `created_at` and `id` columns.
@@ -57,6 +50,67 @@ pub(crate) fn split<T>(
         _ => None,
     };
     Ok((shown.iter().map(map).collect::<Result<_, _>>()?, next))
+}
+
+/// A newest-first page of `table`: `SELECT columns FROM table`, then an `AND` per filter
+/// that is set, then the time range, the cursor and the order. Only the filters given reach
+/// the SQL, so the database can pick the index that fits them (a `$1 IS NULL OR col = $1`
+/// clause hides every index and turned a one-tenant page into a scan of every row).
+pub(crate) struct Newest<'a> {
+    sql: String,
+    params: Vec<Param<'a>>,
+}
+
+impl<'a> Newest<'a> {
+    pub(crate) fn from(table: &str, columns: &str) -> Self {
+        Self {
+            sql: format!("SELECT {columns} FROM {table} WHERE 1 = 1"),
+            params: Vec::new(),
+        }
+    }
+
+    /// Append `sql` with `$n` for `value`.
+    fn and(&mut self, sql: &str, value: Param<'a>) {
+        self.params.push(value);
+        self.sql
+            .push_str(&sql.replace('?', &format!("${}", self.params.len())));
+    }
+
+    /// `AND column = value`, when a value is given.
+    pub(crate) fn equal(mut self, column: &str, value: Option<&'a str>) -> Self {
+        if let Some(v) = value {
+            self.and(&format!(" AND {column} = ?"), Param::Text(v));
+        }
+        self
+    }
+
+    /// The rows of one page: created in `[since, until)`, below `after`, at most `limit + 1`
+    /// (so [`split`] can tell whether there is a next page).
+    pub(crate) async fn fetch(
+        mut self,
+        db: &super::Db,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        after: Option<&'a Position>,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        if let Some(t) = since_ms {
+            self.and(" AND created_at >= ?", Param::Int(t));
+        }
+        if let Some(t) = until_ms {
+            self.and(" AND created_at < ?", Param::Int(t));
+        }
+        if let Some(p) = after {
+            self.and(" AND (created_at < ?", Param::Int(p.created_ms));
+            self.and(" OR (created_at = ?", Param::Int(p.created_ms));
+            self.and(" AND id < ?))", Param::Text(&p.id));
+        }
+        self.and(
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            Param::Int(limit + 1),
+        );
+        Stmt::new(self.sql, self.params).fetch_all(db).await
+    }
 }
 
 #[cfg(test)]

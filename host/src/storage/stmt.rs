@@ -70,6 +70,14 @@ impl<'a> Stmt<'a> {
         q
     }
 
+    /// The rows it selects, through the pool.
+    pub(crate) async fn fetch_all(
+        &self,
+        db: &super::Db,
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        self.bind(sqlx::query(&self.sql)).fetch_all(db.pool()).await
+    }
+
     /// Run through sqlx; `false` when the check failed.
     pub(crate) async fn run_sqlx(&self, conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
         let q = self.bind(sqlx::query(&self.sql));
