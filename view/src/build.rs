@@ -371,8 +371,8 @@ impl Field {
         Self::new(name, label, Input::Textarea)
     }
 
-    /// One of `choices`: `(value sent, label shown)`.
-    pub fn select<V: Into<String>, L: Into<String>>(
+    /// One of `choices`: `(value sent, label shown)`; a number is sent as a number.
+    pub fn select<V: Into<Value>, L: Into<String>>(
         name: impl Into<String>,
         label: impl Into<String>,
         choices: impl IntoIterator<Item = (V, L)>,

@@ -227,7 +227,7 @@ fn input(at: &str, f: &Field) -> Checked {
         (Input::Select, false) => {
             count(&format!("{at}.options"), f.options.len(), MAX_CHOICES)?;
             for (i, c) in f.options.iter().enumerate() {
-                text(&format!("{at}.options[{i}].value"), &c.value)?;
+                value(&format!("{at}.options[{i}].value"), &c.value)?;
                 text(&format!("{at}.options[{i}].label"), &c.label)?;
             }
             Ok(())
@@ -516,7 +516,7 @@ mod tests {
         let no_options = View::new("x").form(Form::post("/a", "Go").field(Field::select(
             "s",
             "S",
-            Vec::<(String, String)>::new(),
+            Vec::<(Value, String)>::new(),
         )));
         assert_eq!(
             view(&no_options).unwrap_err().at,

@@ -367,8 +367,8 @@ pub struct Field {
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Choice {
-    /// What is sent.
-    pub value: String,
+    /// What is sent: text or a number, as given (an id stays a number).
+    pub value: Value,
     /// What is shown.
     pub label: String,
 }

@@ -36,7 +36,9 @@ export function shown(value, kind) {
       return typeof value === "number" ? number.format(value) : String(value);
     case "date":
     case "dateTime": {
-      const d = new Date(value);
+      // A bare day (a business date) is that day wherever the browser is, not UTC midnight.
+      const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(value));
+      const d = day ? new Date(Number(day[1]), Number(day[2]) - 1, Number(day[3])) : new Date(value);
       if (Number.isNaN(d.getTime())) return String(value);
       return kind === "date" ? d.toLocaleDateString() : d.toLocaleString();
     }
@@ -134,7 +136,7 @@ function input(f) {
         "select",
         attrs,
         f.required ? null : h("option", { value: "" }, "—"),
-        f.options.map((o) => h("option", { value: o.value, selected: o.value === initial }, o.label)),
+        f.options.map((o) => h("option", { value: String(o.value), selected: String(o.value) === String(initial) }, o.label)),
       );
     case "number":
       return h("input", { ...attrs, type: "number", step: 1, value: initial });
@@ -151,6 +153,11 @@ function input(f) {
 function read(f, el) {
   const raw = el.value.trim();
   if (raw === "") return undefined;
+  if (f.input === "select") {
+    // Sent as the module gave it: a number stays a number.
+    const chosen = f.options.find((o) => String(o.value) === raw);
+    return chosen ? chosen.value : raw;
+  }
   if (f.input === "number") {
     if (!/^-?\d+$/.test(raw)) throw { code: "VALIDATION", field: f.name, message: `${f.label} must be a whole number.` };
     return Number(raw);

@@ -182,6 +182,58 @@ async fn modules_bring_their_screens_to_the_portal() {
     );
     assert_eq!(triage["tickets"][0]["severity"], "S2");
 
+    // POS's screens: an item added from the menu screen (money typed as 2.50), a ticket
+    // opened for a table, two of the item rung up from the menu, paid in cash, closed
+    // (asked first), and the day's report counts it; another ticket is voided with a reason.
+    server.toggle(&admin, &tenant, "pos", true).await;
+    b.load(&server.url("/app/#/m/pos/menu")).await;
+    b.see("The menu is empty.").await;
+    b.fill("input[name=name]", "Espresso").await;
+    b.fill("input[name=priceCents]", "2.50").await;
+    b.click("main form button[type=submit]").await;
+    assert_eq!(b.text("main table td[data-label=Item]").await, "Espresso");
+    b.click("ul.module-menu a[href='#/m/pos/new']").await;
+    b.fill("input[name=table]", "7").await;
+    b.click("main form button[type=submit]").await;
+    b.see("Ticket #1 · table 7").await;
+    b.fill("input[name=qty]", "2").await;
+    b.click("main form:has(select[name=itemId]) button[type=submit]")
+        .await;
+    assert_eq!(b.text("main table td[data-label=Qty]").await, "2");
+    b.shot("pos-ticket").await;
+    b.click("main form:has(select[name=method] option[value=cash]) button[type=submit]")
+        .await;
+    b.see("Done.").await;
+    b.click("main .actions button").await;
+    b.see("Close the ticket?").await;
+    b.click("dialog.confirm button.danger").await;
+    b.find("main dl.details .badge").await;
+    assert_eq!(b.text("main dl.details .badge").await, "closed");
+    b.click("ul.module-menu a[href='#/m/pos/report']").await;
+    b.see("Sales on").await;
+    assert_eq!(b.text("main .stat .value").await, "1");
+    b.shot("pos-report").await;
+    b.click("ul.module-menu a[href='#/m/pos/new']").await;
+    b.fill("input[name=table]", "8").await;
+    b.click("main form button[type=submit]").await;
+    b.see("Ticket #2 · table 8").await;
+    b.fill("input[name=reason]", "Guest left").await;
+    b.click("main form:has(input[name=reason]) button[type=submit]")
+        .await;
+    b.see("Void this ticket?").await;
+    b.click("dialog.confirm button.danger").await;
+    b.see("Guest left").await;
+    let (_, voided) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/audit?tenantId={tenant}&action=pos.ticket.voided"),
+        )
+        .await;
+    assert_eq!(
+        voided["events"][0]["payload"]["reason"], "Guest left",
+        "{voided}"
+    );
+
     // Switched off: gone from the navigation on the next load; its deep link says so.
     server.toggle(&admin, &tenant, "notes", false).await;
     b.load(&server.url("/app/#/m/notes/notes")).await;

@@ -13,6 +13,7 @@ mod menu;
 mod money;
 mod payments;
 mod reports;
+mod screens;
 mod store;
 mod tickets;
 mod validate;
@@ -55,6 +56,13 @@ impl Module for Pos {
             .post("/payments/{id}/refunds", refunds::refund)
             .post("/payments/{id}/status", webhook::status)
             .get("/reports/sales", reports::sales)
+            .get("/_views", screens::entry)
+            .get("/_views/tickets", screens::tickets)
+            .get("/_views/new", screens::new_ticket)
+            .get("/_views/ticket", screens::ticket)
+            .get("/_views/menu", screens::menu_screen)
+            .get("/_views/stock", screens::stock)
+            .get("/_views/report", screens::report)
     }
 }
 

@@ -270,7 +270,7 @@ impl Stored {
     }
 
     /// Fill in what tickets written by the first release lack: line ids and a business date.
-    fn upgrade(mut self) -> Self {
+    pub fn upgrade(mut self) -> Self {
         if self.ticket.items.iter().any(|l| l.line_id == 0) {
             for (i, line) in self.ticket.items.iter_mut().enumerate() {
                 line.line_id = i as u32 + 1;
