@@ -109,27 +109,32 @@ async fn handle(
         headers: guest_headers(&headers),
         body,
     };
-    let view = views::is_view_route(&method, &path);
+    // A screen's answer is checked after the call, which needs who asked for it; only
+    // screens pay for the copies.
+    let screen = views::is_view_route(&method, &path).then(|| {
+        (
+            user.tenant_id.clone(),
+            user.claims.sub.clone(),
+            module_name.clone(),
+        )
+    });
     let call = Call {
-        tenant_id: user.tenant_id.clone(),
-        actor: user.claims.sub.clone(),
+        tenant_id: user.tenant_id,
+        actor: user.claims.sub,
         request_id: current_request_id(),
-        module: module_name.clone(),
+        module: module_name,
         request: req,
     };
     let outcome = calls::call(&state, call, Policy::TENANT_REQUEST).await;
-    if !view {
+    let Some((tenant, actor, module)) = screen else {
         return respond(outcome);
-    }
+    };
     match outcome.into_answer() {
         Ok(resp) => match (resp.status == 200)
             .then(|| views::problem(&path, &resp.body))
             .flatten()
         {
-            Some(p) => {
-                let (tenant, actor) = (&user.tenant_id, &user.claims.sub);
-                views::refuse(&state, tenant, actor, &module_name, &path, &p).await
-            }
+            Some(p) => views::refuse(&state, &tenant, &actor, &module, &path, &p).await,
             None => guest_response(resp.status, resp.headers, resp.body),
         },
         Err(refusal) => ApiError::from(refusal).into_response(),

@@ -455,7 +455,7 @@ struct PresetBody {
     feature_flags: BTreeMap<String, bool>,
 }
 
-#[utoipa::path(put, path = "/module-presets/{name}", request_body = PresetBody, responses((status = 200, description = "The preset now", body = Preset)))]
+#[utoipa::path(put, path = "/module-presets/{name}", request_body = PresetBody, responses((status = 200, description = "The preset now", body = Preset), (status = 201, description = "Created: no preset had this name", body = Preset)))]
 async fn replace_preset(
     State(state): State<AppState>,
     _admin: SuperAdmin,
