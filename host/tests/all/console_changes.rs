@@ -68,6 +68,19 @@ async fn console_changes_reach_the_api() {
         users.contains("@canary-grill.test") && users.contains("staff"),
         "{users}"
     );
+    // The users and tokens sit below the fold: a shot of them at each width.
+    for (width, name) in [(1280, "users"), (390, "users-phone")] {
+        b.client.set_window_size(width, 800).await.unwrap();
+        b.client
+            .execute(
+                "document.getElementById('users-h').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.shot(name).await;
+    }
+    b.client.set_window_size(1280, 800).await.unwrap();
 
     // Pin a version that does not exist: the API's refusal. Then pin version 1.
     let pin_input = "input[aria-label='Version of probe to pin for Canary Grill']";

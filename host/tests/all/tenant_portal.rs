@@ -249,11 +249,58 @@ async fn modules_bring_their_screens_to_the_portal() {
         assert!(url.starts_with(origin.trim_end_matches('/')), "{url}");
     }
 
-    // At phone width the screens still read.
-    b.client.set_window_size(390, 844).await.unwrap();
-    b.load(&server.url("/app/#/m/hostile/markup")).await;
-    b.see("Hostile markup").await;
-    b.shot("phone-hostile").await;
+    // Every screen at desktop and at phone width, for a reviewer to look at (with one
+    // ticket left open, so its forms show).
+    let owner = server.login(OWNER, PASSWORD).await;
+    let (status, open) = server
+        .send(
+            Method::POST,
+            &owner,
+            "/v1/portal/pos/tickets",
+            &json!({"table": "9"}),
+        )
+        .await;
+    assert_eq!((status, open["id"].as_i64()), (201, Some(3)), "{open}");
+    let screens = [
+        ("home", "#/", "Announcements"),
+        ("hostile", "#/m/hostile/markup", "Hostile markup"),
+        ("support-tickets", "#/m/support/tickets", "No open tickets."),
+        (
+            "support-closed",
+            "#/m/support/closed",
+            "Card reader offline",
+        ),
+        ("support-new", "#/m/support/new", "How bad is it?"),
+        (
+            "support-thread",
+            "#/m/support/ticket?id=1",
+            "Restarted it, still offline.",
+        ),
+        ("pos-tickets", "#/m/pos/tickets", "void"),
+        (
+            "pos-open-ticket",
+            "#/m/pos/ticket?id=3",
+            "Add from the menu",
+        ),
+        ("pos-closed-ticket", "#/m/pos/ticket?id=1", "Lines"),
+        ("pos-new", "#/m/pos/new", "Open ticket"),
+        ("pos-menu", "#/m/pos/menu", "Espresso"),
+        ("pos-stock", "#/m/pos/stock", "No item is tracked"),
+        ("pos-report", "#/m/pos/report", "Sales on"),
+        (
+            "not-enabled",
+            "#/m/notes/notes",
+            "not enabled for your restaurant",
+        ),
+    ];
+    for (width, height, suffix) in [(1280, 800, "desktop"), (390, 844, "phone")] {
+        b.client.set_window_size(width, height).await.unwrap();
+        for (name, hash, text) in screens {
+            b.load(&server.url(&format!("/app/{hash}"))).await;
+            b.see(text).await;
+            b.shot(&format!("{suffix}-{name}")).await;
+        }
+    }
     b.client.set_window_size(1280, 800).await.unwrap();
 
     // Nova's operators are sent to the console and get no session here.

@@ -53,9 +53,10 @@ fn listing(
 ) -> Result<Response, Error> {
     let cursor = validate::cursor(req, &keys::by_status(status))?;
     let (tickets, next) = store::page(Some(status), PAGE, cursor)?;
+    // The subject leads (and links): the widest target to open a ticket by.
     let mut table = Table::new()
-        .column("id", "#", Kind::Text)
         .column("subject", "Subject", Kind::Text)
+        .column("id", "#", Kind::Text)
         .column("severity", "Severity", Kind::Badge)
         .column("createdAt", "Opened", Kind::DateTime)
         .column("responseDueAt", "Answer due", Kind::DateTime)
@@ -71,8 +72,8 @@ fn listing(
         table = table.row_linked(
             Target::view("ticket").param("id", id.to_string()),
             [
-                ("id", Value::from(id)),
                 ("subject", cell("subject")),
+                ("id", Value::from(id)),
                 ("severity", cell("severity")),
                 ("createdAt", cell("createdAt")),
                 ("responseDueAt", cell("responseDueAt")),
@@ -150,10 +151,11 @@ pub fn thread(req: &Request) -> Result<Response, Error> {
         .column("body", "Reply", Kind::Text)
         .empty("No replies yet.");
     for r in replies {
+        // The module knows the restaurant's users only by id: name the side instead.
         let from = if r.from_support {
-            "Nova support".to_string()
+            "Nova support"
         } else {
-            r.author
+            "Your restaurant"
         };
         table = table.row([
             ("from", Value::from(from)),
