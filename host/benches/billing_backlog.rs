@@ -17,6 +17,8 @@ use nova::storage::{outbox, tenants};
 use nova::webhooks::signature;
 use tower::ServiceExt;
 
+// Only its scratch database: this benchmark runs its backends itself (a backlog per backend).
+#[allow(dead_code)]
 #[path = "shared/postgres.rs"]
 mod postgres;
 use postgres::fresh_postgres;

@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 
 #[path = "shared/postgres.rs"]
 mod postgres;
-use postgres::fresh_postgres;
 
 #[allow(dead_code)]
 #[path = "../tests/common/browser.rs"]
@@ -304,15 +303,5 @@ fn chrono_like(ms: i64) -> String {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        run("sqlite", None).await;
-        if let Ok(url) = std::env::var("NOVA_BENCH_POSTGRES") {
-            let db = fresh_postgres(&url).await;
-            run("postgres", Some(db)).await;
-        }
-    });
+    postgres::on_each_backend(run);
 }

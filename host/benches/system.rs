@@ -20,7 +20,6 @@ use nova_artifacts::guests;
 
 #[path = "shared/postgres.rs"]
 mod postgres;
-use postgres::fresh_postgres;
 
 const CONNECTIONS: usize = 32;
 const ROUND: Duration = Duration::from_secs(4);
@@ -224,15 +223,5 @@ async fn run(name: &str, database_url: Option<String>) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        run("sqlite", None).await;
-        if let Ok(url) = std::env::var("NOVA_BENCH_POSTGRES") {
-            let db = fresh_postgres(&url).await;
-            run("postgres", Some(db)).await;
-        }
-    });
+    postgres::on_each_backend(run);
 }

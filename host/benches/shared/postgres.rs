@@ -13,3 +13,23 @@ pub async fn fresh_postgres(url: &str) -> String {
         .unwrap();
     format!("{}/{name}", url.rsplit_once('/').unwrap().0)
 }
+
+/// Run `run` on SQLite, then on a scratch PostgreSQL database when `NOVA_BENCH_POSTGRES`
+/// names a server, in one runtime.
+pub fn on_each_backend<F, Fut>(run: F)
+where
+    F: Fn(&'static str, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        run("sqlite", None).await;
+        if let Ok(url) = std::env::var("NOVA_BENCH_POSTGRES") {
+            let db = fresh_postgres(&url).await;
+            run("postgres", Some(db)).await;
+        }
+    });
+}

@@ -113,12 +113,12 @@ function table(ctx, b) {
 }
 
 /** Send one request to a route of this module; where to go after, or draw again. */
-async function send(ctx, method, path, body, then, answerTo) {
+async function send(ctx, method, path, body, then) {
   if (!modulePath(path)) throw { code: "VIEW_INVALID", message: `The module asked for ${path}, which is not one of its routes.` };
   const answer = await api(method, `/v1/portal/${encodeURIComponent(ctx.module)}${path}`, body);
   if (then) {
     flash("Done.", { next: true });
-    location.hash = viewHref(ctx.module, then.view, fill(then.params, answerTo(answer)));
+    location.hash = viewHref(ctx.module, then.view, fill(then.params, answer));
   } else {
     await ctx.again();
     flash("Done.");
@@ -195,7 +195,7 @@ function form(ctx, b) {
         if (v !== undefined) body[f.name] = v;
       }
       if (b.confirm && !(await confirmAction(b.confirm, "This is sent when you confirm."))) return;
-      await send(ctx, b.method, b.path, body, b.then, (a) => a);
+      await send(ctx, b.method, b.path, body, b.then);
     } catch (err) {
       formError(el, err);
     }
@@ -215,7 +215,7 @@ function actions(ctx, items) {
           show(status);
           if (a.confirm && !(await confirmAction(a.confirm, a.label))) return;
           try {
-            await send(ctx, a.method, a.path, a.body || undefined, a.then, (x) => x);
+            await send(ctx, a.method, a.path, a.body || undefined, a.then);
           } catch (err) {
             show(status, errorBox(err));
           }
