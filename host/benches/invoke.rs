@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nova::app::AppState;
-use nova::calls::{self, Call, Policy};
+use nova::calls::{self, Call, CallerRole, Policy};
 use nova::capabilities::gate::CallInfo;
 use nova::config::Config;
 use nova::contract::GuestRequest;
@@ -41,6 +41,7 @@ async fn bare_call(state: AppState, pre: ModulePre) {
     let call = CallInfo {
         tenant_id: "t".into(),
         actor: "a".into(),
+        role: CallerRole::Admin,
         request_id: "r".into(),
         module: "trivial".into(),
         version: "1".into(),
@@ -60,6 +61,7 @@ async fn nova_call(state: AppState, tenant: String) {
     let call = Call {
         tenant_id: tenant,
         actor: "bench".into(),
+        role: CallerRole::Admin,
         request_id: uuid::Uuid::now_v7().to_string(),
         module: "trivial".into(),
         request: request(),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::app::AppState;
-use crate::calls::{self, Call, Policy};
+use crate::calls::{self, Call, CallerRole, Policy};
 use crate::config::Config;
 use crate::contract::GuestRequest;
 use crate::storage::tenants;
@@ -95,6 +95,7 @@ impl InstallHost {
             let call = Call {
                 tenant_id: self.tenant.clone(),
                 actor: "fuzz".into(),
+                role: CallerRole::Admin,
                 request_id: "fuzz".into(),
                 module: installed.name.clone(),
                 request: GuestRequest {

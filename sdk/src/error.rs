@@ -52,6 +52,18 @@ impl Error {
         }
     }
 
+    /// The same error naming the input field at fault, for a code of your own.
+    ///
+    /// ```
+    /// let e = nova_sdk::Error::new(409, "PHONE_TAKEN", "another member has this phone")
+    ///     .with_field("phone");
+    /// assert_eq!((e.status, e.field.as_deref()), (409, Some("phone")));
+    /// ```
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
+
     /// 404 `NOT_FOUND`.
     ///
     /// ```
@@ -60,6 +72,15 @@ impl Error {
     /// ```
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, "NOT_FOUND", message)
+    }
+
+    /// 403 `FORBIDDEN`: the caller's role may not do this (see [`crate::context::role`]).
+    ///
+    /// ```
+    /// assert_eq!(nova_sdk::Error::forbidden("admins only").status, 403);
+    /// ```
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "FORBIDDEN", message)
     }
 
     /// 409 `CONFLICT`.

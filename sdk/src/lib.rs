@@ -41,6 +41,7 @@ pub mod context;
 pub mod entitlements;
 mod error;
 mod http;
+mod input;
 pub mod kv;
 pub mod log;
 pub mod outbound;

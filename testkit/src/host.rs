@@ -6,11 +6,14 @@ use axum::body::Body;
 use axum::http::Request;
 use nova::app::AppState;
 use nova::auth::Role;
-use nova::calls::{self, Call, Policy};
+use nova::calls::{self, Call, CallerRole, Policy};
 use nova::capabilities::grants::{Capability, Permissions};
 use nova::config::Config;
 use nova::contract::GuestRequest;
 use nova::storage::{self, audit::AuditFilter};
+
+/// One invocation record, as the host wrote it (see [`TestHost::invocations`]).
+pub use nova::storage::invocations::InvocationView as InvocationRecord;
 use nova::tenancy::changes::Change;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -23,7 +26,8 @@ use crate::stubs::{StubRequest, StubTransport, Stubs};
 pub struct Tenant {
     /// The tenant id.
     pub id: String,
-    /// A bearer token of the tenant's admin.
+    /// A bearer token of one of the tenant's users: its admin, or a member of staff for a
+    /// tenant from [`TestHost::staff`].
     pub token: String,
 }
 
@@ -185,18 +189,31 @@ impl TestHost {
             .map(|m| Change::module_override(m, true))
             .collect();
         self.change(&tenant.id, &changes);
+        self.user_of(&tenant.id, Role::Admin)
+    }
+
+    /// The same tenant as one of its staff: calls made with it reach modules with the role
+    /// `staff` (what `nova_sdk::context::get().role` reads), to test what staff may not do.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// let cafe = host.tenant("Cafe");
+    /// let waiter = host.staff(&cafe);
+    /// assert_eq!(host.call(&waiter, "pos", "POST", "/tickets/1/void", None).status, 403);
+    /// ```
+    pub fn staff(&self, tenant: &Tenant) -> Tenant {
+        self.user_of(&tenant.id, Role::Staff)
+    }
+
+    fn user_of(&self, tenant: &str, role: Role) -> Tenant {
+        let name = format!("{}-of-{tenant}", role.as_str());
         let token = self
             .state
             .keys
-            .issue(
-                &format!("admin-of-{}", tenant.id),
-                &format!("admin@{}.test", tenant.id),
-                Role::Admin,
-                Some(&tenant.id),
-            )
+            .issue(&name, &format!("{name}@testkit.test"), role, Some(tenant))
             .expect("token issued");
         Tenant {
-            id: tenant.id,
+            id: tenant.to_string(),
             token,
         }
     }
@@ -340,7 +357,7 @@ impl TestHost {
     }
 
     /// Call the module for a tenant as `actor` (such as `webhook:payments`), the way the
-    /// host calls it for verified webhooks.
+    /// host calls it for verified webhooks: the module reads the role `system`.
     pub fn call_as(
         &self,
         tenant: &Tenant,
@@ -362,6 +379,7 @@ impl TestHost {
         let call = Call {
             tenant_id: tenant.id.clone(),
             actor: actor.to_string(),
+            role: CallerRole::System,
             request_id: request_id.clone(),
             module: module.to_string(),
             request: req,
@@ -409,6 +427,26 @@ impl TestHost {
             .block_on(storage::kv::get(&self.state.db, &tenant.id, module, key))
             .expect("kv readable")
             .map(|s| serde_json::from_slice(&s.value).expect("the value is JSON"))
+    }
+
+    /// The tenant's invocation records, oldest first: one per module call that ran or was
+    /// refused, with its `status`, `outcome` (`ok`, `error`, `denied`, `trap`, `timeout`,
+    /// `limit`, `interrupted`; docs/API.md defines them), `path`, `actor` and `error`.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// host.call(&cafe, "tips", "GET", "/greetings", None);
+    /// let last = host.invocations(&cafe).pop().unwrap();
+    /// assert_eq!((last.path.as_str(), last.outcome.as_str()), ("/greetings", "ok"));
+    /// ```
+    pub fn invocations(&self, tenant: &Tenant) -> Vec<InvocationRecord> {
+        self.rt
+            .block_on(storage::invocations::all_for_tenant(
+                &self.state.db,
+                &tenant.id,
+            ))
+            .expect("invocations readable")
     }
 
     /// The tenant's audit records, oldest first.

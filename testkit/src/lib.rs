@@ -24,5 +24,5 @@ mod host;
 mod stubs;
 
 pub use component::build_component;
-pub use host::{AuditRecord, Reply, Tenant, TestHost};
+pub use host::{AuditRecord, InvocationRecord, Reply, Tenant, TestHost};
 pub use stubs::StubRequest;

@@ -73,9 +73,13 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             ),
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| Problem {
-        at: String::new(),
-        message: format!("not a nova.view/1 document: {e}"),
+    nova_input::json(bytes).map_err(|f| Problem {
+        at: if f.field == "body" {
+            String::new()
+        } else {
+            f.field
+        },
+        message: format!("not a nova.view/1 document: {}", f.message),
     })
 }
 

@@ -39,7 +39,7 @@ impl Role {
     }
 
     /// The stored name.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Superadmin => "superadmin",
             Role::Admin => "admin",

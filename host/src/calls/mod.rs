@@ -10,8 +10,50 @@ pub(crate) use outcome::{CallOutcome, Failure, Refusal};
 pub use policy::{LimitsFrom, Policy, Version};
 
 use crate::app::AppState;
+use crate::auth::token::Role;
 use crate::contract::GuestRequest;
 use crate::runtime::invoke::Caller;
+
+/// Who is behind a call, as the module sees it (`nova:module/context.role`): modules offer
+/// and allow actions by it, such as POS refusing a void from staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerRole {
+    /// The restaurant's administrator.
+    Admin,
+    /// A member of the restaurant's staff.
+    Staff,
+    /// The restaurant's service account.
+    Service,
+    /// Nova's support team, acting for the restaurant through the support routes.
+    Support,
+    /// The host itself: a verified webhook, a worker.
+    System,
+}
+
+impl CallerRole {
+    /// The name the module reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallerRole::Admin => "admin",
+            CallerRole::Staff => "staff",
+            CallerRole::Service => "service",
+            CallerRole::Support => "support",
+            CallerRole::System => "system",
+        }
+    }
+}
+
+impl From<Role> for CallerRole {
+    /// A signed-in user's role. Superadmins reach a tenant's modules only as its support.
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Admin => CallerRole::Admin,
+            Role::Staff => CallerRole::Staff,
+            Role::Service => CallerRole::Service,
+            Role::Superadmin => CallerRole::Support,
+        }
+    }
+}
 
 /// One call: who, into which module, with what.
 #[derive(Debug, Clone)]
@@ -19,6 +61,8 @@ pub struct Call {
     pub tenant_id: String,
     /// Who the invocation record names: a user id, `support:<email>`, `webhook:payments`, …
     pub actor: String,
+    /// What the actor may do, as the module reads it.
+    pub role: CallerRole,
     /// The id the invocation record, the logs and the answer share.
     pub request_id: String,
     pub module: String,
@@ -32,6 +76,7 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
     let Call {
         tenant_id,
         actor,
+        role,
         request_id,
         module: name,
         request,
@@ -63,6 +108,7 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
     let caller = Caller {
         tenant_id,
         actor,
+        role,
         request_id,
         limits,
         view: view.clone(),

@@ -128,7 +128,10 @@ fn failure_refusal(failure: Failure) -> Refusal {
         ),
         Failure::Limit(what) => (
             C::MODULE_LIMIT,
-            format!("the module hit a limit and was stopped: {what}"),
+            format!(
+                "the module hit a limit and was stopped: {}",
+                limit_cause(&what)
+            ),
         ),
         Failure::Interrupted => (
             C::MODULE_INTERRUPTED,
@@ -144,4 +147,30 @@ fn failure_refusal(failure: Failure) -> Refusal {
         ),
     };
     Refusal::new(status, code, message)
+}
+
+/// The limit a call hit, for the client: wasmtime puts a wasm backtrace (kept in the
+/// invocation record for operators) before the cause, which ends the text.
+fn limit_cause(error: &str) -> &str {
+    let cause = if error.contains("wasm backtrace:") {
+        error.rsplit(": ").next().unwrap_or(error)
+    } else {
+        error.lines().next().unwrap_or(error)
+    };
+    cause.trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_cause;
+
+    #[test]
+    fn a_limit_is_told_without_its_backtrace() {
+        let traced = "error while executing at wasm backtrace:\n    0:   0xcd62 - <unknown>!<wasm function 162>\n    1:   0xcd00 - <unknown>!<wasm function 9>: CPU deadline of 1s exceeded";
+        assert_eq!(limit_cause(traced), "CPU deadline of 1s exceeded");
+        assert_eq!(
+            limit_cause("memory limit of 64 MiB exceeded"),
+            "memory limit of 64 MiB exceeded"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nova_artifacts::guests;
 
-use super::{Call, CallOutcome, Failure, Policy, call};
+use super::{Call, CallOutcome, CallerRole, Failure, Policy, call};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::contract::GuestRequest;
@@ -75,6 +75,7 @@ impl Host {
         let call_ = Call {
             tenant_id: tenant.to_string(),
             actor: "test".into(),
+            role: CallerRole::Admin,
             request_id: uuid::Uuid::now_v7().to_string(),
             module: module.to_string(),
             request: get(path),

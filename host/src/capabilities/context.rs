@@ -27,4 +27,9 @@ impl Host for Gate {
             module_version: c.version.clone(),
         })
     }
+
+    async fn role(&mut self) -> wasmtime::Result<String> {
+        self.enter(None)?.expect("context needs no grant");
+        Ok(self.call.role.as_str().to_string())
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::grants::{Capability, Permissions};
+use crate::calls::CallerRole;
 use crate::limits::{LimitExceeded, Limits};
 use crate::storage::audit::AuditEvent;
 
@@ -13,6 +14,7 @@ use crate::storage::audit::AuditEvent;
 pub struct CallInfo {
     pub tenant_id: String,
     pub actor: String,
+    pub role: CallerRole,
     pub request_id: String,
     pub module: String,
     pub version: String,
@@ -100,6 +102,7 @@ mod tests {
         let call = CallInfo {
             tenant_id: "t1".into(),
             actor: "u1".into(),
+            role: CallerRole::Staff,
             request_id: "r1".into(),
             module: "pos".into(),
             version: "1.0.0".into(),

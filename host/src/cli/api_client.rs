@@ -81,6 +81,24 @@ impl Api {
         Ok(Answer { status, body })
     }
 
+    /// POST `bytes` as `application/octet-stream` (a component upload).
+    pub(crate) async fn upload(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Answer> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}: no answer"))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Answer { status, body })
+    }
+
     /// Like [`Api::call`], but any status outside `expect` is an error naming `what`.
     pub(crate) async fn expect(
         &self,

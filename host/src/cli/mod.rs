@@ -1,7 +1,9 @@
 //! The `nova` command line. Every subcommand reads the same [`Config`].
 
 mod api_client;
+mod dev;
 mod drill;
+mod install;
 mod sample_data;
 mod sandbox;
 mod scaffold;
@@ -11,14 +13,11 @@ mod worker;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::auth::{Role, password};
 use crate::config::Config;
 use crate::http::superadmin::check_email;
-use crate::runtime::Runtime;
-use crate::runtime::engine::EngineConfig;
 use crate::storage::{self, users};
 
 /// Nova: run restaurant software modules as sandboxed WebAssembly components, per tenant.
@@ -43,6 +42,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SuperadminCommand,
     },
+    /// Run a module while you write it: build it, serve it for a demo restaurant on a
+    /// throwaway server, and rebuild and reinstall it on every change.
+    Dev(dev::DevArgs),
     /// Manage installed modules.
     Module {
         #[command(subcommand)]
@@ -159,13 +161,7 @@ pub(crate) enum SuperadminCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ModuleCommand {
     /// Install a component file as the next version of a module and make it active.
-    Install {
-        /// The `.wasm` component.
-        file: PathBuf,
-        /// The module's name (a-z, 0-9, '-').
-        #[arg(long)]
-        name: String,
-    },
+    Install(install::InstallArgs),
     /// Start a new module: a crate with one route and a test that runs it in-process.
     New {
         /// The module's name (a-z, 0-9, '-'); also the crate's directory.
@@ -297,31 +293,17 @@ pub async fn run() -> anyhow::Result<()> {
         } => {
             let created = scaffold::create(&name, &dir, nova_repo.as_deref())?;
             println!(
-                "created {}\n  build:   cargo build --release --target wasm32-wasip2\n  test:    cargo test\n  install: nova module install target/wasm32-wasip2/release/{}.wasm --name {name}",
+                "created {}\n  run it:  nova dev {}   (a server with a demo restaurant; rebuilds on change)\n  test:    cargo test\n  build:   cargo build --release --target wasm32-wasip2\n  install: nova module install target/wasm32-wasip2/release/{}.wasm --name {name} --api-url URL --token T",
+                created.display(),
                 created.display(),
                 name.replace('-', "_")
             );
             Ok(())
         }
         Command::Module {
-            command: ModuleCommand::Install { file, name },
-        } => {
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let db = cli.config.connect().await?;
-            db.migrate().await?;
-            let engine = EngineConfig {
-                cache_dir: Some(cli.config.cache_dir()),
-                ..EngineConfig::default()
-            };
-            let runtime = Runtime::new(db, engine)?;
-            let installed = runtime.install(&name, bytes, Some("cli")).await?;
-            println!(
-                "installed {} version {} (sha256 {}); running servers pick it up on restart",
-                installed.name, installed.version, installed.content_hash
-            );
-            Ok(())
-        }
+            command: ModuleCommand::Install(args),
+        } => install::run(&cli.config, args).await,
+        Command::Dev(args) => dev::run(args).await,
     }
 }
 

@@ -148,6 +148,10 @@ fn greets_and_remembers() {
 const GITIGNORE: &str = "/target\n";
 
 /// Write the crate into `parent/NAME`; refuses to touch an existing directory.
+/// The toolchain the module builds with, and the target a Nova module is built for, so
+/// `cargo build` on a fresh machine fetches both without a separate `rustup target add`.
+const TOOLCHAIN: &str = include_str!("../../../rust-toolchain.toml");
+
 pub(crate) fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(
         valid_module_name(name),
@@ -180,6 +184,7 @@ pub(crate) fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::
         fill(TEST_RS),
     )?;
     std::fs::write(dir.join(".gitignore"), GITIGNORE)?;
+    std::fs::write(dir.join("rust-toolchain.toml"), TOOLCHAIN)?;
     Ok(dir)
 }
 
@@ -197,6 +202,8 @@ mod tests {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("\"tips.greeted\""));
         assert!(dir.join("tests/tips.rs").exists());
+        let toolchain = std::fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap();
+        assert!(toolchain.contains("wasm32-wasip2"), "{toolchain}");
         assert!(create("tips", parent.path(), None).is_err());
         assert!(create("Bad_Name", parent.path(), None).is_err());
     }

@@ -53,12 +53,8 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        rejection(&path, e.inner())
-    })?;
-    de.end().map_err(|e| rejection(".", &e))?;
+    let value: T =
+        nova_input::json(bytes).map_err(|f| ApiError::validation(&f.field, f.message))?;
     match nul_field(bytes) {
         Some(field) => Err(nul_error(&field)),
         None => Ok(value),
@@ -93,47 +89,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// A serde failure at `path` (`.` for the whole body) as a 400, worded for people and
-/// naming the field when there is one.
-fn rejection(path: &str, e: &serde_json::Error) -> ApiError {
-    use serde_json::error::Category;
-    let message = e.to_string();
-    if e.classify() != Category::Data {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::VALIDATION,
-            format!("the body is not valid JSON: {message}"),
-        );
-    }
-    let path = Some(path).filter(|p| *p != "." && !p.is_empty());
-    let field = field_of(path, &message);
-    let detail = match path {
-        Some(p) => format!("{p}: {message}"),
-        None => message,
-    };
-    ApiError {
-        field,
-        ..ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::VALIDATION, detail)
-    }
-}
-
-/// The field a data error is about: where it happened and, for a missing or unknown field,
-/// the name inside serde's message.
-fn field_of(path: Option<&str>, message: &str) -> Option<String> {
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|marker| {
-            let (_, after) = message.split_once(marker)?;
-            after.split_once('`').map(|(name, _)| name.to_string())
-        });
-    match (path, named) {
-        // An unknown field is already the last step of the path; a missing one is not.
-        (Some(p), Some(n)) if p == n || p.ends_with(&format!(".{n}")) => Some(p.to_string()),
-        (Some(p), Some(n)) => Some(format!("{p}.{n}")),
-        (p, n) => p.map(str::to_string).or(n),
-    }
 }
 
 /// The path (`items[0].name`) of the first string or key holding NUL, if any.
@@ -214,7 +169,7 @@ mod tests {
         );
         assert_eq!(field(r#"{"items":[]}"#).1, Some("table".into()));
         assert_eq!(field(r#"{"table":"7","extra":1}"#).1, Some("extra".into()));
-        assert_eq!(field(r#"{"table":"7"} trailing"#).1, None);
+        assert_eq!(field(r#"{"table":"7"} trailing"#).1, Some("body".into()));
         assert_eq!(field("not json").1, Some("body".into()));
         assert_eq!(field("[]").1, Some("body".into()), "arrays are not objects");
         assert_eq!(

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::error::current_request_id;
 use super::relayed::{PosPayment, relay};
 use crate::app::AppState;
-use crate::calls::{self, Call, Policy};
+use crate::calls::{self, Call, CallerRole, Policy};
 use crate::contract::GuestRequest;
 use crate::error_code::ErrorCode;
 use crate::storage::tenants;
@@ -110,6 +110,7 @@ async fn accept(
     let call = Call {
         tenant_id: env.tenant_id.clone(),
         actor: ACTOR.into(),
+        role: CallerRole::System,
         request_id: current_request_id(),
         module: "pos".into(),
         request: req,

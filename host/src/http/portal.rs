@@ -10,7 +10,7 @@ use super::error::{ApiError, current_request_id};
 use super::extract::TenantUser;
 use super::views;
 use crate::app::AppState;
-use crate::calls::{self, Call, CallOutcome, Policy};
+use crate::calls::{self, Call, CallOutcome, CallerRole, Policy};
 use crate::contract::GuestRequest;
 use crate::error_code::ErrorCode;
 
@@ -121,6 +121,7 @@ async fn handle(
     let call = Call {
         tenant_id: user.tenant_id,
         actor: user.claims.sub,
+        role: CallerRole::from(user.claims.role),
         request_id: current_request_id(),
         module: module_name,
         request: req,

@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Like `axum::extract::Query`, but a bad query string is 400 `VALIDATION`.
+/// Like `axum::extract::Query`, but a bad query string is 400 `VALIDATION` naming the
+/// parameter, worded as the SDK words a module's.
 pub(crate) struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
@@ -18,9 +19,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| ApiError::validation("query", e.body_text()))
+        nova_input::query(parts.uri.query().unwrap_or(""))
+            .map(ApiQuery)
+            .map_err(|f| ApiError::validation(&f.field, f.message))
     }
 }
 

@@ -19,6 +19,7 @@ use super::relayed::{
     self, SupportReply, SupportThread, SupportTicket, TriageList, TriageTicket, Unreadable,
 };
 use crate::app::AppState;
+use crate::calls::CallerRole;
 use crate::error_code::ErrorCode;
 use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::audit::{self, AuditEvent};
@@ -111,7 +112,9 @@ async fn triage(
             .map(|tenant| {
                 let (state, who, path) = (&state, &who, &path);
                 async move {
-                    let a = support::call(state, &tenant, who, "GET", path, None).await;
+                    let a =
+                        support::call(state, &tenant, who, CallerRole::Support, "GET", path, None)
+                            .await;
                     (tenant, a)
                 }
             })
@@ -197,6 +200,7 @@ async fn ticket(
             &state,
             &tenant,
             &team(&admin),
+            CallerRole::Support,
             "GET",
             &format!("/tickets/{id}"),
             None,
@@ -219,7 +223,16 @@ async fn respond(
 ) -> Response {
     let path = format!("/tickets/{id}/replies");
     relay::<SupportReply>(
-        support::call(&state, &tenant, &team(&admin), "POST", &path, Some(&body)).await,
+        support::call(
+            &state,
+            &tenant,
+            &team(&admin),
+            CallerRole::Support,
+            "POST",
+            &path,
+            Some(&body),
+        )
+        .await,
     )
 }
 
@@ -237,7 +250,16 @@ async fn severity(
 ) -> Response {
     let path = format!("/tickets/{id}/severity");
     relay::<SupportTicket>(
-        support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await,
+        support::call(
+            &state,
+            &tenant,
+            &team(&admin),
+            CallerRole::Support,
+            "PUT",
+            &path,
+            Some(&body),
+        )
+        .await,
     )
 }
 
@@ -255,7 +277,16 @@ async fn assign(
 ) -> Response {
     let path = format!("/tickets/{id}/assignee");
     relay::<SupportTicket>(
-        support::call(&state, &tenant, &team(&admin), "PUT", &path, Some(&body)).await,
+        support::call(
+            &state,
+            &tenant,
+            &team(&admin),
+            CallerRole::Support,
+            "PUT",
+            &path,
+            Some(&body),
+        )
+        .await,
     )
 }
 

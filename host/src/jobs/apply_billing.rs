@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::billing::apply::{self, ApplyError, Decision};
 use crate::billing::{ACTOR, count};
-use crate::calls::{self, Call, CallOutcome, Policy};
+use crate::calls::{self, Call, CallOutcome, CallerRole, Policy};
 use crate::contract::GuestRequest;
 use crate::storage::outbox::{self, Claimed};
 use crate::storage::{billing_events, tenants};
@@ -86,6 +86,7 @@ async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
     let call = Call {
         tenant_id: tenant.clone(),
         actor: ACTOR.into(),
+        role: CallerRole::System,
         request_id: request_id.clone(),
         module: "billing".into(),
         request: GuestRequest {

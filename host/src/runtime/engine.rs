@@ -44,7 +44,7 @@ impl Default for EngineConfig {
 pub enum CompileError {
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
-    #[error("component does not fit the nova:module@0.1.0 world: {0}")]
+    #[error("component does not fit a nova:module world (0.1.0 or 0.2.0): {0}")]
     WrongWorld(String),
 }
 
@@ -128,8 +128,8 @@ impl WasmEngine {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| CompileError::WrongWorld(format!("{e:#}")))?;
-        ModulePre::new(pre).map_err(|e| CompileError::WrongWorld(format!("{e:#}")))
+            .map_err(|e| CompileError::WrongWorld(for_people(&format!("{e:#}"))))?;
+        ModulePre::new(pre).map_err(|e| CompileError::WrongWorld(for_people(&format!("{e:#}"))))
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Component, CompileError> {
@@ -154,12 +154,10 @@ impl WasmEngine {
             }
         }
         if !is_component_binary(bytes) {
-            return Err(CompileError::Invalid(
-                "expected a component (core modules must be wrapped, e.g. by building for wasm32-wasip2)".into(),
-            ));
+            return Err(CompileError::Invalid(NOT_A_COMPONENT.into()));
         }
         let component = Component::new(&self.engine, bytes)
-            .map_err(|e| CompileError::Invalid(format!("{e:#}")))?;
+            .map_err(|e| CompileError::Invalid(for_people(&format!("{e:#}"))))?;
         if let Some(path) = &cached {
             // Write then rename so a crash never leaves a truncated entry behind.
             let result = component
@@ -180,7 +178,17 @@ impl WasmEngine {
 }
 
 /// True for the binary encoding of a component (a core module has layer 0, version 1).
-fn is_component_binary(bytes: &[u8]) -> bool {
+/// Why bytes that do not start as a component are refused.
+pub(crate) const NOT_A_COMPONENT: &str = "expected a WebAssembly component: build the module for wasm32-wasip2 (a core module or any other file is refused)";
+
+/// A wasmparser or wasmtime error as one line for people: their messages can end with a
+/// debug dump of the bytes they expected, over several lines.
+pub(crate) fn for_people(text: &str) -> String {
+    let text = text.split(" - expected").next().unwrap_or(text);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn is_component_binary(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [0x0d, 0x00, 0x01, 0x00]
 }
 

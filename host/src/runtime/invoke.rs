@@ -14,6 +14,7 @@ use super::engine::WasmEngine;
 use super::growth::Growth;
 use super::registry::LoadedModule;
 use super::store::StoreData;
+use crate::calls::CallerRole;
 use crate::capabilities::gate::CallInfo;
 use crate::capabilities::grants::Permissions;
 use crate::capabilities::outbound_http::Outbound;
@@ -34,6 +35,7 @@ const MAX_ATTEMPTS: u32 = 6;
 pub(crate) struct Caller {
     pub(crate) tenant_id: String,
     pub(crate) actor: String,
+    pub(crate) role: CallerRole,
     pub(crate) request_id: String,
     /// The tenant's resolved view (flags and modules for the entitlements import).
     pub(crate) view: Arc<TenantView>,
@@ -305,6 +307,7 @@ impl Runtime {
         let call = CallInfo {
             tenant_id: caller.tenant_id.clone(),
             actor: caller.actor.clone(),
+            role: caller.role,
             request_id: caller.request_id.clone(),
             module: module.name.clone(),
             version: module.version.to_string(),

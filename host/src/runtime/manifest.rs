@@ -26,7 +26,12 @@ pub(crate) fn valid_host(name: &str) -> bool {
 pub(crate) fn declared(component: &[u8]) -> Result<Permissions, String> {
     let mut out = Permissions::default();
     for payload in wasmparser::Parser::new(0).parse_all(component) {
-        let payload = payload.map_err(|e| format!("unreadable component: {e}"))?;
+        let payload = payload.map_err(|e| {
+            format!(
+                "unreadable component: {}",
+                super::engine::for_people(&e.to_string())
+            )
+        })?;
         if let wasmparser::Payload::CustomSection(section) = payload
             && section.name() == SECTION
         {

@@ -150,6 +150,9 @@ impl Runtime {
     /// The checks every version passes before it runs: its manifest reads, and it compiles
     /// and links against the world.
     async fn check(&self, bytes: &[u8]) -> Result<Checked, InstallError> {
+        if !engine::is_component_binary(bytes) {
+            return Err(CompileError::Invalid(engine::NOT_A_COMPONENT.into()).into());
+        }
         let declared = manifest::declared(bytes).map_err(CompileError::Invalid)?;
         let pre = self.prepare(bytes.to_vec()).await?;
         Ok((declared, pre))

@@ -132,23 +132,23 @@ pub(crate) struct InvocationFilter {
 }
 
 /// A record as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct InvocationView {
-    pub(crate) id: String,
-    pub(crate) tenant_id: String,
-    pub(crate) module: String,
-    pub(crate) version: Option<String>,
-    pub(crate) actor: Option<String>,
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) status: i64,
-    pub(crate) outcome: String,
-    pub(crate) duration_ms: f64,
-    pub(crate) fuel: i64,
-    pub(crate) request_id: String,
-    pub(crate) error: Option<String>,
-    pub(crate) created_at: String,
+pub struct InvocationView {
+    pub id: String,
+    pub tenant_id: String,
+    pub module: String,
+    pub version: Option<String>,
+    pub actor: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+    pub outcome: String,
+    pub duration_ms: f64,
+    pub fuel: i64,
+    pub request_id: String,
+    pub error: Option<String>,
+    pub created_at: String,
 }
 
 /// Newest first, a page at a time: the rows and where the next page starts.
@@ -186,6 +186,18 @@ pub(crate) async fn page(
             created_at: rfc3339(row.try_get("created_at")?),
         })
     })
+}
+
+/// Every record of `tenant`, oldest first (for the test kit: a tenant there has few).
+pub async fn all_for_tenant(db: &Db, tenant: &str) -> Result<Vec<InvocationView>, sqlx::Error> {
+    let filter = InvocationFilter {
+        tenant_id: Some(tenant.to_string()),
+        limit: 100_000,
+        ..InvocationFilter::default()
+    };
+    let (mut rows, _) = page(db, &filter).await?;
+    rows.reverse();
+    Ok(rows)
 }
 
 #[cfg(test)]

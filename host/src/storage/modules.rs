@@ -96,6 +96,21 @@ pub(crate) async fn install(
         .bind(module)
         .execute(&mut *tx)
         .await?;
+    // Who put which bytes into production is the first thing an incident review asks.
+    let request_id = crate::telemetry::REQUEST_ID.try_with(Clone::clone).ok();
+    super::audit::insert(
+        &mut tx,
+        &super::audit::AuditEvent::new(
+            None,
+            "superadmin",
+            "module.installed",
+            actor,
+            &serde_json::json!({"module": module, "version": next, "versionId": id,
+                "contentHash": content_hash, "sizeBytes": component.len()}),
+            request_id.as_deref(),
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StoredVersion {
         id,

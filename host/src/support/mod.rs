@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::AnyConnection;
 
 use crate::app::AppState;
-use crate::calls::{self, Call, Policy};
+use crate::calls::{self, Call, CallerRole, Policy};
 use crate::contract::GuestRequest;
 use crate::storage::announcements::{self, Announcement, Window};
 use crate::storage::{kv, mail, users};
@@ -62,6 +62,7 @@ pub(crate) async fn call(
     state: &AppState,
     tenant: &str,
     actor: &str,
+    role: CallerRole,
     method: &str,
     path: &str,
     body: Option<&Value>,
@@ -81,6 +82,7 @@ pub(crate) async fn call(
     let call = Call {
         tenant_id: tenant.to_string(),
         actor: actor.to_string(),
+        role,
         request_id: request_id.clone(),
         module: MODULE.to_string(),
         request: req,

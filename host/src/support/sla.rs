@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{call, tenants_with_tickets};
 use crate::app::AppState;
+use crate::calls::CallerRole;
 use crate::storage::{mail, now_ms, users};
 
 /// Who the support module sees as the caller of a check.
@@ -27,7 +28,16 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<Vec<Value>> {
         // A check reports a bounded number of alerts and says when there are more.
         for _ in 0..MAX_CHECKS_PER_TENANT {
             let body = json!({"now": now, "warnWithinMs": WARN_WITHIN_MS});
-            let answer = call(state, &tenant, ACTOR, "POST", "/sla/check", Some(&body)).await;
+            let answer = call(
+                state,
+                &tenant,
+                ACTOR,
+                CallerRole::System,
+                "POST",
+                "/sla/check",
+                Some(&body),
+            )
+            .await;
             if answer.status != 200 {
                 tracing::warn!(tenant_id = %tenant, status = answer.status, body = %answer.body, "SLA check failed");
                 break;

@@ -124,6 +124,16 @@ async fn readme_walkthrough(backend: Backend) {
         "probe",
     ]);
     assert!(out.contains("installed probe version 1"), "{out}");
+    // It says where it went, and when running servers take it.
+    let into = match backend {
+        Backend::Sqlite => format!(
+            "the SQLite database {}",
+            nova.data_dir.path().join("nova.db").display()
+        ),
+        Backend::Postgres => "the database postgres".to_string(),
+    };
+    assert!(out.contains(&into), "{out}");
+    assert!(out.contains("switch to it within 5 s"), "{out}");
     let (child, base) = nova.serve();
     let (_, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
     assert_eq!(
@@ -140,7 +150,46 @@ async fn readme_walkthrough(backend: Backend) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(got, ticket);
+    // Through the running server's API: served at once, no restart.
+    let out = nova.run(&[
+        "module",
+        "install",
+        wasm.to_str().unwrap(),
+        "--name",
+        "probe-api",
+        "--api-url",
+        &base,
+        "--token",
+        &admin,
+    ]);
+    assert!(out.contains("installed probe-api version 1"), "{out}");
+    let (_, ready) = json(http.get(format!("{base}/readyz")).send().await.unwrap()).await;
+    assert_eq!(
+        ready["modules"],
+        json!(["billing", "pos", "probe", "probe-api", "support"])
+    );
     stop(child);
+
+    // A data directory no server uses is not created by accident.
+    if backend == Backend::Sqlite {
+        let elsewhere = nova.data_dir.path().join("elsewhere");
+        let out = nova
+            .command()
+            .args([
+                "module",
+                "install",
+                wasm.to_str().unwrap(),
+                "--name",
+                "lost",
+            ])
+            .args(["--data-dir", elsewhere.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("there is no Nova database"), "{err}");
+        assert!(!elsewhere.exists(), "nothing was created");
+    }
 
     let out = nova
         .command()

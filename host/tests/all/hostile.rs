@@ -177,15 +177,61 @@ async fn invalid_components_are_refused_and_nothing_installed(backend: Backend) 
         assert_eq!(resp.status(), 400, "{name}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"]["code"], "INVALID_COMPONENT", "{name}: {body}");
+        // One line for people: no debug dump of the bytes the parser expected.
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains('\n') && !message.contains("expected=") && !message.contains("0x"),
+            "{name}: {message}"
+        );
     }
     let resp = server.install(&admin, "Bad Name", guests::TRIVIAL).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(server.count("module_versions").await, before);
+    let (_, audit) = server
+        .get(
+            &admin,
+            "/v1/superadmin/audit?action=module.installed&limit=500",
+        )
+        .await;
+    let installed: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == common::SUPERADMIN_EMAIL)
+        .collect();
+    assert_eq!(
+        installed,
+        Vec::<&Value>::new(),
+        "refused installs are not audited"
+    );
+
+    // A good install is audited with what went in and who put it there.
+    let resp = server.install(&admin, "audited", guests::TRIVIAL).await;
+    assert_eq!(resp.status(), 201);
+    let version: Value = resp.json().await.unwrap();
+    let (_, audit) = server
+        .get(
+            &admin,
+            "/v1/superadmin/audit?action=module.installed&limit=500",
+        )
+        .await;
+    let event = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["payload"]["module"] == "audited")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(event["actor"], common::SUPERADMIN_EMAIL, "{audit}");
+    assert_eq!(event["payload"]["version"], version["version"]);
+    assert_eq!(event["payload"]["contentHash"], version["contentHash"]);
+    assert_eq!(event["payload"]["sizeBytes"], guests::TRIVIAL.len());
+    assert!(event["requestId"].is_string(), "{event}");
     let (_, modules) = server.get(&admin, "/v1/superadmin/modules").await;
     assert_eq!(
         modules["modules"].as_array().unwrap().len(),
-        nova_artifacts::BUNDLED_MODULES.len(),
-        "only the bundled modules"
+        nova_artifacts::BUNDLED_MODULES.len() + 1,
+        "the bundled modules and the one good install"
     );
 }
 

@@ -11,11 +11,13 @@ use nova::webhooks::signature;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A tenant with POS on; returns (superadmin token, tenant id, staff token).
+/// A tenant with POS on; returns (superadmin token, tenant id, the tenant admin's token):
+/// these flows refund and change the menu, which POS allows only the restaurant's admin.
 async fn pos_tenant(server: &TestServer) -> (String, String, String) {
     let admin = server.superadmin().await;
-    let (tenant, token) = server.tenant(&admin, "Bistro").await;
+    let (tenant, _staff) = server.tenant(&admin, "Bistro").await;
     server.toggle(&admin, &tenant, "pos", true).await;
+    let token = server.tenant_user(&admin, &tenant, "admin").await;
     (admin, tenant, token)
 }
 

@@ -442,7 +442,9 @@ async fn tokens_not_valid_yet_are_refused() {
 async fn a_withdrawn_audit_grant_is_a_clean_refusal(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
-    let (_, staff) = pos_tenant(&server, &admin, "No Audit").await;
+    let (tenant, _) = pos_tenant(&server, &admin, "No Audit").await;
+    // Only the restaurant's admin may change the menu.
+    let owner = server.tenant_user(&admin, &tenant, "admin").await;
     let (s, _) = server
         .send(
             Method::PUT,
@@ -456,7 +458,7 @@ async fn a_withdrawn_audit_grant_is_a_clean_refusal(backend: Backend) {
     let (s, v) = server
         .send(
             Method::POST,
-            &staff,
+            &owner,
             "/v1/portal/pos/menu/categories",
             &json!({"name": "Pizza"}),
         )

@@ -130,6 +130,10 @@ async fn registration_to_tenant(backend: Backend) {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["action"], "registration.module_toggled");
     assert_eq!(events[0]["actor"], common::SUPERADMIN_EMAIL);
+    // The payload's keys, as docs/API.md describes them.
+    let mut keys: Vec<&String> = events[0]["payload"].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["actor", "delta", "reason"], "{}", events[0]);
     let toggles = &events[0]["payload"]["delta"]["toggles"];
     assert_eq!(toggles["pos"], json!({"previous": null, "current": true}));
     assert_eq!(

@@ -3,21 +3,37 @@
 //! switched on and disappears once it is off (its deep link then says it is not enabled),
 //! its form shows the module's refusal next to the field, the maintenance banner shows, and
 //! a hostile module's screens are shown inert or refused while the page keeps working.
-//! Screenshots land in `target/screenshots/portal-*.png`.
+//! POS runs a sale paid by card through the real payments sandbox, and staff are not
+//! offered a void. Screenshots land in `target/screenshots/portal-*.png`.
 
 use crate::common;
 
+use std::time::{Duration, Instant};
+
 use common::browser::Browser;
-use common::{Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TestServer, guests};
+use common::{Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, guests, sandbox};
 use reqwest::Method;
 use serde_json::json;
 
 const OWNER: &str = "owner@corner-cafe.test";
 const PASSWORD: &str = "owner-password-1";
+const WAITER: &str = "waiter@corner-cafe.test";
+
+/// Sign out of the portal and in again as `email`.
+async fn sign_in_as(b: &Browser, email: &str) {
+    b.click("#sign-out").await;
+    b.see("You are signed out.").await;
+    b.fill("#f-email", email).await;
+    b.fill("#f-password", PASSWORD).await;
+    b.click("form#login button[type=submit]").await;
+    // The header names whoever is signed in, once the portal has drawn their home.
+    b.see(&format!("{email} (")).await;
+    b.see("Announcements").await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modules_bring_their_screens_to_the_portal() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    let (server, _sandbox) = sandbox::start(Backend::Sqlite).await;
     let admin = server.superadmin().await;
     assert_eq!(
         server
@@ -182,16 +198,33 @@ async fn modules_bring_their_screens_to_the_portal() {
     );
     assert_eq!(triage["tickets"][0]["severity"], "S2");
 
-    // POS's screens: an item added from the menu screen (money typed as 2.50), a ticket
-    // opened for a table, two of the item rung up from the menu, paid in cash, closed
-    // (asked first), and the day's report counts it; another ticket is voided with a reason.
+    // POS, not in the navigation until a superadmin switches it on (through the API); then
+    // its entry is there after a reload.
+    let nav = b.text("#nav").await;
+    assert!(!nav.contains("Point of sale"), "{nav}");
     server.toggle(&admin, &tenant, "pos", true).await;
-    b.load(&server.url("/app/#/m/pos/menu")).await;
-    b.see("The menu is empty.").await;
-    b.fill("input[name=name]", "Espresso").await;
-    b.fill("input[name=priceCents]", "2.50").await;
+    b.load(&server.url("/app/#/")).await;
+    b.click("#nav a[href='#/m/pos/tickets']").await;
+    b.see("No tickets yet.").await;
+    // A category, then two items in it from the menu screen (money typed as 2.50).
+    b.click("ul.module-menu a[href='#/m/pos/categories']").await;
+    b.fill("input[name=name]", "Coffee bar").await;
     b.click("main form button[type=submit]").await;
-    assert_eq!(b.text("main table td[data-label=Item]").await, "Espresso");
+    assert_eq!(
+        b.text("main table td[data-label=Category]").await,
+        "Coffee bar"
+    );
+    b.click("ul.module-menu a[href='#/m/pos/menu']").await;
+    b.see("The menu is empty.").await;
+    for (name, price) in [("Espresso", "2.50"), ("Croissant", "3")] {
+        b.fill("input[name=name]", name).await;
+        b.fill("input[name=priceCents]", price).await;
+        b.click("select[name=categoryId] option[value='1']").await;
+        b.click("main form button[type=submit]").await;
+        b.see(name).await;
+    }
+    b.find("main table td[data-label=Category]").await;
+    // A ticket for table 7 with two lines rung up from the menu.
     b.click("ul.module-menu a[href='#/m/pos/new']").await;
     b.fill("input[name=table]", "7").await;
     b.click("main form button[type=submit]").await;
@@ -200,10 +233,37 @@ async fn modules_bring_their_screens_to_the_portal() {
     b.click("main form:has(select[name=itemId]) button[type=submit]")
         .await;
     assert_eq!(b.text("main table td[data-label=Qty]").await, "2");
-    b.shot("pos-ticket").await;
-    b.click("main form:has(select[name=method] option[value=cash]) button[type=submit]")
+    b.click("select[name=itemId] option[value='2']").await;
+    b.fill("input[name=qty]", "1").await;
+    b.click("main form:has(select[name=itemId]) button[type=submit]")
         .await;
-    b.see("Done.").await;
+    assert_eq!(
+        b.text("main table tbody tr:nth-child(2) td[data-label=Item]")
+            .await,
+        "Croissant"
+    );
+    b.shot("pos-ticket").await;
+    // Paid by card through the payments sandbox (the amount due is filled in); the payment
+    // is pending until the sandbox's signed webhook settles it, which the page shows on
+    // its next load.
+    b.fill("input[name=cardToken]", "tok_visa").await;
+    b.click("main form:has(input[name=cardToken]) button[type=submit]")
+        .await;
+    // The payment's row, once the charge has been answered.
+    b.find("main table td[data-label=Method]").await;
+    let ticket = server.url("/app/#/m/pos/ticket?id=1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        b.load(&ticket).await;
+        let status = b.text("main table td[data-label=Status]").await;
+        if status == "settled" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never settled: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(b.text("main table td[data-label=Method]").await, "card");
+    b.shot("pos-settled").await;
     b.click("main .actions button").await;
     b.see("Close the ticket?").await;
     b.click("dialog.confirm button.danger").await;
@@ -212,6 +272,8 @@ async fn modules_bring_their_screens_to_the_portal() {
     b.click("ul.module-menu a[href='#/m/pos/report']").await;
     b.see("Sales on").await;
     assert_eq!(b.text("main .stat .value").await, "1");
+    // Two espressos at 2.50 and a croissant at 3.00, untaxed.
+    assert_eq!(b.text("main .stat:nth-child(2) .value").await, "8.00");
     b.shot("pos-report").await;
     b.click("ul.module-menu a[href='#/m/pos/new']").await;
     b.fill("input[name=table]", "8").await;
@@ -285,6 +347,7 @@ async fn modules_bring_their_screens_to_the_portal() {
         ("pos-closed-ticket", "#/m/pos/ticket?id=1", "Lines"),
         ("pos-new", "#/m/pos/new", "Open ticket"),
         ("pos-menu", "#/m/pos/menu", "Espresso"),
+        ("pos-categories", "#/m/pos/categories", "Coffee bar"),
         ("pos-stock", "#/m/pos/stock", "No item is tracked"),
         ("pos-report", "#/m/pos/report", "Sales on"),
         (
@@ -302,6 +365,54 @@ async fn modules_bring_their_screens_to_the_portal() {
         }
     }
     b.client.set_window_size(1280, 800).await.unwrap();
+
+    // Staff serve but do not void or keep the menu: the open ticket offers lines and
+    // payments but no void, and the menu has no form.
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/tenants/{tenant}/users"),
+            &json!({"email": WAITER, "password": PASSWORD, "role": "staff"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    sign_in_as(&b, WAITER).await;
+    b.load(&server.url("/app/#/m/pos/ticket?id=3")).await;
+    b.see("Add from the menu").await;
+    b.see("Card payment").await;
+    let void_offered = b
+        .client
+        .execute(
+            "return document.querySelector('main input[name=reason]') !== null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(void_offered, json!(false), "staff are not offered a void");
+    b.shot("staff-ticket").await;
+    b.load(&server.url("/app/#/m/pos/menu")).await;
+    b.see("Your restaurant's admin keeps the menu.").await;
+    assert_eq!(
+        b.client
+            .execute(
+                "return document.querySelectorAll('main form').length;",
+                vec![]
+            )
+            .await
+            .unwrap(),
+        json!(0)
+    );
+    b.shot("staff-menu").await;
+    sign_in_as(&b, OWNER).await;
+
+    // POS switched off: its entry is gone on the next load, and its deep link says so.
+    server.toggle(&admin, &tenant, "pos", false).await;
+    b.load(&server.url("/app/#/m/pos/ticket?id=3")).await;
+    b.see("pos is not enabled for your restaurant.").await;
+    let nav = b.text("#nav").await;
+    assert!(!nav.contains("Point of sale"), "{nav}");
+    b.shot("pos-not-enabled").await;
 
     // Nova's operators are sent to the console and get no session here.
     b.click("#sign-out").await;

@@ -204,14 +204,26 @@ async fn bundled_screens_keep_the_format(backend: Backend) {
         "{err}"
     );
 
-    // POS: a menu item, an open ticket with a line, a closed one; every screen, both states.
+    // POS: a category and an item (the restaurant's admin keeps the menu), an open ticket
+    // with a line, a closed one; every screen, both states, as staff and as the admin.
     server.toggle(&admin, &tenant, "pos", true).await;
+    let owner = server.tenant_user(&admin, &tenant, "admin").await;
+    let (status, category) = server
+        .send(
+            Method::POST,
+            &owner,
+            "/v1/portal/pos/menu/categories",
+            &json!({"name": "Coffee"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{category}");
     let (status, item) = server
         .send(
             Method::POST,
-            &staff,
+            &owner,
             "/v1/portal/pos/menu/items",
-            &json!({"name": "Espresso", "priceCents": 250, "taxRateBps": 0}),
+            &json!({"name": "Espresso", "priceCents": 250, "taxRateBps": 0,
+                    "categoryId": category["id"]}),
         )
         .await;
     assert_eq!(status, 201, "{item}");
@@ -255,15 +267,15 @@ async fn bundled_screens_keep_the_format(backend: Backend) {
         .collect();
     assert_eq!(
         views,
-        ["tickets", "new", "menu", "stock", "report"],
+        ["tickets", "new", "menu", "categories", "stock", "report"],
         "{screens}"
     );
     views.extend(tickets.iter().map(|id| format!("ticket?id={id}")));
     for v in views {
-        let (status, doc) = server
-            .get(&staff, &format!("/v1/portal/pos/_views/{v}"))
-            .await;
-        assert_eq!(status, 200, "{v}: {doc}");
+        for who in [&staff, &owner] {
+            let (status, doc) = server.get(who, &format!("/v1/portal/pos/_views/{v}")).await;
+            assert_eq!(status, 200, "{v}: {doc}");
+        }
     }
     // The open ticket offers its menu as numbers (an id is sent as the route wants it).
     let (_, open) = server
@@ -290,7 +302,99 @@ async fn bundled_screens_keep_the_format(backend: Backend) {
     );
 }
 
+/// The forms a screen offers, by their submit label.
+fn forms(view: &Value) -> Vec<String> {
+    view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "form")
+        .map(|b| b["submit"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// POS offers staff only what staff may do, and its routes refuse the rest whatever the
+/// screen showed: the module decides from the role the host hands it.
+async fn staff_are_offered_and_allowed_only_staff_actions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, staff) = server.tenant(&admin, "Roles Cafe").await;
+    server.toggle(&admin, &tenant, "pos", true).await;
+    let owner = server.tenant_user(&admin, &tenant, "admin").await;
+    let (_, t) = server
+        .send(
+            Method::POST,
+            &staff,
+            "/v1/portal/pos/tickets",
+            &json!({"table": "4"}),
+        )
+        .await;
+    let ticket = format!("/v1/portal/pos/_views/ticket?id={}", t["id"]);
+
+    let (_, as_staff) = server.get(&staff, &ticket).await;
+    let (_, as_owner) = server.get(&owner, &ticket).await;
+    assert!(
+        !forms(&as_staff).contains(&"Void ticket".to_string()),
+        "{as_staff}"
+    );
+    assert!(
+        forms(&as_owner).contains(&"Void ticket".to_string()),
+        "{as_owner}"
+    );
+    let (_, menu_staff) = server.get(&staff, "/v1/portal/pos/_views/menu").await;
+    let (_, menu_owner) = server.get(&owner, "/v1/portal/pos/_views/menu").await;
+    assert_eq!(forms(&menu_staff), Vec::<String>::new(), "{menu_staff}");
+    assert_eq!(forms(&menu_owner), ["Add item"], "{menu_owner}");
+
+    // Sent by hand, staff's void is refused, writes nothing and is recorded.
+    let void = format!("/v1/portal/pos/tickets/{}/void", t["id"]);
+    let kv_before = server.count("module_kv").await;
+    let (status, err) = server
+        .send(
+            Method::POST,
+            &staff,
+            &void,
+            &json!({"reason": "walked out"}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN")),
+        "{err}"
+    );
+    assert_eq!(server.count("module_kv").await, kv_before);
+    let records = server
+        .invocations_for(&admin, err["error"]["requestId"].as_str().unwrap())
+        .await;
+    assert_eq!(records[0]["status"], 403, "{records:?}");
+    for (path, body) in [
+        ("/v1/portal/pos/menu/categories", json!({"name": "Tea"})),
+        (
+            "/v1/portal/pos/menu/items",
+            json!({"name": "Tea", "priceCents": 200, "taxRateBps": 0}),
+        ),
+    ] {
+        let (status, err) = server.send(Method::POST, &staff, path, &body).await;
+        assert_eq!(status, 403, "{path}: {err}");
+    }
+    // The admin's void goes through.
+    let (status, voided) = server
+        .send(
+            Method::POST,
+            &owner,
+            &void,
+            &json!({"reason": "walked out"}),
+        )
+        .await;
+    assert_eq!(
+        (status, voided["status"].as_str()),
+        (200, Some("void")),
+        "{voided}"
+    );
+}
+
 both_backends!(
     screens_pass_through_the_host_checks,
-    bundled_screens_keep_the_format
+    bundled_screens_keep_the_format,
+    staff_are_offered_and_allowed_only_staff_actions
 );

@@ -328,6 +328,21 @@ impl TestServer {
         (id, token)
     }
 
+    /// A new user of `tenant` with `role` (`admin` or `staff`), signed in: its token.
+    pub async fn tenant_user(&self, admin: &str, tenant: &str, role: &str) -> String {
+        let email = format!("{role}-{}@{tenant}.test", rand::random::<u32>());
+        let resp = self
+            .http
+            .post(self.url(&format!("/v1/superadmin/tenants/{tenant}/users")))
+            .bearer_auth(admin)
+            .json(&json!({"email": email, "password": "user-password", "role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        self.login(&email, "user-password").await
+    }
+
     /// Switch a module on or off for a tenant.
     pub async fn toggle(&self, admin: &str, tenant: &str, module: &str, enabled: bool) {
         let resp = self
@@ -384,7 +399,9 @@ impl TestServer {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let body = resp.json().await.unwrap_or(Value::Null);
+        assert_written_for_people(&body);
+        (status, body)
     }
 
     /// Send a JSON body with a token, returning (status, JSON body or null).
@@ -404,7 +421,9 @@ impl TestServer {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let body = resp.json().await.unwrap_or(Value::Null);
+        assert_written_for_people(&body);
+        (status, body)
     }
 
     /// The invocation records with this request id.
@@ -492,4 +511,25 @@ pub async fn post_billing_to(http: &reqwest::Client, base: &str, event: &Value) 
         .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Every error body the suites see through [`TestServer::get`] and [`TestServer::send`] is
+/// worded for people: no Rust debug output, no serde internals, no parser positions.
+pub fn assert_written_for_people(body: &Value) {
+    let Some(message) = body["error"]["message"].as_str() else {
+        return;
+    };
+    for fragment in [
+        "Failed to deserialize",
+        "expected=",
+        " at line ",
+        "Error {",
+        "Some(",
+        "\n",
+    ] {
+        assert!(
+            !message.contains(fragment),
+            "an error message carries {fragment:?}: {message}"
+        );
+    }
 }

@@ -34,6 +34,7 @@ fn load(id: u64) -> Result<Category, Error> {
 
 pub fn create(req: &Request) -> Result<Response, Error> {
     let name = parse(&req.json()?)?;
+    crate::roles::managers_only("change the menu")?;
     let id = store::next_id(keys::CATEGORY_SEQ)?;
     let category = Category {
         id,
@@ -57,6 +58,7 @@ pub fn get(req: &Request) -> Result<Response, Error> {
 pub fn update(req: &Request) -> Result<Response, Error> {
     let id = validate::path_id(req, "id")?;
     let name = parse(&req.json()?)?;
+    crate::roles::managers_only("change the menu")?;
     let mut category = load(id)?;
     category.name = name;
     kv::set_json(&keys::category(id), &category)?;
@@ -66,6 +68,7 @@ pub fn update(req: &Request) -> Result<Response, Error> {
 
 pub fn delete(req: &Request) -> Result<Response, Error> {
     let id = validate::path_id(req, "id")?;
+    crate::roles::managers_only("change the menu")?;
     load(id)?;
     // The membership index answers "is it in use?" with one read instead of a menu scan.
     if !kv::list(&keys::category_items(id), 1, None)?

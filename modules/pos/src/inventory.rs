@@ -150,6 +150,7 @@ pub fn adjust(req: &Request) -> Result<Response, Error> {
 pub fn set_threshold(req: &Request) -> Result<Response, Error> {
     let item_id = validate::path_id(req, "itemId")?;
     let threshold = parse_threshold(&req.json()?)?;
+    crate::roles::managers_only("set a stock threshold")?;
     let item = menu::load(item_id)?;
     // Setting a threshold starts tracking, with nothing on hand until stock is counted in.
     let mut stock = find(item_id)?.unwrap_or_else(|| Stock::new(item_id));

@@ -13,6 +13,7 @@ mod menu;
 mod money;
 mod payments;
 mod reports;
+mod roles;
 mod screens;
 mod store;
 mod tickets;
@@ -61,6 +62,7 @@ impl Module for Pos {
             .get("/_views/new", screens::new_ticket)
             .get("/_views/ticket", screens::ticket)
             .get("/_views/menu", screens::menu_screen)
+            .get("/_views/categories", screens::categories)
             .get("/_views/stock", screens::stock)
             .get("/_views/report", screens::report)
     }

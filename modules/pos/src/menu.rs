@@ -125,6 +125,7 @@ fn check_name_free(name: &str, except: Option<u64>) -> Result<(), Error> {
 
 pub fn create(req: &Request) -> Result<Response, Error> {
     let changes = parse_new(&req.json()?)?;
+    crate::roles::managers_only("change the menu")?;
     let name = changes.name.clone().unwrap_or_default();
     check_category(changes.category_id.flatten())?;
     check_name_free(&name, None)?;
@@ -176,6 +177,7 @@ pub fn get(req: &Request) -> Result<Response, Error> {
 pub fn update(req: &Request) -> Result<Response, Error> {
     let id = validate::path_id(req, "id")?;
     let changes = parse_changes(&req.json()?)?;
+    crate::roles::managers_only("change the menu")?;
     let old = load(id)?;
     let new = changes.apply(&old);
     let renamed = keys::item_name(&old.name) != keys::item_name(&new.name);
@@ -208,6 +210,7 @@ pub fn update(req: &Request) -> Result<Response, Error> {
 
 pub fn delete(req: &Request) -> Result<Response, Error> {
     let id = validate::path_id(req, "id")?;
+    crate::roles::managers_only("change the menu")?;
     let item = load(id)?;
     kv::delete(&keys::item(id))?;
     kv::delete(&keys::item_name(&item.name))?;

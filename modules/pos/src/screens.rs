@@ -1,17 +1,19 @@
 //! POS's screens in the tenant portal (`GET /_views…`, `nova.view/1`): tickets, a new
 //! ticket, a ticket's page (lines from the menu, cash and card payment, close, void with a
-//! reason), the menu, stock and the daily report. Built from the same store as the JSON
-//! routes; every change goes through those routes.
+//! reason), the menu and its categories, stock and the daily report. Built from the same
+//! store as the JSON routes; every change goes through those routes. What only a manager
+//! may do (void, change the menu) is offered only to managers (`roles`).
 
 use nova_sdk::view::{
     Action, Detail, Field, Form, Kind, Link, Screens, Stat, Table, Target, Tone, Value, View,
 };
 use nova_sdk::{Error, Request, Response, kv};
 
+use crate::categories::Category;
 use crate::inventory::Stock;
 use crate::menu::MenuItem;
 use crate::tickets::{Status, Stored, load};
-use crate::{dates, keys, menu, reports, store, validate};
+use crate::{dates, keys, menu, payments, reports, roles, store, validate};
 
 /// `GET /_views`: POS's entry and menu.
 pub fn entry(_req: &Request) -> Result<Response, Error> {
@@ -20,6 +22,7 @@ pub fn entry(_req: &Request) -> Result<Response, Error> {
             .menu("Tickets", "tickets")
             .menu("New ticket", "new")
             .menu("Menu", "menu")
+            .menu("Categories", "categories")
             .menu("Stock", "stock")
             .menu("Daily report", "report"),
     )
@@ -112,7 +115,10 @@ pub fn ticket(req: &Request) -> Result<Response, Error> {
             ("total", Value::from(l.line_total_cents)),
         ]);
     }
-    view = view.table(lines);
+    view = view
+        .table(lines)
+        .heading("Payments")
+        .table(payments_table(id)?);
     if t.status != Status::Open {
         return Response::view(&view);
     }
@@ -138,7 +144,7 @@ pub fn ticket(req: &Request) -> Result<Response, Error> {
         );
     }
     let due = (t.total_cents - t.paid_cents).max(0);
-    view = view
+    let view = view
         .form(
             Form::post(format!("/tickets/{id}/payments"), "Take cash")
                 .title("Cash payment")
@@ -158,20 +164,69 @@ pub fn ticket(req: &Request) -> Result<Response, Error> {
             Action::post("Close ticket", format!("/tickets/{id}/close")).confirm(
                 "Close the ticket? It counts in the day's sales and takes its items from stock.",
             ),
-        ])
-        .form(
+        ]);
+    if !roles::is_manager() {
+        return Response::view(&view);
+    }
+    Response::view(
+        &view.form(
             Form::post(format!("/tickets/{id}/void"), "Void ticket")
                 .title("Void")
                 .field(Field::text("reason", "Reason").required())
                 .confirm("Void this ticket? It cannot be reopened."),
-        );
-    Response::view(&view)
+        ),
+    )
 }
 
-/// `GET /_views/menu`: the items on the menu, and adding one.
+/// A ticket's payments, oldest first: a card payment shows `pending` until the provider
+/// settles it (the page shows the settlement on its next load).
+fn payments_table(ticket: u64) -> Result<Table, Error> {
+    let mut table = Table::new()
+        .column("method", "Method", Kind::Text)
+        .column("amount", "Amount", Kind::Money)
+        .column("refunded", "Refunded", Kind::Money)
+        .column("status", "Status", Kind::Badge)
+        .empty("No payments yet.");
+    for id in store::list_all::<String>(&keys::ticket_payments(ticket))? {
+        let p = payments::load(&id)?;
+        table = table.row([
+            ("method", Value::from(method_word(p.method))),
+            ("amount", Value::from(p.amount_cents)),
+            ("refunded", Value::from(p.refunded_cents)),
+            ("status", Value::from(payment_status_word(p.status))),
+        ]);
+    }
+    Ok(table)
+}
+
+fn method_word(m: payments::Method) -> &'static str {
+    match m {
+        payments::Method::Card => "card",
+        payments::Method::Cash => "cash",
+    }
+}
+
+fn payment_status_word(s: payments::Status) -> &'static str {
+    match s {
+        payments::Status::Pending => "pending",
+        payments::Status::Captured => "captured",
+        payments::Status::Settled => "settled",
+        payments::Status::Refunded => "refunded",
+        payments::Status::Failed => "failed",
+    }
+}
+
+/// `GET /_views/menu`: the items on the menu with their category, and (for managers)
+/// adding one.
 pub fn menu_screen(_req: &Request) -> Result<Response, Error> {
+    let categories = store::list_all::<Category>(keys::CATEGORIES)?;
+    let category_of = |id: Option<u64>| {
+        id.and_then(|id| categories.iter().find(|c| c.id == id))
+            .map_or_else(|| "—".to_string(), |c| c.name.clone())
+    };
     let mut table = Table::new()
         .column("name", "Item", Kind::Text)
+        .column("category", "Category", Kind::Text)
         .column("price", "Price", Kind::Money)
         .column("tax", "Tax (bps)", Kind::Number)
         .column("active", "On sale", Kind::Text)
@@ -179,12 +234,17 @@ pub fn menu_screen(_req: &Request) -> Result<Response, Error> {
     for i in store::list_all::<MenuItem>(keys::ITEMS)? {
         table = table.row([
             ("name", Value::from(i.name)),
+            ("category", Value::from(category_of(i.category_id))),
             ("price", Value::from(i.price_cents)),
             ("tax", Value::from(i.tax_rate_bps)),
             ("active", Value::from(i.active)),
         ]);
     }
-    let form = Form::post("/menu/items", "Add item")
+    let view = View::new("Menu").table(table);
+    if !roles::is_manager() {
+        return Response::view(&view.say("Your restaurant's admin keeps the menu.", Tone::Muted));
+    }
+    let mut form = Form::post("/menu/items", "Add item")
         .title("New item")
         .field(Field::text("name", "Name").required())
         .field(Field::money("priceCents", "Price").required())
@@ -194,7 +254,41 @@ pub fn menu_screen(_req: &Request) -> Result<Response, Error> {
                 .value(0)
                 .help("825 is 8.25 %."),
         );
-    Response::view(&View::new("Menu").table(table).form(form))
+    if !categories.is_empty() {
+        let choices = categories
+            .iter()
+            .map(|c| (Value::from(c.id), c.name.clone()));
+        form = form.field(Field::select("categoryId", "Category", choices));
+    }
+    Response::view(&view.form(form))
+}
+
+/// `GET /_views/categories`: the menu's categories with how many items each holds, and
+/// (for managers) adding one.
+pub fn categories(_req: &Request) -> Result<Response, Error> {
+    let items = store::list_all::<MenuItem>(keys::ITEMS)?;
+    let mut table = Table::new()
+        .column("name", "Category", Kind::Text)
+        .column("items", "Items", Kind::Number)
+        .empty("No categories yet: items can do without one.");
+    for c in store::list_all::<Category>(keys::CATEGORIES)? {
+        let count = items.iter().filter(|i| i.category_id == Some(c.id)).count();
+        table = table.row([
+            ("name", Value::from(c.name)),
+            (
+                "items",
+                Value::from(i64::try_from(count).unwrap_or(i64::MAX)),
+            ),
+        ]);
+    }
+    let view = View::new("Categories").table(table);
+    if !roles::is_manager() {
+        return Response::view(&view);
+    }
+    let form = Form::post("/menu/categories", "Add category")
+        .title("New category")
+        .field(Field::text("name", "Name").required());
+    Response::view(&view.form(form))
 }
 
 /// `GET /_views/stock`: stock on hand for tracked items, low ones marked.

@@ -811,3 +811,136 @@ fn the_business_date_is_the_restaurants_own_day() {
     assert_eq!(refused.error_code().as_deref(), Some("CAPABILITY_DENIED"));
     assert_eq!(host.kv(&east, "pos").len(), before);
 }
+
+/// Staff open tickets, ring up, take payment and close; voids, refunds and menu changes are
+/// the admin's. The screens leave those out for staff, and the routes refuse them anyway.
+#[test]
+fn staff_serve_and_only_the_admin_manages() {
+    let (host, admin) = host();
+    let staff = host.staff(&admin);
+    let item = ok(
+        call(
+            &host,
+            &admin,
+            "POST",
+            "/menu/items",
+            json!({"name": "Tea", "priceCents": 300, "taxRateBps": 0}),
+        ),
+        201,
+    );
+    let ticket = ok(
+        call(
+            &host,
+            &staff,
+            "POST",
+            "/tickets",
+            json!({"table": "2", "items": [{"itemId": item["id"], "qty": 1}]}),
+        ),
+        201,
+    );
+    let id = ticket["id"].as_u64().unwrap();
+    let paid = ok(
+        call(
+            &host,
+            &staff,
+            "POST",
+            &format!("/tickets/{id}/payments"),
+            json!({"amountCents": 300, "method": "cash"}),
+        ),
+        201,
+    );
+    let kv_before = host.kv(&admin, "pos");
+    for (method, path, body) in [
+        (
+            "POST",
+            format!("/tickets/{id}/void"),
+            json!({"reason": "spilt"}),
+        ),
+        (
+            "POST",
+            format!("/payments/{}/refunds", paid["id"].as_str().unwrap()),
+            json!({"amountCents": 100}),
+        ),
+        ("POST", "/menu/categories".into(), json!({"name": "Hot"})),
+        (
+            "PUT",
+            format!("/menu/items/{}", item["id"]),
+            json!({"priceCents": 1}),
+        ),
+        ("DELETE", format!("/menu/items/{}", item["id"]), Value::Null),
+        (
+            "PUT",
+            format!("/inventory/{}", item["id"]),
+            json!({"lowStockThreshold": 3}),
+        ),
+    ] {
+        let r = call(&host, &staff, method, &path, body);
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (403, Some("FORBIDDEN")),
+            "{method} {path}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(host.kv(&admin, "pos"), kv_before, "refusals write nothing");
+    // Each refusal is the module's own answer: recorded, with outcome ok.
+    let last = host.invocations(&admin).pop().unwrap();
+    assert_eq!(
+        (last.path.as_str(), last.status, last.outcome.as_str()),
+        (format!("/inventory/{}", item["id"]).as_str(), 403, "ok")
+    );
+
+    let forms = |view: &nova_sdk::view::View| -> Vec<String> {
+        view.blocks
+            .iter()
+            .filter_map(|b| match b {
+                nova_sdk::view::Block::Form(f) => Some(f.submit.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let q = format!("id={id}");
+    let as_staff = forms(&host.view(&staff, "pos", "ticket", &q));
+    let as_admin = forms(&host.view(&admin, "pos", "ticket", &q));
+    assert!(
+        !as_staff.contains(&"Void ticket".to_string()),
+        "{as_staff:?}"
+    );
+    assert!(
+        as_admin.contains(&"Void ticket".to_string()),
+        "{as_admin:?}"
+    );
+    assert!(forms(&host.view(&staff, "pos", "menu", "")).is_empty());
+    assert!(forms(&host.view(&staff, "pos", "categories", "")).is_empty());
+    assert_eq!(
+        forms(&host.view(&admin, "pos", "categories", "")),
+        ["Add category"]
+    );
+
+    // Staff close the paid ticket; the admin voids another.
+    ok(
+        call(
+            &host,
+            &staff,
+            "POST",
+            &format!("/tickets/{id}/close"),
+            json!({}),
+        ),
+        200,
+    );
+    let other = ok(
+        call(&host, &staff, "POST", "/tickets", json!({"table": "3"})),
+        201,
+    );
+    let voided = ok(
+        call(
+            &host,
+            &admin,
+            "POST",
+            &format!("/tickets/{}/void", other["id"]),
+            json!({"reason": "spilt"}),
+        ),
+        200,
+    );
+    assert_eq!(voided["status"], "void");
+}

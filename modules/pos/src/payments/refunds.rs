@@ -16,6 +16,7 @@ pub fn parse(body: &Value) -> Result<i64, Error> {
 pub fn refund(req: &Request) -> Result<Response, Error> {
     let id = path_id(req.param("id"))?;
     let amount = parse(&req.json()?)?;
+    crate::roles::managers_only("refund a payment")?;
     let mut payment = load(&id)?;
     payment.check_refund(amount)?;
     let mut stored = tickets::load(payment.ticket_id)?;

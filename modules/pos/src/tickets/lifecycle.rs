@@ -17,6 +17,7 @@ pub fn parse_void(body: &Value) -> Result<String, Error> {
 pub fn void(req: &Request) -> Result<Response, Error> {
     let id = validate::path_id(req, "id")?;
     let reason = parse_void(&req.json()?)?;
+    crate::roles::managers_only("void a ticket")?;
     let mut stored = load(id)?;
     // A pending card payment may still settle; voiding under it would strand the money.
     stored.ticket.ensure_open()?;
