@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::{Role, password};
 use crate::capabilities::grants::Permissions;
 use crate::config::Config;
+use crate::runtime::engine::WasmEngine;
 use crate::runtime::valid_module_name;
 use crate::storage::{grants, tenants, users};
 use crate::tenancy::changes::Change;
@@ -75,7 +76,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let wasm = build(&dir, &krate).await?;
     let state = AppState::build(&config).await?;
-    let version = install(&state, &module, &wasm).await?;
+    let mut last = None;
+    let version = install(&state, &module, &wasm, &mut last).await?;
     let demo = demo(&state, &module, &data_dir).await?;
     let user = users::credentials(&state.db, &demo.email)
         .await?
@@ -115,7 +117,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     tokio::select! {
         served = server => served?,
-        watched = watch(&state, &dir, &krate, &module) => watched?,
+        watched = watch(&state, &dir, &krate, &module, last) => watched?,
     }
     state.db.close().await;
     Ok(())
@@ -170,10 +172,24 @@ async fn build(dir: &Path, krate: &Crate) -> anyhow::Result<Vec<u8>> {
     std::fs::read(&file).with_context(|| format!("reading {}", file.display()))
 }
 
-/// Install `wasm` unless this exact version is the one installed, and grant what it
-/// declares. Answers the active version.
-async fn install(state: &AppState, module: &str, wasm: &[u8]) -> anyhow::Result<i64> {
-    state.runtime.install_if_new(module, wasm).await?;
+/// Install `wasm` as the next version unless it is the one this run installed last (a
+/// rebuild after an edit to a comment), and grant what it declares. Answers the active
+/// version. A revert installs again rather than reactivating an old version: the newest
+/// version is always what the sources say.
+async fn install(
+    state: &AppState,
+    module: &str,
+    wasm: &[u8],
+    last: &mut Option<String>,
+) -> anyhow::Result<i64> {
+    let hash = WasmEngine::content_hash(wasm);
+    if last.as_deref() != Some(hash.as_str()) {
+        state
+            .runtime
+            .install(module, wasm.to_vec(), Some("nova-dev"))
+            .await?;
+        *last = Some(hash);
+    }
     let loaded = state
         .runtime
         .registry
@@ -240,7 +256,13 @@ async fn demo(state: &AppState, module: &str, data_dir: &Path) -> anyhow::Result
 
 /// Rebuild and reinstall whenever the sources change; a failed build keeps the running
 /// version.
-async fn watch(state: &AppState, dir: &Path, krate: &Crate, module: &str) -> anyhow::Result<()> {
+async fn watch(
+    state: &AppState,
+    dir: &Path,
+    krate: &Crate,
+    module: &str,
+    mut last: Option<String>,
+) -> anyhow::Result<()> {
     let mut seen = fingerprint(dir);
     loop {
         tokio::time::sleep(LOOK_EVERY).await;
@@ -252,7 +274,7 @@ async fn watch(state: &AppState, dir: &Path, krate: &Crate, module: &str) -> any
         let started = Instant::now();
         println!("change seen: rebuilding {module}");
         match build(dir, krate).await {
-            Ok(wasm) => match install(state, module, &wasm).await {
+            Ok(wasm) => match install(state, module, &wasm, &mut last).await {
                 Ok(version) => println!(
                     "{module} version {version} is running ({:.1} s)",
                     started.elapsed().as_secs_f64()

@@ -20,6 +20,7 @@ mod console;
 mod console_changes;
 mod contract_0_1;
 mod crash;
+mod dev_loop;
 mod fuzz_smoke;
 mod grants;
 mod hostile;
