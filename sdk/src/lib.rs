@@ -39,6 +39,7 @@ pub mod audit;
 pub mod clock;
 pub mod context;
 pub mod entitlements;
+pub mod id;
 mod error;
 mod http;
 mod input;

@@ -24,7 +24,8 @@ use crate::storage::{self, users};
 #[derive(Debug, Parser)]
 #[command(name = "nova", version, about)]
 pub(crate) struct Cli {
-    #[command(flatten)]
+    /// Every command takes these; under their own heading, so a command's own options lead.
+    #[command(flatten, next_help_heading = "Server options (every command)")]
     pub(crate) config: Config,
     #[command(subcommand)]
     pub(crate) command: Command,
