@@ -30,4 +30,5 @@ pub mod storage;
 pub mod support;
 pub(crate) mod telemetry;
 pub mod tenancy;
+pub mod testing;
 pub mod webhooks;

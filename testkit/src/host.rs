@@ -1,25 +1,15 @@
-//! The in-process host and what tests see of it.
+//! The test host (`nova test-host`, a process of its own) and what tests see of it.
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use nova::app::AppState;
-use nova::auth::Role;
-use nova::calls::{self, Call, CallerRole, Policy};
-use nova::capabilities::grants::{Capability, Permissions};
-use nova::config::Config;
-use nova::contract::GuestRequest;
-use nova::storage::{self, audit::AuditFilter};
-
-/// One invocation record, as the host wrote it (see [`TestHost::invocations`]).
-pub use nova::storage::invocations::InvocationView as InvocationRecord;
-use nova::tenancy::changes::Change;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use tower::ServiceExt;
+use serde_json::{Value, json};
 
-use crate::stubs::{StubRequest, StubTransport, Stubs};
+use crate::stubs::{StubRequest, StubServer, Stubs};
 
 /// A tenant made by [`TestHost::tenant`], with an admin's token.
 #[derive(Debug, Clone)]
@@ -69,7 +59,7 @@ impl Reply {
 }
 
 /// One audit record a module (or the host, for refusals) wrote.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuditRecord {
     /// Such as `pos.ticket.closed` or `capability.denied`.
     pub action: String,
@@ -81,12 +71,56 @@ pub struct AuditRecord {
     pub payload: Value,
 }
 
-/// A Nova host in the test process.
+/// One invocation record: how a module call ended, as the host recorded it (see
+/// [`TestHost::invocations`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationRecord {
+    /// The record's id.
+    pub id: String,
+    /// The tenant of the call.
+    pub tenant_id: String,
+    /// The module called.
+    pub module: String,
+    /// The module version that ran (none when the call was refused before it ran).
+    pub version: Option<String>,
+    /// Who made the request.
+    pub actor: Option<String>,
+    /// The request's method.
+    pub method: String,
+    /// The path inside the module (`/tickets/7`).
+    pub path: String,
+    /// The status the client got.
+    pub status: i64,
+    /// `ok`, `error`, `denied`, `trap`, `timeout`, `limit` or `interrupted` (docs/API.md
+    /// defines them).
+    pub outcome: String,
+    /// How long the call took.
+    pub duration_ms: f64,
+    /// The fuel the module used.
+    pub fuel: i64,
+    /// The request id the answer carried.
+    pub request_id: String,
+    /// What went wrong, for outcomes other than `ok`.
+    pub error: Option<String>,
+    /// When, RFC 3339.
+    pub created_at: String,
+}
+
+/// A Nova host for one test: `nova test-host` in a process of its own, on a throw-away
+/// SQLite database, with outbound HTTP answered by the stubs you register. Dropping it
+/// stops the process.
+///
+/// The kit finds `nova` through `NOVA_BIN`, else on `PATH`. Your module's tests then never
+/// compile the host: only this small client.
 pub struct TestHost {
-    rt: tokio::runtime::Runtime,
-    state: AppState,
+    base: String,
+    agent: ureq::Agent,
     stubs: Arc<Stubs>,
-    _dir: tempfile::TempDir,
+    _stub_server: StubServer,
+    child: Child,
+    /// Closing it tells the host to stop, even if this process dies without dropping us.
+    _stdin: ChildStdin,
 }
 
 impl Default for TestHost {
@@ -95,101 +129,159 @@ impl Default for TestHost {
     }
 }
 
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `nova` binary: `NOVA_BIN`, else the first `nova` on `PATH`.
+fn nova_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NOVA_BIN") {
+        return PathBuf::from(bin);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("nova"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "nova-testkit runs your module in the `nova` binary: put it on PATH or set \
+                 NOVA_BIN (in a Nova checkout: cargo build -p nova, then target/debug/nova)"
+            )
+        })
+}
+
 impl TestHost {
-    /// A fresh host on an empty SQLite database. Nothing is installed.
+    /// A fresh host on an empty database. Nothing is installed.
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        // No names are bound: a module's `http://payments/...` reaches the stub `payments`.
-        let config = Config {
-            jwt_secret: Some("nova-testkit-secret-nova-testkit-secret".into()),
-            ..Config::embedded(dir.path().to_path_buf())
-        };
         let stubs = Arc::new(Stubs::default());
-        let transport = Arc::new(StubTransport(stubs.clone()));
-        let state = rt
-            .block_on(AppState::build_with_transport(&config, transport))
-            .expect("the test host starts");
+        let stub_server = StubServer::start(stubs.clone());
+        let bin = nova_bin();
+        let mut child = Command::new(&bin)
+            .args(["test-host", "--stub-url", &stub_server.url])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} test-host: {e}", bin.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("the test host says where it listens");
+        let base = line
+            .trim()
+            .strip_prefix("nova test-host listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} test-host did not start (is it a nova with the test host?): {line:?}",
+                    bin.display()
+                )
+            })
+            .to_string();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         Self {
-            rt,
-            state,
+            base,
+            agent,
             stubs,
-            _dir: dir,
+            _stub_server: stub_server,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    /// Send one request to the host; any status comes back.
+    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>, content_type: &str) -> Reply {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", content_type);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(body.unwrap_or_default()).expect("a valid request");
+        let mut resp = self
+            .agent
+            .run(req)
+            .unwrap_or_else(|e| panic!("{method} {path}: the test host did not answer: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .expect("a readable body");
+        Reply { status, body }
+    }
+
+    /// A control request that must succeed; its JSON answer.
+    fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let reply = self.send(
+            method,
+            path,
+            None,
+            body.map(|b| b.to_string().into_bytes()),
+            "application/json",
+        );
+        assert!(
+            (200..300).contains(&reply.status),
+            "{method} {path}: {}",
+            reply.text()
+        );
+        if reply.body.is_empty() {
+            Value::Null
+        } else {
+            reply.json()
         }
     }
 
     /// Install `component` as module `name`, granted everything its manifest declares.
     pub fn install(&self, name: &str, component: &[u8]) -> &Self {
-        self.install_ungranted(name, component);
-        let declared = self
-            .state
-            .runtime
-            .registry
-            .get(name)
-            .expect("just installed")
-            .declared
-            .clone();
-        self.set_grants(name, declared);
-        self
+        self.upload(name, component, false)
     }
 
     /// Install `component` as module `name` with nothing granted (how a superadmin finds a
     /// newly uploaded module).
     pub fn install_ungranted(&self, name: &str, component: &[u8]) -> &Self {
-        self.rt
-            .block_on(
-                self.state
-                    .runtime
-                    .install(name, component.to_vec(), Some("testkit")),
-            )
-            .unwrap_or_else(|e| panic!("installing {name}: {e}"));
+        self.upload(name, component, true)
+    }
+
+    fn upload(&self, name: &str, component: &[u8], ungranted: bool) -> &Self {
+        let reply = self.send(
+            "POST",
+            &format!("/_testkit/modules/{name}?ungranted={ungranted}"),
+            None,
+            Some(component.to_vec()),
+            "application/octet-stream",
+        );
+        assert_eq!(reply.status, 200, "installing {name}: {}", reply.text());
         self
     }
 
     /// Replace what `module` is granted: capability names (`"kv"`, `"outbound-http"`, …) and
     /// outbound host names.
     pub fn grant(&self, module: &str, capabilities: &[&str], hosts: &[&str]) -> &Self {
-        let mut p = Permissions::default();
-        for c in capabilities {
-            p.capabilities
-                .insert(Capability::parse(c).unwrap_or_else(|| panic!("unknown capability {c:?}")));
-        }
-        p.hosts = hosts.iter().map(|h| h.to_string()).collect();
-        self.set_grants(module, p);
+        self.control(
+            "PUT",
+            &format!("/_testkit/modules/{module}/grants"),
+            Some(json!({"capabilities": capabilities, "hosts": hosts})),
+        );
         self
-    }
-
-    fn set_grants(&self, module: &str, p: Permissions) {
-        self.rt.block_on(async {
-            let mut tx = self.state.db.begin().await.expect("begin");
-            storage::grants::replace(&mut tx, module, &p.to_names(), "testkit")
-                .await
-                .expect("grants stored");
-            tx.commit().await.expect("commit");
-        });
-        self.state.runtime.registry.set_grants(module, p);
     }
 
     /// A new tenant with every installed module switched on, and its admin's token.
     pub fn tenant(&self, name: &str) -> Tenant {
-        let tenant = self
-            .rt
-            .block_on(storage::tenants::create(&self.state.db, name))
-            .expect("tenant created");
-        let changes: Vec<Change> = self
-            .state
-            .runtime
-            .registry
-            .names()
-            .iter()
-            .map(|m| Change::module_override(m, true))
-            .collect();
-        self.change(&tenant.id, &changes);
-        self.user_of(&tenant.id, Role::Admin)
+        let t = self.control("POST", "/_testkit/tenants", Some(json!({"name": name})));
+        Tenant {
+            id: t["id"].as_str().expect("an id").to_string(),
+            token: t["token"].as_str().expect("a token").to_string(),
+        }
     }
 
     /// The same tenant as one of its staff: calls made with it reach modules with the role
@@ -202,59 +294,46 @@ impl TestHost {
     /// assert_eq!(host.call(&waiter, "pos", "POST", "/tickets/1/void", None).status, 403);
     /// ```
     pub fn staff(&self, tenant: &Tenant) -> Tenant {
-        self.user_of(&tenant.id, Role::Staff)
-    }
-
-    fn user_of(&self, tenant: &str, role: Role) -> Tenant {
-        let name = format!("{}-of-{tenant}", role.as_str());
-        let token = self
-            .state
-            .keys
-            .issue(&name, &format!("{name}@testkit.test"), role, Some(tenant))
-            .expect("token issued");
+        let t = self.control(
+            "POST",
+            &format!("/_testkit/tenants/{}/tokens", tenant.id),
+            Some(json!({"role": "staff"})),
+        );
         Tenant {
-            id: tenant.to_string(),
-            token,
+            id: tenant.id.clone(),
+            token: t["token"].as_str().expect("a token").to_string(),
         }
     }
 
     /// Switch a module on or off for a tenant.
     pub fn set_module(&self, tenant: &Tenant, module: &str, on: bool) -> &Self {
-        self.change(&tenant.id, &[Change::module_override(module, on)]);
+        self.control(
+            "PUT",
+            &format!("/_testkit/tenants/{}/modules/{module}", tenant.id),
+            Some(json!({"enabled": on})),
+        );
         self
     }
 
     /// Switch a feature flag on or off for a tenant (what `entitlements::has_feature` sees).
     pub fn set_feature(&self, tenant: &Tenant, flag: &str, on: bool) -> &Self {
-        self.change(&tenant.id, &[Change::flag_override(flag, on)]);
+        self.control(
+            "PUT",
+            &format!("/_testkit/tenants/{}/flags/{flag}", tenant.id),
+            Some(json!({"enabled": on})),
+        );
         self
     }
 
     /// Set a tenant's IANA timezone (what `clock::now` reads; UTC until set), as a
     /// superadmin does with `PUT /v1/superadmin/tenants/{id}/timezone`.
     pub fn set_timezone(&self, tenant: &Tenant, timezone: &str) -> &Self {
-        assert!(
-            nova::capabilities::clock::known_timezone(timezone),
-            "unknown timezone {timezone:?}"
+        self.control(
+            "PUT",
+            &format!("/_testkit/tenants/{}/timezone", tenant.id),
+            Some(json!({"timezone": timezone})),
         );
-        self.rt.block_on(async {
-            let mut conn = self.state.db.pool().acquire().await.expect("a connection");
-            storage::tenants::set_timezone_in(&mut conn, &tenant.id, timezone)
-                .await
-                .expect("timezone stored");
-        });
-        self.state.tenancy.invalidate(&tenant.id);
         self
-    }
-
-    fn change(&self, tenant: &str, changes: &[Change]) {
-        self.rt
-            .block_on(
-                self.state
-                    .tenancy
-                    .change(tenant, changes, "testkit", "", "testkit"),
-            )
-            .expect("tenant change applied");
     }
 
     /// Answer outbound requests to `host` (the name the module uses, such as `payments`)
@@ -270,17 +349,10 @@ impl TestHost {
 
     /// Every outbound request modules sent to `host`, oldest first.
     pub fn http_requests(&self, host: &str) -> Vec<StubRequest> {
-        self.stubs
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|(h, _)| h == host)
-            .map(|(_, r)| r.clone())
-            .collect()
+        self.stubs.seen_by(host)
     }
 
-    /// Call `method path` of `module` as the tenant's admin, through the full HTTP stack
+    /// Call `method path` of `module` as the tenant's user, through the full HTTP stack
     /// (`/v1/portal/{module}{path}`): authentication, the module switch, limits, commit.
     pub fn call(
         &self,
@@ -290,30 +362,13 @@ impl TestHost {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("/v1/portal/{module}{path}"))
-            .header("authorization", format!("Bearer {}", tenant.token))
-            .header("content-type", "application/json")
-            .body(match body {
-                Some(b) => Body::from(b.to_string()),
-                None => Body::empty(),
-            })
-            .expect("a valid request");
-        self.rt.block_on(async {
-            let resp = nova::http::router(self.state.clone())
-                .oneshot(req)
-                .await
-                .expect("the router answers");
-            let status = resp.status().as_u16();
-            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                .await
-                .expect("a readable body");
-            Reply {
-                status,
-                body: body.to_vec(),
-            }
-        })
+        self.send(
+            method,
+            &format!("/v1/portal/{module}{path}"),
+            Some(&tenant.token),
+            body.map(|b| b.to_string().into_bytes()),
+            "application/json",
+        )
     }
 
     /// The module's portal entry (`GET /_views`), as the portal gets it: through the host's
@@ -367,53 +422,30 @@ impl TestHost {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let req = GuestRequest {
-            method: method.to_string(),
-            path: path.to_string(),
-            query: query.to_string(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-        };
-        let request_id = format!("testkit-{}", uuid_like());
-        let call = Call {
-            tenant_id: tenant.id.clone(),
-            actor: actor.to_string(),
-            role: CallerRole::System,
-            request_id: request_id.clone(),
-            module: module.to_string(),
-            request: req,
-        };
-        let outcome = self
-            .rt
-            .block_on(calls::call(&self.state, call, Policy::PLATFORM));
-        match outcome.into_answer() {
-            Ok(resp) => Reply {
-                status: resp.status,
-                body: resp.body,
-            },
-            Err(refusal) => Reply {
-                status: refusal.status,
-                body: refusal.body(request_id).to_string().into_bytes(),
-            },
-        }
+        let request = json!({"actor": actor, "module": module, "method": method, "path": path, "body": body});
+        self.send(
+            "POST",
+            &format!("/_testkit/tenants/{}/call-as", tenant.id),
+            None,
+            Some(request.to_string().into_bytes()),
+            "application/json",
+        )
     }
 
     /// Every kv entry `module` stored for the tenant, in key order.
     pub fn kv(&self, tenant: &Tenant, module: &str) -> Vec<(String, Vec<u8>)> {
-        self.rt
-            .block_on(storage::kv::list(
-                &self.state.db,
-                &tenant.id,
-                module,
-                "",
-                None,
-                i64::MAX,
-            ))
-            .expect("kv readable")
-            .into_iter()
-            .map(|(k, v)| (k, v.value))
-            .collect()
+        #[derive(Deserialize)]
+        struct Entry {
+            key: String,
+            value: Vec<u8>,
+        }
+        let entries: Vec<Entry> = serde_json::from_value(self.control(
+            "GET",
+            &format!("/_testkit/tenants/{}/kv/{module}", tenant.id),
+            None,
+        ))
+        .expect("kv entries");
+        entries.into_iter().map(|e| (e.key, e.value)).collect()
     }
 
     /// One kv entry as JSON.
@@ -423,10 +455,10 @@ impl TestHost {
         module: &str,
         key: &str,
     ) -> Option<T> {
-        self.rt
-            .block_on(storage::kv::get(&self.state.db, &tenant.id, module, key))
-            .expect("kv readable")
-            .map(|s| serde_json::from_slice(&s.value).expect("the value is JSON"))
+        self.kv(tenant, module)
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| serde_json::from_slice(&v).expect("the value is JSON"))
     }
 
     /// The tenant's invocation records, oldest first: one per module call that ran or was
@@ -441,47 +473,21 @@ impl TestHost {
     /// assert_eq!((last.path.as_str(), last.outcome.as_str()), ("/greetings", "ok"));
     /// ```
     pub fn invocations(&self, tenant: &Tenant) -> Vec<InvocationRecord> {
-        self.rt
-            .block_on(storage::invocations::all_for_tenant(
-                &self.state.db,
-                &tenant.id,
-            ))
-            .expect("invocations readable")
+        serde_json::from_value(self.control(
+            "GET",
+            &format!("/_testkit/tenants/{}/invocations", tenant.id),
+            None,
+        ))
+        .expect("invocation records")
     }
 
     /// The tenant's audit records, oldest first.
     pub fn audit(&self, tenant: &Tenant) -> Vec<AuditRecord> {
-        let mut filter = AuditFilter::default();
-        filter.tenant_id = Some(tenant.id.clone());
-        filter.limit = 10_000;
-        let mut rows: Vec<AuditRecord> = self
-            .rt
-            .block_on(storage::audit::query(&self.state.db, &filter))
-            .expect("audit readable")
-            .into_iter()
-            .map(|v| AuditRecord {
-                action: v.action,
-                module: v.module,
-                actor: v.actor,
-                payload: v.payload,
-            })
-            .collect();
-        rows.reverse();
-        rows
+        serde_json::from_value(self.control(
+            "GET",
+            &format!("/_testkit/tenants/{}/audit", tenant.id),
+            None,
+        ))
+        .expect("audit records")
     }
-
-    /// The host's state, for what this kit does not wrap.
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }

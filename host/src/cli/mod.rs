@@ -80,6 +80,9 @@ pub(crate) enum Command {
     },
     /// Run the payment provider sandbox: captures, refunds and signed settlement webhooks.
     PaymentsSandbox(sandbox::SandboxArgs),
+    /// The host `nova-testkit` runs a module's tests against: a throw-away server with
+    /// control routes, on loopback, until its standard input closes.
+    TestHost(crate::testing::TestHostArgs),
     /// Check a deployment end to end.
     Smoke {
         #[command(subcommand)]
@@ -229,6 +232,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Smoke { command } => smoke::run(command).await,
+        Command::TestHost(args) => crate::testing::run(args).await,
         Command::Seed {
             command: SeedCommand::SampleData(args),
         } => sample_data::run(args).await,

@@ -33,21 +33,9 @@ lto = true
 strip = true
 panic = "abort"
 
-# Tests run a Nova host in-process; its compiler is slow to build unoptimised, and full
-# debug info only slows the build down.
+# Full debug info only slows the build down.
 [profile.dev]
 debug = "line-tables-only"
-
-[profile.dev.package.cranelift-codegen]
-opt-level = 2
-[profile.dev.package.regalloc2]
-opt-level = 2
-[profile.dev.package.wasmparser]
-opt-level = 2
-[profile.dev.package.argon2]
-opt-level = 3
-[profile.dev.package.blake2]
-opt-level = 3
 
 # A module is its own workspace, wherever it lives.
 [workspace]
@@ -185,6 +173,16 @@ pub(crate) fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::
     )?;
     std::fs::write(dir.join(".gitignore"), GITIGNORE)?;
     std::fs::write(dir.join("rust-toolchain.toml"), TOOLCHAIN)?;
+    // The test kit runs the module in `nova test-host`: the binary that made the crate.
+    std::fs::create_dir_all(dir.join(".cargo"))?;
+    let exe = std::env::current_exe().context("finding this nova binary")?;
+    std::fs::write(
+        dir.join(".cargo/config.toml"),
+        format!(
+            "# nova-testkit runs the module's tests in this nova binary (`nova test-host`).\n[env]\nNOVA_BIN = {:?}\n",
+            exe.display().to_string()
+        ),
+    )?;
     Ok(dir)
 }
 
@@ -204,6 +202,8 @@ mod tests {
         assert!(dir.join("tests/tips.rs").exists());
         let toolchain = std::fs::read_to_string(dir.join("rust-toolchain.toml")).unwrap();
         assert!(toolchain.contains("wasm32-wasip2"), "{toolchain}");
+        let config = std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap();
+        assert!(config.contains("NOVA_BIN = \""), "{config}");
         assert!(create("tips", parent.path(), None).is_err());
         assert!(create("Bad_Name", parent.path(), None).is_err());
     }
