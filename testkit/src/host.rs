@@ -197,7 +197,14 @@ impl TestHost {
     }
 
     /// Send one request to the host; any status comes back.
-    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>, content_type: &str) -> Reply {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Reply {
         let mut req = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -422,7 +429,8 @@ impl TestHost {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
-        let request = json!({"actor": actor, "module": module, "method": method, "path": path, "body": body});
+        let request =
+            json!({"actor": actor, "module": module, "method": method, "path": path, "body": body});
         self.send(
             "POST",
             &format!("/_testkit/tenants/{}/call-as", tenant.id),

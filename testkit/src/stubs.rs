@@ -76,7 +76,13 @@ impl Stubs {
 }
 
 /// Headers the HTTP client adds on the way, which the module did not send.
-const TRANSPORT_HEADERS: &[&str] = &["host", "content-length", "connection", "accept", "accept-encoding"];
+const TRANSPORT_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "accept",
+    "accept-encoding",
+];
 
 /// The stub server: a thread answering from [`Stubs`] until dropped.
 pub(crate) struct StubServer {
@@ -90,10 +96,7 @@ impl StubServer {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("a loopback port"));
         let url = format!(
             "http://{}",
-            server
-                .server_addr()
-                .to_ip()
-                .expect("an IP address")
+            server.server_addr().to_ip().expect("an IP address")
         );
         let serving = server.clone();
         let thread = std::thread::spawn(move || {
@@ -107,7 +110,12 @@ impl StubServer {
                     headers: request
                         .headers()
                         .iter()
-                        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+                        .map(|h| {
+                            (
+                                h.field.as_str().as_str().to_ascii_lowercase(),
+                                h.value.as_str().to_string(),
+                            )
+                        })
                         .filter(|(n, _)| !TRANSPORT_HEADERS.contains(&n.as_str()))
                         .collect(),
                     json: serde_json::from_slice(&body).unwrap_or(Value::Null),

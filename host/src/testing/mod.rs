@@ -54,7 +54,10 @@ pub async fn run(args: TestHostArgs) -> anyhow::Result<()> {
     let state = AppState::build_with_transport(&config, Arc::new(Forward::new(stub))).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     // The test kit reads this line to learn the port.
-    println!("nova test-host listening on http://{}", listener.local_addr()?);
+    println!(
+        "nova test-host listening on http://{}",
+        listener.local_addr()?
+    );
     let app = routes::router(state.clone()).merge(crate::http::router(state.clone()));
     let stdin_closed = async {
         let mut sink = [0u8; 64];

@@ -35,7 +35,10 @@ pub(super) fn router(state: AppState) -> axum::Router {
         .route("/_testkit/modules/{name}/grants", put(grant))
         .route("/_testkit/tenants", post(tenant))
         .route("/_testkit/tenants/{id}/tokens", post(token))
-        .route("/_testkit/tenants/{id}/modules/{module}", put(switch_module))
+        .route(
+            "/_testkit/tenants/{id}/modules/{module}",
+            put(switch_module),
+        )
         .route("/_testkit/tenants/{id}/flags/{flag}", put(switch_flag))
         .route("/_testkit/tenants/{id}/timezone", put(timezone))
         .route("/_testkit/tenants/{id}/call-as", post(call_as))
@@ -90,16 +93,19 @@ async fn grant(
 ) -> Answer {
     let mut p = Permissions::default();
     for c in &g.capabilities {
-        p.capabilities.insert(
-            Capability::parse(c).ok_or_else(|| bad(format!("unknown capability {c:?}")))?,
-        );
+        p.capabilities
+            .insert(Capability::parse(c).ok_or_else(|| bad(format!("unknown capability {c:?}")))?);
     }
     p.hosts = g.hosts.into_iter().collect();
     set_grants(&state, &name, p).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn set_grants(state: &AppState, module: &str, p: Permissions) -> Result<(), (StatusCode, String)> {
+async fn set_grants(
+    state: &AppState,
+    module: &str,
+    p: Permissions,
+) -> Result<(), (StatusCode, String)> {
     let mut tx = state.db.begin().await.map_err(failed)?;
     storage::grants::replace(&mut tx, module, &p.to_names(), "testkit")
         .await
@@ -151,7 +157,12 @@ async fn token(
 ) -> Answer {
     let role = match Role::parse(&t.role) {
         Some(r @ (Role::Admin | Role::Staff | Role::Service)) => r,
-        _ => return Err(bad(format!("a tenant user is admin, staff or service, not {:?}", t.role))),
+        _ => {
+            return Err(bad(format!(
+                "a tenant user is admin, staff or service, not {:?}",
+                t.role
+            )));
+        }
     };
     Ok(Json(json!({"token": issue(&state, &tenant, role)?})).into_response())
 }
@@ -166,7 +177,12 @@ async fn switch_module(
     Path((tenant, module)): Path<(String, String)>,
     Json(s): Json<Switch>,
 ) -> Answer {
-    change(&state, &tenant, &[Change::module_override(&module, s.enabled)]).await?;
+    change(
+        &state,
+        &tenant,
+        &[Change::module_override(&module, s.enabled)],
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -179,7 +195,11 @@ async fn switch_flag(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn change(state: &AppState, tenant: &str, changes: &[Change]) -> Result<(), (StatusCode, String)> {
+async fn change(
+    state: &AppState,
+    tenant: &str,
+    changes: &[Change],
+) -> Result<(), (StatusCode, String)> {
     state
         .tenancy
         .change(tenant, changes, "testkit", "", "testkit")
@@ -232,7 +252,10 @@ async fn call_as(
         path: path.to_string(),
         query: query.to_string(),
         headers: vec![("content-type".into(), "application/json".into())],
-        body: c.body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+        body: c
+            .body
+            .map(|b| b.to_string().into_bytes())
+            .unwrap_or_default(),
     };
     let request_id = uuid::Uuid::now_v7().to_string();
     let call = Call {
@@ -243,7 +266,10 @@ async fn call_as(
         module: c.module,
         request,
     };
-    let (status, body) = match calls::call(&state, call, Policy::PLATFORM).await.into_answer() {
+    let (status, body) = match calls::call(&state, call, Policy::PLATFORM)
+        .await
+        .into_answer()
+    {
         Ok(resp) => (resp.status, resp.body),
         Err(refusal) => (
             refusal.status,
@@ -271,9 +297,11 @@ async fn kv(
 
 /// The tenant's audit records, oldest first.
 async fn audit(State(state): State<AppState>, Path(tenant): Path<String>) -> Answer {
-    let mut filter = AuditFilter::default();
-    filter.tenant_id = Some(tenant);
-    filter.limit = 10_000;
+    let filter = AuditFilter {
+        tenant_id: Some(tenant),
+        limit: 10_000,
+        ..AuditFilter::default()
+    };
     let mut rows = storage::audit::query(&state.db, &filter)
         .await
         .map_err(failed)?;

@@ -150,7 +150,10 @@ fn module_new_scaffolds_a_crate_whose_test_passes() {
             cargo.env_remove(key);
         }
     }
+    // From the crate's directory, as its author runs it: cargo reads the crate's
+    // .cargo/config.toml (NOVA_BIN, the test host) from the working directory.
     let test = cargo
+        .current_dir(&crate_dir)
         .args(["test", "--manifest-path"])
         .arg(crate_dir.join("Cargo.toml"))
         .arg("--target-dir")
