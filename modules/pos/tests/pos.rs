@@ -944,3 +944,37 @@ fn staff_serve_and_only_the_admin_manages() {
     );
     assert_eq!(voided["status"], "void");
 }
+
+/// The test kit's switches reach the host: a module switched off is refused and recorded as
+/// denied, a withdrawn grant is refused by capability, a flag change is audited.
+#[test]
+fn switches_grants_and_flags_reach_the_host() {
+    let (host, t) = host();
+    host.set_module(&t, "pos", false);
+    let off = call(&host, &t, "GET", "/tickets", Value::Null);
+    assert_eq!(
+        (off.status, off.error_code().as_deref()),
+        (403, Some("MODULE_DISABLED")),
+        "{}",
+        off.text()
+    );
+    assert_eq!(host.invocations(&t).pop().unwrap().outcome, "denied");
+    host.set_module(&t, "pos", true);
+    ok(call(&host, &t, "GET", "/tickets", Value::Null), 200);
+
+    host.grant("pos", &["audit"], &[]);
+    let no_kv = call(&host, &t, "GET", "/tickets", Value::Null);
+    assert_eq!(no_kv.error_code().as_deref(), Some("CAPABILITY_DENIED"));
+
+    let fresh = TestHost::new();
+    fresh.install_ungranted("pos", component());
+    let cafe = fresh.tenant("Cafe");
+    let refused = fresh.call(&cafe, "pos", "GET", "/tickets", None);
+    assert_eq!(refused.error_code().as_deref(), Some("CAPABILITY_DENIED"));
+
+    host.set_feature(&t, "pos.reports", true);
+    assert_eq!(
+        actions(&host, &t).last().map(String::as_str),
+        Some("registration.feature_flag_toggled")
+    );
+}
