@@ -6,6 +6,11 @@ use std::process::Command;
 /// Build the crate at `crate_dir` (pass `env!("CARGO_MANIFEST_DIR")`) as a component and
 /// return its bytes. Uses a target directory of its own under the crate's `target/`, so it
 /// never waits on the `cargo test` that runs it.
+///
+/// ```no_run
+/// let wasm = nova_testkit::build_component(env!("CARGO_MANIFEST_DIR")).expect("the module builds");
+/// assert!(wasm.starts_with(b"\0asm"));
+/// ```
 pub fn build_component(crate_dir: &str) -> anyhow::Result<Vec<u8>> {
     let dir = Path::new(crate_dir);
     let manifest = dir.join("Cargo.toml");

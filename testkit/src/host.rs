@@ -32,6 +32,11 @@ pub struct Reply {
 
 impl Reply {
     /// The body as JSON; panics (failing the test) when it is not.
+    ///
+    /// ```
+    /// let r = nova_testkit::Reply { status: 400, body: br#"{"error":{"code":"VALIDATION","message":"name is required","field":"name"}}"#.to_vec() };
+    /// assert_eq!(r.json()["error"]["message"], "name is required");
+    /// ```
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
@@ -43,16 +48,31 @@ impl Reply {
     }
 
     /// The body as text.
+    ///
+    /// ```
+    /// let r = nova_testkit::Reply { status: 200, body: b"hello".to_vec() };
+    /// assert_eq!(r.text(), "hello");
+    /// ```
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// For an error in the standard shape: its `code`.
+    ///
+    /// ```
+    /// let r = nova_testkit::Reply { status: 400, body: br#"{"error":{"code":"VALIDATION","message":"name is required","field":"name"}}"#.to_vec() };
+    /// assert_eq!(r.error_code().as_deref(), Some("VALIDATION"));
+    /// ```
     pub fn error_code(&self) -> Option<String> {
         self.json()["error"]["code"].as_str().map(str::to_string)
     }
 
     /// For a validation error: the `field` it names.
+    ///
+    /// ```
+    /// let r = nova_testkit::Reply { status: 400, body: br#"{"error":{"code":"VALIDATION","message":"name is required","field":"name"}}"#.to_vec() };
+    /// assert_eq!(r.error_field().as_deref(), Some("name"));
+    /// ```
     pub fn error_field(&self) -> Option<String> {
         self.json()["error"]["field"].as_str().map(str::to_string)
     }
@@ -156,6 +176,10 @@ fn nova_bin() -> PathBuf {
 
 impl TestHost {
     /// A fresh host on an empty database. Nothing is installed.
+    ///
+    /// ```no_run
+    /// let host = nova_testkit::TestHost::new();
+    /// ```
     pub fn new() -> Self {
         let stubs = Arc::new(Stubs::default());
         let stub_server = StubServer::start(stubs.clone());
@@ -249,12 +273,27 @@ impl TestHost {
     }
 
     /// Install `component` as module `name`, granted everything its manifest declares.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// let wasm = nova_testkit::build_component(env!("CARGO_MANIFEST_DIR")).unwrap();
+    /// host.install("tips", &wasm);
+    /// ```
     pub fn install(&self, name: &str, component: &[u8]) -> &Self {
         self.upload(name, component, false)
     }
 
     /// Install `component` as module `name` with nothing granted (how a superadmin finds a
     /// newly uploaded module).
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let wasm = vec![];
+    /// host.install_ungranted("tips", &wasm);
+    /// let cafe = host.tenant("Cafe");
+    /// let r = host.call(&cafe, "tips", "POST", "/greetings", Some(serde_json::json!({"name": "Ada"})));
+    /// assert_eq!(r.error_code().as_deref(), Some("CAPABILITY_DENIED"));
+    /// ```
     pub fn install_ungranted(&self, name: &str, component: &[u8]) -> &Self {
         self.upload(name, component, true)
     }
@@ -273,6 +312,11 @@ impl TestHost {
 
     /// Replace what `module` is granted: capability names (`"kv"`, `"outbound-http"`, …) and
     /// outbound host names.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// host.grant("pos", &["kv", "audit", "outbound-http"], &["payments"]);
+    /// ```
     pub fn grant(&self, module: &str, capabilities: &[&str], hosts: &[&str]) -> &Self {
         self.control(
             "PUT",
@@ -283,6 +327,12 @@ impl TestHost {
     }
 
     /// A new tenant with every installed module switched on, and its admin's token.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// let cafe = host.tenant("Cafe");
+    /// assert!(!cafe.id.is_empty());
+    /// ```
     pub fn tenant(&self, name: &str) -> Tenant {
         let t = self.control("POST", "/_testkit/tenants", Some(json!({"name": name})));
         Tenant {
@@ -313,6 +363,14 @@ impl TestHost {
     }
 
     /// Switch a module on or off for a tenant.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// host.set_module(&cafe, "tips", false);
+    /// let r = host.call(&cafe, "tips", "GET", "/greetings", None);
+    /// assert_eq!(r.error_code().as_deref(), Some("MODULE_DISABLED"));
+    /// ```
     pub fn set_module(&self, tenant: &Tenant, module: &str, on: bool) -> &Self {
         self.control(
             "PUT",
@@ -323,6 +381,12 @@ impl TestHost {
     }
 
     /// Switch a feature flag on or off for a tenant (what `entitlements::has_feature` sees).
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// host.set_feature(&cafe, "tips.export", true);
+    /// ```
     pub fn set_feature(&self, tenant: &Tenant, flag: &str, on: bool) -> &Self {
         self.control(
             "PUT",
@@ -334,6 +398,12 @@ impl TestHost {
 
     /// Set a tenant's IANA timezone (what `clock::now` reads; UTC until set), as a
     /// superadmin does with `PUT /v1/superadmin/tenants/{id}/timezone`.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// host.set_timezone(&cafe, "Pacific/Auckland");
+    /// ```
     pub fn set_timezone(&self, tenant: &Tenant, timezone: &str) -> &Self {
         self.control(
             "PUT",
@@ -344,7 +414,16 @@ impl TestHost {
     }
 
     /// Answer outbound requests to `host` (the name the module uses, such as `payments`)
-    /// with `f`'s status and JSON body.
+    /// with `f`'s status and JSON body. A host with no stub fails the module's request, as
+    /// an unreachable host does.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// host.stub_http("payments", |req| match req.json["source"].as_str() {
+    ///     Some("tok_declined") => (402, serde_json::json!({"status": "failed"})),
+    ///     _ => (201, serde_json::json!({"id": "pay_1", "status": "captured"})),
+    /// });
+    /// ```
     pub fn stub_http(
         &self,
         host: &str,
@@ -355,12 +434,26 @@ impl TestHost {
     }
 
     /// Every outbound request modules sent to `host`, oldest first.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// let sent = host.http_requests("payments");
+    /// assert_eq!(sent[0].path, "/v1/captures");
+    /// assert!(sent[0].header("idempotency-key").is_some());
+    /// ```
     pub fn http_requests(&self, host: &str) -> Vec<StubRequest> {
         self.stubs.seen_by(host)
     }
 
     /// Call `method path` of `module` as the tenant's user, through the full HTTP stack
     /// (`/v1/portal/{module}{path}`): authentication, the module switch, limits, commit.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// let r = host.call(&cafe, "tips", "POST", "/greetings", Some(serde_json::json!({"name": ""})));
+    /// assert_eq!((r.status, r.error_field().as_deref()), (400, Some("name")));
+    /// ```
     pub fn call(
         &self,
         tenant: &Tenant,
@@ -380,6 +473,13 @@ impl TestHost {
 
     /// The module's portal entry (`GET /_views`), as the portal gets it: through the host's
     /// checks, so a document that breaks `nova.view/1` fails here with the host's reason.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// let screens = host.screens(&cafe, "tips");
+    /// assert_eq!(screens.home, "greetings");
+    /// ```
     pub fn screens(&self, tenant: &Tenant, module: &str) -> nova_view::Screens {
         let reply = self.call(tenant, module, "GET", "/_views", None);
         assert_eq!(
@@ -420,6 +520,14 @@ impl TestHost {
 
     /// Call the module for a tenant as `actor` (such as `webhook:payments`), the way the
     /// host calls it for verified webhooks: the module reads the role `system`.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// let event = serde_json::json!({"id": "evt_1", "paymentId": "pay_1", "status": "settled"});
+    /// let r = host.call_as(&cafe, "webhook:payments", "pos", "POST", "/payments/pay_1/status", Some(event));
+    /// assert_eq!(r.status, 200);
+    /// ```
     pub fn call_as(
         &self,
         tenant: &Tenant,
@@ -441,6 +549,12 @@ impl TestHost {
     }
 
     /// Every kv entry `module` stored for the tenant, in key order.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// assert!(host.kv(&cafe, "tips").iter().any(|(key, _)| key == "greeting/Ada"));
+    /// ```
     pub fn kv(&self, tenant: &Tenant, module: &str) -> Vec<(String, Vec<u8>)> {
         #[derive(Deserialize)]
         struct Entry {
@@ -457,6 +571,13 @@ impl TestHost {
     }
 
     /// One kv entry as JSON.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// let g: Option<serde_json::Value> = host.kv_json(&cafe, "tips", "greeting/Ada");
+    /// assert_eq!(g.unwrap()["name"], "Ada");
+    /// ```
     pub fn kv_json<T: DeserializeOwned>(
         &self,
         tenant: &Tenant,
@@ -490,6 +611,12 @@ impl TestHost {
     }
 
     /// The tenant's audit records, oldest first.
+    ///
+    /// ```no_run
+    /// # let host = nova_testkit::TestHost::new();
+    /// # let cafe = host.tenant("Cafe");
+    /// assert_eq!(host.audit(&cafe).last().unwrap().action, "tips.greeted");
+    /// ```
     pub fn audit(&self, tenant: &Tenant) -> Vec<AuditRecord> {
         serde_json::from_value(self.control(
             "GET",

@@ -21,7 +21,17 @@ pub struct StubRequest {
 }
 
 impl StubRequest {
-    /// A header's value.
+    /// A header's value, whatever the case of its name.
+    ///
+    /// ```
+    /// let req = nova_testkit::StubRequest {
+    ///     method: "POST".into(),
+    ///     path: "/v1/captures".into(),
+    ///     headers: vec![("idempotency-key".into(), "req-1".into())],
+    ///     json: serde_json::Value::Null,
+    /// };
+    /// assert_eq!(req.header("Idempotency-Key"), Some("req-1"));
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
