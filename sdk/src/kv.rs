@@ -81,12 +81,13 @@ pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error
     set(key, &serde_json::to_vec(value)?)
 }
 
-/// One page of [`list`].
+/// One page of [`list`] or [`list_descending`].
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// `(key, value)` pairs in ascending key order.
+    /// `(key, value)` pairs in the order asked for.
     pub entries: Vec<(String, Vec<u8>)>,
-    /// Pass to the next [`list`] call for the following page; `None` on the last page.
+    /// Pass to the next call of the same function, with the same prefix, for the following
+    /// page; `None` on the last page. Opaque: pass it on (in a link, say), never build one.
     pub cursor: Option<String>,
 }
 
@@ -98,17 +99,34 @@ pub struct Page {
 /// # Ok::<(), nova_sdk::Error>(())
 /// ```
 pub fn list(prefix: &str, limit: u32, cursor: Option<&str>) -> Result<Page, Error> {
-    let page = raw::list(prefix, limit, cursor).map_err(map)?;
-    Ok(Page {
-        entries: page.entries.into_iter().map(|e| (e.key, e.value)).collect(),
-        cursor: page.cursor,
-    })
+    raw::list(prefix, limit, cursor).map(page).map_err(map)
 }
 
-/// One page of [`list_json`].
+/// Keys starting with `prefix`, descending (newest first for keys that sort by time, such
+/// as those made with [`crate::id::new`]), at most `limit` (capped at 1000), continuing from
+/// `cursor`.
+///
+/// ```no_run
+/// let newest = nova_sdk::kv::list_descending("note/", 20, None)?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn list_descending(prefix: &str, limit: u32, cursor: Option<&str>) -> Result<Page, Error> {
+    raw::list_descending(prefix, limit, cursor)
+        .map(page)
+        .map_err(map)
+}
+
+fn page(p: raw::Page) -> Page {
+    Page {
+        entries: p.entries.into_iter().map(|e| (e.key, e.value)).collect(),
+        cursor: p.cursor,
+    }
+}
+
+/// One page of [`list_json`] or [`list_json_descending`].
 #[derive(Debug, Clone)]
 pub struct JsonPage<T> {
-    /// `(key, value)` pairs in ascending key order.
+    /// `(key, value)` pairs in the order asked for.
     pub entries: Vec<(String, T)>,
     /// Pass to the next call for the following page; `None` on the last page.
     pub cursor: Option<String>,
@@ -126,7 +144,24 @@ pub fn list_json<T: DeserializeOwned>(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<JsonPage<T>, Error> {
-    let page = list(prefix, limit, cursor)?;
+    parse_page(list(prefix, limit, cursor)?)
+}
+
+/// Like [`list_descending`], with each value parsed as JSON.
+///
+/// ```no_run
+/// let newest = nova_sdk::kv::list_json_descending::<serde_json::Value>("note/", 20, None)?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn list_json_descending<T: DeserializeOwned>(
+    prefix: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<JsonPage<T>, Error> {
+    parse_page(list_descending(prefix, limit, cursor)?)
+}
+
+fn parse_page<T: DeserializeOwned>(page: Page) -> Result<JsonPage<T>, Error> {
     let mut entries = Vec::with_capacity(page.entries.len());
     for (key, bytes) in page.entries {
         let value = serde_json::from_slice(&bytes).map_err(|e| {

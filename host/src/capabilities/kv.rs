@@ -13,7 +13,7 @@ use crate::contract::kv::{self as wit, Entry, Error, Host, Page};
 use crate::contract::v0_1::nova::module::kv as wit_0_1;
 use crate::limits::Limits;
 use crate::storage::Db;
-use crate::storage::kv::{self as store, Expect, Op, Write};
+use crate::storage::kv::{self as store, Expect, Op, Order, Write};
 
 /// Longest key, in bytes.
 pub(crate) const MAX_KEY: usize = 512;
@@ -109,15 +109,22 @@ impl KvState {
         self.buffer(key, Op::Delete)
     }
 
-    /// One page of keys under `prefix`, merging the database with this call's buffer.
+    /// One page of keys under `prefix` in `order`, from beyond `cursor`, merging the
+    /// database with this call's buffer.
     pub(crate) async fn list(
         &mut self,
         prefix: &str,
         limit: u32,
         cursor: Option<&str>,
+        order: Order,
     ) -> Result<Page, Error> {
         let limit = limit.clamp(1, MAX_PAGE) as usize;
-        let in_range = |k: &str| k.starts_with(prefix) && cursor.is_none_or(|c| k > c);
+        // `a` comes later in the listing than `b`.
+        let later = |a: &str, b: &str| match order {
+            Order::Ascending => a > b,
+            Order::Descending => a < b,
+        };
+        let in_range = |k: &str| k.starts_with(prefix) && cursor.is_none_or(|c| later(k, c));
         let deletes = self
             .buffer
             .iter()
@@ -126,18 +133,20 @@ impl KvState {
         // Fetch enough that buffered deletes cannot leave the page short, plus one to learn
         // whether more follow.
         let fetch = limit + deletes + 1;
-        let rows = store::list(
+        let rows = store::list_in(
             &self.db,
             &self.tenant,
             &self.module,
             prefix,
             cursor,
             fetch as i64,
+            order,
         )
         .await
         .map_err(|e| Error::Other(format!("storage unavailable: {e}")))?;
         let db_full = rows.len() == fetch;
-        let upper = if db_full {
+        // Where the database's page ended: buffered keys beyond it belong to a later page.
+        let edge = if db_full {
             rows.last().map(|(k, _)| k.clone())
         } else {
             None
@@ -150,7 +159,7 @@ impl KvState {
             merged.insert(key, stored.value);
         }
         for (key, op) in self.buffer.iter().filter(|(k, _)| in_range(k)) {
-            if upper.as_ref().is_some_and(|u| key > u) {
+            if edge.as_deref().is_some_and(|e| later(key, e)) {
                 continue;
             }
             match op {
@@ -159,8 +168,11 @@ impl KvState {
             };
         }
         let more = merged.len() > limit || db_full;
-        let entries: Vec<Entry> = merged
-            .into_iter()
+        let ordered: Box<dyn Iterator<Item = (String, Vec<u8>)>> = match order {
+            Order::Ascending => Box::new(merged.into_iter()),
+            Order::Descending => Box::new(merged.into_iter().rev()),
+        };
+        let entries: Vec<Entry> = ordered
             .take(limit)
             .map(|(key, value)| Entry { key, value })
             .collect();
@@ -226,7 +238,25 @@ impl Host for Unit<'_, KvState> {
         if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(self.state.list(&prefix, limit, cursor.as_deref()).await)
+        Ok(self
+            .state
+            .list(&prefix, limit, cursor.as_deref(), Order::Ascending)
+            .await)
+    }
+
+    async fn list_descending(
+        &mut self,
+        prefix: String,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<Page, Error>> {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
+        }
+        Ok(self
+            .state
+            .list(&prefix, limit, cursor.as_deref(), Order::Descending)
+            .await)
     }
 }
 
@@ -302,13 +332,55 @@ mod tests {
         let mut kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
         kv.delete("t/2").unwrap();
         kv.set("t/4", b"new".to_vec()).unwrap();
-        let page = kv.list("t/", 2, None).await.unwrap();
+        let page = kv.list("t/", 2, None, Order::Ascending).await.unwrap();
         let keys: Vec<_> = page.entries.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["t/1", "t/3"]);
-        let next = kv.list("t/", 2, page.cursor.as_deref()).await.unwrap();
+        let next = kv
+            .list("t/", 2, page.cursor.as_deref(), Order::Ascending)
+            .await
+            .unwrap();
         let keys: Vec<_> = next.entries.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["t/4"]);
         assert_eq!(next.cursor, None);
+
+        // Newest first: the same merge, the other way, a cursor paging back.
+        let page = kv.list("t/", 2, None, Order::Descending).await.unwrap();
+        let keys: Vec<_> = page.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["t/4", "t/3"]);
+        let next = kv
+            .list("t/", 2, page.cursor.as_deref(), Order::Descending)
+            .await
+            .unwrap();
+        let keys: Vec<_> = next.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["t/1"]);
+        assert_eq!(next.cursor, None);
+    }
+
+    #[tokio::test]
+    async fn descending_pages_stop_at_the_database_page_edge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut kv) = state(&dir).await;
+        for k in ["t/1", "t/2", "t/3", "t/4", "t/5"] {
+            kv.set(k, k.as_bytes().to_vec()).unwrap();
+        }
+        commit(&db, &mut kv).await.unwrap();
+        // A buffered key below the first database page must wait for its own page.
+        let mut kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        kv.set("t/0", b"new".to_vec()).unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = kv
+                .list("t/", 2, cursor.as_deref(), Order::Descending)
+                .await
+                .unwrap();
+            seen.extend(page.entries.into_iter().map(|e| e.key));
+            cursor = page.cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, ["t/5", "t/4", "t/3", "t/2", "t/1", "t/0"]);
     }
 
     #[tokio::test]
@@ -333,6 +405,13 @@ mod tests {
         commit(&db, &mut kv).await.unwrap();
         let mut other = KvState::new(db.clone(), "t2".into(), "pos".into(), Limits::default());
         assert_eq!(other.get("secret").await.unwrap(), None);
-        assert!(other.list("", 10, None).await.unwrap().entries.is_empty());
+        assert!(
+            other
+                .list("", 10, None, Order::Ascending)
+                .await
+                .unwrap()
+                .entries
+                .is_empty()
+        );
     }
 }

@@ -78,20 +78,53 @@ pub async fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<(String, Stored)>, sqlx::Error> {
+    list_in(db, tenant, module, prefix, after, limit, Order::Ascending).await
+}
+
+/// Which way a listing runs through the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Smallest key first; a cursor is the last key of the page before, and the page starts
+    /// after it.
+    Ascending,
+    /// Largest key first; the page starts before the cursor.
+    Descending,
+}
+
+/// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`.
+pub async fn list_in(
+    db: &Db,
+    tenant: &str,
+    module: &str,
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: i64,
+    order: Order,
+) -> Result<Vec<(String, Stored)>, sqlx::Error> {
     // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
-    let rows = sqlx::query(
-        "SELECT key, value, version FROM module_kv \
-         WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
-         AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6",
-    )
-    .bind(tenant)
-    .bind(module)
-    .bind(prefix)
-    .bind(prefix.chars().count() as i64)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
+    // The index serves both directions.
+    let sql = match order {
+        Order::Ascending => {
+            "SELECT key, value, version FROM module_kv \
+             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
+             AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6"
+        }
+        Order::Descending => {
+            "SELECT key, value, version FROM module_kv \
+             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
+             AND ($5 IS NULL OR key < $5) ORDER BY key DESC LIMIT $6"
+        }
+    };
+    let after = cursor;
+    let rows = sqlx::query(sql)
+        .bind(tenant)
+        .bind(module)
+        .bind(prefix)
+        .bind(prefix.chars().count() as i64)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter()
         .map(|r| {
             Ok((

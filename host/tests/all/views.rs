@@ -60,15 +60,24 @@ async fn screens_pass_through_the_host_checks(backend: Backend) {
         (400, Some("text")),
         "{err}"
     );
-    let (status, _) = server
-        .send(
-            Method::POST,
-            &staff,
-            "/v1/portal/notes/notes",
-            &json!({"text": "Out of oat milk"}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    // Notes take time-ordered ids (nova_sdk::id) and list newest first
+    // (kv::list_descending), on both backends.
+    let mut ids = Vec::new();
+    for text in ["Out of oat milk", "Dishwasher fixed", "Call the baker"] {
+        let (status, note) = server
+            .send(
+                Method::POST,
+                &staff,
+                "/v1/portal/notes/notes",
+                &json!({ "text": text }),
+            )
+            .await;
+        assert_eq!(status, 201, "{note}");
+        ids.push(note["id"].as_str().unwrap().to_string());
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "ids sort by creation");
     let (_, view) = server.get(&staff, "/v1/portal/notes/_views/notes").await;
     let table = view["blocks"]
         .as_array()
@@ -77,8 +86,15 @@ async fn screens_pass_through_the_host_checks(backend: Backend) {
         .find(|b| b["type"] == "table")
         .cloned()
         .unwrap_or(Value::Null);
+    let texts: Vec<&str> = table["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cells"]["text"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        table["rows"][0]["cells"]["text"], "Out of oat milk",
+        texts,
+        ["Call the baker", "Dishwasher fixed", "Out of oat milk"],
         "{view}"
     );
 
