@@ -11,8 +11,6 @@ mod serve;
 mod smoke;
 mod worker;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 
 use crate::auth::{Role, password};
@@ -166,22 +164,21 @@ pub(crate) enum SuperadminCommand {
 pub(crate) enum ModuleCommand {
     /// Install a component file as the next version of a module and make it active.
     Install(install::InstallArgs),
-    /// Start a new module: a crate with one route and a test that runs it in-process.
-    New {
-        /// The module's name (a-z, 0-9, '-'); also the crate's directory.
-        name: String,
-        /// Where to create the crate's directory.
-        #[arg(long, default_value = ".")]
-        dir: PathBuf,
-        /// A Nova checkout holding sdk/ and testkit/ (default: the one this binary was
-        /// built from).
-        #[arg(long)]
-        nova_repo: Option<PathBuf>,
-    },
+    /// Start a new module: a crate with one route, one portal screen and a test.
+    New(scaffold::NewArgs),
 }
 
 /// Parse the command line and run it.
 pub async fn run() -> anyhow::Result<()> {
+    // `nova module new` touches no server or database: parsed on its own, its --help lists
+    // only its own options instead of every server setting.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "module") && args.get(2).is_some_and(|a| a == "new") {
+        let new = scaffold::NewCommand::parse_from(
+            std::iter::once("nova module new".into()).chain(args[3..].iter().cloned()),
+        );
+        return scaffold::run(new.args);
+    }
     let cli = Cli::parse();
     crate::telemetry::init_logging();
     match cli.command {
@@ -289,22 +286,8 @@ pub async fn run() -> anyhow::Result<()> {
                 },
         } => seed_tenant(&cli.config, &name, &email, &plan, &pw, preset.as_deref()).await,
         Command::Module {
-            command:
-                ModuleCommand::New {
-                    name,
-                    dir,
-                    nova_repo,
-                },
-        } => {
-            let created = scaffold::create(&name, &dir, nova_repo.as_deref())?;
-            println!(
-                "created {}\n  run it:  nova dev {}   (a server with a demo restaurant; rebuilds on change)\n  test:    cargo test\n  build:   cargo build --release --target wasm32-wasip2\n  install: nova module install target/wasm32-wasip2/release/{}.wasm --name {name} --api-url URL --token T",
-                created.display(),
-                created.display(),
-                name.replace('-', "_")
-            );
-            Ok(())
-        }
+            command: ModuleCommand::New(args),
+        } => scaffold::run(args),
         Command::Module {
             command: ModuleCommand::Install(args),
         } => install::run(&cli.config, args).await,

@@ -4,8 +4,47 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::{Args, Parser};
 
 use crate::runtime::valid_module_name;
+
+/// `nova module new` on its own (see `cli::run`): the same options, without the server's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nova module new",
+    about = "Start a new module: a crate with one route, one portal screen and a test"
+)]
+pub(crate) struct NewCommand {
+    #[command(flatten)]
+    pub(crate) args: NewArgs,
+}
+
+/// What `nova module new` takes.
+#[derive(Debug, Args)]
+pub(crate) struct NewArgs {
+    /// The module's name (a-z, 0-9, '-'); also the crate's directory.
+    name: String,
+    /// Where to create the crate's directory.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// A Nova checkout holding sdk/ and testkit/ (default: the one this binary was built
+    /// from).
+    #[arg(long)]
+    nova_repo: Option<PathBuf>,
+}
+
+/// Create the crate and say what to do next.
+pub(crate) fn run(args: NewArgs) -> anyhow::Result<()> {
+    let created = create(&args.name, &args.dir, args.nova_repo.as_deref())?;
+    println!(
+        "created {}\n  run it:  nova dev {}   (a server with a demo restaurant; rebuilds on change)\n  test:    cargo test\n  build:   cargo build --release --target wasm32-wasip2\n  install: nova module install target/wasm32-wasip2/release/{}.wasm --name {} --api-url URL --token T",
+        created.display(),
+        created.display(),
+        args.name.replace('-', "_"),
+        args.name
+    );
+    Ok(())
+}
 
 /// Where this binary was built from: the default home of `nova-sdk` and `nova-testkit`.
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");

@@ -131,6 +131,12 @@ fn module_new_scaffolds_a_crate_whose_test_passes() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
+    // Its help is its own: no server settings.
+    let help = text(&nova(&["module", "new", "--help"]));
+    assert!(
+        help.contains("--nova-repo") && !help.contains("--database-url"),
+        "{help}"
+    );
     let parent = tempfile::tempdir().unwrap();
     let out = nova(&[
         "module",
