@@ -9,6 +9,7 @@
 mod common;
 
 mod activity;
+mod audit_docs;
 mod authz;
 mod bad_input;
 mod billing;
