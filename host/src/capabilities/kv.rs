@@ -235,13 +235,8 @@ impl Host for Unit<'_, KvState> {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<Page, Error>> {
-        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
-            return Ok(Err(Error::Denied(denied)));
-        }
-        Ok(self
-            .state
-            .list(&prefix, limit, cursor.as_deref(), Order::Ascending)
-            .await)
+        self.listing(&prefix, limit, cursor.as_deref(), Order::Ascending)
+            .await
     }
 
     async fn list_descending(
@@ -250,13 +245,24 @@ impl Host for Unit<'_, KvState> {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<Page, Error>> {
+        self.listing(&prefix, limit, cursor.as_deref(), Order::Descending)
+            .await
+    }
+}
+
+impl Unit<'_, KvState> {
+    /// A page in either direction, once the grant is checked.
+    async fn listing(
+        &mut self,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+        order: Order,
+    ) -> wasmtime::Result<Result<Page, Error>> {
         if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
         }
-        Ok(self
-            .state
-            .list(&prefix, limit, cursor.as_deref(), Order::Descending)
-            .await)
+        Ok(self.state.list(prefix, limit, cursor, order).await)
     }
 }
 

@@ -46,6 +46,27 @@ fn team(admin: &crate::auth::Claims) -> String {
     format!("support:{}", admin.email)
 }
 
+/// Call the support module for `tenant` as Nova's support team, `admin` acting.
+async fn as_team(
+    state: &AppState,
+    tenant: &str,
+    admin: &crate::auth::Claims,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    support::call(
+        state,
+        tenant,
+        &team(admin),
+        CallerRole::Support,
+        method,
+        path,
+        body,
+    )
+    .await
+}
+
 /// The support module's answer, as `T` when it succeeded.
 fn relay<T: DeserializeOwned + Serialize>(a: Answer) -> Response {
     relayed::relay::<T>(support::MODULE, a.status, a.body)
@@ -196,11 +217,10 @@ async fn ticket(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Response {
     relay::<SupportThread>(
-        support::call(
+        as_team(
             &state,
             &tenant,
-            &team(&admin),
-            CallerRole::Support,
+            &admin,
             "GET",
             &format!("/tickets/{id}"),
             None,
@@ -222,18 +242,7 @@ async fn respond(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     let path = format!("/tickets/{id}/replies");
-    relay::<SupportReply>(
-        support::call(
-            &state,
-            &tenant,
-            &team(&admin),
-            CallerRole::Support,
-            "POST",
-            &path,
-            Some(&body),
-        )
-        .await,
-    )
+    relay::<SupportReply>(as_team(&state, &tenant, &admin, "POST", &path, Some(&body)).await)
 }
 
 #[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/severity", request_body = Object, responses(
@@ -249,18 +258,7 @@ async fn severity(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     let path = format!("/tickets/{id}/severity");
-    relay::<SupportTicket>(
-        support::call(
-            &state,
-            &tenant,
-            &team(&admin),
-            CallerRole::Support,
-            "PUT",
-            &path,
-            Some(&body),
-        )
-        .await,
-    )
+    relay::<SupportTicket>(as_team(&state, &tenant, &admin, "PUT", &path, Some(&body)).await)
 }
 
 #[utoipa::path(put, path = "/support/tickets/{tenant_id}/{ticket_id}/assignee", request_body = Object, responses(
@@ -276,18 +274,7 @@ async fn assign(
     ApiJson(body): ApiJson<Value>,
 ) -> Response {
     let path = format!("/tickets/{id}/assignee");
-    relay::<SupportTicket>(
-        support::call(
-            &state,
-            &tenant,
-            &team(&admin),
-            CallerRole::Support,
-            "PUT",
-            &path,
-            Some(&body),
-        )
-        .await,
-    )
+    relay::<SupportTicket>(as_team(&state, &tenant, &admin, "PUT", &path, Some(&body)).await)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -117,15 +117,11 @@ async fn a_new_module_runs_under_nova_dev_and_an_edit_is_served() {
 
     // The printed curl line, as a person would run it.
     let http = reqwest::Client::new();
-    let screens: serde_json::Value = http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetch = || async {
+        let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+        resp.json::<serde_json::Value>().await.unwrap()
+    };
+    let screens = fetch().await;
     assert_eq!(screens["title"], "tips", "{screens}");
 
     // An edit is rebuilt, reinstalled and served by the same server.
@@ -138,15 +134,7 @@ async fn a_new_module_runs_under_nova_dev_and_an_edit_is_served() {
     assert_ne!(source, edited, "the scaffold's screens line moved");
     std::fs::write(&lib, edited).unwrap();
     out.line_starting(&format!("tips version {} is running", version + 1));
-    let screens: serde_json::Value = http
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let screens = fetch().await;
     assert_eq!(screens["title"], "Tips, edited", "{screens}");
     drop(running);
 }
