@@ -1,6 +1,7 @@
 //! The `nova` command line. Every subcommand reads the same [`Config`].
 
 mod api_client;
+mod backup;
 mod dev;
 mod drill;
 mod install;
@@ -36,6 +37,10 @@ pub(crate) enum Command {
     Serve(serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Back up the database while the server runs: a file and its manifest in `--to`.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty database (`--force` replaces one), then migrate.
+    Restore(backup::RestoreArgs),
     /// Manage superadmins.
     Superadmin {
         #[command(subcommand)]
@@ -292,6 +297,8 @@ pub async fn run() -> anyhow::Result<()> {
             command: ModuleCommand::Install(args),
         } => install::run(&cli.config, args).await,
         Command::Dev(args) => dev::run(args).await,
+        Command::Backup(args) => backup::backup(&cli.config, args).await,
+        Command::Restore(args) => backup::restore(&cli.config, args).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod common;
 mod activity;
 mod audit_docs;
 mod authz;
+mod backups;
 mod bad_input;
 mod billing;
 mod billing_worker;

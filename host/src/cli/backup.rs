@@ -1,0 +1,378 @@
+//! `nova backup --to DIR` and `nova restore --from FILE`.
+//!
+//! A backup is consistent while the server runs and takes writes. On SQLite it is
+//! `VACUUM INTO` a new file: one read transaction's view, and the manifest's row counts are
+//! read back from that file. On PostgreSQL a repeatable-read transaction exports its
+//! snapshot, the row counts are read in it, and `pg_dump -Fc --snapshot` dumps exactly that
+//! view (so `pg_dump` must be of the server's major version or newer). Beside each backup a
+//! manifest (`nova.backup/1`) names the time, backend, schema version, the rows of every
+//! table, the size and the SHA-256 of the file; restore checks all of them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Row};
+
+use crate::config::Config;
+use crate::storage::{self, Db};
+
+/// `nova backup`
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// The directory the backup and its manifest are written to (created if missing).
+    #[arg(long)]
+    to: PathBuf,
+}
+
+/// `nova restore`
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// A backup's manifest (`nova-….json`), or the backup file beside it.
+    #[arg(long)]
+    from: PathBuf,
+    /// Replace a database that already holds data (its rows are lost).
+    #[arg(long)]
+    force: bool,
+}
+
+/// What `nova backup` writes beside the backup file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Manifest {
+    /// `nova.backup/1`.
+    format: String,
+    created_at: String,
+    /// `sqlite` or `postgres`.
+    backend: String,
+    /// The newest migration applied when the backup was taken.
+    schema_version: i64,
+    /// Rows per table, as of the backup.
+    tables: BTreeMap<String, i64>,
+    /// The backup file's name, in the manifest's directory.
+    file: String,
+    bytes: u64,
+    sha256: String,
+    /// The `pg_dump` that wrote a PostgreSQL backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pg_dump: Option<String>,
+}
+
+const FORMAT: &str = "nova.backup/1";
+
+/// Make a backup of the configured database into `args.to`.
+pub(crate) async fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
+    let db = config.connect().await?;
+    let stamp = jiff::Timestamp::now();
+    let name = format!("nova-{}", stamp.strftime("%Y%m%dT%H%M%S%.3fZ"));
+    let (file, tables, schema_version, pg_dump) = match db.backend() {
+        storage::Backend::Sqlite => {
+            let file = args.to.join(format!("{name}.sqlite"));
+            let (tables, version) = sqlite_backup(&db, &file).await?;
+            (file, tables, version, None)
+        }
+        storage::Backend::Postgres => {
+            let file = args.to.join(format!("{name}.dump"));
+            let (tables, version, tool) =
+                postgres_backup(&db, &config.database_url(), &file).await?;
+            (file, tables, version, Some(tool))
+        }
+    };
+    let (bytes, sha256) = digest(&file)?;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        created_at: stamp.to_string(),
+        backend: backend_name(&db).into(),
+        schema_version,
+        tables,
+        file: file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string(),
+        bytes,
+        sha256,
+        pg_dump,
+    };
+    let manifest_path = args.to.join(format!("{name}.json"));
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)?;
+    db.close().await;
+    let rows: i64 = manifest.tables.values().sum();
+    println!(
+        "backup {} ({} bytes, {rows} rows in {} tables, schema {}) in {:.1} s; manifest {}",
+        file.display(),
+        manifest.bytes,
+        manifest.tables.len(),
+        manifest.schema_version,
+        started.elapsed().as_secs_f64(),
+        manifest_path.display()
+    );
+    Ok(())
+}
+
+fn backend_name(db: &Db) -> &'static str {
+    match db.backend() {
+        storage::Backend::Sqlite => "sqlite",
+        storage::Backend::Postgres => "postgres",
+    }
+}
+
+/// `VACUUM INTO` the file, then read the counts back from it.
+async fn sqlite_backup(db: &Db, file: &Path) -> anyhow::Result<(BTreeMap<String, i64>, i64)> {
+    anyhow::ensure!(!file.exists(), "{} already exists", file.display());
+    let target = file.to_str().context("the backup path is not UTF-8")?;
+    sqlx::query(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
+        .execute(db.pool())
+        .await
+        .context("VACUUM INTO")?;
+    // A plain read-only connection: the file must stay exactly as VACUUM wrote it.
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{target}?mode=ro")).await?;
+    let counted = counts(&mut conn, storage::Backend::Sqlite).await;
+    conn.close().await?;
+    counted
+}
+
+/// Counts in an exported snapshot, and `pg_dump` of the same snapshot.
+async fn postgres_backup(
+    db: &Db,
+    url: &str,
+    file: &Path,
+) -> anyhow::Result<(BTreeMap<String, i64>, i64, String)> {
+    let tool = tool_version("pg_dump")?;
+    let mut conn = db.pool().acquire().await?;
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *conn)
+        .await?;
+    let snapshot: String = sqlx::query("SELECT pg_export_snapshot() AS id")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+    let (tables, version) = counts(&mut conn, storage::Backend::Postgres).await?;
+    let status = tokio::process::Command::new("pg_dump")
+        .args([
+            "--format=custom",
+            "--no-owner",
+            "--snapshot",
+            &snapshot,
+            "--file",
+        ])
+        .arg(file)
+        .arg(url)
+        .status()
+        .await
+        .context("running pg_dump")?;
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    anyhow::ensure!(status.success(), "pg_dump failed ({status})");
+    Ok((tables, version, tool))
+}
+
+/// `pg_dump --version` and friends, or an error saying the client is needed.
+fn tool_version(tool: &str) -> anyhow::Result<String> {
+    let out = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .with_context(|| {
+            format!("{tool} is needed for PostgreSQL backups (the PostgreSQL client, of the server's major version or newer)")
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Nova's tables (the migrations' bookkeeping aside).
+async fn tables(
+    conn: &mut sqlx::AnyConnection,
+    backend: storage::Backend,
+) -> anyhow::Result<Vec<String>> {
+    let sql = match backend {
+        storage::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '_sqlx_migrations' ORDER BY name"
+        }
+        storage::Backend::Postgres => {
+            "SELECT CAST(tablename AS TEXT) AS name FROM pg_tables WHERE schemaname = 'public' \
+             AND tablename <> '_sqlx_migrations' ORDER BY tablename"
+        }
+    };
+    let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
+        .collect()
+}
+
+/// Rows per table and the schema version, as `conn` sees them.
+async fn counts(
+    conn: &mut sqlx::AnyConnection,
+    backend: storage::Backend,
+) -> anyhow::Result<(BTreeMap<String, i64>, i64)> {
+    let mut out = BTreeMap::new();
+    for table in tables(conn, backend).await? {
+        // Names come from the catalogue, not from input; quoted all the same.
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM \"{table}\""))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+        out.insert(table, n);
+    }
+    let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("v")?;
+    Ok((out, version))
+}
+
+fn digest(file: &Path) -> anyhow::Result<(u64, String)> {
+    let mut f = std::fs::File::open(file)?;
+    let mut hash = Sha256::new();
+    let bytes = std::io::copy(&mut f, &mut hash)?;
+    Ok((bytes, hex::encode(hash.finalize())))
+}
+
+/// Restore a backup into the configured database, which must be empty unless `--force`.
+pub(crate) async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let manifest_path = if args.from.extension().is_some_and(|e| e == "json") {
+        args.from.clone()
+    } else {
+        args.from.with_extension("json")
+    };
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(&manifest_path)
+            .with_context(|| format!("reading the manifest {}", manifest_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a backup manifest", manifest_path.display()))?;
+    anyhow::ensure!(
+        manifest.format == FORMAT,
+        "{} is {:?}, not {FORMAT}",
+        manifest_path.display(),
+        manifest.format
+    );
+    let file = manifest_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&manifest.file);
+    let (bytes, sha256) = digest(&file).with_context(|| format!("reading {}", file.display()))?;
+    anyhow::ensure!(
+        bytes == manifest.bytes && sha256 == manifest.sha256,
+        "{} does not match its manifest (size or SHA-256 differ): it is damaged or another file",
+        file.display()
+    );
+    let url = config.database_url();
+    let target = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    anyhow::ensure!(
+        target == manifest.backend,
+        "the backup is of a {} database and the configured one is {target}",
+        manifest.backend
+    );
+    if target == "sqlite" {
+        restore_sqlite(config, &file, args.force).await?;
+    } else {
+        restore_postgres(config, &url, &file, args.force).await?;
+    }
+    let db = config.connect().await?;
+    db.migrate().await?;
+    let mut conn = db.pool().acquire().await?;
+    let (now, _) = counts(&mut conn, db.backend()).await?;
+    drop(conn);
+    db.close().await;
+    for (table, rows) in &manifest.tables {
+        let restored = now.get(table).copied().unwrap_or(-1);
+        anyhow::ensure!(
+            restored == *rows,
+            "table {table} has {restored} rows after the restore; the manifest says {rows}"
+        );
+    }
+    println!(
+        "restored {} ({} rows in {} tables, taken {}) in {:.1} s",
+        file.display(),
+        manifest.tables.values().sum::<i64>(),
+        manifest.tables.len(),
+        manifest.created_at,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Rows in the configured database (an absent or table-less database holds none).
+async fn rows_now(db: &Db) -> anyhow::Result<i64> {
+    let mut conn = db.pool().acquire().await?;
+    let backend = db.backend();
+    let mut total = 0;
+    for table in tables(&mut conn, backend).await? {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM \"{table}\""))
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?;
+        total += n;
+    }
+    Ok(total)
+}
+
+fn refuse_if_data(rows: i64, force: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        rows == 0 || force,
+        "the target database holds {rows} rows: restore into an empty database, or pass \
+         --force to replace them"
+    );
+    Ok(())
+}
+
+async fn restore_sqlite(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
+    let target = config.data_dir.join("nova.db");
+    if target.exists() {
+        let db = config.connect().await?;
+        let rows = rows_now(&db).await;
+        db.close().await;
+        refuse_if_data(rows?, force)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let f = PathBuf::from(format!("{}{suffix}", target.display()));
+            if f.exists() {
+                std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    std::fs::copy(file, &target).with_context(|| format!("copying into {}", target.display()))?;
+    Ok(())
+}
+
+async fn restore_postgres(
+    config: &Config,
+    url: &str,
+    file: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
+    tool_version("pg_restore")?;
+    let db = config.connect().await?;
+    refuse_if_data(rows_now(&db).await?, force)?;
+    // Whatever schema is there (empty tables, or the data --force replaces) goes first.
+    sqlx::query("DROP SCHEMA public CASCADE")
+        .execute(db.pool())
+        .await?;
+    sqlx::query("CREATE SCHEMA public")
+        .execute(db.pool())
+        .await?;
+    db.close().await;
+    let status = tokio::process::Command::new("pg_restore")
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--dbname",
+            url,
+        ])
+        .arg(file)
+        .status()
+        .await
+        .context("running pg_restore")?;
+    anyhow::ensure!(status.success(), "pg_restore failed ({status})");
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! `nova backup` while the server takes writes, and `nova restore` into a fresh database,
+//! through the real binary on both backends: every ticket acknowledged before the backup
+//! started is in the restore, every ticket there has its invocation record, the row counts
+//! are the manifest's, and a restore never overwrites data without `--force`.
+
+use crate::common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use common::Backend;
+use common::process::{KillOnDrop, Nova, stop};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let v: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string()
+}
+
+/// The database a `Nova` uses, for counting rows behind the API.
+async fn db_of(nova: &Nova) -> nova::storage::Db {
+    let url = nova
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/nova.db", nova.data_dir.path().display()));
+    nova::storage::Db::connect(&url).await.unwrap()
+}
+
+async fn one_count(db: &nova::storage::Db, sql: &str, tenant: &str) -> i64 {
+    sqlx::query(sql)
+        .bind(tenant)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap()
+}
+
+async fn backup_under_writes_restores_what_was_acknowledged(backend: Backend) {
+    let source = Nova::new(backend).await;
+    source.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@backup.test",
+        "--password",
+        "ops-password-1",
+    ]);
+    let (child, base) = source.serve();
+    let mut child = KillOnDrop(Some(child));
+    let http = reqwest::Client::new();
+    let admin = login(&http, &base, "ops@backup.test", "ops-password-1").await;
+    let tenant: Value = http
+        .post(format!("{base}/v1/superadmin/tenants"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Backed Up Bistro"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = tenant["id"].as_str().unwrap().to_string();
+    let made = http
+        .post(format!("{base}/v1/superadmin/tenants/{tenant}/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"email": "chef@backup.test", "password": "chef-password-1", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let on = http
+        .put(format!("{base}/v1/superadmin/tenants/{tenant}/modules/pos"))
+        .bearer_auth(&admin)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    let chef = login(&http, &base, "chef@backup.test", "chef-password-1").await;
+
+    // Two writers open tickets until told to stop; each acknowledged ticket is kept with
+    // the moment its 201 arrived.
+    let stop_writing = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (http, base, chef, stop_writing) = (
+                http.clone(),
+                base.clone(),
+                chef.clone(),
+                stop_writing.clone(),
+            );
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut n = 0;
+                while !stop_writing.load(Ordering::Relaxed) {
+                    n += 1;
+                    let resp = http
+                        .post(format!("{base}/v1/portal/pos/tickets"))
+                        .bearer_auth(&chef)
+                        .json(&json!({"table": format!("w{w}-{n}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    if resp.status() == 201 {
+                        let t: Value = resp.json().await.unwrap();
+                        acked.push((t["id"].as_u64().unwrap(), Instant::now()));
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    // Let some writes land (a condition, looked at every 10 ms), then back up in the
+    // middle of the rest.
+    let source_db = db_of(&source).await;
+    let count_tickets =
+        "SELECT COUNT(*) AS n FROM module_kv WHERE tenant_id = $1 AND key LIKE 'ticket/%'";
+    while writers.iter().all(|w| !w.is_finished())
+        && one_count(&source_db, count_tickets, &tenant).await < 20
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    source_db.close().await;
+    let out = tempfile::tempdir().unwrap();
+    let backup_started = Instant::now();
+    let said = {
+        let to = out.path().to_str().unwrap().to_string();
+        let cmd = source.command();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = cmd;
+            cmd.args(["backup", "--to", &to]).output().unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    stop_writing.store(true, Ordering::Relaxed);
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    stop(child.take());
+    let before: Vec<u64> = acked
+        .iter()
+        .filter(|(_, at)| *at < backup_started)
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(
+        before.len() >= 20,
+        "writes before the backup: {}",
+        before.len()
+    );
+    let manifest_path = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a manifest");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    println!(
+        "{backend:?}: {} tickets acknowledged, {} before the backup; manifest {}",
+        acked.len(),
+        before.len(),
+        manifest["tables"]
+    );
+
+    // Into a fresh database: the manifest's rows, the acknowledged tickets, their records.
+    let target = Nova::new(backend).await;
+    let restored = target.run(&["restore", "--from", manifest_path.to_str().unwrap()]);
+    assert!(restored.contains("restored"), "{restored}");
+    let db = db_of(&target).await;
+    for (table, rows) in manifest["tables"].as_object().unwrap() {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(Some(n), rows.as_i64(), "{table}");
+    }
+    let tickets = one_count(&db, count_tickets, &tenant).await;
+    let records = one_count(
+        &db,
+        "SELECT COUNT(*) AS n FROM invocations WHERE tenant_id = $1 AND method = 'POST' \
+         AND path = '/tickets' AND status = 201",
+        &tenant,
+    )
+    .await;
+    assert_eq!(
+        tickets, records,
+        "every ticket has its invocation record, and no more"
+    );
+    db.close().await;
+    let (child, base) = target.serve();
+    let mut child = KillOnDrop(Some(child));
+    // Tokens signed before the backup still verify: the signing keys came along.
+    for id in &before {
+        let resp = http
+            .get(format!("{base}/v1/portal/pos/tickets/{id}"))
+            .bearer_auth(&chef)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "ticket {id}, acknowledged before the backup"
+        );
+    }
+    stop(child.take());
+
+    // A second restore onto the restored data is refused and changes nothing.
+    let again = target
+        .command()
+        .args(["restore", "--from", manifest_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("--force"), "{err}");
+}
+
+both_backends!(backup_under_writes_restores_what_was_acknowledged);
