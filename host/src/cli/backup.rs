@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -67,18 +67,38 @@ const FORMAT: &str = "nova.backup/1";
 /// Make a backup of the configured database into `args.to`.
 pub(crate) async fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    std::fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
+    let (file, manifest_path, manifest) = make(config, &args.to).await?;
+    let rows: i64 = manifest.tables.values().sum();
+    println!(
+        "backup {} ({} bytes, {rows} rows in {} tables, schema {}) in {:.1} s; manifest {}",
+        file.display(),
+        manifest.bytes,
+        manifest.tables.len(),
+        manifest.schema_version,
+        started.elapsed().as_secs_f64(),
+        manifest_path.display()
+    );
+    Ok(())
+}
+
+/// Write a backup and its manifest into `dir`: (the backup file, the manifest's path, the
+/// manifest).
+pub(crate) async fn make(
+    config: &Config,
+    dir: &Path,
+) -> anyhow::Result<(PathBuf, PathBuf, Manifest)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let db = config.connect().await?;
     let stamp = jiff::Timestamp::now();
     let name = format!("nova-{}", stamp.strftime("%Y%m%dT%H%M%S%.3fZ"));
     let (file, tables, schema_version, pg_dump) = match db.backend() {
         storage::Backend::Sqlite => {
-            let file = args.to.join(format!("{name}.sqlite"));
+            let file = dir.join(format!("{name}.sqlite"));
             let (tables, version) = sqlite_backup(&db, &file).await?;
             (file, tables, version, None)
         }
         storage::Backend::Postgres => {
-            let file = args.to.join(format!("{name}.dump"));
+            let file = dir.join(format!("{name}.dump"));
             let (tables, version, tool) =
                 postgres_backup(&db, &config.database_url(), &file).await?;
             (file, tables, version, Some(tool))
@@ -100,20 +120,42 @@ pub(crate) async fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<
         sha256,
         pg_dump,
     };
-    let manifest_path = args.to.join(format!("{name}.json"));
+    let manifest_path = dir.join(format!("{name}.json"));
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)?;
     db.close().await;
-    let rows: i64 = manifest.tables.values().sum();
-    println!(
-        "backup {} ({} bytes, {rows} rows in {} tables, schema {}) in {:.1} s; manifest {}",
-        file.display(),
-        manifest.bytes,
-        manifest.tables.len(),
-        manifest.schema_version,
-        started.elapsed().as_secs_f64(),
-        manifest_path.display()
-    );
-    Ok(())
+    Ok((file, manifest_path, manifest))
+}
+
+/// The manifests in `dir`, oldest first (their names start with the time).
+pub(crate) fn manifests(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("nova-"))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Delete all but the newest `keep` backups in `dir` (each manifest with its file).
+pub(crate) fn prune(dir: &Path, keep: usize) -> anyhow::Result<usize> {
+    let all = manifests(dir)?;
+    let old = all.len().saturating_sub(keep);
+    for manifest in &all[..old] {
+        if let Ok(m) = serde_json::from_slice::<Manifest>(&std::fs::read(manifest)?) {
+            let file = dir.join(&m.file);
+            if file.exists() {
+                std::fs::remove_file(&file)?;
+            }
+        }
+        std::fs::remove_file(manifest)?;
+    }
+    Ok(old)
 }
 
 fn backend_name(db: &Db) -> &'static str {
@@ -375,4 +417,151 @@ async fn restore_postgres(
         .context("running pg_restore")?;
     anyhow::ensure!(status.success(), "pg_restore failed ({status})");
     Ok(())
+}
+
+/// Scheduled backups inside workers: `nova worker --backup-every 4h --backup-to DIR`.
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleArgs {
+    /// Take a backup this often (`4h`, `30m`). With several workers on one database, one of
+    /// them takes each backup.
+    #[arg(long, env = "NOVA_BACKUP_EVERY", value_parser = humantime::parse_duration, requires = "backup_to")]
+    pub(crate) backup_every: Option<Duration>,
+    /// Where scheduled backups go (a volume every worker that may take one can write).
+    #[arg(long, env = "NOVA_BACKUP_DIR")]
+    pub(crate) backup_to: Option<PathBuf>,
+    /// How many scheduled backups to keep; older ones are deleted.
+    #[arg(long, env = "NOVA_BACKUP_KEEP", default_value_t = 7)]
+    pub(crate) backup_keep: usize,
+}
+
+/// The lease row: a worker takes a period's backup by moving its time forward, which only
+/// one worker can do once the period has passed.
+const LEASE: &str = "backup.scheduled";
+
+/// True when this worker claimed the backup due now.
+async fn claim(db: &Db, worker: &str, every: Duration) -> anyhow::Result<bool> {
+    let now = storage::now_ms();
+    let due_before = now - i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    let claimed = sqlx::query(
+        "INSERT INTO platform_flags (name, enabled, message, updated_by, updated_at) \
+         VALUES ($1, 1, NULL, $2, $3) ON CONFLICT (name) DO UPDATE \
+         SET updated_by = excluded.updated_by, updated_at = excluded.updated_at \
+         WHERE platform_flags.updated_at <= $4",
+    )
+    .bind(LEASE)
+    .bind(worker)
+    .bind(now)
+    .bind(due_before)
+    .execute(db.pool())
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Take a backup every `every` (when this worker wins the period), keeping `keep`.
+pub(crate) async fn scheduled(config: Config, db: Db, worker: String, args: ScheduleArgs) {
+    let (Some(every), Some(dir)) = (args.backup_every, args.backup_to) else {
+        return;
+    };
+    // Look a few times a period, so a worker that dies mid-period is covered by another
+    // soon after the period ends.
+    let mut tick = tokio::time::interval(
+        (every / 4).clamp(Duration::from_millis(50), Duration::from_secs(60)),
+    );
+    loop {
+        tick.tick().await;
+        match claim(&db, &worker, every).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim the scheduled backup");
+                continue;
+            }
+        }
+        let started = Instant::now();
+        match make(&config, &dir).await {
+            Ok((file, _, manifest)) => {
+                metrics::counter!("nova_backups_total", "result" => "ok").increment(1);
+                metrics::gauge!("nova_backup_last_success_timestamp_seconds")
+                    .set(storage::now_ms() as f64 / 1000.0);
+                let removed = prune(&dir, args.backup_keep).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not delete old backups");
+                    0
+                });
+                tracing::info!(file = %file.display(), bytes = manifest.bytes, removed, seconds = started.elapsed().as_secs_f64(), "scheduled backup taken");
+            }
+            Err(e) => {
+                metrics::counter!("nova_backups_total", "result" => "failed").increment(1);
+                tracing::error!(error = %format!("{e:#}"), "scheduled backup failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_backup(dir: &Path, name: &str) {
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            created_at: String::new(),
+            backend: "sqlite".into(),
+            schema_version: 1,
+            tables: BTreeMap::new(),
+            file: format!("{name}.sqlite"),
+            bytes: 1,
+            sha256: String::new(),
+            pg_dump: None,
+        };
+        std::fs::write(dir.join(format!("{name}.sqlite")), b"x").unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_backups_and_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for stamp in [
+            "20261201T000000.000Z",
+            "20261202T000000.000Z",
+            "20261203T000000.000Z",
+        ] {
+            fake_backup(dir.path(), &format!("nova-{stamp}"));
+        }
+        std::fs::write(dir.path().join("notes.json"), b"{}").unwrap();
+        assert_eq!(prune(dir.path(), 2).unwrap(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "notes.json",
+                "nova-20261202T000000.000Z.json",
+                "nova-20261202T000000.000Z.sqlite",
+                "nova-20261203T000000.000Z.json",
+                "nova-20261203T000000.000Z.sqlite"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn one_worker_takes_each_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/n.db?mode=rwc", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let hour = Duration::from_secs(3600);
+        assert!(claim(&db, "a", hour).await.unwrap());
+        assert!(!claim(&db, "b", hour).await.unwrap(), "the period is taken");
+        assert!(!claim(&db, "a", hour).await.unwrap());
+        // A period of zero has always passed.
+        assert!(claim(&db, "b", Duration::ZERO).await.unwrap());
+    }
 }

@@ -16,6 +16,8 @@ pub(crate) struct WorkerArgs {
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, env = "NOVA_WORKER_LISTEN", default_value = "127.0.0.1:3001")]
     pub(crate) listen: String,
+    #[command(flatten)]
+    pub(crate) backups: super::backup::ScheduleArgs,
 }
 
 pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
@@ -38,6 +40,12 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
     });
     tokio::spawn(crate::support::sla::watch(state.clone()));
     let id = format!("worker-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    tokio::spawn(super::backup::scheduled(
+        config.clone(),
+        state.db.clone(),
+        id.clone(),
+        args.backups,
+    ));
     crate::jobs::run(state.clone(), id, super::serve::shutdown_signal()).await;
     state.db.close().await;
     Ok(())
