@@ -52,6 +52,9 @@ pub struct Config {
     #[command(flatten)]
     pub worker: WorkerConfig,
 
+    #[command(flatten)]
+    pub retention: crate::jobs::retention::Retention,
+
     /// `smtp://[user:pass@]host:port` for outgoing mail; unset keeps mail in the outbox table
     /// (readable at `GET /v1/superadmin/mail/outbox`).
     #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
@@ -215,6 +218,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             billing_webhook_secret: None,
             worker: WorkerConfig::default(),
+            retention: crate::jobs::retention::Retention::default(),
             smtp_url: None,
             mail_from: "Nova <nova@localhost>".into(),
             call_limits: crate::limits::Limits::default(),

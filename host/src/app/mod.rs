@@ -41,6 +41,8 @@ pub struct Inner {
     pub(crate) billing_webhook_secret: Option<String>,
     /// How workers take jobs.
     pub(crate) worker: crate::config::WorkerConfig,
+    /// How long old rows are kept.
+    pub(crate) retention: crate::jobs::retention::Retention,
     /// Woken when jobs are queued (here or, through Redis, on another replica).
     pub(crate) jobs_wake: Arc<tokio::sync::Notify>,
     /// Where mail goes (SMTP, or kept in the outbox).
@@ -108,6 +110,7 @@ impl AppState {
                 .clone()
                 .filter(|s| !s.is_empty()),
             worker: config.worker,
+            retention: config.retention,
             jobs_wake: Arc::new(tokio::sync::Notify::new()),
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),

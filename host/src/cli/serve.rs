@@ -53,6 +53,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
     };
     if in_process {
         tokio::spawn(crate::support::sla::watch(state.clone()));
+        tokio::spawn(crate::jobs::retention::run(state.clone()));
         let worker_state = state.clone();
         tokio::spawn(crate::jobs::run(
             worker_state,

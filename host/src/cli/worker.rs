@@ -39,6 +39,7 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
         }
     });
     tokio::spawn(crate::support::sla::watch(state.clone()));
+    tokio::spawn(crate::jobs::retention::run(state.clone()));
     let id = format!("worker-{}-{}", std::process::id(), uuid::Uuid::new_v4());
     tokio::spawn(super::backup::scheduled(
         config.clone(),

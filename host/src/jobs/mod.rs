@@ -4,6 +4,7 @@
 
 mod apply_billing;
 mod deliver_mail;
+pub mod retention;
 
 use std::time::Duration;
 

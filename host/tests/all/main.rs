@@ -34,6 +34,7 @@ mod portal;
 mod pos_cli;
 mod probing;
 mod replicas;
+mod retention;
 mod slow_clients;
 mod support;
 mod tenancy;

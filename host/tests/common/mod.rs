@@ -199,6 +199,7 @@ impl TestServer {
                 max_attempts: 3,
                 retry_base_ms: 50,
             },
+            retention: Default::default(),
             smtp_url: smtp_url.map(str::to_string),
             mail_from: "Nova <nova@nova.test>".into(),
             call_limits: Default::default(),

@@ -1,0 +1,162 @@
+//! Retention: workers prune what is older than its keeping period (invocation records,
+//! audit events, webhook deliveries, sent mail, finished jobs), in small batches that each
+//! commit on their own, so no prune holds a lock for long. What a job still needs is never
+//! pruned: queued mail, and jobs not done (pending, retrying, or failed and waiting for an
+//! operator to retry them), are kept whatever their age.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::app::AppState;
+use crate::storage::{Db, now_ms};
+
+/// How long each kind of row is kept.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Retention {
+    /// Invocation records.
+    #[arg(long = "keep-invocations", env = "NOVA_KEEP_INVOCATIONS", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
+    pub invocations: Duration,
+    /// Audit events.
+    #[arg(long = "keep-audit", env = "NOVA_KEEP_AUDIT", default_value = "400days", value_parser = humantime::parse_duration, global = true)]
+    pub audit: Duration,
+    /// Signed webhook deliveries seen (their ids guard against replays).
+    #[arg(long = "keep-deliveries", env = "NOVA_KEEP_DELIVERIES", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
+    pub deliveries: Duration,
+    /// Mail sent, stored or failed (queued mail is kept until it goes).
+    #[arg(long = "keep-mail", env = "NOVA_KEEP_MAIL", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
+    pub mail: Duration,
+    /// Finished jobs (pending and retrying jobs are kept until they finish, failed ones
+    /// until someone retries them).
+    #[arg(long = "keep-jobs", env = "NOVA_KEEP_JOBS", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
+    pub jobs: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            invocations: Duration::from_secs(30 * DAY),
+            audit: Duration::from_secs(400 * DAY),
+            deliveries: Duration::from_secs(30 * DAY),
+            mail: Duration::from_secs(30 * DAY),
+            jobs: Duration::from_secs(30 * DAY),
+        }
+    }
+}
+
+/// Rows deleted per statement: each batch is its own short transaction.
+const BATCH: i64 = 500;
+/// How often a worker prunes.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// One kind of row: its table, key, age column and what else must hold to prune it.
+struct Rule {
+    table: &'static str,
+    key: &'static str,
+    age: &'static str,
+    only: &'static str,
+}
+
+const RULES: [Rule; 5] = [
+    Rule {
+        table: "invocations",
+        key: "id",
+        age: "created_at",
+        only: "",
+    },
+    Rule {
+        table: "audit_events",
+        key: "id",
+        age: "created_at",
+        only: "",
+    },
+    Rule {
+        table: "webhook_deliveries",
+        key: "source, delivery_id",
+        age: "received_at",
+        only: "",
+    },
+    Rule {
+        table: "mail_outbox",
+        key: "id",
+        age: "created_at",
+        only: "AND status <> 'queued'",
+    },
+    Rule {
+        table: "outbox",
+        key: "id",
+        age: "updated_at",
+        only: "AND status = 'done'",
+    },
+];
+
+impl Retention {
+    fn period(&self, table: &str) -> Duration {
+        match table {
+            "invocations" => self.invocations,
+            "audit_events" => self.audit,
+            "webhook_deliveries" => self.deliveries,
+            "mail_outbox" => self.mail,
+            _ => self.jobs,
+        }
+    }
+}
+
+/// Prune every kind of row older than its period as of `now_ms`: rows deleted per table.
+pub async fn prune_once(
+    db: &Db,
+    keep: &Retention,
+    now_ms: i64,
+) -> Result<BTreeMap<&'static str, u64>, sqlx::Error> {
+    let mut pruned = BTreeMap::new();
+    for rule in &RULES {
+        let period = i64::try_from(keep.period(rule.table).as_millis()).unwrap_or(i64::MAX);
+        let before = now_ms.saturating_sub(period);
+        // The oldest first, a batch at a time, through the age index.
+        let sql = format!(
+            "DELETE FROM {t} WHERE ({k}) IN (SELECT {k} FROM {t} WHERE {a} < $1 {o} ORDER BY {a} LIMIT $2)",
+            t = rule.table,
+            k = rule.key,
+            a = rule.age,
+            o = rule.only,
+        );
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(&sql)
+                .bind(before)
+                .bind(BATCH)
+                .execute(db.pool())
+                .await?
+                .rows_affected();
+            total += n;
+            if n < BATCH as u64 {
+                break;
+            }
+            // Let the calls waiting on the database go first.
+            tokio::task::yield_now().await;
+        }
+        if total > 0 {
+            metrics::counter!("nova_retention_pruned_rows_total", "table" => rule.table)
+                .increment(total);
+        }
+        pruned.insert(rule.table, total);
+    }
+    Ok(pruned)
+}
+
+/// Prune every [`PRUNE_EVERY`] for as long as the process runs.
+pub(crate) async fn run(state: AppState) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        match prune_once(&state.db, &state.retention, now_ms()).await {
+            Ok(pruned) if pruned.values().any(|n| *n > 0) => {
+                tracing::info!(?pruned, "retention pruned old rows")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention could not prune"),
+        }
+    }
+}
