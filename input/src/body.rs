@@ -68,6 +68,15 @@ fn explain(path: &str, e: &serde_json::Error) -> Fault {
     }
     let field = path.unwrap_or("body");
     let what = path.unwrap_or("the body");
+    if let Some(rest) = text.strip_prefix("unknown variant `")
+        && let Some((got, rest)) = rest.split_once('`')
+    {
+        let choices = rest
+            .split_once("expected ")
+            .map(|(_, c)| c.replace('`', ""))
+            .unwrap_or_default();
+        return fault(field, format!("{what} must be {choices}, not {got}"));
+    }
     for lead in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(lead)
             && let Some((got, expected)) = rest.split_once(", expected ")
@@ -93,7 +102,12 @@ fn expected_words(expected: &str) -> String {
         "f32" | "f64" => "a number".into(),
         "a sequence" => "a list".into(),
         "a map" => "an object".into(),
-        e if e.starts_with("struct ") => "an object".into(),
+        e if e.starts_with("struct ") || e.starts_with("internally tagged enum ") => {
+            "an object".into()
+        }
+        e if e.starts_with("enum ") => "one of its named values".into(),
+        e if e.starts_with("tuple struct ") => "a list".into(),
+        e if e.starts_with("newtype struct ") => "a value".into(),
         e if e.starts_with("a borrowed string") => "a string".into(),
         e => e.to_string(),
     }
@@ -201,6 +215,34 @@ mod tests {
                 "body".into(),
                 r#"the body must be an object, not string "hi""#.into()
             )
+        );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    #[allow(dead_code)]
+    enum Status {
+        Open,
+        Closed,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Filter {
+        status: Status,
+    }
+
+    #[test]
+    fn enums_are_named_in_plain_words() {
+        let f = json::<Filter>(br#"{"status": "lost"}"#).unwrap_err();
+        assert_eq!(
+            (f.field.as_str(), f.message.as_str()),
+            ("status", "status must be open or closed, not lost")
+        );
+        let f = json::<Filter>(br#"{"status": 5}"#).unwrap_err();
+        assert!(
+            !f.message.contains("enum Status") && !f.message.contains("identifier"),
+            "{f:?}"
         );
     }
 

@@ -139,8 +139,9 @@ pub struct TestHost {
     stubs: Arc<Stubs>,
     _stub_server: StubServer,
     child: Child,
-    /// Closing it tells the host to stop, even if this process dies without dropping us.
-    _stdin: ChildStdin,
+    /// Closing it tells the host to stop (and clean up its database), even if this process
+    /// dies without dropping us.
+    stdin: Option<ChildStdin>,
 }
 
 impl Default for TestHost {
@@ -151,6 +152,16 @@ impl Default for TestHost {
 
 impl Drop for TestHost {
     fn drop(&mut self) {
+        // Closing stdin lets the host stop on its own and delete its temporary database;
+        // it is killed only if it has not gone within a few seconds.
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -216,7 +227,7 @@ impl TestHost {
             stubs,
             _stub_server: stub_server,
             child,
-            _stdin: stdin,
+            stdin: Some(stdin),
         }
     }
 

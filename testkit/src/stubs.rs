@@ -76,7 +76,18 @@ impl Stubs {
             .unwrap_or_else(|p| p.into_inner())
             .get(host)
             .cloned();
-        let answer = handler.map(|h| h(&req));
+        // A stub that panics answers 500 (and the test sees why on stderr) rather than
+        // leaving the module's request hanging.
+        let answer = handler.map(|h| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&req))).unwrap_or_else(
+                |_| {
+                    (
+                        500,
+                        serde_json::json!({"error": format!("the stub for {host:?} panicked")}),
+                    )
+                },
+            )
+        });
         self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())

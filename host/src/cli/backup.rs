@@ -91,17 +91,23 @@ pub(crate) async fn make(
     let db = config.connect().await?;
     let stamp = jiff::Timestamp::now();
     let name = format!("nova-{}", stamp.strftime("%Y%m%dT%H%M%S%.3fZ"));
-    let (file, tables, schema_version, pg_dump) = match db.backend() {
-        storage::Backend::Sqlite => {
-            let file = dir.join(format!("{name}.sqlite"));
-            let (tables, version) = sqlite_backup(&db, &file).await?;
-            (file, tables, version, None)
-        }
-        storage::Backend::Postgres => {
-            let file = dir.join(format!("{name}.dump"));
-            let (tables, version, tool) =
-                postgres_backup(&db, &config.database_url(), &file).await?;
-            (file, tables, version, Some(tool))
+    let file = dir.join(match db.backend() {
+        storage::Backend::Sqlite => format!("{name}.sqlite"),
+        storage::Backend::Postgres => format!("{name}.dump"),
+    });
+    let taken = match db.backend() {
+        storage::Backend::Sqlite => sqlite_backup(&db, &file).await.map(|(t, v)| (t, v, None)),
+        storage::Backend::Postgres => postgres_backup(&db, &config.database_url(), &file)
+            .await
+            .map(|(t, v, tool)| (t, v, Some(tool))),
+    };
+    let (tables, schema_version, pg_dump) = match taken {
+        Ok(t) => t,
+        Err(e) => {
+            // No manifest names a half-written file: nothing would ever prune it.
+            let _ = std::fs::remove_file(&file);
+            db.close().await;
+            return Err(e);
         }
     };
     let (bytes, sha256) = digest(&file)?;
@@ -142,13 +148,24 @@ pub(crate) fn manifests(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// A manifest's `file`: a name in the manifest's own directory, never a path elsewhere.
+fn plain_name(file: &str) -> anyhow::Result<&str> {
+    anyhow::ensure!(
+        !file.is_empty() && Path::new(file).file_name().and_then(|n| n.to_str()) == Some(file),
+        "the manifest names {file:?}, which is not a file name beside it"
+    );
+    Ok(file)
+}
+
 /// Delete all but the newest `keep` backups in `dir` (each manifest with its file).
 pub(crate) fn prune(dir: &Path, keep: usize) -> anyhow::Result<usize> {
     let all = manifests(dir)?;
     let old = all.len().saturating_sub(keep);
     for manifest in &all[..old] {
-        if let Ok(m) = serde_json::from_slice::<Manifest>(&std::fs::read(manifest)?) {
-            let file = dir.join(&m.file);
+        if let Ok(m) = serde_json::from_slice::<Manifest>(&std::fs::read(manifest)?)
+            && let Ok(name) = plain_name(&m.file)
+        {
+            let file = dir.join(name);
             if file.exists() {
                 std::fs::remove_file(&file)?;
             }
@@ -196,7 +213,12 @@ async fn postgres_backup(
         .await?
         .try_get("id")?;
     let (tables, version) = counts(&mut conn, storage::Backend::Postgres).await?;
-    let status = tokio::process::Command::new("pg_dump")
+    let (url, password) = libpq_target(url)?;
+    let mut dump = tokio::process::Command::new("pg_dump");
+    if let Some(p) = password {
+        dump.env("PGPASSWORD", p);
+    }
+    let status = dump
         .args([
             "--format=custom",
             "--no-owner",
@@ -212,6 +234,29 @@ async fn postgres_backup(
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     anyhow::ensure!(status.success(), "pg_dump failed ({status})");
     Ok((tables, version, tool))
+}
+
+/// The URL for the PostgreSQL tools without its password, and the password for
+/// `PGPASSWORD`: a password on a command line is readable by every local user (`ps`).
+fn libpq_target(url: &str) -> anyhow::Result<(String, Option<String>)> {
+    let mut u = reqwest::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    let password = u.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let _ = u.set_password(None);
+    Ok((u.to_string(), password))
+}
+
+/// The SQLite file the configuration names: `DATABASE_URL=sqlite:…` or the data directory's.
+pub(crate) fn sqlite_file(config: &Config) -> PathBuf {
+    let url = config.database_url();
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(&url);
+    PathBuf::from(rest.split('?').next().unwrap_or(rest))
 }
 
 /// `pg_dump --version` and friends, or an error saying the client is needed.
@@ -296,7 +341,7 @@ pub(crate) async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Resul
     let file = manifest_path
         .parent()
         .unwrap_or(Path::new("."))
-        .join(&manifest.file);
+        .join(plain_name(&manifest.file)?);
     let (bytes, sha256) = digest(&file).with_context(|| format!("reading {}", file.display()))?;
     anyhow::ensure!(
         bytes == manifest.bytes && sha256 == manifest.sha256,
@@ -319,11 +364,12 @@ pub(crate) async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Resul
     } else {
         restore_postgres(config, &url, &file, args.force).await?;
     }
+    // Counted before migrating: a newer migration may add rows of its own.
     let db = config.connect().await?;
-    db.migrate().await?;
     let mut conn = db.pool().acquire().await?;
     let (now, _) = counts(&mut conn, db.backend()).await?;
     drop(conn);
+    db.migrate().await?;
     db.close().await;
     for (table, rows) in &manifest.tables {
         let restored = now.get(table).copied().unwrap_or(-1);
@@ -368,21 +414,28 @@ fn refuse_if_data(rows: i64, force: bool) -> anyhow::Result<()> {
 }
 
 async fn restore_sqlite(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
-    let target = config.data_dir.join("nova.db");
+    let target = sqlite_file(config);
     if target.exists() {
         let db = config.connect().await?;
         let rows = rows_now(&db).await;
         db.close().await;
         refuse_if_data(rows?, force)?;
-        for suffix in ["", "-wal", "-shm"] {
-            let f = PathBuf::from(format!("{}{suffix}", target.display()));
-            if f.exists() {
-                std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
-            }
+    }
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Copied beside the target first: a failed copy leaves the old database in place.
+    let incoming = PathBuf::from(format!("{}.restoring", target.display()));
+    std::fs::copy(file, &incoming)
+        .with_context(|| format!("copying into {}", incoming.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let f = PathBuf::from(format!("{}{suffix}", target.display()));
+        if f.exists() {
+            std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
         }
     }
-    std::fs::create_dir_all(&config.data_dir)?;
-    std::fs::copy(file, &target).with_context(|| format!("copying into {}", target.display()))?;
+    std::fs::rename(&incoming, &target)
+        .with_context(|| format!("moving the restored file to {}", target.display()))?;
     Ok(())
 }
 
@@ -393,6 +446,20 @@ async fn restore_postgres(
     force: bool,
 ) -> anyhow::Result<()> {
     tool_version("pg_restore")?;
+    // pg_restore must read this dump (one from a newer pg_dump it cannot) before anything
+    // in the target is dropped.
+    let listed = tokio::process::Command::new("pg_restore")
+        .arg("--list")
+        .arg(file)
+        .output()
+        .await
+        .context("running pg_restore --list")?;
+    anyhow::ensure!(
+        listed.status.success(),
+        "pg_restore cannot read {}: {}; nothing was changed",
+        file.display(),
+        String::from_utf8_lossy(&listed.stderr).trim()
+    );
     let db = config.connect().await?;
     refuse_if_data(rows_now(&db).await?, force)?;
     // Whatever schema is there (empty tables, or the data --force replaces) goes first.
@@ -403,13 +470,18 @@ async fn restore_postgres(
         .execute(db.pool())
         .await?;
     db.close().await;
-    let status = tokio::process::Command::new("pg_restore")
+    let (url, password) = libpq_target(url)?;
+    let mut restore = tokio::process::Command::new("pg_restore");
+    if let Some(p) = password {
+        restore.env("PGPASSWORD", p);
+    }
+    let status = restore
         .args([
             "--no-owner",
             "--no-privileges",
             "--exit-on-error",
             "--dbname",
-            url,
+            &url,
         ])
         .arg(file)
         .status()
@@ -491,7 +563,18 @@ pub(crate) async fn scheduled(config: Config, db: Db, worker: String, args: Sche
             }
             Err(e) => {
                 metrics::counter!("nova_backups_total", "result" => "failed").increment(1);
-                tracing::error!(error = %format!("{e:#}"), "scheduled backup failed");
+                tracing::error!(error = %format!("{e:#}"), "scheduled backup failed; retrying at the next look");
+                // Give the period back, so this or another worker tries again soon.
+                let released = sqlx::query(
+                    "UPDATE platform_flags SET updated_at = 0 WHERE name = $1 AND updated_by = $2",
+                )
+                .bind(LEASE)
+                .bind(&worker)
+                .execute(db.pool())
+                .await;
+                if let Err(e) = released {
+                    tracing::warn!(error = %e, "could not release the backup period");
+                }
             }
         }
     }

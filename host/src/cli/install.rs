@@ -61,7 +61,7 @@ pub(crate) async fn run(config: &Config, args: InstallArgs) -> anyhow::Result<()
     let db_url = config.database_url();
     let where_ = describe(config, &db_url);
     if db_url.starts_with("sqlite:") && !args.create {
-        let file = config.data_dir.join("nova.db");
+        let file = super::backup::sqlite_file(config);
         anyhow::ensure!(
             file.exists(),
             "there is no Nova database at {}: pass the server's --data-dir (or DATABASE_URL), \
@@ -113,7 +113,7 @@ fn describe(config: &Config, url: &str) -> String {
     if url.starts_with("sqlite:") {
         return format!(
             "the SQLite database {}",
-            config.data_dir.join("nova.db").display()
+            super::backup::sqlite_file(config).display()
         );
     }
     format!("the database {}", crate::storage::redact(url))

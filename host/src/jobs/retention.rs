@@ -21,7 +21,7 @@ pub struct Retention {
     /// Audit events.
     #[arg(long = "keep-audit", env = "NOVA_KEEP_AUDIT", default_value = "400days", value_parser = humantime::parse_duration, global = true)]
     pub audit: Duration,
-    /// Signed webhook deliveries seen (their ids guard against replays).
+    /// Signed webhook deliveries seen (their ids guard against replays; at least an hour).
     #[arg(long = "keep-deliveries", env = "NOVA_KEEP_DELIVERIES", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
     pub deliveries: Duration,
     /// Mail sent, stored or failed (queued mail is kept until it goes).
@@ -92,12 +92,16 @@ const RULES: [Rule; 5] = [
     },
 ];
 
+/// The shortest time a webhook delivery is kept: well past the signatures' tolerance, so a
+/// delivery pruned too early can never be replayed into an accepted one.
+const MIN_DELIVERIES: Duration = Duration::from_secs(3600);
+
 impl Retention {
     fn period(&self, table: &str) -> Duration {
         match table {
             "invocations" => self.invocations,
             "audit_events" => self.audit,
-            "webhook_deliveries" => self.deliveries,
+            "webhook_deliveries" => self.deliveries.max(MIN_DELIVERIES),
             "mail_outbox" => self.mail,
             _ => self.jobs,
         }

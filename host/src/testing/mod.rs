@@ -30,21 +30,39 @@ pub struct TestHostArgs {
     /// `{stub-url}/{name}/{path}`. Without it, every outbound request fails.
     #[arg(long)]
     stub_url: Option<String>,
-    /// The compile cache, shared between runs (default: `nova-testkit-cache` in the system's
-    /// temporary directory).
+    /// The compile cache, shared between runs (default: `nova-testkit` in the user's cache
+    /// directory, `$XDG_CACHE_HOME` or `~/.cache`; without either, one per run).
     #[arg(long)]
     compile_cache: Option<PathBuf>,
+}
+
+/// `nova-testkit` under the user's cache directory, created private to the user.
+fn user_cache() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let dir = base.join("nova-testkit");
+    std::fs::create_dir_all(&dir).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+    }
+    Some(dir)
 }
 
 /// Serve until standard input closes.
 pub async fn run(args: TestHostArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    // Compiled modules are loaded as native code: the cache must be the user's own, never a
+    // directory in /tmp another user could have made first.
+    let cache = args
+        .compile_cache
+        .or_else(user_cache)
+        .unwrap_or_else(|| dir.path().join("cache"));
     let config = Config {
         jwt_secret: Some("nova-test-host-secret-nova-test-host-secret".into()),
-        cache_dir: Some(
-            args.compile_cache
-                .unwrap_or_else(|| std::env::temp_dir().join("nova-testkit-cache")),
-        ),
+        cache_dir: Some(cache),
         ..Config::embedded(dir.path().to_path_buf())
     };
     let stub = match &args.stub_url {

@@ -31,7 +31,11 @@ fn failed(e: impl std::fmt::Display) -> (StatusCode, String) {
 
 pub(super) fn router(state: AppState) -> axum::Router {
     axum::Router::new()
-        .route("/_testkit/modules/{name}", post(install))
+        .route(
+            "/_testkit/modules/{name}",
+            // As large a component as the superadmin install route takes.
+            post(install).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
         .route("/_testkit/modules/{name}/grants", put(grant))
         .route("/_testkit/tenants", post(tenant))
         .route("/_testkit/tenants/{id}/tokens", post(token))
