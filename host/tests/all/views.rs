@@ -113,7 +113,11 @@ async fn screens_pass_through_the_host_checks(backend: Backend) {
         ("script-link", "VIEW_INVALID", "blocks[0].items[0].view"),
         ("escape", "VIEW_INVALID", "blocks[0].items[0].path"),
         ("huge", "MODULE_LIMIT", "limit"),
-        ("unknown-block", "VIEW_INVALID", "unknown variant `html`"),
+        (
+            "unknown-block",
+            "VIEW_INVALID",
+            "blocks[0].type must be one of heading",
+        ),
     ] {
         let (status, err) = server
             .get(&staff, &format!("/v1/portal/hostile/_views/{view}"))
