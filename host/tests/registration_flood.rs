@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Backend;
-use common::process::{Nova, stop};
-use serde_json::{Value, json};
+use common::process::{Nova, login, pos_tenant, stop};
+use serde_json::json;
 
 /// B's reads per measurement; beside a flood B reads until the flood ends, and at least
 /// this many times.
@@ -40,56 +40,6 @@ fn resident_bytes(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
     kb * 1024
-}
-
-async fn json_of(resp: reqwest::Response) -> Value {
-    resp.json().await.unwrap_or(Value::Null)
-}
-
-/// Tenant B with POS on; its user's token.
-async fn tenant_b(http: &reqwest::Client, base: &str, admin: &str) -> String {
-    let tenant = json_of(
-        http.post(format!("{base}/v1/superadmin/tenants"))
-            .bearer_auth(admin)
-            .json(&json!({"name": "Bistro B"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let id = tenant["id"].as_str().unwrap();
-    let user = http
-        .post(format!("{base}/v1/superadmin/tenants/{id}/users"))
-        .bearer_auth(admin)
-        .json(&json!({"email": "b@bistro.test", "password": "bistro-password", "role": "admin"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(user.status(), 201);
-    let on = http
-        .put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
-        .bearer_auth(admin)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(on.status(), 200);
-    login(http, base, "b@bistro.test", "bistro-password").await
-}
-
-async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let v = json_of(
-        http.post(format!("{base}/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    v["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{v}"))
-        .to_string()
 }
 
 /// B's read times: at least `calls` reads, and on until `until` is set. B is an ordinary
@@ -214,7 +164,15 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
     let pid = child.0.as_ref().unwrap().id();
     let http = reqwest::Client::new();
     let admin = login(&http, &base, "ops@flood.test", "ops-password-1").await;
-    let b = tenant_b(&http, &base, &admin).await;
+    let (_, b) = pos_tenant(
+        &http,
+        &base,
+        &admin,
+        "Bistro B",
+        "b@bistro.test",
+        "bistro-password",
+    )
+    .await;
 
     // Warm up (compile caches, connection pools).
     let done = Arc::new(AtomicBool::new(true));

@@ -296,6 +296,19 @@ async fn counts(
     conn: &mut sqlx::AnyConnection,
     backend: storage::Backend,
 ) -> anyhow::Result<(BTreeMap<String, i64>, i64)> {
+    let rows = table_rows(conn, backend).await?;
+    let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("v")?;
+    Ok((rows, version))
+}
+
+/// Rows per table, as `conn` sees them.
+async fn table_rows(
+    conn: &mut sqlx::AnyConnection,
+    backend: storage::Backend,
+) -> anyhow::Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
     for table in tables(conn, backend).await? {
         // Names come from the catalogue, not from input; quoted all the same.
@@ -305,11 +318,7 @@ async fn counts(
             .try_get("n")?;
         out.insert(table, n);
     }
-    let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM _sqlx_migrations")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("v")?;
-    Ok((out, version))
+    Ok(out)
 }
 
 fn digest(file: &Path) -> anyhow::Result<(u64, String)> {
@@ -392,16 +401,7 @@ pub(crate) async fn restore(config: &Config, args: RestoreArgs) -> anyhow::Resul
 /// Rows in the configured database (an absent or table-less database holds none).
 async fn rows_now(db: &Db) -> anyhow::Result<i64> {
     let mut conn = db.pool().acquire().await?;
-    let backend = db.backend();
-    let mut total = 0;
-    for table in tables(&mut conn, backend).await? {
-        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM \"{table}\""))
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?;
-        total += n;
-    }
-    Ok(total)
+    Ok(table_rows(&mut conn, db.backend()).await?.values().sum())
 }
 
 fn refuse_if_data(rows: i64, force: bool) -> anyhow::Result<()> {

@@ -14,11 +14,10 @@ use tokio::net::TcpListener;
 
 use crate::app::AppState;
 use crate::auth::{Role, password};
-use crate::capabilities::grants::Permissions;
 use crate::config::Config;
 use crate::runtime::engine::WasmEngine;
 use crate::runtime::valid_module_name;
-use crate::storage::{grants, tenants, users};
+use crate::storage::{tenants, users};
 use crate::tenancy::changes::Change;
 
 /// `nova dev [DIR]`
@@ -190,17 +189,7 @@ async fn install(
             .await?;
         *last = Some(hash);
     }
-    let loaded = state
-        .runtime
-        .registry
-        .get(module)
-        .context("the module is not installed")?;
-    let declared: Permissions = loaded.declared.clone();
-    let mut tx = state.db.begin().await?;
-    grants::replace(&mut tx, module, &declared.to_names(), "nova-dev").await?;
-    tx.commit().await?;
-    state.runtime.registry.set_grants(module, declared);
-    Ok(loaded.version)
+    state.runtime.grant_declared(module, "nova-dev").await
 }
 
 /// The demo restaurant with `module` on, and its admin; made once per data directory.

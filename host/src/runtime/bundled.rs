@@ -39,10 +39,7 @@ impl Runtime {
                     granted
                 }
             };
-            let mut tx = self.db.begin().await?;
-            storage::grants::replace(&mut tx, name, &granted.to_names(), "nova").await?;
-            tx.commit().await?;
-            self.registry.set_grants(name, granted);
+            self.grant(name, granted, "nova").await?;
         }
         Ok(())
     }

@@ -201,6 +201,31 @@ impl Runtime {
 }
 
 impl Runtime {
+    /// Store and apply what `module` is granted (no audit row: callers acting for a
+    /// superadmin write their own).
+    pub(crate) async fn grant(
+        &self,
+        module: &str,
+        granted: Permissions,
+        actor: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        storage::grants::replace(&mut tx, module, &granted.to_names(), actor).await?;
+        tx.commit().await?;
+        self.registry.set_grants(module, granted);
+        Ok(())
+    }
+
+    /// Grant `module` everything its active version declares; the version granted.
+    pub(crate) async fn grant_declared(&self, module: &str, actor: &str) -> anyhow::Result<i64> {
+        let loaded = self
+            .registry
+            .get(module)
+            .with_context(|| format!("{module} is not installed"))?;
+        self.grant(module, loaded.declared.clone(), actor).await?;
+        Ok(loaded.version)
+    }
+
     /// The capabilities `module` may use: what it declares and a superadmin granted.
     pub(crate) fn effective_grants(&self, module: &LoadedModule) -> Permissions {
         module

@@ -72,14 +72,11 @@ async fn install(
         .await
         .map_err(|e| bad(format!("installing {name}: {e}")))?;
     if !q.ungranted {
-        let declared = state
+        state
             .runtime
-            .registry
-            .get(&name)
-            .ok_or_else(|| failed("the module vanished"))?
-            .declared
-            .clone();
-        set_grants(&state, &name, declared).await?;
+            .grant_declared(&name, "testkit")
+            .await
+            .map_err(failed)?;
     }
     Ok(Json(json!({"version": installed.version})).into_response())
 }
@@ -101,22 +98,12 @@ async fn grant(
             .insert(Capability::parse(c).ok_or_else(|| bad(format!("unknown capability {c:?}")))?);
     }
     p.hosts = g.hosts.into_iter().collect();
-    set_grants(&state, &name, p).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn set_grants(
-    state: &AppState,
-    module: &str,
-    p: Permissions,
-) -> Result<(), (StatusCode, String)> {
-    let mut tx = state.db.begin().await.map_err(failed)?;
-    storage::grants::replace(&mut tx, module, &p.to_names(), "testkit")
+    state
+        .runtime
+        .grant(&name, p, "testkit")
         .await
         .map_err(failed)?;
-    tx.commit().await.map_err(failed)?;
-    state.runtime.registry.set_grants(module, p);
-    Ok(())
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]

@@ -10,25 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use common::Backend;
-use common::process::{KillOnDrop, Nova, stop};
+use common::process::{KillOnDrop, Nova, login, pos_tenant, stop};
 use serde_json::{Value, json};
 use sqlx::Row;
-
-async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
-    let v: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{v}"))
-        .to_string()
-}
 
 /// The database a `Nova` uses, for counting rows behind the API.
 async fn db_of(nova: &Nova) -> nova::storage::Db {
@@ -63,34 +47,15 @@ async fn backup_under_writes_restores_what_was_acknowledged(backend: Backend) {
     let mut child = KillOnDrop(Some(child));
     let http = reqwest::Client::new();
     let admin = login(&http, &base, "ops@backup.test", "ops-password-1").await;
-    let tenant: Value = http
-        .post(format!("{base}/v1/superadmin/tenants"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "Backed Up Bistro"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tenant = tenant["id"].as_str().unwrap().to_string();
-    let made = http
-        .post(format!("{base}/v1/superadmin/tenants/{tenant}/users"))
-        .bearer_auth(&admin)
-        .json(&json!({"email": "chef@backup.test", "password": "chef-password-1", "role": "admin"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
-    let on = http
-        .put(format!("{base}/v1/superadmin/tenants/{tenant}/modules/pos"))
-        .bearer_auth(&admin)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(on.status(), 200);
-    let chef = login(&http, &base, "chef@backup.test", "chef-password-1").await;
+    let (tenant, chef) = pos_tenant(
+        &http,
+        &base,
+        &admin,
+        "Backed Up Bistro",
+        "chef@backup.test",
+        "chef-password-1",
+    )
+    .await;
 
     // Two writers open tickets until told to stop; each acknowledged ticket is kept with
     // the moment its 201 arrived.

@@ -1,8 +1,9 @@
 //! Nova's integration tests, in one binary so the suite links the host once (as wasmtime's
 //! `tests/all` does). Each module is one area; `common` is the shared harness.
 //!
-//! Two tests keep a binary of their own because they measure latency and must not share
-//! the machine with the rest: `tests/noisy_neighbour.rs` and `tests/registration_flood.rs`.
+//! Three tests keep a binary of their own because they must not share the machine with the
+//! rest: `tests/noisy_neighbour.rs` and `tests/registration_flood.rs` measure latency, and
+//! `tests/dev_loop.rs` runs cargo builds.
 
 #[macro_use]
 #[path = "../common/mod.rs"]
@@ -22,7 +23,6 @@ mod console;
 mod console_changes;
 mod contract_0_1;
 mod crash;
-mod dev_loop;
 mod fuzz_smoke;
 mod grants;
 mod hostile;

@@ -95,3 +95,61 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// Sign in to a running `nova serve`; the token.
+pub async fn login(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let v: serde_json::Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or(serde_json::Value::Null);
+    v["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string()
+}
+
+/// A tenant named `name` with POS on and an admin user `email` / `password`, made through
+/// the API of a running `nova serve` as `superadmin`: (tenant id, the admin's token).
+pub async fn pos_tenant(
+    http: &reqwest::Client,
+    base: &str,
+    superadmin: &str,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> (String, String) {
+    let tenant: serde_json::Value = http
+        .post(format!("{base}/v1/superadmin/tenants"))
+        .bearer_auth(superadmin)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = tenant["id"].as_str().unwrap().to_string();
+    let user = http
+        .post(format!("{base}/v1/superadmin/tenants/{id}/users"))
+        .bearer_auth(superadmin)
+        .json(&serde_json::json!({"email": email, "password": password, "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 201);
+    let on = http
+        .put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
+        .bearer_auth(superadmin)
+        .json(&serde_json::json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on.status(), 200);
+    let token = login(http, base, email, password).await;
+    (id, token)
+}

@@ -1,6 +1,9 @@
 //! A module author's first loop through the real binary: `nova module new`, then `nova dev`
 //! on the new crate; the curl line it prints is answered, and an edit to the source is
 //! served without a restart.
+//!
+//! A test binary of its own: its cargo builds take both cores for a while, and the `all`
+//! suite has tests that measure CPU deadlines.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
