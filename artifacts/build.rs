@@ -14,6 +14,12 @@ const GUESTS: &[(&str, &str, &str, bool)] = &[
     ("fixtures/guests", "nova_guest_hostile", "hostile", false),
     ("fixtures/guests", "nova_guest_notes", "notes", false),
     ("fixtures/guests", "nova_guest_trivial", "trivial", false),
+    (
+        "fixtures/guests",
+        "nova_guest_wasi_hello",
+        "wasi_hello",
+        false,
+    ),
 ];
 
 fn main() {

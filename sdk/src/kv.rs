@@ -81,6 +81,21 @@ pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error
     set(key, &serde_json::to_vec(value)?)
 }
 
+/// The next number of this module's sequence `name`, at least `at_least`: for numbering
+/// tickets, orders and the like. Unlike a counter kept in kv, concurrent calls never
+/// conflict over it. A number is taken at once and never given again, even if the call then
+/// fails (that leaves a gap). Numbers from one server increase; replicas take blocks of
+/// numbers, so their numbers interleave block by block. Pass a counter you kept in kv before
+/// as `at_least` to carry on from it.
+///
+/// ```no_run
+/// let id = nova_sdk::kv::next_number("ticket", 1)?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn next_number(name: &str, at_least: u64) -> Result<u64, Error> {
+    raw::next_number(name, at_least).map_err(map)
+}
+
 /// One page of [`list`] or [`list_descending`].
 #[derive(Debug, Clone)]
 pub struct Page {

@@ -14,6 +14,7 @@ use crate::contract::v0_1::nova::module::kv as wit_0_1;
 use crate::limits::Limits;
 use crate::storage::Db;
 use crate::storage::kv::{self as store, Expect, Op, Order, Write};
+use crate::storage::sequences::Sequences;
 
 /// Longest key, in bytes.
 pub(crate) const MAX_KEY: usize = 512;
@@ -29,6 +30,8 @@ pub(crate) struct KvState {
     buffer: BTreeMap<String, Op>,
     reads: HashMap<String, Expect>,
     buffered_bytes: usize,
+    /// The server's named sequences (`next-number`); `None` outside a runtime.
+    pub(crate) sequences: Option<std::sync::Arc<Sequences>>,
 }
 
 impl KvState {
@@ -42,6 +45,7 @@ impl KvState {
             buffer: BTreeMap::new(),
             reads: HashMap::new(),
             buffered_bytes: 0,
+            sequences: None,
         }
     }
 
@@ -184,6 +188,19 @@ impl KvState {
         Ok(Page { entries, cursor })
     }
 
+    /// The next number of the module's sequence `name`, at least `at_least`. Taken at once,
+    /// outside the call's writes: a call that fails leaves a gap, never a repeat.
+    pub(crate) async fn next_number(&mut self, name: &str, at_least: u64) -> Result<u64, Error> {
+        Self::check_key(name)?;
+        let Some(sequences) = &self.sequences else {
+            return Err(Error::Other("sequences are not available here".into()));
+        };
+        sequences
+            .next(&self.tenant, &self.module, name, at_least)
+            .await
+            .map_err(|e| Error::Other(format!("storage unavailable: {e}")))
+    }
+
     /// The call's writes, each with the version it was read at (if it was read).
     pub(crate) fn take_writes(&mut self) -> Vec<Write> {
         let reads = std::mem::take(&mut self.reads);
@@ -247,6 +264,17 @@ impl Host for Unit<'_, KvState> {
     ) -> wasmtime::Result<Result<Page, Error>> {
         self.listing(&prefix, limit, cursor.as_deref(), Order::Descending)
             .await
+    }
+
+    async fn next_number(
+        &mut self,
+        sequence: String,
+        at_least: u64,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
+        }
+        Ok(self.state.next_number(&sequence, at_least).await)
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod api_client;
 mod backup;
+mod baseline;
 mod dev;
 mod drill;
 mod install;
@@ -86,6 +87,9 @@ pub(crate) enum Command {
     /// The host `nova-testkit` runs a module's tests against: a throw-away server with
     /// control routes, on loopback, until its standard input closes.
     TestHost(crate::testing::TestHostArgs),
+    /// Native handlers for the peer benchmark to measure module paths against.
+    #[command(hide = true)]
+    BenchBaseline(baseline::BaselineArgs),
     /// Check a deployment end to end.
     Smoke {
         #[command(subcommand)]
@@ -235,6 +239,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Smoke { command } => smoke::run(command).await,
         Command::TestHost(args) => crate::testing::run(args).await,
+        Command::BenchBaseline(args) => baseline::run(&cli.config, args).await,
         Command::Seed {
             command: SeedCommand::SampleData(args),
         } => sample_data::run(args).await,

@@ -3,12 +3,13 @@
 //! of the instance pool and of the guest threads is bounded this way, so a tenant flooding
 //! the host with calls that spin to their deadline fills only its own slots.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::idle::TenantMap;
 
 /// Calls that may wait for a slot, per slot.
 const QUEUE: u32 = 4;
@@ -16,7 +17,7 @@ const QUEUE: u32 = 4;
 /// Slots by tenant.
 #[derive(Default)]
 pub struct Admission {
-    tenants: Mutex<HashMap<String, Arc<Slots>>>,
+    tenants: Mutex<TenantMap<Slots>>,
 }
 
 struct Slots {
@@ -84,7 +85,7 @@ impl Admission {
     /// Calls of `tenant` running now.
     pub fn running(&self, tenant: &str) -> u32 {
         let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        tenants.get(tenant).map_or(0, |s| {
+        tenants.peek(tenant).map_or(0, |s| {
             s.limit - s.running.available_permits().min(s.limit as usize) as u32
         })
     }
@@ -94,7 +95,7 @@ impl Admission {
     pub(crate) fn waiting(&self, tenant: &str) -> u32 {
         let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         tenants
-            .get(tenant)
+            .peek(tenant)
             .map_or(0, |s| s.waiting.load(Ordering::Acquire))
     }
 
@@ -102,18 +103,21 @@ impl Admission {
     /// finish on them; only new calls count against the new limit).
     fn slots(&self, tenant: &str, limit: u32) -> Arc<Slots> {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        match tenants.get(tenant) {
-            Some(s) if s.limit == limit => s.clone(),
-            _ => {
-                let s = Arc::new(Slots {
-                    limit,
-                    running: Arc::new(Semaphore::new(limit as usize)),
-                    waiting: AtomicU32::new(0),
-                });
-                tenants.insert(tenant.to_string(), s.clone());
-                s
-            }
-        }
+        tenants.get(
+            tenant,
+            |s| s.limit == limit,
+            || Slots {
+                limit,
+                running: Arc::new(Semaphore::new(limit as usize)),
+                waiting: AtomicU32::new(0),
+            },
+            // Permits hold the semaphore, not the slots: free slots and no waiter mean no
+            // call of the tenant is in flight.
+            |s| {
+                s.running.available_permits() == s.limit as usize
+                    && s.waiting.load(Ordering::Acquire) == 0
+            },
+        )
     }
 }
 

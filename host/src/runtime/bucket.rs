@@ -39,6 +39,11 @@ impl TokenBucket {
         (after, wait)
     }
 
+    /// True when the bucket has refilled to its cap by `now`: a fresh bucket would be the same.
+    pub(crate) fn is_full(&mut self, now: Instant) -> bool {
+        self.quote(0.0, now).0 >= self.cap
+    }
+
     /// Take `amount` at `now`; returns how long until the bucket is out of debt.
     pub(crate) fn take(&mut self, amount: f64, now: Instant) -> Duration {
         let (after, wait) = self.quote(amount, now);

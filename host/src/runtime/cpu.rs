@@ -10,7 +10,6 @@
 //! rest, without a thread, until it refills or their deadline comes. Short calls never
 //! wait, and calls that finish within a tick, almost all of them, never pay anything.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -21,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::bucket::TokenBucket;
 use super::engine::EPOCH_TICK;
+use super::idle::TenantMap;
 
 /// A call that has computed through this many epoch ticks is a long call.
 pub(crate) const LONG_AFTER_TICKS: u32 = 2;
@@ -35,7 +35,7 @@ pub(crate) const BURST: Duration = Duration::from_millis(100);
 /// CPU shares by tenant.
 pub(crate) struct CpuShares {
     per_tenant: usize,
-    tenants: Mutex<HashMap<String, Arc<TenantCpu>>>,
+    tenants: Mutex<TenantMap<TenantCpu>>,
 }
 
 /// One tenant's shares, and its budget of long computation: a token bucket of CPU time.
@@ -102,6 +102,9 @@ pub(crate) struct CpuTurn {
     /// Epoch ticks the call has computed through (used at least half a tick of CPU since
     /// the one before; a tick that finds it back from I/O does not count).
     ticks: Arc<AtomicU32>,
+    /// Set at the call's first epoch tick: it has run for a tick's time, so it leaves the
+    /// request thread it started on (see `executors::GuestExecutors::run_call`).
+    ticked: Arc<AtomicBool>,
     /// The call's kill switch, checked while it waits.
     interrupt: Option<Arc<AtomicBool>>,
     /// Set once the call should go on at low priority: it is long, or at one of its ticks
@@ -126,7 +129,7 @@ impl CpuShares {
     pub(crate) fn new(per_tenant: usize) -> Self {
         Self {
             per_tenant: per_tenant.max(1),
-            tenants: Mutex::new(HashMap::new()),
+            tenants: Mutex::default(),
         }
     }
 
@@ -144,19 +147,27 @@ impl CpuShares {
     /// A turn for one call of `tenant` that must end by `deadline_at`.
     pub(crate) fn turn(&self, tenant: &str, deadline_at: Instant) -> CpuTurn {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let tenant = tenants
-            .entry(tenant.to_string())
-            .or_insert_with(|| {
-                Arc::new(TenantCpu {
-                    shares: Arc::new(Semaphore::new(self.per_tenant)),
-                    budget: Mutex::new(TokenBucket::full(SUSTAINED, BURST.as_secs_f64())),
-                })
-            })
-            .clone();
+        let per_tenant = self.per_tenant;
+        let tenant = tenants.get(
+            tenant,
+            |_| true,
+            || TenantCpu {
+                shares: Arc::new(Semaphore::new(per_tenant)),
+                budget: Mutex::new(TokenBucket::full(SUSTAINED, BURST.as_secs_f64())),
+            },
+            |t| {
+                t.shares.available_permits() == per_tenant
+                    && t.budget
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_full(Instant::now())
+            },
+        );
         CpuTurn {
             tenant,
             held: Arc::default(),
             ticks: Arc::default(),
+            ticked: Arc::default(),
             interrupt: None,
             low_priority: Arc::default(),
             meter: Arc::default(),
@@ -180,6 +191,7 @@ impl CpuTurn {
     /// tasks run, rests if its tenant's budget is spent, then queues (first in, first out
     /// among the tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.ticked.store(true, Ordering::Relaxed);
         let used = self.meter().take(thread_cpu_time());
         if used >= EPOCH_TICK / 2 {
             self.ticks.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +279,11 @@ impl CpuTurn {
     }
 
     /// Give the share back while the call is not computing (waiting, or done).
+    /// True once the call has reached an epoch tick.
+    pub(crate) fn reached_tick(&self) -> bool {
+        self.ticked.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn release(&self) {
         drop(self.held.lock().unwrap_or_else(|p| p.into_inner()).take());
     }

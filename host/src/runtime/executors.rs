@@ -1,7 +1,10 @@
-//! Where guests run. Every call starts on the short-call executor, whose threads have the
-//! same priority as the request threads, so an ordinary call (done well within an epoch
-//! tick) is never queued behind somebody's long computation, nor made to wait for the CPU
-//! behind it. A call that has computed through [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two
+//! Where guests run. A call starts on the request's own task: most calls are done well
+//! within an epoch tick, and running them there saves two thread hops per call (issue 17:
+//! the hops were the largest cost on the trivial path). A call that reaches an epoch tick
+//! moves, between two polls, to the short-call executor, whose threads have the same
+//! priority as the request threads, so request threads are never held longer than a tick
+//! by a guest, and an ordinary call is never queued behind somebody's long computation,
+//! nor made to wait for the CPU behind it. A call that has computed through [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two
 //! polls, to the long-call executor, and so does one that reaches a tick while its tenant
 //! is computing at length already (budget spent or shares taken). The long-call
 //! threads run at the lowest priority: from then on a long call only gets the CPU nobody
@@ -62,13 +65,46 @@ impl GuestExecutors {
         self.long().metrics().num_workers()
     }
 
+    /// Run a call on the calling task until it ends or reaches its first epoch tick; from
+    /// there it goes on as [`GuestExecutors::spawn_call`] runs it, and this returns (the call
+    /// tells its caller its result by its own means). If the caller's task is dropped while
+    /// the call runs here, the call is dropped with it.
+    pub(crate) async fn run_call(&self, call: CallFuture, turn: CpuTurn) {
+        let mut here: Option<CallFuture> = Some(Box::pin(Metered {
+            call,
+            turn: turn.clone(),
+        }));
+        let moves = std::future::poll_fn(|cx| {
+            let Some(call) = here.as_mut() else {
+                return Poll::Ready(false);
+            };
+            if call.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            if turn.reached_tick() {
+                Poll::Ready(true)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if moves && let Some(call) = here.take() {
+            self.spawn_metered(call, turn);
+        }
+    }
+
     /// Run a call: on the short-call executor until `turn` says it is long, then on the
     /// long-call executor.
+    #[cfg(test)]
     pub(crate) fn spawn_call(&self, call: CallFuture, turn: CpuTurn) {
         let call: CallFuture = Box::pin(Metered {
             call,
             turn: turn.clone(),
         });
+        self.spawn_metered(call, turn);
+    }
+
+    fn spawn_metered(&self, call: CallFuture, turn: CpuTurn) {
         self.short().spawn(Handoff {
             call: Some(call),
             turn,
@@ -262,6 +298,39 @@ mod tests {
         .await;
         assert_eq!(ended_on, "nova-guest-long");
         drop(finish);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_call_runs_on_its_callers_task_until_its_first_tick() {
+        let executors = GuestExecutors::start().unwrap();
+        let shares = CpuShares::new(1);
+        let caller = thread_name();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let turn = shares.turn("a", later());
+        let ticking = turn.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        executors
+            .run_call(
+                Box::pin(async move {
+                    record.lock().unwrap().push(thread_name());
+                    // Waiting (as for a kv read) keeps it here.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    record.lock().unwrap().push(thread_name());
+                    ticking.next_tick().await;
+                    record.lock().unwrap().push(thread_name());
+                    let _ = tx.send(());
+                }),
+                turn,
+            )
+            .await;
+        rx.await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[..2], [caller.clone(), caller], "before its first tick");
+        assert_eq!(
+            seen[2], "nova-guest",
+            "after it, on the short-call executor"
+        );
     }
 
     #[tokio::test]

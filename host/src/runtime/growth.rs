@@ -5,11 +5,11 @@
 //! in and handing back hundreds of megabytes a second is kernel work that no thread
 //! priority contains, so this bounds how much of it one tenant can cause.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::bucket::TokenBucket;
+use super::idle::TenantMap;
 
 /// Growth each call makes for free, in bytes.
 pub(crate) const FREE_GROWTH: usize = 8 << 20;
@@ -21,7 +21,7 @@ pub(crate) const BURST: f64 = (128 << 20) as f64;
 /// Buckets by tenant.
 #[derive(Default)]
 pub(crate) struct GrowthBudgets {
-    tenants: Mutex<HashMap<String, Arc<Mutex<TokenBucket>>>>,
+    tenants: Mutex<TenantMap<Mutex<TokenBucket>>>,
 }
 
 /// One call's view of its tenant's bucket.
@@ -35,10 +35,16 @@ impl GrowthBudgets {
     /// The budget for one call of `tenant`.
     pub(crate) fn for_call(&self, tenant: &str) -> Growth {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = tenants
-            .entry(tenant.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(TokenBucket::full(RATE, BURST))))
-            .clone();
+        let bucket = tenants.get(
+            tenant,
+            |_| true,
+            || Mutex::new(TokenBucket::full(RATE, BURST)),
+            |b| {
+                b.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_full(Instant::now())
+            },
+        );
         Growth { bucket, grown: 0 }
     }
 }

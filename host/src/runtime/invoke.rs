@@ -159,6 +159,7 @@ struct AttemptInput {
     interrupt: Arc<AtomicBool>,
     granted: Permissions,
     outbound: Option<Arc<Outbound>>,
+    sequences: Arc<crate::storage::sequences::Sequences>,
     cpu: CpuTurn,
     growth: Growth,
 }
@@ -177,6 +178,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         interrupt,
         granted,
         outbound,
+        sequences,
         cpu,
         growth,
     } = input;
@@ -185,6 +187,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
     data.limiter.growth = Some(growth);
     data.limiter.cpu = Some(cpu.clone());
     data.caps.outbound.outbound = outbound;
+    data.caps.kv.sequences = Some(sequences);
     let mut store = Store::new(engine.engine(), data);
     store.limiter_async(|s| &mut s.limiter);
     let _ = store.set_fuel(limits.fuel);
@@ -235,8 +238,9 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
 }
 
 impl Runtime {
-    /// Run one attempt on the guest executor, so guests that spin until their deadline
-    /// never delay the request threads (HTTP, storage, toggles).
+    /// Run one attempt: on this task until its first epoch tick, then on the guest
+    /// executors, so guests that spin until their deadline never hold the request threads
+    /// (HTTP, storage, toggles) for more than a tick.
     async fn attempt(
         &self,
         module: &Arc<LoadedModule>,
@@ -261,6 +265,7 @@ impl Runtime {
             interrupt,
             granted: self.effective_grants(module),
             outbound: self.outbound.clone(),
+            sequences: self.sequences.clone(),
             cpu,
             growth: self.growth.for_call(&caller.tenant_id),
         };
@@ -280,7 +285,7 @@ impl Runtime {
                 drop(hold);
             });
         };
-        self.guests.spawn_call(Box::pin(call), turn);
+        self.guests.run_call(Box::pin(call), turn).await;
         answered.await.unwrap_or_else(|_| Attempt {
             result: Err((Outcome::Trap, "the guest task failed".to_string())),
             fuel: 0,

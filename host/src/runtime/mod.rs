@@ -7,6 +7,7 @@ pub(crate) mod cpu;
 pub(crate) mod engine;
 pub(crate) mod executors;
 pub(crate) mod growth;
+pub(crate) mod idle;
 pub(crate) mod invoke;
 pub(crate) mod manifest;
 pub(crate) mod memory;
@@ -84,6 +85,8 @@ pub struct Runtime {
     pub(crate) retry_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
     /// Where `outbound-http` requests go; `None` sends nothing.
     pub(crate) outbound: Option<Arc<crate::capabilities::outbound_http::Outbound>>,
+    /// Named number sequences modules take from (`kv.next-number`), by the block.
+    pub(crate) sequences: Arc<crate::storage::sequences::Sequences>,
 }
 
 impl Runtime {
@@ -93,6 +96,7 @@ impl Runtime {
             engine_config.max_instances as usize,
         ));
         let guests = executors::GuestExecutors::start()?;
+        let sequences = Arc::new(crate::storage::sequences::Sequences::new(db.clone()));
         let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
         Ok(Self {
             engine,
@@ -106,6 +110,7 @@ impl Runtime {
             cpu: Arc::new(cpu::CpuShares::for_threads(guests.long_threads())),
             growth: growth::GrowthBudgets::default(),
             outbound: None,
+            sequences,
             guests,
         })
     }

@@ -19,6 +19,7 @@ pub(crate) mod page;
 pub(crate) mod plans;
 pub(crate) mod presets;
 pub(crate) mod registrations;
+pub(crate) mod sequences;
 pub(crate) mod service_tokens;
 pub(crate) mod stmt;
 pub mod subscriptions;

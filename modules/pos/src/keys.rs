@@ -3,7 +3,8 @@
 //! Numbers are zero-padded to 20 digits so that ascending key order is numeric order; keys
 //! that should list newest first count down from `u64::MAX`.
 
-/// Counter of ticket ids.
+/// Counter of ticket ids kept by versions before the host's sequences; now only read, as
+/// the floor of the `ticket` sequence.
 pub const TICKET_SEQ: &str = "seq/ticket";
 /// Counter of menu category ids.
 pub const CATEGORY_SEQ: &str = "seq/category";

@@ -2,6 +2,8 @@
 //! under a prefix, and the clock.
 
 use nova_sdk::{Error, kv};
+
+use crate::keys;
 use serde::de::DeserializeOwned;
 
 /// Largest page the host returns.
@@ -13,6 +15,14 @@ pub fn next_id(counter: &str) -> Result<u64, Error> {
     let id = kv::get_json::<u64>(counter)?.unwrap_or(0) + 1;
     kv::set_json(counter, &id)?;
     Ok(id)
+}
+
+/// The next ticket id, from the host's `ticket` sequence, so that concurrent creations do
+/// not all rewrite one counter key and re-run each other (issue 17). It carries on above the
+/// kv counter earlier versions kept, which is only read, so no id is reused.
+pub fn next_ticket_id() -> Result<u64, Error> {
+    let before = kv::get_json::<u64>(keys::TICKET_SEQ)?.unwrap_or(0);
+    kv::next_number("ticket", before + 1)
 }
 
 /// A stored value, or 404 `NOT_FOUND` with `what` as the message.

@@ -978,3 +978,59 @@ fn switches_grants_and_flags_reach_the_host() {
         Some("registration.feature_flag_toggled")
     );
 }
+
+#[test]
+fn concurrent_creations_get_distinct_increasing_numbers_without_conflicts() {
+    let (host, t) = host();
+    // Two tickets one after the other: the second's number is higher.
+    let first = ok(
+        call(&host, &t, "POST", "/tickets", json!({"table": "1"})),
+        201,
+    );
+    let second = ok(
+        call(&host, &t, "POST", "/tickets", json!({"table": "2"})),
+        201,
+    );
+    assert!(
+        second["id"].as_u64() > first["id"].as_u64(),
+        "{first} {second}"
+    );
+
+    // 8 clients creating at once each get a number of their own. (Before numbers came from
+    // the host, every create rewrote one counter key, so concurrent creations re-ran each
+    // other and, under load, some ran out of re-runs: 409.)
+    let ids: Vec<u64> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (host, t) = (&host, &t);
+                s.spawn(move || {
+                    (0..6)
+                        .map(|i| {
+                            let body = json!({"table": format!("{w}-{i}")});
+                            ok(call(host, t, "POST", "/tickets", body), 201)["id"]
+                                .as_u64()
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 48, "{ids:?}");
+    assert!(distinct[0] > second["id"].as_u64().unwrap());
+    // No create wrote a key the others read: the shared counter is gone, so nothing made
+    // concurrent creations re-run each other.
+    let keys: Vec<String> = host.kv(&t, "pos").into_iter().map(|(k, _)| k).collect();
+    assert!(
+        !keys.iter().any(|k| k.starts_with("seq/ticket")),
+        "{keys:?}"
+    );
+    assert_eq!(keys.iter().filter(|k| k.starts_with("ticket/")).count(), 50);
+}

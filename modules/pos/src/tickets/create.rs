@@ -66,7 +66,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     // The business date is the restaurant's own calendar day (its timezone), unless given.
     let clock = nova_sdk::clock::now()?;
     let now = u64::try_from(clock.unix_ms).unwrap_or(0);
-    let id = store::next_id(keys::TICKET_SEQ)?;
+    let id = store::next_ticket_id()?;
     let mut stored = Stored::open(
         id,
         new.table,

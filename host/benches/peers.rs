@@ -1,0 +1,436 @@
+//! Nova against its peers, from outside: `nova serve`, the native baseline (`nova
+//! bench-baseline`: same binary, same token check, same rows, no module) and `wasmtime serve`
+//! each run as their own process, and `wrk` drives them from another, in alternating rounds.
+//! Prints one table of ratios for issue 17's targets 1–3 on SQLite, and on PostgreSQL when
+//! `NOVA_BENCH_POSTGRES` names a server.
+//!
+//! `scripts/bench-peers` installs wrk and builds `wasmtime` (the version Nova links) into a
+//! cache when they are missing, then runs `cargo bench -p nova --bench peers`. Settings:
+//! `NOVA_BENCH_WASMTIME` (the `wasmtime` binary), `NOVA_BENCH_SECONDS` (per round, default 6),
+//! `NOVA_BENCH_ROUNDS` (default 3), `NOVA_BENCH_CONNECTIONS` (default 32).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[path = "shared/postgres.rs"]
+mod postgres;
+
+const TICKET: &str = r#"{"table":"1","items":[{"name":"Soup","qty":1,"priceCents":450}]}"#;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A child process killed when the benchmark ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One `nova` command's environment: the data directory and database of this run.
+struct Nova {
+    data: tempfile::TempDir,
+    database_url: Option<String>,
+}
+
+impl Nova {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+            .env("NOVA_DATA_DIR", self.data.path())
+            .env("RUST_LOG", "warn");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "nova {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Start a `nova` server subcommand; returns it and the base URL it prints.
+    fn start(&self, args: &[&str], prefix: &str) -> (Running, String) {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        (Running(child), base)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wasmtime_binary() -> PathBuf {
+    std::env::var_os("NOVA_BENCH_WASMTIME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            Path::new(&home).join(".cache/nova-bench/wasmtime-48.0.8/bin/wasmtime")
+        })
+}
+
+/// `wasmtime serve` with the pooling allocator on the plain `wasi:http` hello component.
+async fn start_wasmtime(dir: &Path) -> (Running, String) {
+    let component = dir.join("hello.wasm");
+    std::fs::write(&component, nova_artifacts::guests::WASI_HELLO).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let binary = wasmtime_binary();
+    let child = Command::new(&binary)
+        .args([
+            "serve",
+            "-S",
+            "cli",
+            "-O",
+            "pooling-allocator",
+            "--addr",
+            &addr,
+        ])
+        .arg(&component)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run scripts/bench-peers, which builds it",
+                binary.display()
+            )
+        });
+    let base = format!("http://{addr}");
+    for _ in 0..400 {
+        if reqwest::get(format!("{base}/")).await.is_ok() {
+            return (Running(child), base);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("wasmtime serve did not answer on {addr}");
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Value {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+/// A tenant without a plan, with POS and the trivial module (as `hello`) switched on, and
+/// its admin's token.
+async fn tenant(base: &str) -> String {
+    let http = reqwest::Client::new();
+    let admin = send(http.post(format!("{base}/auth/login")).json(&json!({
+        "email": "ops@bench.test", "password": "bench-password-1"
+    })))
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = send(
+        http.post(format!("{base}/v1/superadmin/tenants"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "Bench Bistro"})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        http.post(format!("{base}/v1/superadmin/tenants/{id}/users"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"email": "a@bench.test", "password": "bench-password-2", "role": "admin"}),
+            ),
+    )
+    .await;
+    for module in ["pos", "hello"] {
+        send(
+            http.put(format!(
+                "{base}/v1/superadmin/tenants/{id}/modules/{module}"
+            ))
+            .bearer_auth(&admin)
+            .json(&json!({"enabled": true})),
+        )
+        .await;
+    }
+    send(http.post(format!("{base}/auth/login")).json(&json!({
+        "email": "a@bench.test", "password": "bench-password-2"
+    })))
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// One wrk round's figures.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    rps: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn millis(s: &str) -> f64 {
+    let (n, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = n.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn parse_wrk(out: &str) -> Round {
+    let mut round = Round::default();
+    for line in out.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            round.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = line.strip_prefix("99%") {
+            round.p99_ms = millis(v.trim());
+        } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
+            round.non_2xx = v.trim().parse().unwrap_or(0);
+        }
+    }
+    round
+}
+
+/// What one target is: a URL, and the wrk script that sets its method, body and token.
+struct Target {
+    label: &'static str,
+    url: String,
+    script: PathBuf,
+}
+
+fn script(dir: &Path, name: &str, token: Option<&str>, post: Option<&str>) -> PathBuf {
+    let mut lua = String::new();
+    if let Some(token) = token {
+        lua.push_str(&format!(
+            "wrk.headers[\"authorization\"] = \"Bearer {token}\"\n"
+        ));
+    }
+    if let Some(body) = post {
+        lua.push_str("wrk.method = \"POST\"\n");
+        lua.push_str("wrk.headers[\"content-type\"] = \"application/json\"\n");
+        lua.push_str(&format!("wrk.body = [[{body}]]\n"));
+    }
+    let path = dir.join(format!("{name}.lua"));
+    std::fs::write(&path, lua).unwrap();
+    path
+}
+
+fn wrk(target: &Target, seconds: u64, connections: u64) -> Round {
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s")])
+        .arg("--latency")
+        .arg("-s")
+        .arg(&target.script)
+        .arg(&target.url)
+        .output()
+        .expect("wrk is installed (scripts/bench-peers installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let round = parse_wrk(&text);
+    assert!(round.rps > 0.0, "{}: {text}", target.label);
+    round
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn resident_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn run(name: &'static str, database_url: Option<String>) {
+    let seconds: u64 = env_or("NOVA_BENCH_SECONDS", 6);
+    let rounds: usize = env_or("NOVA_BENCH_ROUNDS", 3);
+    let connections: u64 = env_or("NOVA_BENCH_CONNECTIONS", 32);
+    let nova = Nova {
+        data: tempfile::tempdir().unwrap(),
+        database_url,
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@bench.test",
+        "--password",
+        "bench-password-1",
+    ]);
+    let trivial = scratch.path().join("trivial.wasm");
+    std::fs::write(&trivial, nova_artifacts::guests::TRIVIAL).unwrap();
+    nova.run(&[
+        "module",
+        "install",
+        trivial.to_str().unwrap(),
+        "--name",
+        "hello",
+        "--create",
+    ]);
+    let (server, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
+    let (_baseline, native) = nova.start(
+        &["bench-baseline", "--listen", "127.0.0.1:0"],
+        "nova baseline listening on ",
+    );
+    let (_wasmtime, peer) = start_wasmtime(scratch.path()).await;
+    let token = tenant(&base).await;
+    // One ticket, so both lists have a row to read.
+    send(
+        reqwest::Client::new()
+            .post(format!("{base}/v1/portal/pos/tickets"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(TICKET),
+    )
+    .await;
+
+    let dir = scratch.path();
+    let anon = script(dir, "anon", None, None);
+    let get = script(dir, "get", Some(&token), None);
+    let post = script(dir, "post", Some(&token), Some(TICKET));
+    let targets = [
+        Target {
+            label: "native hello (bench-baseline)",
+            url: format!("{native}/hello"),
+            script: anon.clone(),
+        },
+        Target {
+            label: "wasmtime serve, wasi:http hello",
+            url: format!("{peer}/"),
+            script: anon,
+        },
+        Target {
+            label: "Nova trivial module",
+            url: format!("{base}/v1/portal/hello/ping"),
+            script: get.clone(),
+        },
+        Target {
+            label: "native GET tickets?limit=1",
+            url: format!("{native}/v1/portal/pos/tickets?limit=1"),
+            script: get.clone(),
+        },
+        Target {
+            label: "Nova GET pos/tickets?limit=1",
+            url: format!("{base}/v1/portal/pos/tickets?limit=1"),
+            script: get,
+        },
+        Target {
+            label: "native POST tickets",
+            url: format!("{native}/v1/portal/pos/tickets"),
+            script: post.clone(),
+        },
+        Target {
+            label: "Nova POST pos/tickets",
+            url: format!("{base}/v1/portal/pos/tickets"),
+            script: post,
+        },
+    ];
+    // A short warm-up of each (compile caches, connection pools, page cache).
+    for t in &targets {
+        wrk(t, 1, connections);
+    }
+    let mut figures = vec![Vec::new(); targets.len()];
+    for _ in 0..rounds {
+        for (i, t) in targets.iter().enumerate() {
+            figures[i].push(wrk(t, seconds, connections));
+        }
+    }
+    let rss = resident_mib(server.0.id());
+    let summary: Vec<Round> = figures
+        .iter()
+        .map(|f| Round {
+            rps: median(f.iter().map(|r| r.rps).collect()),
+            p99_ms: median(f.iter().map(|r| r.p99_ms).collect()),
+            non_2xx: f.iter().map(|r| r.non_2xx).sum(),
+        })
+        .collect();
+    println!(
+        "\n{name}: wrk -t2 -c{connections}, {rounds} rounds of {seconds} s per target, alternating; medians"
+    );
+    println!("| target | req/s | p99 ms | non-2xx |\n|---|---|---|---|");
+    for (t, s) in targets.iter().zip(&summary) {
+        println!(
+            "| {} | {:.0} | {:.2} | {} |",
+            t.label, s.rps, s.p99_ms, s.non_2xx
+        );
+    }
+    let ratio = |a: usize, b: usize| summary[a].rps / summary[b].rps;
+    let p99 = |a: usize, b: usize| summary[a].p99_ms / summary[b].p99_ms;
+    println!("\n| target | figure | goal |\n|---|---|---|");
+    println!(
+        "| 1. trivial module / wasmtime serve hello, req/s | {:.2} | ≥ 1.2 |",
+        ratio(2, 1)
+    );
+    println!(
+        "| 1. trivial module / wasmtime serve hello, p99 | {:.2} | ≤ 1.0 |",
+        p99(2, 1)
+    );
+    println!(
+        "| (trivial module / native hello, req/s) | {:.3} | |",
+        ratio(2, 0)
+    );
+    println!(
+        "| 2. GET pos/tickets?limit=1 / native, req/s | {:.2} | ≥ 0.5 |",
+        ratio(4, 3)
+    );
+    println!(
+        "| 3. POST pos/tickets / native, req/s | {:.2} | ≥ 0.25 |",
+        ratio(6, 5)
+    );
+    println!(
+        "| 3. POST pos/tickets answered non-2xx | {} | 0 |",
+        summary[6].non_2xx
+    );
+    println!("| nova serve resident memory after the run | {rss:.0} MiB | |");
+}
+
+fn main() {
+    postgres::on_each_backend(run);
+}
