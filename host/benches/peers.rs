@@ -112,30 +112,33 @@ async fn start_wasmtime(dir: &Path) -> (Running, String) {
     std::fs::write(&component, nova_artifacts::guests::WASI_HELLO).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let binary = wasmtime_binary();
-    let child = Command::new(&binary)
-        .args([
-            "serve",
-            "-S",
-            "cli",
-            "-O",
-            "pooling-allocator",
-            "--addr",
-            &addr,
-        ])
-        .arg(&component)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run scripts/bench-peers, which builds it",
-                binary.display()
-            )
-        });
+    let child = Running(
+        Command::new(&binary)
+            .args([
+                "serve",
+                "-S",
+                "cli",
+                "-O",
+                "pooling-allocator",
+                "--addr",
+                &addr,
+            ])
+            .arg(&component)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}; run scripts/bench-peers, which builds it",
+                    binary.display()
+                )
+            }),
+    );
     let base = format!("http://{addr}");
+    // Started in the background: ask until it answers.
     for _ in 0..400 {
         if reqwest::get(format!("{base}/")).await.is_ok() {
-            return (Running(child), base);
+            return (child, base);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -273,6 +276,26 @@ fn wrk(target: &Target, seconds: u64, connections: u64) -> Round {
     round
 }
 
+/// One request like the round's, to show what the refusals were.
+async fn explain_refusals(target: &Target, token: &str) {
+    let http = reqwest::Client::new();
+    let post = std::fs::read_to_string(&target.script).is_ok_and(|s| s.contains("POST"));
+    let req = if post {
+        http.post(&target.url)
+            .header("content-type", "application/json")
+            .body(TICKET)
+    } else {
+        http.get(&target.url)
+    };
+    let resp = req.bearer_auth(token).send().await.unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    eprintln!(
+        "{}: non-2xx answers; one request now: {status} {body:.300}",
+        target.label
+    );
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -379,7 +402,11 @@ async fn run(name: &'static str, database_url: Option<String>) {
     let mut figures = vec![Vec::new(); targets.len()];
     for _ in 0..rounds {
         for (i, t) in targets.iter().enumerate() {
-            figures[i].push(wrk(t, seconds, connections));
+            let round = wrk(t, seconds, connections);
+            if round.non_2xx > 0 {
+                explain_refusals(t, &token).await;
+            }
+            figures[i].push(round);
         }
     }
     let rss = resident_mib(server.0.id());

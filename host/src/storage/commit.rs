@@ -184,7 +184,7 @@ async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
 }
 
 /// Open the SQLite file behind a `sqlite:` URL with the same settings as the pool.
-fn open_sqlite(url: &str) -> rusqlite::Result<rusqlite::Connection> {
+pub(super) fn open_sqlite(url: &str) -> rusqlite::Result<rusqlite::Connection> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

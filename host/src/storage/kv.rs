@@ -4,7 +4,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::stmt::{Check, Param, Stmt};
-use super::{Db, now_ms};
+use super::{Backend, Db, now_ms};
 
 /// A stored value and its version (bumped on every write).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,9 @@ pub async fn get(
     module: &str,
     key: &str,
 ) -> Result<Option<Stored>, sqlx::Error> {
+    if db.backend() == Backend::Sqlite {
+        return super::local_reads::get(db, tenant, module, key);
+    }
     let row = sqlx::query(
         "SELECT value, version FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3",
     )
@@ -101,6 +104,9 @@ pub async fn list_in(
     limit: i64,
     order: Order,
 ) -> Result<Vec<(String, Stored)>, sqlx::Error> {
+    if db.backend() == Backend::Sqlite {
+        return super::local_reads::list(db, tenant, module, prefix, cursor, limit, order);
+    }
     // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
     // The index serves both directions.
     let sql = match order {

@@ -11,6 +11,7 @@ pub mod invocations;
 pub(crate) mod invoices;
 pub(crate) mod keys;
 pub mod kv;
+pub(crate) mod local_reads;
 pub(crate) mod mail;
 pub(crate) mod maintenance;
 pub(crate) mod modules;
@@ -49,7 +50,12 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
+    /// Tells this handle's SQLite readers on other threads (`local_reads`) from those of an
+    /// earlier handle to a file of the same name (a restore replaces the file).
+    generation: u64,
 }
+
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -100,6 +106,7 @@ impl Db {
             pool,
             backend,
             url: url.into(),
+            generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -120,11 +127,22 @@ impl Db {
     /// IMMEDIATE`): a transaction that reads before it writes would otherwise fail with
     /// "database is locked" when another writer commits in between, since waiting
     /// (`busy_timeout`) cannot help a read lock that must become a write lock.
+    ///
+    /// The transaction starts in a task of its own. If the caller is dropped while `BEGIN` is
+    /// under way (a client hung up, a request timed out), sqlx hands a PostgreSQL connection
+    /// back to the pool inside a transaction nobody owns; the next user's statements then ran
+    /// in it (PostgreSQL warned "there is already a transaction in progress") and its locks
+    /// stayed held. A task that finishes drops its `Transaction`, which rolls back.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?
     }
 
     /// The pool, for queries.
@@ -135,6 +153,11 @@ impl Db {
     /// The URL this handle connected to (with its password: never log it unredacted).
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Which handle this is, among every handle this process opened.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Which backend this is.
