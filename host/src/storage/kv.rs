@@ -94,6 +94,26 @@ pub enum Order {
     Descending,
 }
 
+/// The listing query, for both backends and both ways of reading (the pool, and
+/// `local_reads` on SQLite; SQLite numbers `$n` parameters by first appearance, so the same
+/// positions bind).
+pub(super) fn list_sql(order: Order) -> &'static str {
+    // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
+    // The index serves both directions.
+    match order {
+        Order::Ascending => {
+            "SELECT key, value, version FROM module_kv \
+             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
+             AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6"
+        }
+        Order::Descending => {
+            "SELECT key, value, version FROM module_kv \
+             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
+             AND ($5 IS NULL OR key < $5) ORDER BY key DESC LIMIT $6"
+        }
+    }
+}
+
 /// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`.
 pub async fn list_in(
     db: &Db,
@@ -107,20 +127,7 @@ pub async fn list_in(
     if db.backend() == Backend::Sqlite {
         return super::local_reads::list(db, tenant, module, prefix, cursor, limit, order);
     }
-    // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
-    // The index serves both directions.
-    let sql = match order {
-        Order::Ascending => {
-            "SELECT key, value, version FROM module_kv \
-             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
-             AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6"
-        }
-        Order::Descending => {
-            "SELECT key, value, version FROM module_kv \
-             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
-             AND ($5 IS NULL OR key < $5) ORDER BY key DESC LIMIT $6"
-        }
-    };
+    let sql = list_sql(order);
     let after = cursor;
     let rows = sqlx::query(sql)
         .bind(tenant)

@@ -67,8 +67,8 @@ pub(super) fn get(
     })
 }
 
-/// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`: the same
-/// query as the pool's (`kv::list_in`).
+/// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`: the
+/// pool's query (`kv::list_sql`).
 pub(super) fn list(
     db: &Db,
     tenant: &str,
@@ -78,18 +78,7 @@ pub(super) fn list(
     limit: i64,
     order: Order,
 ) -> Result<Vec<(String, Stored)>, sqlx::Error> {
-    let sql = match order {
-        Order::Ascending => {
-            "SELECT key, value, version FROM module_kv \
-             WHERE tenant_id = ?1 AND module = ?2 AND key >= ?3 AND substr(key, 1, ?4) = ?3 \
-             AND (?5 IS NULL OR key > ?5) ORDER BY key LIMIT ?6"
-        }
-        Order::Descending => {
-            "SELECT key, value, version FROM module_kv \
-             WHERE tenant_id = ?1 AND module = ?2 AND key >= ?3 AND substr(key, 1, ?4) = ?3 \
-             AND (?5 IS NULL OR key < ?5) ORDER BY key DESC LIMIT ?6"
-        }
-    };
+    let sql = super::kv::list_sql(order);
     let chars = prefix.chars().count() as i64;
     with_reader(db, |conn| {
         conn.prepare_cached(sql)?
