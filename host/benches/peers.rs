@@ -100,10 +100,7 @@ fn free_port() -> u16 {
 fn wasmtime_binary() -> PathBuf {
     std::env::var_os("NOVA_BENCH_WASMTIME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").expect("HOME is set");
-            Path::new(&home).join(".cache/nova-bench/wasmtime-48.0.8/bin/wasmtime")
-        })
+        .expect("NOVA_BENCH_WASMTIME names `wasmtime`: run scripts/bench-peers, which builds it")
 }
 
 /// `wasmtime serve` with the pooling allocator on the plain `wasi:http` hello component.
@@ -203,6 +200,7 @@ async fn tenant(base: &str) -> String {
 /// One wrk round's figures.
 #[derive(Debug, Clone, Copy, Default)]
 struct Round {
+    /// Answers per second that were 2xx: refusals are not throughput.
     rps: f64,
     p99_ms: f64,
     non_2xx: u64,
@@ -225,7 +223,19 @@ fn millis(s: &str) -> f64 {
 
 fn parse_wrk(out: &str) -> Round {
     let mut round = Round::default();
+    let mut total = 0u64;
+    let mut errors = 0u64;
     for line in out.lines().map(str::trim) {
+        if let Some((n, _)) = line.split_once(" requests in ") {
+            total = n.trim().parse().unwrap_or(0);
+        }
+        if let Some(v) = line.strip_prefix("Socket errors:") {
+            // "connect 0, read 0, write 0, timeout 3"
+            errors = v
+                .split(',')
+                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                .sum();
+        }
         if let Some(v) = line.strip_prefix("Requests/sec:") {
             round.rps = v.trim().parse().unwrap_or(0.0);
         } else if let Some(v) = line.strip_prefix("99%") {
@@ -234,6 +244,10 @@ fn parse_wrk(out: &str) -> Round {
             round.non_2xx = v.trim().parse().unwrap_or(0);
         }
     }
+    if total > 0 {
+        round.rps *= total.saturating_sub(round.non_2xx) as f64 / total as f64;
+    }
+    round.non_2xx += errors;
     round
 }
 
@@ -421,7 +435,7 @@ async fn run(name: &'static str, database_url: Option<String>) {
     println!(
         "\n{name}: wrk -t2 -c{connections}, {rounds} rounds of {seconds} s per target, alternating; medians"
     );
-    println!("| target | req/s | p99 ms | non-2xx |\n|---|---|---|---|");
+    println!("| target | 2xx req/s | p99 ms | non-2xx or socket errors |\n|---|---|---|---|");
     for (t, s) in targets.iter().zip(&summary) {
         println!(
             "| {} | {:.0} | {:.2} | {} |",

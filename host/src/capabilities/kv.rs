@@ -192,6 +192,12 @@ impl KvState {
     /// outside the call's writes: a call that fails leaves a gap, never a repeat.
     pub(crate) async fn next_number(&mut self, name: &str, at_least: u64) -> Result<u64, Error> {
         Self::check_key(name)?;
+        if at_least > crate::storage::sequences::MAX_NUMBER {
+            return Err(Error::Other(format!(
+                "at-least must be at most {}",
+                crate::storage::sequences::MAX_NUMBER
+            )));
+        }
         let Some(sequences) = &self.sequences else {
             return Err(Error::Other("sequences are not available here".into()));
         };

@@ -278,12 +278,12 @@ impl CpuTurn {
         self.meter.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Give the share back while the call is not computing (waiting, or done).
     /// True once the call has reached an epoch tick.
     pub(crate) fn reached_tick(&self) -> bool {
         self.ticked.load(Ordering::Relaxed)
     }
 
+    /// Give the share back while the call is not computing (waiting, or done).
     pub(crate) fn release(&self) {
         drop(self.held.lock().unwrap_or_else(|p| p.into_inner()).take());
     }

@@ -67,19 +67,37 @@ impl GuestExecutors {
 
     /// Run a call on the calling task until it ends or reaches its first epoch tick; from
     /// there it goes on as [`GuestExecutors::spawn_call`] runs it, and this returns (the call
-    /// tells its caller its result by its own means). If the caller's task is dropped while
-    /// the call runs here, the call is dropped with it.
+    /// tells its caller its result by its own means). A panic inside the call ends the call,
+    /// not the caller, as it did when every call was a task of its own. If the caller is
+    /// dropped while the call runs here, the call is dropped on the guest executor, where
+    /// a store is given back, not on the request thread.
     pub(crate) async fn run_call(&self, call: CallFuture, turn: CpuTurn) {
-        let mut here: Option<CallFuture> = Some(Box::pin(Metered {
-            call,
-            turn: turn.clone(),
-        }));
+        let mut here = Abandoned {
+            call: Some(Box::pin(Metered {
+                call,
+                turn: turn.clone(),
+            })),
+            cleanup: self.cleanup(),
+        };
         let moves = std::future::poll_fn(|cx| {
-            let Some(call) = here.as_mut() else {
+            let Some(call) = here.call.as_mut() else {
                 return Poll::Ready(false);
             };
-            if call.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(false);
+            let polled =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)));
+            match polled {
+                Ok(Poll::Ready(())) => {
+                    here.call = None;
+                    return Poll::Ready(false);
+                }
+                Ok(Poll::Pending) => {}
+                Err(_) => {
+                    // The call's answer channel is dropped with it: the caller records a
+                    // failed guest task.
+                    tracing::error!("a guest call panicked on the request thread");
+                    here.call = None;
+                    return Poll::Ready(false);
+                }
             }
             if turn.reached_tick() {
                 Poll::Ready(true)
@@ -88,7 +106,7 @@ impl GuestExecutors {
             }
         })
         .await;
-        if moves && let Some(call) = here.take() {
+        if moves && let Some(call) = here.call.take() {
             self.spawn_metered(call, turn);
         }
     }
@@ -164,6 +182,21 @@ impl Future for Handoff {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+/// A call still running on a caller's task when the caller is dropped: handed to the guest
+/// executor to be dropped there (its store goes back to the pool, its holds after it).
+struct Abandoned {
+    call: Option<CallFuture>,
+    cleanup: tokio::runtime::Handle,
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            self.cleanup.spawn(async move { drop(call) });
+        }
     }
 }
 

@@ -52,8 +52,10 @@ pub async fn get(
     module: &str,
     key: &str,
 ) -> Result<Option<Stored>, sqlx::Error> {
-    if db.backend() == Backend::Sqlite {
-        return super::local_reads::get(db, tenant, module, key);
+    if db.backend() == Backend::Sqlite
+        && let Ok(found) = super::local_reads::get(db, tenant, module, key)
+    {
+        return Ok(found);
     }
     let row = sqlx::query(
         "SELECT value, version FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3",
@@ -124,8 +126,10 @@ pub async fn list_in(
     limit: i64,
     order: Order,
 ) -> Result<Vec<(String, Stored)>, sqlx::Error> {
-    if db.backend() == Backend::Sqlite {
-        return super::local_reads::list(db, tenant, module, prefix, cursor, limit, order);
+    if db.backend() == Backend::Sqlite
+        && let Ok(rows) = super::local_reads::list(db, tenant, module, prefix, cursor, limit, order)
+    {
+        return Ok(rows);
     }
     let sql = list_sql(order);
     let after = cursor;

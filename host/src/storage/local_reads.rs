@@ -2,8 +2,9 @@
 //! sqlx's worker thread for the connection and back: two thread hops and a channel per read,
 //! more than the read itself (issue 17's profile of `GET pos/tickets`). A guest's kv read
 //! now runs on the thread the guest runs on, through a connection of that thread's own, with
-//! its statements cached. SQLite reads in WAL mode take microseconds and never wait for the
-//! writer, so holding the thread for one costs less than the hops did.
+//! its statements cached. SQLite reads in WAL mode take microseconds and do not wait for the
+//! writer, so holding the thread for one costs less than the hops did; a read that would
+//! wait goes through the pool instead (`kv::get`, `kv::list_in`).
 
 use std::cell::RefCell;
 
@@ -38,6 +39,11 @@ fn with_reader<T>(
                     readers.remove(0);
                 }
                 let conn = super::commit::open_sqlite(db.url()).map_err(failed)?;
+                // Readers in WAL mode wait only in rare moments (recovery, another process
+                // resetting the log). Never hold the thread long for one: after this the
+                // read goes through the pool, which may wait.
+                conn.busy_timeout(std::time::Duration::from_millis(50))
+                    .map_err(failed)?;
                 readers.push((db.generation(), conn));
                 readers.len() - 1
             }

@@ -16,6 +16,8 @@ use super::{Backend, Db};
 
 /// Numbers reserved per trip to the database.
 const BLOCK: i64 = 32;
+/// The largest number a sequence gives, far below where its arithmetic could overflow.
+pub(crate) const MAX_NUMBER: u64 = 1 << 62;
 
 /// The numbers a server holds of one sequence: `next..end`.
 #[derive(Default)]
@@ -49,7 +51,7 @@ impl Sequences {
         name: &str,
         at_least: u64,
     ) -> Result<u64, sqlx::Error> {
-        let at_least = i64::try_from(at_least).unwrap_or(i64::MAX - BLOCK).max(1);
+        let at_least = at_least.clamp(1, MAX_NUMBER) as i64;
         let block = {
             let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
             blocks
@@ -69,6 +71,11 @@ impl Sequences {
             block.end = end;
         }
         let n = block.next;
+        if n as u64 > MAX_NUMBER {
+            return Err(sqlx::Error::Protocol(format!(
+                "sequence {name:?} has given every number up to {MAX_NUMBER}"
+            )));
+        }
         block.next += 1;
         Ok(n as u64)
     }
@@ -93,7 +100,8 @@ async fn reserve(
          DO UPDATE SET next_block = {greatest}(module_sequences.next_block, $5) + $6 \
          RETURNING next_block"
     );
-    let mut tx = db.begin().await?;
+    // One statement, committed on its own: no transaction held across an await (a call on
+    // the idle-priority threads could otherwise sit on SQLite's only write lock).
     let row = sqlx::query(&sql)
         .bind(tenant)
         .bind(module)
@@ -101,9 +109,8 @@ async fn reserve(
         .bind(at_least + BLOCK)
         .bind(at_least)
         .bind(BLOCK)
-        .fetch_one(&mut *tx)
+        .fetch_one(db.pool())
         .await?;
-    tx.commit().await?;
     row.try_get::<i64, _>(0)
 }
 

@@ -19,10 +19,18 @@ pub fn next_id(counter: &str) -> Result<u64, Error> {
 
 /// The next ticket id, from the host's `ticket` sequence, so that concurrent creations do
 /// not all rewrite one counter key and re-run each other (issue 17). It carries on above the
-/// kv counter earlier versions kept, which is only read, so no id is reused.
+/// kv counter earlier versions kept, which is only read. The ticket's key is read too, so
+/// the create is checked at commit against anything else writing that key (an earlier POS
+/// numbering from its counter during an upgrade): the loser runs again with a new number,
+/// and a number already taken is skipped.
 pub fn next_ticket_id() -> Result<u64, Error> {
     let before = kv::get_json::<u64>(keys::TICKET_SEQ)?.unwrap_or(0);
-    kv::next_number("ticket", before + 1)
+    loop {
+        let id = kv::next_number("ticket", before + 1)?;
+        if kv::get(&keys::ticket(id))?.is_none() {
+            return Ok(id);
+        }
+    }
 }
 
 /// A stored value, or 404 `NOT_FOUND` with `what` as the message.
