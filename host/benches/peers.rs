@@ -444,31 +444,42 @@ async fn run(name: &'static str, database_url: Option<String>) {
     }
     let ratio = |a: usize, b: usize| summary[a].rps / summary[b].rps;
     let p99 = |a: usize, b: usize| summary[a].p99_ms / summary[b].p99_ms;
+    let figures = [
+        (
+            "1. trivial module / wasmtime serve hello, req/s",
+            format!("{:.2}", ratio(2, 1)),
+            "≥ 1.2",
+        ),
+        (
+            "1. trivial module / wasmtime serve hello, p99",
+            format!("{:.2}", p99(2, 1)),
+            "≤ 1.0",
+        ),
+        (
+            "(trivial module / native hello, req/s)",
+            format!("{:.3}", ratio(2, 0)),
+            "",
+        ),
+        (
+            "2. GET pos/tickets?limit=1 / native, req/s",
+            format!("{:.2}", ratio(4, 3)),
+            "≥ 0.5",
+        ),
+        (
+            "3. POST pos/tickets / native, req/s",
+            format!("{:.2}", ratio(6, 5)),
+            "≥ 0.25",
+        ),
+        (
+            "3. POST pos/tickets answered non-2xx",
+            summary[6].non_2xx.to_string(),
+            "0",
+        ),
+    ];
     println!("\n| target | figure | goal |\n|---|---|---|");
-    println!(
-        "| 1. trivial module / wasmtime serve hello, req/s | {:.2} | ≥ 1.2 |",
-        ratio(2, 1)
-    );
-    println!(
-        "| 1. trivial module / wasmtime serve hello, p99 | {:.2} | ≤ 1.0 |",
-        p99(2, 1)
-    );
-    println!(
-        "| (trivial module / native hello, req/s) | {:.3} | |",
-        ratio(2, 0)
-    );
-    println!(
-        "| 2. GET pos/tickets?limit=1 / native, req/s | {:.2} | ≥ 0.5 |",
-        ratio(4, 3)
-    );
-    println!(
-        "| 3. POST pos/tickets / native, req/s | {:.2} | ≥ 0.25 |",
-        ratio(6, 5)
-    );
-    println!(
-        "| 3. POST pos/tickets answered non-2xx | {} | 0 |",
-        summary[6].non_2xx
-    );
+    for (label, figure, goal) in figures {
+        println!("| {label} | {figure} | {goal} |");
+    }
     println!("| nova serve resident memory after the run | {rss:.0} MiB | |");
 }
 

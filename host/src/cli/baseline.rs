@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,6 +19,7 @@ use crate::app::AppState;
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::http::extract::TenantUser;
+use crate::http::query::{ApiQuery, limit};
 use crate::storage::{kv, now_ms};
 
 /// Options of `nova bench-baseline`.
@@ -51,16 +52,16 @@ pub(crate) async fn run(config: &Config, args: BaselineArgs) -> anyhow::Result<(
 
 #[derive(Deserialize)]
 struct Page {
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 /// What POS's `GET /tickets?limit=N` reads: the newest tickets of the caller's tenant.
 async fn list(
     State(state): State<AppState>,
     user: TenantUser,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Response, ApiError> {
-    let limit = page.limit.unwrap_or(50).clamp(1, 100);
+    let limit = limit(page.limit.as_deref(), 50, 100)?;
     let rows = kv::list(&state.db, &user.tenant_id, "pos", "ticket/", None, limit).await?;
     let tickets = rows
         .iter()
