@@ -93,6 +93,18 @@ pub struct Config {
         global = true
     )]
     pub trusted_proxies: Vec<String>,
+
+    /// A bearer token Prometheus sends to scrape `/metrics` (which shows revenue figures).
+    /// With it, every `/metrics` asks for it (a superadmin's token also does on the API
+    /// port); without it, the API port's `/metrics` wants a superadmin's token and the
+    /// private listeners (`--metrics-listen`, the worker's probe port) answer anyone.
+    #[arg(
+        long,
+        env = "NOVA_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 /// How workers take jobs from the queue.
@@ -216,6 +228,7 @@ impl Config {
             },
             outbound_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
+            metrics_token: None,
             billing_webhook_secret: None,
             worker: WorkerConfig::default(),
             retention: crate::jobs::retention::Retention::default(),

@@ -51,6 +51,8 @@ pub struct Inner {
     pub(crate) maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub(crate) trusted_proxies: crate::proxies::TrustedProxies,
+    /// The token scrapes of `/metrics` may present (`--metrics-token`).
+    pub(crate) metrics_token: Option<crate::http::scrape::MetricsToken>,
 }
 
 impl Deref for AppState {
@@ -115,6 +117,10 @@ impl AppState {
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),
             trusted_proxies: crate::proxies::TrustedProxies::parse(&config.trusted_proxies)?,
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(crate::http::scrape::MetricsToken::new),
         })))
     }
 }

@@ -1,7 +1,8 @@
-//! Gauges read from the database when metrics are scraped: queue depths and the billing
-//! summary. Every replica reports the same numbers, so dashboards may read any of them.
+//! Gauges read when metrics are scraped: queue depths, the billing summary and module
+//! adoption from the database (every replica reports the same numbers, so dashboards may read
+//! any of them), and this process's database pool.
 
-use crate::storage::{Db, invoices, now_ms, outbox};
+use crate::storage::{Db, invoices, now_ms, outbox, toggles};
 
 /// Refresh the queue-depth and billing gauges.
 pub(crate) async fn refresh(db: &Db) -> Result<(), sqlx::Error> {
@@ -20,7 +21,25 @@ pub(crate) async fn refresh(db: &Db) -> Result<(), sqlx::Error> {
     metrics::gauge!("nova_api_billing_upcoming_renewals").set(s.upcoming_renewals.len() as f64);
     metrics::gauge!("nova_api_billing_cancel_at_period_end").set(s.cancel_at_period_end as f64);
     metrics::gauge!("nova_api_billing_open_invoices").set(s.open_invoices.len() as f64);
+    for (module, enabled, tenants) in toggles::adoption(db).await? {
+        let enabled = if enabled { "true" } else { "false" };
+        metrics::gauge!("nova_module_tenants", "module" => module, "enabled" => enabled)
+            .set(tenants as f64);
+    }
+    pool_gauges(db);
     Ok(())
+}
+
+/// Connections of this process's pool: in use, open and the most it may open. The pool is
+/// shared by every tenant, so it has one label, `pool`, rather than the runbook's `tenant`.
+fn pool_gauges(db: &Db) {
+    let pool = db.pool();
+    let open = pool.size() as f64;
+    let idle = pool.num_idle() as f64;
+    let max = pool.options().get_max_connections() as f64;
+    metrics::gauge!("db_connections_active", "pool" => "main").set(open - idle);
+    metrics::gauge!("db_connections_open", "pool" => "main").set(open);
+    metrics::gauge!("db_connections_max", "pool" => "main").set(max);
 }
 
 fn set_depth(queue: &str, depth: i64) {

@@ -81,6 +81,20 @@ impl Api {
         Ok(Answer { status, body })
     }
 
+    /// GET `path` as text (`/metrics`); a non-2xx answer is an error.
+    pub(crate) async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}: no answer"))?
+            .error_for_status()?;
+        Ok(resp.text().await?)
+    }
+
     /// POST `bytes` as `application/octet-stream` (a component upload).
     pub(crate) async fn upload(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Answer> {
         let url = format!("{}{path}", self.base);

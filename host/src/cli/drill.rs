@@ -381,14 +381,8 @@ async fn billing(args: BillingArgs) -> anyhow::Result<()> {
         let v: Value = r.json().await.unwrap_or(Value::Null);
         ids.push(v["id"].as_str().unwrap_or_default().to_string());
     }
-    let metrics = d
-        .client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await
-        .unwrap_or_default();
+    // The drill's token is a superadmin's, which /metrics on the API port accepts.
+    let metrics = d.api.text("/metrics").await.unwrap_or_default();
     let depth = metrics
         .lines()
         .find(|l| l.starts_with("nova_queue_depth{queue=\"billing:webhooks\"}"))

@@ -34,6 +34,12 @@ pub(crate) struct ServeArgs {
     /// Time a request may take from start to answer (408 after it).
     #[arg(long, env = "NOVA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub(crate) request_timeout_ms: u64,
+
+    /// A second address serving only `/metrics`, for Prometheus on a private network (the
+    /// Kubernetes manifests open it to the monitoring namespace only). Unset: `/metrics` is
+    /// served on the API port alone, to the scrape token or a superadmin.
+    #[arg(long, env = "NOVA_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<String>,
 }
 
 /// Build the app, bind, serve until Ctrl-C or SIGTERM.
@@ -41,6 +47,10 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     config.payments.check_exposure(addr.ip())?;
+    let metrics_listener = match &args.metrics_listen {
+        Some(at) => Some(TcpListener::bind(at).await?),
+        None => None,
+    };
     let state = AppState::build(config).await?;
     if !args.no_bundled_modules {
         state.runtime.install_bundled().await?;
@@ -67,6 +77,17 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
         modules = ?state.runtime.registry.names(),
         "nova listening"
     );
+    if let Some(listener) = metrics_listener {
+        let at = listener.local_addr()?;
+        // Tests and scripts read this line to learn the port when it ends in :0.
+        println!("nova metrics on http://{at}");
+        let app = crate::http::scrape::private_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova listening on http://{addr}");
     let app = crate::http::router(state.clone());

@@ -27,7 +27,7 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
     let probes = Router::new()
         .route("/healthz", get(health::health))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/metrics", get(health::private_metrics))
         .with_state(state.clone());
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;

@@ -50,6 +50,7 @@ impl FromRequestParts<AppState> for Caller {
             let found = service_tokens::find(&state.db, token)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("unknown or revoked service token"))?;
+            note_tenant(parts, &found.tenant_id);
             return Ok(Caller(Claims {
                 sub: found.id,
                 email: format!("service:{}", found.name),
@@ -73,7 +74,17 @@ impl FromRequestParts<AppState> for Caller {
         };
         let claims = verified
             .map_err(|e| ApiError::unauthorized(format!("invalid or expired token ({e})")))?;
+        if let Some(tenant) = &claims.tenant {
+            note_tenant(parts, tenant);
+        }
         Ok(Caller(claims))
+    }
+}
+
+/// Tell the request's access log and counters which tenant it acts for.
+fn note_tenant(parts: &Parts, tenant: &str) {
+    if let Some(slot) = parts.extensions.get::<crate::telemetry::RequestTenant>() {
+        slot.set(tenant);
     }
 }
 

@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 
+use super::scrape::{ApiScrape, PrivateScrape};
 use crate::app::AppState;
 
 /// The process answers.
@@ -54,9 +55,22 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format, for the scrape token (`NOVA_METRICS_TOKEN`) or a
+/// superadmin.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(_: ApiScrape, State(state): State<AppState>) -> impl IntoResponse {
+    render(&state).await
+}
+
+/// `GET /metrics` on a private listener (`--metrics-listen`, the worker's probe port).
+pub(crate) async fn private_metrics(
+    _: PrivateScrape,
+    State(state): State<AppState>,
+) -> impl IntoResponse {
+    render(&state).await
+}
+
+async fn render(state: &AppState) -> impl IntoResponse + use<> {
     // Gauges that live in the database are read at scrape time, so every replica and worker
     // reports the current numbers. Scrapes take turns, so each renders the numbers it read
     // (the recorder is one per process, shared by every server a test process runs).

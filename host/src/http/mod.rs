@@ -16,6 +16,7 @@ pub(crate) mod portal;
 pub(crate) mod query;
 pub(crate) mod registrations;
 pub(crate) mod relayed;
+pub(crate) mod scrape;
 pub mod server;
 pub(crate) mod shape;
 pub(crate) mod site;
@@ -120,7 +121,7 @@ pub(crate) fn request_id(req: &Request) -> String {
 
 /// Give every request an id (in errors, logs, invocation records and the `x-request-id`
 /// response header) and time it for `http_request_duration_seconds`.
-async fn observe(req: Request, next: Next) -> Response {
+async fn observe(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
     let method = shape::method_label(req.method());
@@ -129,7 +130,15 @@ async fn observe(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let tenant = crate::telemetry::RequestTenant::default();
+    req.extensions_mut().insert(tenant.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        tenant_id = tracing::field::Empty
+    );
     let response = REQUEST_ID
         .scope(
             id.clone(),
@@ -141,13 +150,16 @@ async fn observe(req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    let took = started.elapsed();
+    let status = response.status().as_u16();
     metrics::histogram!(
         "http_request_duration_seconds",
         "service" => "api",
         "method" => method,
-        "route" => route,
-        "status" => response.status().as_u16().to_string()
+        "route" => route.clone(),
+        "status" => status.to_string()
     )
-    .record(started.elapsed().as_secs_f64());
+    .record(took.as_secs_f64());
+    crate::telemetry::record_request(tenant.get(), &id, method, &route, status, took);
     response
 }

@@ -40,7 +40,6 @@ struct ErrorDetail {
 const PUBLIC: &[&str] = &[
     "/health",
     "/readyz",
-    "/metrics",
     "/auth/login",
     "/v1/registrations",
     // Signed by their senders (HMAC), not by a token.

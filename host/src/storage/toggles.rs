@@ -171,6 +171,30 @@ pub(crate) async fn remove(
     Ok(())
 }
 
+/// How many tenants have each module on and off, by effective state (override, else plan):
+/// `(module, enabled, tenants)`. Tenants with no row for a module are not counted.
+pub(crate) async fn adoption(db: &Db) -> Result<Vec<(String, bool, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT module, effective, COUNT(*) AS tenants FROM (\
+           SELECT tenant_id, module, COALESCE(\
+             MAX(CASE WHEN source = 'override' THEN enabled END), \
+             MAX(CASE WHEN source = 'plan' THEN enabled END)) AS effective \
+           FROM tenant_modules GROUP BY tenant_id, module) AS states \
+         GROUP BY module, effective ORDER BY module, effective",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("module")?,
+                r.try_get::<i64, _>("effective")? == 1,
+                r.try_get::<i64, _>("tenants")?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Rows;

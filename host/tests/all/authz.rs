@@ -101,7 +101,7 @@ async fn every_route_group_answers_each_caller_as_documented() {
             g.clone(),
             "/metrics".into(),
             none.clone(),
-            [200, 200, 200, 200, 200, 200],
+            [401, 403, 403, 403, 403, 200],
         ),
         (
             g.clone(),

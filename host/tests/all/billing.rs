@@ -151,15 +151,7 @@ async fn plan_change_and_cancellation_drills(backend: Backend) {
         (Some(0), 0),
         "{s2}"
     );
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("nova_api_billing_mrr_cents 14900"),
         "{metrics}"
@@ -603,15 +595,7 @@ async fn retries_back_off_give_up_and_replay() {
     );
 
     // Every metric the shipped alerts and dashboard query is exported.
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();

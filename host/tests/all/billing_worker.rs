@@ -109,6 +109,7 @@ async fn failure_drill_and_a_worker_killed_mid_batch(backend: Backend) {
     assert_eq!(count_status(&http, &base, &admin, "pending").await, EVENTS);
     let metrics = http
         .get(format!("{base}/metrics"))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap()

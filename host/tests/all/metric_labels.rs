@@ -33,17 +33,7 @@ async fn junk_requests_leave_metrics_the_same_size() {
             }
         }
     };
-    let metrics = || async {
-        server
-            .http
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || async { server.metrics().await };
     send_junk(1, 50).await;
     // Twice: the first scrape adds its own route's series.
     metrics().await;

@@ -112,15 +112,7 @@ async fn walkthrough(backend: Backend) {
     );
 
     // Metrics moved.
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics
             .contains(r#"nova_api_superadmin_module_toggle_total{module="pos",enabled="false"}"#),

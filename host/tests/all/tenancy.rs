@@ -313,15 +313,7 @@ async fn presets_apply_with_one_audit_row(backend: Backend) {
         "{names:?}"
     );
 
-    let metrics_before = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics_before = server.metrics().await;
     let before = counter(
         &metrics_before,
         r#"nova_api_superadmin_module_toggle_total{module="support",enabled="true"}"#,
@@ -341,15 +333,7 @@ async fn presets_apply_with_one_audit_row(backend: Backend) {
         events[0]["payload"]["delta"]["toggles"],
         json!({"pos": {"previous": null, "current": true}, "support": {"previous": null, "current": true}})
     );
-    let metrics_after = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics_after = server.metrics().await;
     // At least this test's toggle: the recorder is shared by every server in this test
     // process, and other tests switch support on too.
     let after = counter(

@@ -61,6 +61,8 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
 pub const PAYMENTS_SECRET: &str = "test-payments-webhook-secret";
 /// What the billing provider signs webhooks with in tests.
 pub const BILLING_SECRET: &str = "test-billing-webhook-secret";
+/// The token Prometheus would send to scrape `/metrics`.
+pub const METRICS_TOKEN: &str = "test-metrics-scrape-token";
 
 /// The PostgreSQL server tests use.
 pub fn postgres_url() -> String {
@@ -193,6 +195,7 @@ impl TestServer {
             },
             outbound_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
+            metrics_token: Some(METRICS_TOKEN.into()),
             billing_webhook_secret: Some(BILLING_SECRET.into()),
             worker: WorkerConfig {
                 lease_ms: 2_000,
@@ -275,6 +278,19 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// `/metrics` as Prometheus scrapes it (with the scrape token).
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .http
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "scraping /metrics");
+        resp.text().await.unwrap()
     }
 
     /// Log in and return the token.
