@@ -164,6 +164,7 @@ async fn commit_only(state: AppState, tenant: String) {
         request_id: uuid::Uuid::now_v7().to_string(),
         error: None,
         created_at: nova::storage::now_ms(),
+        trace_id: None,
     };
     let job = Job {
         tenant_id: tenant,

@@ -31,4 +31,5 @@ pub mod support;
 pub(crate) mod telemetry;
 pub mod tenancy;
 pub mod testing;
+pub(crate) mod traces;
 pub mod webhooks;

@@ -29,6 +29,8 @@ pub(crate) enum Event {
     Jobs { queue: String },
     /// Maintenance mode was switched.
     Maintenance,
+    /// A platform setting (trace sampling) changed.
+    Settings,
 }
 
 /// Messages published by this replica carry its id, so it can skip its own.

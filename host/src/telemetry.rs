@@ -5,21 +5,39 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Start logging. `RUST_LOG` filters (default `info`); `NOVA_LOG_FORMAT=text` is for humans.
+/// Start logging, and traces when an OTLP endpoint is configured (`crate::traces`).
+/// `RUST_LOG` filters the log lines (default `info`); `NOVA_LOG_FORMAT=text` is for humans.
+/// Traces get every span of Nova's own, whatever `RUST_LOG` says; without an endpoint there
+/// is no such layer, and the spans it would want cost nothing.
 pub(crate) fn init_logging() {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if std::env::var("NOVA_LOG_FORMAT").as_deref() == Ok("text") {
-        builder.try_init()
+    let lines = if std::env::var("NOVA_LOG_FORMAT").as_deref() == Ok("text") {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     };
+    let spans = crate::traces::layer().map(|layer| {
+        layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && meta.target().starts_with("nova")
+        }))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(lines)
+        .with(spans)
+        .try_init();
 }
 
 /// The process-wide Prometheus recorder (installed on first use).
@@ -80,31 +98,35 @@ pub(crate) fn status_class(status: u16) -> &'static str {
     }
 }
 
+/// What the access log says of a request.
+pub(crate) struct Request<'a> {
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) request_id: &'a str,
+    pub(crate) trace_id: Option<&'a str>,
+    pub(crate) method: &'a str,
+    pub(crate) route: &'a str,
+    pub(crate) status: u16,
+}
+
 /// One access log line (target `nova::access`, JSON like every line) and the per-tenant
 /// request count. Tenant ids come only from verified tokens, and the class has five values,
 /// so the counter has at most five series per tenant that made requests since the process
 /// started (in practice two or three); anonymous requests are counted only in
 /// `http_request_duration_seconds`.
-pub(crate) fn record_request(
-    tenant: Option<&str>,
-    request_id: &str,
-    method: &str,
-    route: &str,
-    status: u16,
-    took: std::time::Duration,
-) {
-    let class = status_class(status);
-    if let Some(tenant) = tenant {
+pub(crate) fn record_request(r: Request<'_>, took: std::time::Duration) {
+    let class = status_class(r.status);
+    if let Some(tenant) = r.tenant {
         metrics::counter!("nova_tenant_requests_total", "tenant" => tenant.to_string(), "class" => class)
             .increment(1);
     }
     tracing::info!(
         target: "nova::access",
-        tenant_id = tenant.unwrap_or(""),
-        request_id,
-        method,
-        route,
-        status,
+        tenant_id = r.tenant.unwrap_or(""),
+        request_id = r.request_id,
+        trace_id = r.trace_id.unwrap_or(""),
+        method = r.method,
+        route = r.route,
+        status = r.status,
         duration_ms = took.as_secs_f64() * 1e3,
         "request"
     );

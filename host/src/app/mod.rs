@@ -98,7 +98,7 @@ impl AppState {
             }
             _ => None,
         };
-        Ok(Self(Arc::new(Inner {
+        let state = Self(Arc::new(Inner {
             tenancy: Tenancy::new(db.clone()),
             db,
             runtime,
@@ -121,6 +121,9 @@ impl AppState {
                 .metrics_token
                 .as_deref()
                 .map(crate::http::scrape::MetricsToken::new),
-        })))
+        }));
+        // A trace sampling ratio a superadmin set outlives restarts.
+        state.reload_settings().await;
+        Ok(state)
     }
 }

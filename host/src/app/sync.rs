@@ -44,6 +44,22 @@ impl AppState {
         }
     }
 
+    /// Re-read platform settings from the database: the trace sampling ratio.
+    pub(crate) async fn reload_settings(&self) {
+        match storage::settings::get(&self.db, storage::settings::TRACE_SAMPLE_RATIO).await {
+            Ok(ratio) => crate::traces::set_ratio(ratio.and_then(|r| r.parse().ok())),
+            Err(e) => tracing::warn!(error = %e, "could not read platform settings"),
+        }
+    }
+
+    /// A platform setting changed here: take it up and tell the other replicas.
+    pub(crate) async fn settings_changed(&self) {
+        self.reload_settings().await;
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Settings).await;
+        }
+    }
+
     /// Wake idle workers here and on the other replicas: jobs were queued on `queue`.
     pub(crate) async fn jobs_queued(&self, queue: &str) {
         self.jobs_wake.notify_waiters();
@@ -85,6 +101,7 @@ impl AppState {
             }
             Event::Jobs { .. } => self.jobs_wake.notify_waiters(),
             Event::Maintenance => self.reload_maintenance().await,
+            Event::Settings => self.reload_settings().await,
         }
     }
 
@@ -92,6 +109,7 @@ impl AppState {
     pub async fn reconcile(&self) {
         self.tenancy.clear();
         self.reload_maintenance().await;
+        self.reload_settings().await;
         if let Err(e) = self.keys.reload(&self.db).await {
             tracing::warn!(error = %e, "could not reload signing keys");
         }

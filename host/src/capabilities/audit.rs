@@ -50,6 +50,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
 }
 
 impl Host for Unit<'_, AuditState> {
+    #[tracing::instrument(level = "debug", name = "audit.record", skip_all)]
     async fn record(
         &mut self,
         action: String,

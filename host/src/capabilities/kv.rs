@@ -231,6 +231,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
 }
 
 impl Host for Unit<'_, KvState> {
+    #[tracing::instrument(level = "debug", name = "kv.get", skip_all)]
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
@@ -238,6 +239,7 @@ impl Host for Unit<'_, KvState> {
         Ok(self.state.get(&key).await)
     }
 
+    #[tracing::instrument(level = "debug", name = "kv.set", skip_all)]
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
@@ -245,6 +247,7 @@ impl Host for Unit<'_, KvState> {
         Ok(self.state.set(&key, value))
     }
 
+    #[tracing::instrument(level = "debug", name = "kv.delete", skip_all)]
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
         if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
             return Ok(Err(Error::Denied(denied)));
@@ -252,6 +255,7 @@ impl Host for Unit<'_, KvState> {
         Ok(self.state.delete(&key))
     }
 
+    #[tracing::instrument(level = "debug", name = "kv.list", skip_all)]
     async fn list(
         &mut self,
         prefix: String,
@@ -262,6 +266,7 @@ impl Host for Unit<'_, KvState> {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "kv.list-descending", skip_all)]
     async fn list_descending(
         &mut self,
         prefix: String,
@@ -272,6 +277,7 @@ impl Host for Unit<'_, KvState> {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "kv.next-number", skip_all)]
     async fn next_number(
         &mut self,
         sequence: String,

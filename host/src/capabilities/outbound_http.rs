@@ -218,6 +218,12 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
 }
 
 impl Host for Unit<'_, OutboundState> {
+    #[tracing::instrument(
+        level = "debug",
+        name = "http.send",
+        skip_all,
+        fields(otel.kind = "client", server.address = tracing::field::Empty, http.response.status_code = tracing::field::Empty)
+    )]
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, Error>> {
         if let Err(denied) = self.gate.enter(Some(Capability::OutboundHttp))? {
             return Ok(Err(Error::Denied(denied)));
@@ -261,14 +267,27 @@ impl Host for Unit<'_, OutboundState> {
         if timeout.is_zero() {
             return Ok(Err(Error::Timeout("the call's deadline has passed".into())));
         }
-        let headers = req
+        let tracing = crate::traces::enabled();
+        let mut headers: Vec<(String, String)> = req
             .headers
             .into_iter()
             .filter(|(n, _)| {
                 let n = n.to_ascii_lowercase();
-                !FORBIDDEN_HEADERS.contains(&n.as_str()) && !n.starts_with("proxy-")
+                !FORBIDDEN_HEADERS.contains(&n.as_str())
+                    && !n.starts_with("proxy-")
+                    // The host names the trace the request belongs to (below).
+                    && !(tracing && n == "traceparent")
             })
             .collect();
+        let span = tracing::Span::current();
+        span.record("server.address", url.host_str().unwrap_or_default());
+        let mut trace = axum::http::HeaderMap::new();
+        crate::traces::inject(&mut trace);
+        for (n, v) in &trace {
+            if let Ok(v) = v.to_str() {
+                headers.push((n.to_string(), v.to_string()));
+            }
+        }
         let outgoing = Outgoing {
             method: req.method.to_ascii_uppercase(),
             url,
@@ -277,6 +296,9 @@ impl Host for Unit<'_, OutboundState> {
             timeout,
         };
         let result = outbound.transport.send(outgoing).await;
+        if let Ok(resp) = &result {
+            span.record("http.response.status_code", i64::from(resp.status));
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(TransportError::Timeout(_)) => "timeout",

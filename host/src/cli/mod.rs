@@ -190,6 +190,13 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     crate::telemetry::init_logging();
+    let result = run_command(cli).await;
+    // Spans still queued leave before the process does (at most two seconds).
+    let _ = tokio::task::spawn_blocking(crate::traces::shutdown).await;
+    result
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.config, args).await,
         Command::PaymentsSandbox(args) => sandbox::run(&cli.config, args).await,

@@ -24,6 +24,7 @@ pub(crate) mod superadmin;
 pub(crate) mod support;
 pub(crate) mod tenancy;
 pub(crate) mod tenant_app;
+pub(crate) mod tracing_settings;
 pub(crate) mod versions;
 pub(crate) mod views;
 
@@ -134,15 +135,24 @@ async fn observe(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(tenant.clone());
     let span = tracing::info_span!(
         "request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
         request_id = %id,
         method = %method,
         route = %route,
-        tenant_id = tracing::field::Empty
+        tenant_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
     );
+    crate::traces::continue_from(&span, req.headers());
+    let trace_id = crate::traces::trace_id(&span);
+    if let Some(trace) = &trace_id {
+        span.record("trace_id", trace.as_str());
+    }
     let response = REQUEST_ID
         .scope(
             id.clone(),
-            tracing::Instrument::instrument(next.run(req), span),
+            tracing::Instrument::instrument(next.run(req), span.clone()),
         )
         .await
         .into_response();
@@ -152,6 +162,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
     }
     let took = started.elapsed();
     let status = response.status().as_u16();
+    span.record("http.response.status_code", i64::from(status));
     metrics::histogram!(
         "http_request_duration_seconds",
         "service" => "api",
@@ -160,6 +171,16 @@ async fn observe(mut req: Request, next: Next) -> Response {
         "status" => status.to_string()
     )
     .record(took.as_secs_f64());
-    crate::telemetry::record_request(tenant.get(), &id, method, &route, status, took);
+    crate::telemetry::record_request(
+        crate::telemetry::Request {
+            tenant: tenant.get(),
+            request_id: &id,
+            trace_id: trace_id.as_deref(),
+            method,
+            route: &route,
+            status,
+        },
+        took,
+    );
     response
 }

@@ -40,6 +40,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_audit))
         .merge(super::tenancy::router())
         .merge(super::versions::router())
+        .merge(super::tracing_settings::router())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -98,11 +98,25 @@ pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
 
 /// Run one claimed job with the code for its queue.
 pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
-    match job.queue.as_str() {
-        crate::billing::QUEUE => apply_billing::process(state, worker_id, job).await,
-        mail::QUEUE => deliver_mail::process(state, worker_id, job).await,
-        other => tracing::error!(queue = other, job = %job.id, "a job on a queue no worker serves"),
-    }
+    // Each job is a trace of its own: the module call, host calls and commits under it.
+    let span = tracing::debug_span!(
+        "job",
+        otel.name = %format_args!("job {}", job.queue),
+        otel.kind = "consumer",
+        queue = %job.queue,
+        job.id = %job.id,
+        job.attempts = job.attempts,
+    );
+    let work = async {
+        match job.queue.as_str() {
+            crate::billing::QUEUE => apply_billing::process(state, worker_id, job).await,
+            mail::QUEUE => deliver_mail::process(state, worker_id, job).await,
+            other => {
+                tracing::error!(queue = other, job = %job.id, "a job on a queue no worker serves")
+            }
+        }
+    };
+    tracing::Instrument::instrument(work, span).await
 }
 
 #[cfg(test)]

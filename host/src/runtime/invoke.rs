@@ -272,6 +272,7 @@ impl Runtime {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
+        // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
             let (done, store) = attempt(input).await;
             let _ = answer.send(done);
@@ -285,6 +286,7 @@ impl Runtime {
                 drop(hold);
             });
         };
+        let call = tracing::Instrument::instrument(call, tracing::Span::current());
         self.guests.run_call(Box::pin(call), turn).await;
         answered.await.unwrap_or_else(|_| Attempt {
             result: Err((Outcome::Trap, "the guest task failed".to_string())),
@@ -298,6 +300,26 @@ impl Runtime {
     /// behaviour: every way a guest can fail ends as an [`Outcome`] with its invocation
     /// record written.
     pub(crate) async fn invoke(
+        &self,
+        module: Arc<LoadedModule>,
+        caller: &Caller,
+        req: GuestRequest,
+        slot: Option<Admitted>,
+    ) -> Invoked {
+        let span = tracing::debug_span!(
+            "module.call",
+            otel.name = %format_args!("call {}", module.name),
+            tenant_id = %caller.tenant_id,
+            module = %module.name,
+            module.version = %module.version,
+            outcome = tracing::field::Empty,
+            fuel = tracing::field::Empty,
+        );
+        tracing::Instrument::instrument(self.invoke_in_span(module, caller, req, slot), span).await
+    }
+
+    /// [`Self::invoke`], inside its span (which it names the outcome and fuel on).
+    async fn invoke_in_span(
         &self,
         module: Arc<LoadedModule>,
         caller: &Caller,
@@ -397,9 +419,15 @@ impl Runtime {
                 audits,
                 invocation: Some(record),
             };
-            match self.committer.commit(job).await {
+            let committing = tracing::debug_span!(
+                "commit",
+                writes = job.writes.len(),
+                audits = job.audits.len()
+            );
+            match tracing::Instrument::instrument(self.committer.commit(job), committing).await {
                 Ok(Committed::Ok) => {
                     self.observe(&module, Outcome::Ok, started);
+                    name_outcome(Outcome::Ok, fuel_total);
                     return Invoked {
                         outcome: Outcome::Ok,
                         response: Some(response),
@@ -451,8 +479,10 @@ impl Runtime {
             fuel_total,
             invoked.error.clone(),
         );
-        self.write_record(record, denials).await;
+        let committing = tracing::debug_span!("commit", writes = 0, audits = denials.len());
+        tracing::Instrument::instrument(self.write_record(record, denials), committing).await;
         self.observe(&module, invoked.outcome, started);
+        name_outcome(invoked.outcome, fuel_total);
         invoked
     }
 
@@ -530,6 +560,7 @@ impl Runtime {
             request_id: caller.request_id.clone(),
             error: error.map(|e| crate::storage::plain_text(&truncate(e, 2000))),
             created_at: now_ms(),
+            trace_id: crate::traces::trace_id(&tracing::Span::current()),
         }
     }
 
@@ -538,6 +569,13 @@ impl Runtime {
             .metrics
             .observe(outcome, started.elapsed().as_secs_f64());
     }
+}
+
+/// Name how the call ended on its span.
+fn name_outcome(outcome: Outcome, fuel: u64) {
+    let span = tracing::Span::current();
+    span.record("outcome", outcome.as_str());
+    span.record("fuel", fuel.min(i64::MAX as u64) as i64);
 }
 
 fn truncate(mut s: String, max: usize) -> String {

@@ -21,7 +21,7 @@ const MAX_BATCH: usize = 256;
 const COALESCE_BELOW: usize = 16;
 /// How long a small batch waits for company.
 const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
-/// Invocation records per multi-row INSERT (14 parameters each).
+/// Invocation records per multi-row INSERT (15 parameters each).
 const RECORDS_PER_INSERT: usize = 128;
 
 /// Everything one call wants committed.

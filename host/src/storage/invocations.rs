@@ -73,16 +73,18 @@ pub struct Invocation {
     pub request_id: String,
     pub error: Option<String>,
     pub created_at: i64,
+    /// The trace the call belongs to (32 hex digits), when traces are on.
+    pub trace_id: Option<String>,
 }
 
-const COLUMNS: usize = 14;
+const COLUMNS: usize = 15;
 
 /// One multi-row INSERT for many records (the group committer's hot path).
 pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
     use Param::{Int, OptText, Text};
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, \
-         duration_us, fuel, request_id, error, created_at) VALUES ",
+         duration_us, fuel, request_id, error, created_at, trace_id) VALUES ",
     );
     let mut params = Vec::with_capacity(rows.len() * COLUMNS);
     for (i, r) in rows.iter().enumerate() {
@@ -110,6 +112,7 @@ pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
             Text(&r.request_id),
             OptText(r.error.as_deref()),
             Int(r.created_at),
+            OptText(r.trace_id.as_deref()),
         ]);
     }
     Stmt::new(sql, params)
@@ -149,6 +152,8 @@ pub struct InvocationView {
     pub request_id: String,
     pub error: Option<String>,
     pub created_at: String,
+    /// The trace the call belongs to, when traces were on (in the tracing backend if sampled).
+    pub trace_id: Option<String>,
 }
 
 /// Newest first, a page at a time: the rows and where the next page starts.
@@ -159,7 +164,7 @@ pub(crate) async fn page(
     let rows = page::Newest::from(
         "invocations",
         "id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, \
-         fuel, request_id, error, created_at",
+         fuel, request_id, error, created_at, trace_id",
     )
     .equal("tenant_id", f.tenant_id.as_deref())
     .equal("module", f.module.as_deref())
@@ -184,6 +189,7 @@ pub(crate) async fn page(
             request_id: row.try_get("request_id")?,
             error: row.try_get("error")?,
             created_at: rfc3339(row.try_get("created_at")?),
+            trace_id: row.try_get("trace_id")?,
         })
     })
 }

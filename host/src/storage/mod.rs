@@ -22,6 +22,7 @@ pub(crate) mod presets;
 pub(crate) mod registrations;
 pub(crate) mod sequences;
 pub(crate) mod service_tokens;
+pub(crate) mod settings;
 pub(crate) mod stmt;
 pub mod subscriptions;
 pub mod tenants;

@@ -42,5 +42,6 @@ mod support;
 mod tenancy;
 mod tenant_list;
 mod tenant_portal;
+mod traces;
 mod versions;
 mod views;
