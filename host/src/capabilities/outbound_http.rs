@@ -273,10 +273,9 @@ impl Host for Unit<'_, OutboundState> {
             .into_iter()
             .filter(|(n, _)| {
                 let n = n.to_ascii_lowercase();
-                !FORBIDDEN_HEADERS.contains(&n.as_str())
-                    && !n.starts_with("proxy-")
-                    // The host names the trace the request belongs to (below).
-                    && !(tracing && n == "traceparent")
+                // With traces on, the host names the trace the request belongs to (below).
+                let traced = tracing && n == "traceparent";
+                !(FORBIDDEN_HEADERS.contains(&n.as_str()) || n.starts_with("proxy-") || traced)
             })
             .collect();
         let span = tracing::Span::current();
