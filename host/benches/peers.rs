@@ -9,15 +9,18 @@
 //! `NOVA_BENCH_WASMTIME` (the `wasmtime` binary), `NOVA_BENCH_SECONDS` (per round, default 6),
 //! `NOVA_BENCH_ROUNDS` (default 3), `NOVA_BENCH_CONNECTIONS` (default 32).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 #[path = "shared/postgres.rs"]
 mod postgres;
+#[path = "shared/process.rs"]
+mod process;
+
+use process::{Nova, Running};
 
 const TICKET: &str = r#"{"table":"1","items":[{"name":"Soup","qty":1,"priceCents":450}]}"#;
 
@@ -26,67 +29,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A child process killed when the benchmark ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One `nova` command's environment: the data directory and database of this run.
-struct Nova {
-    data: tempfile::TempDir,
-    database_url: Option<String>,
-}
-
-impl Nova {
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-            .env("NOVA_DATA_DIR", self.data.path())
-            .env("RUST_LOG", "warn");
-        if let Some(url) = &self.database_url {
-            cmd.env("DATABASE_URL", url);
-        }
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) {
-        let out = self.command().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "nova {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Start a `nova` server subcommand; returns it and the base URL it prints.
-    fn start(&self, args: &[&str], prefix: &str) -> (Running, String) {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix(prefix)
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        (Running(child), base)
-    }
 }
 
 fn free_port() -> u16 {
@@ -331,6 +273,8 @@ async fn run(name: &'static str, database_url: Option<String>) {
     let nova = Nova {
         data: tempfile::tempdir().unwrap(),
         database_url,
+        env: Vec::new(),
+        quiet: false,
     };
     let scratch = tempfile::tempdir().unwrap();
     nova.run(&[

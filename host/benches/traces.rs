@@ -1,0 +1,201 @@
+//! What traces and access lines cost a request, from outside: four `nova serve` processes on
+//! SQLite, driven in alternating rounds by the same client (32 connections, `GET
+//! /v1/portal/pos/tickets?limit=1`):
+//!
+//! - `off`: no OTLP endpoint, `RUST_LOG=warn` (no access lines);
+//! - `access lines`: `RUST_LOG=info`, one JSON access line per request (to /dev/null);
+//! - `traces 10%`: an endpoint that answers (a receiver in this process), the default ratio;
+//! - `collector down`: every request traced (ratio 1) to an endpoint nothing listens on.
+//!
+//! Prints req/s and p99 per target and each as a ratio to `off`. Run on demand:
+//! `cargo bench -p nova --bench traces` (`NOVA_BENCH_SECONDS`, default 4; `NOVA_BENCH_ROUNDS`,
+//! default 3).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[path = "shared/process.rs"]
+mod process;
+
+use process::{Nova, Running};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Value {
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json().await.unwrap_or(Value::Null)
+}
+
+/// A server with `env`, a POS tenant and its admin's token.
+async fn server(env: &[(&str, String)], quiet: bool) -> (Running, Nova, String, String) {
+    let nova = Nova {
+        data: tempfile::tempdir().unwrap(),
+        database_url: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        quiet,
+    };
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@bench.test",
+        "--password",
+        "bench-password-1",
+    ]);
+    let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
+    let http = reqwest::Client::new();
+    let login = |email: &'static str, password: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/auth/login");
+        async move {
+            send(
+                http.post(url)
+                    .json(&json!({"email": email, "password": password})),
+            )
+            .await["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let admin = login("ops@bench.test", "bench-password-1").await;
+    let id = send(
+        http.post(format!("{base}/v1/superadmin/tenants"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "Traced Bistro"})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        http.post(format!("{base}/v1/superadmin/tenants/{id}/users"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"email": "a@bench.test", "password": "bench-password-2", "role": "admin"}),
+            ),
+    )
+    .await;
+    send(
+        http.put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
+            .bearer_auth(&admin)
+            .json(&json!({"enabled": true})),
+    )
+    .await;
+    let token = login("a@bench.test", "bench-password-2").await;
+    (running, nova, base, token)
+}
+
+/// One round: `connections` clients for `seconds`; requests per second and p99 in ms.
+async fn round(base: &str, token: &str, seconds: u64, connections: usize) -> (f64, f64) {
+    let http = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = format!("{base}/v1/portal/pos/tickets?limit=1");
+    let clients: Vec<_> = (0..connections)
+        .map(|_| {
+            let (http, url, token, stop) =
+                (http.clone(), url.clone(), token.to_string(), stop.clone());
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                    took.push(t.elapsed());
+                }
+                took
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    all.sort();
+    let p99 = all[all.len() * 99 / 100].as_secs_f64() * 1e3;
+    (all.len() as f64 / seconds as f64, p99)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = env_or("NOVA_BENCH_SECONDS", 4);
+    let rounds: usize = env_or("NOVA_BENCH_ROUNDS", 3);
+    let connections = 32;
+
+    // A collector that takes everything.
+    let app = axum::Router::new().route("/v1/traces", axum::routing::post(|| async { "" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+
+    let targets = [
+        ("off", vec![], true),
+        ("access lines", vec![("RUST_LOG", "info".to_string())], true),
+        (
+            "traces 10%",
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", collector.clone())],
+            true,
+        ),
+        (
+            "collector down",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", down.clone()),
+                ("OTEL_TRACES_SAMPLER_ARG", "1".to_string()),
+            ],
+            true,
+        ),
+    ];
+    let mut servers = Vec::new();
+    for (name, env, quiet) in &targets {
+        let (running, nova, base, token) = server(env, *quiet).await;
+        // Warm up: compile caches, pools.
+        round(&base, &token, 1, connections).await;
+        servers.push((*name, running, nova, base, token, Vec::new(), Vec::new()));
+    }
+    for _ in 0..rounds {
+        for (_, _, _, base, token, rps, p99) in servers.iter_mut() {
+            let (r, p) = round(base, token, seconds, connections).await;
+            rps.push(r);
+            p99.push(p);
+        }
+    }
+    println!(
+        "\ntraces: {connections} clients, {rounds} rounds of {seconds} s per target, alternating; medians"
+    );
+    println!("| target | req/s | p99 ms | req/s vs off | p99 vs off |");
+    println!("|---|---|---|---|---|");
+    let base_rps = median(servers[0].5.clone());
+    let base_p99 = median(servers[0].6.clone());
+    for (name, _, _, _, _, rps, p99) in &servers {
+        let (r, p) = (median(rps.clone()), median(p99.clone()));
+        println!(
+            "| {name} | {r:.0} | {p:.2} | {:.2} | {:.2} |",
+            r / base_rps,
+            p / base_p99
+        );
+    }
+}
