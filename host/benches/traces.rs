@@ -5,7 +5,9 @@
 //! - `off`: no OTLP endpoint, `RUST_LOG=warn` (no access lines);
 //! - `access lines`: `RUST_LOG=info`, one JSON access line per request (to /dev/null);
 //! - `traces 10%`: an endpoint that answers (a receiver in this process), the default ratio;
-//! - `collector down`: every request traced (ratio 1) to an endpoint nothing listens on.
+//! - `traces 100%`: the same, every request traced;
+//! - `collector down`: every request traced to an endpoint nothing listens on, which should
+//!   cost what `traces 100%` costs and no more.
 //!
 //! Prints req/s and p99 per target and each as a ratio to `off`. Run on demand:
 //! `cargo bench -p nova --bench traces` (`NOVA_BENCH_SECONDS`, default 4; `NOVA_BENCH_ROUNDS`,
@@ -158,6 +160,14 @@ async fn main() {
         (
             "traces 10%",
             vec![("OTEL_EXPORTER_OTLP_ENDPOINT", collector.clone())],
+            true,
+        ),
+        (
+            "traces 100%",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.clone()),
+                ("OTEL_TRACES_SAMPLER_ARG", "1".to_string()),
+            ],
             true,
         ),
         (

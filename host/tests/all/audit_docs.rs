@@ -64,6 +64,23 @@ async fn the_documented_payloads_are_written(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401);
+    // Trace sampling, set and reset.
+    ok(
+        &server,
+        &admin,
+        Method::PUT,
+        "/v1/superadmin/tracing",
+        json!({"sampleRatio": 0.5}),
+    )
+    .await;
+    ok(
+        &server,
+        &admin,
+        Method::DELETE,
+        "/v1/superadmin/tracing",
+        json!({}),
+    )
+    .await;
     // Toggles, flags, timezone.
     server.toggle(&admin, &tenant, "support", true).await;
     ok(

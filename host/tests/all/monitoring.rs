@@ -253,5 +253,74 @@ async fn every_request_leaves_an_access_line(backend: Backend) {
 both_backends!(
     tenants_modules_and_pool_are_measured,
     only_the_scrape_token_or_a_superadmin_reads_metrics,
-    every_request_leaves_an_access_line
+    every_request_leaves_an_access_line,
+    trace_sampling_is_for_superadmins_and_validated
 );
+
+/// How many `tracing.sampling_changed` audit rows there are.
+async fn audited(server: &TestServer, admin: &str) -> usize {
+    let (_, v) = server
+        .get(
+            admin,
+            "/v1/superadmin/audit?action=tracing.sampling_changed",
+        )
+        .await;
+    v["events"].as_array().map_or(0, Vec::len)
+}
+
+/// The sampling route refuses what is not a ratio and anyone but a superadmin, writing
+/// nothing; a good change is stored (it outlives restarts) and audited. (The ratio itself is
+/// one per process, shared by the servers of this test binary, so this checks what is
+/// stored; `traces.rs` checks what a real server keeps.)
+async fn trace_sampling_is_for_superadmins_and_validated(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (_, staff) = server.tenant(&admin, "Sampled Saloon").await;
+    for bad in [
+        json!({"sampleRatio": 1.5}),
+        json!({"sampleRatio": -0.1}),
+        json!({"sampleRatio": "half"}),
+        json!({}),
+    ] {
+        let (s, v) = server
+            .send(Method::PUT, &admin, "/v1/superadmin/tracing", &bad)
+            .await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], "VALIDATION", "{v}");
+    }
+    let (s, _) = server
+        .send(
+            Method::PUT,
+            &staff,
+            "/v1/superadmin/tracing",
+            &json!({"sampleRatio": 0.5}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, v) = server.get(&admin, "/v1/superadmin/tracing").await;
+    assert_eq!((s, v["source"].as_str()), (200, Some("environment")), "{v}");
+    assert_eq!(v["exporting"], false, "no endpoint in tests");
+    assert_eq!(audited(&server, &admin).await, 0, "refusals write nothing");
+
+    let (s, v) = server
+        .send(
+            Method::PUT,
+            &admin,
+            "/v1/superadmin/tracing",
+            &json!({"sampleRatio": 0.5}),
+        )
+        .await;
+    assert_eq!((s, v["source"].as_str()), (200, Some("setting")), "{v}");
+    let (_, v) = server
+        .get(
+            &admin,
+            "/v1/superadmin/audit?action=tracing.sampling_changed",
+        )
+        .await;
+    assert_eq!(v["events"][0]["payload"]["current"], 0.5, "{v}");
+    let (s, v) = server
+        .send(Method::DELETE, &admin, "/v1/superadmin/tracing", &json!({}))
+        .await;
+    assert_eq!((s, v["source"].as_str()), (200, Some("environment")), "{v}");
+    assert_eq!(audited(&server, &admin).await, 2);
+}

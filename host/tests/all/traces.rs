@@ -147,6 +147,38 @@ async fn wait_for<T>(seen: &Shared, what: &str, found: impl Fn(&Seen) -> Option<
     }
 }
 
+/// The spans of one trace under `root`, indented, with their main attributes (for the
+/// report: `--nocapture` prints it).
+fn tree(spans: &[Span], root: &Span, depth: usize, out: &mut String) {
+    let keys = [
+        "tenant_id",
+        "module",
+        "module.version",
+        "outcome",
+        "fuel",
+        "writes",
+        "http.response.status_code",
+        "server.address",
+    ];
+    let attrs: Vec<String> = keys
+        .iter()
+        .filter(|k| !root.attr(k).is_empty())
+        .map(|k| format!("{k}={}", root.attr(k)))
+        .collect();
+    out.push_str(&format!(
+        "{}{} [{}]\n",
+        "  ".repeat(depth),
+        root.name,
+        attrs.join(" ")
+    ));
+    for child in spans
+        .iter()
+        .filter(|s| s.parent == root.id && s.trace == root.trace)
+    {
+        tree(spans, child, depth + 1, out);
+    }
+}
+
 /// `nova serve` exporting to `endpoint`; its base URL and its standard error's lines.
 fn serve(nova: &Nova) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = nova
@@ -279,6 +311,9 @@ async fn a_pos_call_and_a_billing_webhook_are_traced(backend: Backend) {
     })
     .await;
     let commit = children.iter().find(|sp| sp.name == "commit").unwrap();
+    let mut printed = String::new();
+    tree(&seen.0.lock().unwrap().spans, &server, 0, &mut printed);
+    println!("{backend:?}: the sale's trace {TRACE}:\n{printed}");
     assert!(
         commit.attr("writes").parse::<u64>().unwrap() > 0,
         "{commit:?}"
