@@ -27,16 +27,19 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates postgresql-client-15 \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 nova \
-    && useradd --system --uid 10001 --gid nova --home-dir /var/lib/nova --shell /usr/sbin/nologin nova \
+    && groupadd --gid 10001 nova \
+    && useradd --uid 10001 --gid nova --no-create-home --home-dir /var/lib/nova --shell /usr/sbin/nologin nova \
     && install -d -o nova -g nova /var/lib/nova /var/cache/nova
 COPY --from=build /usr/local/bin/nova /usr/local/bin/nova
 # Outside a container Nova listens on loopback only; inside one the probes and the Service
-# reach it from outside the network namespace, so it listens on every address.
+# reach it from outside the network namespace, so it listens on every address. Payments are
+# off until configured: the sandbox's public development secret must never be reachable
+# from other machines (nova refuses to start that way).
 ENV NOVA_LISTEN=0.0.0.0:8080 \
     NOVA_WORKER_LISTEN=0.0.0.0:3001 \
     NOVA_DATA_DIR=/var/lib/nova \
-    NOVA_CACHE_DIR=/var/cache/nova
+    NOVA_CACHE_DIR=/var/cache/nova \
+    PAYMENT_PROVIDER_MODE=off
 VOLUME ["/var/lib/nova", "/var/cache/nova"]
 USER 10001:10001
 ENTRYPOINT ["/usr/local/bin/nova"]
