@@ -94,6 +94,7 @@ codes! {
     REGISTRATION_NOT_FOUND,
     SUBSCRIPTION_NOT_FOUND,
     TOKEN_NOT_FOUND,
+    USER_NOT_FOUND,
     VERSION_NOT_FOUND,
     /// This webhook delivery was already accepted.
     WEBHOOK_REPLAYED,

@@ -31,6 +31,10 @@ pub(crate) enum Event {
     Maintenance,
     /// A platform setting (trace sampling) changed.
     Settings,
+    /// Signing keys were added or retired.
+    Keys,
+    /// Users were disabled, enabled or removed.
+    Users,
 }
 
 /// Messages published by this replica carry its id, so it can skip its own.

@@ -51,6 +51,9 @@ pub struct Inner {
     pub(crate) maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub(crate) trusted_proxies: crate::proxies::TrustedProxies,
+    /// Users a superadmin disabled: their tokens are refused (reloaded on change and at each
+    /// reconciliation).
+    pub(crate) disabled_users: std::sync::RwLock<std::collections::HashSet<String>>,
     /// The token scrapes of `/metrics` may present (`--metrics-token`).
     pub(crate) metrics_token: Option<crate::http::scrape::MetricsToken>,
 }
@@ -117,6 +120,7 @@ impl AppState {
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),
             trusted_proxies: crate::proxies::TrustedProxies::parse(&config.trusted_proxies)?,
+            disabled_users: Default::default(),
             metrics_token: config
                 .metrics_token
                 .as_deref()
@@ -124,6 +128,7 @@ impl AppState {
         }));
         // A trace sampling ratio a superadmin set outlives restarts.
         state.reload_settings().await;
+        state.reload_disabled_users().await;
         Ok(state)
     }
 }

@@ -52,6 +52,35 @@ impl AppState {
         }
     }
 
+    /// Re-read which users are disabled: their tokens are refused on this replica.
+    pub(crate) async fn reload_disabled_users(&self) {
+        match storage::users::disabled_ids(&self.db).await {
+            Ok(ids) => {
+                *self
+                    .disabled_users
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = ids.into_iter().collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read disabled users"),
+        }
+    }
+
+    /// Users were disabled or enabled here: take it up and tell the other replicas.
+    pub(crate) async fn users_changed(&self) {
+        self.reload_disabled_users().await;
+        if let Some(bus) = &self.bus {
+            bus.publish(Event::Users).await;
+        }
+    }
+
+    /// True when `user` may not use the API (disabled by a superadmin).
+    pub(crate) fn user_disabled(&self, user: &str) -> bool {
+        self.disabled_users
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(user)
+    }
+
     /// A platform setting changed here: take it up and tell the other replicas.
     pub(crate) async fn settings_changed(&self) {
         self.reload_settings().await;
@@ -102,6 +131,12 @@ impl AppState {
             Event::Jobs { .. } => self.jobs_wake.notify_waiters(),
             Event::Maintenance => self.reload_maintenance().await,
             Event::Settings => self.reload_settings().await,
+            Event::Keys => {
+                if let Err(e) = self.keys.reload(&self.db).await {
+                    tracing::warn!(error = %e, "could not reload signing keys");
+                }
+            }
+            Event::Users => self.reload_disabled_users().await,
         }
     }
 
@@ -110,6 +145,7 @@ impl AppState {
         self.tenancy.clear();
         self.reload_maintenance().await;
         self.reload_settings().await;
+        self.reload_disabled_users().await;
         if let Err(e) = self.keys.reload(&self.db).await {
             tracing::warn!(error = %e, "could not reload signing keys");
         }

@@ -85,6 +85,9 @@ pub enum VerifyError {
     /// Signed by a key this replica has not loaded (perhaps rotated in by another replica).
     #[error("token signed by an unknown key")]
     UnknownKey,
+    /// Signed by a key an operator retired (`nova keys retire`).
+    #[error("token signed by a retired key")]
+    Retired,
     #[error(transparent)]
     Invalid(#[from] jsonwebtoken::errors::Error),
 }
@@ -93,6 +96,10 @@ pub enum VerifyError {
 /// database so that every replica accepts tokens issued by any other.
 pub struct Keys {
     keys: RwLock<Vec<Arc<Key>>>,
+    /// Ids of retired keys: their tokens are refused without another look at the database.
+    retired: RwLock<std::collections::HashSet<String>>,
+    /// When a request last re-read the keys for an unknown key id (Unix ms).
+    last_reload: std::sync::atomic::AtomicI64,
     validation: Validation,
 }
 
@@ -102,28 +109,28 @@ pub(crate) fn kid_of(secret: &[u8]) -> String {
 }
 
 impl Keys {
-    fn from_list(list: Vec<(String, String)>) -> Self {
+    fn from_list(list: Vec<keys::Stored>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         // A token that says it is not valid yet is refused, whoever minted it.
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        let (active, retired) = split(list);
         Self {
-            keys: RwLock::new(
-                list.into_iter()
-                    .map(|(kid, s)| Key::new(kid, s.as_bytes()))
-                    .collect(),
-            ),
+            keys: RwLock::new(active),
+            retired: RwLock::new(retired),
+            last_reload: std::sync::atomic::AtomicI64::new(0),
             validation,
         }
     }
 
     /// One key from a shared secret (tests and tools).
     pub fn from_secret(secret: &[u8]) -> Self {
-        Self::from_list(vec![(
-            kid_of(secret),
-            String::from_utf8_lossy(secret).into_owned(),
-        )])
+        Self::from_list(vec![keys::Stored {
+            kid: kid_of(secret),
+            secret: String::from_utf8_lossy(secret).into_owned(),
+            retired: false,
+        }])
     }
 
     /// The keys in the database. `NOVA_JWT_SECRET`, when set, is added if missing (and then
@@ -134,7 +141,7 @@ impl Keys {
             keys::insert(db, &kid_of(s.as_bytes()), s).await?;
         }
         let mut list = keys::list(db).await?;
-        if list.is_empty() {
+        if !list.iter().any(|k| !k.retired) {
             rotate(db).await?;
             list = keys::list(db).await?;
         }
@@ -143,14 +150,26 @@ impl Keys {
 
     /// Re-read the keys (after another replica rotated them).
     pub(crate) async fn reload(&self, db: &Db) -> anyhow::Result<()> {
-        let list = keys::list(db).await?;
-        if !list.is_empty() {
-            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = list
-                .into_iter()
-                .map(|(kid, s)| Key::new(kid, s.as_bytes()))
-                .collect();
+        let (active, retired) = split(keys::list(db).await?);
+        if !active.is_empty() {
+            *self.keys.write().unwrap_or_else(|p| p.into_inner()) = active;
         }
+        *self.retired.write().unwrap_or_else(|p| p.into_inner()) = retired;
         Ok(())
+    }
+
+    /// True at most once a second: may a request with an unknown key id re-read the keys?
+    /// (Another replica may have rotated them; but tokens with invented key ids must not turn
+    /// every request into a database read.)
+    pub(crate) fn may_reload(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = crate::storage::now_ms();
+        let last = self.last_reload.load(Ordering::Relaxed);
+        now - last >= 1_000
+            && self
+                .last_reload
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     fn newest(&self) -> Arc<Key> {
@@ -193,6 +212,14 @@ impl Keys {
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(token)?;
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        if self
+            .retired
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&kid)
+        {
+            return Err(VerifyError::Retired);
+        }
         let key = self
             .keys
             .read()
@@ -204,6 +231,18 @@ impl Keys {
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)?;
         Ok(data.claims)
     }
+}
+
+/// Active keys (newest first) and the ids of retired ones.
+fn split(list: Vec<keys::Stored>) -> (Vec<Arc<Key>>, std::collections::HashSet<String>) {
+    let (retired, active): (Vec<_>, Vec<_>) = list.into_iter().partition(|k| k.retired);
+    (
+        active
+            .into_iter()
+            .map(|k| Key::new(k.kid, k.secret.as_bytes()))
+            .collect(),
+        retired.into_iter().map(|k| k.kid).collect(),
+    )
 }
 
 /// Add a new random signing key; it signs from now on, and older keys still verify.

@@ -126,6 +126,65 @@ pub(crate) enum KeysCommand {
     /// Add a new signing key. New tokens are signed with it (every replica picks it up within
     /// seconds); tokens signed by older keys stay valid until they expire.
     Rotate,
+    /// Stop a key from verifying: tokens it signed get 401 on every replica within 5 s (at
+    /// once with Redis). The last key that signs cannot be retired; rotate first.
+    Retire {
+        /// The key's id (`nova keys list`, or a token header's `kid`).
+        kid: String,
+    },
+    /// Every signing key: id, and whether it signs, verifies or is retired.
+    List,
+}
+
+/// `nova keys …`: signing keys, straight in the database every replica reads.
+async fn keys_command(config: &crate::config::Config, command: KeysCommand) -> anyhow::Result<()> {
+    let db = config.connect().await?;
+    db.migrate().await?;
+    match command {
+        KeysCommand::Rotate => {
+            let kid = crate::auth::token::rotate(&db).await?;
+            tell_replicas(config).await?;
+            println!("new signing key {kid}; older keys keep verifying the tokens they signed");
+        }
+        KeysCommand::Retire { kid } => {
+            crate::storage::keys::retire(&db, &kid).await?;
+            let event = crate::storage::audit::AuditEvent::new(
+                None,
+                "superadmin",
+                "signing_key.retired",
+                Some("cli"),
+                &serde_json::json!({"kid": kid}),
+                None,
+            );
+            let mut conn = db.pool().acquire().await?;
+            crate::storage::audit::insert(&mut conn, &event).await?;
+            tell_replicas(config).await?;
+            println!(
+                "signing key {kid} retired: tokens it signed are refused on every replica within 5 s"
+            );
+        }
+        KeysCommand::List => {
+            for (i, key) in crate::storage::keys::list(&db).await?.iter().enumerate() {
+                let state = match (key.retired, i) {
+                    (true, _) => "retired",
+                    (false, 0) => "signs and verifies",
+                    (false, _) => "verifies",
+                };
+                println!("{}  {state}", key.kid);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// With Redis, running replicas reload their keys at once instead of at their next
+/// reconciliation.
+async fn tell_replicas(config: &crate::config::Config) -> anyhow::Result<()> {
+    if let Some(url) = &config.redis_url {
+        let bus = crate::replicas::Bus::connect(url, &config.database_url()).await?;
+        bus.publish(crate::replicas::Event::Keys).await;
+    }
+    Ok(())
 }
 
 /// `nova seed …`
@@ -283,15 +342,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Keys {
-            command: KeysCommand::Rotate,
-        } => {
-            let db = cli.config.connect().await?;
-            db.migrate().await?;
-            let kid = crate::auth::token::rotate(&db).await?;
-            println!("new signing key {kid}; older keys keep verifying the tokens they signed");
-            Ok(())
-        }
+        Command::Keys { command } => keys_command(&cli.config, command).await,
         Command::Seed {
             command:
                 SeedCommand::Tenant {

@@ -61,8 +61,10 @@ impl FromRequestParts<AppState> for Caller {
             }));
         }
         let verified = match state.keys.verify(token) {
-            // Another replica may have rotated the keys: re-read them once.
-            Err(VerifyError::UnknownKey) => {
+            // Another replica may have rotated the keys: re-read them once (at most once a
+            // second for the whole process, so tokens with invented key ids cannot turn each
+            // request into a database read).
+            Err(VerifyError::UnknownKey) if state.keys.may_reload() => {
                 state
                     .keys
                     .reload(&state.db)
@@ -74,6 +76,11 @@ impl FromRequestParts<AppState> for Caller {
         };
         let claims = verified
             .map_err(|e| ApiError::unauthorized(format!("invalid or expired token ({e})")))?;
+        if state.user_disabled(&claims.sub) {
+            return Err(ApiError::unauthorized(
+                "this account is disabled; ask a superadmin to enable it",
+            ));
+        }
         if let Some(tenant) = &claims.tenant {
             note_tenant(parts, tenant);
         }

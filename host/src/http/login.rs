@@ -124,6 +124,13 @@ pub(crate) async fn login(
         return Err(ApiError::unauthorized("wrong email or password"));
     };
     give_back();
+    if creds.disabled {
+        // The right password, so saying why reveals nothing an attacker could not know.
+        metrics::counter!("nova_login_refused_total", "reason" => "disabled").increment(1);
+        return Err(ApiError::unauthorized(
+            "this account is disabled; ask a superadmin to enable it",
+        ));
+    }
     let role = Role::parse(&creds.user.role)
         .ok_or_else(|| ApiError::internal("stored role is unknown"))?;
     let token = state

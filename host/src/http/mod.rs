@@ -1,5 +1,6 @@
 //! The HTTP API: one router per resource, one error shape, request ids and metrics.
 
+pub(crate) mod access;
 pub(crate) mod billing;
 pub(crate) mod client;
 pub(crate) mod console;

@@ -41,6 +41,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(super::tenancy::router())
         .merge(super::versions::router())
         .merge(super::tracing_settings::router())
+        .merge(super::access::router())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -21,6 +21,8 @@ pub struct User {
 pub(crate) struct Credentials {
     pub(crate) user: User,
     pub(crate) password_hash: String,
+    /// Disabled by a superadmin: may not sign in.
+    pub(crate) disabled: bool,
 }
 
 /// Insert a user. A duplicate email is a unique violation (see [`super::is_unique_violation`]).
@@ -75,7 +77,8 @@ pub(crate) async fn create_in(
 /// Look a user up by email (emails are stored lower-case).
 pub(crate) async fn credentials(db: &Db, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, tenant_id, email, password_hash, role, created_at FROM users WHERE email = $1",
+        "SELECT id, tenant_id, email, password_hash, role, created_at, disabled_at FROM users \
+         WHERE email = $1",
     )
     .bind(email)
     .fetch_optional(db.pool())
@@ -90,6 +93,7 @@ pub(crate) async fn credentials(db: &Db, email: &str) -> Result<Option<Credentia
                 created_at: rfc3339(row.try_get("created_at")?),
             },
             password_hash: row.try_get("password_hash")?,
+            disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         })
     })
     .transpose()
@@ -115,6 +119,9 @@ pub(crate) struct Member {
     pub(crate) role: String,
     pub(crate) created_at: String,
     pub(crate) last_login_at: Option<String>,
+    /// Disabled by a superadmin (or removed, for a superadmin): signs in no more, and the
+    /// tokens it holds are refused.
+    pub(crate) disabled: bool,
 }
 
 /// Every superadmin, with when they last logged in.
@@ -130,7 +137,7 @@ pub(crate) async fn in_tenant(db: &Db, tenant: &str) -> Result<Vec<Member>, sqlx
 /// The users of `tenant`, or the superadmins when it is `None`.
 async fn members(db: &Db, tenant: Option<&str>) -> Result<Vec<Member>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, email, role, created_at, last_login_at FROM users \
+        "SELECT id, email, role, created_at, last_login_at, disabled_at FROM users \
          WHERE ($1 IS NULL AND role = 'superadmin') OR tenant_id = $1 ORDER BY email",
     )
     .bind(tenant)
@@ -144,6 +151,7 @@ async fn members(db: &Db, tenant: Option<&str>) -> Result<Vec<Member>, sqlx::Err
                 role: r.try_get("role")?,
                 created_at: rfc3339(r.try_get("created_at")?),
                 last_login_at: r.try_get::<Option<i64>, _>("last_login_at")?.map(rfc3339),
+                disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
             })
         })
         .collect()
@@ -175,4 +183,76 @@ pub(crate) async fn all_tenant_admin_emails_in(
     .fetch_all(conn)
     .await?;
     rows.iter().map(|r| r.try_get("email")).collect()
+}
+
+/// Ids of every disabled user.
+pub(crate) async fn disabled_ids(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id FROM users WHERE disabled_at IS NOT NULL")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
+/// A user's id, email, role and whether it is disabled.
+pub(crate) async fn status_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<(String, String, bool)>, sqlx::Error> {
+    let row = sqlx::query("SELECT email, role, disabled_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok((
+            r.try_get("email")?,
+            r.try_get("role")?,
+            r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        ))
+    })
+    .transpose()
+}
+
+/// Disable or enable a user. Disabling a superadmin succeeds only while another enabled
+/// superadmin remains, checked in the same statement, so two superadmins disabling each
+/// other at once cannot leave the platform with none. False when nothing changed for that
+/// reason (or the user does not exist).
+pub(crate) async fn set_disabled_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    disabled: bool,
+) -> Result<bool, sqlx::Error> {
+    let done = if disabled {
+        sqlx::query(
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2 \
+             AND (role <> 'superadmin' OR (SELECT COUNT(*) FROM users \
+               WHERE role = 'superadmin' AND disabled_at IS NULL AND id <> $2) > 0)",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(conn)
+        .await?
+    } else {
+        sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(conn)
+            .await?
+    };
+    Ok(done.rows_affected() > 0)
+}
+
+/// Give an existing (removed) superadmin a new password and enable it again.
+pub(crate) async fn restore_superadmin_in(
+    conn: &mut sqlx::AnyConnection,
+    email: &str,
+    password_hash: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE users SET disabled_at = NULL, password_hash = $1 \
+         WHERE email = $2 AND role = 'superadmin' RETURNING id",
+    )
+    .bind(password_hash)
+    .bind(email)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| r.try_get("id")).transpose()
 }

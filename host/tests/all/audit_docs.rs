@@ -64,6 +64,34 @@ async fn the_documented_payloads_are_written(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401);
+    // Superadmins come and go; a user is disabled and enabled.
+    let added = ok(
+        &server,
+        &admin,
+        Method::POST,
+        "/v1/superadmin/members",
+        json!({"email": "deputy@nova.test", "password": "deputy-password"}),
+    )
+    .await;
+    let deputy = added["id"].as_str().unwrap().to_string();
+    for disabled in [true, false] {
+        ok(
+            &server,
+            &admin,
+            Method::PUT,
+            &format!("/v1/superadmin/users/{deputy}/status"),
+            json!({"disabled": disabled}),
+        )
+        .await;
+    }
+    ok(
+        &server,
+        &admin,
+        Method::DELETE,
+        &format!("/v1/superadmin/members/{deputy}"),
+        json!({}),
+    )
+    .await;
     // Trace sampling, set and reset.
     ok(
         &server,

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod activity;
 mod audit_docs;
 mod authz;

@@ -1,0 +1,300 @@
+//! Access lifecycle: a disabled user's token stops working on another replica, a retired
+//! signing key's tokens stop verifying everywhere, and the platform keeps its last superadmin.
+
+use std::time::{Duration, Instant};
+
+use crate::common;
+
+use common::process::{Nova, login, stop};
+use common::{Backend, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn redis_url() -> String {
+    std::env::var("NOVA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn status_of(http: &reqwest::Client, url: &str, token: &str) -> u16 {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Ask until `url` answers `want` with `token` (another replica takes a change up when told
+/// over Redis, or at its next reconciliation); how long it took.
+async fn until(http: &reqwest::Client, url: &str, token: &str, want: u16) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = status_of(http, url, token).await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{url} still answers {got}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn kid(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["kid"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_users_and_retired_keys_are_refused_on_every_replica() {
+    let mut nova = Nova::new(Backend::Postgres).await;
+    nova.env.push(("REDIS_URL".into(), redis_url()));
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@access.test",
+        "--password",
+        "ops-password-1",
+    ]);
+    let (replica_a, a) = nova.serve();
+    let (replica_b, b) = nova.serve();
+    let mut replicas = (
+        common::process::KillOnDrop(Some(replica_a)),
+        common::process::KillOnDrop(Some(replica_b)),
+    );
+    let http = reqwest::Client::new();
+    let admin = login(&http, &a, "ops@access.test", "ops-password-1").await;
+    let (tenant, _) = common::process::pos_tenant(
+        &http,
+        &a,
+        &admin,
+        "Locked Larder",
+        "boss@larder.test",
+        "larder-password",
+    )
+    .await;
+    let boss = login(&http, &a, "boss@larder.test", "larder-password").await;
+    let me = format!("{b}/v1/portal/me");
+    assert_eq!(status_of(&http, &me, &boss).await, 200);
+    let users: Value = http
+        .get(format!("{a}/v1/superadmin/tenants/{tenant}/users"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let boss_id = users["users"][0]["id"].as_str().unwrap().to_string();
+
+    // Disabled through replica A: B refuses the token the user already holds.
+    let r = http
+        .put(format!("{a}/v1/superadmin/users/{boss_id}/status"))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let took = until(&http, &me, &boss, 401).await;
+    println!("a disabled user's token was refused by the other replica after {took:?}");
+    let r = http
+        .post(format!("{b}/auth/login"))
+        .json(&json!({"email": "boss@larder.test", "password": "larder-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a disabled user cannot sign in");
+    // Enabled again: the same token works again.
+    let r = http
+        .put(format!("{b}/v1/superadmin/users/{boss_id}/status"))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until(&http, &format!("{a}/v1/portal/me"), &boss, 200).await;
+
+    // Keys: rotate, wait until new tokens carry the new key, retire the old one.
+    let old = kid(&boss);
+    nova.run(&["keys", "rotate"]);
+    let fresh = loop {
+        let t = login(&http, &b, "boss@larder.test", "larder-password").await;
+        if kid(&t) != old {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let out = nova
+        .command()
+        .args(["keys", "retire", &old])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for base in [&a, &b] {
+        let took = until(&http, &format!("{base}/v1/portal/me"), &boss, 401).await;
+        println!("a retired key's token was refused by {base} after {took:?}");
+        assert_eq!(
+            status_of(&http, &format!("{base}/v1/portal/me"), &fresh).await,
+            200
+        );
+    }
+    let listed = nova.run(&["keys", "list"]);
+    assert!(listed.contains(&format!("{old}  retired")), "{listed}");
+    // The key that signs cannot go.
+    let out = nova
+        .command()
+        .args(["keys", "retire", &kid(&fresh)])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the last key that signs"));
+    stop(replicas.1.take());
+    stop(replicas.0.take());
+}
+
+async fn superadmins_come_and_go_but_the_last_stays(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let root = server.superadmin().await;
+    // Add one; they sign in.
+    let (s, added) = server
+        .send(
+            Method::POST,
+            &root,
+            "/v1/superadmin/members",
+            &json!({"email": "Second@Nova.test", "password": "second-password"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{added}");
+    assert_eq!(added["email"], "second@nova.test");
+    let second = server.login("second@nova.test", "second-password").await;
+    let id = added["id"].as_str().unwrap().to_string();
+    // Bad input and the wrong people write nothing.
+    for bad in [
+        json!({"email": "nobody", "password": "second-password"}),
+        json!({"email": "x@nova.test", "password": "short"}),
+        json!({"email": "x@nova.test"}),
+    ] {
+        let (s, v) = server
+            .send(Method::POST, &root, "/v1/superadmin/members", &bad)
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("VALIDATION")),
+            "{bad}: {v}"
+        );
+    }
+    let (tenant, staff) = server.tenant(&root, "Nosy Noodles").await;
+    let _ = tenant;
+    let (s, _) = server
+        .send(
+            Method::POST,
+            &staff,
+            "/v1/superadmin/members",
+            &json!({"email": "evil@nova.test", "password": "evil-password"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = server
+        .send(
+            Method::DELETE,
+            &root,
+            "/v1/superadmin/members/no-such-user",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let listed = server.get(&root, "/v1/superadmin/members").await.1;
+    assert_eq!(listed["members"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Remove the second: their token stops at once on this replica.
+    let (s, v) = server
+        .send(
+            Method::DELETE,
+            &root,
+            &format!("/v1/superadmin/members/{id}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!((s, v["disabled"].as_bool()), (200, Some(true)), "{v}");
+    let (s, _) = server.get(&second, "/v1/superadmin/members").await;
+    assert_eq!(s, 401);
+    // The last enabled superadmin cannot be removed or disabled, not even by themself.
+    let root_id = server.get(&root, "/v1/superadmin/members").await.1["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["disabled"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = server
+        .send(
+            Method::DELETE,
+            &root,
+            &format!("/v1/superadmin/members/{root_id}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "{v}"
+    );
+    let (s, _) = server
+        .send(
+            Method::PUT,
+            &root,
+            &format!("/v1/superadmin/users/{root_id}/status"),
+            &json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, _) = server.get(&root, "/v1/superadmin/members").await;
+    assert_eq!(s, 200, "the last superadmin still gets in");
+    // Adding the removed one again enables them with the new password.
+    let (s, again) = server
+        .send(
+            Method::POST,
+            &root,
+            "/v1/superadmin/members",
+            &json!({"email": "second@nova.test", "password": "another-password"}),
+        )
+        .await;
+    assert_eq!(
+        (s, again["id"].as_str()),
+        (201, Some(id.as_str())),
+        "{again}"
+    );
+    server.login("second@nova.test", "another-password").await;
+    // Every change is in the audit trail.
+    let (_, audit) = server.get(&root, "/v1/superadmin/audit?limit=50").await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["superadmin.added", "superadmin.removed"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert_eq!(
+        actions.iter().filter(|a| **a == "superadmin.added").count(),
+        2
+    );
+}
+
+both_backends!(superadmins_come_and_go_but_the_last_stays);
