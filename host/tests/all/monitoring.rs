@@ -1,9 +1,6 @@
 //! What operators watch: per-tenant request counts, module adoption, the database pool, the
 //! metrics every shipped alert and dashboard queries, who may scrape, and the access log.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use crate::common;
 
 use common::process::{KillOnDrop, Nova, login, pos_tenant, stop};
@@ -169,32 +166,8 @@ async fn every_request_leaves_an_access_line(backend: Backend) {
     ]);
     nova.env
         .push(("RUST_LOG".into(), "warn,nova::access=info".into()));
-    let mut child = nova
-        .command()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("nova listening on ")
-        .unwrap()
-        .to_string();
-    let stderr = child.stderr.take().unwrap();
+    let (child, base, lines_rx) = nova.serve_logged();
     let mut child = KillOnDrop(Some(child));
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
 
     let http = reqwest::Client::new();
     let admin = login(&http, &base, "ops@access.test", "ops-password-1").await;

@@ -5,9 +5,7 @@
 //! superadmin sets at runtime, and requests that succeed with the collector down.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -179,34 +177,6 @@ fn tree(spans: &[Span], root: &Span, depth: usize, out: &mut String) {
     }
 }
 
-/// `nova serve` exporting to `endpoint`; its base URL and its standard error's lines.
-fn serve(nova: &Nova) -> (Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = nova
-        .command()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("nova listening on ")
-        .unwrap()
-        .to_string();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, base, rx)
-}
-
 fn tracing_env(nova: &mut Nova, endpoint: &str, provider: &str) {
     for (k, v) in [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_string()),
@@ -228,17 +198,18 @@ fn tracing_env(nova: &mut Nova, endpoint: &str, provider: &str) {
     }
 }
 
-const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CALLER_SPAN: &str = "00f067aa0ba902b7";
+/// A superadmin, `nova serve` with its log lines, and a POS tenant's admin token.
+struct Traced {
+    child: KillOnDrop,
+    base: String,
+    log: std::sync::mpsc::Receiver<String>,
+    http: reqwest::Client,
+    admin: String,
+    tenant: String,
+    token: String,
+}
 
-async fn a_pos_call_and_a_billing_webhook_are_traced(backend: Backend) {
-    let (addr, seen) = receiver().await;
-    let mut nova = Nova::new(backend).await;
-    tracing_env(
-        &mut nova,
-        &format!("http://{addr}"),
-        &format!("http://{addr}"),
-    );
+async fn traced_server(nova: &Nova) -> Traced {
     nova.run(&[
         "superadmin",
         "create",
@@ -247,8 +218,8 @@ async fn a_pos_call_and_a_billing_webhook_are_traced(backend: Backend) {
         "--password",
         "ops-password-1",
     ]);
-    let (child, base, log) = serve(&nova);
-    let mut child = KillOnDrop(Some(child));
+    let (child, base, log) = nova.serve_logged();
+    let child = KillOnDrop(Some(child));
     let http = reqwest::Client::new();
     let admin = login(&http, &base, "ops@traces.test", "ops-password-1").await;
     let (tenant, token) = pos_tenant(
@@ -260,6 +231,37 @@ async fn a_pos_call_and_a_billing_webhook_are_traced(backend: Backend) {
         "grill-password",
     )
     .await;
+    Traced {
+        child,
+        base,
+        log,
+        http,
+        admin,
+        tenant,
+        token,
+    }
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+async fn a_pos_call_and_a_billing_webhook_are_traced(backend: Backend) {
+    let (addr, seen) = receiver().await;
+    let mut nova = Nova::new(backend).await;
+    tracing_env(
+        &mut nova,
+        &format!("http://{addr}"),
+        &format!("http://{addr}"),
+    );
+    let Traced {
+        mut child,
+        base,
+        log,
+        http,
+        admin,
+        tenant,
+        token,
+    } = traced_server(&nova).await;
 
     // A POS sale, continuing the caller's trace.
     let resp = http
@@ -506,27 +508,14 @@ async fn requests_succeed_with_the_collector_down(backend: Backend) {
         &format!("http://{closed}"),
         &format!("http://{provider}"),
     );
-    nova.run(&[
-        "superadmin",
-        "create",
-        "--email",
-        "ops@down.test",
-        "--password",
-        "ops-password-1",
-    ]);
-    let (child, base, _log) = serve(&nova);
-    let mut child = KillOnDrop(Some(child));
-    let http = reqwest::Client::new();
-    let admin = login(&http, &base, "ops@down.test", "ops-password-1").await;
-    let (_, token) = pos_tenant(
-        &http,
-        &base,
-        &admin,
-        "Dark Diner",
-        "d@diner.test",
-        "diner-password",
-    )
-    .await;
+    let Traced {
+        mut child,
+        base,
+        http,
+        admin,
+        token,
+        ..
+    } = traced_server(&nova).await;
     for n in 0..200 {
         let r = http
             .post(format!("{base}/v1/portal/pos/tickets"))

@@ -70,6 +70,39 @@ impl Nova {
     }
 }
 
+impl Nova {
+    /// Start `nova serve` on a free port with its standard error read line by line (its JSON
+    /// log lines); returns the child, its base URL and the lines as they come.
+    pub fn serve_logged(&self) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("nova listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, base, rx)
+    }
+}
+
 pub fn stop(mut child: Child) {
     // SIGTERM: the graceful path an orchestrator uses.
     let _ = Command::new("kill").arg(child.id().to_string()).status();
