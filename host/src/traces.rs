@@ -3,9 +3,11 @@
 //!
 //! Configured by the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) turns it on; `OTEL_SERVICE_NAME` names the service;
-//! `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the sampling (10% of new traces
-//! by default, a caller's sampled `traceparent` always followed). A superadmin changes the
-//! ratio at runtime (`PUT /v1/superadmin/tracing`), on every replica, without a restart.
+//! `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the share of requests traced (10%
+//! by default). A caller's `traceparent` names the trace a request joins, but not whether it
+//! is kept: the ratio decides that too, so no client can have every request traced. A
+//! superadmin changes the ratio at runtime (`PUT /v1/superadmin/tracing`), on every replica,
+//! without a restart. Spans inside a request follow the request's decision.
 //!
 //! Spans leave through a bounded queue on a thread of their own: a collector that is slow or
 //! down costs a request nothing but the span it drops.
@@ -83,8 +85,9 @@ pub(crate) fn configured_ratio() -> f64 {
     })
 }
 
-/// The ratio the standard sampler variables describe. Nova always follows a caller's
-/// decision (parent-based), so `traceidratio` and `parentbased_traceidratio` mean the same.
+/// The ratio the standard sampler variables describe. Nova applies it to every request,
+/// with or without a caller's `traceparent`, so `traceidratio` and
+/// `parentbased_traceidratio` mean the same.
 fn sampler_ratio(sampler: Option<&str>, arg: Option<&str>) -> f64 {
     let arg = arg
         .and_then(|a| a.trim().parse::<f64>().ok())
@@ -125,10 +128,16 @@ where
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(Client {
-            http: reqwest::Client::new(),
+            // One try, briefly: a collector that is down or never answers loses spans, never
+            // holds the exporting thread (the exporter's own timeout covers only clients it
+            // builds itself).
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .connect_timeout(Duration::from_secs(1))
+                .build()
+                .unwrap_or_default(),
             runtime,
         })
-        // One try, briefly: a collector that is down loses spans, never holds them.
         .with_timeout(Duration::from_secs(2))
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
         .build();
@@ -141,7 +150,13 @@ where
     };
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(exporter).build())
-        .with_sampler(Sampler::parent_based(RatioSampler))
+        // A caller's trace id is continued, but whether it is kept is the ratio's decision:
+        // anyone can send `traceparent`, and must not be able to make every request traced.
+        .with_sampler(
+            Sampler::parent_based(RatioSampler)
+                .with_remote_parent_sampled(RatioSampler)
+                .with_remote_parent_not_sampled(RatioSampler),
+        )
         .with_resource(opentelemetry_sdk::Resource::builder().build())
         .build();
     let tracer = provider.tracer("nova");

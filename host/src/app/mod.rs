@@ -53,7 +53,7 @@ pub struct Inner {
     pub(crate) trusted_proxies: crate::proxies::TrustedProxies,
     /// Users a superadmin disabled: their tokens are refused (reloaded on change and at each
     /// reconciliation).
-    pub(crate) disabled_users: std::sync::RwLock<std::collections::HashSet<String>>,
+    pub(crate) disabled_users: std::sync::RwLock<std::collections::HashMap<String, Option<i64>>>,
     /// The token scrapes of `/metrics` may present (`--metrics-token`).
     pub(crate) metrics_token: Option<crate::http::scrape::MetricsToken>,
 }

@@ -52,14 +52,14 @@ impl AppState {
         }
     }
 
-    /// Re-read which users are disabled: their tokens are refused on this replica.
+    /// Re-read which users' tokens are refused on this replica.
     pub(crate) async fn reload_disabled_users(&self) {
-        match storage::users::disabled_ids(&self.db).await {
-            Ok(ids) => {
+        match storage::users::revoked(&self.db).await {
+            Ok(revoked) => {
                 *self
                     .disabled_users
                     .write()
-                    .unwrap_or_else(|p| p.into_inner()) = ids.into_iter().collect();
+                    .unwrap_or_else(|p| p.into_inner()) = revoked;
             }
             Err(e) => tracing::warn!(error = %e, "could not read disabled users"),
         }
@@ -73,12 +73,22 @@ impl AppState {
         }
     }
 
-    /// True when `user` may not use the API (disabled by a superadmin).
-    pub(crate) fn user_disabled(&self, user: &str) -> bool {
-        self.disabled_users
+    /// True when `user`'s token issued at `issued_at` (Unix seconds) may not be used: the
+    /// user is disabled, or the token predates a disable or a password reset.
+    pub(crate) fn token_revoked(&self, user: &str, issued_at: i64) -> bool {
+        match self
+            .disabled_users
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(user)
+            .get(user)
+        {
+            None => false,
+            Some(None) => true,
+            // Tokens carry whole seconds, so only those of an earlier second are refused: a
+            // sign-in just after the reset must work, and a token from the same second before
+            // it is the price of that.
+            Some(Some(after_ms)) => issued_at < after_ms.div_euclid(1000),
+        }
     }
 
     /// A platform setting changed here: take it up and tell the other replicas.

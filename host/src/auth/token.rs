@@ -151,10 +151,11 @@ impl Keys {
     /// Re-read the keys (after another replica rotated them).
     pub(crate) async fn reload(&self, db: &Db) -> anyhow::Result<()> {
         let (active, retired) = split(keys::list(db).await?);
+        // Never left without a key that signs (retiring the last one is refused).
         if !active.is_empty() {
             *self.keys.write().unwrap_or_else(|p| p.into_inner()) = active;
+            *self.retired.write().unwrap_or_else(|p| p.into_inner()) = retired;
         }
-        *self.retired.write().unwrap_or_else(|p| p.into_inner()) = retired;
         Ok(())
     }
 

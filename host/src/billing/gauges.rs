@@ -4,8 +4,21 @@
 
 use crate::storage::{Db, invoices, now_ms, outbox, toggles};
 
-/// Refresh the queue-depth and billing gauges.
+/// Refresh the pool, queue-depth, billing and adoption gauges. The pool's come first and
+/// need no connection, so they are current even when the pool is exhausted (the case their
+/// alert is for); the rest wait for a connection at most [`DB_GAUGES_WAIT`].
 pub(crate) async fn refresh(db: &Db) -> Result<(), sqlx::Error> {
+    pool_gauges(db);
+    match tokio::time::timeout(DB_GAUGES_WAIT, from_database(db)).await {
+        Ok(done) => done,
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    }
+}
+
+/// How long a scrape waits for the database's gauges.
+const DB_GAUGES_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn from_database(db: &Db) -> Result<(), sqlx::Error> {
     let mut seen_billing = false;
     for (queue, depth) in outbox::depths(db).await? {
         seen_billing |= queue == super::QUEUE;
@@ -21,12 +34,23 @@ pub(crate) async fn refresh(db: &Db) -> Result<(), sqlx::Error> {
     metrics::gauge!("nova_api_billing_upcoming_renewals").set(s.upcoming_renewals.len() as f64);
     metrics::gauge!("nova_api_billing_cancel_at_period_end").set(s.cancel_at_period_end as f64);
     metrics::gauge!("nova_api_billing_open_invoices").set(s.open_invoices.len() as f64);
-    for (module, enabled, tenants) in toggles::adoption(db).await? {
-        let enabled = if enabled { "true" } else { "false" };
-        metrics::gauge!("nova_module_tenants", "module" => module, "enabled" => enabled)
-            .set(tenants as f64);
+    // A (module, state) pair no tenant has any more is absent from the query: it goes to 0
+    // rather than keeping its last count.
+    static SEEN: std::sync::Mutex<Vec<(String, &'static str)>> = std::sync::Mutex::new(Vec::new());
+    let counts = toggles::adoption(db).await?;
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    for (module, enabled) in seen.iter() {
+        metrics::gauge!("nova_module_tenants", "module" => module.clone(), "enabled" => *enabled)
+            .set(0.0);
     }
-    pool_gauges(db);
+    for (module, enabled, tenants) in counts {
+        let enabled = if enabled { "true" } else { "false" };
+        metrics::gauge!("nova_module_tenants", "module" => module.clone(), "enabled" => enabled)
+            .set(tenants as f64);
+        if !seen.iter().any(|(m, e)| *m == module && *e == enabled) {
+            seen.push((module, enabled));
+        }
+    }
     Ok(())
 }
 

@@ -147,17 +147,7 @@ async fn keys_command(config: &crate::config::Config, command: KeysCommand) -> a
             println!("new signing key {kid}; older keys keep verifying the tokens they signed");
         }
         KeysCommand::Retire { kid } => {
-            crate::storage::keys::retire(&db, &kid).await?;
-            let event = crate::storage::audit::AuditEvent::new(
-                None,
-                "superadmin",
-                "signing_key.retired",
-                Some("cli"),
-                &serde_json::json!({"kid": kid}),
-                None,
-            );
-            let mut conn = db.pool().acquire().await?;
-            crate::storage::audit::insert(&mut conn, &event).await?;
+            crate::storage::keys::retire(&db, &kid, "cli").await?;
             tell_replicas(config).await?;
             println!(
                 "signing key {kid} retired: tokens it signed are refused on every replica within 5 s"

@@ -66,6 +66,7 @@ async fn change(
     action: Option<&str>,
 ) -> ApiResult<Access> {
     let mut tx = state.db.begin().await?;
+    users::serialise_in(&mut tx, state.db.backend(), users::SUPERADMINS_LOCK).await?;
     let Some((email, role, _)) = users::status_in(&mut tx, id).await? else {
         return Err(no_user(id));
     };
@@ -131,14 +132,15 @@ async fn add_superadmin(
         .map_err(ApiError::internal)?;
     let mut tx = state.db.begin().await?;
     // A removed superadmin's account is kept (the audit trail names it): adding the same
-    // email again enables it with the new password.
+    // email again enables it with the new password. An enabled account is never touched, so
+    // no superadmin can take over another's sign-in this way.
     let id = match users::restore_superadmin_in(&mut tx, &email, &hash).await? {
         Some(id) => id,
         None => match users::create_in(&mut tx, None, &email, &hash, "superadmin").await {
             Ok(user) => user.id,
             Err(e) if storage::is_unique_violation(&e) => {
                 return Err(ApiError::conflict(format!(
-                    "{email} already belongs to a restaurant's user"
+                    "{email} already has an account (an enabled superadmin or a restaurant's user)"
                 )));
             }
             Err(e) => return Err(e.into()),

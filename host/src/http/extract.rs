@@ -76,7 +76,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         let claims = verified
             .map_err(|e| ApiError::unauthorized(format!("invalid or expired token ({e})")))?;
-        if state.user_disabled(&claims.sub) {
+        if state.token_revoked(&claims.sub, claims.iat) {
             return Err(ApiError::unauthorized(
                 "this account is disabled; ask a superadmin to enable it",
             ));

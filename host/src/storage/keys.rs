@@ -45,15 +45,21 @@ pub(crate) enum RetireError {
 }
 
 /// Retire `kid`: from now on it verifies nothing. The last active key cannot go, or nothing
-/// could sign. One statement, so two operators retiring the last two keys at once cannot
-/// both succeed.
-pub(crate) async fn retire(db: &Db, kid: &str) -> Result<(), RetireError> {
-    let keys = list(db).await?;
-    let Some(key) = keys.iter().find(|k| k.kid == kid) else {
-        return Err(RetireError::NoKey(kid.to_string()));
-    };
-    if key.retired {
-        return Err(RetireError::AlreadyRetired(kid.to_string()));
+/// could sign; operators retiring keys at once take turns, so two cannot retire the last two.
+/// The audit record (`signing_key.retired`, actor `by`) commits with the change.
+pub(crate) async fn retire(db: &Db, kid: &str, by: &str) -> Result<(), RetireError> {
+    let mut tx = db.begin().await?;
+    super::users::serialise_in(&mut tx, db.backend(), KEYS_LOCK).await?;
+    let row = sqlx::query("SELECT retired_at FROM signing_keys WHERE kid = $1")
+        .bind(kid)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match row {
+        None => return Err(RetireError::NoKey(kid.to_string())),
+        Some(r) if r.try_get::<Option<i64>, _>("retired_at")?.is_some() => {
+            return Err(RetireError::AlreadyRetired(kid.to_string()));
+        }
+        Some(_) => {}
     }
     let done = sqlx::query(
         "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL \
@@ -61,13 +67,26 @@ pub(crate) async fn retire(db: &Db, kid: &str) -> Result<(), RetireError> {
     )
     .bind(now_ms())
     .bind(kid)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(RetireError::LastKey(kid.to_string()));
     }
+    let event = super::audit::AuditEvent::new(
+        None,
+        "superadmin",
+        "signing_key.retired",
+        Some(by),
+        &serde_json::json!({"kid": kid}),
+        None,
+    );
+    super::audit::insert(&mut tx, &event).await?;
+    tx.commit().await?;
     Ok(())
 }
+
+/// The advisory lock for retiring keys (PostgreSQL).
+const KEYS_LOCK: i64 = 0x4e4f_5641_0002;
 
 /// Add a key (no-op when the kid exists). `created_at` orders keys: the newest signs.
 pub(crate) async fn insert(db: &Db, kid: &str, secret: &str) -> Result<(), sqlx::Error> {

@@ -185,15 +185,48 @@ pub(crate) async fn all_tenant_admin_emails_in(
     rows.iter().map(|r| r.try_get("email")).collect()
 }
 
-/// Ids of every disabled user.
-pub(crate) async fn disabled_ids(db: &Db) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id FROM users WHERE disabled_at IS NOT NULL")
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter().map(|r| r.try_get("id")).collect()
+/// Who may not use tokens they hold: user id → `None` when disabled (no token works), or
+/// `Some(ms)` when only tokens issued before that moment are dead (a disable lifted, a
+/// password reset).
+pub(crate) async fn revoked(
+    db: &Db,
+) -> Result<std::collections::HashMap<String, Option<i64>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, disabled_at, tokens_valid_after FROM users \
+         WHERE disabled_at IS NOT NULL OR tokens_valid_after IS NOT NULL",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let disabled = r.try_get::<Option<i64>, _>("disabled_at")?.is_some();
+            let after: Option<i64> = r.try_get("tokens_valid_after")?;
+            Ok((r.try_get("id")?, if disabled { None } else { after }))
+        })
+        .collect()
 }
 
-/// A user's id, email, role and whether it is disabled.
+/// Serialise changes to who is an enabled superadmin (or which keys sign) within `conn`'s
+/// transaction. SQLite's writers already take turns (`BEGIN IMMEDIATE`); on PostgreSQL two
+/// transactions would each count the other's row as still enabled, so they take a lock.
+pub(crate) async fn serialise_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: super::Backend,
+    lock: i64,
+) -> Result<(), sqlx::Error> {
+    if backend == super::Backend::Postgres {
+        sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+            .bind(lock)
+            .fetch_all(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The advisory lock for changes to enabled superadmins.
+pub(crate) const SUPERADMINS_LOCK: i64 = 0x4e4f_5641_0001;
+
+/// A user's email, role and whether it is disabled.
 pub(crate) async fn status_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -212,10 +245,10 @@ pub(crate) async fn status_in(
     .transpose()
 }
 
-/// Disable or enable a user. Disabling a superadmin succeeds only while another enabled
-/// superadmin remains, checked in the same statement, so two superadmins disabling each
-/// other at once cannot leave the platform with none. False when nothing changed for that
-/// reason (or the user does not exist).
+/// Disable or enable a user. Disabling also kills every token issued until now, for good
+/// (enabling again does not bring them back). Disabling a superadmin succeeds only while
+/// another enabled superadmin remains; call [`serialise_in`] first. False when nothing changed
+/// for that reason (or the user does not exist).
 pub(crate) async fn set_disabled_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -223,7 +256,8 @@ pub(crate) async fn set_disabled_in(
 ) -> Result<bool, sqlx::Error> {
     let done = if disabled {
         sqlx::query(
-            "UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE id = $2 \
+            "UPDATE users SET disabled_at = COALESCE(disabled_at, $1), tokens_valid_after = $1 \
+             WHERE id = $2 \
              AND (role <> 'superadmin' OR (SELECT COUNT(*) FROM users \
                WHERE role = 'superadmin' AND disabled_at IS NULL AND id <> $2) > 0)",
         )
@@ -240,17 +274,19 @@ pub(crate) async fn set_disabled_in(
     Ok(done.rows_affected() > 0)
 }
 
-/// Give an existing (removed) superadmin a new password and enable it again.
+/// Give a removed (disabled) superadmin a new password and enable it again; tokens from
+/// before stay dead. `None` when `email` is no removed superadmin.
 pub(crate) async fn restore_superadmin_in(
     conn: &mut sqlx::AnyConnection,
     email: &str,
     password_hash: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query(
-        "UPDATE users SET disabled_at = NULL, password_hash = $1 \
-         WHERE email = $2 AND role = 'superadmin' RETURNING id",
+        "UPDATE users SET disabled_at = NULL, password_hash = $1, tokens_valid_after = $2 \
+         WHERE email = $3 AND role = 'superadmin' AND disabled_at IS NOT NULL RETURNING id",
     )
     .bind(password_hash)
+    .bind(now_ms())
     .bind(email)
     .fetch_optional(conn)
     .await?;

@@ -41,14 +41,29 @@ async fn until(http: &reqwest::Client, url: &str, token: &str, want: u16) -> Dur
     }
 }
 
-fn kid(token: &str) -> String {
+/// Part `n` of a JWT (0 header, 1 claims), decoded.
+fn jwt_part(token: &str, n: usize) -> Value {
     use base64::Engine;
-    let header = token.split('.').next().unwrap();
+    let part = token.split('.').nth(n).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
+        .decode(part)
         .unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    v["kid"].as_str().unwrap().to_string()
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn kid(token: &str) -> String {
+    jwt_part(token, 0)["kid"].as_str().unwrap().to_string()
+}
+
+fn claims(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +109,13 @@ async fn disabled_users_and_retired_keys_are_refused_on_every_replica() {
         .unwrap();
     let boss_id = users["users"][0]["id"].as_str().unwrap().to_string();
 
-    // Disabled through replica A: B refuses the token the user already holds.
+    // Disabled through replica A: B refuses the token the user already holds, and keeps
+    // refusing it once the user is enabled again (tokens carry whole seconds: the disable
+    // must fall in a later second than the token's, which is what this waits for).
+    let issued = claims(&boss)["iat"].as_i64().unwrap();
+    while now_secs() <= issued {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let r = http
         .put(format!("{a}/v1/superadmin/users/{boss_id}/status"))
         .bearer_auth(&admin)
@@ -112,7 +133,7 @@ async fn disabled_users_and_retired_keys_are_refused_on_every_replica() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "a disabled user cannot sign in");
-    // Enabled again: the same token works again.
+    // Enabled again: a new sign-in works; the old token stays dead.
     let r = http
         .put(format!("{b}/v1/superadmin/users/{boss_id}/status"))
         .bearer_auth(&admin)
@@ -121,7 +142,30 @@ async fn disabled_users_and_retired_keys_are_refused_on_every_replica() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    until(&http, &format!("{a}/v1/portal/me"), &boss, 200).await;
+    let boss_again = loop {
+        let r = http
+            .post(format!("{a}/auth/login"))
+            .json(&json!({"email": "boss@larder.test", "password": "larder-password"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        // Replica A takes the enable up over Redis.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    until(&http, &format!("{a}/v1/portal/me"), &boss_again, 200).await;
+    until(&http, &format!("{b}/v1/portal/me"), &boss_again, 200).await;
+    assert_eq!(
+        status_of(&http, &me, &boss).await,
+        401,
+        "the old token stays dead"
+    );
+    let boss = boss_again;
 
     // Keys: rotate, wait until new tokens carry the new key, retire the old one.
     let old = kid(&boss);
@@ -180,6 +224,21 @@ async fn superadmins_come_and_go_but_the_last_stays(backend: Backend) {
     assert_eq!(s, 201, "{added}");
     assert_eq!(added["email"], "second@nova.test");
     let second = server.login("second@nova.test", "second-password").await;
+    // No superadmin takes over another's account by adding its email.
+    let (s, v) = server
+        .send(
+            Method::POST,
+            &root,
+            "/v1/superadmin/members",
+            &json!({"email": "second@nova.test", "password": "hijacked-password"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "{v}"
+    );
+    server.login("second@nova.test", "second-password").await;
     let id = added["id"].as_str().unwrap().to_string();
     // Bad input and the wrong people write nothing.
     for bad in [
