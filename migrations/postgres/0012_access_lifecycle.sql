@@ -4,3 +4,5 @@
 ALTER TABLE users ADD COLUMN disabled_at BIGINT;
 ALTER TABLE users ADD COLUMN tokens_valid_after BIGINT;
 ALTER TABLE signing_keys ADD COLUMN retired_at BIGINT;
+-- A service token may be given an expiry; after it the token is refused.
+ALTER TABLE service_tokens ADD COLUMN expires_at BIGINT;

@@ -49,8 +49,13 @@ impl FromRequestParts<AppState> for Caller {
         if token.starts_with(service_tokens::PREFIX) {
             let found = service_tokens::find(&state.db, token)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized("unknown or revoked service token"))?;
+                .ok_or_else(|| {
+                    ApiError::unauthorized("unknown, revoked or expired service token")
+                })?;
             note_tenant(parts, &found.tenant_id);
+            // Off the request's path: the call does not wait for the bookkeeping.
+            let (db, id) = (state.db.clone(), found.id.clone());
+            tokio::spawn(async move { service_tokens::touch(&db, &id).await });
             return Ok(Caller(Claims {
                 sub: found.id,
                 email: format!("service:{}", found.name),

@@ -638,9 +638,12 @@ async fn toggle_analytics(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct NewServiceToken {
     name: String,
+    /// Days until the token stops working (1 to 3650); omitted: it works until revoked.
+    #[serde(default)]
+    expires_in_days: Option<u32>,
 }
 
 async fn audit_superadmin(
@@ -673,6 +676,8 @@ struct IssuedToken {
     name: String,
     tenant_id: String,
     created_at: String,
+    /// When it stops working; `null`: never.
+    expires_at: Option<String>,
 }
 
 #[utoipa::path(post, path = "/tenants/{tenant_id}/service-tokens", request_body = NewServiceToken, responses((status = 201, description = "The token, with its secret shown once", body = IssuedToken)))]
@@ -689,14 +694,25 @@ async fn create_service_token(
             "name must be 1 to 100 characters",
         ));
     }
+    let expires_at = match body.expires_in_days {
+        None => None,
+        Some(days @ 1..=3650) => Some(crate::storage::now_ms() + i64::from(days) * 86_400_000),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "expiresInDays",
+                "expiresInDays must be 1 to 3650",
+            ));
+        }
+    };
     require_tenant(&state, &tenant).await?;
-    let (token, secret) = service_tokens::create(&state.db, &tenant, name, &admin.email).await?;
+    let (token, secret) =
+        service_tokens::create(&state.db, &tenant, name, &admin.email, expires_at).await?;
     audit_superadmin(
         &state,
         &tenant,
         "service_token.created",
         &admin.email,
-        json!({"tokenId": token.id, "name": name}),
+        json!({"tokenId": token.id, "name": name, "expiresAt": token.expires_at}),
     )
     .await?;
     Ok((
@@ -707,6 +723,7 @@ async fn create_service_token(
             name: token.name,
             tenant_id: tenant,
             created_at: token.created_at,
+            expires_at: token.expires_at,
         }),
     ))
 }

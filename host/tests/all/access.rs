@@ -356,4 +356,79 @@ async fn superadmins_come_and_go_but_the_last_stays(backend: Backend) {
     );
 }
 
-both_backends!(superadmins_come_and_go_but_the_last_stays);
+/// Service tokens: an expiry given at creation, refused after it; the list shows when each
+/// was last used, never its secret.
+async fn service_tokens_expire_and_show_their_last_use(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let root = server.superadmin().await;
+    let (tenant, _) = server.tenant(&root, "Synthetic Sushi").await;
+    server.toggle(&root, &tenant, "pos", true).await;
+    let tokens = format!("/v1/superadmin/tenants/{tenant}/service-tokens");
+    for bad in [0, 3651] {
+        let (s, v) = server
+            .send(
+                Method::POST,
+                &root,
+                &tokens,
+                &json!({"name": "probe", "expiresInDays": bad}),
+            )
+            .await;
+        assert_eq!(
+            (s, v["error"]["field"].as_str()),
+            (400, Some("expiresInDays")),
+            "{v}"
+        );
+    }
+    let (s, issued) = server
+        .send(
+            Method::POST,
+            &root,
+            &tokens,
+            &json!({"name": "probe", "expiresInDays": 30}),
+        )
+        .await;
+    assert_eq!(s, 201, "{issued}");
+    assert!(issued["expiresAt"].is_string(), "{issued}");
+    let secret = issued["token"].as_str().unwrap().to_string();
+    let id = issued["id"].as_str().unwrap().to_string();
+    let (s, _) = server.get(&secret, "/v1/portal/pos/tickets?limit=1").await;
+    assert_eq!(s, 200);
+    // The last use is written beside the call, once a minute at most: wait until it shows.
+    let started = Instant::now();
+    let listed = loop {
+        let (_, list) = server.get(&root, &tokens).await;
+        let token = list["tokens"][0].clone();
+        if token["lastUsedAt"].is_string() {
+            break token;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no last use: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(listed["id"], id.as_str());
+    assert_eq!(listed["expiresAt"], issued["expiresAt"]);
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is never listed"
+    );
+    // Once past its expiry, it is refused.
+    sqlx::query("UPDATE service_tokens SET expires_at = $1 WHERE id = $2")
+        .bind(nova::storage::now_ms() - 1)
+        .bind(&id)
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    let (s, v) = server.get(&secret, "/v1/portal/pos/tickets?limit=1").await;
+    assert_eq!(s, 401, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+}
+
+both_backends!(
+    superadmins_come_and_go_but_the_last_stays,
+    service_tokens_expire_and_show_their_last_use
+);
