@@ -105,6 +105,12 @@ pub struct Config {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+
+    /// 64 hex digits (`openssl rand -hex 32`) sealing signing keys at rest (AES-256-GCM).
+    /// Set it, then run `nova keys encrypt` once to seal the keys already stored; from then
+    /// on every replica needs it to start.
+    #[arg(long, env = "NOVA_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<String>,
 }
 
 /// How workers take jobs from the queue.
@@ -229,6 +235,7 @@ impl Config {
             outbound_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            master_key: None,
             billing_webhook_secret: None,
             worker: WorkerConfig::default(),
             retention: crate::jobs::retention::Retention::default(),
@@ -285,7 +292,13 @@ impl Config {
         if url.starts_with("sqlite:") {
             std::fs::create_dir_all(&self.data_dir)?;
         }
-        Db::connect(&url).await
+        let master = self
+            .master_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+            .map(crate::storage::sealed::MasterKey::from_hex)
+            .transpose()?;
+        Ok(Db::connect(&url).await?.with_master_key(master))
     }
 }
 

@@ -134,6 +134,9 @@ pub(crate) enum KeysCommand {
     },
     /// Every signing key: id, and whether it signs, verifies or is retired.
     List,
+    /// Seal the keys stored in plain text with `NOVA_MASTER_KEY` (once, after setting it;
+    /// keys added later are sealed as they are stored). Then every replica needs the key.
+    Encrypt,
 }
 
 /// `nova keys …`: signing keys, straight in the database every replica reads.
@@ -151,6 +154,15 @@ async fn keys_command(config: &crate::config::Config, command: KeysCommand) -> a
             tell_replicas(config).await?;
             println!(
                 "signing key {kid} retired: tokens it signed are refused on every replica within 5 s"
+            );
+        }
+        KeysCommand::Encrypt => {
+            let sealed = crate::storage::keys::seal_all(&db).await?;
+            // Prove the result opens before saying so.
+            let keys = crate::storage::keys::list(&db).await?;
+            println!(
+                "sealed {sealed} signing key(s) with NOVA_MASTER_KEY; all {} open with it",
+                keys.len()
             );
         }
         KeysCommand::List => {

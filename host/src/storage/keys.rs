@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Db, now_ms};
+use super::{Db, now_ms, sealed};
 
 /// One signing key as stored.
 #[derive(Debug, Clone)]
@@ -14,21 +14,74 @@ pub(crate) struct Stored {
 }
 
 /// Every key, newest first.
-pub(crate) async fn list(db: &Db) -> Result<Vec<Stored>, sqlx::Error> {
+pub(crate) async fn list(db: &Db) -> Result<Vec<Stored>, ListError> {
     let rows = sqlx::query(
         "SELECT kid, secret, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
     )
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Stored {
-                kid: r.try_get("kid")?,
-                secret: r.try_get("secret")?,
-                retired: r.try_get::<Option<i64>, _>("retired_at")?.is_some(),
-            })
-        })
-        .collect()
+    let mut keys = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kid: String = r.try_get("kid")?;
+        let stored: String = r.try_get("secret")?;
+        let secret = if sealed::is_sealed(&stored) {
+            let master = db.master_key().ok_or_else(|| {
+                ListError::Sealed(
+                    "the signing keys are sealed at rest: set NOVA_MASTER_KEY to the key they \
+                     were sealed with"
+                        .into(),
+                )
+            })?;
+            master
+                .open(&kid, &stored)
+                .map_err(|e| ListError::Sealed(e.to_string()))?
+        } else {
+            stored
+        };
+        keys.push(Stored {
+            kid,
+            secret,
+            retired: r.try_get::<Option<i64>, _>("retired_at")?.is_some(),
+        });
+    }
+    Ok(keys)
+}
+
+/// Why the keys could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListError {
+    #[error("{0}")]
+    Sealed(String),
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+}
+
+/// Seal every key still stored in plain text with the master key (the migration for a
+/// database from before `NOVA_MASTER_KEY`); how many were sealed.
+pub(crate) async fn seal_all(db: &Db) -> anyhow::Result<usize> {
+    let master = db
+        .master_key()
+        .ok_or_else(|| anyhow::anyhow!("set NOVA_MASTER_KEY first"))?;
+    let rows = sqlx::query("SELECT kid, secret FROM signing_keys")
+        .fetch_all(db.pool())
+        .await?;
+    let mut sealed_now = 0;
+    for r in &rows {
+        let (kid, secret): (String, String) = (r.try_get("kid")?, r.try_get("secret")?);
+        if sealed::is_sealed(&secret) {
+            continue;
+        }
+        // Only if still the same plain value: two runs at once seal each key once.
+        let done =
+            sqlx::query("UPDATE signing_keys SET secret = $1 WHERE kid = $2 AND secret = $3")
+                .bind(master.seal(&kid, &secret))
+                .bind(&kid)
+                .bind(&secret)
+                .execute(db.pool())
+                .await?;
+        sealed_now += done.rows_affected() as usize;
+    }
+    Ok(sealed_now)
 }
 
 /// Why a key could not be retired.
@@ -88,11 +141,16 @@ pub(crate) async fn retire(db: &Db, kid: &str, by: &str) -> Result<(), RetireErr
 /// The advisory lock for retiring keys (PostgreSQL).
 const KEYS_LOCK: i64 = 0x4e4f_5641_0002;
 
-/// Add a key (no-op when the kid exists). `created_at` orders keys: the newest signs.
+/// Add a key (no-op when the kid exists), sealed when a master key is set. `created_at`
+/// orders keys: the newest signs.
 pub(crate) async fn insert(db: &Db, kid: &str, secret: &str) -> Result<(), sqlx::Error> {
+    let stored = match db.master_key() {
+        Some(master) => master.seal(kid, secret),
+        None => secret.to_string(),
+    };
     sqlx::query("INSERT INTO signing_keys (kid, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING")
         .bind(kid)
-        .bind(secret)
+        .bind(stored)
         .bind(now_ms())
         .execute(db.pool())
         .await?;

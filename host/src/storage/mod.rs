@@ -20,6 +20,7 @@ pub(crate) mod page;
 pub(crate) mod plans;
 pub(crate) mod presets;
 pub(crate) mod registrations;
+pub mod sealed;
 pub(crate) mod sequences;
 pub(crate) mod service_tokens;
 pub(crate) mod settings;
@@ -54,6 +55,8 @@ pub struct Db {
     /// Tells this handle's SQLite readers on other threads (`local_reads`) from those of an
     /// earlier handle to a file of the same name (a restore replaces the file).
     generation: u64,
+    /// Seals secrets at rest (signing keys), when `NOVA_MASTER_KEY` is set.
+    master_key: Option<std::sync::Arc<sealed::MasterKey>>,
 }
 
 static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -108,6 +111,7 @@ impl Db {
             backend,
             url: url.into(),
             generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            master_key: None,
         })
     }
 
@@ -144,6 +148,17 @@ impl Db {
         })
         .await
         .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?
+    }
+
+    /// The same handle, sealing secrets at rest with `key`.
+    pub fn with_master_key(mut self, key: Option<sealed::MasterKey>) -> Self {
+        self.master_key = key.map(std::sync::Arc::new);
+        self
+    }
+
+    /// The master key secrets at rest are sealed with, if any.
+    pub(crate) fn master_key(&self) -> Option<&sealed::MasterKey> {
+        self.master_key.as_deref()
     }
 
     /// The pool, for queries.

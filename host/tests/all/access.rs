@@ -428,7 +428,96 @@ async fn service_tokens_expire_and_show_their_last_use(backend: Backend) {
     );
 }
 
+const MASTER: &str = "9f3c1a6b2d4e5f60718293a4b5c6d7e8f9011223344556677889aabbccddeeff";
+
+/// The stored secrets of every signing key.
+async fn stored_secrets(nova: &Nova) -> Vec<String> {
+    let url = match &nova.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}/nova.db", nova.data_dir.path().display()),
+    };
+    let db = nova::storage::Db::connect(&url).await.unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT secret FROM signing_keys")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    rows.into_iter().map(|(s,)| s).collect()
+}
+
+/// Signing keys sealed at rest: a database from before the master key is sealed by `nova keys
+/// encrypt`; tokens keep working; the plain secret is gone from the table; a replica without
+/// the key refuses to start and says why; keys added later are sealed as they are stored.
+async fn signing_keys_are_sealed_with_the_master_key(backend: Backend) {
+    let mut nova = Nova::new(backend).await;
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@sealed.test",
+        "--password",
+        "ops-password-1",
+    ]);
+    let (child, base) = nova.serve();
+    let http = reqwest::Client::new();
+    let token = login(&http, &base, "ops@sealed.test", "ops-password-1").await;
+    stop(child);
+    let plain = stored_secrets(&nova).await;
+    assert!(plain.iter().all(|s| !s.starts_with("enc:")), "{plain:?}");
+
+    nova.env.push(("NOVA_MASTER_KEY".into(), MASTER.into()));
+    let out = nova.run(&["keys", "encrypt"]);
+    assert!(out.contains("sealed 1 signing key"), "{out}");
+    let sealed = stored_secrets(&nova).await;
+    assert!(
+        sealed.iter().all(|s| s.starts_with("enc:v1:")),
+        "{sealed:?}"
+    );
+    for secret in &plain {
+        assert!(sealed.iter().all(|s| !s.contains(secret.as_str())));
+    }
+    // Running it again seals nothing twice.
+    assert!(
+        nova.run(&["keys", "encrypt"])
+            .contains("sealed 0 signing key")
+    );
+
+    let (child, base) = nova.serve();
+    let me = format!("{base}/v1/superadmin/members");
+    assert_eq!(
+        status_of(&http, &me, &token).await,
+        200,
+        "old tokens still verify"
+    );
+    nova.run(&["keys", "rotate"]);
+    assert!(
+        stored_secrets(&nova)
+            .await
+            .iter()
+            .all(|s| s.starts_with("enc:v1:")),
+        "a new key is sealed as it is stored"
+    );
+    stop(child);
+
+    // Without the key (or with another) a replica does not start, and says why.
+    nova.env.retain(|(k, _)| k != "NOVA_MASTER_KEY");
+    let out = nova.command().args(["keys", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NOVA_MASTER_KEY"),
+        "{out:?}"
+    );
+    nova.env
+        .push(("NOVA_MASTER_KEY".into(), MASTER.replace("9f", "00")));
+    let out = nova.command().args(["keys", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not open"),
+        "{out:?}"
+    );
+}
+
 both_backends!(
     superadmins_come_and_go_but_the_last_stays,
-    service_tokens_expire_and_show_their_last_use
+    service_tokens_expire_and_show_their_last_use,
+    signing_keys_are_sealed_with_the_master_key
 );

@@ -196,6 +196,7 @@ impl TestServer {
             outbound_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             metrics_token: Some(METRICS_TOKEN.into()),
+            master_key: None,
             billing_webhook_secret: Some(BILLING_SECRET.into()),
             worker: WorkerConfig {
                 lease_ms: 2_000,
