@@ -15,17 +15,9 @@ pub(crate) fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Lines go to standard error from a thread of their own (an access line per request was
-    // a write call on the request's thread); when its queue is full, requests wait rather
-    // than lose lines.
-    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("nova-log")
-        .finish(std::io::stderr());
-    *LOG_WRITER.lock().unwrap_or_else(|p| p.into_inner()) = Some(guard);
     let lines = if std::env::var("NOVA_LOG_FORMAT").as_deref() == Ok("text") {
         tracing_subscriber::fmt::layer()
-            .with_writer(stderr)
+            .with_writer(std::io::stderr)
             .with_filter(filter)
             .boxed()
     } else {
@@ -33,7 +25,7 @@ pub(crate) fn init_logging() {
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_writer(stderr)
+            .with_writer(std::io::stderr)
             .with_filter(filter)
             .boxed()
     };
@@ -46,16 +38,6 @@ pub(crate) fn init_logging() {
         .with(lines)
         .with(spans)
         .try_init();
-}
-
-/// The log writer's thread, kept until [`flush_logs`] (a static is never dropped, and only
-/// dropping the guard writes what is still queued).
-static LOG_WRITER: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
-    std::sync::Mutex::new(None);
-
-/// Write every queued log line (at exit).
-pub(crate) fn flush_logs() {
-    drop(LOG_WRITER.lock().unwrap_or_else(|p| p.into_inner()).take());
 }
 
 /// The process-wide Prometheus recorder (installed on first use).

@@ -254,7 +254,6 @@ pub async fn run() -> anyhow::Result<()> {
     let result = run_command(cli).await;
     // Spans still queued leave before the process does (at most two seconds).
     let _ = tokio::task::spawn_blocking(crate::traces::shutdown).await;
-    crate::telemetry::flush_logs();
     result
 }
 
