@@ -13,14 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 
 #[path = "shared/postgres.rs"]
 mod postgres;
 #[path = "shared/process.rs"]
 mod process;
 
-use process::{Nova, Running};
+use process::{Nova, Running, send};
 
 const TICKET: &str = r#"{"table":"1","items":[{"name":"Soup","qty":1,"priceCents":450}]}"#;
 
@@ -82,61 +81,6 @@ async fn start_wasmtime(dir: &Path) -> (Running, String) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("wasmtime serve did not answer on {addr}");
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Value {
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {body}");
-    body
-}
-
-/// A tenant without a plan, with POS and the trivial module (as `hello`) switched on, and
-/// its admin's token.
-async fn tenant(base: &str) -> String {
-    let http = reqwest::Client::new();
-    let admin = send(http.post(format!("{base}/auth/login")).json(&json!({
-        "email": "ops@bench.test", "password": "bench-password-1"
-    })))
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let id = send(
-        http.post(format!("{base}/v1/superadmin/tenants"))
-            .bearer_auth(&admin)
-            .json(&json!({"name": "Bench Bistro"})),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    send(
-        http.post(format!("{base}/v1/superadmin/tenants/{id}/users"))
-            .bearer_auth(&admin)
-            .json(
-                &json!({"email": "a@bench.test", "password": "bench-password-2", "role": "admin"}),
-            ),
-    )
-    .await;
-    for module in ["pos", "hello"] {
-        send(
-            http.put(format!(
-                "{base}/v1/superadmin/tenants/{id}/modules/{module}"
-            ))
-            .bearer_auth(&admin)
-            .json(&json!({"enabled": true})),
-        )
-        .await;
-    }
-    send(http.post(format!("{base}/auth/login")).json(&json!({
-        "email": "a@bench.test", "password": "bench-password-2"
-    })))
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// One wrk round's figures.
@@ -301,7 +245,7 @@ async fn run(name: &'static str, database_url: Option<String>) {
         "nova baseline listening on ",
     );
     let (_wasmtime, peer) = start_wasmtime(scratch.path()).await;
-    let token = tenant(&base).await;
+    let token = process::tenant(&base, &["pos", "hello"]).await;
     // One ticket, so both lists have a row to read.
     send(
         reqwest::Client::new()

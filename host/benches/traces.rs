@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 #[path = "shared/process.rs"]
 mod process;
 
@@ -29,12 +27,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Value {
-    let resp = req.send().await.unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json().await.unwrap_or(Value::Null)
 }
 
 /// A server with `env`, a POS tenant and its admin's token.
@@ -57,46 +49,7 @@ async fn server(env: &[(&str, String)], quiet: bool) -> (Running, Nova, String, 
         "bench-password-1",
     ]);
     let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
-    let http = reqwest::Client::new();
-    let login = |email: &'static str, password: &'static str| {
-        let http = http.clone();
-        let url = format!("{base}/auth/login");
-        async move {
-            send(
-                http.post(url)
-                    .json(&json!({"email": email, "password": password})),
-            )
-            .await["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let admin = login("ops@bench.test", "bench-password-1").await;
-    let id = send(
-        http.post(format!("{base}/v1/superadmin/tenants"))
-            .bearer_auth(&admin)
-            .json(&json!({"name": "Traced Bistro"})),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    send(
-        http.post(format!("{base}/v1/superadmin/tenants/{id}/users"))
-            .bearer_auth(&admin)
-            .json(
-                &json!({"email": "a@bench.test", "password": "bench-password-2", "role": "admin"}),
-            ),
-    )
-    .await;
-    send(
-        http.put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
-            .bearer_auth(&admin)
-            .json(&json!({"enabled": true})),
-    )
-    .await;
-    let token = login("a@bench.test", "bench-password-2").await;
+    let token = process::tenant(&base, &["pos"]).await;
     (running, nova, base, token)
 }
 

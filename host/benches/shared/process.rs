@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use serde_json::{Value, json};
+
 /// A child process killed when the benchmark ends, however it ends.
 pub struct Running(pub Child);
 
@@ -73,4 +75,60 @@ impl Nova {
             .to_string();
         (Running(child), base)
     }
+}
+
+/// A call that must succeed; its JSON body.
+pub async fn send(req: reqwest::RequestBuilder) -> Value {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+/// A tenant without a plan, with `modules` switched on, and its admin's token (the server's
+/// superadmin is `ops@bench.test` / `bench-password-1`).
+pub async fn tenant(base: &str, modules: &[&str]) -> String {
+    let http = reqwest::Client::new();
+    let admin = send(http.post(format!("{base}/auth/login")).json(&json!({
+        "email": "ops@bench.test", "password": "bench-password-1"
+    })))
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = send(
+        http.post(format!("{base}/v1/superadmin/tenants"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "Bench Bistro"})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        http.post(format!("{base}/v1/superadmin/tenants/{id}/users"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"email": "a@bench.test", "password": "bench-password-2", "role": "admin"}),
+            ),
+    )
+    .await;
+    for module in modules {
+        send(
+            http.put(format!(
+                "{base}/v1/superadmin/tenants/{id}/modules/{module}"
+            ))
+            .bearer_auth(&admin)
+            .json(&json!({"enabled": true})),
+        )
+        .await;
+    }
+    send(http.post(format!("{base}/auth/login")).json(&json!({
+        "email": "a@bench.test", "password": "bench-password-2"
+    })))
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -51,9 +51,9 @@ pub struct Inner {
     pub(crate) maintenance: std::sync::RwLock<Option<storage::maintenance::On>>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub(crate) trusted_proxies: crate::proxies::TrustedProxies,
-    /// Users a superadmin disabled: their tokens are refused (reloaded on change and at each
-    /// reconciliation).
-    pub(crate) disabled_users: std::sync::RwLock<std::collections::HashMap<String, Option<i64>>>,
+    /// Whose tokens are refused: user id → `None` (disabled, every token) or the moment
+    /// before which their tokens are dead (reloaded on change and at each reconciliation).
+    pub(crate) revocations: std::sync::RwLock<std::collections::HashMap<String, Option<i64>>>,
     /// The token scrapes of `/metrics` may present (`--metrics-token`).
     pub(crate) metrics_token: Option<crate::http::scrape::MetricsToken>,
 }
@@ -120,7 +120,7 @@ impl AppState {
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),
             trusted_proxies: crate::proxies::TrustedProxies::parse(&config.trusted_proxies)?,
-            disabled_users: Default::default(),
+            revocations: Default::default(),
             metrics_token: config
                 .metrics_token
                 .as_deref()
@@ -128,7 +128,7 @@ impl AppState {
         }));
         // A trace sampling ratio a superadmin set outlives restarts.
         state.reload_settings().await;
-        state.reload_disabled_users().await;
+        state.reload_revocations().await;
         Ok(state)
     }
 }

@@ -53,13 +53,10 @@ impl AppState {
     }
 
     /// Re-read which users' tokens are refused on this replica.
-    pub(crate) async fn reload_disabled_users(&self) {
+    pub(crate) async fn reload_revocations(&self) {
         match storage::users::revoked(&self.db).await {
             Ok(revoked) => {
-                *self
-                    .disabled_users
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner()) = revoked;
+                *self.revocations.write().unwrap_or_else(|p| p.into_inner()) = revoked;
             }
             Err(e) => tracing::warn!(error = %e, "could not read disabled users"),
         }
@@ -67,7 +64,7 @@ impl AppState {
 
     /// Users were disabled or enabled here: take it up and tell the other replicas.
     pub(crate) async fn users_changed(&self) {
-        self.reload_disabled_users().await;
+        self.reload_revocations().await;
         if let Some(bus) = &self.bus {
             bus.publish(Event::Users).await;
         }
@@ -77,7 +74,7 @@ impl AppState {
     /// user is disabled, or the token predates a disable or a password reset.
     pub(crate) fn token_revoked(&self, user: &str, issued_at: i64) -> bool {
         match self
-            .disabled_users
+            .revocations
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(user)
@@ -146,7 +143,7 @@ impl AppState {
                     tracing::warn!(error = %e, "could not reload signing keys");
                 }
             }
-            Event::Users => self.reload_disabled_users().await,
+            Event::Users => self.reload_revocations().await,
         }
     }
 
@@ -155,7 +152,7 @@ impl AppState {
         self.tenancy.clear();
         self.reload_maintenance().await;
         self.reload_settings().await;
-        self.reload_disabled_users().await;
+        self.reload_revocations().await;
         if let Err(e) = self.keys.reload(&self.db).await {
             tracing::warn!(error = %e, "could not reload signing keys");
         }

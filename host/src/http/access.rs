@@ -66,7 +66,7 @@ async fn change(
     action: Option<&str>,
 ) -> ApiResult<Access> {
     let mut tx = state.db.begin().await?;
-    users::serialise_in(&mut tx, state.db.backend(), users::SUPERADMINS_LOCK).await?;
+    storage::serialise_in(&mut tx, state.db.backend(), users::SUPERADMINS_LOCK).await?;
     let Some((email, role, _)) = users::status_in(&mut tx, id).await? else {
         return Err(no_user(id));
     };

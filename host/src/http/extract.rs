@@ -31,21 +31,14 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("missing Authorization: Bearer <token> header")
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Err(ApiError::unauthorized(
+                "missing Authorization: Bearer <token> header",
+            ));
+        }
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
         })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("Authorization header must be 'Bearer <token>'")
-            })?;
         if token.starts_with(service_tokens::PREFIX) {
             let found = service_tokens::find(&state.db, token)
                 .await?
@@ -91,6 +84,16 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller(claims))
     }
+}
+
+/// The request's bearer token, if its `Authorization` header carries one.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// Tell the request's access log and counters which tenant it acts for.

@@ -136,7 +136,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(tenant.clone());
     let span = tracing::info_span!(
         "request",
-        otel.name = %format_args!("{method} {route}"),
+        otel.name = tracing::field::Empty,
         otel.kind = "server",
         request_id = %id,
         method = %method,
@@ -145,6 +145,11 @@ async fn observe(mut req: Request, next: Next) -> Response {
         trace_id = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
+    if crate::traces::enabled() {
+        // Only traces read the name, so only they pay for it; it must be set before the span
+        // starts (which `continue_from` and `trace_id` do).
+        span.record("otel.name", format!("{method} {route}"));
+    }
     crate::traces::continue_from(&span, req.headers());
     let trace_id = crate::traces::trace_id(&span);
     if let Some(trace) = &trace_id {

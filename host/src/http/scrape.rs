@@ -6,13 +6,12 @@
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::extract::SuperAdmin;
+use super::extract::{SuperAdmin, bearer};
 use crate::app::AppState;
 
 /// The scrape token, kept as its digest: comparing digests takes the same time however many
@@ -35,15 +34,6 @@ impl std::fmt::Debug for MetricsToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MetricsToken(..)")
     }
-}
-
-/// The bearer token of a request, if it has one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
 }
 
 /// True when the request presents the configured scrape token.

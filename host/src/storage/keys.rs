@@ -102,7 +102,7 @@ pub(crate) enum RetireError {
 /// The audit record (`signing_key.retired`, actor `by`) commits with the change.
 pub(crate) async fn retire(db: &Db, kid: &str, by: &str) -> Result<(), RetireError> {
     let mut tx = db.begin().await?;
-    super::users::serialise_in(&mut tx, db.backend(), KEYS_LOCK).await?;
+    super::serialise_in(&mut tx, db.backend(), KEYS_LOCK).await?;
     let row = sqlx::query("SELECT retired_at FROM signing_keys WHERE kid = $1")
         .bind(kid)
         .fetch_optional(&mut *tx)

@@ -249,6 +249,24 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Serialise one kind of change (`lock` names it: enabled superadmins, signing keys) within
+/// `conn`'s transaction. SQLite's writers already take turns (`BEGIN IMMEDIATE`); on
+/// PostgreSQL two transactions would each count the other's row as still enabled, so they
+/// take an advisory lock.
+pub(crate) async fn serialise_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    lock: i64,
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+            .bind(lock)
+            .fetch_all(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

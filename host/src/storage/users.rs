@@ -206,23 +206,6 @@ pub(crate) async fn revoked(
         .collect()
 }
 
-/// Serialise changes to who is an enabled superadmin (or which keys sign) within `conn`'s
-/// transaction. SQLite's writers already take turns (`BEGIN IMMEDIATE`); on PostgreSQL two
-/// transactions would each count the other's row as still enabled, so they take a lock.
-pub(crate) async fn serialise_in(
-    conn: &mut sqlx::AnyConnection,
-    backend: super::Backend,
-    lock: i64,
-) -> Result<(), sqlx::Error> {
-    if backend == super::Backend::Postgres {
-        sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-            .bind(lock)
-            .fetch_all(conn)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The advisory lock for changes to enabled superadmins.
 pub(crate) const SUPERADMINS_LOCK: i64 = 0x4e4f_5641_0001;
 
