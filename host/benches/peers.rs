@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-
 #[path = "shared/postgres.rs"]
 mod postgres;
 #[path = "shared/process.rs"]
