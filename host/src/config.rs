@@ -111,6 +111,15 @@ pub struct Config {
     /// on every replica needs it to start.
     #[arg(long, env = "NOVA_MASTER_KEY", global = true, hide_env_values = true)]
     pub master_key: Option<String>,
+
+    /// Where users reach this server, for links in mail (password resets).
+    #[arg(
+        long,
+        env = "NOVA_PUBLIC_URL",
+        default_value = "http://localhost:8080",
+        global = true
+    )]
+    pub public_url: String,
 }
 
 /// How workers take jobs from the queue.
@@ -236,6 +245,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             master_key: None,
+            public_url: "http://localhost:8080".into(),
             billing_webhook_secret: None,
             worker: WorkerConfig::default(),
             retention: crate::jobs::retention::Retention::default(),

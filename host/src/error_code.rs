@@ -88,6 +88,7 @@ codes! {
     TOO_MANY_CONCURRENT_CALLS,
     TENANT_NOT_FOUND,
     EVENT_NOT_FOUND,
+    EXPORT_NOT_FOUND,
     PAYMENT_NOT_FOUND,
     PIN_NOT_FOUND,
     PRESET_NOT_FOUND,
@@ -96,6 +97,12 @@ codes! {
     TOKEN_NOT_FOUND,
     USER_NOT_FOUND,
     VERSION_NOT_FOUND,
+    /// The export's bundle is not built yet (or its build failed).
+    EXPORT_NOT_READY,
+    /// The export's bundle was deleted after its 7 days.
+    EXPORT_EXPIRED,
+    /// A password reset link that is used, expired or unknown.
+    RESET_LINK_INVALID,
     /// This webhook delivery was already accepted.
     WEBHOOK_REPLAYED,
     WEBHOOK_SIGNATURE_INVALID,

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub(crate) mod error_code;
+pub mod exports;
 pub mod fuzzing;
 pub mod http;
 pub mod jobs;

@@ -56,6 +56,9 @@ pub struct Inner {
     pub(crate) revocations: std::sync::RwLock<std::collections::HashMap<String, Option<i64>>>,
     /// The token scrapes of `/metrics` may present (`--metrics-token`).
     pub(crate) metrics_token: Option<crate::http::scrape::MetricsToken>,
+    /// Where users reach this server, for links in mail (`--public-url`), without a
+    /// trailing slash.
+    pub(crate) public_url: String,
 }
 
 impl Deref for AppState {
@@ -116,6 +119,7 @@ impl AppState {
                 .filter(|s| !s.is_empty()),
             worker: config.worker,
             retention: config.retention,
+            public_url: config.public_url.trim_end_matches('/').to_string(),
             jobs_wake: Arc::new(tokio::sync::Notify::new()),
             mailer: crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?,
             maintenance: std::sync::RwLock::new(maintenance),

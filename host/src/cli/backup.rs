@@ -34,10 +34,10 @@ pub(crate) struct BackupArgs {
 pub(crate) struct RestoreArgs {
     /// A backup's manifest (`nova-….json`), or the backup file beside it.
     #[arg(long)]
-    from: PathBuf,
+    pub(crate) from: PathBuf,
     /// Replace a database that already holds data (its rows are lost).
     #[arg(long)]
-    force: bool,
+    pub(crate) force: bool,
 }
 
 /// What `nova backup` writes beside the backup file.

@@ -23,6 +23,9 @@ use crate::webhooks::signature;
 pub(crate) enum DrillCommand {
     /// Plan change, cancellation and failure drills; prints snapshots and writes a report.
     Billing(BillingArgs),
+    /// The monthly restore drill: the newest backup into a scratch database, its counts
+    /// checked, the outbox replayed and a POS sale run on it; writes a report.
+    Restore(super::restore_drill::RestoreDrillArgs),
     /// Exit non-zero when the newest drill report of an environment is older than allowed.
     Check(CheckArgs),
 }
@@ -52,14 +55,21 @@ pub(crate) struct CheckArgs {
     pub(crate) env: String,
     #[arg(long, default_value = "tests/drills/logs")]
     pub(crate) logs_dir: PathBuf,
-    /// Oldest acceptable report, in days.
-    #[arg(long, default_value_t = 7)]
-    pub(crate) max_age_days: u64,
+    /// Which drill: `billing` (weekly) or `restore` (monthly).
+    #[arg(long, default_value = "billing", value_parser = ["billing", "restore"])]
+    pub(crate) drill: String,
+    /// Oldest acceptable report, in days (default 7 for billing, 31 for restore).
+    #[arg(long)]
+    pub(crate) max_age_days: Option<u64>,
 }
 
-pub(crate) async fn run(command: DrillCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    config: &crate::config::Config,
+    command: DrillCommand,
+) -> anyhow::Result<()> {
     match command {
         DrillCommand::Billing(args) => billing(args).await,
+        DrillCommand::Restore(args) => super::restore_drill::run(config, args).await,
         DrillCommand::Check(args) => check(&args, crate::storage::now_ms() / 1000),
     }
 }
@@ -468,13 +478,19 @@ async fn billing(args: BillingArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The newest report's age in seconds, from its `YYYYMMDD-HHMMSS.md` name.
-fn newest_age(dir: &Path, now_secs: i64) -> anyhow::Result<Option<(String, i64)>> {
+/// Whether a report says its drill failed.
+fn failed(report: &Path) -> bool {
+    std::fs::read_to_string(report).is_ok_and(|text| text.contains("**Result:** FAIL"))
+}
+
+/// The newest report's age in seconds, from its `<prefix>YYYYMMDD-HHMMSS.md` name.
+fn newest_age(dir: &Path, prefix: &str, now_secs: i64) -> anyhow::Result<Option<(String, i64)>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(None);
     };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| Some(n.strip_prefix(prefix)?.to_string()))
         .filter(|n| n.len() == 18 && n.ends_with(".md"))
         .collect();
     names.sort();
@@ -493,26 +509,29 @@ fn newest_age(dir: &Path, now_secs: i64) -> anyhow::Result<Option<(String, i64)>
     let t = humantime::parse_rfc3339(&stamp)
         .with_context(|| format!("{name} is not YYYYMMDD-HHMMSS.md"))?;
     let secs = t.duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
-    Ok(Some((name, now_secs - secs)))
+    Ok(Some((format!("{prefix}{name}"), now_secs - secs)))
 }
 
 fn check(args: &CheckArgs, now_secs: i64) -> anyhow::Result<()> {
     let dir = args.logs_dir.join(&args.env);
-    let max = args.max_age_days as i64 * 86_400;
-    match newest_age(&dir, now_secs)? {
-        None => anyhow::bail!("no drill reports in {}", dir.display()),
+    let (prefix, default_days) = match args.drill.as_str() {
+        "restore" => ("restore-", 31),
+        _ => ("", 7),
+    };
+    let days = args.max_age_days.unwrap_or(default_days);
+    let max = days as i64 * 86_400;
+    let what = format!("{} {} drill report", args.env, args.drill);
+    match newest_age(&dir, prefix, now_secs)? {
+        None => anyhow::bail!("no {} drill reports in {}", args.drill, dir.display()),
         Some((name, age)) if age > max => anyhow::bail!(
-            "the newest {} drill report ({name}) is {} days old; the limit is {}",
-            args.env,
+            "the newest {what} ({name}) is {} days old; the limit is {days}",
             age / 86_400,
-            args.max_age_days
         ),
+        Some((name, _)) if failed(&dir.join(&name)) => {
+            anyhow::bail!("the newest {what} ({name}) says the drill failed")
+        }
         Some((name, age)) => {
-            println!(
-                "{} drill report {name} is {} hours old: fresh",
-                args.env,
-                age / 3600
-            );
+            println!("{what} {name} is {} hours old: fresh", age / 3600);
             Ok(())
         }
     }
@@ -539,7 +558,8 @@ mod tests {
         let args = CheckArgs {
             env: "staging".into(),
             logs_dir: dir.path().to_path_buf(),
-            max_age_days: 7,
+            drill: "billing".into(),
+            max_age_days: Some(7),
         };
         assert!(check(&args, 1_800_000_000).is_err(), "no reports");
         std::fs::create_dir_all(dir.path().join("staging")).unwrap();
@@ -550,5 +570,28 @@ mod tests {
         assert!(check(&args, at + 8 * 86_400).is_err());
         std::fs::write(dir.path().join("staging/20270117-080000.md"), "x").unwrap();
         assert!(check(&args, at + 8 * 86_400).is_ok(), "the newest counts");
+
+        // Restore reports are told apart by name, and kept a month by default.
+        let restore = CheckArgs {
+            drill: "restore".into(),
+            max_age_days: None,
+            ..args
+        };
+        assert!(
+            check(&restore, at).is_err(),
+            "billing reports are not restore reports"
+        );
+        std::fs::write(dir.path().join("staging/restore-20270110-080000.md"), "x").unwrap();
+        assert!(check(&restore, at + 30 * 86_400).is_ok());
+        assert!(check(&restore, at + 32 * 86_400).is_err());
+        std::fs::write(
+            dir.path().join("staging/restore-20270111-080000.md"),
+            "- **Result:** FAIL\n",
+        )
+        .unwrap();
+        assert!(
+            check(&restore, at + 86_400).is_err(),
+            "a failed drill is no evidence"
+        );
     }
 }

@@ -5,7 +5,9 @@ mod backup;
 mod baseline;
 mod dev;
 mod drill;
+mod export;
 mod install;
+mod restore_drill;
 mod sample_data;
 mod sandbox;
 mod scaffold;
@@ -42,6 +44,11 @@ pub(crate) enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty database (`--force` replaces one), then migrate.
     Restore(backup::RestoreArgs),
+    /// Read a tenant export bundle without a server.
+    Export {
+        #[command(subcommand)]
+        command: export::ExportCommand,
+    },
     /// Manage superadmins.
     Superadmin {
         #[command(subcommand)]
@@ -290,7 +297,8 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             state.db.close().await;
             Ok(())
         }
-        Command::Drill { command } => drill::run(command).await,
+        Command::Drill { command } => drill::run(&cli.config, command).await,
+        Command::Export { command } => export::run(command),
         Command::Billing {
             command: BillingCommand::Replay { id },
         } => {

@@ -5,6 +5,7 @@ pub(crate) mod billing;
 pub(crate) mod client;
 pub(crate) mod console;
 pub(crate) mod error;
+pub(crate) mod exports;
 pub(crate) mod extract;
 pub(crate) mod health;
 pub mod json;
@@ -12,6 +13,7 @@ pub mod login;
 pub(crate) mod me;
 pub(crate) mod openapi;
 pub(crate) mod parse_errors;
+pub(crate) mod password_reset;
 pub(crate) mod payments_webhook;
 pub(crate) mod portal;
 pub(crate) mod query;
@@ -84,8 +86,12 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             "/v1/superadmin",
             superadmin::router()
                 .merge(billing::superadmin_router())
-                .merge(support::superadmin_router()),
+                .merge(support::superadmin_router())
+                .merge(exports::superadmin_router())
+                .merge(password_reset::superadmin_router()),
         )
+        .merge(password_reset::public_router())
+        .merge(exports::portal_router())
         .routes(routes!(support::announce))
         .routes(routes!(support::tenant_announcements))
         .routes(routes!(billing::intake))

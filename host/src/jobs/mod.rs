@@ -3,6 +3,7 @@
 //! held by one at a time under a lease.
 
 mod apply_billing;
+mod build_export;
 mod deliver_mail;
 pub mod retention;
 
@@ -10,10 +11,10 @@ use std::time::Duration;
 
 use crate::app::AppState;
 use crate::storage::outbox::{self, Claimed};
-use crate::storage::{mail, now_ms};
+use crate::storage::{exports, mail, now_ms};
 
 /// The queues workers serve, in the order they are looked at.
-pub(crate) const QUEUES: [&str; 2] = [crate::billing::QUEUE, mail::QUEUE];
+pub(crate) const QUEUES: [&str; 3] = [crate::billing::QUEUE, mail::QUEUE, exports::QUEUE];
 /// Longest an idle worker sleeps before looking again without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Longest wait between two attempts.
@@ -111,6 +112,7 @@ pub async fn process(state: &AppState, worker_id: &str, job: Claimed) {
         match job.queue.as_str() {
             crate::billing::QUEUE => apply_billing::process(state, worker_id, job).await,
             mail::QUEUE => deliver_mail::process(state, worker_id, job).await,
+            exports::QUEUE => build_export::process(state, worker_id, job).await,
             other => {
                 tracing::error!(queue = other, job = %job.id, "a job on a queue no worker serves")
             }

@@ -2,7 +2,9 @@
 //! audit events, webhook deliveries, sent mail, finished jobs), in small batches that each
 //! commit on their own, so no prune holds a lock for long. What a job still needs is never
 //! pruned: queued mail, and jobs not done (pending, retrying, or failed and waiting for an
-//! operator to retry them), are kept whatever their age.
+//! operator to retry them), are kept whatever their age; so are the invocation records and
+//! audit events of a tenant whose export is being built. Export bundles past their 7 days are
+//! deleted here too.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::app::AppState;
+use crate::storage::plans::Plan;
 use crate::storage::{Db, now_ms};
 
 /// How long each kind of row is kept.
@@ -64,13 +67,13 @@ const RULES: [Rule; 5] = [
         table: "invocations",
         key: "id",
         age: "created_at",
-        only: "",
+        only: EXPORTING,
     },
     Rule {
         table: "audit_events",
         key: "id",
         age: "created_at",
-        only: "",
+        only: EXPORTING,
     },
     Rule {
         table: "webhook_deliveries",
@@ -92,6 +95,10 @@ const RULES: [Rule; 5] = [
     },
 ];
 
+/// Rows of a tenant whose export is pending stay until the bundle holds them.
+const EXPORTING: &str = "AND NOT EXISTS (SELECT 1 FROM tenant_exports e \
+     WHERE e.status = 'pending' AND e.tenant_id = t.tenant_id)";
+
 /// The shortest time a webhook delivery is kept: well past the signatures' tolerance, so a
 /// delivery pruned too early can never be replayed into an accepted one.
 const MIN_DELIVERIES: Duration = Duration::from_secs(3600);
@@ -108,38 +115,104 @@ impl Retention {
     }
 }
 
-/// Prune every kind of row older than its period as of `now_ms`: rows deleted per table.
+/// One pass of a rule: rows older than `before`, of the tenants on `plan`, or (`None`) of
+/// those on no plan that keeps the rows longer.
+struct Pass {
+    before: i64,
+    plan: Option<String>,
+}
+
+/// Tenants on no plan that keeps this kind of row longer (`$3…` are those plans).
+fn not_on(plans: usize) -> String {
+    if plans == 0 {
+        return String::new();
+    }
+    let list: Vec<String> = (0..plans).map(|i| format!("${}", i + 3)).collect();
+    format!(
+        "AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = t.tenant_id \
+         AND s.status <> 'canceled' AND s.plan_id IN ({}))",
+        list.join(", ")
+    )
+}
+
+/// Tenants on plan `$3`.
+const ON_PLAN: &str = "AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = t.tenant_id \
+     AND s.status <> 'canceled' AND s.plan_id = $3)";
+
+/// Plans keeping `table`'s rows longer than `default`: (plan id, period).
+fn longer(plans: &[Plan], table: &str, default: Duration) -> Vec<(String, Duration)> {
+    plans
+        .iter()
+        .filter_map(|p| {
+            let keep = p.entitlements.retention.as_ref()?;
+            let days = match table {
+                "invocations" => keep.invocations_days?,
+                "audit_events" => keep.audit_days?,
+                _ => return None,
+            };
+            let period = Duration::from_secs(u64::from(days) * 24 * 3600);
+            (period > default).then(|| (p.id.clone(), period))
+        })
+        .collect()
+}
+
+fn cutoff(now_ms: i64, period: Duration) -> i64 {
+    now_ms.saturating_sub(i64::try_from(period.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Prune every kind of row older than its period as of `now_ms` (a tenant's plan may keep
+/// invocation records and audit events longer): rows deleted per table.
 pub async fn prune_once(
     db: &Db,
     keep: &Retention,
     now_ms: i64,
 ) -> Result<BTreeMap<&'static str, u64>, sqlx::Error> {
+    let plans = crate::storage::plans::list(db).await?;
     let mut pruned = BTreeMap::new();
     for rule in &RULES {
-        let period = i64::try_from(keep.period(rule.table).as_millis()).unwrap_or(i64::MAX);
-        let before = now_ms.saturating_sub(period);
-        // The oldest first, a batch at a time, through the age index.
-        let sql = format!(
-            "DELETE FROM {t} WHERE ({k}) IN (SELECT {k} FROM {t} WHERE {a} < $1 {o} ORDER BY {a} LIMIT $2)",
-            t = rule.table,
-            k = rule.key,
-            a = rule.age,
-            o = rule.only,
-        );
+        let default = keep.period(rule.table);
+        let longer = longer(&plans, rule.table, default);
+        let others = not_on(longer.len());
+        let mut passes = vec![Pass {
+            before: cutoff(now_ms, default),
+            plan: None,
+        }];
+        passes.extend(longer.iter().map(|(plan, period)| Pass {
+            before: cutoff(now_ms, *period),
+            plan: Some(plan.clone()),
+        }));
         let mut total = 0;
-        loop {
-            let n = sqlx::query(&sql)
-                .bind(before)
-                .bind(BATCH)
-                .execute(db.pool())
-                .await?
-                .rows_affected();
-            total += n;
-            if n < BATCH as u64 {
-                break;
+        for pass in &passes {
+            let tenants = match pass.plan {
+                Some(_) => ON_PLAN,
+                None => &others,
+            };
+            // The oldest first, a batch at a time, through the age index.
+            let sql = format!(
+                "DELETE FROM {t} WHERE ({k}) IN (SELECT {k} FROM {t} AS t WHERE {a} < $1 {o} {tenants} ORDER BY {a} LIMIT $2)",
+                t = rule.table,
+                k = rule.key,
+                a = rule.age,
+                o = rule.only,
+            );
+            loop {
+                let mut query = sqlx::query(&sql).bind(pass.before).bind(BATCH);
+                match &pass.plan {
+                    Some(plan) => query = query.bind(plan.clone()),
+                    None => {
+                        for (plan, _) in &longer {
+                            query = query.bind(plan.clone());
+                        }
+                    }
+                }
+                let n = query.execute(db.pool()).await?.rows_affected();
+                total += n;
+                if n < BATCH as u64 {
+                    break;
+                }
+                // Let the calls waiting on the database go first.
+                tokio::task::yield_now().await;
             }
-            // Let the calls waiting on the database go first.
-            tokio::task::yield_now().await;
         }
         if total > 0 {
             metrics::counter!("nova_retention_pruned_rows_total", "table" => rule.table)
@@ -147,6 +220,10 @@ pub async fn prune_once(
         }
         pruned.insert(rule.table, total);
     }
+    pruned.insert(
+        "tenant_exports",
+        crate::exports::expire_due(db, now_ms).await?,
+    );
     Ok(pruned)
 }
 

@@ -25,6 +25,19 @@ pub(crate) struct Entitlements {
     pub(crate) modules: Vec<String>,
     pub(crate) feature_flags: Vec<String>,
     pub(crate) limits: PlanLimits,
+    /// Keeping periods longer than the platform's defaults; absent keeps the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retention: Option<PlanRetention>,
+}
+
+/// How long a plan's tenants' records are kept, in days, when longer than the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlanRetention {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) invocations_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audit_days: Option<u32>,
 }
 
 /// A plan as the API shows it.

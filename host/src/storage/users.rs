@@ -275,3 +275,18 @@ pub(crate) async fn restore_superadmin_in(
     .await?;
     row.map(|r| r.try_get("id")).transpose()
 }
+
+/// Give `user` a new password hash; every token issued before now stops working.
+pub(crate) async fn set_password_in(
+    conn: &mut sqlx::AnyConnection,
+    user: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, tokens_valid_after = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now_ms())
+        .bind(user)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -516,8 +516,169 @@ async fn signing_keys_are_sealed_with_the_master_key(backend: Backend) {
     );
 }
 
+/// A tenant user's id and email, and the token in the newest mail sent to them.
+async fn reset_token(server: &TestServer, email: &str) -> String {
+    let body: String = sqlx::query_scalar(
+        "SELECT body FROM mail_outbox WHERE to_addr = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(email)
+    .fetch_one(server.db().pool())
+    .await
+    .unwrap();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with("http://nova.test/app/reset.html#token="))
+        .unwrap_or_else(|| panic!("no reset link in {body}"));
+    link.rsplit('=').next().unwrap().to_string()
+}
+
+async fn reset(server: &TestServer, token: &str, password: &str) -> (u16, Value) {
+    let resp = server
+        .http
+        .post(server.url("/auth/password-reset"))
+        .json(&json!({"token": token, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Password reset links: sent by a superadmin only, they work once, expire, and a reset
+/// signs the user out everywhere.
+async fn reset_links_work_once_and_expire(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, staff) = server.tenant(&admin, "Reset Diner").await;
+    let (id, email): (String, String) =
+        sqlx::query_as("SELECT id, email FROM users WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap();
+    let send = format!("/v1/superadmin/users/{id}/password-reset");
+    let (status, _) = server.send(Method::POST, &staff, &send, &json!({})).await;
+    assert_eq!(status, 403, "staff cannot send reset links");
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            "/v1/superadmin/users/nobody/password-reset",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, sent) = server.send(Method::POST, &admin, &send, &json!({})).await;
+    assert_eq!(
+        (status, sent["email"].as_str()),
+        (202, Some(email.as_str())),
+        "{sent}"
+    );
+    let token = reset_token(&server, &email).await;
+
+    // A weak password does not use the link up; a wrong token does nothing.
+    let (status, body) = reset(&server, &token, "short").await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("password"))
+    );
+    let (status, body) = reset(&server, &"0".repeat(64), "a-new-password").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("RESET_LINK_INVALID"))
+    );
+
+    let (status, _) = reset(&server, &token, "a-new-password").await;
+    assert_eq!(status, 204);
+    let (status, _) = server.get(&staff, "/v1/portal/me").await;
+    assert_eq!(status, 401, "the token from before the reset is dead");
+    let resp = server
+        .http
+        .post(server.url("/auth/login"))
+        .json(&json!({"email": email, "password": "staff-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "the old password is gone");
+    let fresh = server.login(&email, "a-new-password").await;
+    assert_eq!(server.get(&fresh, "/v1/portal/me").await.0, 200);
+    let (status, body) = reset(&server, &token, "another-password").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("RESET_LINK_INVALID")),
+        "a link works once"
+    );
+
+    // A link past its hour is refused.
+    server.send(Method::POST, &admin, &send, &json!({})).await;
+    let late = reset_token(&server, &email).await;
+    sqlx::query("UPDATE password_resets SET expires_at = $1 WHERE used_at IS NULL")
+        .bind(nova::storage::now_ms() - 1)
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    let (status, _) = reset(&server, &late, "another-password").await;
+    assert_eq!(status, 400);
+    server.login(&email, "a-new-password").await;
+
+    let count = |action: &'static str| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+            .bind(action)
+            .fetch_one(server.db().pool())
+    };
+    assert_eq!(count("user.password_reset_sent").await.unwrap(), 2);
+    assert_eq!(count("user.password_reset").await.unwrap(), 1);
+}
+
+/// The page a reset mail links to, in a real browser: it sets the password and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reset_page_sets_a_new_password() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server.superadmin().await;
+    let (tenant, _) = server.tenant(&admin, "Reset Page").await;
+    let (id, email): (String, String) =
+        sqlx::query_as("SELECT id, email FROM users WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap();
+    let send = format!("/v1/superadmin/users/{id}/password-reset");
+    assert_eq!(
+        server.send(Method::POST, &admin, &send, &json!({})).await.0,
+        202
+    );
+    let token = reset_token(&server, &email).await;
+
+    let b = common::browser::Browser::start("reset").await;
+    b.goto(&server.url(&format!("/app/reset.html#token={token}")))
+        .await;
+    b.see("Choose a new password").await;
+    // The token leaves the address bar at once.
+    assert!(
+        !b.client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains(&token)
+    );
+    b.fill("#f-password", "page-password-1").await;
+    b.fill("#f-again", "page-password-2").await;
+    b.click("form#reset button[type=submit]").await;
+    b.see("The two passwords differ.").await;
+    b.fill("#f-again", "page-password-1").await;
+    b.shot("form").await;
+    b.click("form#reset button[type=submit]").await;
+    b.see("Your password is changed").await;
+    b.shot("done").await;
+    assert!(b.page_errors().await.is_empty());
+    b.close().await;
+    server.login(&email, "page-password-1").await;
+}
+
 both_backends!(
     superadmins_come_and_go_but_the_last_stays,
     service_tokens_expire_and_show_their_last_use,
-    signing_keys_are_sealed_with_the_master_key
+    signing_keys_are_sealed_with_the_master_key,
+    reset_links_work_once_and_expire
 );

@@ -270,7 +270,151 @@ async fn workers_take_scheduled_backups_and_keep_the_newest(backend: Backend) {
     assert!(said.contains("restored"), "{said}");
 }
 
+/// `nova drill restore` through the real binary: the newest backup goes into a scratch
+/// database, the outbox it held is replayed, a POS sale settles on the restored data, and the
+/// report says so (and `nova drill check` accepts it). A damaged backup fails the drill, and
+/// `drill check` then refuses it as evidence.
+async fn the_restore_drill_passes_on_a_good_backup_and_fails_on_a_damaged_one(backend: Backend) {
+    let nova = Nova::new(backend).await;
+    nova.run(&["migrate"]);
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@drill.test",
+        "--password",
+        "ops-password-1",
+    ]);
+    // A mail waiting in the outbox when the backup is taken: the drill must send it.
+    let db = db_of(&nova).await;
+    let now = nova::storage::now_ms();
+    for sql in [
+        format!(
+            "INSERT INTO mail_outbox (id, to_addr, subject, body, status, attempts, created_at) VALUES ('m-drill', 'ops@drill.test', 's', 'b', 'queued', 0, {now})"
+        ),
+        format!(
+            "INSERT INTO outbox (id, queue, ref_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ('j-drill', 'mail:send', 'm-drill', 'pending', 0, {now}, {now}, {now})"
+        ),
+    ] {
+        sqlx::query(&sql).execute(db.pool()).await.unwrap();
+    }
+    db.close().await;
+    let backups = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    nova.run(&["backup", "--to", backups.path().to_str().unwrap()]);
+    let drill = [
+        "drill",
+        "restore",
+        "--backups",
+        backups.path().to_str().unwrap(),
+        "--logs-dir",
+        logs.path().to_str().unwrap(),
+        "--env",
+        "test",
+    ];
+    let said = nova.run(&drill);
+    assert!(said.contains("pos-sale smoke passed"), "{said}");
+    let reports = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(dir.join("test"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        found.sort();
+        found
+    };
+    let first = reports(logs.path());
+    assert_eq!(first.len(), 1);
+    let report = std::fs::read_to_string(&first[0]).unwrap();
+    assert!(
+        first[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("restore-")
+    );
+    for line in [
+        "**Result:** PASS",
+        "every table's rows match the manifest",
+        "outbox replayed: 1 due jobs run",
+        "POS sale smoke passed on the restored data",
+    ] {
+        assert!(report.contains(line), "{line} in {report}");
+    }
+    let check = [
+        "drill",
+        "check",
+        "--env",
+        "test",
+        "--drill",
+        "restore",
+        "--logs-dir",
+        logs.path().to_str().unwrap(),
+    ];
+    assert!(nova.run(&check).contains("fresh"));
+    // The drill works on a copy: the source still holds its queued job and no drill tenant.
+    let db = db_of(&nova).await;
+    let (pending, drill_tenants): (i64, i64) = (
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap(),
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE name LIKE 'Restore drill%'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap(),
+    );
+    assert_eq!((pending, drill_tenants), (1, 0));
+    if backend == Backend::Postgres {
+        let scratch: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'nova_drill_%'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(scratch, 0, "the scratch database is dropped");
+    }
+    db.close().await;
+
+    // One byte changed in the backup: the drill fails, says why, and its report is no
+    // evidence for `drill check`. Report names carry the second; a new one needs a new second.
+    let file = std::fs::read_dir(backups.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e != "json"))
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let started = std::time::SystemTime::now();
+    while first[0].file_name().unwrap().to_str().unwrap()
+        >= format!(
+            "restore-{}.md",
+            jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S")
+        )
+        .as_str()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(started.elapsed().unwrap().as_secs() < 5);
+    }
+    let out = nova.command().args(drill).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not match its manifest"), "{err}");
+    let second = reports(logs.path());
+    assert_eq!(second.len(), 2);
+    assert!(
+        std::fs::read_to_string(&second[1])
+            .unwrap()
+            .contains("**Result:** FAIL")
+    );
+    let out = nova.command().args(check).output().unwrap();
+    assert!(!out.status.success(), "a failed drill is not evidence");
+}
+
 both_backends!(
     backup_under_writes_restores_what_was_acknowledged,
-    workers_take_scheduled_backups_and_keep_the_newest
+    workers_take_scheduled_backups_and_keep_the_newest,
+    the_restore_drill_passes_on_a_good_backup_and_fails_on_a_damaged_one
 );

@@ -25,6 +25,7 @@ mod console_changes;
 mod contract_0_1;
 mod crash;
 mod deploy_manifests;
+mod exports;
 mod fuzz_smoke;
 mod grants;
 mod hostile;

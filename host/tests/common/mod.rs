@@ -197,6 +197,7 @@ impl TestServer {
             trusted_proxies: Vec::new(),
             metrics_token: Some(METRICS_TOKEN.into()),
             master_key: None,
+            public_url: "http://nova.test".into(),
             billing_webhook_secret: Some(BILLING_SECRET.into()),
             worker: WorkerConfig {
                 lease_ms: 2_000,
