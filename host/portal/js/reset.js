@@ -4,6 +4,12 @@
 import { api } from "./api.js";
 import { field, formError, h, show } from "./dom.js";
 
+// The same error log the portal keeps, for its browser tests.
+window.novaConsoleErrors = [];
+window.addEventListener("error", (e) => window.novaConsoleErrors.push(`error: ${e.message}`));
+window.addEventListener("unhandledrejection", (e) => window.novaConsoleErrors.push(`rejection: ${e.reason}`));
+document.addEventListener("securitypolicyviolation", (e) => window.novaConsoleErrors.push(`csp: ${e.violatedDirective} ${e.blockedURI}`));
+
 const main = document.getElementById("main");
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 history.replaceState(null, "", location.pathname);

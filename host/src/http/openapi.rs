@@ -41,6 +41,7 @@ const PUBLIC: &[&str] = &[
     "/health",
     "/readyz",
     "/auth/login",
+    "/auth/password-reset",
     "/v1/registrations",
     // Signed by their senders (HMAC), not by a token.
     "/billing/webhooks/sandbox",

@@ -671,7 +671,7 @@ async fn the_reset_page_sets_a_new_password() {
     b.click("form#reset button[type=submit]").await;
     b.see("Your password is changed").await;
     b.shot("done").await;
-    assert!(b.page_errors().await.is_empty());
+    assert_eq!(b.page_errors().await, Vec::<String>::new());
     b.close().await;
     server.login(&email, "page-password-1").await;
 }

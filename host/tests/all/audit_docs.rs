@@ -5,6 +5,7 @@
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use common::{Backend, TestServer, guests};
 use reqwest::Method;
@@ -234,6 +235,67 @@ async fn the_documented_payloads_are_written(backend: Backend) {
     )
     .await;
 
+    // A password reset link, used; a tenant export, built and downloaded.
+    let (user_id, email): (String, String) =
+        sqlx::query_as("SELECT id, email FROM users WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap();
+    ok(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("/v1/superadmin/users/{user_id}/password-reset"),
+        json!({}),
+    )
+    .await;
+    let mail: String = sqlx::query_scalar("SELECT body FROM mail_outbox WHERE to_addr = $1")
+        .bind(&email)
+        .fetch_one(server.db().pool())
+        .await
+        .unwrap();
+    let link = mail.split("#token=").nth(1).unwrap();
+    let reset_token: String = link.chars().take_while(char::is_ascii_hexdigit).collect();
+    let (status, _) = server
+        .send(
+            Method::POST,
+            "",
+            "/auth/password-reset",
+            &json!({"token": reset_token, "password": "a-new-password"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let _worker = server.spawn_worker("audit-docs");
+    let export = ok(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("{t}/exports"),
+        json!({"passphrase": "a long passphrase"}),
+    )
+    .await;
+    let export = format!("{t}/exports/{}", export["id"].as_str().unwrap());
+    let started = Instant::now();
+    while ok(&server, &admin, Method::GET, &export, Value::Null).await["status"] == "pending" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the export is not built"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = server
+        .http
+        .get(server.url(&format!("{export}/download")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    nova::exports::expire_due(server.db(), nova::storage::now_ms() + 8 * 24 * 3600 * 1000)
+        .await
+        .unwrap();
+
     let events = ok(
         &server,
         &admin,
@@ -246,7 +308,8 @@ async fn the_documented_payloads_are_written(backend: Backend) {
     for e in events["events"].as_array().unwrap() {
         // Modules' own actions (`pos.…`) are the modules' to document.
         if e["module"] != "superadmin"
-            && !matches!(e["action"].as_str(), Some(a) if ["capability.denied", "outbound.denied", "portal.view_invalid", "auth.login_failed", "auth.login_rate_limited"].contains(&a))
+            && e["module"] != "exports"
+            && !matches!(e["action"].as_str(), Some(a) if ["capability.denied", "outbound.denied", "portal.view_invalid", "auth.login_failed", "auth.login_rate_limited", "user.password_reset"].contains(&a))
         {
             continue;
         }
