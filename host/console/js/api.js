@@ -84,3 +84,28 @@ export function withQuery(path, params) {
   const s = q.toString();
   return s ? `${path}?${s}` : path;
 }
+
+/** GET `path` as bytes and hand them to the browser as the file `name` (a bundle to save). */
+export async function download(path, name) {
+  const headers = {};
+  const token = session.token();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const resp = await fetch(path, { headers, credentials: "omit" });
+  if (!resp.ok) {
+    let json = null;
+    try {
+      json = await resp.json();
+    } catch {
+      json = null;
+    }
+    throw new ApiError(resp.status, json);
+  }
+  const url = URL.createObjectURL(await resp.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

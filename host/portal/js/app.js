@@ -6,6 +6,7 @@
 import { api, session, whenExpired } from "./api.js";
 import { errorBox, flashPending, h, show } from "./dom.js";
 import { renderView, viewHref } from "./render.js";
+import { exportPanel } from "./exports.js";
 import { signIn } from "./signin.js";
 
 const main = document.getElementById("main");
@@ -59,6 +60,7 @@ function header(current) {
     const title = s.error ? m : s.title;
     entries.push([viewHref(m, s.error ? "" : s.home), title, current.startsWith(`#/m/${encodeURIComponent(m)}`)]);
   }
+  if (known.me.user.role === "admin") entries.push(["#/data", "Your data", current === "#/data"]);
   show(nav, h("ul", {}, entries.map(([href, label, here]) => h("li", {}, h("a", { href, "aria-current": here ? "page" : null }, label)))));
   const out = h("button", { type: "button", class: "link", id: "sign-out" }, "Sign out");
   out.addEventListener("click", () => {
@@ -171,6 +173,9 @@ async function route() {
   main.focus();
   const parts = path.split("/").slice(1).map(decodeURIComponent);
   if (parts[0] === "m" && parts[1]) return screen(parts[1], parts[2] || "", params);
+  if (parts[0] === "data" && known.me.user.role === "admin") {
+    return show(main, h("h1", {}, "Your data"), exportPanel("/v1/portal/me/exports"));
+  }
   if (parts[0] === "" || parts[0] === undefined) return home();
   show(main, h("h1", {}, "Not found"), h("p", {}, "There is no such page. ", h("a", { href: "#/" }, "Go to the start page")));
 }

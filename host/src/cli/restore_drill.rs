@@ -242,6 +242,8 @@ async fn drill(
         )
         .await
     });
+    // Counted before the worker starts, which may run them at once.
+    let due = due_jobs(&state.db).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(crate::jobs::run(
         state.clone(),
@@ -251,7 +253,7 @@ async fn drill(
         },
     ));
     let checked = async {
-        replay(&state.db, args, found).await?;
+        replay(&state.db, due, args, found).await?;
         smoke(&state.db, &base, args, found).await
     }
     .await;
@@ -273,9 +275,13 @@ async fn due_jobs(db: &Db) -> anyhow::Result<i64> {
 }
 
 /// Wait for the worker to work through what the outbox held when the backup was taken.
-async fn replay(db: &Db, args: &RestoreDrillArgs, found: &mut Findings) -> anyhow::Result<()> {
+async fn replay(
+    db: &Db,
+    before: i64,
+    args: &RestoreDrillArgs,
+    found: &mut Findings,
+) -> anyhow::Result<()> {
     let t = Instant::now();
-    let before = due_jobs(db).await?;
     let deadline = t + Duration::from_secs(args.timeout_secs);
     loop {
         let left = due_jobs(db).await?;

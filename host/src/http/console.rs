@@ -18,6 +18,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("js/api.js", include_str!("../../console/js/api.js")),
     ("js/dom.js", include_str!("../../console/js/dom.js")),
     ("js/signin.js", include_str!("../../console/js/signin.js")),
+    ("js/exports.js", include_str!("../../console/js/exports.js")),
     (
         "js/pages/login.js",
         include_str!("../../console/js/pages/login.js"),

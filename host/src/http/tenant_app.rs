@@ -20,6 +20,7 @@ const ASSETS: &[(&str, &str)] = &[
     ("js/api.js", include_str!("../../console/js/api.js")),
     ("js/dom.js", include_str!("../../console/js/dom.js")),
     ("js/signin.js", include_str!("../../console/js/signin.js")),
+    ("js/exports.js", include_str!("../../console/js/exports.js")),
     ("reset.html", include_str!("../../portal/reset.html")),
     ("js/reset.js", include_str!("../../portal/js/reset.js")),
 ];

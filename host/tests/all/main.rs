@@ -21,6 +21,7 @@ mod cli_e2e;
 mod clock;
 mod concurrency;
 mod console;
+mod console_access;
 mod console_changes;
 mod contract_0_1;
 mod crash;

@@ -1,5 +1,6 @@
 import { api, withQuery } from "../api.js";
 import { confirmAction, errorBox, field, flash, formError, h, show, table } from "../dom.js";
+import { exportPanel } from "../exports.js";
 
 const base = (id) => `/v1/superadmin/tenants/${encodeURIComponent(id)}`;
 
@@ -44,6 +45,7 @@ export async function tenant(main, id) {
     h("section", { "aria-labelledby": "plan-h" }, h("h2", { id: "plan-h" }, "Plan"), planForm(row, plans.plans, reload)),
     h("section", { "aria-labelledby": "users-h" }, h("h2", { id: "users-h" }, "Users"), userSection(row, users.users, reload)),
     h("section", { "aria-labelledby": "tokens-h" }, h("h2", { id: "tokens-h" }, "Service tokens"), tokenSection(row, tokens.tokens, reload)),
+    h("section", { "aria-labelledby": "export-h" }, h("h2", { id: "export-h" }, "Export"), exportPanel(`${base(id)}/exports`)),
   );
 }
 
@@ -220,17 +222,61 @@ function planForm(row, plans, reload) {
   return h("div", {}, form, cancel);
 }
 
-/** Who can sign in to the tenant's portal, and adding someone. */
+/** Who can sign in to the tenant's portal: disable or enable them, send a reset link, add someone. */
 function userSection(row, users, reload) {
+  const status = h("div", { class: "form-error", id: "users-status" });
+  const act = async (question, consequence, call, done) => {
+    if (!(await confirmAction(question, consequence))) return;
+    try {
+      await call();
+      flash(done);
+      await reload();
+    } catch (err) {
+      show(status, errorBox(err));
+    }
+  };
+  const actions = (u) =>
+    h(
+      "span",
+      { class: "actions" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link",
+          "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.email}`,
+          onclick: () =>
+            u.disabled
+              ? act(`Enable ${u.email}?`, "They can sign in again; tokens from before stay dead.", () => api("PUT", `/v1/superadmin/users/${encodeURIComponent(u.id)}/status`, { disabled: false }), `${u.email} is enabled.`)
+              : act(`Disable ${u.email}?`, "They cannot sign in, and every token they hold stops working at once.", () => api("PUT", `/v1/superadmin/users/${encodeURIComponent(u.id)}/status`, { disabled: true }), `${u.email} is disabled.`),
+        },
+        u.disabled ? "Enable" : "Disable",
+      ),
+      " ",
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link",
+          "aria-label": `Send ${u.email} a password reset link`,
+          onclick: () =>
+            act(`Mail ${u.email} a password reset link?`, "The link works once, for an hour; using it signs them out everywhere.", () => api("POST", `/v1/superadmin/users/${encodeURIComponent(u.id)}/password-reset`), `A reset link is on its way to ${u.email}.`),
+        },
+        "Send reset link",
+      ),
+    );
   return h(
     "div",
     {},
+    status,
     table(
       [
         ["Email", (u) => u.email],
         ["Role", (u) => u.role],
+        ["Status", (u) => (u.disabled ? "disabled" : "active")],
         ["Added", (u) => u.createdAt.slice(0, 10)],
         ["Last sign-in", (u) => (u.lastLoginAt ? u.lastLoginAt.replace("T", " ").slice(0, 16) : "never")],
+        ["", actions],
       ],
       users,
       "No users yet: add the restaurant's admin below.",
@@ -262,13 +308,16 @@ function userForm(row, reload) {
 function tokenSection(row, tokens, reload) {
   const status = h("div", { class: "form-error" });
   const name = h("input", { name: "name", required: true, maxlength: 100 });
-  const form = h("form", { class: "inline" }, h("div", { class: "form-error" }), field("New token's name", name), h("button", { type: "submit" }, "Create token"));
+  const days = h("input", { name: "expiresInDays", type: "number", min: 1, max: 3650, placeholder: "never" });
+  const form = h("form", { class: "inline" }, h("div", { class: "form-error" }), field("New token's name", name), field("Expires in (days)", days), h("button", { type: "submit" }, "Create token"));
   const secret = h("div", { role: "status" });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     formError(form, null);
     try {
-      const t = await api("POST", `${base(row.id)}/service-tokens`, { name: name.value });
+      const body = { name: name.value };
+      if (days.value) body.expiresInDays = Number(days.value);
+      const t = await api("POST", `${base(row.id)}/service-tokens`, body);
       await reload();
       // Shown once: it is stored hashed and cannot be read again.
       const shown = document.getElementById("token-secret");
@@ -310,6 +359,7 @@ function tokenSection(row, tokens, reload) {
         ["Name", (t) => t.name],
         ["Created", (t) => `${t.createdAt.slice(0, 10)}${t.createdBy ? ` by ${t.createdBy}` : ""}`],
         ["Last used", (t) => (t.lastUsedAt ? t.lastUsedAt.replace("T", " ").slice(0, 16) : "never")],
+        ["Expires", (t) => (t.expiresAt ? t.expiresAt.slice(0, 10) : "never")],
         ["", revoke],
       ],
       tokens,
