@@ -516,7 +516,7 @@ async fn signing_keys_are_sealed_with_the_master_key(backend: Backend) {
     );
 }
 
-/// A tenant user's id and email, and the token in the newest mail sent to them.
+/// The token in the newest reset mail sent to `email`.
 async fn reset_token(server: &TestServer, email: &str) -> String {
     let body: String = sqlx::query_scalar(
         "SELECT body FROM mail_outbox WHERE to_addr = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -530,6 +530,17 @@ async fn reset_token(server: &TestServer, email: &str) -> String {
         .find(|w| w.starts_with("http://nova.test/app/reset.html#token="))
         .unwrap_or_else(|| panic!("no reset link in {body}"));
     link.rsplit('=').next().unwrap().to_string()
+}
+
+/// The email of `tenant`'s one user and the route that mails them a reset link.
+async fn staff_reset_route(server: &TestServer, tenant: &str) -> (String, String) {
+    let (id, email): (String, String) =
+        sqlx::query_as("SELECT id, email FROM users WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap();
+    (email, format!("/v1/superadmin/users/{id}/password-reset"))
 }
 
 async fn reset(server: &TestServer, token: &str, password: &str) -> (u16, Value) {
@@ -550,13 +561,7 @@ async fn reset_links_work_once_and_expire(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
     let (tenant, staff) = server.tenant(&admin, "Reset Diner").await;
-    let (id, email): (String, String) =
-        sqlx::query_as("SELECT id, email FROM users WHERE tenant_id = $1")
-            .bind(&tenant)
-            .fetch_one(server.db().pool())
-            .await
-            .unwrap();
-    let send = format!("/v1/superadmin/users/{id}/password-reset");
+    let (email, send) = staff_reset_route(&server, &tenant).await;
     let (status, _) = server.send(Method::POST, &staff, &send, &json!({})).await;
     assert_eq!(status, 403, "staff cannot send reset links");
     let (status, _) = server
@@ -642,13 +647,7 @@ async fn the_reset_page_sets_a_new_password() {
     let server = TestServer::start(Backend::Sqlite).await;
     let admin = server.superadmin().await;
     let (tenant, _) = server.tenant(&admin, "Reset Page").await;
-    let (id, email): (String, String) =
-        sqlx::query_as("SELECT id, email FROM users WHERE tenant_id = $1")
-            .bind(&tenant)
-            .fetch_one(server.db().pool())
-            .await
-            .unwrap();
-    let send = format!("/v1/superadmin/users/{id}/password-reset");
+    let (email, send) = staff_reset_route(&server, &tenant).await;
     assert_eq!(
         server.send(Method::POST, &admin, &send, &json!({})).await.0,
         202
