@@ -29,6 +29,9 @@ CREATE TABLE password_resets (
     used_at BIGINT
 );
 CREATE INDEX password_resets_user ON password_resets (user_id, created_at);
+-- A mail holding a secret (a reset link): operators' views withhold its body, and it is
+-- blanked once an SMTP server took it.
+ALTER TABLE mail_outbox ADD COLUMN secret BIGINT NOT NULL DEFAULT 0;
 
 -- Enterprise keeps invocation records 90 days and audit events two years.
 UPDATE plans SET entitlements = json_set(entitlements, '$.retention', json('{"invocationsDays":90,"auditDays":730}'))

@@ -64,9 +64,19 @@ fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
     };
     let host = path.split('/').next().unwrap_or(path);
     let mut out = format!("{scheme}://{host}/{database}");
-    if let Some(q) = query {
+    // Options naming another database or host would send the restore elsewhere.
+    let kept: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let key = p.split('=').next().unwrap_or("");
+            !matches!(key, "dbname" | "host" | "hostaddr" | "port")
+        })
+        .collect();
+    if !kept.is_empty() {
         out.push('?');
-        out.push_str(q);
+        out.push_str(&kept.join("&"));
     }
     Ok(out)
 }
@@ -85,7 +95,11 @@ impl Scratch {
         let dir = tempfile::tempdir()?;
         let mut scratch = config.clone();
         scratch.data_dir = dir.path().to_path_buf();
+        // Nothing leaves the drill: no replica is told, no mail is sent (replayed mail stays
+        // `stored` in the scratch outbox), no module reaches another host.
         scratch.redis_url = None;
+        scratch.smtp_url = None;
+        scratch.outbound_hosts = Vec::new();
         let postgres = if backend == "postgres" {
             let server = args
                 .scratch_url
@@ -106,7 +120,18 @@ impl Scratch {
                 .await
                 .with_context(|| format!("creating the scratch database {name}"))?;
             admin.close().await;
-            scratch.database_url = Some(with_database(&server, &name)?);
+            let url = with_database(&server, &name)?;
+            // The restore replaces what it is pointed at: be sure that is the scratch database.
+            let scratch_db = Db::connect(&url).await?;
+            let current: String = sqlx::query_scalar("SELECT CAST(current_database() AS TEXT)")
+                .fetch_one(scratch_db.pool())
+                .await?;
+            scratch_db.close().await;
+            anyhow::ensure!(
+                current == name,
+                "the scratch URL reaches database {current}, not {name}: refusing to restore there"
+            );
+            scratch.database_url = Some(url);
             Some((server, name))
         } else {
             scratch.database_url = None;
@@ -154,6 +179,9 @@ pub(crate) async fn run(config: &Config, args: RestoreDrillArgs) -> anyhow::Resu
         manifest["schemaVersion"]
     ));
     let scratch = Scratch::new(config, &backend, &args).await?;
+    if let Some((_, name)) = &scratch.postgres {
+        found.say(format!("scratch database {name} (dropped afterwards)"));
+    }
     let outcome = drill(&scratch.config, &args, &newest, &mut found).await;
     scratch.remove().await;
     let result = match &outcome {
@@ -265,12 +293,15 @@ async fn drill(
     checked
 }
 
-/// Jobs due in the outbox: pending or retrying.
+/// Jobs due in the outbox now: pending, or retrying with their time come (one retrying
+/// minutes from now is not the replay's to wait for).
 async fn due_jobs(db: &Db) -> anyhow::Result<i64> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'retrying')")
-            .fetch_one(db.pool())
-            .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1",
+    )
+    .bind(storage::now_ms())
+    .fetch_one(db.pool())
+    .await?;
     Ok(n)
 }
 
@@ -407,6 +438,10 @@ mod tests {
         assert_eq!(
             with_database("postgres://h/", "d").unwrap(),
             "postgres://h/d"
+        );
+        assert_eq!(
+            with_database("postgres://h/x?dbname=prod&sslmode=require&host=other", "d").unwrap(),
+            "postgres://h/d?sslmode=require"
         );
     }
 }

@@ -36,9 +36,18 @@ fn stored(state: &AppState, id: &str, to: &Recipient) -> String {
 fn recipient_of(db: &Db, id: &str, stored: &str) -> anyhow::Result<Recipient> {
     match stored.strip_prefix(PASSPHRASE) {
         Some(pass) => {
-            let pass = match db.master_key() {
-                Some(master) if crate::storage::sealed::is_sealed(pass) => master.open(id, pass)?,
-                _ => pass.to_string(),
+            let pass = if crate::storage::sealed::is_sealed(pass) {
+                // Never fall back to the sealed text: the bundle would be sealed to something
+                // nobody knows.
+                db.master_key()
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "the passphrase is sealed with NOVA_MASTER_KEY, which this worker lacks"
+                        )
+                    })?
+                    .open(id, pass)?
+            } else {
+                pass.to_string()
             };
             Ok(Recipient::Passphrase(SecretString::from(pass)))
         }

@@ -9,6 +9,7 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::client::ClientAddr;
 use super::error::{ApiError, ApiResult};
 use super::extract::SuperAdmin;
 use super::json::ApiJson;
@@ -59,9 +60,10 @@ async fn send_link(
          not expect this mail, ignore it; your password stays as it is.",
         rfc3339(expires_at)
     );
-    mail::enqueue_in(&mut tx, &email, "Choose a new Nova password", &body).await?;
+    mail::enqueue_secret_in(&mut tx, &email, "Choose a new Nova password", &body).await?;
+    let tenant = users::tenant_of_in(&mut tx, &user_id).await?;
     let event = AuditEvent::new(
-        None,
+        tenant.as_deref(),
         "superadmin",
         "user.password_reset_sent",
         Some(&admin.email),
@@ -101,6 +103,7 @@ fn dead_link() -> ApiError {
 #[utoipa::path(post, path = "/auth/password-reset", request_body = Reset, responses((status = 204, description = "The password is changed; every earlier token is dead"), (status = 400, description = "A used, expired or unknown link, or a weak password")))]
 async fn reset(
     State(state): State<AppState>,
+    ClientAddr(address): ClientAddr,
     ApiJson(body): ApiJson<Reset>,
 ) -> ApiResult<StatusCode> {
     password::check_strength(&body.password).map_err(|m| ApiError::validation("password", m))?;
@@ -117,12 +120,13 @@ async fn reset(
         return Err(dead_link());
     };
     users::set_password_in(&mut tx, &user, &hash).await?;
+    let tenant = users::tenant_of_in(&mut tx, &user).await?;
     let event = AuditEvent::new(
-        None,
+        tenant.as_deref(),
         "auth",
         "user.password_reset",
         None,
-        &json!({"userId": user}),
+        &json!({"userId": user, "address": address}),
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;

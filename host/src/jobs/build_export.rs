@@ -12,7 +12,25 @@ use crate::storage::outbox::{self, Claimed};
 /// Build one export.
 pub(crate) async fn process(state: &AppState, worker_id: &str, job: Claimed) {
     let started = std::time::Instant::now();
-    let built = crate::exports::build(&state.db, &job.ref_id).await;
+    // A big tenant's bundle may take longer than one lease: hold the job while building.
+    let lease = state.worker.lease_ms;
+    let every = std::time::Duration::from_millis((lease / 3).max(1) as u64);
+    let built = {
+        let build = crate::exports::build(&state.db, &job.ref_id);
+        tokio::pin!(build);
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                built = &mut build => break built,
+                _ = tick.tick() => {
+                    if let Err(e) = outbox::renew(&state.db, &job, worker_id, lease).await {
+                        tracing::warn!(error = %e, job = %job.id, "could not renew an export's lease");
+                    }
+                }
+            }
+        }
+    };
     let recorded = async {
         let mut tx = state.db.begin().await?;
         match built {

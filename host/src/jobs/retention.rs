@@ -95,9 +95,10 @@ const RULES: [Rule; 5] = [
     },
 ];
 
-/// Rows of a tenant whose export is pending stay until the bundle holds them.
+/// Rows of a tenant whose export is pending stay until the bundle holds them; an export stuck
+/// pending for longer than the keeping period protects nothing (`$1` is the cut-off).
 const EXPORTING: &str = "AND NOT EXISTS (SELECT 1 FROM tenant_exports e \
-     WHERE e.status = 'pending' AND e.tenant_id = t.tenant_id)";
+     WHERE e.status = 'pending' AND e.tenant_id = t.tenant_id AND e.created_at > $1)";
 
 /// The shortest time a webhook delivery is kept: well past the signatures' tolerance, so a
 /// delivery pruned too early can never be replayed into an accepted one.
@@ -122,22 +123,23 @@ struct Pass {
     plan: Option<String>,
 }
 
+/// A tenant's plan: that of its newest subscription not canceled (as everywhere else).
+const PLAN_OF: &str = "(SELECT s.plan_id FROM subscriptions s WHERE s.tenant_id = t.tenant_id \
+     AND s.status <> 'canceled' ORDER BY s.created_at DESC LIMIT 1)";
+
 /// Tenants on no plan that keeps this kind of row longer (`$3…` are those plans).
 fn not_on(plans: usize) -> String {
     if plans == 0 {
         return String::new();
     }
     let list: Vec<String> = (0..plans).map(|i| format!("${}", i + 3)).collect();
-    format!(
-        "AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = t.tenant_id \
-         AND s.status <> 'canceled' AND s.plan_id IN ({}))",
-        list.join(", ")
-    )
+    format!("AND COALESCE({PLAN_OF}, '') NOT IN ({})", list.join(", "))
 }
 
 /// Tenants on plan `$3`.
-const ON_PLAN: &str = "AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.tenant_id = t.tenant_id \
-     AND s.status <> 'canceled' AND s.plan_id = $3)";
+fn on_plan() -> String {
+    format!("AND {PLAN_OF} = $3")
+}
 
 /// Plans keeping `table`'s rows longer than `default`: (plan id, period).
 fn longer(plans: &[Plan], table: &str, default: Duration) -> Vec<(String, Duration)> {
@@ -184,8 +186,8 @@ pub async fn prune_once(
         let mut total = 0;
         for pass in &passes {
             let tenants = match pass.plan {
-                Some(_) => ON_PLAN,
-                None => &others,
+                Some(_) => on_plan(),
+                None => others.clone(),
             };
             // The oldest first, a batch at a time, through the age index.
             let sql = format!(

@@ -24,6 +24,9 @@ pub(crate) struct Mail {
     pub(crate) sent_at: Option<String>,
 }
 
+/// What operators see instead of the body of a mail that holds a secret.
+const WITHHELD: &str = "(withheld: this mail holds a one-time link)";
+
 /// Queue one mail and its delivery job.
 pub(crate) async fn enqueue_in(
     conn: &mut AnyConnection,
@@ -31,16 +34,38 @@ pub(crate) async fn enqueue_in(
     subject: &str,
     body: &str,
 ) -> Result<String, sqlx::Error> {
+    enqueue_with(conn, to, subject, body, false).await
+}
+
+/// Queue a mail whose body holds a secret (a one-time link): operators' views never show its
+/// body, and it is blanked once an SMTP server has taken the mail.
+pub(crate) async fn enqueue_secret_in(
+    conn: &mut AnyConnection,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<String, sqlx::Error> {
+    enqueue_with(conn, to, subject, body, true).await
+}
+
+async fn enqueue_with(
+    conn: &mut AnyConnection,
+    to: &str,
+    subject: &str,
+    body: &str,
+    secret: bool,
+) -> Result<String, sqlx::Error> {
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
-        "INSERT INTO mail_outbox (id, to_addr, subject, body, status, attempts, created_at) \
-         VALUES ($1, $2, $3, $4, 'queued', 0, $5)",
+        "INSERT INTO mail_outbox (id, to_addr, subject, body, status, attempts, created_at, secret) \
+         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6)",
     )
     .bind(&id)
     .bind(to)
     .bind(subject)
     .bind(body)
     .bind(now_ms())
+    .bind(i64::from(secret))
     .execute(&mut *conn)
     .await?;
     outbox::enqueue_in(conn, QUEUE, &id).await?;
@@ -56,14 +81,21 @@ pub(crate) async fn mark_in(
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let sent_at = matches!(status, "sent" | "stored").then(now_ms);
-    sqlx::query("UPDATE mail_outbox SET status = $1, attempts = $2, last_error = $3, sent_at = $4 WHERE id = $5")
-        .bind(status)
-        .bind(attempts)
-        .bind(error)
-        .bind(sent_at)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    // A secret's body goes once an SMTP server has it: the outbox is no mailbox for it then.
+    let sent = i64::from(status == "sent");
+    sqlx::query(
+        "UPDATE mail_outbox SET status = $1, attempts = $2, last_error = $3, sent_at = $4, \
+         body = CASE WHEN secret = 1 AND $5 = 1 THEN $6 ELSE body END WHERE id = $7",
+    )
+    .bind(status)
+    .bind(attempts)
+    .bind(error)
+    .bind(sent_at)
+    .bind(sent)
+    .bind(WITHHELD)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -82,7 +114,16 @@ fn view(r: &sqlx::any::AnyRow) -> Result<Mail, sqlx::Error> {
 }
 
 const COLUMNS: &str =
-    "id, to_addr, subject, body, status, attempts, last_error, created_at, sent_at";
+    "id, to_addr, subject, body, status, attempts, last_error, created_at, sent_at, secret";
+
+/// A mail as operators may see it: a secret's body withheld.
+fn withheld(r: &sqlx::any::AnyRow) -> Result<Mail, sqlx::Error> {
+    let mut mail = view(r)?;
+    if r.try_get::<i64, _>("secret")? != 0 {
+        mail.body = WITHHELD.to_string();
+    }
+    Ok(mail)
+}
 
 /// One mail.
 pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Mail>, sqlx::Error> {
@@ -101,5 +142,5 @@ pub(crate) async fn list(db: &Db, limit: i64) -> Result<Vec<Mail>, sqlx::Error> 
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
-    rows.iter().map(view).collect()
+    rows.iter().map(withheld).collect()
 }

@@ -113,6 +113,28 @@ pub(crate) async fn complete_in(
     Ok(done.rows_affected() == 1)
 }
 
+/// Hold a job `lease_ms` longer (a long job renews its lease as it goes, so no other worker
+/// takes it over). False when the lease was lost already.
+pub(crate) async fn renew(
+    db: &Db,
+    job: &Claimed,
+    worker: &str,
+    lease_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let held = sqlx::query(
+        "UPDATE outbox SET locked_until = $1, updated_at = $2 \
+         WHERE id = $3 AND locked_by = $4 AND status IN ('pending', 'retrying')",
+    )
+    .bind(now + lease_ms)
+    .bind(now)
+    .bind(&job.id)
+    .bind(worker)
+    .execute(db.pool())
+    .await?;
+    Ok(held.rows_affected() == 1)
+}
+
 /// Give a held job back after a failure: due again at `retry_at`, or `failed` when `None`.
 pub(crate) async fn give_back_in(
     conn: &mut AnyConnection,

@@ -290,3 +290,16 @@ pub(crate) async fn set_password_in(
         .await?;
     Ok(())
 }
+
+/// The tenant a user belongs to (`None` for superadmins and unknown users).
+pub(crate) async fn tenant_of_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT tenant_id FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.and_then(|(t,)| t))
+}

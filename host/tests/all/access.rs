@@ -580,6 +580,11 @@ async fn reset_links_work_once_and_expire(backend: Backend) {
         "{sent}"
     );
     let token = reset_token(&server, &email).await;
+    // Operators see that the mail exists, never the link in it.
+    let (_, outbox) = server.get(&admin, "/v1/superadmin/mail/outbox").await;
+    let listed = outbox["mail"].as_array().unwrap();
+    let mail = listed.iter().find(|m| m["to"] == email.as_str()).unwrap();
+    assert!(!mail["body"].as_str().unwrap().contains(&token), "{mail}");
 
     // A weak password does not use the link up; a wrong token does nothing.
     let (status, body) = reset(&server, &token, "short").await;

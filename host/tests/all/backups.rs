@@ -366,13 +366,18 @@ async fn the_restore_drill_passes_on_a_good_backup_and_fails_on_a_damaged_one(ba
     );
     assert_eq!((pending, drill_tenants), (1, 0));
     if backend == Backend::Postgres {
-        let scratch: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'nova_drill_%'",
-        )
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-        assert_eq!(scratch, 0, "the scratch database is dropped");
+        let name = report
+            .split("scratch database ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("the report names no scratch database: {report}"));
+        let scratch: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE CAST(datname AS TEXT) = $1")
+                .bind(name)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(scratch, 0, "the scratch database {name} is dropped");
     }
     db.close().await;
 

@@ -6,6 +6,8 @@
 
 use crate::common;
 
+use std::str::FromStr;
+
 use common::browser::Browser;
 use common::{Backend, SUPERADMIN_EMAIL, SUPERADMIN_PASSWORD, TestServer};
 
@@ -96,11 +98,16 @@ async fn operators_manage_access_and_export_data_on_screen() {
     b.click("section:has(#tokens-h) form button[type=submit]")
         .await;
     b.see("copy it now").await;
-    let expires = jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_hours(30 * 24))
-        .unwrap()
-        .strftime("%Y-%m-%d")
-        .to_string();
+    let (_, listed) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/tenants/{tenant}/service-tokens"),
+        )
+        .await;
+    let at = listed["tokens"][0]["expiresAt"].as_str().unwrap();
+    let days = (jiff::Timestamp::from_str(at).unwrap() - jiff::Timestamp::now()).as_secs();
+    assert!((29 * 86_400..=30 * 86_400).contains(&days), "{listed}");
+    let expires = at[..10].to_string();
     let tokens = b.text("section:has(#tokens-h) table").await;
     assert!(tokens.contains(&expires), "{expires} in {tokens}");
     scroll_to(&b, "users-h").await;

@@ -196,11 +196,15 @@ async fn a_bundle_holds_its_tenant_and_nothing_else(backend: Backend) {
     assert_eq!(done["status"], "ready", "{done}");
     assert!(done["bytes"].as_i64().unwrap() > 0);
 
-    // Another tenant sees no such export, and cannot download it.
-    let (status, _) = server.get(&b_owner, &path).await;
-    assert_eq!(status, 404);
-    let (status, _) = download(&server, &b_owner, &format!("{path}/download")).await;
-    assert_eq!(status, 404);
+    // Another tenant sees no such export, and cannot download it; nor can another admin of
+    // the same restaurant, who did not ask for it.
+    let a_second = server.tenant_user(&admin, &a, "admin").await;
+    for other in [&b_owner, &a_second] {
+        let (status, _) = server.get(other, &path).await;
+        assert_eq!(status, 404);
+        let (status, _) = download(&server, other, &format!("{path}/download")).await;
+        assert_eq!(status, 404);
+    }
 
     let (status, sealed) = download(&server, &a_owner, &format!("{path}/download")).await;
     assert_eq!(status, 200);
@@ -310,11 +314,28 @@ async fn a_superadmin_exports_with_a_passphrase(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(stored, "passphrase");
-    // The tenant's own admin did not ask for this one.
+    // The tenant's own admin did not ask for this one, nor did another superadmin.
     let (status, _) = server
         .get(&owner, &format!("/v1/portal/me/exports/{id}"))
         .await;
     assert_eq!(status, 404);
+    let (status, _) = server
+        .send(
+            Method::POST,
+            &admin,
+            "/v1/superadmin/members",
+            &json!({"email": "deputy@exports.test", "password": "deputy-password"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let deputy = server.login("deputy@exports.test", "deputy-password").await;
+    assert_eq!(server.get(&deputy, &path).await.0, 404);
+    assert_eq!(
+        download(&server, &deputy, &format!("{path}/download"))
+            .await
+            .0,
+        404
+    );
 
     let (status, sealed) = download(&server, &admin, &format!("{path}/download")).await;
     assert_eq!(status, 200);

@@ -133,4 +133,96 @@ async fn old_rows_go_and_needed_rows_stay(backend: Backend) {
     assert_eq!(count(&server, invocations).await, 1);
 }
 
-both_backends!(old_rows_go_and_needed_rows_stay);
+/// `n` invocation records of `tenant` made at `at`.
+async fn old_calls(server: &TestServer, tenant: &str, tag: &str, n: usize, at: i64) {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "('{tag}-{i}', '{tenant}', 'pos', '1', 'x', 'GET', '/t', 200, 'ok', 1, 1, 'r', NULL, {at})"
+            )
+        })
+        .collect();
+    insert(server, &format!("INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, duration_us, fuel, request_id, error, created_at) VALUES {}", rows.join(", "))).await;
+}
+
+async fn plan_id(server: &TestServer, name: &str) -> String {
+    sqlx::query_scalar::<_, String>("SELECT id FROM plans WHERE name = $1")
+        .bind(name)
+        .fetch_one(server.db().pool())
+        .await
+        .unwrap()
+}
+
+async fn calls_of(server: &TestServer, tenant: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM invocations WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(server.db().pool())
+        .await
+        .unwrap()
+}
+
+/// A plan that keeps records longer keeps its tenants' (Enterprise: 90 days of invocation
+/// records), by the tenant's current plan only; a tenant whose export is being built keeps
+/// everything until the bundle holds it.
+async fn plans_and_pending_exports_keep_rows_longer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (plain, _) = server.tenant(&admin, "Plain Cafe").await;
+    let (big, _) = server.tenant(&admin, "Big Chain").await;
+    let (moved, _) = server.tenant(&admin, "Moved Diner").await;
+    let (exporting, _) = server.tenant(&admin, "Exporting Deli").await;
+    let now = now_ms();
+    let (enterprise, core) = (
+        plan_id(&server, "Enterprise").await,
+        plan_id(&server, "Core").await,
+    );
+    // Big is on Enterprise; Moved was, and its newer subscription is Core.
+    insert(&server, &format!(
+        "INSERT INTO subscriptions (id, tenant_id, plan_id, status, created_at, updated_at) VALUES \
+         ('s-big', '{big}', '{enterprise}', 'active', 1, 1), \
+         ('s-moved-old', '{moved}', '{enterprise}', 'past_due', 1, 1), \
+         ('s-moved-new', '{moved}', '{core}', 'active', 2, 2)"
+    ))
+    .await;
+    for (tenant, tag) in [(&plain, "p"), (&big, "b"), (&moved, "m"), (&exporting, "e")] {
+        old_calls(&server, tenant, tag, 3, now - 40 * DAY_MS).await;
+    }
+    insert(&server, &format!(
+        "INSERT INTO tenant_exports (id, tenant_id, requested_by, recipient, status, created_at, expires_at) \
+         VALUES ('x-1', '{exporting}', 'u', 'x25519', 'pending', {now}, {})",
+        now + 7 * DAY_MS
+    ))
+    .await;
+
+    let pruned = prune_once(server.db(), &Retention::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(pruned["invocations"], 6, "{pruned:?}");
+    assert_eq!(
+        (
+            calls_of(&server, &plain).await,
+            calls_of(&server, &big).await,
+            calls_of(&server, &moved).await,
+            calls_of(&server, &exporting).await
+        ),
+        (0, 3, 0, 3),
+        "Enterprise keeps 90 days; a pending export keeps its tenant's rows"
+    );
+
+    // Past Enterprise's 90 days its rows go too; once the export is no longer pending, so do
+    // the exporting tenant's.
+    sqlx::query("UPDATE tenant_exports SET status = 'ready'")
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    let pruned = prune_once(server.db(), &Retention::default(), now + 51 * DAY_MS)
+        .await
+        .unwrap();
+    assert_eq!(pruned["invocations"], 6, "{pruned:?}");
+    assert_eq!(calls_of(&server, &big).await, 0);
+}
+
+both_backends!(
+    old_rows_go_and_needed_rows_stay,
+    plans_and_pending_exports_keep_rows_longer
+);
