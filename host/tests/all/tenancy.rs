@@ -959,7 +959,68 @@ async fn plan_change_and_cancellation_keep_overrides(backend: Backend) {
     );
 }
 
+/// Changes made behind the cache's back (a change message that never arrived) show after one
+/// reconciliation, for every cached tenant at once; until then the cached views answer.
+async fn reconciliation_rereads_every_cached_view(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (a, a_staff) = server.tenant(&admin, "Reread A").await;
+    let (b, b_staff) = server.tenant(&admin, "Reread B").await;
+    let (c, c_staff) = server.tenant(&admin, "Reread C").await;
+    server.toggle(&admin, &a, "pos", true).await;
+    let modules = |me: &Value| -> Vec<String> {
+        me["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .collect()
+    };
+    for token in [&a_staff, &b_staff, &c_staff] {
+        assert_eq!(server.get(token, "/v1/portal/me").await.0, 200);
+    }
+    let pro: String = sqlx::query_scalar("SELECT id FROM plans WHERE name = 'Pro'")
+        .fetch_one(server.db().pool())
+        .await
+        .unwrap();
+    let now = nova::storage::now_ms();
+    for sql in [
+        format!("UPDATE tenant_modules SET enabled = 0 WHERE tenant_id = '{a}'"),
+        format!(
+            "INSERT INTO tenant_modules (tenant_id, module, source, enabled, updated_by, updated_at) VALUES ('{b}', 'pos', 'override', 1, 'x', {now})"
+        ),
+        format!(
+            "INSERT INTO subscriptions (id, tenant_id, plan_id, status, created_at, updated_at) VALUES ('sub-reread', '{c}', '{pro}', 'active', {now}, {now})"
+        ),
+        format!(
+            "INSERT INTO tenant_feature_flags (tenant_id, flag, source, enabled, updated_at) VALUES ('{c}', 'pos.reports', 'override', 1, {now})"
+        ),
+    ] {
+        sqlx::query(&sql).execute(server.db().pool()).await.unwrap();
+    }
+    // No message told this server: its cached views still answer.
+    assert_eq!(
+        modules(&server.get(&a_staff, "/v1/portal/me").await.1),
+        ["pos"]
+    );
+    assert_eq!(server.get(&b_staff, "/v1/portal/pos/tickets").await.0, 403);
+
+    server.state.reconcile().await;
+    assert!(modules(&server.get(&a_staff, "/v1/portal/me").await.1).is_empty());
+    assert_eq!(server.get(&a_staff, "/v1/portal/pos/tickets").await.0, 403);
+    assert_eq!(
+        modules(&server.get(&b_staff, "/v1/portal/me").await.1),
+        ["pos"]
+    );
+    assert_eq!(server.get(&b_staff, "/v1/portal/pos/tickets").await.0, 200);
+    let (_, me) = server.get(&c_staff, "/v1/portal/me").await;
+    assert_eq!(me["plan"]["name"], "Pro", "{me}");
+    assert_eq!(me["featureFlags"], json!(["pos.reports"]), "{me}");
+    assert_eq!(me["limits"]["callsPerMinute"], 3000, "{me}");
+}
+
 both_backends!(
+    reconciliation_rereads_every_cached_view,
     plan_change_and_cancellation_keep_overrides,
     signing_keys_rotate_without_logging_anyone_out,
     service_tokens_for_synthetic_checks,

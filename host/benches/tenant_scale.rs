@@ -1,0 +1,243 @@
+//! How Nova's cost grows with the number of tenants (issue 17, target 5), from outside: one
+//! `nova serve` on SQLite, 10,000 tenants with POS on, and the same client (32 connections,
+//! `GET /v1/portal/pos/tickets?limit=1`) spreading its calls evenly over 1, 100 and 10,000 of
+//! them in alternating rounds. Then the server's resident memory per tenant that has called
+//! once: before every tenant called, after, and after the per-tenant maps' idle sweep.
+//!
+//! Tokens are signed here with the server's `NOVA_JWT_SECRET` (10,000 sign-ins would measure
+//! Argon2, not the host). Prints req/s and p99 per tenant count and each as a ratio to one
+//! tenant. Run on demand: `cargo bench -p nova --bench tenant_scale` (`NOVA_BENCH_SECONDS`,
+//! default 4; `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_TENANTS`, default 10000).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[path = "shared/process.rs"]
+#[expect(
+    dead_code,
+    reason = "this benchmark signs its tenants' tokens itself instead of signing in"
+)]
+mod process;
+
+use nova::auth::token::{Keys, Role};
+use process::{Nova, send};
+use serde_json::json;
+
+const SECRET: &str = "tenant-scale-bench-secret-of-at-least-32-bytes";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The server's resident memory in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// `n` tenants with POS on, each with an admin token signed here.
+async fn tenants(base: &str, n: usize) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let admin = send(http.post(format!("{base}/auth/login")).json(&json!({
+        "email": "ops@bench.test", "password": "bench-password-1"
+    })))
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let keys = Arc::new(Keys::from_secret(SECRET.as_bytes()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let made = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, admin, base, next, made, keys) = (
+                http.clone(),
+                admin.clone(),
+                base.to_string(),
+                next.clone(),
+                made.clone(),
+                keys.clone(),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let id = send(
+                        http.post(format!("{base}/v1/superadmin/tenants"))
+                            .bearer_auth(&admin)
+                            .json(&json!({"name": "Scale Bistro"})),
+                    )
+                    .await["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    send(
+                        http.put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
+                            .bearer_auth(&admin)
+                            .json(&json!({"enabled": true})),
+                    )
+                    .await;
+                    let sub = uuid::Uuid::new_v4().to_string();
+                    let token = keys
+                        .issue(&sub, "owner@scale.test", Role::Admin, Some(&id))
+                        .unwrap();
+                    made.lock().unwrap().push(token);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    made.lock().unwrap().clone()
+}
+
+/// One round: `connections` clients for `seconds`, each request for the next of `tokens`;
+/// requests per second and p99 in ms.
+async fn round(base: &str, tokens: &[String], seconds: u64, connections: usize) -> (f64, f64) {
+    let http = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let tokens = Arc::new(tokens.to_vec());
+    let url = format!("{base}/v1/portal/pos/tickets?limit=1");
+    let clients: Vec<_> = (0..connections)
+        .map(|_| {
+            let (http, stop, next, tokens, url) = (
+                http.clone(),
+                stop.clone(),
+                next.clone(),
+                tokens.clone(),
+                url.clone(),
+            );
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let token = &tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()];
+                    let t = Instant::now();
+                    let resp = http.get(&url).bearer_auth(token).send().await.unwrap();
+                    let ok = resp.status() == 200;
+                    resp.bytes().await.unwrap();
+                    took.push((t.elapsed(), ok));
+                }
+                took
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    let failed = all.iter().filter(|(_, ok)| !ok).count();
+    if failed > 0 {
+        println!("  {failed} of {} answers were not 200", all.len());
+    }
+    let mut times: Vec<Duration> = all.into_iter().map(|(t, _)| t).collect();
+    times.sort();
+    let p99 = times[times.len() * 99 / 100].as_secs_f64() * 1000.0;
+    (times.len() as f64 / seconds as f64, p99)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = env_or("NOVA_BENCH_SECONDS", 4u64);
+    let rounds = env_or("NOVA_BENCH_ROUNDS", 3usize);
+    let n = env_or("NOVA_BENCH_TENANTS", 10_000usize);
+    let nova = Nova {
+        data: tempfile::tempdir().unwrap(),
+        database_url: None,
+        env: vec![("NOVA_JWT_SECRET".into(), SECRET.into())],
+        quiet: true,
+    };
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@bench.test",
+        "--password",
+        "bench-password-1",
+    ]);
+    let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
+    let pid = running.0.id();
+    let started = Instant::now();
+    let tokens = tenants(&base, n).await;
+    println!(
+        "{n} tenants with POS on in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // One tenant warms the path; then the resident memory before the others call.
+    round(&base, &tokens[..1], 1, 4).await;
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    for chunk in tokens.chunks(32) {
+        let http = reqwest::Client::new();
+        let calls: Vec<_> = chunk
+            .iter()
+            .map(|t| {
+                http.get(format!("{base}/v1/portal/pos/tickets?limit=1"))
+                    .bearer_auth(t)
+                    .send()
+            })
+            .collect();
+        for c in futures_util::future::join_all(calls).await {
+            assert_eq!(c.unwrap().status(), 200);
+        }
+    }
+    let after = rss_kib(pid);
+    println!(
+        "every tenant called once ({:.0} s): resident {before} KiB -> {after} KiB, {:.2} KiB per tenant",
+        started.elapsed().as_secs_f64(),
+        (after as f64 - before as f64) / n as f64
+    );
+
+    let counts = [1usize, 100, n];
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); counts.len()];
+    for r in 0..rounds {
+        for (i, count) in counts.iter().enumerate() {
+            let got = round(&base, &tokens[..*count], seconds, 32).await;
+            println!(
+                "round {r}: {count:>6} tenants {:>8.0} req/s p99 {:>6.2} ms",
+                got.0, got.1
+            );
+            results[i].push(got);
+        }
+    }
+    let base_rps = median(results[0].iter().map(|r| r.0).collect());
+    let base_p99 = median(results[0].iter().map(|r| r.1).collect());
+    println!(
+        "\n| active tenants | req/s | p99 ms | req/s vs 1 | p99 vs 1 |\n|---|---|---|---|---|"
+    );
+    for (count, rows) in counts.iter().zip(&results) {
+        let rps = median(rows.iter().map(|r| r.0).collect());
+        let p99 = median(rows.iter().map(|r| r.1).collect());
+        println!(
+            "| {count} | {rps:.0} | {p99:.2} | {:.2} | {:.2} |",
+            rps / base_rps,
+            p99 / base_p99
+        );
+    }
+
+    // The per-tenant maps drop entries at rest in a sweep at most once a minute, on the next
+    // access: wait past it, touch one tenant, and look again.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    round(&base, &tokens[..1], 1, 1).await;
+    let swept = rss_kib(pid);
+    println!(
+        "\nafter the idle sweep: resident {swept} KiB ({:.2} KiB per tenant above the one-tenant figure)",
+        (swept as f64 - before as f64) / n as f64
+    );
+    drop(running);
+}
