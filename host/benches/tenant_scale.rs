@@ -10,9 +10,11 @@
 //! default 4; `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_TENANTS`, default 10000).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "shared/load.rs"]
+mod load;
 #[path = "shared/process.rs"]
 #[expect(
     dead_code,
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 )]
 mod process;
 
+use load::{median, round};
 use nova::auth::token::{Keys, Role};
 use process::{Nova, send};
 use serde_json::json;
@@ -98,58 +101,6 @@ async fn tenants(base: &str, n: usize) -> Vec<String> {
     made.lock().unwrap().clone()
 }
 
-/// One round: `connections` clients for `seconds`, each request for the next of `tokens`;
-/// requests per second and p99 in ms.
-async fn round(base: &str, tokens: &[String], seconds: u64, connections: usize) -> (f64, f64) {
-    let http = reqwest::Client::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicUsize::new(0));
-    let tokens = Arc::new(tokens.to_vec());
-    let url = format!("{base}/v1/portal/pos/tickets?limit=1");
-    let clients: Vec<_> = (0..connections)
-        .map(|_| {
-            let (http, stop, next, tokens, url) = (
-                http.clone(),
-                stop.clone(),
-                next.clone(),
-                tokens.clone(),
-                url.clone(),
-            );
-            tokio::spawn(async move {
-                let mut took = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let token = &tokens[next.fetch_add(1, Ordering::Relaxed) % tokens.len()];
-                    let t = Instant::now();
-                    let resp = http.get(&url).bearer_auth(token).send().await.unwrap();
-                    let ok = resp.status() == 200;
-                    resp.bytes().await.unwrap();
-                    took.push((t.elapsed(), ok));
-                }
-                took
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for c in clients {
-        all.extend(c.await.unwrap());
-    }
-    let failed = all.iter().filter(|(_, ok)| !ok).count();
-    if failed > 0 {
-        println!("  {failed} of {} answers were not 200", all.len());
-    }
-    let mut times: Vec<Duration> = all.into_iter().map(|(t, _)| t).collect();
-    times.sort();
-    let p99 = times[times.len() * 99 / 100].as_secs_f64() * 1000.0;
-    (times.len() as f64 / seconds as f64, p99)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 #[tokio::main]
 async fn main() {
     let seconds = env_or("NOVA_BENCH_SECONDS", 4u64);
@@ -203,7 +154,7 @@ async fn main() {
         (after as f64 - before as f64) / n as f64
     );
 
-    let counts = [1usize, 100, n];
+    let counts = [1usize, 100.min(n), n];
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); counts.len()];
     for r in 0..rounds {
         for (i, count) in counts.iter().enumerate() {

@@ -13,13 +13,12 @@
 //! `cargo bench -p nova --bench traces` (`NOVA_BENCH_SECONDS`, default 4; `NOVA_BENCH_ROUNDS`,
 //! default 3).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
+#[path = "shared/load.rs"]
+mod load;
 #[path = "shared/process.rs"]
 mod process;
 
+use load::{median, round};
 use process::{Nova, Running};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -51,44 +50,6 @@ async fn server(env: &[(&str, String)], quiet: bool) -> (Running, Nova, String, 
     let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
     let token = process::tenant(&base, &["pos"]).await;
     (running, nova, base, token)
-}
-
-/// One round: `connections` clients for `seconds`; requests per second and p99 in ms.
-async fn round(base: &str, token: &str, seconds: u64, connections: usize) -> (f64, f64) {
-    let http = reqwest::Client::new();
-    let stop = Arc::new(AtomicBool::new(false));
-    let url = format!("{base}/v1/portal/pos/tickets?limit=1");
-    let clients: Vec<_> = (0..connections)
-        .map(|_| {
-            let (http, url, token, stop) =
-                (http.clone(), url.clone(), token.to_string(), stop.clone());
-            tokio::spawn(async move {
-                let mut took = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let t = Instant::now();
-                    let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
-                    assert_eq!(resp.status(), 200);
-                    resp.bytes().await.unwrap();
-                    took.push(t.elapsed());
-                }
-                took
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for c in clients {
-        all.extend(c.await.unwrap());
-    }
-    all.sort();
-    let p99 = all[all.len() * 99 / 100].as_secs_f64() * 1e3;
-    (all.len() as f64 / seconds as f64, p99)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -136,12 +97,12 @@ async fn main() {
     for (name, env, quiet) in &targets {
         let (running, nova, base, token) = server(env, *quiet).await;
         // Warm up: compile caches, pools.
-        round(&base, &token, 1, connections).await;
+        round(&base, std::slice::from_ref(&token), 1, connections).await;
         servers.push((*name, running, nova, base, token, Vec::new(), Vec::new()));
     }
     for _ in 0..rounds {
         for (_, _, _, base, token, rps, p99) in servers.iter_mut() {
-            let (r, p) = round(base, token, seconds, connections).await;
+            let (r, p) = round(base, std::slice::from_ref(token), seconds, connections).await;
             rps.push(r);
             p99.push(p);
         }
