@@ -267,8 +267,7 @@ async fn modules_bring_their_screens_to_the_portal() {
     b.click("main .actions button").await;
     b.see("Close the ticket?").await;
     b.click("dialog.confirm button.danger").await;
-    b.find("main dl.details .badge").await;
-    assert_eq!(b.text("main dl.details .badge").await, "closed");
+    b.wait_text("main dl.details .badge", "closed").await;
     b.click("ul.module-menu a[href='#/m/pos/report']").await;
     b.see("Sales on").await;
     assert_eq!(b.text("main .stat .value").await, "1");

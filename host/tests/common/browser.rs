@@ -128,7 +128,38 @@ impl Browser {
 
     /// The text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        let started = std::time::Instant::now();
+        loop {
+            // A page that redraws between the find and the read leaves a stale element:
+            // find the new one.
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(_) if started.elapsed() < PATIENCE => {}
+                Err(e) => panic!("reading {css}: {e}"),
+            }
+        }
+    }
+
+    /// Wait until the first element matching `css` reads `want` (the page may still be
+    /// drawing what a click changed).
+    pub async fn wait_text(&self, css: &str, want: &str) {
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await
+                && el.text().await.is_ok_and(|t| t == want)
+            {
+                return;
+            }
+            if started.elapsed() >= PATIENCE {
+                self.shot("failure").await;
+                panic!("{css} never read {want:?}");
+            }
+            // As in `see`: look again after the page's next frame.
+            self.client
+                .execute_async("requestAnimationFrame(() => arguments[0]())", vec![])
+                .await
+                .unwrap();
+        }
     }
 
     /// Type `value` into the field matching `css`, replacing what it held.
