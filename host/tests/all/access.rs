@@ -677,10 +677,10 @@ async fn the_reset_page_sets_a_new_password() {
     b.click("form#reset button[type=submit]").await;
     b.see("The two passwords differ.").await;
     b.fill("#f-again", "page-password-1").await;
-    b.shot("form").await;
+    b.shots("form", None).await;
     b.click("form#reset button[type=submit]").await;
     b.see("Your password is changed").await;
-    b.shot("done").await;
+    b.shots("done", None).await;
     assert_eq!(b.page_errors().await, Vec::<String>::new());
     b.close().await;
     server.login(&email, "page-password-1").await;

@@ -19,17 +19,6 @@ async fn scalar(server: &TestServer, sql: &str, bind: &str) -> i64 {
         .unwrap()
 }
 
-/// Bring the section headed `id` to the top of the window, for its screenshot.
-async fn scroll_to(b: &Browser, id: &str) {
-    b.client
-        .execute(
-            "document.getElementById(arguments[0]).scrollIntoView();",
-            vec![serde_json::json!(id)],
-        )
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_manage_access_and_export_data_on_screen() {
     let server = TestServer::start(Backend::Sqlite).await;
@@ -110,8 +99,7 @@ async fn operators_manage_access_and_export_data_on_screen() {
     let expires = at[..10].to_string();
     let tokens = b.text("section:has(#tokens-h) table").await;
     assert!(tokens.contains(&expires), "{expires} in {tokens}");
-    scroll_to(&b, "users-h").await;
-    b.shot("console-users").await;
+    b.shots("console-users", Some("users-h")).await;
 
     // The tenant's export, built by the worker and downloaded by the one who asked.
     b.fill("#f-export-secret", "a console passphrase").await;
@@ -119,8 +107,7 @@ async fn operators_manage_access_and_export_data_on_screen() {
     b.see("The export is ready").await;
     b.click("#export-download").await;
     b.see("Downloaded.").await;
-    scroll_to(&b, "export-h").await;
-    b.shot("console-export").await;
+    b.shots("console-export", Some("export-h")).await;
     let downloaded = "SELECT COUNT(*) FROM audit_events WHERE tenant_id = $1 AND action = 'tenant.export.downloaded'";
     assert_eq!(scalar(&server, downloaded, &tenant).await, 1);
     assert_eq!(b.page_errors().await, Vec::<String>::new());
@@ -137,7 +124,7 @@ async fn operators_manage_access_and_export_data_on_screen() {
     b.see("The export is ready").await;
     b.click("#export-download").await;
     b.see("Downloaded.").await;
-    b.shot("portal-export").await;
+    b.shots("portal-export", None).await;
     assert_eq!(scalar(&server, downloaded, &tenant).await, 2);
     assert_eq!(b.page_errors().await, Vec::<String>::new());
     b.close().await;

@@ -200,6 +200,25 @@ impl Browser {
         std::fs::write(&path, png).unwrap();
     }
 
+    /// Screenshots at desktop (1280) and phone (390) width: `<name>` and `<name>-phone`,
+    /// each scrolled to the element `id` when given. The window is left at desktop width.
+    pub async fn shots(&self, name: &str, id: Option<&str>) {
+        for (width, suffix) in [(1280, ""), (390, "-phone")] {
+            self.client.set_window_size(width, 800).await.unwrap();
+            if let Some(id) = id {
+                self.client
+                    .execute(
+                        "document.getElementById(arguments[0]).scrollIntoView();",
+                        vec![json!(id)],
+                    )
+                    .await
+                    .unwrap();
+            }
+            self.shot(&format!("{name}{suffix}")).await;
+        }
+        self.client.set_window_size(1280, 800).await.unwrap();
+    }
+
     /// What the page recorded as errors (script errors, rejections, CSP violations).
     pub async fn page_errors(&self) -> Vec<String> {
         let v = self
