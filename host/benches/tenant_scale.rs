@@ -49,13 +49,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// `n` tenants with POS on, each with an admin token signed here.
 async fn tenants(base: &str, n: usize) -> Vec<String> {
     let http = reqwest::Client::new();
-    let admin = send(http.post(format!("{base}/auth/login")).json(&json!({
-        "email": "ops@bench.test", "password": "bench-password-1"
-    })))
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin = process::superadmin_token(base).await;
     let keys = Arc::new(Keys::from_secret(SECRET.as_bytes()));
     let next = Arc::new(AtomicUsize::new(0));
     let made = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));

@@ -86,17 +86,26 @@ pub async fn send(req: reqwest::RequestBuilder) -> Value {
     body
 }
 
+/// The benchmark superadmin's token (`ops@bench.test` / `bench-password-1`).
+pub async fn superadmin_token(base: &str) -> String {
+    send(
+        reqwest::Client::new()
+            .post(format!("{base}/auth/login"))
+            .json(&json!({
+                "email": "ops@bench.test", "password": "bench-password-1"
+            })),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A tenant without a plan, with `modules` switched on, and its admin's token (the server's
 /// superadmin is `ops@bench.test` / `bench-password-1`).
 pub async fn tenant(base: &str, modules: &[&str]) -> String {
     let http = reqwest::Client::new();
-    let admin = send(http.post(format!("{base}/auth/login")).json(&json!({
-        "email": "ops@bench.test", "password": "bench-password-1"
-    })))
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin = superadmin_token(base).await;
     let id = send(
         http.post(format!("{base}/v1/superadmin/tenants"))
             .bearer_auth(&admin)

@@ -149,10 +149,7 @@ async fn download(state: &AppState, tenant: &str, id: &str, by: &Claims) -> ApiR
 async fn tenant_exists(state: &AppState, tenant: &str) -> ApiResult<()> {
     match tenants::get(&state.db, tenant).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::not_found(
-            ErrorCode::TENANT_NOT_FOUND,
-            format!("no tenant {tenant}"),
-        )),
+        None => Err(super::superadmin::no_tenant(tenant)),
     }
 }
 

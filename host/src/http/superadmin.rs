@@ -175,7 +175,7 @@ async fn set_timezone(
     }))
 }
 
-fn no_tenant(id: &str) -> ApiError {
+pub(crate) fn no_tenant(id: &str) -> ApiError {
     ApiError::not_found(ErrorCode::TENANT_NOT_FOUND, format!("no tenant {id:?}"))
 }
 
