@@ -149,7 +149,9 @@ impl AppState {
 
     /// Re-read what this replica caches: bounds the effect of a lost change message.
     pub async fn reconcile(&self) {
-        self.tenancy.clear();
+        if let Err(e) = self.tenancy.refresh().await {
+            tracing::warn!(error = %e, "could not re-read tenants' views");
+        }
         self.reload_maintenance().await;
         self.reload_settings().await;
         self.reload_revocations().await;

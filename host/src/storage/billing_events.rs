@@ -142,8 +142,7 @@ pub(crate) async fn list(
     let filter = if statuses.is_empty() {
         String::new()
     } else {
-        let marks: Vec<String> = (1..=statuses.len()).map(|i| format!("${i}")).collect();
-        format!("WHERE status IN ({})", marks.join(", "))
+        format!("WHERE status IN ({})", super::marks(1, statuses.len()))
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM billing_webhook_events {filter} ORDER BY created_at DESC, id DESC LIMIT ${}",

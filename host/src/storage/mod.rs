@@ -214,6 +214,15 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Placeholders `$first, …, $(first + n - 1)` for an `IN (…)` list: the list is built from
+/// placeholders, never from the values.
+pub(crate) fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `s` fit for a text column on every backend: PostgreSQL refuses NUL in text, so it is
 /// replaced by U+FFFD (records of what happened must be written whatever the input was).
 pub(crate) fn plain_text(s: &str) -> String {

@@ -71,6 +71,18 @@ pub(crate) async fn list(db: &Db) -> Result<Vec<Plan>, sqlx::Error> {
     rows.iter().map(from_row).collect()
 }
 
+/// Every plan by id, on the caller's connection.
+pub(crate) async fn by_id_in(
+    conn: &mut sqlx::AnyConnection,
+) -> Result<std::collections::HashMap<String, Plan>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, name, price_cents, entitlements FROM plans")
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| from_row(r).map(|p| (p.id.clone(), p)))
+        .collect()
+}
+
 /// A plan by id or (case-insensitive) name.
 pub(crate) async fn find(
     conn: &mut sqlx::AnyConnection,

@@ -1,5 +1,7 @@
 //! `subscriptions`: which plan a tenant is on.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
@@ -71,6 +73,30 @@ pub(crate) async fn current(
         })
     })
     .transpose()
+}
+
+/// The plan id of each of `tenants`' current subscription (as [`current`] picks it); tenants
+/// without one are absent.
+pub(crate) async fn current_plans_in(
+    conn: &mut AnyConnection,
+    tenants: &[String],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT tenant_id, plan_id FROM subscriptions WHERE tenant_id IN ({}) \
+         AND status <> 'canceled' ORDER BY created_at DESC",
+        super::marks(1, tenants.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for t in tenants {
+        q = q.bind(t);
+    }
+    let mut out = HashMap::new();
+    for r in q.fetch_all(conn).await? {
+        // Newest first: the first row of a tenant is its current subscription.
+        out.entry(r.try_get("tenant_id")?)
+            .or_insert(r.try_get("plan_id")?);
+    }
+    Ok(out)
 }
 
 /// Move the tenant's current subscription to another plan; false when it has none.

@@ -123,6 +123,32 @@ pub(crate) async fn timezone_in(
     .transpose()
 }
 
+/// The timezone of each of `tenants` that exists.
+pub(crate) async fn timezones_in(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id, timezone FROM tenants WHERE id IN ({})",
+        super::marks(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let tz: Option<String> = r.try_get("timezone")?;
+            Ok((
+                r.try_get("id")?,
+                tz.unwrap_or_else(|| DEFAULT_TIMEZONE.into()),
+            ))
+        })
+        .collect()
+}
+
 /// Set a tenant's timezone (already checked to be a known IANA name) in the caller's
 /// transaction; false when the tenant does not exist.
 pub async fn set_timezone_in(

@@ -120,6 +120,36 @@ pub(crate) async fn for_tenant_in(
     Ok(out)
 }
 
+/// Every row of `kind` for each of `tenants`, grouped by tenant: reconciliation re-reads
+/// the cached views in batches with this.
+pub(crate) async fn for_tenants_in(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    tenants: &[String],
+) -> Result<HashMap<String, HashMap<String, Rows>>, sqlx::Error> {
+    let sql = format!(
+        "SELECT tenant_id, {} AS name, source, enabled FROM {} WHERE tenant_id IN ({})",
+        kind.column(),
+        kind.table(),
+        super::marks(1, tenants.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for t in tenants {
+        q = q.bind(t);
+    }
+    let mut out: HashMap<String, HashMap<String, Rows>> = HashMap::new();
+    for r in q.fetch_all(conn).await? {
+        let enabled = r.try_get::<i64, _>("enabled")? != 0;
+        let source: String = r.try_get("source")?;
+        out.entry(r.try_get("tenant_id")?)
+            .or_default()
+            .entry(r.try_get("name")?)
+            .or_default()
+            .set(&source, enabled);
+    }
+    Ok(out)
+}
+
 /// Write (or replace) one row.
 pub(crate) async fn upsert(
     conn: &mut AnyConnection,

@@ -6,7 +6,7 @@ pub(crate) mod rate;
 pub(crate) mod registration;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -88,10 +88,32 @@ impl TenantView {
     }
 }
 
+/// Reconciliations a cached view may go unused before it is dropped: a minute at the
+/// default interval. Keeps memory to the tenants that are calling.
+const IDLE_ROUNDS: u8 = 12;
+
+/// Tenants whose views one reconciliation query re-reads together.
+const REFRESH_BATCH: usize = 500;
+
+/// A cached view and how many reconciliations have passed since a call last used it.
+struct Cached {
+    view: Arc<TenantView>,
+    idle: AtomicU8,
+}
+
+impl Cached {
+    fn new(view: Arc<TenantView>) -> Self {
+        Self {
+            view,
+            idle: AtomicU8::new(0),
+        }
+    }
+}
+
 /// The in-memory view of every tenant's modules, flags and plan.
 pub struct Tenancy {
     db: Db,
-    cache: RwLock<HashMap<String, Arc<TenantView>>>,
+    cache: RwLock<HashMap<String, Cached>>,
     generation: AtomicU64,
     pub(crate) rate: rate::RateLimiter,
 }
@@ -126,33 +148,99 @@ impl Tenancy {
         })
     }
 
+    /// The views of `tenants`, read together: five queries for the whole batch.
+    async fn load_many(&self, tenants: &[String]) -> Result<Vec<TenantView>, sqlx::Error> {
+        let mut conn = self.db.pool().acquire().await?;
+        let mut modules = toggles::for_tenants_in(&mut conn, Kind::Module, tenants).await?;
+        let mut flags = toggles::for_tenants_in(&mut conn, Kind::Flag, tenants).await?;
+        let current = subscriptions::current_plans_in(&mut conn, tenants).await?;
+        let plans = plans::by_id_in(&mut conn).await?;
+        let mut zones = tenants::timezones_in(&mut conn, tenants).await?;
+        Ok(tenants
+            .iter()
+            .map(|t| TenantView {
+                modules: modules.remove(t).unwrap_or_default(),
+                flags: flags.remove(t).unwrap_or_default(),
+                plan: current.get(t).and_then(|id| plans.get(id).cloned()),
+                timezone: zones
+                    .remove(t)
+                    .unwrap_or_else(|| tenants::DEFAULT_TIMEZONE.into()),
+            })
+            .collect())
+    }
+
     /// The tenant's view; from memory after the first call. A load that raced with a change
     /// is used once but not cached.
     pub async fn view(&self, tenant: &str) -> Result<Arc<TenantView>, sqlx::Error> {
-        if let Some(v) = self
+        if let Some(c) = self
             .cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(tenant)
         {
-            return Ok(v.clone());
+            // Only a view that reconciliation has aged is written to, so the hot path of a
+            // busy tenant reads the entry without dirtying it.
+            if c.idle.load(Ordering::Relaxed) != 0 {
+                c.idle.store(0, Ordering::Relaxed);
+            }
+            return Ok(c.view.clone());
         }
         let generation = self.generation.load(Ordering::Acquire);
         let view = Arc::new(self.load(tenant).await?);
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::Acquire) == generation {
-            cache.insert(tenant.to_string(), view.clone());
+            cache.insert(tenant.to_string(), Cached::new(view.clone()));
         }
         Ok(view)
     }
 
-    /// Forget every cached view (reconciliation).
-    pub(crate) fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// Reconciliation: re-read every cached view from the database, a batch at a time, and
+    /// drop the views no call has used for [`IDLE_ROUNDS`] rounds. Calls keep being served
+    /// from memory meanwhile; emptying the cache instead sent every active tenant's next
+    /// call to the database, thousands of loads a round with many tenants. When the
+    /// database does not answer, what is left unread is dropped, so no view outlives a
+    /// reconciliation unchecked.
+    pub(crate) async fn refresh(&self) -> Result<(), sqlx::Error> {
+        let tenants: Vec<String> = {
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|_, c| c.idle.fetch_add(1, Ordering::Relaxed) < IDLE_ROUNDS);
+            cache.keys().cloned().collect()
+        };
+        for (i, batch) in tenants.chunks(REFRESH_BATCH).enumerate() {
+            let generation = self.generation.load(Ordering::Acquire);
+            let views = match self.load_many(batch).await {
+                Ok(views) => views,
+                Err(e) => {
+                    let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+                    for t in &tenants[i * REFRESH_BATCH..] {
+                        cache.remove(t);
+                    }
+                    return Err(e);
+                }
+            };
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            // A change that landed while the batch was read may not be in it: those views
+            // are dropped and load again on their tenant's next call.
+            let unchanged = self.generation.load(Ordering::Acquire) == generation;
+            for (tenant, view) in batch.iter().zip(views) {
+                match cache.get_mut(tenant) {
+                    Some(c) if unchanged => c.view = Arc::new(view),
+                    Some(_) => {
+                        cache.remove(tenant);
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Is the tenant's view in memory?
+    pub fn is_cached(&self, tenant: &str) -> bool {
         self.cache
-            .write()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .contains_key(tenant)
     }
 
     /// Forget a tenant's view (after any change to it).

@@ -1019,8 +1019,37 @@ async fn reconciliation_rereads_every_cached_view(backend: Backend) {
     assert_eq!(me["limits"]["callsPerMinute"], 3000, "{me}");
 }
 
+/// Reconciliation re-reads the views of tenants that are calling rather than dropping
+/// them (their calls stay in memory), and drops a view no call has used for a minute of
+/// rounds, so memory follows the tenants that are active.
+async fn reconciliation_keeps_busy_views_and_drops_idle_ones(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (busy, busy_staff) = server.tenant(&admin, "Busy").await;
+    let (idle, idle_staff) = server.tenant(&admin, "Idle").await;
+    for token in [&busy_staff, &idle_staff] {
+        assert_eq!(server.get(token, "/v1/portal/me").await.0, 200);
+    }
+    let tenancy = &server.state.tenancy;
+    assert!(tenancy.is_cached(&busy) && tenancy.is_cached(&idle));
+    let mut rounds = 0;
+    while tenancy.is_cached(&idle) {
+        assert_eq!(server.get(&busy_staff, "/v1/portal/me").await.0, 200);
+        server.state.reconcile().await;
+        assert!(tenancy.is_cached(&busy), "round {rounds}");
+        rounds += 1;
+        assert!(rounds <= 20, "an idle view outlived 20 rounds");
+    }
+    // Not at the first round: a tenant that calls every few seconds keeps its view.
+    assert!(rounds > 10, "dropped after {rounds} rounds");
+    // The dropped tenant's next call loads its view again.
+    assert_eq!(server.get(&idle_staff, "/v1/portal/me").await.0, 200);
+    assert!(tenancy.is_cached(&idle));
+}
+
 both_backends!(
     reconciliation_rereads_every_cached_view,
+    reconciliation_keeps_busy_views_and_drops_idle_ones,
     plan_change_and_cancellation_keep_overrides,
     signing_keys_rotate_without_logging_anyone_out,
     service_tokens_for_synthetic_checks,
