@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::token::Role;
 use crate::contract::GuestRequest;
 use crate::runtime::invoke::Caller;
+use crate::storage::commit::Job;
 
 /// Who is behind a call, as the module sees it (`nova:module/context.role`): modules offer
 /// and allow actions by it, such as POS refusing a void from staff.
@@ -73,6 +74,28 @@ pub struct Call {
 /// enabled for the tenant, a concurrency slot; then the module, its writes and its
 /// invocation record committed together.
 pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
+    run(state, call, policy, false).await.0
+}
+
+/// [`call`], except that an answer which wrote nothing comes back with its invocation
+/// record (and audits) uncommitted, for the caller to commit in the transaction that acts
+/// on the answer: one commit instead of two. Every other ending is recorded as usual. The
+/// caller must commit the record, through [`crate::storage::commit::write_in`] or, if its
+/// transaction fails, [`crate::runtime::Runtime::commit_record`].
+pub(crate) async fn call_record_by_caller(
+    state: &AppState,
+    call: Call,
+    policy: Policy,
+) -> (CallOutcome, Option<Job>) {
+    run(state, call, policy, true).await
+}
+
+async fn run(
+    state: &AppState,
+    call: Call,
+    policy: Policy,
+    record_by_caller: bool,
+) -> (CallOutcome, Option<Job>) {
     let Call {
         tenant_id,
         actor,
@@ -87,11 +110,11 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
         Version::Active => registry.get(&name),
     };
     let Some(module) = found else {
-        return CallOutcome::NotInstalled { module: name };
+        return (CallOutcome::NotInstalled { module: name }, None);
     };
     let view = match state.tenancy.view(&tenant_id).await {
         Ok(v) => v,
-        Err(e) => return CallOutcome::Storage(e),
+        Err(e) => return (CallOutcome::Storage(e), None),
     };
     let limits = match policy.limits {
         LimitsFrom::Plan => view.limits(state.limits),
@@ -103,7 +126,7 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
         && let Some(per_minute) = view.calls_per_minute()
         && !state.allow_call(&tenant_id, per_minute).await
     {
-        return CallOutcome::RateLimited { per_minute };
+        return (CallOutcome::RateLimited { per_minute }, None);
     }
     let caller = Caller {
         tenant_id,
@@ -112,6 +135,7 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
         request_id,
         limits,
         view: view.clone(),
+        record_by_caller,
     };
     if policy.requires_enabled && !view.module_enabled(&name) {
         state
@@ -124,7 +148,7 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
                 "module disabled for tenant",
             )
             .await;
-        return CallOutcome::Disabled { module: name };
+        return (CallOutcome::Disabled { module: name }, None);
     }
     let slot = if policy.tenant_slot {
         // Wait for a slot at most as long as the call itself may run.
@@ -146,26 +170,37 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
                     limit = refused.limit(),
                     "call refused: concurrency limit"
                 );
-                return CallOutcome::Busy {
-                    limit: refused.limit(),
-                };
+                return (
+                    CallOutcome::Busy {
+                        limit: refused.limit(),
+                    },
+                    None,
+                );
             }
         }
     } else {
         None
     };
-    let invoked = state.runtime.invoke(module, &caller, request, slot).await;
+    let mut invoked = state.runtime.invoke(module, &caller, request, slot).await;
+    let record = invoked.record.take();
     let failure = match (invoked.failure(), invoked.response) {
         (None, Some(resp)) if (100..1000).contains(&resp.status) => {
-            return CallOutcome::Answered(resp);
+            return (CallOutcome::Answered(resp), record);
         }
         (None, Some(resp)) => Failure::BadStatus(resp.status),
         (failure, _) => failure.unwrap_or(Failure::Trapped),
     };
-    CallOutcome::Failed {
-        failure,
-        error: invoked.error.unwrap_or_default(),
+    if let Some(record) = record {
+        // Not an answer the caller acts on: the record is written here.
+        state.runtime.commit_record(record).await;
     }
+    (
+        CallOutcome::Failed {
+            failure,
+            error: invoked.error.unwrap_or_default(),
+        },
+        None,
+    )
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@ use crate::billing::apply::{self, ApplyError, Decision};
 use crate::billing::{ACTOR, count};
 use crate::calls::{self, Call, CallOutcome, CallerRole, Policy};
 use crate::contract::GuestRequest;
+use crate::storage::commit::{self, Job};
 use crate::storage::outbox::{self, Claimed};
 use crate::storage::{billing_events, tenants};
 use crate::tenancy::changes;
 
 /// How one attempt ended.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Outcome {
     Processed,
     /// Worth another attempt: storage, a module that failed, a tenant not there yet.
@@ -71,7 +72,7 @@ async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
     drop(conn);
     if event.status == "processed" {
         // Applied by an earlier attempt whose job update was lost: just finish the job.
-        return finish(state, worker_id, job, None).await;
+        return finish(state, worker_id, job, None, None).await;
     }
     let Some(tenant) = event.tenant_id.clone() else {
         return Outcome::Fail("the event has no data.tenantId".into());
@@ -97,53 +98,79 @@ async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
             body: event.payload.to_string().into_bytes(),
         },
     };
-    let resp = match calls::call(state, call, Policy::BILLING).await {
+    let (outcome, record) = calls::call_record_by_caller(state, call, Policy::BILLING).await;
+    let decided = decide(outcome);
+    let outcome = match &decided {
+        Ok(decision) => {
+            finish(
+                state,
+                worker_id,
+                job,
+                Some((&tenant, decision, &request_id)),
+                record.as_ref(),
+            )
+            .await
+        }
+        Err(outcome) => outcome.clone(),
+    };
+    if !matches!(outcome, Outcome::Processed)
+        && let Some(record) = record
+    {
+        // The decision's transaction did not commit, so neither did the record in it: the
+        // call happened, so its record is written on its own.
+        state.runtime.commit_record(record).await;
+    }
+    outcome
+}
+
+/// The billing module's decision, or how the attempt ends without one.
+fn decide(outcome: CallOutcome) -> Result<Decision, Outcome> {
+    let resp = match outcome {
         CallOutcome::Answered(resp) => resp,
         CallOutcome::NotInstalled { .. } => {
-            return Outcome::Retry("the billing module is not installed".into());
+            return Err(Outcome::Retry("the billing module is not installed".into()));
         }
-        CallOutcome::Storage(e) => return Outcome::Retry(format!("storage: {e}")),
+        CallOutcome::Storage(e) => return Err(Outcome::Retry(format!("storage: {e}"))),
         CallOutcome::Failed { failure, error } => {
-            return Outcome::Retry(format!("the billing module failed ({failure:?}): {error}"));
+            return Err(Outcome::Retry(format!(
+                "the billing module failed ({failure:?}): {error}"
+            )));
         }
         refused => {
             // The billing policy checks no toggle, rate or slot, so nothing else refuses.
             let refusal = refused.into_answer().err();
-            return Outcome::Retry(format!("the billing call was refused: {refusal:?}"));
+            return Err(Outcome::Retry(format!(
+                "the billing call was refused: {refusal:?}"
+            )));
         }
     };
     if resp.status >= 500 {
-        return Outcome::Retry(format!("the billing module answered {}", resp.status));
+        return Err(Outcome::Retry(format!(
+            "the billing module answered {}",
+            resp.status
+        )));
     }
     if resp.status >= 400 {
         let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         let message = body["error"]["message"].as_str().unwrap_or("refused");
-        return Outcome::Fail(format!(
+        return Err(Outcome::Fail(format!(
             "billing refused the event ({}): {message}",
             resp.status
-        ));
+        )));
     }
-    let decision: Decision = match serde_json::from_slice(&resp.body) {
-        Ok(d) => d,
-        Err(e) => return Outcome::Fail(format!("the billing module's answer is unreadable: {e}")),
-    };
-    finish(
-        state,
-        worker_id,
-        job,
-        Some((&tenant, &decision, &request_id)),
-    )
-    .await
+    serde_json::from_slice(&resp.body)
+        .map_err(|e| Outcome::Fail(format!("the billing module's answer is unreadable: {e}")))
 }
 
-/// In one transaction: the decision applied (when there is one), the event marked
-/// processed, the job done. Then, once committed, tell this and the other replicas about
-/// changed entitlements.
+/// In one transaction: the decision applied (when there is one) with the call's invocation
+/// record, the event marked processed, the job done. Then, once committed, tell this and
+/// the other replicas about changed entitlements.
 async fn finish(
     state: &AppState,
     worker_id: &str,
     job: &Claimed,
     decision: Option<(&str, &Decision, &str)>,
+    record: Option<&Job>,
 ) -> Outcome {
     let result = async {
         let mut tx = state.db.begin().await?;
@@ -151,6 +178,9 @@ async fn finish(
             Some((tenant, d, request_id)) => apply::apply(&mut tx, tenant, d, request_id).await?,
             None => Vec::new(),
         };
+        if let Some(record) = record {
+            commit::write_in(&mut tx, record).await?;
+        }
         billing_events::set_status_in(&mut tx, &job.ref_id, "processed", job.attempts, None)
             .await?;
         if !outbox::complete_in(&mut tx, job, worker_id).await? {

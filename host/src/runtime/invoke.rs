@@ -41,6 +41,10 @@ pub(crate) struct Caller {
     pub(crate) view: Arc<TenantView>,
     /// Limits for this call: the tenant's plan within the host's.
     pub(crate) limits: Limits,
+    /// A call that answers without writing hands its invocation record (and audits) back
+    /// in [`Invoked::record`] instead of committing it, for the caller to commit in its own
+    /// transaction with what it does with the answer.
+    pub(crate) record_by_caller: bool,
 }
 
 /// How an invocation ended, as the HTTP layer needs it.
@@ -55,6 +59,8 @@ pub(crate) struct Invoked {
     pub(crate) conflict: bool,
     /// True when the commit itself failed (database down): nothing was written.
     pub(crate) commit_failed: bool,
+    /// The record the caller must commit (see [`Caller::record_by_caller`]).
+    pub(crate) record: Option<Job>,
 }
 
 /// Why a module that ran gave no usable answer.
@@ -377,6 +383,7 @@ impl Runtime {
                         error: Some(error),
                         conflict: false,
                         commit_failed: false,
+                        record: None,
                     };
                 }
                 Ok(resp) => resp,
@@ -388,6 +395,7 @@ impl Runtime {
                     response: Some(response),
                     conflict: false,
                     commit_failed: false,
+                    record: None,
                 };
             }
             let record = self.record(
@@ -419,6 +427,18 @@ impl Runtime {
                 audits,
                 invocation: Some(record),
             };
+            if caller.record_by_caller && job.writes.is_empty() {
+                self.observe(&module, Outcome::Ok, started);
+                name_outcome(Outcome::Ok, fuel_total);
+                return Invoked {
+                    outcome: Outcome::Ok,
+                    response: Some(response),
+                    error: None,
+                    conflict: false,
+                    commit_failed: false,
+                    record: Some(job),
+                };
+            }
             let committing = tracing::debug_span!(
                 "commit",
                 writes = job.writes.len(),
@@ -434,6 +454,7 @@ impl Runtime {
                         error: None,
                         conflict: false,
                         commit_failed: false,
+                        record: None,
                     };
                 }
                 Ok(Committed::Conflict(c)) if attempt_no < MAX_ATTEMPTS => {
@@ -449,6 +470,7 @@ impl Runtime {
                         )),
                         conflict: true,
                         commit_failed: false,
+                        record: None,
                     };
                 }
                 Err(e) => {
@@ -458,6 +480,7 @@ impl Runtime {
                         error: Some(e.to_string()),
                         conflict: false,
                         commit_failed: true,
+                        record: None,
                     };
                 }
             }
@@ -521,13 +544,19 @@ impl Runtime {
         record: Invocation,
         audits: Vec<crate::storage::audit::AuditEvent>,
     ) {
-        let job = Job {
+        self.commit_record(Job {
             tenant_id: record.tenant_id.clone(),
             module: record.module.clone(),
             audits,
             invocation: Some(record),
             ..Job::default()
-        };
+        })
+        .await;
+    }
+
+    /// Commit a record that holds no writes: one handed back by [`Self::invoke`] whose
+    /// caller could not commit it with its own transaction, or a failed call's.
+    pub(crate) async fn commit_record(&self, job: Job) {
         if let Err(e) = self.committer.commit(job).await {
             tracing::error!(error = %e, "could not write an invocation record");
         }

@@ -238,6 +238,21 @@ fn commit_sqlite(
     Ok(results)
 }
 
+/// Write a job that holds no kv writes (its audits and invocation record) in the caller's
+/// transaction: a record handed back by a call whose caller commits it with its own work.
+pub(crate) async fn write_in(conn: &mut sqlx::AnyConnection, job: &Job) -> Result<(), sqlx::Error> {
+    debug_assert!(job.writes.is_empty(), "kv writes go through the committer");
+    for e in &job.audits {
+        audit::insert(&mut *conn, e).await?;
+    }
+    if let Some(inv) = &job.invocation {
+        invocations::insert_many_stmt(&[inv])
+            .run_sqlx(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
     let mut tx = db.begin().await?;
     let mut results = Vec::with_capacity(jobs.len());

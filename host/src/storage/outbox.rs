@@ -13,7 +13,8 @@ use super::{Db, now_ms, rfc3339};
 pub struct Claimed {
     pub(crate) id: String,
     pub(crate) queue: String,
-    pub(crate) ref_id: String,
+    /// What the job is about: a billing event's id, a mail's, an export's.
+    pub ref_id: String,
     /// Attempts so far, this one included.
     pub(crate) attempts: i64,
 }
@@ -52,46 +53,72 @@ pub(crate) async fn enqueue_in(
     Ok(id)
 }
 
-/// Claim the next due job of `queue` for `lease_ms`. Safe under concurrency on both
-/// backends: the outer `WHERE` is re-checked on the row, so of two workers that picked the
-/// same job only one gets it (the other finds nothing this time and looks again).
+/// Claim the oldest due job of `queue` for `worker` under a lease of `lease_ms`.
 pub async fn claim(
     db: &Db,
     queue: &str,
     worker: &str,
     lease_ms: i64,
 ) -> Result<Option<Claimed>, sqlx::Error> {
+    Ok(claim_many(db, queue, worker, lease_ms, 1).await?.pop())
+}
+
+/// Claim up to `n` of the oldest due jobs of `queue` for `worker`, each under a lease of
+/// `lease_ms`, in one statement: oldest first. Safe under concurrency on both backends:
+/// the outer `WHERE` is re-checked on each row, so of two workers that picked the same job
+/// only one gets it (the other gets fewer this time and looks again).
+pub async fn claim_many(
+    db: &Db,
+    queue: &str,
+    worker: &str,
+    lease_ms: i64,
+    n: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let now = now_ms();
     // PostgreSQL: concurrent workers skip rows another is claiming instead of all racing for
-    // the oldest job. SQLite has one writer at a time, so there is no race to skip.
-    let skip = match db.backend() {
-        super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        super::Backend::Sqlite => "",
+    // the oldest jobs, and the pick is materialized so it runs once: as a plain `IN`
+    // subquery the planner may run it again, each run skipping the rows the last one
+    // locked, and claim more than `n`. SQLite has one writer at a time, so there is no race
+    // to skip.
+    let (materialized, skip) = match db.backend() {
+        super::Backend::Postgres => ("MATERIALIZED", "FOR UPDATE SKIP LOCKED"),
+        super::Backend::Sqlite => ("", ""),
     };
     let sql = format!(
-        "UPDATE outbox SET locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-         WHERE id = (SELECT id FROM outbox WHERE queue = $4 AND status IN ('pending', 'retrying') \
-                     AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3) \
-                     ORDER BY next_attempt_at LIMIT 1 {skip}) \
+        "WITH picked AS {materialized} (SELECT id FROM outbox WHERE queue = $4 \
+              AND status IN ('pending', 'retrying') AND next_attempt_at <= $3 \
+              AND (locked_until IS NULL OR locked_until < $3) \
+              ORDER BY next_attempt_at LIMIT $5 {skip}) \
+         UPDATE outbox SET locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN (SELECT id FROM picked) \
          AND status IN ('pending', 'retrying') AND (locked_until IS NULL OR locked_until < $3) \
-         RETURNING id, queue, ref_id, attempts"
+         RETURNING id, queue, ref_id, attempts, next_attempt_at"
     );
-    let row = sqlx::query(&sql)
+    let rows = sqlx::query(&sql)
         .bind(worker)
         .bind(now + lease_ms)
         .bind(now)
         .bind(queue)
-        .fetch_optional(db.pool())
+        .bind(n)
+        .fetch_all(db.pool())
         .await?;
-    row.map(|r| {
-        Ok(Claimed {
-            id: r.try_get("id")?,
-            queue: r.try_get("queue")?,
-            ref_id: r.try_get("ref_id")?,
-            attempts: r.try_get("attempts")?,
+    let mut claimed = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("next_attempt_at")?,
+                Claimed {
+                    id: r.try_get("id")?,
+                    queue: r.try_get("queue")?,
+                    ref_id: r.try_get("ref_id")?,
+                    attempts: r.try_get("attempts")?,
+                },
+            ))
         })
-    })
-    .transpose()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // RETURNING keeps no order.
+    claimed.sort_by_key(|(due, _)| *due);
+    Ok(claimed.into_iter().map(|(_, c)| c).collect())
 }
 
 /// Mark a held job done, inside the transaction that applied its effect. False when the
@@ -268,8 +295,10 @@ pub(crate) async fn list(
          WHERE ($1 IS NULL OR queue = $1)",
     );
     if !statuses.is_empty() {
-        let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", i + 3)).collect();
-        sql.push_str(&format!(" AND status IN ({})", marks.join(", ")));
+        sql.push_str(&format!(
+            " AND status IN ({})",
+            super::marks(3, statuses.len())
+        ));
     }
     sql.push_str(" ORDER BY updated_at DESC, id LIMIT $2");
     let mut q = sqlx::query(&sql).bind(queue).bind(limit);

@@ -278,9 +278,106 @@ async fn one_event_delivered_five_times_is_applied_once(backend: Backend) {
     assert_eq!(actions, ["billing.subscription.created"]);
 }
 
+/// Workers claim billing jobs several at a time, oldest first, and each event's invocation
+/// record commits in the transaction that applies its decision: one record per event, and
+/// one for an event whose decision could not be applied too.
+async fn batched_claims_record_every_call_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, _) = server.tenant(&admin, "Batch Bistro").await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let (s, v) = server
+            .post_billing(&event(
+                &format!("evt_batch_{i}"),
+                "invoice.created",
+                json!({"tenantId": tenant, "invoiceId": format!("inv_{i}"), "amountCents": 100 + i}),
+            ))
+            .await;
+        assert_eq!(s, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    // The module decides a plan the host does not know: applying it fails for good.
+    let (s, v) = server
+        .post_billing(&event(
+            "evt_batch_unknown_plan",
+            "subscription.created",
+            json!({"tenantId": tenant, "planId": "00000000-0000-4000-8000-00000000nope"}),
+        ))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let unknown = v["id"].as_str().unwrap().to_string();
+
+    let state = server.state.clone();
+    let first = outbox::claim_many(&state.db, billing::QUEUE, "manual", 30_000, 8)
+        .await
+        .unwrap();
+    let second = outbox::claim_many(&state.db, billing::QUEUE, "manual", 30_000, 8)
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (8, 5));
+    // Oldest first, and no job twice.
+    let order: Vec<&str> = first
+        .iter()
+        .chain(&second)
+        .map(|j| j.ref_id.as_str())
+        .collect();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.push(&unknown);
+    assert_eq!(order, expected);
+    assert!(
+        outbox::claim_many(&state.db, billing::QUEUE, "other", 30_000, 8)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased jobs are not claimed again"
+    );
+    for job in first.into_iter().chain(second) {
+        nova::jobs::process(&state, "manual", job).await;
+    }
+    for id in &ids {
+        assert_eq!(
+            server.settled_event(&admin, id).await["status"],
+            "processed"
+        );
+    }
+    let failed = server.settled_event(&admin, &unknown).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+
+    let records: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT request_id, CAST(status AS BIGINT) FROM invocations WHERE module = 'billing' ORDER BY request_id",
+    )
+    .fetch_all(server.db().pool())
+    .await
+    .unwrap();
+    assert_eq!(records.len(), 13, "{records:?}");
+    for id in ids.iter().chain([&unknown]) {
+        let wanted = format!("billing-{id}-1");
+        assert_eq!(
+            records.iter().filter(|(r, _)| *r == wanted).count(),
+            1,
+            "{wanted} in {records:?}"
+        );
+    }
+    assert!(
+        records.iter().all(|(_, status)| *status == 200),
+        "{records:?}"
+    );
+    let actions = audit_actions(&server, &admin, &tenant).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "billing.invoice.created")
+            .count(),
+        12,
+        "{actions:?}"
+    );
+}
+
 both_backends!(
     plan_change_and_cancellation_drills,
-    one_event_delivered_five_times_is_applied_once
+    one_event_delivered_five_times_is_applied_once,
+    batched_claims_record_every_call_once
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
