@@ -96,7 +96,7 @@ impl Bus {
                     tracing::warn!(error = %e, "change listener lost Redis; reconnecting");
                 }
                 // Everything may have changed while we were away.
-                state.reconcile().await;
+                state.catch_up().await;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
@@ -161,8 +161,11 @@ impl Bus {
 pub(crate) trait Replica: Send + Sync + 'static {
     /// Apply another replica's change.
     fn apply(&self, event: Event) -> impl Future<Output = ()> + Send;
-    /// Re-read everything this replica caches.
+    /// Re-read everything this replica caches: the periodic run.
     fn reconcile(&self) -> impl Future<Output = ()> + Send;
+    /// Re-read everything after a gap in the change messages (Redis came back), without
+    /// counting a periodic round.
+    fn catch_up(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// Re-read everything every [`RECONCILE_EVERY`], for as long as the process runs.

@@ -147,11 +147,13 @@ impl AppState {
         }
     }
 
-    /// Re-read what this replica caches: bounds the effect of a lost change message.
+    /// Re-read what this replica caches: bounds the effect of a lost change message. The
+    /// periodic run; it also forgets tenant views no call has used for a while.
     pub async fn reconcile(&self) {
-        if let Err(e) = self.tenancy.refresh().await {
-            tracing::warn!(error = %e, "could not re-read tenants' views");
-        }
+        self.resync(true).await
+    }
+
+    async fn resync(&self, periodic: bool) {
         self.reload_maintenance().await;
         self.reload_settings().await;
         self.reload_revocations().await;
@@ -160,6 +162,11 @@ impl AppState {
         }
         if let Err(e) = self.runtime.reload_active().await {
             tracing::warn!(error = %e, "could not reload module versions");
+        }
+        // Last: with many tenants this is the longest part, and revocations, keys and
+        // maintenance must not wait behind it.
+        if let Err(e) = self.tenancy.refresh(periodic).await {
+            tracing::warn!(error = %e, "could not re-read tenants' views");
         }
     }
 
@@ -194,5 +201,9 @@ impl replicas::Replica for AppState {
 
     async fn reconcile(&self) {
         AppState::reconcile(self).await
+    }
+
+    async fn catch_up(&self) {
+        self.resync(false).await
     }
 }

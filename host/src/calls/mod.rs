@@ -77,11 +77,12 @@ pub async fn call(state: &AppState, call: Call, policy: Policy) -> CallOutcome {
     run(state, call, policy, false).await.0
 }
 
-/// [`call`], except that an answer which wrote nothing comes back with its invocation
-/// record (and audits) uncommitted, for the caller to commit in the transaction that acts
-/// on the answer: one commit instead of two. Every other ending is recorded as usual. The
-/// caller must commit the record, through [`crate::storage::commit::write_in`] or, if its
-/// transaction fails, [`crate::runtime::Runtime::commit_record`].
+/// [`call`], except that an answer (status below 500) which wrote nothing comes back with
+/// its invocation record (and audits) uncommitted, for the caller to commit in the
+/// transaction that acts on the answer: one commit instead of two. Every other ending is
+/// recorded as usual. The caller must commit the record, through
+/// [`crate::storage::commit::write_in`] or, if its transaction does not commit,
+/// [`crate::runtime::Runtime::commit_record`].
 pub(crate) async fn call_record_by_caller(
     state: &AppState,
     call: Call,

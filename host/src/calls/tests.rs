@@ -417,7 +417,7 @@ async fn storage_down_before_the_call_is_unavailable_and_runs_nothing() {
     host.state.tenancy.view(&tenant).await.unwrap();
     host.state.db.pool().close().await;
     // A reconciliation that cannot read the database drops the views it could not check.
-    assert!(host.state.tenancy.refresh().await.is_err());
+    assert!(host.state.tenancy.refresh(true).await.is_err());
     assert!(!host.state.tenancy.is_cached(&tenant));
     for (name, policy) in POLICIES {
         let outcome = host.call(&tenant, "trivial", "/ping", policy).await;

@@ -117,7 +117,9 @@ async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
         && let Some(record) = record
     {
         // The decision's transaction did not commit, so neither did the record in it: the
-        // call happened, so its record is written on its own.
+        // call happened, so its record is written on its own. (A commit that failed on the
+        // way back after the database applied it would leave two records of one call:
+        // the price of one commit per event, and only on a lost connection.)
         state.runtime.commit_record(record).await;
     }
     outcome

@@ -78,8 +78,8 @@ pub async fn run(state: AppState, worker_id: String, stop: impl Future<Output = 
     tracing::info!(worker = %worker_id, "worker stopped");
 }
 
-/// Claim and run due jobs from one queue (see [`claim_batch`]); false when none was due. The queue looked at
-/// first rotates, so a backlog on one queue does not hold up the others.
+/// Claim and run due jobs from one queue (see [`claim_batch`]); false when none was due.
+/// The queue looked at first rotates, so a backlog on one queue does not hold up the others.
 pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let start = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -88,9 +88,7 @@ pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
         let batch = claim_batch(queue);
         match outbox::claim_many(&state.db, queue, worker_id, state.worker.lease_ms, batch).await {
             Ok(jobs) if !jobs.is_empty() => {
-                for job in jobs {
-                    process(state, worker_id, job).await;
-                }
+                run_claimed(state, worker_id, jobs).await;
                 return true;
             }
             Ok(_) => {}
@@ -100,11 +98,32 @@ pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
     false
 }
 
-/// How many jobs of `queue` a worker claims at once. A billing event takes milliseconds,
-/// so claiming several saves a commit per event (a backlog drains faster) while their
-/// leases stay far from running out; mail and exports can take long, so one at a time.
+/// How many jobs of `queue` a worker claims at once. A billing event usually takes
+/// milliseconds, so claiming several saves a commit per event and a backlog drains faster;
+/// mail and exports can take long, so one at a time.
 fn claim_batch(queue: &str) -> i64 {
     if queue == crate::billing::QUEUE { 8 } else { 1 }
+}
+
+/// Run jobs claimed together, in order. Their leases all started at the claim: once half
+/// of one has gone (slow storage, slow calls), each job still waiting is renewed before it
+/// starts, and one whose lease another worker has taken is left to that worker.
+async fn run_claimed(state: &AppState, worker_id: &str, jobs: Vec<Claimed>) {
+    let claimed = std::time::Instant::now();
+    let half = Duration::from_millis(state.worker.lease_ms.max(0) as u64 / 2);
+    for job in jobs {
+        if claimed.elapsed() > half {
+            match outbox::renew(&state.db, &job, worker_id, state.worker.lease_ms).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, job = %job.id, "could not renew a claimed job's lease; leaving it");
+                    continue;
+                }
+            }
+        }
+        process(state, worker_id, job).await;
+    }
 }
 
 /// Run one claimed job with the code for its queue.

@@ -125,7 +125,7 @@ struct Pass {
 
 /// A tenant's plan: that of its newest subscription not canceled (as everywhere else).
 const PLAN_OF: &str = "(SELECT s.plan_id FROM subscriptions s WHERE s.tenant_id = t.tenant_id \
-     AND s.status <> 'canceled' ORDER BY s.created_at DESC LIMIT 1)";
+     AND s.status <> 'canceled' ORDER BY s.created_at DESC, s.id DESC LIMIT 1)";
 
 /// Tenants on no plan that keeps this kind of row longer (`$3…` are those plans).
 fn not_on(plans: usize) -> String {

@@ -304,7 +304,9 @@ impl Runtime {
     /// Run `module` for `caller` and commit what it did, holding `slot` (the tenant's
     /// concurrency slot, if it took one) until the guest is gone. Never panics on guest
     /// behaviour: every way a guest can fail ends as an [`Outcome`] with its invocation
-    /// record written.
+    /// record written. The one record not written here: an answer below 500 that wrote
+    /// nothing, for a caller with [`Caller::record_by_caller`], comes back in
+    /// [`Invoked::record`].
     pub(crate) async fn invoke(
         &self,
         module: Arc<LoadedModule>,

@@ -88,7 +88,7 @@ pub async fn claim_many(
         "WITH picked AS {materialized} (SELECT id FROM outbox WHERE queue = $4 \
               AND status IN ('pending', 'retrying') AND next_attempt_at <= $3 \
               AND (locked_until IS NULL OR locked_until < $3) \
-              ORDER BY next_attempt_at LIMIT $5 {skip}) \
+              ORDER BY next_attempt_at, id LIMIT $5 {skip}) \
          UPDATE outbox SET locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id IN (SELECT id FROM picked) \
          AND status IN ('pending', 'retrying') AND (locked_until IS NULL OR locked_until < $3) \
@@ -117,7 +117,7 @@ pub async fn claim_many(
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     // RETURNING keeps no order.
-    claimed.sort_by_key(|(due, _)| *due);
+    claimed.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
     Ok(claimed.into_iter().map(|(_, c)| c).collect())
 }
 

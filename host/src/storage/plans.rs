@@ -71,16 +71,25 @@ pub(crate) async fn list(db: &Db) -> Result<Vec<Plan>, sqlx::Error> {
     rows.iter().map(from_row).collect()
 }
 
-/// Every plan by id, on the caller's connection.
+/// Every plan that reads, by id, on the caller's connection. A plan whose row does not
+/// decode is left out and logged: the tenants on it are read one by one, where the error
+/// reaches the call that needs the plan.
 pub(crate) async fn by_id_in(
     conn: &mut sqlx::AnyConnection,
-) -> Result<std::collections::HashMap<String, Plan>, sqlx::Error> {
+) -> Result<std::collections::HashMap<String, std::sync::Arc<Plan>>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, name, price_cents, entitlements FROM plans")
         .fetch_all(conn)
         .await?;
-    rows.iter()
-        .map(|r| from_row(r).map(|p| (p.id.clone(), p)))
-        .collect()
+    Ok(rows
+        .iter()
+        .filter_map(|r| match from_row(r) {
+            Ok(p) => Some((p.id.clone(), std::sync::Arc::new(p))),
+            Err(e) => {
+                tracing::warn!(error = %e, "a plan does not decode");
+                None
+            }
+        })
+        .collect())
 }
 
 /// A plan by id or (case-insensitive) name.

@@ -57,7 +57,7 @@ pub(crate) async fn current(
 ) -> Result<Option<Subscription>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, tenant_id, plan_id, status, billing_cycle, created_at FROM subscriptions \
-         WHERE tenant_id = $1 AND status <> 'canceled' ORDER BY created_at DESC LIMIT 1",
+         WHERE tenant_id = $1 AND status <> 'canceled' ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(tenant_id)
     .fetch_optional(conn)
@@ -83,7 +83,7 @@ pub(crate) async fn current_plans_in(
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let sql = format!(
         "SELECT tenant_id, plan_id FROM subscriptions WHERE tenant_id IN ({}) \
-         AND status <> 'canceled' ORDER BY created_at DESC",
+         AND status <> 'canceled' ORDER BY created_at DESC, id DESC",
         super::marks(1, tenants.len())
     );
     let mut q = sqlx::query(&sql);

@@ -20,8 +20,8 @@ use crate::storage::{Db, subscriptions, tenants};
 pub struct TenantView {
     pub(crate) modules: HashMap<String, Rows>,
     pub(crate) flags: HashMap<String, Rows>,
-    /// The plan of the current subscription, if any.
-    pub(crate) plan: Option<Plan>,
+    /// The plan of the current subscription, if any: shared by the views of its tenants.
+    pub(crate) plan: Option<Arc<Plan>>,
     /// The tenant's IANA timezone (`UTC` unless set).
     pub(crate) timezone: String,
 }
@@ -88,14 +88,14 @@ impl TenantView {
     }
 }
 
-/// Reconciliations a cached view may go unused before it is dropped: a minute at the
-/// default interval. Keeps memory to the tenants that are calling.
+/// Periodic reconciliations a cached view may go unused before it is dropped: a minute at
+/// the default interval. Memory follows the tenants that are calling.
 const IDLE_ROUNDS: u8 = 12;
 
 /// Tenants whose views one reconciliation query re-reads together.
 const REFRESH_BATCH: usize = 500;
 
-/// A cached view and how many reconciliations have passed since a call last used it.
+/// A cached view and how many periodic reconciliations have passed since a call used it.
 struct Cached {
     view: Arc<TenantView>,
     idle: AtomicU8,
@@ -115,6 +115,9 @@ pub struct Tenancy {
     db: Db,
     cache: RwLock<HashMap<String, Cached>>,
     generation: AtomicU64,
+    /// Held by the reconciliation re-reading the views: runs can overlap (a Redis reconnect
+    /// starts one too), and one re-read at a time is enough.
+    refreshing: tokio::sync::Mutex<()>,
     pub(crate) rate: rate::RateLimiter,
 }
 
@@ -125,6 +128,7 @@ impl Tenancy {
             db,
             cache: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            refreshing: tokio::sync::Mutex::new(()),
             rate: rate::RateLimiter::default(),
         }
     }
@@ -134,7 +138,7 @@ impl Tenancy {
         let modules = toggles::for_tenant_in(&mut conn, Kind::Module, tenant).await?;
         let flags = toggles::for_tenant_in(&mut conn, Kind::Flag, tenant).await?;
         let plan = match subscriptions::current(&mut conn, tenant).await? {
-            Some(sub) => plans::find(&mut conn, &sub.plan_id).await?,
+            Some(sub) => plans::find(&mut conn, &sub.plan_id).await?.map(Arc::new),
             None => None,
         };
         let timezone = tenants::timezone_in(&mut conn, tenant)
@@ -148,23 +152,33 @@ impl Tenancy {
         })
     }
 
-    /// The views of `tenants`, read together: five queries for the whole batch.
-    async fn load_many(&self, tenants: &[String]) -> Result<Vec<TenantView>, sqlx::Error> {
-        let mut conn = self.db.pool().acquire().await?;
-        let mut modules = toggles::for_tenants_in(&mut conn, Kind::Module, tenants).await?;
-        let mut flags = toggles::for_tenants_in(&mut conn, Kind::Flag, tenants).await?;
-        let current = subscriptions::current_plans_in(&mut conn, tenants).await?;
-        let plans = plans::by_id_in(&mut conn).await?;
-        let mut zones = tenants::timezones_in(&mut conn, tenants).await?;
+    /// The views of `tenants`, read together on `conn`: four queries for the batch. `None`
+    /// for a tenant whose plan is not among `plans` (it did not decode): its view is left to
+    /// [`Self::load`], which reports the error to the call that needs it.
+    async fn load_many(
+        conn: &mut sqlx::AnyConnection,
+        tenants: &[String],
+        plans: &HashMap<String, Arc<Plan>>,
+    ) -> Result<Vec<Option<TenantView>>, sqlx::Error> {
+        let mut modules = toggles::for_tenants_in(conn, Kind::Module, tenants).await?;
+        let mut flags = toggles::for_tenants_in(conn, Kind::Flag, tenants).await?;
+        let current = subscriptions::current_plans_in(conn, tenants).await?;
+        let mut zones = tenants::timezones_in(conn, tenants).await?;
         Ok(tenants
             .iter()
-            .map(|t| TenantView {
-                modules: modules.remove(t).unwrap_or_default(),
-                flags: flags.remove(t).unwrap_or_default(),
-                plan: current.get(t).and_then(|id| plans.get(id).cloned()),
-                timezone: zones
-                    .remove(t)
-                    .unwrap_or_else(|| tenants::DEFAULT_TIMEZONE.into()),
+            .map(|t| {
+                let plan = match current.get(t) {
+                    Some(id) => Some(plans.get(id)?.clone()),
+                    None => None,
+                };
+                Some(TenantView {
+                    modules: modules.remove(t).unwrap_or_default(),
+                    flags: flags.remove(t).unwrap_or_default(),
+                    plan,
+                    timezone: zones
+                        .remove(t)
+                        .unwrap_or_else(|| tenants::DEFAULT_TIMEZONE.into()),
+                })
             })
             .collect())
     }
@@ -178,8 +192,8 @@ impl Tenancy {
             .unwrap_or_else(|p| p.into_inner())
             .get(tenant)
         {
-            // Only a view that reconciliation has aged is written to, so the hot path of a
-            // busy tenant reads the entry without dirtying it.
+            // Only a view that reconciliation has aged is written to, so the calls of a busy
+            // tenant read the entry without dirtying it.
             if c.idle.load(Ordering::Relaxed) != 0 {
                 c.idle.store(0, Ordering::Relaxed);
             }
@@ -194,41 +208,64 @@ impl Tenancy {
         Ok(view)
     }
 
-    /// Reconciliation: re-read every cached view from the database, a batch at a time, and
-    /// drop the views no call has used for [`IDLE_ROUNDS`] rounds. Calls keep being served
-    /// from memory meanwhile; emptying the cache instead sent every active tenant's next
-    /// call to the database, thousands of loads a round with many tenants. When the
-    /// database does not answer, what is left unread is dropped, so no view outlives a
-    /// reconciliation unchecked.
-    pub(crate) async fn refresh(&self) -> Result<(), sqlx::Error> {
-        let tenants: Vec<String> = {
-            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-            cache.retain(|_, c| c.idle.fetch_add(1, Ordering::Relaxed) < IDLE_ROUNDS);
-            cache.keys().cloned().collect()
+    /// Reconciliation: re-read every cached view from the database, a batch at a time; when
+    /// `periodic`, count a round and drop the views no call has used for [`IDLE_ROUNDS`]
+    /// (a reconciliation after a lost Redis connection re-reads but does not age). Calls keep being served from memory
+    /// meanwhile; emptying the cache instead sent every active tenant's next call to the
+    /// database, thousands of loads a round with many tenants. A view is replaced only if
+    /// its entry still holds what was there when the re-read began: a change drops the
+    /// entry, so a re-read that raced with one never overwrites it. When the database does
+    /// not answer, the views not yet re-read are dropped, so none outlives a reconciliation
+    /// unchecked.
+    pub(crate) async fn refresh(&self, periodic: bool) -> Result<(), sqlx::Error> {
+        let Ok(_only) = self.refreshing.try_lock() else {
+            return Ok(());
         };
-        for (i, batch) in tenants.chunks(REFRESH_BATCH).enumerate() {
-            let generation = self.generation.load(Ordering::Acquire);
-            let views = match self.load_many(batch).await {
-                Ok(views) => views,
-                Err(e) => {
-                    let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-                    for t in &tenants[i * REFRESH_BATCH..] {
-                        cache.remove(t);
-                    }
-                    return Err(e);
-                }
-            };
+        let snapshot: Vec<(String, Arc<TenantView>)> = {
             let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-            // A change that landed while the batch was read may not be in it: those views
-            // are dropped and load again on their tenant's next call.
-            let unchanged = self.generation.load(Ordering::Acquire) == generation;
-            for (tenant, view) in batch.iter().zip(views) {
-                match cache.get_mut(tenant) {
-                    Some(c) if unchanged => c.view = Arc::new(view),
-                    Some(_) => {
+            if periodic {
+                cache.retain(|_, c| c.idle.fetch_add(1, Ordering::Relaxed) < IDLE_ROUNDS);
+            }
+            cache
+                .iter()
+                .map(|(t, c)| (t.clone(), c.view.clone()))
+                .collect()
+        };
+        if snapshot.is_empty() {
+            return Ok(());
+        }
+        let reread = self.reread(&snapshot).await;
+        if reread.is_err() {
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            for (tenant, old) in &snapshot {
+                if cache.get(tenant).is_some_and(|c| Arc::ptr_eq(&c.view, old)) {
+                    cache.remove(tenant);
+                }
+            }
+        }
+        reread
+    }
+
+    /// Re-read the views in `snapshot`, replacing each whose entry has not changed since.
+    async fn reread(&self, snapshot: &[(String, Arc<TenantView>)]) -> Result<(), sqlx::Error> {
+        let mut conn = self.db.pool().acquire().await?;
+        let plans = plans::by_id_in(&mut conn).await?;
+        for batch in snapshot.chunks(REFRESH_BATCH) {
+            let tenants: Vec<String> = batch.iter().map(|(t, _)| t.clone()).collect();
+            let views = Self::load_many(&mut conn, &tenants, &plans).await?;
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            for ((tenant, old), view) in batch.iter().zip(views) {
+                let Some(c) = cache.get_mut(tenant) else {
+                    continue;
+                };
+                if !Arc::ptr_eq(&c.view, old) {
+                    continue;
+                }
+                match view {
+                    Some(view) => c.view = Arc::new(view),
+                    None => {
                         cache.remove(tenant);
                     }
-                    None => {}
                 }
             }
         }

@@ -308,6 +308,14 @@ async fn batched_claims_record_every_call_once(backend: Backend) {
     assert_eq!(s, 202, "{v}");
     let unknown = v["id"].as_str().unwrap().to_string();
 
+    // Oldest first: due time, then id.
+    let expected: Vec<String> = sqlx::query_scalar(
+        "SELECT ref_id FROM outbox WHERE queue = $1 ORDER BY next_attempt_at, id",
+    )
+    .bind(billing::QUEUE)
+    .fetch_all(server.db().pool())
+    .await
+    .unwrap();
     let state = server.state.clone();
     let first = outbox::claim_many(&state.db, billing::QUEUE, "manual", 30_000, 8)
         .await
@@ -316,15 +324,17 @@ async fn batched_claims_record_every_call_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!((first.len(), second.len()), (8, 5));
-    // Oldest first, and no job twice.
-    let order: Vec<&str> = first
+    let order: Vec<String> = first
         .iter()
         .chain(&second)
-        .map(|j| j.ref_id.as_str())
+        .map(|j| j.ref_id.clone())
         .collect();
-    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
-    expected.push(&unknown);
     assert_eq!(order, expected);
+    let mut all: Vec<String> = ids.iter().cloned().chain([unknown.clone()]).collect();
+    let mut claimed = order.clone();
+    all.sort();
+    claimed.sort();
+    assert_eq!(claimed, all, "every job once");
     assert!(
         outbox::claim_many(&state.db, billing::QUEUE, "other", 30_000, 8)
             .await

@@ -1047,8 +1047,45 @@ async fn reconciliation_keeps_busy_views_and_drops_idle_ones(backend: Backend) {
     assert!(tenancy.is_cached(&idle));
 }
 
+/// A plan whose stored entitlements no longer decode does not stop reconciliation for
+/// everyone: its tenants' views are dropped (their calls meet the error), the others are
+/// re-read.
+async fn reconciliation_survives_a_plan_that_does_not_decode(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let id = register(&server, "On Pro", "pro@decode.test", "Pro").await;
+    let (status, approved) = server
+        .send(
+            Method::POST,
+            &admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let on_pro = approved["tenantId"].as_str().unwrap().to_string();
+    let pro_staff = server.tenant_user(&admin, &on_pro, "staff").await;
+    let (plain, plain_staff) = server.tenant(&admin, "No Plan").await;
+    for token in [&pro_staff, &plain_staff] {
+        assert_eq!(server.get(token, "/v1/portal/me").await.0, 200);
+    }
+    sqlx::query("UPDATE plans SET entitlements = 'not json' WHERE name = 'Pro'")
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    server.state.reconcile().await;
+    let tenancy = &server.state.tenancy;
+    assert!(!tenancy.is_cached(&on_pro));
+    assert!(tenancy.is_cached(&plain));
+    let (status, body) = server.get(&pro_staff, "/v1/portal/me").await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "INTERNAL", "{body}");
+    assert_eq!(server.get(&plain_staff, "/v1/portal/me").await.0, 200);
+}
+
 both_backends!(
     reconciliation_rereads_every_cached_view,
+    reconciliation_survives_a_plan_that_does_not_decode,
     reconciliation_keeps_busy_views_and_drops_idle_ones,
     plan_change_and_cancellation_keep_overrides,
     signing_keys_rotate_without_logging_anyone_out,
