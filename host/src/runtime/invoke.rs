@@ -95,6 +95,18 @@ impl Failure {
 }
 
 impl Invoked {
+    /// A call that answered, with its record when the caller commits it.
+    fn answered(response: GuestResponse, record: Option<Job>) -> Self {
+        Self {
+            outcome: Outcome::Ok,
+            response: Some(response),
+            error: None,
+            conflict: false,
+            commit_failed: false,
+            record,
+        }
+    }
+
     /// Why the call gave no usable answer; `None` when the module answered.
     pub(crate) fn failure(&self) -> Option<Failure> {
         if self.response.is_some() {
@@ -432,14 +444,7 @@ impl Runtime {
             if caller.record_by_caller && job.writes.is_empty() {
                 self.observe(&module, Outcome::Ok, started);
                 name_outcome(Outcome::Ok, fuel_total);
-                return Invoked {
-                    outcome: Outcome::Ok,
-                    response: Some(response),
-                    error: None,
-                    conflict: false,
-                    commit_failed: false,
-                    record: Some(job),
-                };
+                return Invoked::answered(response, Some(job));
             }
             let committing = tracing::debug_span!(
                 "commit",
@@ -450,14 +455,7 @@ impl Runtime {
                 Ok(Committed::Ok) => {
                     self.observe(&module, Outcome::Ok, started);
                     name_outcome(Outcome::Ok, fuel_total);
-                    return Invoked {
-                        outcome: Outcome::Ok,
-                        response: Some(response),
-                        error: None,
-                        conflict: false,
-                        commit_failed: false,
-                        record: None,
-                    };
+                    return Invoked::answered(response, None);
                 }
                 Ok(Committed::Conflict(c)) if attempt_no < MAX_ATTEMPTS => {
                     tracing::debug!(key = %c.key, attempt = attempt_no, "write conflict; running the call again");

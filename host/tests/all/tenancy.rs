@@ -23,6 +23,20 @@ async fn register(server: &TestServer, name: &str, email: &str, plan: &str) -> S
     reg["id"].as_str().unwrap().to_string()
 }
 
+/// Approve registration `id`; the new tenant's id.
+async fn approve(server: &TestServer, admin: &str, id: &str) -> String {
+    let (status, approved) = server
+        .send(
+            Method::POST,
+            admin,
+            &format!("/v1/superadmin/registrations/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    approved["tenantId"].as_str().unwrap().to_string()
+}
+
 async fn toggle_audit(server: &TestServer, admin: &str, tenant: &str) -> Vec<Value> {
     let (_, body) = server
         .get(
@@ -161,15 +175,7 @@ async fn overrides_flags_and_resolution(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
     let id = register(&server, "Core Cafe", "core@cafe.test", "Core").await;
-    let (_, approved) = server
-        .send(
-            Method::POST,
-            &admin,
-            &format!("/v1/superadmin/registrations/{id}/approve"),
-            &json!({}),
-        )
-        .await;
-    let tenant = approved["tenantId"].as_str().unwrap().to_string();
+    let tenant = approve(&server, &admin, &id).await;
     let owner = server.login("core@cafe.test", "owner-password").await;
     let modules_path = format!("/v1/superadmin/tenants/{tenant}/modules");
     let pos = format!("{modules_path}/pos");
@@ -809,15 +815,7 @@ async fn plan_change_and_cancellation_keep_overrides(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
     let id = register(&server, "Growing", "grow@place.test", "Core").await;
-    let (_, approved) = server
-        .send(
-            Method::POST,
-            &admin,
-            &format!("/v1/superadmin/registrations/{id}/approve"),
-            &json!({}),
-        )
-        .await;
-    let tenant = approved["tenantId"].as_str().unwrap().to_string();
+    let tenant = approve(&server, &admin, &id).await;
     let base = format!("/v1/superadmin/tenants/{tenant}");
     let (status, _) = server
         .send(
@@ -1054,16 +1052,7 @@ async fn reconciliation_survives_a_plan_that_does_not_decode(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
     let id = register(&server, "On Pro", "pro@decode.test", "Pro").await;
-    let (status, approved) = server
-        .send(
-            Method::POST,
-            &admin,
-            &format!("/v1/superadmin/registrations/{id}/approve"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{approved}");
-    let on_pro = approved["tenantId"].as_str().unwrap().to_string();
+    let on_pro = approve(&server, &admin, &id).await;
     let pro_staff = server.tenant_user(&admin, &on_pro, "staff").await;
     let (plain, plain_staff) = server.tenant(&admin, "No Plan").await;
     for token in [&pro_staff, &plain_staff] {
