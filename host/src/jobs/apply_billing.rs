@@ -15,7 +15,7 @@ use crate::storage::{billing_events, tenants};
 use crate::tenancy::changes;
 
 /// How one attempt ended.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Outcome {
     Processed,
     /// Worth another attempt: storage, a module that failed, a tenant not there yet.
@@ -99,19 +99,18 @@ async fn attempt(state: &AppState, worker_id: &str, job: &Claimed) -> Outcome {
         },
     };
     let (outcome, record) = calls::call_record_by_caller(state, call, Policy::BILLING).await;
-    let decided = decide(outcome);
-    let outcome = match &decided {
+    let outcome = match decide(outcome) {
         Ok(decision) => {
             finish(
                 state,
                 worker_id,
                 job,
-                Some((&tenant, decision, &request_id)),
+                Some((&tenant, &decision, &request_id)),
                 record.as_ref(),
             )
             .await
         }
-        Err(outcome) => outcome.clone(),
+        Err(outcome) => outcome,
     };
     if !matches!(outcome, Outcome::Processed)
         && let Some(record) = record

@@ -210,9 +210,10 @@ impl Tenancy {
 
     /// Reconciliation: re-read every cached view from the database, a batch at a time; when
     /// `periodic`, count a round and drop the views no call has used for [`IDLE_ROUNDS`]
-    /// (a reconciliation after a lost Redis connection re-reads but does not age). Calls keep being served from memory
-    /// meanwhile; emptying the cache instead sent every active tenant's next call to the
-    /// database, thousands of loads a round with many tenants. A view is replaced only if
+    /// (a reconciliation after a lost Redis connection re-reads but does not age). Calls
+    /// keep being served from memory meanwhile; emptying the cache instead sent every
+    /// active tenant's next call to the database, thousands of loads a round with many
+    /// tenants. A view is replaced only if
     /// its entry still holds what was there when the re-read began: a change drops the
     /// entry, so a re-read that raced with one never overwrites it. When the database does
     /// not answer, the views not yet re-read are dropped, so none outlives a reconciliation
