@@ -9,8 +9,6 @@
 //! tenant. Run on demand: `cargo bench -p nova --bench tenant_scale` (`NOVA_BENCH_SECONDS`,
 //! default 4; `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_TENANTS`, default 10000).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "shared/load.rs"]
@@ -21,20 +19,12 @@ mod load;
     reason = "this benchmark signs its tenants' tokens itself instead of signing in"
 )]
 mod process;
+#[path = "shared/signed.rs"]
+mod signed;
 
 use load::{median, round};
-use nova::auth::token::{Keys, Role};
-use process::{Nova, send};
-use serde_json::json;
-
-const SECRET: &str = "tenant-scale-bench-secret-of-at-least-32-bytes";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use process::Nova;
+use signed::{SECRET, env_or, tenants};
 
 /// The server's resident memory in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -44,55 +34,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
-}
-
-/// `n` tenants with POS on, each with an admin token signed here.
-async fn tenants(base: &str, n: usize) -> Vec<String> {
-    let http = reqwest::Client::new();
-    let admin = process::superadmin_token(base).await;
-    let keys = Arc::new(Keys::from_secret(SECRET.as_bytes()));
-    let next = Arc::new(AtomicUsize::new(0));
-    let made = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
-    let workers: Vec<_> = (0..16)
-        .map(|_| {
-            let (http, admin, base, next, made, keys) = (
-                http.clone(),
-                admin.clone(),
-                base.to_string(),
-                next.clone(),
-                made.clone(),
-                keys.clone(),
-            );
-            tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < n {
-                    let id = send(
-                        http.post(format!("{base}/v1/superadmin/tenants"))
-                            .bearer_auth(&admin)
-                            .json(&json!({"name": "Scale Bistro"})),
-                    )
-                    .await["id"]
-                        .as_str()
-                        .unwrap()
-                        .to_string();
-                    send(
-                        http.put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
-                            .bearer_auth(&admin)
-                            .json(&json!({"enabled": true})),
-                    )
-                    .await;
-                    let sub = uuid::Uuid::new_v4().to_string();
-                    let token = keys
-                        .issue(&sub, "owner@scale.test", Role::Admin, Some(&id))
-                        .unwrap();
-                    made.lock().unwrap().push(token);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    made.lock().unwrap().clone()
 }
 
 #[tokio::main]

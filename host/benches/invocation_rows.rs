@@ -1,0 +1,235 @@
+//! How Nova's cost grows with its invocation table (issue 17, target 5), from outside: three
+//! `nova serve` processes, each with 100 tenants with POS on and its invocation table holding
+//! 0, 1,000,000 and 10,000,000 records (spread over the last 29 days, the way a busy month
+//! leaves them), driven in alternating rounds by the same client: 32 connections calling
+//! `GET /v1/portal/pos/tickets?limit=1` evenly over the tenants, every call adding its own
+//! durable record. Prints req/s and p99 per table size and each as a ratio to the empty table.
+//!
+//! The records are written with SQL while the server is stopped, with the table's indexes
+//! dropped first and built again afterwards (the same end state, in minutes instead of hours),
+//! then `ANALYZE`d as a database that has been running a while would be.
+//!
+//! SQLite always; PostgreSQL too when `NOVA_BENCH_POSTGRES=postgres://…/db` is set. Run on
+//! demand: `cargo bench -p nova --bench invocation_rows` (`NOVA_BENCH_SECONDS`, default 4;
+//! `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_ROWS`, default `0,1000000,10000000`).
+
+use std::time::Instant;
+
+use sqlx::Connection;
+
+#[path = "shared/load.rs"]
+mod load;
+#[path = "shared/postgres.rs"]
+mod postgres;
+#[path = "shared/process.rs"]
+#[expect(
+    dead_code,
+    reason = "this benchmark signs its tenants' tokens itself instead of signing in"
+)]
+mod process;
+#[path = "shared/signed.rs"]
+mod signed;
+
+use load::{median, round};
+use process::{Nova, Running};
+use signed::{SECRET, env_or, tenants};
+
+const TENANTS: usize = 100;
+const MONTH_MS: i64 = 29 * 24 * 3600 * 1000;
+
+/// One server of the series: its table size, process, address and tenants' tokens.
+struct Server {
+    rows: i64,
+    _nova: Nova,
+    _running: Running,
+    base: String,
+    tokens: Vec<String>,
+}
+
+fn nova(database_url: Option<String>) -> Nova {
+    let nova = Nova {
+        data: tempfile::tempdir().unwrap(),
+        database_url,
+        env: vec![("NOVA_JWT_SECRET".into(), SECRET.into())],
+        quiet: true,
+    };
+    nova.run(&[
+        "superadmin",
+        "create",
+        "--email",
+        "ops@bench.test",
+        "--password",
+        "bench-password-1",
+    ]);
+    nova
+}
+
+fn database_url(nova: &Nova) -> String {
+    match &nova.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}/nova.db", nova.data.path().display()),
+    }
+}
+
+/// Write `rows` invocation records for the tenants in the database, oldest last.
+async fn seed(url: &str, rows: i64) {
+    let postgres = url.starts_with("postgres");
+    let mut db = sqlx::AnyConnection::connect(url).await.unwrap();
+    let indexes: Vec<(String, String)> = if postgres {
+        sqlx::query_as(
+            "SELECT indexname::text, indexdef FROM pg_indexes \
+             WHERE tablename = 'invocations' AND indexname <> 'invocations_pkey'",
+        )
+    } else {
+        sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name = 'invocations' AND sql IS NOT NULL",
+        )
+    }
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(indexes.len() >= 4, "the invocation indexes: {indexes:?}");
+    for (name, _) in &indexes {
+        sqlx::query(&format!("DROP INDEX {name}"))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    if !postgres {
+        // Room for the primary key's B-tree while it grows.
+        sqlx::query("PRAGMA cache_size = -1000000")
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    for sql in [
+        "CREATE TABLE bench_tenants (n INTEGER PRIMARY KEY, id TEXT NOT NULL)",
+        "INSERT INTO bench_tenants (n, id) SELECT ROW_NUMBER() OVER (ORDER BY id) - 1, id FROM tenants",
+    ] {
+        sqlx::query(sql).execute(&mut db).await.unwrap();
+    }
+    let now = nova::storage::now_ms();
+    let step = (MONTH_MS / rows.max(1)).max(1);
+    // Ids and request ids sort in the order they are written, as the server's time-ordered
+    // ones do.
+    let (numbers, id, request) = if postgres {
+        (
+            format!("generate_series(CAST(1 AS BIGINT), {rows}) AS s(i)"),
+            "'bench-i-' || lpad(s.i::text, 10, '0')",
+            "'bench-r-' || lpad(s.i::text, 10, '0')",
+        )
+    } else {
+        (
+            format!(
+                "(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows}) \
+                 SELECT i FROM c) AS s"
+            ),
+            "printf('bench-i-%010d', s.i)",
+            "printf('bench-r-%010d', s.i)",
+        )
+    };
+    let insert = format!(
+        "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, \
+         outcome, duration_us, fuel, request_id, error, created_at) \
+         SELECT {id}, t.id, 'pos', '1', 'bench', 'GET', '/tickets', \
+         CASE WHEN s.i % 50 = 0 THEN 500 ELSE 200 END, \
+         CASE WHEN s.i % 50 = 0 THEN 'error' ELSE 'ok' END, 900, 100000, {request}, NULL, \
+         {now} - s.i * {step} \
+         FROM {numbers} JOIN bench_tenants t ON t.n = s.i % {TENANTS}"
+    );
+    if rows > 0 {
+        sqlx::query(&insert).execute(&mut db).await.unwrap();
+    }
+    sqlx::query("DROP TABLE bench_tenants")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    for (_, create) in &indexes {
+        sqlx::query(create).execute(&mut db).await.unwrap();
+    }
+    // What a database that has been running a while has: statistics for its planner, and
+    // on PostgreSQL a vacuumed table (autovacuum would otherwise start mid-round).
+    let settle = if postgres {
+        "VACUUM (ANALYZE) invocations"
+    } else {
+        "ANALYZE"
+    };
+    sqlx::query(settle).execute(&mut db).await.unwrap();
+    db.close().await.unwrap();
+}
+
+/// A server whose invocation table holds `rows` records, started and warmed.
+async fn server(database: Option<String>, rows: i64) -> Server {
+    let nova = nova(database);
+    let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
+    let tokens = tenants(&base, TENANTS).await;
+    drop(running);
+    let started = Instant::now();
+    seed(&database_url(&nova), rows).await;
+    println!(
+        "  {rows} records written and indexed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
+    round(&base, &tokens, 1, 8).await;
+    Server {
+        rows,
+        _nova: nova,
+        _running: running,
+        base,
+        tokens,
+    }
+}
+
+/// The series on one backend; `postgres` is a scratch database for the first server.
+async fn series(backend: &'static str, postgres: Option<String>) {
+    let seconds = env_or("NOVA_BENCH_SECONDS", 4u64);
+    let rounds = env_or("NOVA_BENCH_ROUNDS", 3usize);
+    let sizes: Vec<i64> = std::env::var("NOVA_BENCH_ROWS")
+        .unwrap_or_else(|_| "0,1000000,10000000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("NOVA_BENCH_ROWS: numbers, comma-separated"))
+        .collect();
+    println!("\n{backend}:");
+    let mut servers = Vec::new();
+    for (i, rows) in sizes.into_iter().enumerate() {
+        let database = match &postgres {
+            Some(url) if i == 0 => Some(url.clone()),
+            Some(url) => Some(postgres::fresh_postgres(url).await),
+            None => None,
+        };
+        servers.push(server(database, rows).await);
+    }
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); servers.len()];
+    for r in 0..rounds {
+        for (i, s) in servers.iter().enumerate() {
+            let got = round(&s.base, &s.tokens, seconds, 32).await;
+            println!(
+                "round {r}: {:>9} records {:>8.0} req/s p99 {:>6.2} ms",
+                s.rows, got.0, got.1
+            );
+            results[i].push(got);
+        }
+    }
+    let base_rps = median(results[0].iter().map(|r| r.0).collect());
+    let base_p99 = median(results[0].iter().map(|r| r.1).collect());
+    println!(
+        "\n| {backend}: records before the run | req/s | p99 ms | req/s vs first | p99 vs first |\n|---|---|---|---|---|"
+    );
+    for (s, rows) in servers.iter().zip(&results) {
+        let rps = median(rows.iter().map(|r| r.0).collect());
+        let p99 = median(rows.iter().map(|r| r.1).collect());
+        println!(
+            "| {} | {rps:.0} | {p99:.2} | {:.2} | {:.2} |",
+            s.rows,
+            rps / base_rps,
+            p99 / base_p99
+        );
+    }
+}
+
+fn main() {
+    sqlx::any::install_default_drivers();
+    postgres::on_each_backend(series);
+}
