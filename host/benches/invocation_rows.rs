@@ -189,7 +189,11 @@ async fn series(backend: &'static str, postgres: Option<String>) {
     let sizes: Vec<i64> = std::env::var("NOVA_BENCH_ROWS")
         .unwrap_or_else(|_| "0,1000000,10000000".into())
         .split(',')
-        .map(|s| s.trim().parse().expect("NOVA_BENCH_ROWS: numbers, comma-separated"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("NOVA_BENCH_ROWS: numbers, comma-separated")
+        })
         .collect();
     println!("\n{backend}:");
     let mut servers = Vec::new();

@@ -86,9 +86,11 @@ pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
     for i in 0..QUEUES.len() {
         let queue = QUEUES[(start + i) % QUEUES.len()];
         let batch = claim_batch(queue);
+        // The leases start when the claim is made: taken before it, this is never late.
+        let claimed = std::time::Instant::now();
         match outbox::claim_many(&state.db, queue, worker_id, state.worker.lease_ms, batch).await {
             Ok(jobs) if !jobs.is_empty() => {
-                run_claimed(state, worker_id, jobs).await;
+                run_claimed(state, worker_id, jobs, claimed).await;
                 return true;
             }
             Ok(_) => {}
@@ -105,11 +107,16 @@ fn claim_batch(queue: &str) -> i64 {
     if queue == crate::billing::QUEUE { 8 } else { 1 }
 }
 
-/// Run jobs claimed together, in order. Their leases all started at the claim: once half
-/// of one has gone (slow storage, slow calls), each job still waiting is renewed before it
-/// starts, and one whose lease another worker has taken is left to that worker.
-async fn run_claimed(state: &AppState, worker_id: &str, jobs: Vec<Claimed>) {
-    let claimed = std::time::Instant::now();
+/// Run jobs claimed together at `claimed`, in order. Their leases all started at the
+/// claim: once half of one has gone (slow storage, slow calls), each job still waiting is
+/// renewed before it starts, and one whose lease another worker has taken is left to that
+/// worker.
+pub async fn run_claimed(
+    state: &AppState,
+    worker_id: &str,
+    jobs: Vec<Claimed>,
+    claimed: std::time::Instant,
+) {
     let half = Duration::from_millis(state.worker.lease_ms.max(0) as u64 / 2);
     for job in jobs {
         if claimed.elapsed() > half {

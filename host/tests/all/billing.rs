@@ -384,10 +384,100 @@ async fn batched_claims_record_every_call_once(backend: Backend) {
     );
 }
 
+/// A batch whose lease is half gone renews each job before running it; a job another
+/// worker has taken over meanwhile is left to that worker, which applies it once.
+async fn a_batch_leaves_a_job_another_worker_took_over(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, _) = server.tenant(&admin, "Lease Bistro").await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let (s, v) = server
+            .post_billing(&event(
+                &format!("evt_lease_{i}"),
+                "invoice.created",
+                json!({"tenantId": tenant, "invoiceId": format!("inv_lease_{i}"), "amountCents": 100}),
+            ))
+            .await;
+        assert_eq!(s, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let state = server.state.clone();
+    let jobs = outbox::claim_many(&state.db, billing::QUEUE, "slow", 30_000, 8)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 2);
+    let mut claimed: Vec<String> = jobs.iter().map(|j| j.ref_id.clone()).collect();
+    claimed.sort();
+    ids.sort();
+    assert_eq!(claimed, ids);
+    let (taken, kept) = (jobs[0].clone(), jobs[1].clone());
+    // What a second worker does once the slow one's lease has run out: it holds the job now.
+    sqlx::query("UPDATE outbox SET locked_by = 'fast', locked_until = $1 WHERE ref_id = $2")
+        .bind(nova::storage::now_ms() + 60_000)
+        .bind(&taken.ref_id)
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    // The slow worker's claim was made long enough ago that half its lease has gone.
+    let long_ago = std::time::Instant::now()
+        .checked_sub(std::time::Duration::from_secs(20))
+        .unwrap();
+    nova::jobs::run_claimed(&state, "slow", jobs, long_ago).await;
+
+    let records = |event: &str| {
+        let wanted = format!("billing-{event}-1");
+        let pool = server.db().pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM invocations WHERE module = 'billing' AND request_id = $1",
+            )
+            .bind(wanted)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let held: (String, String) =
+        sqlx::query_as("SELECT status, locked_by FROM outbox WHERE ref_id = $1")
+            .bind(&taken.ref_id)
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(held, ("pending".to_string(), "fast".to_string()));
+    assert_eq!(
+        records(&taken.ref_id).await,
+        0,
+        "the slow worker ran the taken job"
+    );
+    assert_eq!(
+        server.settled_event(&admin, &kept.ref_id).await["status"],
+        "processed"
+    );
+    assert_eq!(records(&kept.ref_id).await, 1);
+
+    nova::jobs::process(&state, "fast", taken.clone()).await;
+    assert_eq!(
+        server.settled_event(&admin, &taken.ref_id).await["status"],
+        "processed"
+    );
+    assert_eq!(records(&taken.ref_id).await, 1);
+    let actions = audit_actions(&server, &admin, &tenant).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "billing.invoice.created")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+}
+
 both_backends!(
     plan_change_and_cancellation_drills,
     one_event_delivered_five_times_is_applied_once,
-    batched_claims_record_every_call_once
+    batched_claims_record_every_call_once,
+    a_batch_leaves_a_job_another_worker_took_over
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
