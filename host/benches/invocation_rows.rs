@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use sqlx::Connection;
 
+#[path = "shared/compare.rs"]
+mod compare;
 #[path = "shared/load.rs"]
 mod load;
 #[path = "shared/postgres.rs"]
@@ -30,7 +32,8 @@ mod process;
 #[path = "shared/signed.rs"]
 mod signed;
 
-use load::{median, round};
+use compare::{Target, compare};
+use load::round;
 use process::{Nova, Running};
 use signed::{SECRET, env_or, tenants};
 
@@ -53,14 +56,7 @@ fn nova(database_url: Option<String>) -> Nova {
         env: vec![("NOVA_JWT_SECRET".into(), SECRET.into())],
         quiet: true,
     };
-    nova.run(&[
-        "superadmin",
-        "create",
-        "--email",
-        "ops@bench.test",
-        "--password",
-        "bench-password-1",
-    ]);
+    nova.create_superadmin();
     nova
 }
 
@@ -205,32 +201,21 @@ async fn series(backend: &'static str, postgres: Option<String>) {
         };
         servers.push(server(database, rows).await);
     }
-    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); servers.len()];
-    for r in 0..rounds {
-        for (i, s) in servers.iter().enumerate() {
-            let got = round(&s.base, &s.tokens, seconds, 32).await;
-            println!(
-                "round {r}: {:>9} records {:>8.0} req/s p99 {:>6.2} ms",
-                s.rows, got.0, got.1
-            );
-            results[i].push(got);
-        }
-    }
-    let base_rps = median(results[0].iter().map(|r| r.0).collect());
-    let base_p99 = median(results[0].iter().map(|r| r.1).collect());
-    println!(
-        "\n| {backend}: records before the run | req/s | p99 ms | req/s vs first | p99 vs first |\n|---|---|---|---|---|"
-    );
-    for (s, rows) in servers.iter().zip(&results) {
-        let rps = median(rows.iter().map(|r| r.0).collect());
-        let p99 = median(rows.iter().map(|r| r.1).collect());
-        println!(
-            "| {} | {rps:.0} | {p99:.2} | {:.2} | {:.2} |",
-            s.rows,
-            rps / base_rps,
-            p99 / base_p99
-        );
-    }
+    let targets: Vec<Target> = servers
+        .iter()
+        .map(|s| Target {
+            label: format!("{} records", s.rows),
+            base: &s.base,
+            tokens: &s.tokens,
+        })
+        .collect();
+    compare(
+        &format!("{backend}: records before the run"),
+        &targets,
+        rounds,
+        seconds,
+    )
+    .await;
 }
 
 fn main() {

@@ -220,14 +220,7 @@ async fn run(name: &'static str, database_url: Option<String>) {
         quiet: false,
     };
     let scratch = tempfile::tempdir().unwrap();
-    nova.run(&[
-        "superadmin",
-        "create",
-        "--email",
-        "ops@bench.test",
-        "--password",
-        "bench-password-1",
-    ]);
+    nova.create_superadmin();
     let trivial = scratch.path().join("trivial.wasm");
     std::fs::write(&trivial, nova_artifacts::guests::TRIVIAL).unwrap();
     nova.run(&[

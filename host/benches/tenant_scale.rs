@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "shared/compare.rs"]
+mod compare;
 #[path = "shared/load.rs"]
 mod load;
 #[path = "shared/process.rs"]
@@ -22,7 +24,8 @@ mod process;
 #[path = "shared/signed.rs"]
 mod signed;
 
-use load::{median, round};
+use compare::{Target, compare};
+use load::round;
 use process::Nova;
 use signed::{SECRET, env_or, tenants};
 
@@ -47,14 +50,7 @@ async fn main() {
         env: vec![("NOVA_JWT_SECRET".into(), SECRET.into())],
         quiet: true,
     };
-    nova.run(&[
-        "superadmin",
-        "create",
-        "--email",
-        "ops@bench.test",
-        "--password",
-        "bench-password-1",
-    ]);
+    nova.create_superadmin();
     let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
     let pid = running.0.id();
     let started = Instant::now();
@@ -90,31 +86,15 @@ async fn main() {
     );
 
     let counts = [1usize, 100.min(n), n];
-    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); counts.len()];
-    for r in 0..rounds {
-        for (i, count) in counts.iter().enumerate() {
-            let got = round(&base, &tokens[..*count], seconds, 32).await;
-            println!(
-                "round {r}: {count:>6} tenants {:>8.0} req/s p99 {:>6.2} ms",
-                got.0, got.1
-            );
-            results[i].push(got);
-        }
-    }
-    let base_rps = median(results[0].iter().map(|r| r.0).collect());
-    let base_p99 = median(results[0].iter().map(|r| r.1).collect());
-    println!(
-        "\n| active tenants | req/s | p99 ms | req/s vs 1 | p99 vs 1 |\n|---|---|---|---|---|"
-    );
-    for (count, rows) in counts.iter().zip(&results) {
-        let rps = median(rows.iter().map(|r| r.0).collect());
-        let p99 = median(rows.iter().map(|r| r.1).collect());
-        println!(
-            "| {count} | {rps:.0} | {p99:.2} | {:.2} | {:.2} |",
-            rps / base_rps,
-            p99 / base_p99
-        );
-    }
+    let targets: Vec<Target> = counts
+        .iter()
+        .map(|&count| Target {
+            label: format!("{count} tenants"),
+            base: &base,
+            tokens: &tokens[..count],
+        })
+        .collect();
+    compare("active tenants", &targets, rounds, seconds).await;
 
     // The per-tenant maps drop entries at rest in a sweep at most once a minute, on the next
     // access: wait past it, touch one tenant, and look again.

@@ -39,14 +39,7 @@ async fn server(env: &[(&str, String)], quiet: bool) -> (Running, Nova, String, 
             .collect(),
         quiet,
     };
-    nova.run(&[
-        "superadmin",
-        "create",
-        "--email",
-        "ops@bench.test",
-        "--password",
-        "bench-password-1",
-    ]);
+    nova.create_superadmin();
     let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
     let token = process::tenant(&base, &["pos"]).await;
     (running, nova, base, token)

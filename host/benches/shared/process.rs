@@ -51,6 +51,19 @@ impl Nova {
         );
     }
 
+    /// Create the benchmark superadmin (`ops@bench.test` / `bench-password-1`), migrating
+    /// the database on the way.
+    pub fn create_superadmin(&self) {
+        self.run(&[
+            "superadmin",
+            "create",
+            "--email",
+            "ops@bench.test",
+            "--password",
+            "bench-password-1",
+        ]);
+    }
+
     /// Start a `nova` server subcommand; returns it and the base URL it prints.
     pub fn start(&self, args: &[&str], prefix: &str) -> (Running, String) {
         let mut child = self

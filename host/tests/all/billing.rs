@@ -278,6 +278,23 @@ async fn one_event_delivered_five_times_is_applied_once(backend: Backend) {
     assert_eq!(actions, ["billing.subscription.created"]);
 }
 
+/// Deliver `n` signed `invoice.created` events for `tenant`; their stored ids, in order.
+async fn invoices_created(server: &TestServer, tenant: &str, name: &str, n: i64) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (s, v) = server
+            .post_billing(&event(
+                &format!("evt_{name}_{i}"),
+                "invoice.created",
+                json!({"tenantId": tenant, "invoiceId": format!("inv_{name}_{i}"), "amountCents": 100 + i}),
+            ))
+            .await;
+        assert_eq!(s, 202, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
 /// Workers claim billing jobs several at a time, oldest first, and each event's invocation
 /// record commits in the transaction that applies its decision: one record per event, and
 /// one for an event whose decision could not be applied too.
@@ -285,18 +302,7 @@ async fn batched_claims_record_every_call_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
     let (tenant, _) = server.tenant(&admin, "Batch Bistro").await;
-    let mut ids = Vec::new();
-    for i in 0..12 {
-        let (s, v) = server
-            .post_billing(&event(
-                &format!("evt_batch_{i}"),
-                "invoice.created",
-                json!({"tenantId": tenant, "invoiceId": format!("inv_{i}"), "amountCents": 100 + i}),
-            ))
-            .await;
-        assert_eq!(s, 202, "{v}");
-        ids.push(v["id"].as_str().unwrap().to_string());
-    }
+    let ids = invoices_created(&server, &tenant, "batch", 12).await;
     // The module decides a plan the host does not know: applying it fails for good.
     let (s, v) = server
         .post_billing(&event(
@@ -390,18 +396,7 @@ async fn a_batch_leaves_a_job_another_worker_took_over(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
     let (tenant, _) = server.tenant(&admin, "Lease Bistro").await;
-    let mut ids = Vec::new();
-    for i in 0..2 {
-        let (s, v) = server
-            .post_billing(&event(
-                &format!("evt_lease_{i}"),
-                "invoice.created",
-                json!({"tenantId": tenant, "invoiceId": format!("inv_lease_{i}"), "amountCents": 100}),
-            ))
-            .await;
-        assert_eq!(s, 202, "{v}");
-        ids.push(v["id"].as_str().unwrap().to_string());
-    }
+    let mut ids = invoices_created(&server, &tenant, "lease", 2).await;
     let state = server.state.clone();
     let jobs = outbox::claim_many(&state.db, billing::QUEUE, "slow", 30_000, 8)
         .await

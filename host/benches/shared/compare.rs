@@ -1,0 +1,45 @@
+//! Alternating rounds over several targets, printed as one table of ratios to the first:
+//! the benchmarks that ask how cost grows (with tenants, with stored rows) share it.
+
+use super::load::{median, round};
+
+/// One target of a comparison: its label in the table, the server, and the tokens its
+/// calls spread over.
+pub struct Target<'a> {
+    pub label: String,
+    pub base: &'a str,
+    pub tokens: &'a [String],
+}
+
+/// Run `rounds` rounds of `seconds` over each target in turn (32 connections of
+/// `GET /v1/portal/pos/tickets?limit=1`), printing every round, then a table of medians
+/// whose first column is headed `what`.
+pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds: u64) {
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
+    for r in 0..rounds {
+        for (i, t) in targets.iter().enumerate() {
+            let got = round(t.base, t.tokens, seconds, 32).await;
+            println!(
+                "round {r}: {:>12} {:>8.0} req/s p99 {:>6.2} ms",
+                t.label, got.0, got.1
+            );
+            results[i].push(got);
+        }
+    }
+    let first = &targets[0].label;
+    let base_rps = median(results[0].iter().map(|r| r.0).collect());
+    let base_p99 = median(results[0].iter().map(|r| r.1).collect());
+    println!(
+        "\n| {what} | req/s | p99 ms | req/s vs {first} | p99 vs {first} |\n|---|---|---|---|---|"
+    );
+    for (t, rows) in targets.iter().zip(&results) {
+        let rps = median(rows.iter().map(|r| r.0).collect());
+        let p99 = median(rows.iter().map(|r| r.1).collect());
+        println!(
+            "| {} | {rps:.0} | {p99:.2} | {:.2} | {:.2} |",
+            t.label,
+            rps / base_rps,
+            p99 / base_p99
+        );
+    }
+}
