@@ -3,11 +3,12 @@
 //! 0, 1,000,000 and 10,000,000 records (spread over the last 29 days, the way a busy month
 //! leaves them), driven in alternating rounds by the same client: 32 connections calling
 //! `GET /v1/portal/pos/tickets?limit=1` evenly over the tenants, every call adding its own
-//! durable record. Prints req/s and p99 per table size and each as a ratio to the empty table.
+//! durable record. Prints req/s and p99 per table size and each as a ratio to the first size.
 //!
-//! The records are written with SQL while the server is stopped, with the table's indexes
-//! dropped first and built again afterwards (the same end state, in minutes instead of hours),
-//! then `ANALYZE`d as a database that has been running a while would be.
+//! The records are written with SQL while the server is stopped, oldest first, with
+//! time-ordered ids like the server's, into the table with its indexes in place (so their pages
+//! fill as a month of calls would leave them), then `ANALYZE`d as a database that has been
+//! running a while would be. On PostgreSQL autovacuum is off for every table of the series.
 //!
 //! SQLite always; PostgreSQL too when `NOVA_BENCH_POSTGRES=postgres://…/db` is set. Run on
 //! demand: `cargo bench -p nova --bench invocation_rows` (`NOVA_BENCH_SECONDS`, default 4;
@@ -67,62 +68,56 @@ fn database_url(nova: &Nova) -> String {
     }
 }
 
-/// Write `rows` invocation records for the tenants in the database, oldest last.
+/// Write `rows` invocation records for the tenants in the database, oldest first, the way
+/// the server writes them: one a step over the last 29 days, each with a time-ordered
+/// (UUIDv7-shaped) id and request id, into the table with all its indexes in place, so the
+/// indexes fill their pages as a month of calls would.
 async fn seed(url: &str, rows: i64) {
     let postgres = url.starts_with("postgres");
     let mut db = sqlx::AnyConnection::connect(url).await.unwrap();
-    let indexes: Vec<(String, String)> = if postgres {
-        sqlx::query_as(
-            "SELECT indexname::text, indexdef FROM pg_indexes \
-             WHERE tablename = 'invocations' AND indexname <> 'invocations_pkey'",
-        )
+    let prepare: &[&str] = if postgres {
+        // Autovacuum off on every table of the series, the empty one too: its first round's
+        // inserts would otherwise set it off mid-round on the baseline alone.
+        &[
+            "SET synchronous_commit = off",
+            "ALTER TABLE invocations SET (autovacuum_enabled = off)",
+        ]
     } else {
-        sqlx::query_as(
-            "SELECT name, sql FROM sqlite_master \
-             WHERE type = 'index' AND tbl_name = 'invocations' AND sql IS NOT NULL",
-        )
-    }
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    assert!(indexes.len() >= 4, "the invocation indexes: {indexes:?}");
-    for (name, _) in &indexes {
-        sqlx::query(&format!("DROP INDEX {name}"))
-            .execute(&mut db)
-            .await
-            .unwrap();
-    }
-    if !postgres {
-        // Room for the primary key's B-tree while it grows.
-        sqlx::query("PRAGMA cache_size = -1000000")
-            .execute(&mut db)
-            .await
-            .unwrap();
-    }
-    for sql in [
+        // Room for the indexes' B-trees while they grow.
+        &["PRAGMA cache_size = -1000000"]
+    };
+    for sql in prepare.iter().chain(&[
         "CREATE TABLE bench_tenants (n INTEGER PRIMARY KEY, id TEXT NOT NULL)",
         "INSERT INTO bench_tenants (n, id) SELECT ROW_NUMBER() OVER (ORDER BY id) - 1, id FROM tenants",
-    ] {
+    ]) {
         sqlx::query(sql).execute(&mut db).await.unwrap();
     }
-    let now = nova::storage::now_ms();
+    let start = nova::storage::now_ms() - MONTH_MS;
     let step = (MONTH_MS / rows.max(1)).max(1);
-    // Ids and request ids sort in the order they are written, as the server's time-ordered
-    // ones do.
+    // The UUIDv7 layout: the millisecond in the first 48 bits, so ids sort by time.
     let (numbers, id, request) = if postgres {
+        let hex = |variant: &str| {
+            format!(
+                "lpad(to_hex(s.ts >> 16), 8, '0') || '-' || lpad(to_hex(s.ts & 65535), 4, '0') \
+                 || '-7000-{variant}-' || lpad(to_hex(s.i), 12, '0')"
+            )
+        };
         (
-            format!("generate_series(CAST(1 AS BIGINT), {rows}) AS s(i)"),
-            "'bench-i-' || lpad(s.i::text, 10, '0')",
-            "'bench-r-' || lpad(s.i::text, 10, '0')",
+            format!("generate_series(CAST(1 AS BIGINT), {rows}) AS n(i)"),
+            hex("8000"),
+            hex("9000"),
         )
     } else {
+        let hex = |variant: &str| {
+            format!("printf('%08x-%04x-7000-{variant}-%012x', s.ts >> 16, s.ts & 65535, s.i)")
+        };
         (
             format!(
                 "(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows}) \
-                 SELECT i FROM c) AS s"
+                 SELECT i FROM c) AS n"
             ),
-            "printf('bench-i-%010d', s.i)",
-            "printf('bench-r-%010d', s.i)",
+            hex("8000"),
+            hex("9000"),
         )
     };
     let insert = format!(
@@ -130,28 +125,32 @@ async fn seed(url: &str, rows: i64) {
          outcome, duration_us, fuel, request_id, error, created_at) \
          SELECT {id}, t.id, 'pos', '1', 'bench', 'GET', '/tickets', \
          CASE WHEN s.i % 50 = 0 THEN 500 ELSE 200 END, \
-         CASE WHEN s.i % 50 = 0 THEN 'error' ELSE 'ok' END, 900, 100000, {request}, NULL, \
-         {now} - s.i * {step} \
-         FROM {numbers} JOIN bench_tenants t ON t.n = s.i % {TENANTS}"
+         CASE WHEN s.i % 50 = 0 THEN 'error' ELSE 'ok' END, 900, 100000, {request}, NULL, s.ts \
+         FROM (SELECT i, {start} + i * {step} AS ts FROM {numbers}) AS s \
+         JOIN bench_tenants t ON t.n = s.i % {TENANTS} ORDER BY s.i"
     );
     if rows > 0 {
         sqlx::query(&insert).execute(&mut db).await.unwrap();
     }
-    sqlx::query("DROP TABLE bench_tenants")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    for (_, create) in &indexes {
-        sqlx::query(create).execute(&mut db).await.unwrap();
-    }
-    // What a database that has been running a while has: statistics for its planner, and
-    // on PostgreSQL a vacuumed table (autovacuum would otherwise start mid-round).
-    let settle = if postgres {
-        "VACUUM (ANALYZE) invocations"
+    // What a database that has been running a while has: statistics for its planner, a
+    // vacuumed table on PostgreSQL, and the seeding's log written back, so no checkpoint
+    // of it runs during the rounds.
+    let settle: &[&str] = if postgres {
+        &[
+            "DROP TABLE bench_tenants",
+            "VACUUM (ANALYZE) invocations",
+            "CHECKPOINT",
+        ]
     } else {
-        "ANALYZE"
+        &[
+            "DROP TABLE bench_tenants",
+            "ANALYZE",
+            "PRAGMA wal_checkpoint(TRUNCATE)",
+        ]
     };
-    sqlx::query(settle).execute(&mut db).await.unwrap();
+    for sql in settle {
+        sqlx::query(sql).execute(&mut db).await.unwrap();
+    }
     db.close().await.unwrap();
 }
 
@@ -164,7 +163,7 @@ async fn server(database: Option<String>, rows: i64) -> Server {
     let started = Instant::now();
     seed(&database_url(&nova), rows).await;
     println!(
-        "  {rows} records written and indexed in {:.0} s",
+        "  {rows} records written in {:.0} s",
         started.elapsed().as_secs_f64()
     );
     let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");

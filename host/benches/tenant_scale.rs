@@ -89,7 +89,7 @@ async fn main() {
     let targets: Vec<Target> = counts
         .iter()
         .map(|&count| Target {
-            label: format!("{count} tenants"),
+            label: format!("{count} tenant{}", if count == 1 { "" } else { "s" }),
             base: &base,
             tokens: &tokens[..count],
         })

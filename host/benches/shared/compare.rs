@@ -13,24 +13,26 @@ pub struct Target<'a> {
 
 /// Run `rounds` rounds of `seconds` over each target in turn (32 connections of
 /// `GET /v1/portal/pos/tickets?limit=1`), printing every round, then a table of medians
-/// whose first column is headed `what`.
+/// whose first column is headed `what`, each as a ratio to the first target's.
 pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds: u64) {
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for r in 0..rounds {
-        for (i, t) in targets.iter().enumerate() {
+        // Each round starts one target further on, so no target always follows the same one.
+        for k in 0..targets.len() {
+            let i = (r + k) % targets.len();
+            let t = &targets[i];
             let got = round(t.base, t.tokens, seconds, 32).await;
             println!(
-                "round {r}: {:>12} {:>8.0} req/s p99 {:>6.2} ms",
+                "round {r}: {:>18} {:>8.0} req/s p99 {:>6.2} ms",
                 t.label, got.0, got.1
             );
             results[i].push(got);
         }
     }
-    let first = &targets[0].label;
     let base_rps = median(results[0].iter().map(|r| r.0).collect());
     let base_p99 = median(results[0].iter().map(|r| r.1).collect());
     println!(
-        "\n| {what} | req/s | p99 ms | req/s vs {first} | p99 vs {first} |\n|---|---|---|---|---|"
+        "\n| {what} | req/s | p99 ms | req/s vs first row | p99 vs first row |\n|---|---|---|---|---|"
     );
     for (t, rows) in targets.iter().zip(&results) {
         let rps = median(rows.iter().map(|r| r.0).collect());

@@ -86,7 +86,8 @@ pub(crate) async fn run_one(state: &AppState, worker_id: &str) -> bool {
     for i in 0..QUEUES.len() {
         let queue = QUEUES[(start + i) % QUEUES.len()];
         let batch = claim_batch(queue);
-        // The leases start when the claim is made: taken before it, this is never late.
+        // Taken before the claim statement, so a lease's age measured from here is never
+        // less than its real age: renewals come early, never late.
         let claimed = std::time::Instant::now();
         match outbox::claim_many(&state.db, queue, worker_id, state.worker.lease_ms, batch).await {
             Ok(jobs) if !jobs.is_empty() => {
@@ -107,10 +108,10 @@ fn claim_batch(queue: &str) -> i64 {
     if queue == crate::billing::QUEUE { 8 } else { 1 }
 }
 
-/// Run jobs claimed together at `claimed`, in order. Their leases all started at the
-/// claim: once half of one has gone (slow storage, slow calls), each job still waiting is
-/// renewed before it starts, and one whose lease another worker has taken is left to that
-/// worker.
+/// Run jobs claimed together, in order; `claimed` is an instant taken no later than the
+/// claim. Their leases all started at the claim: once half of one has gone (slow storage,
+/// slow calls), each job still waiting is renewed before it starts, and one whose lease
+/// another worker has taken is left to that worker.
 pub async fn run_claimed(
     state: &AppState,
     worker_id: &str,

@@ -398,7 +398,8 @@ async fn a_batch_leaves_a_job_another_worker_took_over(backend: Backend) {
     let (tenant, _) = server.tenant(&admin, "Lease Bistro").await;
     let mut ids = invoices_created(&server, &tenant, "lease", 2).await;
     let state = server.state.clone();
-    let jobs = outbox::claim_many(&state.db, billing::QUEUE, "slow", 30_000, 8)
+    let lease = common::WORKER_LEASE_MS;
+    let jobs = outbox::claim_many(&state.db, billing::QUEUE, "slow", lease, 8)
         .await
         .unwrap();
     assert_eq!(jobs.len(), 2);
@@ -414,10 +415,9 @@ async fn a_batch_leaves_a_job_another_worker_took_over(backend: Backend) {
         .execute(server.db().pool())
         .await
         .unwrap();
-    // The slow worker's claim was made long enough ago that half its lease has gone.
-    let long_ago = std::time::Instant::now()
-        .checked_sub(std::time::Duration::from_secs(20))
-        .unwrap();
+    // The slow worker's claim was made a whole lease ago (the server's worker lease, which
+    // `run_claimed` measures against), so it renews each job before running it.
+    let long_ago = std::time::Instant::now() - std::time::Duration::from_millis(lease as u64);
     nova::jobs::run_claimed(&state, "slow", jobs, long_ago).await;
 
     let records = |event: &str| {

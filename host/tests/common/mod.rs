@@ -63,6 +63,8 @@ pub const PAYMENTS_SECRET: &str = "test-payments-webhook-secret";
 pub const BILLING_SECRET: &str = "test-billing-webhook-secret";
 /// The token Prometheus would send to scrape `/metrics`.
 pub const METRICS_TOKEN: &str = "test-metrics-scrape-token";
+/// How long a test server's worker holds a claimed job.
+pub const WORKER_LEASE_MS: i64 = 2_000;
 
 /// The PostgreSQL server tests use.
 pub fn postgres_url() -> String {
@@ -200,7 +202,7 @@ impl TestServer {
             public_url: "http://nova.test".into(),
             billing_webhook_secret: Some(BILLING_SECRET.into()),
             worker: WorkerConfig {
-                lease_ms: 2_000,
+                lease_ms: WORKER_LEASE_MS,
                 max_attempts: 3,
                 retry_base_ms: 50,
             },
