@@ -114,20 +114,42 @@ pub async fn superadmin_token(base: &str) -> String {
         .to_string()
 }
 
-/// A tenant without a plan, with `modules` switched on, and its admin's token (the server's
-/// superadmin is `ops@bench.test` / `bench-password-1`).
-pub async fn tenant(base: &str, modules: &[&str]) -> String {
-    let http = reqwest::Client::new();
-    let admin = superadmin_token(base).await;
+/// Create a tenant without a plan, with `modules` switched on, as the superadmin `admin`;
+/// its id.
+pub async fn create_tenant(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    modules: &[&str],
+) -> String {
     let id = send(
         http.post(format!("{base}/v1/superadmin/tenants"))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&json!({"name": "Bench Bistro"})),
     )
     .await["id"]
         .as_str()
         .unwrap()
         .to_string();
+    for module in modules {
+        send(
+            http.put(format!(
+                "{base}/v1/superadmin/tenants/{id}/modules/{module}"
+            ))
+            .bearer_auth(admin)
+            .json(&json!({"enabled": true})),
+        )
+        .await;
+    }
+    id
+}
+
+/// A tenant without a plan, with `modules` switched on, and its admin's token (the server's
+/// superadmin is `ops@bench.test` / `bench-password-1`).
+pub async fn tenant(base: &str, modules: &[&str]) -> String {
+    let http = reqwest::Client::new();
+    let admin = superadmin_token(base).await;
+    let id = create_tenant(&http, base, &admin, modules).await;
     send(
         http.post(format!("{base}/v1/superadmin/tenants/{id}/users"))
             .bearer_auth(&admin)
@@ -136,16 +158,6 @@ pub async fn tenant(base: &str, modules: &[&str]) -> String {
             ),
     )
     .await;
-    for module in modules {
-        send(
-            http.put(format!(
-                "{base}/v1/superadmin/tenants/{id}/modules/{module}"
-            ))
-            .bearer_auth(&admin)
-            .json(&json!({"enabled": true})),
-        )
-        .await;
-    }
     send(http.post(format!("{base}/auth/login")).json(&json!({
         "email": "a@bench.test", "password": "bench-password-2"
     })))

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nova::auth::token::{Keys, Role};
-use serde_json::json;
 
-use super::process::{self, send};
+use super::process;
 
 /// The `NOVA_JWT_SECRET` of every server these tenants are made on.
 pub const SECRET: &str = "tenant-scale-bench-secret-of-at-least-32-bytes";
@@ -40,21 +39,7 @@ pub async fn tenants(base: &str, n: usize) -> Vec<String> {
             );
             tokio::spawn(async move {
                 while next.fetch_add(1, Ordering::Relaxed) < n {
-                    let id = send(
-                        http.post(format!("{base}/v1/superadmin/tenants"))
-                            .bearer_auth(&admin)
-                            .json(&json!({"name": "Scale Bistro"})),
-                    )
-                    .await["id"]
-                        .as_str()
-                        .unwrap()
-                        .to_string();
-                    send(
-                        http.put(format!("{base}/v1/superadmin/tenants/{id}/modules/pos"))
-                            .bearer_auth(&admin)
-                            .json(&json!({"enabled": true})),
-                    )
-                    .await;
+                    let id = process::create_tenant(&http, &base, &admin, &["pos"]).await;
                     let sub = uuid::Uuid::new_v4().to_string();
                     let token = keys
                         .issue(&sub, "owner@scale.test", Role::Admin, Some(&id))

@@ -213,11 +213,10 @@ impl Tenancy {
     /// (a reconciliation after a lost Redis connection re-reads but does not age). Calls
     /// keep being served from memory meanwhile; emptying the cache instead sent every
     /// active tenant's next call to the database, thousands of loads a round with many
-    /// tenants. A view is replaced only if
-    /// its entry still holds what was there when the re-read began: a change drops the
-    /// entry, so a re-read that raced with one never overwrites it. When the database does
-    /// not answer, the views not yet re-read are dropped, so none outlives a reconciliation
-    /// unchecked.
+    /// tenants. A view is replaced only if its entry still holds what was there when the
+    /// re-read began: a change drops the entry, so a re-read that raced with one never
+    /// overwrites it. When the database does not answer, the views not yet re-read are
+    /// dropped, so none outlives a reconciliation unchecked.
     pub(crate) async fn refresh(&self, periodic: bool) -> Result<(), sqlx::Error> {
         let Ok(_only) = self.refreshing.try_lock() else {
             return Ok(());

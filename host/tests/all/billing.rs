@@ -295,6 +295,15 @@ async fn invoices_created(server: &TestServer, tenant: &str, name: &str, n: i64)
     ids
 }
 
+/// How many `billing.invoice.created` audit rows `tenant` has.
+async fn invoices_audited(server: &TestServer, admin: &str, tenant: &str) -> usize {
+    let actions = audit_actions(server, admin, tenant).await;
+    actions
+        .iter()
+        .filter(|a| *a == "billing.invoice.created")
+        .count()
+}
+
 /// Workers claim billing jobs several at a time, oldest first, and each event's invocation
 /// record commits in the transaction that applies its decision: one record per event, and
 /// one for an event whose decision could not be applied too.
@@ -379,15 +388,7 @@ async fn batched_claims_record_every_call_once(backend: Backend) {
         records.iter().all(|(_, status)| *status == 200),
         "{records:?}"
     );
-    let actions = audit_actions(&server, &admin, &tenant).await;
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "billing.invoice.created")
-            .count(),
-        12,
-        "{actions:?}"
-    );
+    assert_eq!(invoices_audited(&server, &admin, &tenant).await, 12);
 }
 
 /// A batch whose lease is half gone renews each job before running it; a job another
@@ -457,15 +458,7 @@ async fn a_batch_leaves_a_job_another_worker_took_over(backend: Backend) {
         "processed"
     );
     assert_eq!(records(&taken.ref_id).await, 1);
-    let actions = audit_actions(&server, &admin, &tenant).await;
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "billing.invoice.created")
-            .count(),
-        2,
-        "{actions:?}"
-    );
+    assert_eq!(invoices_audited(&server, &admin, &tenant).await, 2);
 }
 
 both_backends!(
