@@ -1,8 +1,11 @@
 //! Invocation cost: (a) bare wasmtime — instantiate the trivial guest from its `InstancePre`
 //! in a fresh store (pooling allocator, same engine) and call it; (b) Nova's whole in-process
 //! path — toggle check from memory, store set-up with limits, the call, and the durable
-//! group commit of the invocation record on SQLite. Both run in this one process with the
-//! same number of calls in flight, so b/a is the price of Nova's bookkeeping.
+//! group commit of the invocation record on SQLite, every call in a fresh instance
+//! (`--warm-instances 0`); (d) the same with warm instances, which the trivial guest opts in
+//! to: a tenant's call runs in an instance its earlier call parked. All run in this one
+//! process with the same number of calls in flight, so b/a is the price of Nova's
+//! bookkeeping and d/a what a module that opts in to reuse pays.
 //!
 //! `cargo bench -p nova --bench invoke`
 
@@ -97,27 +100,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (state, tenant) = rt.block_on(async {
-        let config = Config {
-            jwt_secret: Some("bench-secret-bench-secret-bench-secret".into()),
-            ..Config::embedded(dir.path().to_path_buf())
-        };
-        let state = AppState::build(&config).await.unwrap();
-        state
-            .runtime
-            .install("trivial", guests::TRIVIAL.to_vec(), None)
-            .await
-            .unwrap();
-        let tenant = tenants::create(&state.db, "bench").await.unwrap();
-        let on = nova::tenancy::changes::Change::module_override("trivial", true);
-        state
-            .tenancy
-            .change(&tenant.id, &[on], "bench", "bench", "bench")
-            .await
-            .unwrap();
-        (state, tenant.id)
-    });
+    let (state, tenant, _fresh_dir) = rt.block_on(setup(0));
+    let (warm_state, warm_tenant, _warm_dir) = rt.block_on(setup(CONCURRENCY as u32));
     let pre = state.runtime.engine.prepare(guests::TRIVIAL).unwrap();
 
     let mut group = c.benchmark_group("invoke");
@@ -137,6 +121,12 @@ fn bench(c: &mut Criterion) {
             load(move || nova_call(state.clone(), tenant.clone()))
         })
     });
+    group.bench_function("d_nova_invocation_warm", |b| {
+        b.to_async(&rt).iter(|| {
+            let (state, tenant) = (warm_state.clone(), warm_tenant.clone());
+            load(move || nova_call(state.clone(), tenant.clone()))
+        })
+    });
     group.bench_function("c_commit_only", |b| {
         b.to_async(&rt).iter(|| {
             let (state, tenant) = (state.clone(), tenant.clone());
@@ -144,6 +134,31 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// A server on SQLite in a directory of its own, keeping up to `warm_instances` instances
+/// warm, with a tenant that has the trivial guest on.
+async fn setup(warm_instances: u32) -> (AppState, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        jwt_secret: Some("bench-secret-bench-secret-bench-secret".into()),
+        warm_instances,
+        ..Config::embedded(dir.path().to_path_buf())
+    };
+    let state = AppState::build(&config).await.unwrap();
+    state
+        .runtime
+        .install("trivial", guests::TRIVIAL.to_vec(), None)
+        .await
+        .unwrap();
+    let tenant = tenants::create(&state.db, "bench").await.unwrap();
+    let on = nova::tenancy::changes::Change::module_override("trivial", true);
+    state
+        .tenancy
+        .change(&tenant.id, &[on], "bench", "bench", "bench")
+        .await
+        .unwrap();
+    (state, tenant.id, dir)
 }
 
 async fn commit_only(state: AppState, tenant: String) {

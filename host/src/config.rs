@@ -37,6 +37,17 @@ pub struct Config {
     #[arg(long, env = "NOVA_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
 
+    /// The most module instances kept warm between calls, for modules that opt in to reuse
+    /// (`instances = reuse` in the SDK's `export!`); each is kept for one tenant and module
+    /// version only. 0 gives every call a fresh instance.
+    #[arg(
+        long,
+        env = "NOVA_WARM_INSTANCES",
+        default_value_t = crate::runtime::engine::DEFAULT_WARM_INSTANCES,
+        global = true
+    )]
+    pub warm_instances: u32,
+
     #[command(flatten)]
     pub payments: PaymentsConfig,
 
@@ -236,6 +247,7 @@ impl Config {
             redis_url: None,
             jwt_secret: None,
             cache_dir: None,
+            warm_instances: crate::runtime::engine::DEFAULT_WARM_INSTANCES,
             payments: PaymentsConfig {
                 mode: "off".into(),
                 url: String::new(),

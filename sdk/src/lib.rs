@@ -80,7 +80,7 @@ pub mod wit {
 /// }
 /// ```
 pub trait Module {
-    /// The module's routes. Built afresh for every request (each request gets a new instance).
+    /// The module's routes. Built afresh for every request.
     fn router() -> Router;
 }
 
@@ -94,21 +94,40 @@ pub trait Module {
 /// not granted fails with an error the module sees. A type that does not implement
 /// [`Module`], or an unknown capability name, is a compile error pointing at this line.
 ///
+/// Every call gets a fresh instance unless the module says `instances = reuse`: then the
+/// host may run a call in an instance that already answered an earlier call **of the same
+/// tenant and module version**, skipping instantiation. Statics then survive between that
+/// tenant's calls (a cache, say), so only opt in when the module keeps nothing in them that
+/// one request must not see from another. An instance is never reused after a trap, a
+/// limit, an answer of 500 or more, or a call whose writes were not committed, and never for
+/// another tenant or version.
+///
 /// ```ignore
 /// nova_sdk::export!(MyModule, capabilities = ["kv", "audit"]);
 /// nova_sdk::export!(Pos, capabilities = ["kv", "outbound-http"], hosts = ["payments"]);
+/// nova_sdk::export!(Menu, capabilities = ["kv"], instances = reuse);
 /// ```
 #[macro_export]
 macro_rules! export {
     ($module:ty) => {
         $crate::export!($module, capabilities = []);
     };
+    ($module:ty, instances = $instances:ident) => {
+        $crate::export!($module, capabilities = [], hosts = [], instances = $instances);
+    };
     ($module:ty, capabilities = [$($cap:literal),* $(,)?]) => {
         $crate::export!($module, capabilities = [$($cap),*], hosts = []);
     };
+    ($module:ty, capabilities = [$($cap:literal),* $(,)?], instances = $instances:ident) => {
+        $crate::export!($module, capabilities = [$($cap),*], hosts = [], instances = $instances);
+    };
     ($module:ty, capabilities = [$($cap:literal),* $(,)?], hosts = [$($host:literal),* $(,)?]) => {
+        $crate::export!($module, capabilities = [$($cap),*], hosts = [$($host),*], instances = fresh);
+    };
+    ($module:ty, capabilities = [$($cap:literal),* $(,)?], hosts = [$($host:literal),* $(,)?], instances = $instances:ident) => {
         $(const _: () = $crate::__check_capability($cap);)*
         $(const _: () = $crate::__check_host($host);)*
+        const _: () = $crate::__check_instances(stringify!($instances));
 
         // Exports exist only in the component; a native build (for the module's own unit
         // tests) compiles the module without them.
@@ -128,7 +147,11 @@ macro_rules! export {
             $crate::wit::__export_nova_world!(__NovaGuest with_types_in $crate::wit);
 
             const MANIFEST_TEXT: &str =
-                concat!("capabilities=", $($cap, ",",)* "\nhosts=", $($host, ",",)*);
+                concat!(
+                    "capabilities=", $($cap, ",",)*
+                    "\nhosts=", $($host, ",",)*
+                    "\ninstances=", stringify!($instances), ",",
+                );
             #[used]
             #[unsafe(link_section = "nova:manifest")]
             static MANIFEST: [u8; MANIFEST_TEXT.len()] = $crate::__manifest(MANIFEST_TEXT);
@@ -140,6 +163,14 @@ macro_rules! export {
             assert_module::<$module>();
         };
     };
+}
+
+/// Fails compilation for an `instances` choice other than `fresh` and `reuse`.
+#[doc(hidden)]
+pub const fn __check_instances(choice: &str) {
+    if !matches!(choice.as_bytes(), b"fresh" | b"reuse") {
+        panic!("instances is `fresh` (the default: a new instance for every call) or `reuse`");
+    }
 }
 
 /// Fails compilation for a capability name the host does not know.

@@ -85,6 +85,7 @@ impl AppState {
         let limits = config.call_limits;
         let engine = EngineConfig {
             cache_dir: Some(config.cache_dir()),
+            warm_instances: config.warm_instances,
             ..EngineConfig::default()
         };
         let mut runtime = Runtime::new(db.clone(), engine)?;

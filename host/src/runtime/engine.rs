@@ -18,6 +18,10 @@ use crate::capabilities;
 /// How often the epoch advances; the CPU deadline is checked at this granularity.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Instances kept warm by default: enough for one busy tenant's concurrent calls, and a
+/// small share of the pool.
+pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 32;
+
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -27,6 +31,8 @@ pub(crate) struct EngineConfig {
     pub(crate) max_memory_bytes: usize,
     /// Instances that may exist at once (calls running concurrently).
     pub(crate) max_instances: u32,
+    /// The most instances kept warm between calls, for modules that opt in (0: none).
+    pub(crate) warm_instances: u32,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +41,7 @@ impl Default for EngineConfig {
             cache_dir: None,
             max_memory_bytes: 256 << 20,
             max_instances: 512,
+            warm_instances: DEFAULT_WARM_INSTANCES,
         }
     }
 }

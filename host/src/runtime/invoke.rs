@@ -14,6 +14,7 @@ use super::engine::WasmEngine;
 use super::growth::Growth;
 use super::registry::LoadedModule;
 use super::store::StoreData;
+use super::warm::Warm;
 use crate::calls::CallerRole;
 use crate::capabilities::gate::CallInfo;
 use crate::capabilities::grants::Permissions;
@@ -139,6 +140,36 @@ struct Attempt {
     fuel: u64,
     /// What the call did (empty when the guest task itself failed).
     effects: Effects,
+    /// The instance, for a module that opts in to reuse and answered below 500: parked
+    /// once what it did is committed, dropped otherwise.
+    reusable: Option<Reusable>,
+}
+
+/// An instance that may be parked for its tenant's next call. Dropped unparked (a failed
+/// commit, a lost race, a requester gone), it goes the way every finished store goes: off
+/// the request path, with the call's place in the pool released only after it.
+struct Reusable {
+    warm: Option<Warm>,
+    hold: Option<Arc<Hold>>,
+    cleanup: tokio::runtime::Handle,
+}
+
+impl Drop for Reusable {
+    fn drop(&mut self) {
+        let (warm, hold) = (self.warm.take(), self.hold.take());
+        if warm.is_some() || hold.is_some() {
+            self.cleanup.spawn(async move {
+                drop(warm);
+                drop(hold);
+            });
+        }
+    }
+}
+
+/// What an attempt leaves behind: a store to drop, or an instance that may be reused.
+enum Leftover {
+    Store(Store<StoreData>),
+    Warm(Warm),
 }
 
 /// What a call leaves to commit: its kv writes, its audit records and its refused
@@ -180,11 +211,15 @@ struct AttemptInput {
     sequences: Arc<crate::storage::sequences::Sequences>,
     cpu: CpuTurn,
     growth: Growth,
+    /// A parked instance of this tenant and version to run in, instead of a new one.
+    warm: Option<Warm>,
+    /// The module opts in to reuse: an instance that answers below 500 is kept.
+    reuse: bool,
 }
 
-/// Run one attempt; returns what it did and the store, which the caller drops once the
-/// requester has the answer.
-async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
+/// Run one attempt; returns what it did and the store (or the instance to reuse), which the
+/// caller drops once the requester has the answer.
+async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
     let AttemptInput {
         engine,
         db,
@@ -199,15 +234,30 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         sequences,
         cpu,
         growth,
+        warm,
+        reuse,
     } = input;
-    let mut data = StoreData::new(db, call, limits, view);
+    let (mut store, instance, uses) = match warm {
+        Some(Warm {
+            mut store,
+            instance,
+            uses,
+        }) => {
+            store.data_mut().renew(db, call, limits, view);
+            (store, Some(instance), uses)
+        }
+        None => {
+            let mut store = Store::new(engine.engine(), StoreData::new(db, call, limits, view));
+            store.limiter_async(|s| &mut s.limiter);
+            (store, None, 0)
+        }
+    };
+    let data = store.data_mut();
     data.caps.gate.granted = granted;
     data.limiter.growth = Some(growth);
     data.limiter.cpu = Some(cpu.clone());
     data.caps.outbound.outbound = outbound;
     data.caps.kv.sequences = Some(sequences);
-    let mut store = Store::new(engine.engine(), data);
-    store.limiter_async(|s| &mut s.limiter);
     let _ = store.set_fuel(limits.fuel);
     // Check the deadline and the kill switch on every epoch tick and yield to the executor
     // in between, so a looping guest neither outlives its deadline nor pins a thread; going
@@ -225,7 +275,14 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         Ok(UpdateDeadline::YieldCustom(1, tick.next_tick()))
     });
 
-    let result = module.pre.handle(&mut store, &req).await;
+    let instance = match instance {
+        Some(instance) => Ok(instance),
+        None => module.pre.instantiate(&mut store).await,
+    };
+    let (result, instance) = match instance {
+        Ok(instance) => (instance.handle(&mut store, &req).await, Some(instance)),
+        Err(e) => (Err(e), None),
+    };
     // Done computing, whatever the outcome.
     cpu.release();
     let fuel = limits
@@ -245,13 +302,24 @@ async fn attempt(input: AttemptInput) -> (Attempt, Store<StoreData>) {
         audits: std::mem::take(&mut data.caps.audit.events),
         denials: std::mem::take(&mut data.caps.gate.denials),
     };
+    let leftover = match instance {
+        Some(instance) if reuse && result.as_ref().is_ok_and(|r| r.status < 500) => {
+            Leftover::Warm(Warm {
+                store,
+                instance,
+                uses: uses + 1,
+            })
+        }
+        _ => Leftover::Store(store),
+    };
     (
         Attempt {
             result,
             fuel,
             effects,
+            reusable: None,
         },
-        store,
+        leftover,
     )
 }
 
@@ -272,6 +340,20 @@ impl Runtime {
             .cpu
             .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline)
             .interrupted_by(interrupt.clone());
+        let reuse = module.reuse_instances && self.warm.enabled();
+        let warm = if reuse {
+            self.warm.take(&caller.tenant_id, &module.version_id)
+        } else {
+            None
+        };
+        // A plan may have lowered the memory limit since the instance grew: start afresh.
+        let (warm, too_big) = match warm {
+            Some(w) if w.store.data().limiter.peak > caller.limits.memory_bytes => (None, Some(w)),
+            w => (w, None),
+        };
+        if warm.is_some() {
+            module.metrics.warm_call();
+        }
         let input = AttemptInput {
             engine: self.engine.clone(),
             db: self.db.clone(),
@@ -286,23 +368,42 @@ impl Runtime {
             sequences: self.sequences.clone(),
             cpu,
             growth: self.growth.for_call(&caller.tenant_id),
+            warm,
+            reuse,
         };
         let (answer, answered) = tokio::sync::oneshot::channel();
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
+        if let Some(w) = too_big {
+            cleanup.spawn(async move { drop(w) });
+        }
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
-            let (done, store) = attempt(input).await;
-            let _ = answer.send(done);
-            // Dropping the store returns its instance to the pool, and every few calls that
-            // decommits a batch of slots, which may be another tenant's gigabytes: do it
-            // after the requester has its answer, not on its clock, and at normal priority
-            // even for a long call. Only then is the instance back: the call's pool permit
-            // and tenant slot go last, even if the requester stopped waiting long ago.
-            cleanup.spawn(async move {
-                drop(store);
-                drop(hold);
-            });
+            let (mut done, leftover) = attempt(input).await;
+            match leftover {
+                // Kept with the call's place in the pool until it is parked or dropped.
+                Leftover::Warm(warm) => {
+                    done.reusable = Some(Reusable {
+                        warm: Some(warm),
+                        hold: Some(hold),
+                        cleanup,
+                    });
+                    let _ = answer.send(done);
+                }
+                Leftover::Store(store) => {
+                    let _ = answer.send(done);
+                    // Dropping the store returns its instance to the pool, and every few
+                    // calls that decommits a batch of slots, which may be another tenant's
+                    // gigabytes: do it after the requester has its answer, not on its clock,
+                    // and at normal priority even for a long call. Only then is the instance
+                    // back: the call's pool permit and tenant slot go last, even if the
+                    // requester stopped waiting long ago.
+                    cleanup.spawn(async move {
+                        drop(store);
+                        drop(hold);
+                    });
+                }
+            }
         };
         let call = tracing::Instrument::instrument(call, tracing::Span::current());
         self.guests.run_call(Box::pin(call), turn).await;
@@ -310,7 +411,38 @@ impl Runtime {
             result: Err((Outcome::Trap, "the guest task failed".to_string())),
             fuel: 0,
             effects: Effects::default(),
+            reusable: None,
         })
+    }
+
+    /// Park the instance of a call whose answer and writes stand, for its tenant's next
+    /// call of the same version.
+    fn park(&self, module: &LoadedModule, tenant: &str, reusable: Option<Reusable>) {
+        let Some(mut reusable) = reusable else {
+            return;
+        };
+        let Some(warm) = reusable.warm.take() else {
+            return;
+        };
+        let unparked = self.warm.park(tenant, &module.version_id, warm);
+        let hold = reusable.hold.take();
+        reusable.cleanup.spawn(async move {
+            drop(unparked);
+            drop(hold);
+        });
+    }
+
+    /// A place in the instance pool for one call; parked instances make way when there is
+    /// none, as calls come first.
+    async fn pool_place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let evicted = self.warm.evict_all();
+        if !evicted.is_empty() {
+            self.guests.cleanup().spawn(async move { drop(evicted) });
+        }
+        self.permits.clone().acquire_owned().await.ok()
     }
 
     /// Run `module` for `caller` and commit what it did, holding `slot` (the tenant's
@@ -349,7 +481,7 @@ impl Runtime {
         let started = Instant::now();
         let hold = Arc::new(Hold {
             _slot: slot,
-            _permit: self.permits.clone().acquire_owned().await.ok(),
+            _permit: self.pool_place().await,
         });
         let call = CallInfo {
             tenant_id: caller.tenant_id.clone(),
@@ -389,6 +521,11 @@ impl Runtime {
                 .await;
             fuel_total += attempt.fuel;
             denials = std::mem::take(&mut attempt.effects.denials);
+            if !denials.is_empty() {
+                // The host keeps none of a refused call's writes: what the instance holds may
+                // assume them, so it goes.
+                attempt.reusable = None;
+            }
             let response = match attempt.result {
                 Err((outcome, error)) => {
                     break Invoked {
@@ -442,6 +579,7 @@ impl Runtime {
                 invocation: Some(record),
             };
             if caller.record_by_caller && job.writes.is_empty() {
+                self.park(&module, &caller.tenant_id, attempt.reusable);
                 self.observe(&module, Outcome::Ok, started);
                 name_outcome(Outcome::Ok, fuel_total);
                 return Invoked::answered(response, Some(job));
@@ -453,6 +591,7 @@ impl Runtime {
             );
             match tracing::Instrument::instrument(self.committer.commit(job), committing).await {
                 Ok(Committed::Ok) => {
+                    self.park(&module, &caller.tenant_id, attempt.reusable);
                     self.observe(&module, Outcome::Ok, started);
                     name_outcome(Outcome::Ok, fuel_total);
                     return Invoked::answered(response, None);

@@ -1,6 +1,7 @@
 //! What a module declares it needs: a `nova:manifest` custom section (written by the SDK's
 //! `export!` macro) with one `key=value,value,` line per kind, such as
-//! `capabilities=kv,audit,outbound-http,` and `hosts=payments,`.
+//! `capabilities=kv,audit,outbound-http,`, `hosts=payments,` and, for a module that opts
+//! in to warm instances, `instances=reuse,`.
 
 use crate::capabilities::grants::{Capability, Permissions};
 
@@ -22,9 +23,19 @@ pub(crate) fn valid_host(name: &str) -> bool {
         && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
+/// What a component's manifest says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    /// The capabilities and hosts it needs.
+    pub(crate) permissions: Permissions,
+    /// It may be called again in an instance that answered an earlier call of the same
+    /// tenant (`instances=reuse`); otherwise every call gets a fresh instance.
+    pub(crate) reuse_instances: bool,
+}
+
 /// What a component declares (nothing when it has no manifest).
-pub(crate) fn declared(component: &[u8]) -> Result<Permissions, String> {
-    let mut out = Permissions::default();
+pub(crate) fn declared(component: &[u8]) -> Result<Manifest, String> {
+    let mut out = Manifest::default();
     for payload in wasmparser::Parser::new(0).parse_all(component) {
         let payload = payload.map_err(|e| {
             format!(
@@ -43,7 +54,7 @@ pub(crate) fn declared(component: &[u8]) -> Result<Permissions, String> {
     Ok(out)
 }
 
-fn parse_into(text: &str, out: &mut Permissions) -> Result<(), String> {
+fn parse_into(text: &str, out: &mut Manifest) -> Result<(), String> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (key, list) = line
             .split_once('=')
@@ -52,7 +63,7 @@ fn parse_into(text: &str, out: &mut Permissions) -> Result<(), String> {
         match key.trim() {
             "capabilities" => {
                 for name in names {
-                    out.capabilities.insert(
+                    out.permissions.capabilities.insert(
                         Capability::parse(name).ok_or_else(|| {
                             format!("unknown capability {name:?} in the manifest")
                         })?,
@@ -64,7 +75,20 @@ fn parse_into(text: &str, out: &mut Permissions) -> Result<(), String> {
                     if !valid_host(name) {
                         return Err(format!("invalid host {name:?} in the manifest"));
                     }
-                    out.hosts.insert(name.to_string());
+                    out.permissions.hosts.insert(name.to_string());
+                }
+            }
+            "instances" => {
+                for name in names {
+                    match name {
+                        "reuse" => out.reuse_instances = true,
+                        "fresh" => {}
+                        other => {
+                            return Err(format!(
+                                "unknown instances value {other:?} in the manifest: use reuse or fresh"
+                            ));
+                        }
+                    }
                 }
             }
             other => return Err(format!("unknown manifest key {other:?}")),
@@ -87,6 +111,8 @@ mod tests {
             .unwrap()
             .1;
         let pos = declared(pos).unwrap();
+        assert!(!pos.reuse_instances);
+        let pos = pos.permissions;
         assert_eq!(
             pos.capabilities,
             BTreeSet::from([
@@ -97,20 +123,29 @@ mod tests {
             ])
         );
         assert_eq!(pos.hosts, BTreeSet::from(["payments".to_string()]));
-        assert_eq!(
-            declared(nova_artifacts::guests::TRIVIAL).unwrap(),
-            Permissions::default()
+        let trivial = declared(nova_artifacts::guests::TRIVIAL).unwrap();
+        assert_eq!(trivial.permissions, Permissions::default());
+        assert!(
+            trivial.reuse_instances,
+            "the trivial guest opts in to warm instances"
+        );
+        assert!(
+            !declared(nova_artifacts::guests::HOSTILE)
+                .unwrap()
+                .reuse_instances
         );
     }
 
     #[test]
     fn manifest_lines() {
-        let mut p = Permissions::default();
+        let mut m = Manifest::default();
         parse_into(
-            "capabilities=kv,outbound-http,\nhosts=payments,api.x.com:8443,",
-            &mut p,
+            "capabilities=kv,outbound-http,\nhosts=payments,api.x.com:8443,\ninstances=reuse,",
+            &mut m,
         )
         .unwrap();
+        assert!(m.reuse_instances);
+        let p = m.permissions;
         assert_eq!(
             p.capabilities,
             BTreeSet::from([Capability::Kv, Capability::OutboundHttp])
@@ -121,12 +156,10 @@ mod tests {
             "hosts=Bad_Host,",
             "hosts=x:0,",
             "colour=red",
+            "instances=shared,",
             "nonsense",
         ] {
-            assert!(
-                parse_into(bad, &mut Permissions::default()).is_err(),
-                "{bad}"
-            );
+            assert!(parse_into(bad, &mut Manifest::default()).is_err(), "{bad}");
         }
     }
 }

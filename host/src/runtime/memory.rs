@@ -18,6 +18,21 @@ pub struct MemoryLimiter {
     pub(crate) deadline_at: Instant,
     /// The call's CPU turn, given back while it waits for budget.
     pub(crate) cpu: Option<CpuTurn>,
+    /// The largest linear memory this store's instance has grown to, in bytes.
+    pub(crate) peak: usize,
+}
+
+impl MemoryLimiter {
+    /// Limits for one call; `peak` carries over what a warm instance already grew to.
+    pub(crate) fn new(limits: &crate::limits::Limits, peak: usize) -> Self {
+        Self {
+            max_memory: limits.memory_bytes,
+            growth: None,
+            deadline_at: Instant::now() + limits.deadline,
+            cpu: None,
+            peak,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -33,6 +48,8 @@ impl wasmtime::ResourceLimiterAsync for MemoryLimiter {
             // `memory.grow` cannot keep running, and the trap says which limit it hit.
             return Err(wasmtime::Error::new(LimitExceeded::Memory(self.max_memory)));
         }
+        // (A refused growth below traps, and a trapped instance is never reused.)
+        self.peak = self.peak.max(desired);
         let Some(growth) = self.growth.as_mut() else {
             return Ok(true);
         };

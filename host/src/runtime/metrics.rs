@@ -15,11 +15,14 @@ const OUTCOMES: [Outcome; 7] = [
     Outcome::Interrupted,
 ];
 
-/// `nova_module_invocations_total{module,outcome}` and
-/// `nova_module_invocation_duration_seconds{module}` for one module.
+/// `nova_module_invocations_total{module,outcome}`,
+/// `nova_module_invocation_duration_seconds{module}` and
+/// `nova_module_warm_calls_total{module}` (calls that ran in a reused instance) for one
+/// module.
 pub(crate) struct ModuleMetrics {
     calls: Vec<Counter>,
     duration: Histogram,
+    warm: Counter,
 }
 
 impl ModuleMetrics {
@@ -33,7 +36,13 @@ impl ModuleMetrics {
                 })
                 .collect(),
             duration: metrics::histogram!("nova_module_invocation_duration_seconds", "module" => module.to_string()),
+            warm: metrics::counter!("nova_module_warm_calls_total", "module" => module.to_string()),
         }
+    }
+
+    /// Count a call that runs in a reused instance.
+    pub(crate) fn warm_call(&self) {
+        self.warm.increment(1);
     }
 
     /// Count one call and its duration.

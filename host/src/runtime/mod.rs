@@ -17,6 +17,7 @@ pub(crate) mod registry;
 pub(crate) mod running;
 pub mod store;
 pub(crate) mod versions;
+pub(crate) mod warm;
 
 use std::sync::Arc;
 
@@ -71,6 +72,8 @@ pub struct Runtime {
     pub committer: Committer,
     /// Bounds concurrent instances below the pool's size, so excess calls queue, not fail.
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    /// Instances parked between calls, for modules that opt in to reuse.
+    pub(crate) warm: warm::WarmPool,
     /// Calls in flight, for the kill switch.
     pub running: running::Running,
     /// Each tenant's concurrency slots.
@@ -97,6 +100,7 @@ impl Runtime {
         ));
         let guests = executors::GuestExecutors::start()?;
         let sequences = Arc::new(crate::storage::sequences::Sequences::new(db.clone()));
+        let warm = warm::WarmPool::new(engine_config.warm_instances as usize, permits.clone());
         let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
         Ok(Self {
             engine,
@@ -104,6 +108,7 @@ impl Runtime {
             committer: Committer::start(&db).context("starting the committer")?,
             db,
             permits,
+            warm,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
             running: running::Running::default(),
             admission: admission::Admission::default(),
@@ -249,11 +254,12 @@ impl Runtime {
 }
 
 /// What [`Runtime::check`] produces: the declared capabilities and the linked module.
-type Checked = (Permissions, module_pre::ModulePre);
+type Checked = (manifest::Manifest, module_pre::ModulePre);
 
-fn assemble(v: storage::modules::StoredVersion, (declared, pre): Checked) -> LoadedModule {
+fn assemble(v: storage::modules::StoredVersion, (manifest, pre): Checked) -> LoadedModule {
     LoadedModule {
-        declared,
+        declared: manifest.permissions,
+        reuse_instances: manifest.reuse_instances,
         metrics: metrics::ModuleMetrics::new(&v.module),
         name: v.module,
         version: v.version,

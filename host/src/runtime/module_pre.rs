@@ -14,6 +14,12 @@ pub enum ModulePre {
     V0_2(v0_2::ModulePre<StoreData>),
 }
 
+/// One instance of a module version, callable as many times as its store lives.
+pub enum ModuleInstance {
+    V0_1(v0_1::Module),
+    V0_2(v0_2::Module),
+}
+
 impl ModulePre {
     /// Which contract `pre`'s component exports its handler for: the newest that fits.
     pub(crate) fn new(pre: InstancePre<StoreData>) -> wasmtime::Result<Self> {
@@ -25,20 +31,38 @@ impl ModulePre {
         }
     }
 
+    /// A new instance in `store`.
+    pub async fn instantiate(
+        &self,
+        store: &mut Store<StoreData>,
+    ) -> wasmtime::Result<ModuleInstance> {
+        Ok(match self {
+            Self::V0_2(pre) => ModuleInstance::V0_2(pre.instantiate_async(store).await?),
+            Self::V0_1(pre) => ModuleInstance::V0_1(pre.instantiate_async(store).await?),
+        })
+    }
+
     /// Instantiate in `store` and call the handler with `req`.
     pub async fn handle(
         &self,
         store: &mut Store<StoreData>,
         req: &GuestRequest,
     ) -> wasmtime::Result<GuestResponse> {
+        self.instantiate(store).await?.handle(store, req).await
+    }
+}
+
+impl ModuleInstance {
+    /// Call the handler with `req`.
+    pub async fn handle(
+        &self,
+        store: &mut Store<StoreData>,
+        req: &GuestRequest,
+    ) -> wasmtime::Result<GuestResponse> {
         match self {
-            Self::V0_2(pre) => {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance.nova_module_handler().call_handle(store, req).await
-            }
-            Self::V0_1(pre) => {
+            Self::V0_2(instance) => instance.nova_module_handler().call_handle(store, req).await,
+            Self::V0_1(instance) => {
                 use v0_1::exports::nova::module::handler as old;
-                let instance = pre.instantiate_async(&mut *store).await?;
                 let req = old::Request {
                     method: req.method.clone(),
                     path: req.path.clone(),

@@ -19,6 +19,8 @@ pub struct LoadedModule {
     pub(crate) metrics: ModuleMetrics,
     /// The capabilities and hosts its manifest declares.
     pub declared: Permissions,
+    /// Its manifest lets a tenant's calls run in a warm instance (`instances=reuse`).
+    pub(crate) reuse_instances: bool,
 }
 
 /// Name → active version, and (tenant, name) → pinned version.

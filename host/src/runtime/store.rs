@@ -2,8 +2,6 @@
 //! every capability's per-call state.
 
 use std::sync::Arc;
-use std::time::Instant;
-
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -29,14 +27,23 @@ impl StoreData {
             // The default builder grants nothing: no preopens, no env, no args, network denied.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max_memory: limits.memory_bytes,
-                growth: None,
-                deadline_at: Instant::now() + limits.deadline,
-                cpu: None,
-            },
+            limiter: MemoryLimiter::new(&limits, 0),
             caps: Capabilities::new(db, call, limits, tenant),
         }
+    }
+
+    /// Fresh per-call state for another call of the same tenant in a warm instance: new
+    /// capabilities (caller, request, grants, nothing written yet) and limits. WASI and
+    /// the resource table stay, as they belong to the instance, which stays.
+    pub(crate) fn renew(
+        &mut self,
+        db: Db,
+        call: CallInfo,
+        limits: Limits,
+        tenant: Arc<TenantView>,
+    ) {
+        self.limiter = MemoryLimiter::new(&limits, self.limiter.peak);
+        self.caps = Capabilities::new(db, call, limits, tenant);
     }
 }
 

@@ -48,3 +48,4 @@ mod tenant_portal;
 mod traces;
 mod versions;
 mod views;
+mod warm_instances;

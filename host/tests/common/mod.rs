@@ -190,6 +190,7 @@ impl TestServer {
             redis_url: None,
             jwt_secret: Some(JWT_SECRET.into()),
             cache_dir: Some(shared_cache_dir()),
+            warm_instances: 32,
             payments: PaymentsConfig {
                 mode: "sandbox".into(),
                 url: payments_url.into(),

@@ -1,0 +1,173 @@
+//! Warm instances (issue 17): a module that opts in to reuse (the trivial guest) keeps its
+//! statics between calls of one tenant and module version, and nowhere else. Its `/count`
+//! answers `[calls this instance served, the tenant it first served, this call's tenant,
+//! this call's request id]`; the hostile guest's `/count` answers its count alone and does
+//! not opt in.
+
+use crate::common;
+
+use common::{Backend, TestServer, guests};
+
+/// One `/count` call: (calls the instance served, its first tenant, this call's tenant).
+async fn count(server: &TestServer, token: &str, module: &str) -> (u64, String, String) {
+    let (status, body) = server
+        .get(token, &format!("/v1/portal/{module}/count"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    if let Some(calls) = body.as_u64() {
+        // The hostile guest answers its count alone.
+        return (calls, String::new(), String::new());
+    }
+    (
+        body[0].as_u64().unwrap(),
+        body[1].as_str().unwrap().to_string(),
+        body[2].as_str().unwrap().to_string(),
+    )
+}
+
+/// The `calls` of `n` sequential `/count` calls.
+async fn counts(server: &TestServer, token: &str, module: &str, n: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(count(server, token, module).await.0);
+    }
+    out
+}
+
+/// Two tenants with `warm` (opts in) and `cold` (does not) switched on.
+async fn two_tenants(server: &TestServer, admin: &str) -> [(String, String); 2] {
+    two_tenants_with(server, admin, "warm").await
+}
+
+/// [`two_tenants`], with the trivial guest installed as `warm`.
+async fn two_tenants_with(server: &TestServer, admin: &str, warm: &str) -> [(String, String); 2] {
+    for (name, bytes) in [(warm, guests::TRIVIAL), ("cold", guests::HOSTILE)] {
+        assert_eq!(server.install(admin, name, bytes).await.status(), 201);
+    }
+    let a = server.tenant(admin, "Alpha").await;
+    let b = server.tenant(admin, "Bravo").await;
+    for (tenant, _) in [&a, &b] {
+        server.toggle(admin, tenant, warm, true).await;
+        server.toggle(admin, tenant, "cold", true).await;
+    }
+    [a, b]
+}
+
+async fn a_warm_instance_serves_one_tenant_and_version_only(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    // A name of its own: the metrics are the whole test binary's.
+    let name = format!("warm-{backend:?}").to_lowercase();
+    let [(a, staff_a), (b, staff_b)] = two_tenants_with(&server, &admin, &name).await;
+
+    // One caller at a time: each call finds the instance the last one parked.
+    assert_eq!(counts(&server, &staff_a, &name, 3).await, [1, 2, 3]);
+    let (calls, first, tenant) = count(&server, &staff_b, &name).await;
+    assert_eq!(
+        (calls, first.as_str(), tenant.as_str()),
+        (1, b.as_str(), b.as_str()),
+        "another tenant never runs in an instance that served the first"
+    );
+    let (calls, first, tenant) = count(&server, &staff_a, &name).await;
+    assert_eq!(
+        (calls, first.as_str(), tenant.as_str()),
+        (4, a.as_str(), a.as_str())
+    );
+    assert_eq!(
+        counts(&server, &staff_a, "cold", 3).await,
+        [1, 1, 1],
+        "a module that does not opt in gets a fresh instance every call"
+    );
+
+    // Whatever stopped a call or failed it, the next call starts afresh.
+    for (path, status) in [("panic", 502), ("fail", 500), ("hold?mib=100", 502)] {
+        let before = counts(&server, &staff_a, &name, 2).await;
+        assert_eq!(before[1], before[0] + 1, "{path}: {before:?}");
+        let path = format!("/v1/portal/{name}/{path}");
+        assert_eq!(server.get(&staff_a, &path).await.0, status, "{path}");
+        assert_eq!(
+            counts(&server, &staff_a, &name, 1).await,
+            [1],
+            "after {path} the instance is gone"
+        );
+    }
+    // A new version never inherits the old one's instances.
+    assert_eq!(
+        server
+            .install(&admin, &name, guests::TRIVIAL)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(counts(&server, &staff_a, &name, 2).await, [1, 2]);
+
+    // Every call was recorded, reused or not: 3+1+1+3 counts, then 3 × (2+1+1), then 2.
+    let (status, page) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/invocations?tenantId={a}&limit=100"),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let a_calls = page["invocations"].as_array().map_or(0, Vec::len);
+    assert_eq!(a_calls, 3 + 1 + 3 + 3 * 4 + 2);
+
+    let metrics = server.metrics().await;
+    let reused = |module: &str| -> f64 {
+        let series = format!("nova_module_warm_calls_total{{module=\"{module}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    // 2 + 1 reuses of the first instance; in each failure round, the two counts and the
+    // failing call; 1 on the new version.
+    assert_eq!(reused(&name), 3.0 + 3.0 * 3.0 + 1.0);
+    assert_eq!(reused("cold"), 0.0);
+}
+
+/// Many concurrent calls of two tenants: every answer comes from an instance that has only
+/// ever served the caller's tenant, and each tenant's calls are all accounted for.
+async fn concurrent_calls_never_share_an_instance_across_tenants(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let [(a, staff_a), (b, staff_b)] = two_tenants(&server, &admin).await;
+    let server = &server;
+    let calls = (0..120).map(|i| {
+        let (tenant, token) = if i % 2 == 0 {
+            (&a, &staff_a)
+        } else {
+            (&b, &staff_b)
+        };
+        async move { (tenant.clone(), count(server, token, "warm").await) }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let mut reused = 0;
+    for (tenant, (calls, first, this)) in &answers {
+        assert_eq!(this, tenant, "the call ran as its caller");
+        assert_eq!(
+            first, tenant,
+            "an instance that served {first} answered {tenant}"
+        );
+        if *calls > 1 {
+            reused += 1;
+        }
+    }
+    println!(
+        "{reused} of {} concurrent calls ran in a warm instance",
+        answers.len()
+    );
+}
+
+async fn no_reuse_when_the_operator_turns_it_off(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.warm_instances = 0).await;
+    let admin = server.superadmin().await;
+    let [(_, staff_a), _] = two_tenants(&server, &admin).await;
+    assert_eq!(counts(&server, &staff_a, "warm", 3).await, [1, 1, 1]);
+}
+
+both_backends!(
+    a_warm_instance_serves_one_tenant_and_version_only,
+    concurrent_calls_never_share_an_instance_across_tenants,
+    no_reuse_when_the_operator_turns_it_off,
+);
