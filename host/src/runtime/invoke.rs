@@ -263,6 +263,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
     // in between, so a looping guest neither outlives its deadline nor pins a thread; going
     // on past a tick takes the tenant's CPU share (see `cpu`).
     store.set_epoch_deadline(1);
+    let switch = interrupt.clone();
     let deadline = limits.deadline;
     let tick = cpu.clone();
     store.epoch_deadline_callback(move |ctx| {
@@ -302,8 +303,16 @@ async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
         audits: std::mem::take(&mut data.caps.audit.events),
         denials: std::mem::take(&mut data.caps.gate.denials),
     };
+    // Not after the kill switch: a module switched off mid-call keeps nothing warm.
+    let switched_off = switch.load(Ordering::Acquire);
     let leftover = match instance {
-        Some(instance) if reuse && result.as_ref().is_ok_and(|r| r.status < 500) => {
+        Some(instance)
+            if reuse
+                && !switched_off
+                && result
+                    .as_ref()
+                    .is_ok_and(|r| (100..500).contains(&r.status)) =>
+        {
             Leftover::Warm(Warm {
                 store,
                 instance,
@@ -341,15 +350,13 @@ impl Runtime {
             .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline)
             .interrupted_by(interrupt.clone());
         let reuse = module.reuse_instances && self.warm.enabled();
-        let warm = if reuse {
-            self.warm.take(&caller.tenant_id, &module.version_id)
-        } else {
-            None
-        };
         // A plan may have lowered the memory limit since the instance grew: start afresh.
-        let (warm, too_big) = match warm {
-            Some(w) if w.store.data().limiter.peak > caller.limits.memory_bytes => (None, Some(w)),
-            w => (w, None),
+        let (warm, too_big) = if reuse {
+            self.warm.take(&caller.tenant_id, &module.version_id, |w| {
+                w.store.data().limiter.peak <= caller.limits.memory_bytes
+            })
+        } else {
+            (None, None)
         };
         if warm.is_some() {
             module.metrics.warm_call();
@@ -579,7 +586,7 @@ impl Runtime {
                 invocation: Some(record),
             };
             if caller.record_by_caller && job.writes.is_empty() {
-                self.park(&module, &caller.tenant_id, attempt.reusable);
+                // Not parked: the caller's commit of the record is still to come.
                 self.observe(&module, Outcome::Ok, started);
                 name_outcome(Outcome::Ok, fuel_total);
                 return Invoked::answered(response, Some(job));

@@ -71,18 +71,34 @@ impl WarmPool {
         self.capacity > 0
     }
 
-    /// The most recently parked instance of `tenant` and `version_id`, if one is parked.
-    pub(crate) fn take(&self, tenant: &str, version_id: &str) -> Option<Warm> {
+    /// The most recently parked instance of `tenant` and `version_id`, if one is parked, has
+    /// waited less than [`IDLE_FOR`] and `fits` the call. One that does not is handed back
+    /// as the second value, to drop off the request path (the instance, then its place in
+    /// the pool).
+    pub(crate) fn take(
+        &self,
+        tenant: &str,
+        version_id: &str,
+        fits: impl Fn(&Warm) -> bool,
+    ) -> (Option<Warm>, Option<Parked>) {
         let mut parked = self.lock();
         let key = (tenant.to_string(), version_id.to_string());
-        let list = parked.get_mut(&key)?;
+        let Some(list) = parked.get_mut(&key) else {
+            return (None, None);
+        };
         let found = list.pop();
         if list.is_empty() {
             parked.remove(&key);
         }
         publish(&parked);
-        // The permit goes back here: the call taking it holds one of its own.
-        found.map(|p| p.warm)
+        drop(parked);
+        match found {
+            Some(p) if p.at.elapsed() < IDLE_FOR && fits(&p.warm) => {
+                // The permit goes back here: the call taking it holds one of its own.
+                (Some(p.warm), None)
+            }
+            other => (None, other),
+        }
     }
 
     /// Park `warm` for the next call of `tenant` and `version_id`. Returns what has to be

@@ -8,28 +8,43 @@ use crate::common;
 
 use common::{Backend, TestServer, guests};
 
-/// One `/count` call: (calls the instance served, its first tenant, this call's tenant).
-async fn count(server: &TestServer, token: &str, module: &str) -> (u64, String, String) {
+/// One `/count` call: (calls the instance served, its first tenant, this call's tenant,
+/// this call's request id).
+async fn call_count(
+    server: &TestServer,
+    token: &str,
+    module: &str,
+) -> (u64, String, String, String) {
     let (status, body) = server
         .get(token, &format!("/v1/portal/{module}/count"))
         .await;
     assert_eq!(status, 200, "{body}");
     if let Some(calls) = body.as_u64() {
         // The hostile guest answers its count alone.
-        return (calls, String::new(), String::new());
+        return (calls, String::new(), String::new(), String::new());
     }
-    (
-        body[0].as_u64().unwrap(),
-        body[1].as_str().unwrap().to_string(),
-        body[2].as_str().unwrap().to_string(),
-    )
+    let text = |i: usize| body[i].as_str().unwrap().to_string();
+    (body[0].as_u64().unwrap(), text(1), text(2), text(3))
 }
 
-/// The `calls` of `n` sequential `/count` calls.
+/// [`call_count`] without the request id.
+async fn count(server: &TestServer, token: &str, module: &str) -> (u64, String, String) {
+    let (calls, first, tenant, _) = call_count(server, token, module).await;
+    (calls, first, tenant)
+}
+
+/// The `calls` of `n` sequential `/count` calls; each call saw its own request id, even in
+/// an instance that served the one before.
 async fn counts(server: &TestServer, token: &str, module: &str, n: usize) -> Vec<u64> {
     let mut out = Vec::new();
+    let mut request_ids = std::collections::HashSet::new();
     for _ in 0..n {
-        out.push(count(server, token, module).await.0);
+        let (calls, _, _, request_id) = call_count(server, token, module).await;
+        assert!(
+            request_id.is_empty() || request_ids.insert(request_id.clone()),
+            "request id {request_id} seen twice"
+        );
+        out.push(calls);
     }
     out
 }
