@@ -350,8 +350,9 @@ impl Runtime {
             .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline)
             .interrupted_by(interrupt.clone());
         let reuse = module.reuse_instances && self.warm.enabled();
-        // A plan may have lowered the memory limit since the instance grew: start afresh.
-        let (warm, too_big) = if reuse {
+        // A parked instance idle too long, or grown past a memory limit a plan has lowered
+        // since, is dropped (`stale`) and the call starts afresh.
+        let (warm, stale) = if reuse {
             self.warm.take(&caller.tenant_id, &module.version_id, |w| {
                 w.store.data().limiter.peak <= caller.limits.memory_bytes
             })
@@ -381,7 +382,7 @@ impl Runtime {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
-        if let Some(w) = too_big {
+        if let Some(w) = stale {
             cleanup.spawn(async move { drop(w) });
         }
         // The guest may finish on another thread; its host calls' spans stay in this call.
