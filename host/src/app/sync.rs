@@ -116,7 +116,7 @@ impl AppState {
 
     fn interrupt(&self, tenant: &str, modules: &[String]) {
         for module in modules {
-            let stopped = self.runtime.running.interrupt(tenant, module);
+            let stopped = self.runtime.switched_off(tenant, module);
             if stopped > 0 {
                 tracing::info!(tenant_id = tenant, module = %module, calls = stopped, "interrupted running calls");
             }

@@ -432,12 +432,24 @@ impl Runtime {
         let Some(warm) = reusable.warm.take() else {
             return;
         };
-        let unparked = self.warm.park(tenant, &module.version_id, warm);
+        let unparked = self
+            .warm
+            .park(tenant, &module.name, &module.version_id, warm);
         let hold = reusable.hold.take();
         reusable.cleanup.spawn(async move {
             drop(unparked);
             drop(hold);
         });
+    }
+
+    /// `module` was switched off for `tenant`: interrupt its running calls (returning how
+    /// many) and drop its parked instances, which could only idle out now.
+    pub(crate) fn switched_off(&self, tenant: &str, module: &str) -> usize {
+        let evicted = self.warm.evict(tenant, module);
+        if !evicted.is_empty() {
+            self.guests.cleanup().spawn(async move { drop(evicted) });
+        }
+        self.running.interrupt(tenant, module)
     }
 
     /// A place in the instance pool for one call; parked instances make way when there is

@@ -7,8 +7,8 @@
 //! writes were not committed never comes back here.
 //!
 //! Parked instances hold a place in the instance pool (a permit) and their memory, so their
-//! number is capped (`--warm-instances`), the oldest make way for new ones, and none stays
-//! parked longer than [`IDLE_FOR`].
+//! number is capped (`--warm-instances`), the oldest make way for new ones, none stays
+//! parked longer than [`IDLE_FOR`], and switching a module off for a tenant drops its.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,33 +36,124 @@ pub(crate) struct Warm {
     pub(crate) uses: u32,
 }
 
+/// What the pool needs to know of what it parks (an instance; a plain value in tests).
+pub(crate) trait Parkable {
+    /// Calls served so far.
+    fn uses(&self) -> u32;
+    /// The most memory it has held, in bytes.
+    fn memory(&self) -> usize;
+}
+
+impl Parkable for Warm {
+    fn uses(&self) -> u32 {
+        self.uses
+    }
+    fn memory(&self) -> usize {
+        self.store.data().limiter.peak
+    }
+}
+
 /// A parked instance, or one on its way out: dropping it drops the instance first and then
 /// its place in the instance pool, so no call is let in before the slot is free.
-pub(crate) struct Parked {
-    warm: Warm,
+pub(crate) struct Parked<W = Warm> {
+    warm: W,
     /// Its place in the instance pool while no call holds it.
     _permit: Option<OwnedSemaphorePermit>,
     at: Instant,
 }
 
-/// (tenant id, module version id): the only key a parked instance is ever taken by.
-type Key = (String, String);
-
-/// The parked instances.
-pub(crate) struct WarmPool {
-    capacity: usize,
-    permits: Arc<Semaphore>,
-    parked: Mutex<HashMap<Key, Vec<Parked>>>,
+/// The instances parked for one tenant's calls of one module version.
+struct Shelf<W> {
+    module: String,
+    version_id: String,
+    parked: Vec<Parked<W>>,
 }
 
-impl WarmPool {
+/// Parked instances by tenant id. A tenant has a shelf per module version it called warm,
+/// a handful at most, so a shelf is found by walking them; `take` allocates nothing.
+struct Shelves<W> {
+    by_tenant: HashMap<String, Vec<Shelf<W>>>,
+    /// Parked instances on all shelves.
+    len: usize,
+}
+
+impl<W> Shelves<W> {
+    /// Take out every parked instance for which `remove` holds.
+    fn remove_where(
+        &mut self,
+        remove: impl Fn(&str, &Shelf<W>, &Parked<W>) -> bool,
+    ) -> Vec<Parked<W>> {
+        let mut out = Vec::new();
+        self.by_tenant.retain(|tenant, shelves| {
+            shelves.retain_mut(|shelf| {
+                let mut i = 0;
+                while i < shelf.parked.len() {
+                    if remove(tenant, shelf, &shelf.parked[i]) {
+                        out.push(shelf.parked.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                !shelf.parked.is_empty()
+            });
+            !shelves.is_empty()
+        });
+        self.len -= out.len();
+        out
+    }
+
+    /// Take out the instance parked longest ago, if any.
+    fn pop_oldest(&mut self) -> Option<Parked<W>> {
+        // Each shelf's first instance is its oldest: instances are pushed as they park and
+        // taken from the end.
+        let (tenant, at) = self
+            .by_tenant
+            .iter()
+            .flat_map(|(tenant, shelves)| {
+                shelves
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, shelf)| (shelf.parked[0].at, tenant, i))
+            })
+            .min()
+            .map(|(_, tenant, i)| (tenant.clone(), i))?;
+        let shelves = self.by_tenant.get_mut(&tenant)?;
+        let out = shelves[at].parked.remove(0);
+        if shelves[at].parked.is_empty() {
+            shelves.swap_remove(at);
+            if shelves.is_empty() {
+                self.by_tenant.remove(&tenant);
+            }
+        }
+        self.len -= 1;
+        Some(out)
+    }
+}
+
+/// The parked instances.
+pub(crate) struct WarmPool<W = Warm> {
+    capacity: usize,
+    idle_for: Duration,
+    permits: Arc<Semaphore>,
+    shelves: Mutex<Shelves<W>>,
+}
+
+impl<W: Parkable> WarmPool<W> {
     /// A pool of at most `capacity` parked instances (0: reuse is off), each holding one of
     /// `permits` (the instance pool's places) while parked.
     pub(crate) fn new(capacity: usize, permits: Arc<Semaphore>) -> Self {
+        Self::with_idle(capacity, permits, IDLE_FOR)
+    }
+
+    fn with_idle(capacity: usize, permits: Arc<Semaphore>, idle_for: Duration) -> Self {
         Self {
             capacity,
+            idle_for,
             permits,
-            parked: Mutex::default(),
+            shelves: Mutex::new(Shelves {
+                by_tenant: HashMap::new(),
+                len: 0,
+            }),
         }
     }
 
@@ -72,28 +163,38 @@ impl WarmPool {
     }
 
     /// The most recently parked instance of `tenant` and `version_id`, if one is parked, has
-    /// waited less than [`IDLE_FOR`] and `fits` the call. One that does not is handed back
+    /// waited less than the idle time and `fits` the call. One that does not is handed back
     /// as the second value, to drop off the request path (the instance, then its place in
     /// the pool).
     pub(crate) fn take(
         &self,
         tenant: &str,
         version_id: &str,
-        fits: impl Fn(&Warm) -> bool,
-    ) -> (Option<Warm>, Option<Parked>) {
-        let mut parked = self.lock();
-        let key = (tenant.to_string(), version_id.to_string());
-        let Some(list) = parked.get_mut(&key) else {
+        fits: impl Fn(&W) -> bool,
+    ) -> (Option<W>, Option<Parked<W>>) {
+        let mut shelves = self.lock();
+        let Some(tenant_shelves) = shelves.by_tenant.get_mut(tenant) else {
             return (None, None);
         };
-        let found = list.pop();
-        if list.is_empty() {
-            parked.remove(&key);
+        let Some(at) = tenant_shelves
+            .iter()
+            .position(|s| s.version_id == version_id)
+        else {
+            return (None, None);
+        };
+        // Shelves are never left empty, so there is one to pop.
+        let found = tenant_shelves[at].parked.pop();
+        if tenant_shelves[at].parked.is_empty() {
+            tenant_shelves.swap_remove(at);
+            if tenant_shelves.is_empty() {
+                shelves.by_tenant.remove(tenant);
+            }
         }
-        publish(&parked);
-        drop(parked);
+        shelves.len -= usize::from(found.is_some());
+        publish(shelves.len);
+        drop(shelves);
         match found {
-            Some(p) if p.at.elapsed() < IDLE_FOR && fits(&p.warm) => {
+            Some(p) if p.at.elapsed() < self.idle_for && fits(&p.warm) => {
                 // The permit goes back here: the call taking it holds one of its own.
                 (Some(p.warm), None)
             }
@@ -101,90 +202,249 @@ impl WarmPool {
         }
     }
 
-    /// Park `warm` for the next call of `tenant` and `version_id`. Returns what has to be
-    /// dropped instead, off the request path: `warm` itself when it may not be parked, and
-    /// instances that made way for it.
-    pub(crate) fn park(&self, tenant: &str, version_id: &str, warm: Warm) -> Vec<Parked> {
+    /// Park `warm`, an instance of `module` at `version_id`, for the next call of `tenant`
+    /// and that version. Returns what has to be dropped instead, off the request path:
+    /// `warm` itself when it may not be parked, and instances that made way for it.
+    pub(crate) fn park(
+        &self,
+        tenant: &str,
+        module: &str,
+        version_id: &str,
+        warm: W,
+    ) -> Vec<Parked<W>> {
         let now = Instant::now();
         let unparked = |warm| Parked {
             warm,
             _permit: None,
             at: now,
         };
-        if !self.enabled()
-            || warm.uses >= MAX_USES
-            || warm.store.data().limiter.peak > MAX_PARKED_MEMORY
-        {
+        if !self.enabled() || warm.uses() >= MAX_USES || warm.memory() > MAX_PARKED_MEMORY {
             return vec![unparked(warm)];
         }
-        let mut out = Vec::new();
-        let mut parked = self.lock();
+        let mut shelves = self.lock();
         // Make way: first whatever waited too long, then the oldest until there is room.
-        out.extend(Self::remove_where(&mut parked, |p| {
-            now.duration_since(p.at) >= IDLE_FOR
-        }));
-        while count(&parked) >= self.capacity {
-            let Some(oldest) = parked.values().flat_map(|l| l.iter().map(|p| p.at)).min() else {
+        let idle_for = self.idle_for;
+        let mut out = shelves.remove_where(|_, _, p| now.duration_since(p.at) >= idle_for);
+        while shelves.len >= self.capacity {
+            let Some(oldest) = shelves.pop_oldest() else {
                 break;
             };
-            out.extend(Self::remove_where(&mut parked, |p| p.at == oldest));
+            out.push(oldest);
         }
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                parked
-                    .entry((tenant.to_string(), version_id.to_string()))
-                    .or_default()
-                    .push(Parked {
-                        warm,
-                        _permit: Some(permit),
-                        at: now,
-                    });
+                let parked = Parked {
+                    warm,
+                    _permit: Some(permit),
+                    at: now,
+                };
+                let tenant_shelves = match shelves.by_tenant.get_mut(tenant) {
+                    Some(list) => list,
+                    None => shelves.by_tenant.entry(tenant.to_string()).or_default(),
+                };
+                match tenant_shelves
+                    .iter_mut()
+                    .find(|s| s.version_id == version_id)
+                {
+                    Some(shelf) => shelf.parked.push(parked),
+                    None => tenant_shelves.push(Shelf {
+                        module: module.to_string(),
+                        version_id: version_id.to_string(),
+                        parked: vec![parked],
+                    }),
+                }
+                shelves.len += 1;
             }
             // Every place in the pool is taken by calls: they need it more.
             Err(_) => out.push(unparked(warm)),
         }
-        publish(&parked);
+        publish(shelves.len);
         out
     }
 
     /// Drop every parked instance, for a call that needs a place in the instance pool and
     /// found none: calls come before warm instances.
-    pub(crate) fn evict_all(&self) -> Vec<Parked> {
-        let mut parked = self.lock();
-        let out = Self::remove_where(&mut parked, |_| true);
-        publish(&parked);
+    pub(crate) fn evict_all(&self) -> Vec<Parked<W>> {
+        let mut shelves = self.lock();
+        let out = shelves.remove_where(|_, _, _| true);
+        publish(shelves.len);
         out
     }
 
-    fn remove_where(
-        parked: &mut HashMap<Key, Vec<Parked>>,
-        remove: impl Fn(&Parked) -> bool,
-    ) -> Vec<Parked> {
-        let mut out = Vec::new();
-        parked.retain(|_, list| {
-            let mut i = 0;
-            while i < list.len() {
-                if remove(&list[i]) {
-                    out.push(list.remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            !list.is_empty()
-        });
+    /// Drop the parked instances of `module` (any version) for `tenant`: it was switched
+    /// off, and what they hold should not wait out the idle time.
+    pub(crate) fn evict(&self, tenant: &str, module: &str) -> Vec<Parked<W>> {
+        let mut shelves = self.lock();
+        let out = shelves.remove_where(|t, shelf, _| t == tenant && shelf.module == module);
+        publish(shelves.len);
         out
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Vec<Parked>>> {
-        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shelves<W>> {
+        self.shelves.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-fn count(parked: &HashMap<Key, Vec<Parked>>) -> usize {
-    parked.values().map(Vec::len).sum()
 }
 
 /// `nova_warm_instances`: how many instances are parked now.
-fn publish(parked: &HashMap<Key, Vec<Parked>>) {
-    metrics::gauge!("nova_warm_instances").set(count(parked) as f64);
+fn publish(len: usize) {
+    metrics::gauge!("nova_warm_instances").set(len as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for an instance: `id` names it, the rest is what the pool looks at.
+    #[derive(Debug, PartialEq)]
+    struct Fake {
+        id: u32,
+        uses: u32,
+        memory: usize,
+    }
+
+    impl Parkable for Fake {
+        fn uses(&self) -> u32 {
+            self.uses
+        }
+        fn memory(&self) -> usize {
+            self.memory
+        }
+    }
+
+    fn fake(id: u32) -> Fake {
+        Fake {
+            id,
+            uses: 1,
+            memory: 1 << 20,
+        }
+    }
+
+    fn pool(capacity: usize, places: usize) -> (WarmPool<Fake>, Arc<Semaphore>) {
+        let permits = Arc::new(Semaphore::new(places));
+        (WarmPool::new(capacity, permits.clone()), permits)
+    }
+
+    fn ids(out: &[Parked<Fake>]) -> Vec<u32> {
+        out.iter().map(|p| p.warm.id).collect()
+    }
+
+    fn taken(pool: &WarmPool<Fake>, tenant: &str, version: &str) -> Option<u32> {
+        pool.take(tenant, version, |_| true).0.map(|w| w.id)
+    }
+
+    #[test]
+    fn only_the_same_tenant_and_version_take_a_parked_instance() {
+        let (pool, _) = pool(8, 8);
+        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        assert_eq!(taken(&pool, "t2", "v1"), None);
+        assert_eq!(taken(&pool, "t1", "v2"), None);
+        assert_eq!(taken(&pool, "t1", "v1"), Some(1));
+        assert_eq!(taken(&pool, "t1", "v1"), None, "taken once only");
+    }
+
+    #[test]
+    fn a_parked_instance_holds_a_pool_place_until_taken_or_dropped() {
+        let (pool, permits) = pool(8, 2);
+        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        assert_eq!(permits.available_permits(), 1);
+        let (warm, stale) = pool.take("t1", "v1", |_| true);
+        assert!(warm.is_some() && stale.is_none());
+        assert_eq!(
+            permits.available_permits(),
+            2,
+            "the taker holds its own place"
+        );
+        assert!(pool.park("t1", "pos", "v1", fake(2)).is_empty());
+        drop(pool.evict_all());
+        assert_eq!(permits.available_permits(), 2);
+    }
+
+    #[test]
+    fn with_no_free_pool_place_nothing_is_parked() {
+        let (pool, permits) = pool(8, 1);
+        let _call = permits.clone().try_acquire_owned().unwrap();
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1))), [1]);
+        assert_eq!(taken(&pool, "t1", "v1"), None);
+    }
+
+    #[test]
+    fn the_oldest_makes_way_at_capacity() {
+        let (pool, permits) = pool(2, 8);
+        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        assert!(pool.park("t2", "pos", "v1", fake(2)).is_empty());
+        assert_eq!(ids(&pool.park("t3", "pos", "v1", fake(3))), [1]);
+        assert_eq!(permits.available_permits(), 6);
+        assert_eq!(taken(&pool, "t1", "v1"), None);
+        assert_eq!(taken(&pool, "t2", "v1"), Some(2));
+        assert_eq!(taken(&pool, "t3", "v1"), Some(3));
+    }
+
+    #[test]
+    fn worn_or_big_instances_are_not_parked() {
+        let (pool, _) = pool(8, 8);
+        let worn = Fake {
+            uses: MAX_USES,
+            ..fake(1)
+        };
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", worn)), [1]);
+        let big = Fake {
+            memory: MAX_PARKED_MEMORY + 1,
+            ..fake(2)
+        };
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", big)), [2]);
+        let almost = Fake {
+            uses: MAX_USES - 1,
+            memory: MAX_PARKED_MEMORY,
+            ..fake(3)
+        };
+        assert!(pool.park("t1", "pos", "v1", almost).is_empty());
+        assert_eq!(taken(&pool, "t1", "v1"), Some(3));
+    }
+
+    #[test]
+    fn an_instance_that_does_not_fit_or_idled_is_handed_back_to_drop() {
+        let (pool, permits) = pool(8, 8);
+        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        let (warm, stale) = pool.take("t1", "v1", |w| w.memory < 1 << 10);
+        assert!(warm.is_none());
+        assert_eq!(stale.map(|p| p.warm.id), Some(1));
+        assert_eq!(permits.available_permits(), 8);
+
+        let permits = Arc::new(Semaphore::new(8));
+        let idle = WarmPool::with_idle(8, permits.clone(), Duration::ZERO);
+        assert!(idle.park("t1", "pos", "v1", fake(2)).is_empty());
+        let (warm, stale) = idle.take("t1", "v1", |_| true);
+        assert!(warm.is_none());
+        assert_eq!(stale.map(|p| p.warm.id), Some(2));
+        // Parking again sweeps out whatever idled, the new one included next time.
+        assert!(idle.park("t1", "pos", "v1", fake(3)).is_empty());
+        assert_eq!(ids(&idle.park("t2", "pos", "v1", fake(4))), [3]);
+    }
+
+    #[test]
+    fn switching_a_module_off_drops_only_its_instances_for_that_tenant() {
+        let (pool, permits) = pool(8, 8);
+        for (id, tenant, module, version) in [
+            (1, "t1", "pos", "v1"),
+            (2, "t1", "pos", "v2"),
+            (3, "t1", "support", "s1"),
+            (4, "t2", "pos", "v1"),
+        ] {
+            assert!(pool.park(tenant, module, version, fake(id)).is_empty());
+        }
+        let mut out = ids(&pool.evict("t1", "pos"));
+        out.sort();
+        assert_eq!(out, [1, 2]);
+        assert_eq!(permits.available_permits(), 6);
+        assert_eq!(taken(&pool, "t1", "s1"), Some(3));
+        assert_eq!(taken(&pool, "t2", "v1"), Some(4));
+    }
+
+    #[test]
+    fn off_means_nothing_is_parked() {
+        let (pool, permits) = pool(0, 8);
+        assert!(!pool.enabled());
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1))), [1]);
+        assert_eq!(permits.available_permits(), 8);
+    }
 }

@@ -187,8 +187,36 @@ async fn no_reuse_when_the_operator_turns_it_off(backend: Backend) {
     assert_eq!(counts(&server, &staff_a, "warm", 3).await, [1, 1, 1]);
 }
 
+/// Switching a module off for a tenant drops its parked instances: switched back on, the
+/// next call starts afresh. The other tenant's instance stays.
+async fn switching_a_module_off_drops_its_warm_instances(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let [(a, staff_a), (_, staff_b)] = two_tenants(&server, &admin).await;
+    assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
+    assert_eq!(counts(&server, &staff_b, "warm", 2).await, [1, 2]);
+    server.toggle(&admin, &a, "warm", false).await;
+    assert_eq!(server.get(&staff_a, "/v1/portal/warm/count").await.0, 403);
+    server.toggle(&admin, &a, "warm", true).await;
+    assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
+    assert_eq!(counts(&server, &staff_b, "warm", 1).await, [3]);
+}
+
+/// With room for one parked instance, a second tenant's instance takes the place of the
+/// first's, which starts afresh on its next call.
+async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.warm_instances = 1).await;
+    let admin = server.superadmin().await;
+    let [(_, staff_a), (_, staff_b)] = two_tenants(&server, &admin).await;
+    assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
+    assert_eq!(counts(&server, &staff_b, "warm", 2).await, [1, 2]);
+    assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
+}
+
 both_backends!(
     a_warm_instance_serves_one_tenant_and_version_only,
     concurrent_calls_never_share_an_instance_across_tenants,
     no_reuse_when_the_operator_turns_it_off,
+    switching_a_module_off_drops_its_warm_instances,
+    the_oldest_instance_makes_way_when_the_pool_is_full,
 );

@@ -71,7 +71,10 @@ impl Module for Pos {
 nova_sdk::export!(
     Pos,
     capabilities = ["kv", "audit", "outbound-http", "clock"],
-    hosts = ["payments"]
+    hosts = ["payments"],
+    // POS keeps nothing between calls in its statics, so a tenant's next call may run in
+    // the instance its last one used, skipping instantiation.
+    instances = reuse
 );
 
 #[cfg(test)]
