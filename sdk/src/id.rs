@@ -2,8 +2,8 @@
 //!
 //! An id from [`new`] is a UUIDv7: its first 48 bits are the creation time in milliseconds,
 //! the rest random. Ids sort by creation time as strings (so a kv key made from one lists
-//! oldest first): exactly within one call, to the millisecond across calls (each call runs
-//! in a fresh instance). Two calls never need to agree on a counter, which would be one hot
+//! oldest first): exactly within one call, to the millisecond across calls (which may run
+//! in different instances). Two calls never need to agree on a counter, which would be one hot
 //! kv key every write conflicts on.
 
 /// A new id, such as `0193f6a2-5c1e-7d31-9a4b-2f0c6e8d1a77`.

@@ -99,8 +99,9 @@ pub trait Module {
 /// tenant and module version**, skipping instantiation. Statics then survive between that
 /// tenant's calls (a cache, say), so only opt in when the module keeps nothing in them that
 /// one request must not see from another. An instance is never reused after a trap, a
-/// limit, an answer of 500 or more, or a call whose writes were not committed, and never for
-/// another tenant or version.
+/// limit, an answer of 500 or more, a refused capability, or a call whose writes were not
+/// committed, and never for another tenant or version; docs/MODULE_AUTHORS.md lists when
+/// it retires.
 ///
 /// ```ignore
 /// nova_sdk::export!(MyModule, capabilities = ["kv", "audit"]);

@@ -150,6 +150,7 @@ impl AppState {
     /// Re-read what this replica caches: bounds the effect of a lost change message. The
     /// periodic run; it also forgets tenant views no call has used for a while.
     pub async fn reconcile(&self) {
+        self.runtime.drop_idle_instances();
         self.resync(true).await
     }
 

@@ -425,7 +425,13 @@ impl Runtime {
 
     /// Park the instance of a call whose answer and writes stand, for its tenant's next
     /// call of the same version.
-    fn park(&self, module: &LoadedModule, tenant: &str, reusable: Option<Reusable>) {
+    fn park(
+        &self,
+        module: &LoadedModule,
+        tenant: &str,
+        reusable: Option<Reusable>,
+        switched_off: &AtomicBool,
+    ) {
         let Some(mut reusable) = reusable else {
             return;
         };
@@ -434,7 +440,7 @@ impl Runtime {
         };
         let unparked = self
             .warm
-            .park(tenant, &module.name, &module.version_id, warm);
+            .park(tenant, &module.name, &module.version_id, warm, switched_off);
         let hold = reusable.hold.take();
         reusable.cleanup.spawn(async move {
             drop(unparked);
@@ -445,11 +451,23 @@ impl Runtime {
     /// `module` was switched off for `tenant`: interrupt its running calls (returning how
     /// many) and drop its parked instances, which could only idle out now.
     pub(crate) fn switched_off(&self, tenant: &str, module: &str) -> usize {
+        // Flags first: a running call checks its flag under the warm pool's lock before it
+        // parks, so it either parks before the eviction below or sees the flag and does not.
+        let stopped = self.running.interrupt(tenant, module);
         let evicted = self.warm.evict(tenant, module);
         if !evicted.is_empty() {
             self.guests.cleanup().spawn(async move { drop(evicted) });
         }
-        self.running.interrupt(tenant, module)
+        stopped
+    }
+
+    /// Drop the parked instances no call took within the idle time (from the periodic
+    /// reconciliation, so a quiet host does not hold them).
+    pub(crate) fn drop_idle_instances(&self) {
+        let idle = self.warm.evict_idle();
+        if !idle.is_empty() {
+            self.guests.cleanup().spawn(async move { drop(idle) });
+        }
     }
 
     /// A place in the instance pool for one call; parked instances make way when there is
@@ -611,7 +629,12 @@ impl Runtime {
             );
             match tracing::Instrument::instrument(self.committer.commit(job), committing).await {
                 Ok(Committed::Ok) => {
-                    self.park(&module, &caller.tenant_id, attempt.reusable);
+                    self.park(
+                        &module,
+                        &caller.tenant_id,
+                        attempt.reusable,
+                        &registration.flag,
+                    );
                     self.observe(&module, Outcome::Ok, started);
                     name_outcome(Outcome::Ok, fuel_total);
                     return Invoked::answered(response, None);

@@ -7,10 +7,12 @@
 //! writes were not committed never comes back here.
 //!
 //! Parked instances hold a place in the instance pool (a permit) and their memory, so their
-//! number is capped (`--warm-instances`), the oldest make way for new ones, none stays
-//! parked longer than [`IDLE_FOR`], and switching a module off for a tenant drops its.
+//! number is capped (`--warm-instances`), the oldest make way for new ones, none is reused
+//! after waiting [`IDLE_FOR`] (the periodic reconciliation frees those), and switching a
+//! module off for a tenant drops the instances parked for it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,7 +115,7 @@ impl<W> Shelves<W> {
                 shelves
                     .iter()
                     .enumerate()
-                    .map(move |(i, shelf)| (shelf.parked[0].at, tenant, i))
+                    .filter_map(move |(i, shelf)| Some((shelf.parked.first()?.at, tenant, i)))
             })
             .min()
             .map(|(_, tenant, i)| (tenant.clone(), i))?;
@@ -203,25 +205,32 @@ impl<W: Parkable> WarmPool<W> {
     }
 
     /// Park `warm`, an instance of `module` at `version_id`, for the next call of `tenant`
-    /// and that version. Returns what has to be dropped instead, off the request path:
-    /// `warm` itself when it may not be parked, and instances that made way for it.
+    /// and that version, unless `switched_off` (read under the pool's lock, so a switch-off
+    /// that raises it before [`Self::evict`] leaves nothing parked). Returns what has to be
+    /// dropped instead, off the request path: `warm` itself when it may not be parked, and
+    /// instances that made way for it.
     pub(crate) fn park(
         &self,
         tenant: &str,
         module: &str,
         version_id: &str,
         warm: W,
+        switched_off: &AtomicBool,
     ) -> Vec<Parked<W>> {
-        let now = Instant::now();
         let unparked = |warm| Parked {
             warm,
             _permit: None,
-            at: now,
+            at: Instant::now(),
         };
         if !self.enabled() || warm.uses() >= MAX_USES || warm.memory() > MAX_PARKED_MEMORY {
             return vec![unparked(warm)];
         }
         let mut shelves = self.lock();
+        // Read under the lock, so each shelf stays in the order its instances parked.
+        let now = Instant::now();
+        if switched_off.load(Ordering::Acquire) {
+            return vec![unparked(warm)];
+        }
         // Make way: first whatever waited too long, then the oldest until there is room.
         let idle_for = self.idle_for;
         let mut out = shelves.remove_where(|_, _, p| now.duration_since(p.at) >= idle_for);
@@ -271,6 +280,16 @@ impl<W: Parkable> WarmPool<W> {
         out
     }
 
+    /// Take out every instance that waited longer than the idle time, to drop: none would
+    /// be reused, and each holds its memory and a place in the pool.
+    pub(crate) fn evict_idle(&self) -> Vec<Parked<W>> {
+        let mut shelves = self.lock();
+        let idle_for = self.idle_for;
+        let out = shelves.remove_where(|_, _, p| p.at.elapsed() >= idle_for);
+        publish(shelves.len);
+        out
+    }
+
     /// Drop the parked instances of `module` (any version) for `tenant`: it was switched
     /// off, and what they hold should not wait out the idle time.
     pub(crate) fn evict(&self, tenant: &str, module: &str) -> Vec<Parked<W>> {
@@ -293,6 +312,9 @@ fn publish(len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flag of a call whose module stays on.
+    static ON: AtomicBool = AtomicBool::new(false);
 
     /// A stand-in for an instance: `id` names it, the rest is what the pool looks at.
     #[derive(Debug, PartialEq)]
@@ -324,18 +346,32 @@ mod tests {
         (WarmPool::new(capacity, permits.clone()), permits)
     }
 
+    /// The kept count is the number parked, and no shelf is empty.
+    fn check(pool: &WarmPool<Fake>) {
+        let shelves = pool.lock();
+        let all = shelves.by_tenant.values().flatten();
+        assert!(all.clone().all(|shelf| !shelf.parked.is_empty()));
+        assert_eq!(
+            shelves.len,
+            all.map(|shelf| shelf.parked.len()).sum::<usize>()
+        );
+        assert!(!shelves.by_tenant.values().any(Vec::is_empty));
+    }
+
     fn ids(out: &[Parked<Fake>]) -> Vec<u32> {
         out.iter().map(|p| p.warm.id).collect()
     }
 
     fn taken(pool: &WarmPool<Fake>, tenant: &str, version: &str) -> Option<u32> {
-        pool.take(tenant, version, |_| true).0.map(|w| w.id)
+        let id = pool.take(tenant, version, |_| true).0.map(|w| w.id);
+        check(pool);
+        id
     }
 
     #[test]
     fn only_the_same_tenant_and_version_take_a_parked_instance() {
         let (pool, _) = pool(8, 8);
-        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        assert!(pool.park("t1", "pos", "v1", fake(1), &ON).is_empty());
         assert_eq!(taken(&pool, "t2", "v1"), None);
         assert_eq!(taken(&pool, "t1", "v2"), None);
         assert_eq!(taken(&pool, "t1", "v1"), Some(1));
@@ -345,7 +381,7 @@ mod tests {
     #[test]
     fn a_parked_instance_holds_a_pool_place_until_taken_or_dropped() {
         let (pool, permits) = pool(8, 2);
-        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        assert!(pool.park("t1", "pos", "v1", fake(1), &ON).is_empty());
         assert_eq!(permits.available_permits(), 1);
         let (warm, stale) = pool.take("t1", "v1", |_| true);
         assert!(warm.is_some() && stale.is_none());
@@ -354,7 +390,7 @@ mod tests {
             2,
             "the taker holds its own place"
         );
-        assert!(pool.park("t1", "pos", "v1", fake(2)).is_empty());
+        assert!(pool.park("t1", "pos", "v1", fake(2), &ON).is_empty());
         drop(pool.evict_all());
         assert_eq!(permits.available_permits(), 2);
     }
@@ -363,20 +399,40 @@ mod tests {
     fn with_no_free_pool_place_nothing_is_parked() {
         let (pool, permits) = pool(8, 1);
         let _call = permits.clone().try_acquire_owned().unwrap();
-        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1))), [1]);
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1), &ON)), [1]);
         assert_eq!(taken(&pool, "t1", "v1"), None);
     }
 
     #[test]
     fn the_oldest_makes_way_at_capacity() {
         let (pool, permits) = pool(2, 8);
-        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
-        assert!(pool.park("t2", "pos", "v1", fake(2)).is_empty());
-        assert_eq!(ids(&pool.park("t3", "pos", "v1", fake(3))), [1]);
+        assert!(pool.park("t1", "pos", "v1", fake(1), &ON).is_empty());
+        assert!(pool.park("t2", "pos", "v1", fake(2), &ON).is_empty());
+        assert_eq!(ids(&pool.park("t3", "pos", "v1", fake(3), &ON)), [1]);
         assert_eq!(permits.available_permits(), 6);
         assert_eq!(taken(&pool, "t1", "v1"), None);
         assert_eq!(taken(&pool, "t2", "v1"), Some(2));
         assert_eq!(taken(&pool, "t3", "v1"), Some(3));
+    }
+
+    #[test]
+    fn the_oldest_is_found_across_shelves_and_within_one() {
+        let (pool, _) = pool(4, 8);
+        for (id, version) in [(1, "v1"), (2, "v2"), (3, "v1"), (4, "v2")] {
+            assert!(pool.park("t1", "pos", version, fake(id), &ON).is_empty());
+            check(&pool);
+        }
+        assert_eq!(ids(&pool.park("t2", "pos", "v1", fake(5), &ON)), [1]);
+        check(&pool);
+        assert_eq!(ids(&pool.park("t2", "pos", "v1", fake(6), &ON)), [2]);
+        check(&pool);
+        // The newest of a shelf is taken first.
+        assert_eq!(taken(&pool, "t1", "v1"), Some(3));
+        assert_eq!(taken(&pool, "t1", "v1"), None);
+        assert_eq!(taken(&pool, "t2", "v1"), Some(6));
+        assert_eq!(taken(&pool, "t2", "v1"), Some(5));
+        assert_eq!(taken(&pool, "t1", "v2"), Some(4));
+        assert_eq!(pool.lock().len, 0);
     }
 
     #[test]
@@ -386,25 +442,25 @@ mod tests {
             uses: MAX_USES,
             ..fake(1)
         };
-        assert_eq!(ids(&pool.park("t1", "pos", "v1", worn)), [1]);
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", worn, &ON)), [1]);
         let big = Fake {
             memory: MAX_PARKED_MEMORY + 1,
             ..fake(2)
         };
-        assert_eq!(ids(&pool.park("t1", "pos", "v1", big)), [2]);
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", big, &ON)), [2]);
         let almost = Fake {
             uses: MAX_USES - 1,
             memory: MAX_PARKED_MEMORY,
             ..fake(3)
         };
-        assert!(pool.park("t1", "pos", "v1", almost).is_empty());
+        assert!(pool.park("t1", "pos", "v1", almost, &ON).is_empty());
         assert_eq!(taken(&pool, "t1", "v1"), Some(3));
     }
 
     #[test]
     fn an_instance_that_does_not_fit_or_idled_is_handed_back_to_drop() {
         let (pool, permits) = pool(8, 8);
-        assert!(pool.park("t1", "pos", "v1", fake(1)).is_empty());
+        assert!(pool.park("t1", "pos", "v1", fake(1), &ON).is_empty());
         let (warm, stale) = pool.take("t1", "v1", |w| w.memory < 1 << 10);
         assert!(warm.is_none());
         assert_eq!(stale.map(|p| p.warm.id), Some(1));
@@ -412,13 +468,20 @@ mod tests {
 
         let permits = Arc::new(Semaphore::new(8));
         let idle = WarmPool::with_idle(8, permits.clone(), Duration::ZERO);
-        assert!(idle.park("t1", "pos", "v1", fake(2)).is_empty());
+        assert!(idle.park("t1", "pos", "v1", fake(2), &ON).is_empty());
         let (warm, stale) = idle.take("t1", "v1", |_| true);
         assert!(warm.is_none());
         assert_eq!(stale.map(|p| p.warm.id), Some(2));
         // Parking again sweeps out whatever idled, the new one included next time.
-        assert!(idle.park("t1", "pos", "v1", fake(3)).is_empty());
-        assert_eq!(ids(&idle.park("t2", "pos", "v1", fake(4))), [3]);
+        assert!(idle.park("t1", "pos", "v1", fake(3), &ON).is_empty());
+        assert_eq!(ids(&idle.park("t2", "pos", "v1", fake(4), &ON)), [3]);
+        // The periodic sweep frees what idled without waiting for the next park.
+        assert_eq!(ids(&idle.evict_idle()), [4]);
+        assert_eq!(permits.available_permits(), 8);
+        // In a pool with the real idle time, a just-parked instance stays.
+        assert!(pool.park("t1", "pos", "v1", fake(5), &ON).is_empty());
+        assert!(pool.evict_idle().is_empty());
+        assert_eq!(taken(&pool, "t1", "v1"), Some(5));
     }
 
     #[test]
@@ -430,21 +493,31 @@ mod tests {
             (3, "t1", "support", "s1"),
             (4, "t2", "pos", "v1"),
         ] {
-            assert!(pool.park(tenant, module, version, fake(id)).is_empty());
+            assert!(pool.park(tenant, module, version, fake(id), &ON).is_empty());
         }
         let mut out = ids(&pool.evict("t1", "pos"));
         out.sort();
         assert_eq!(out, [1, 2]);
+        check(&pool);
         assert_eq!(permits.available_permits(), 6);
         assert_eq!(taken(&pool, "t1", "s1"), Some(3));
         assert_eq!(taken(&pool, "t2", "v1"), Some(4));
     }
 
     #[test]
+    fn a_call_switched_off_before_it_parks_is_not_parked() {
+        let (pool, permits) = pool(8, 8);
+        let off = AtomicBool::new(true);
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1), &off)), [1]);
+        assert_eq!(permits.available_permits(), 8);
+        assert_eq!(taken(&pool, "t1", "v1"), None);
+    }
+
+    #[test]
     fn off_means_nothing_is_parked() {
         let (pool, permits) = pool(0, 8);
         assert!(!pool.enabled());
-        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1))), [1]);
+        assert_eq!(ids(&pool.park("t1", "pos", "v1", fake(1), &ON)), [1]);
         assert_eq!(permits.available_permits(), 8);
     }
 }
