@@ -187,7 +187,62 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     );
 }
 
+/// Calls that write kv and calls that write only their record, at once, share the
+/// committer's batches: every call has its record, and no increment is lost or doubled.
+async fn kv_and_record_only_commits_interleave(backend: Backend) {
+    use futures_util::StreamExt;
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    for (name, bytes) in [("hostile", guests::HOSTILE), ("hello", guests::TRIVIAL)] {
+        assert_eq!(server.install(&admin, name, bytes).await.status(), 201);
+    }
+    let (tenant, staff) = server.tenant(&admin, "Mixed").await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    server.toggle(&admin, &tenant, "hello", true).await;
+
+    const EACH: usize = 40;
+    let server = &server;
+    let staff = &staff;
+    let calls = (0..2 * EACH).map(|i| async move {
+        let writes = i % 2 == 0;
+        let resp = if writes {
+            let url = server.url("/v1/portal/hostile/counter");
+            server.http.post(url).bearer_auth(staff).send().await
+        } else {
+            let url = server.url("/v1/portal/hello/ping");
+            server.http.get(url).bearer_auth(staff).send().await
+        };
+        (writes, resp.unwrap().status().as_u16())
+    });
+    // 8 at once: the plan's concurrent calls, so none is refused before it runs.
+    let answers: Vec<(bool, u16)> = futures_util::stream::iter(calls)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let landed = answers.iter().filter(|&&(w, s)| w && s == 200).count();
+    for &(writes, status) in &answers {
+        assert!(
+            status == 200 || (writes && status == 409),
+            "{writes}: {status}"
+        );
+    }
+    let (_, total) = server.get(staff, "/v1/portal/hostile/counter").await;
+    assert_eq!(total.as_u64(), Some(landed as u64));
+    let (status, page) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/invocations?tenantId={tenant}&limit=100"),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    // Every call of the burst and the final read: a 409 is recorded too.
+    let recorded = page["invocations"].as_array().map_or(0, Vec::len);
+    assert_eq!(recorded, 2 * EACH + 1);
+    println!("{backend:?}: {landed} of {EACH} increments landed beside {EACH} reads");
+}
+
 both_backends!(
+    kv_and_record_only_commits_interleave,
     counter_increments_are_never_lost,
     racing_toggles_all_land,
     ticket_bursts_never_conflict
