@@ -172,6 +172,15 @@ fn wrk(target: &Target, seconds: u64, connections: u64) -> Round {
     let text = String::from_utf8_lossy(&out.stdout);
     let round = parse_wrk(&text);
     assert!(round.rps > 0.0, "{}: {text}", target.label);
+    if round.non_2xx > 0 {
+        // wrk's own lines say whether they were answers (non-2xx) or socket errors (and
+        // which: connect, read, write, timeout).
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("Non-2xx") || line.starts_with("Socket errors") {
+                eprintln!("{}: {line}", target.label);
+            }
+        }
+    }
     round
 }
 

@@ -111,7 +111,14 @@ mod tests {
             .unwrap()
             .1;
         let pos = declared(pos).unwrap();
-        assert!(!pos.reuse_instances);
+        assert!(pos.reuse_instances, "POS opts in to warm instances");
+        for other in ["billing", "support"] {
+            let (_, bytes) = nova_artifacts::BUNDLED_MODULES
+                .iter()
+                .find(|(n, _)| *n == other)
+                .unwrap();
+            assert!(!declared(bytes).unwrap().reuse_instances, "{other}");
+        }
         let pos = pos.permissions;
         assert_eq!(
             pos.capabilities,
