@@ -461,19 +461,21 @@ impl Runtime {
         // Flags first: a running call checks its flag under the warm pool's lock before it
         // parks, so it either parks before the eviction below or sees the flag and does not.
         let stopped = self.running.interrupt(tenant, module);
-        let evicted = self.warm.evict(tenant, module);
-        if !evicted.is_empty() {
-            self.guests.cleanup().spawn(async move { drop(evicted) });
-        }
+        self.drop_later(self.warm.evict(tenant, module));
         stopped
     }
 
     /// Drop the parked instances no call took within the idle time (from the periodic
     /// reconciliation, so a quiet host does not hold them).
     pub(crate) fn drop_idle_instances(&self) {
-        let idle = self.warm.evict_idle();
-        if !idle.is_empty() {
-            self.guests.cleanup().spawn(async move { drop(idle) });
+        self.drop_later(self.warm.evict_idle());
+    }
+
+    /// Drop instances taken out of the warm pool on the cleanup executor, off the request
+    /// path: each drop returns an instance slot (and may decommit a batch), then its place.
+    fn drop_later(&self, parked: Vec<super::warm::Parked>) {
+        if !parked.is_empty() {
+            self.guests.cleanup().spawn(async move { drop(parked) });
         }
     }
 
@@ -483,10 +485,7 @@ impl Runtime {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Some(permit);
         }
-        let evicted = self.warm.evict_all();
-        if !evicted.is_empty() {
-            self.guests.cleanup().spawn(async move { drop(evicted) });
-        }
+        self.drop_later(self.warm.evict_all());
         self.permits.clone().acquire_owned().await.ok()
     }
 
