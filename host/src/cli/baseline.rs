@@ -34,6 +34,7 @@ pub(crate) async fn run(config: &Config, args: BaselineArgs) -> anyhow::Result<(
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let state = AppState::build(config).await?;
+    let shutdown = super::serve::shutdown_signal();
     println!("nova baseline listening on http://{addr}");
     let app = Router::new()
         .route("/hello", get(|| async { Json(json!({"ok": true})) }))
@@ -43,7 +44,7 @@ pub(crate) async fn run(config: &Config, args: BaselineArgs) -> anyhow::Result<(
         listener,
         app,
         crate::http::server::ServerLimits::default(),
-        super::serve::shutdown_signal(),
+        shutdown,
     )
     .await?;
     state.db.close().await;

@@ -85,6 +85,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let token = state
         .keys
         .issue(&user.id, &demo.email, Role::Admin, Some(&demo.tenant_id))?;
+    let shutdown = super::serve::shutdown_signal();
     println!(
         "nova dev: {module} version {version} is running ({:.1} s)",
         started.elapsed().as_secs_f64()
@@ -112,7 +113,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         listener,
         app,
         crate::http::server::ServerLimits::default(),
-        super::serve::shutdown_signal(),
+        shutdown,
     );
     tokio::select! {
         served = server => served?,

@@ -88,6 +88,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
             }
         });
     }
+    let shutdown = shutdown_signal();
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova listening on http://{addr}");
     let app = crate::http::router(state.clone());
@@ -97,28 +98,46 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         ..Default::default()
     };
-    crate::http::server::serve(listener, app, limits, shutdown_signal()).await?;
+    crate::http::server::serve(listener, app, limits, shutdown).await?;
     state.db.close().await;
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM.
+///
+/// The handlers are registered when this is called, not when the future is first
+/// polled: callers call it before printing their "listening" line, so a supervisor
+/// or test that sends SIGTERM as soon as it reads that line gets a graceful stop
+/// rather than the default action, which kills the process.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(interrupt) => {},
+                _ = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

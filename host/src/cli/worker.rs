@@ -32,6 +32,7 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to learn the port when --listen ends in :0.
+    let shutdown = super::serve::shutdown_signal();
     println!("nova worker probes on http://{addr}");
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, probes).await {
@@ -47,7 +48,7 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
         id.clone(),
         args.backups,
     ));
-    crate::jobs::run(state.clone(), id, super::serve::shutdown_signal()).await;
+    crate::jobs::run(state.clone(), id, shutdown).await;
     state.db.close().await;
     Ok(())
 }
