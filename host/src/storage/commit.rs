@@ -71,7 +71,10 @@ impl Committer {
             // SQLite has one writer anyway: a direct connection on this thread commits a batch
             // without a hop to another thread per statement.
             Backend::Sqlite => thread.spawn(move || match open_sqlite(&url) {
-                Ok(mut conn) => sqlite_writer(&mut conn, rx),
+                Ok(mut conn) => {
+                    let checkpoints = checkpoint_elsewhere(&conn, &url);
+                    sqlite_writer(&mut conn, rx, checkpoints.as_ref())
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "the committer cannot open the database");
                     refuse_all_blocking(rx, &e.to_string());
@@ -118,6 +121,26 @@ impl Committer {
     }
 }
 
+/// Start the checkpoint thread (see `checkpoint`) and leave checkpoints to it, so the
+/// committer's commits do not wait for them; it stops when the returned handle is dropped.
+/// Without it, the committer checkpoints inline as SQLite does by default.
+fn checkpoint_elsewhere(
+    conn: &rusqlite::Connection,
+    url: &str,
+) -> Option<super::checkpoint::Checkpointer> {
+    let started = super::checkpoint::Checkpointer::start(url).and_then(|checkpoints| {
+        super::checkpoint::only_as_last_resort(conn)?;
+        Ok(checkpoints)
+    });
+    match started {
+        Ok(checkpoints) => Some(checkpoints),
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoints stay on the commit path");
+            None
+        }
+    }
+}
+
 fn refuse_all_blocking(mut rx: mpsc::Receiver<Pending>, why: &str) {
     while let Some(p) = rx.blocking_recv() {
         let _ = p.reply.send(Err(CommitError(why.to_string())));
@@ -145,7 +168,11 @@ fn send_all(batch: &mut Vec<Pending>, results: Vec<Committed>) {
     }
 }
 
-fn sqlite_writer(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Pending>) {
+fn sqlite_writer(
+    conn: &mut rusqlite::Connection,
+    mut rx: mpsc::Receiver<Pending>,
+    checkpoints: Option<&super::checkpoint::Checkpointer>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -161,6 +188,10 @@ fn sqlite_writer(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Pending
                     let _ = p.reply.send(r.map_err(|e| CommitError(e.to_string())));
                 }
             }
+        }
+        // After the replies, so no call waits for it.
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.start_over_if_due(conn);
         }
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod analytics;
 pub mod announcements;
 pub mod audit;
 pub(crate) mod billing_events;
+mod checkpoint;
 pub mod commit;
 pub(crate) mod exports;
 pub mod grants;
