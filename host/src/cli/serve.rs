@@ -77,6 +77,8 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
         modules = ?state.runtime.registry.names(),
         "nova listening"
     );
+    // Before the first line a test or script reads (see `shutdown_signal`).
+    let shutdown = shutdown_signal();
     if let Some(listener) = metrics_listener {
         let at = listener.local_addr()?;
         // Tests and scripts read this line to learn the port when it ends in :0.
@@ -88,7 +90,6 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
             }
         });
     }
-    let shutdown = shutdown_signal();
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova listening on http://{addr}");
     let app = crate::http::router(state.clone());
@@ -105,9 +106,9 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
 
 /// Resolves on Ctrl-C or SIGTERM.
 ///
-/// The handlers are registered when this is called, not when the future is first
-/// polled: callers call it before printing their "listening" line, so a supervisor
-/// or test that sends SIGTERM as soon as it reads that line gets a graceful stop
+/// On Unix the handlers are registered when this is called (inside the runtime), not when
+/// the future is first polled: callers call it before printing their "listening" line, so a
+/// supervisor or test that sends SIGTERM as soon as it reads that line gets a graceful stop
 /// rather than the default action, which kills the process.
 pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]

@@ -31,8 +31,8 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
         .with_state(state.clone());
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
-    // Tests and scripts read this line to learn the port when --listen ends in :0.
     let shutdown = super::serve::shutdown_signal();
+    // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova worker probes on http://{addr}");
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, probes).await {

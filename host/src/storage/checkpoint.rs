@@ -12,9 +12,11 @@
 //! writer keeps adding pages while the thread copies. So once the WAL passes
 //! [`START_OVER_AT`] and the thread has copied nearly all of it, the thread asks the
 //! committer to copy the few pages left itself, between two batches
-//! ([`Checkpointer::start_over_if_due`]); no page can arrive meanwhile, so the next commit
-//! starts the WAL over. The committer's connection checkpoints on its own only as a last
-//! resort ([`LAST_RESORT_PAGES`]), should the thread stop or a reader hold the WAL.
+//! ([`Checkpointer::start_over_if_due`]); its own batches cannot add pages meanwhile, so its
+//! next commit starts the WAL over, unless another writer (rare: admin writes, jobs) got in
+//! between or a reader that started before the copy still holds the WAL; then a later turn
+//! does it. The committer's connection checkpoints on its own only as a last resort
+//! ([`LAST_RESORT_PAGES`]), should the thread stop or a long reader (a backup) hold the WAL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,10 +27,18 @@ use std::time::Duration;
 /// 4 KiB pages): when the checkpoint thread has stopped or a reader holds the WAL too long.
 const LAST_RESORT_PAGES: u32 = 65_536;
 
-/// Make `conn` checkpoint inline only at [`LAST_RESORT_PAGES`].
+/// When the WAL starts over, its file is cut back to this size: a long reader can make it
+/// grow far past its usual few MiB, and the file never shrinks on its own.
+const KEEP_WAL_BYTES: u64 = 64 << 20;
+
+/// Make `conn` checkpoint inline only at [`LAST_RESORT_PAGES`], and cut the WAL file back
+/// to [`KEEP_WAL_BYTES`] when it starts the WAL over.
 pub(super) fn only_as_last_resort(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let pages = LAST_RESORT_PAGES;
+    let (pages, bytes) = (LAST_RESORT_PAGES, KEEP_WAL_BYTES);
     conn.query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+        Ok(())
+    })?;
+    conn.query_row(&format!("PRAGMA journal_size_limit = {bytes}"), [], |_| {
         Ok(())
     })
 }
@@ -45,7 +55,9 @@ const EVERY: Duration = Duration::from_millis(200);
 
 /// The checkpoint thread; it stops when this is dropped.
 pub(super) struct Checkpointer {
-    _stop: mpsc::Sender<()>,
+    /// Dropped to stop the thread: nothing is ever sent.
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// WAL pages copied into the database file so far.
     copied: Arc<AtomicU64>,
     /// Set by the thread when the committer should copy what is left and so start the WAL
@@ -66,14 +78,15 @@ impl Checkpointer {
         let total = copied.clone();
         let due = Arc::new(AtomicBool::new(false));
         let start_over = due.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("nova-checkpoint".into())
             .spawn(move || {
                 let mut last = Wal::default();
-                // Nothing is ever sent: the handle's drop disconnects the channel.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     match passive(&conn) {
-                        Ok(wal) => {
+                        // Another connection was checkpointing: its figures are not known.
+                        Ok(None) => {}
+                        Ok(Some(wal)) => {
                             let copied = wal.copied_since(last);
                             total.fetch_add(copied, Ordering::Relaxed);
                             metrics::counter!("nova_sqlite_checkpointed_pages_total")
@@ -89,7 +102,8 @@ impl Checkpointer {
                 }
             })?;
         Ok(Self {
-            _stop: stop,
+            stop: Some(stop),
+            thread: Some(thread),
             copied,
             due,
         })
@@ -99,10 +113,14 @@ impl Checkpointer {
     /// thread found the WAL large and nearly all copied, copy the rest, so the next commit
     /// starts the WAL over.
     pub(super) fn start_over_if_due(&self, conn: &rusqlite::Connection) {
-        if self.due.swap(false, Ordering::Relaxed)
-            && let Err(e) = passive(conn)
-        {
-            tracing::warn!(error = %e, "a WAL checkpoint on the committer failed");
+        if !self.due.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        match passive(conn) {
+            Ok(Some(_)) => {}
+            // The thread is checkpointing right now: take the turn after the next batch.
+            Ok(None) => self.due.store(true, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "a WAL checkpoint on the committer failed"),
         }
     }
 
@@ -143,15 +161,28 @@ impl Wal {
     }
 }
 
-/// One passive checkpoint on `conn`.
-fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<Wal> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        let count = |i| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
-        Ok(Wal {
-            pages: count(1)?,
-            copied: count(2)?,
-        })
-    })
+/// One passive checkpoint on `conn`; `None` when another connection was checkpointing (or
+/// the database is not in WAL mode), so nothing was copied and nothing is known.
+fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<Option<Wal>> {
+    let (busy, pages, copied): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok((busy == 0 && pages >= 0 && copied >= 0).then_some(Wal {
+        pages: pages as u64,
+        copied: copied as u64,
+    }))
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // The thread wakes as the channel disconnects, so this waits at most for a
+        // checkpoint under way.
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,7 +238,10 @@ mod tests {
 
     fn wal_pages(url: &str) -> u64 {
         let conn = crate::storage::commit::open_sqlite(url).unwrap();
-        passive(&conn).unwrap().pages
+        passive(&conn)
+            .unwrap()
+            .expect("no other connection checkpoints")
+            .pages
     }
 
     #[test]
@@ -291,7 +325,8 @@ mod tests {
                 "the thread copied {} of {written} pages",
                 checkpoints.copied()
             );
-            std::thread::yield_now();
+            // Polling a condition the thread sets, without taking its core.
+            std::thread::sleep(Duration::from_millis(1));
         }
         drop(checkpoints);
         // Everything was copied, so the next commit starts the WAL from its beginning.

@@ -189,7 +189,8 @@ fn sqlite_writer(
                 }
             }
         }
-        // After the replies, so no call waits for it.
+        // After the replies: this batch's calls do not wait for it. Calls queued meanwhile
+        // do, for a copy of at most a few hundred pages and its syncs.
         if let Some(checkpoints) = checkpoints {
             checkpoints.start_over_if_due(conn);
         }
