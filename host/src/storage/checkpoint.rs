@@ -209,6 +209,15 @@ mod tests {
         }
     }
 
+    /// A connection set up as the committer's, with the table the tests write to.
+    fn committer_conn(db: &TempDb) -> rusqlite::Connection {
+        let conn = crate::storage::commit::open_sqlite(&db.url()).unwrap();
+        only_as_last_resort(&conn).unwrap();
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (b BLOB)")
+            .unwrap();
+        conn
+    }
+
     /// Commit `pages` pages of blobs in one transaction.
     fn write_pages(conn: &mut rusqlite::Connection, pages: usize) {
         conn.execute_batch("CREATE TABLE IF NOT EXISTS t (b BLOB)")
@@ -267,9 +276,7 @@ mod tests {
     #[test]
     fn under_steady_writes_the_wal_starts_over() {
         let db = TempDb::new();
-        let mut conn = crate::storage::commit::open_sqlite(&db.url()).unwrap();
-        only_as_last_resort(&conn).unwrap();
-        write_pages(&mut conn, 0);
+        let conn = committer_conn(&db);
         let checkpoints = Checkpointer::start_every(&db.url(), Duration::from_millis(1)).unwrap();
         // Commits back to back, as the committer's under load, each followed by its turn to
         // start the WAL over.
@@ -298,8 +305,7 @@ mod tests {
         assert!(after_inline < 100, "{after_inline} pages left in the WAL");
 
         let elsewhere = TempDb::new();
-        let mut conn = crate::storage::commit::open_sqlite(&elsewhere.url()).unwrap();
-        only_as_last_resort(&conn).unwrap();
+        let mut conn = committer_conn(&elsewhere);
         write_pages(&mut conn, 2_000);
         write_row(&conn);
         let kept = wal_pages(&elsewhere.url());
@@ -312,8 +318,7 @@ mod tests {
     #[test]
     fn the_thread_copies_the_wal_back_and_it_starts_over() {
         let db = TempDb::new();
-        let mut conn = crate::storage::commit::open_sqlite(&db.url()).unwrap();
-        only_as_last_resort(&conn).unwrap();
+        let mut conn = committer_conn(&db);
         write_pages(&mut conn, 2_000);
         let written = wal_file_pages(&db, &conn);
         assert!(written >= 2_000, "{written} pages in the WAL");
