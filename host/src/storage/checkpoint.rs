@@ -148,7 +148,7 @@ impl Wal {
     /// asked, since it could not start the WAL over either.
     fn nearly_copied_and_large(self) -> bool {
         self.pages >= START_OVER_AT
-            && self.pages - self.copied.min(self.pages) <= LEFT_FOR_THE_COMMITTER
+            && self.pages.saturating_sub(self.copied) <= LEFT_FOR_THE_COMMITTER
     }
 
     /// Pages copied since `earlier`: all of this one's if the WAL started over in between.
@@ -189,29 +189,16 @@ impl Drop for Checkpointer {
 mod tests {
     use super::*;
 
-    /// A fresh database file's URL; the file is removed when the guard drops.
-    struct TempDb(std::path::PathBuf);
+    /// A fresh directory for a database file; removed when dropped.
+    type TempDb = tempfile::TempDir;
 
-    impl TempDb {
-        fn new() -> Self {
-            let dir = std::env::temp_dir().join(format!("nova-wal-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-        fn url(&self) -> String {
-            format!("sqlite:{}", self.0.join("db.sqlite").display())
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn url(db: &TempDb) -> String {
+        format!("sqlite:{}", db.path().join("db.sqlite").display())
     }
 
     /// A connection set up as the committer's, with the table the tests write to.
     fn committer_conn(db: &TempDb) -> rusqlite::Connection {
-        let conn = crate::storage::commit::open_sqlite(&db.url()).unwrap();
+        let conn = crate::storage::commit::open_sqlite(&url(db)).unwrap();
         only_as_last_resort(&conn).unwrap();
         conn.execute_batch("CREATE TABLE IF NOT EXISTS t (b BLOB)")
             .unwrap();
@@ -240,7 +227,9 @@ mod tests {
         let page: u64 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .unwrap();
-        let wal = std::fs::metadata(db.0.join("db.sqlite-wal")).unwrap().len();
+        let wal = std::fs::metadata(db.path().join("db.sqlite-wal"))
+            .unwrap()
+            .len();
         // A 32-byte file header, then a 24-byte header per page.
         (wal - 32) / (page + 24)
     }
@@ -275,9 +264,9 @@ mod tests {
 
     #[test]
     fn under_steady_writes_the_wal_starts_over() {
-        let db = TempDb::new();
+        let db = tempfile::tempdir().unwrap();
         let conn = committer_conn(&db);
-        let checkpoints = Checkpointer::start_every(&db.url(), Duration::from_millis(1)).unwrap();
+        let checkpoints = Checkpointer::start_every(&url(&db), Duration::from_millis(1)).unwrap();
         // Commits back to back, as the committer's under load, each followed by its turn to
         // start the WAL over.
         for _ in 0..6_000 {
@@ -297,18 +286,18 @@ mod tests {
     #[test]
     fn a_committer_connection_leaves_the_wal_to_the_thread() {
         // SQLite's default: the big commit checkpoints inline, and the next one starts over.
-        let inline = TempDb::new();
-        let mut conn = crate::storage::commit::open_sqlite(&inline.url()).unwrap();
+        let inline = tempfile::tempdir().unwrap();
+        let mut conn = crate::storage::commit::open_sqlite(&url(&inline)).unwrap();
         write_pages(&mut conn, 2_000);
         write_row(&conn);
-        let after_inline = wal_pages(&inline.url());
+        let after_inline = wal_pages(&url(&inline));
         assert!(after_inline < 100, "{after_inline} pages left in the WAL");
 
-        let elsewhere = TempDb::new();
+        let elsewhere = tempfile::tempdir().unwrap();
         let mut conn = committer_conn(&elsewhere);
         write_pages(&mut conn, 2_000);
         write_row(&conn);
-        let kept = wal_pages(&elsewhere.url());
+        let kept = wal_pages(&url(&elsewhere));
         assert!(
             kept >= 2_000,
             "only {kept} pages in the WAL: it was checkpointed inline"
@@ -317,12 +306,12 @@ mod tests {
 
     #[test]
     fn the_thread_copies_the_wal_back_and_it_starts_over() {
-        let db = TempDb::new();
+        let db = tempfile::tempdir().unwrap();
         let mut conn = committer_conn(&db);
         write_pages(&mut conn, 2_000);
         let written = wal_file_pages(&db, &conn);
         assert!(written >= 2_000, "{written} pages in the WAL");
-        let checkpoints = Checkpointer::start_every(&db.url(), Duration::from_millis(1)).unwrap();
+        let checkpoints = Checkpointer::start_every(&url(&db), Duration::from_millis(1)).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while checkpoints.copied() < written {
             assert!(
@@ -336,7 +325,7 @@ mod tests {
         drop(checkpoints);
         // Everything was copied, so the next commit starts the WAL from its beginning.
         write_row(&conn);
-        let left = wal_pages(&db.url());
+        let left = wal_pages(&url(&db));
         assert!(left < 100, "{left} pages left in the WAL");
     }
 }
