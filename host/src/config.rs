@@ -81,9 +81,20 @@ pub struct Config {
     pub mail_from: String,
 
     /// What one module call may use (the host's limits, which plans may tighten). Not a
-    /// flag: embedders and tests set it.
+    /// flag: embedders and tests set it. Its deadline is `call_deadline_ms`.
     #[arg(skip)]
     pub call_limits: crate::limits::Limits,
+
+    /// Wall-clock time one module call may run before it is stopped (504
+    /// `MODULE_TIMEOUT`), in milliseconds. A tenant's plan may only shorten it.
+    #[arg(
+        long = "call-deadline-ms",
+        env = "NOVA_CALL_DEADLINE_MS",
+        default_value_t = crate::limits::DEFAULT_DEADLINE_MS,
+        value_parser = clap::value_parser!(u64).range(1..=600_000),
+        global = true
+    )]
+    pub call_deadline_ms: u64,
 
     /// Extra host names for modules' outbound requests, as `NAME=BASE_URL` (comma-separated
     /// in the environment), e.g. `loyalty=https://loyalty.example.com/api`.
@@ -264,6 +275,7 @@ impl Config {
             smtp_url: None,
             mail_from: "Nova <nova@localhost>".into(),
             call_limits: crate::limits::Limits::default(),
+            call_deadline_ms: crate::limits::DEFAULT_DEADLINE_MS,
         }
     }
 

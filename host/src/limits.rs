@@ -20,6 +20,9 @@ pub(crate) enum LimitExceeded {
     Interrupted,
 }
 
+/// The host's wall-clock deadline for one call unless `--call-deadline-ms` says otherwise.
+pub(crate) const DEFAULT_DEADLINE_MS: u64 = 1_000;
+
 /// Limits applied to one invocation. Plans can tighten them per tenant.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -49,7 +52,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             memory_bytes: 64 << 20,
-            deadline: Duration::from_secs(1),
+            deadline: Duration::from_millis(DEFAULT_DEADLINE_MS),
             fuel: 50_000_000_000,
             body_bytes: 1 << 20,
             kv_value_bytes: 256 << 10,

@@ -99,7 +99,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 async fn quiet_tenant_keeps_its_latency(backend: Backend) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with_host_limits(backend).await;
     let admin = server.superadmin().await;
     for (name, bytes) in [("hostile", guests::HOSTILE), ("trivial", guests::TRIVIAL)] {
         assert_eq!(server.install(&admin, name, bytes).await.status(), 201);

@@ -82,7 +82,10 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let db = config.connect().await?;
         db.migrate().await?;
-        let limits = config.call_limits;
+        let limits = Limits {
+            deadline: std::time::Duration::from_millis(config.call_deadline_ms),
+            ..config.call_limits
+        };
         let engine = EngineConfig {
             cache_dir: Some(config.cache_dir()),
             warm_instances: config.warm_instances,

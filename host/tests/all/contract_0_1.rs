@@ -12,7 +12,7 @@ use serde_json::json;
 const LEGACY: &[u8] = include_bytes!("../../../fixtures/components/hostile-nova-module-0.1.0.wasm");
 
 async fn a_component_built_against_0_1_0_still_runs(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with_host_limits(backend).await;
     let admin = server.superadmin().await;
     let installed = server.install_ungranted(&admin, "legacy", LEGACY).await;
     assert_eq!(installed.status(), 201);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 /// A server with the hostile guest installed and enabled for one tenant.
 async fn hostile_server(backend: Backend) -> (TestServer, String, String, String) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with_host_limits(backend).await;
     let admin = server.superadmin().await;
     let resp = server.install(&admin, "hostile", guests::HOSTILE).await;
     assert_eq!(resp.status(), 201);
@@ -113,6 +113,26 @@ async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
     );
     let records = server.invocations_for(&admin, &request_id).await;
     assert_eq!(records[0]["outcome"], "timeout");
+}
+
+/// `--call-deadline-ms` sets the host's deadline: a loop is stopped at it, and its record
+/// names it.
+async fn the_host_deadline_is_configurable(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 300).await;
+    let admin = server.superadmin().await;
+    let resp = server.install(&admin, "hostile", guests::HOSTILE).await;
+    assert_eq!(resp.status(), 201);
+    let (tenant, staff) = server.tenant(&admin, "Short").await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    let started = Instant::now();
+    let (status, code, record) = call(&server, &admin, &staff, Method::GET, "/loop").await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!((status, code.as_str()), (504, Some("MODULE_TIMEOUT")));
+    assert_eq!(record["outcome"], "timeout");
+    assert!(
+        record["error"].as_str().unwrap().contains("300ms"),
+        "{record}"
+    );
 }
 
 async fn failed_calls_keep_no_writes(backend: Backend) {
@@ -293,6 +313,7 @@ async fn new_version_switches_new_calls(backend: Backend) {
 both_backends!(
     misbehaviour_is_stopped_and_recorded,
     endless_loop_times_out_while_others_are_served,
+    the_host_deadline_is_configurable,
     failed_calls_keep_no_writes,
     guests_get_no_environment_or_files,
     invalid_components_are_refused_and_nothing_installed,

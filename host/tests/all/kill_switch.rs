@@ -8,7 +8,7 @@ use common::{Backend, TestServer, guests};
 use serde_json::Value;
 
 async fn switching_off_interrupts_running_calls(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with_host_limits(backend).await;
     let admin = server.superadmin().await;
     assert_eq!(
         server

@@ -65,6 +65,12 @@ pub const BILLING_SECRET: &str = "test-billing-webhook-secret";
 pub const METRICS_TOKEN: &str = "test-metrics-scrape-token";
 /// How long a test server's worker holds a claimed job.
 pub const WORKER_LEASE_MS: i64 = 2_000;
+/// The wall-clock deadline of a test server's module calls. The host's 1 s is for a release
+/// build on a machine doing its own work; a debug build sharing two cores with a whole test
+/// suite has run an ordinary POS call past it. Tests of the deadline itself start with
+/// [`TestServer::start_with_host_limits`]. Servers run as processes get it too
+/// (`NOVA_CALL_DEADLINE_MS`).
+pub const TEST_CALL_DEADLINE_MS: u64 = 20_000;
 
 /// The PostgreSQL server tests use.
 pub fn postgres_url() -> String {
@@ -135,10 +141,21 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// A server on a new, empty database with the bundled modules installed.
+    /// A server on a new, empty database with the bundled modules installed. Its calls may
+    /// run for [`TEST_CALL_DEADLINE_MS`].
     pub async fn start(backend: Backend) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::start_on(backend, listener, "http://127.0.0.1:9").await
+    }
+
+    /// [`TestServer::start`] with the host's own call limits, the 1 s deadline included: for
+    /// tests of what stops a call.
+    pub async fn start_with_host_limits(backend: Backend) -> Self {
+        Self::start_with(backend, |config| {
+            config.call_deadline_ms =
+                nova::config::Config::embedded(config.data_dir.clone()).call_deadline_ms
+        })
+        .await
     }
 
     /// [`TestServer::start`] with its configuration changed by `edit` first.
@@ -211,6 +228,7 @@ impl TestServer {
             smtp_url: smtp_url.map(str::to_string),
             mail_from: "Nova <nova@nova.test>".into(),
             call_limits: Default::default(),
+            call_deadline_ms: TEST_CALL_DEADLINE_MS,
         };
         edit(&mut config);
         let server = Self::launch(config, backend, data_dir, listener).await;

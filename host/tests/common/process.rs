@@ -29,7 +29,11 @@ impl Nova {
         cmd.env_clear()
             .env("NOVA_DATA_DIR", self.data_dir.path())
             .env("NOVA_CACHE_DIR", shared_cache_dir())
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .env(
+                "NOVA_CALL_DEADLINE_MS",
+                super::TEST_CALL_DEADLINE_MS.to_string(),
+            );
         if let Some(url) = &self.database_url {
             cmd.env("DATABASE_URL", url);
         }
