@@ -62,6 +62,9 @@ pub struct Db {
     master_key: Option<std::sync::Arc<sealed::MasterKey>>,
 }
 
+/// A pooled connection idle longer than this is pinged before it is handed out again.
+const RECHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -93,6 +96,19 @@ impl Db {
                 Backend::Postgres => 16,
             }))
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out unless told otherwise: a round trip
+            // before each query on PostgreSQL, a hop to the worker thread on SQLite. A
+            // connection coming back to the pool is pinged on its way in already, so only one
+            // idle long enough for the server to have dropped it is checked again.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > RECHECK_IDLE_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

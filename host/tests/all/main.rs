@@ -35,6 +35,7 @@ mod metric_labels;
 mod monitoring;
 mod openapi;
 mod payments;
+mod pool;
 mod portal;
 mod pos_cli;
 mod probing;
