@@ -43,6 +43,8 @@ impl Host {
             jwt_secret: Some("calls-test-secret-calls-test-secret!".into()),
             cache_dir: Some(std::env::temp_dir().join("nova-calls-tests-cache")),
             call_limits,
+            // The host takes its deadline from this setting, not from `call_limits`.
+            call_deadline_ms: call_limits.deadline.as_millis() as u64,
             ..Config::embedded(dir.path().to_path_buf())
         };
         let state = AppState::build(&config).await.unwrap();

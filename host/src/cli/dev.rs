@@ -54,7 +54,7 @@ struct Demo {
 /// filesystem (bind mounts and network shares included) and costs a few `stat` calls.
 const LOOK_EVERY: Duration = Duration::from_millis(300);
 
-pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DevArgs, call_deadline_ms: u64) -> anyhow::Result<()> {
     let dir = args
         .dir
         .canonicalize()
@@ -66,7 +66,10 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         "{module:?} is not a module name (a-z, 0-9, '-'): pass --name"
     );
     let data_dir = krate.target_dir.join("nova-dev");
-    let config = Config::embedded(data_dir.clone());
+    let config = Config {
+        call_deadline_ms,
+        ..Config::embedded(data_dir.clone())
+    };
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {} (pass --listen)", args.listen))?;

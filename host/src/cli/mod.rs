@@ -314,7 +314,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Smoke { command } => smoke::run(command).await,
-        Command::TestHost(args) => crate::testing::run(args).await,
+        Command::TestHost(args) => crate::testing::run(args, cli.config.call_deadline_ms).await,
         Command::BenchBaseline(args) => baseline::run(&cli.config, args).await,
         Command::Seed {
             command: SeedCommand::SampleData(args),
@@ -369,7 +369,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Module {
             command: ModuleCommand::Install(args),
         } => install::run(&cli.config, args).await,
-        Command::Dev(args) => dev::run(args).await,
+        Command::Dev(args) => dev::run(args, cli.config.call_deadline_ms).await,
         Command::Backup(args) => backup::backup(&cli.config, args).await,
         Command::Restore(args) => backup::restore(&cli.config, args).await,
     }

@@ -44,6 +44,14 @@ pub(crate) struct ServeArgs {
 
 /// Build the app, bind, serve until Ctrl-C or SIGTERM.
 pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    if config.call_deadline_ms >= args.request_timeout_ms {
+        tracing::warn!(
+            call_deadline_ms = config.call_deadline_ms,
+            request_timeout_ms = args.request_timeout_ms,
+            "a module call may run as long as a request may take: clients get 408 before a \
+             call is stopped with 504; raise --request-timeout-ms above --call-deadline-ms"
+        );
+    }
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     config.payments.check_exposure(addr.ip())?;

@@ -17,7 +17,8 @@ use super::{Backend, Db};
 
 /// Most calls committed in one transaction.
 const MAX_BATCH: usize = 256;
-/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing.
+/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing (on
+/// PostgreSQL only those holding more than records).
 const COALESCE_BELOW: usize = 16;
 /// How long a small batch waits for company.
 const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_micros(250);

@@ -52,7 +52,7 @@ fn user_cache() -> Option<PathBuf> {
 }
 
 /// Serve until standard input closes.
-pub async fn run(args: TestHostArgs) -> anyhow::Result<()> {
+pub async fn run(args: TestHostArgs, call_deadline_ms: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // Compiled modules are loaded as native code: the cache must be the user's own, never a
     // directory in /tmp another user could have made first.
@@ -63,6 +63,7 @@ pub async fn run(args: TestHostArgs) -> anyhow::Result<()> {
     let config = Config {
         jwt_secret: Some("nova-test-host-secret-nova-test-host-secret".into()),
         cache_dir: Some(cache),
+        call_deadline_ms,
         ..Config::embedded(dir.path().to_path_buf())
     };
     let stub = match &args.stub_url {

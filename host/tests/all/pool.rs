@@ -14,6 +14,16 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         .fetch_one(db.pool())
         .await
         .unwrap();
+    // The connection goes back to the pool in a task of its own, pinged on the way: only
+    // once it is idle is what follows about the pool's check rather than that ping's.
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while db.pool().num_idle() != 1 {
+        assert!(
+            Instant::now() < give_up,
+            "the connection never came back to the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let other = Db::connect(&common::postgres_url()).await.unwrap();
     let (ended,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)")
         .bind(pid)
@@ -21,7 +31,6 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         .await
         .unwrap();
     assert!(ended);
-    let give_up = Instant::now() + Duration::from_secs(30);
     loop {
         let (left,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
@@ -42,4 +51,6 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         .await
         .expect("the pool handed out the dropped connection");
     assert_ne!(now, pid);
+    // The dropped connection was closed, not kept beside the new one.
+    assert_eq!(db.pool().size(), 1);
 }
