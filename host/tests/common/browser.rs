@@ -162,11 +162,27 @@ impl Browser {
         }
     }
 
-    /// Type `value` into the field matching `css`, replacing what it held.
+    /// Type `value` into the field matching `css`, replacing what it held. A page that
+    /// redraws the field meanwhile (its data arriving after the first draw) leaves a stale
+    /// element or an empty new field: type into the new one until the field holds `value`.
     pub async fn fill(&self, css: &str, value: &str) {
-        let input = self.find(css).await;
-        input.clear().await.unwrap();
-        input.send_keys(value).await.unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let input = self.find(css).await;
+            let typed = match input.clear().await {
+                Ok(()) => input.send_keys(value).await,
+                Err(e) => Err(e),
+            };
+            let now = self.find(css).await.prop("value").await;
+            match (typed, now) {
+                (Ok(()), Ok(Some(now))) if now == value => return,
+                (Err(e), _) | (_, Err(e)) if !e.is_stale_element_reference() => {
+                    panic!("filling {css}: {e}")
+                }
+                _ if started.elapsed() < PATIENCE => {}
+                (_, now) => panic!("{css} never held {value:?}: {now:?}"),
+            }
+        }
     }
 
     /// Press `key` in the element matching `css`.
@@ -178,8 +194,17 @@ impl Browser {
             .unwrap();
     }
 
+    /// Click the first element matching `css`; one the page redrew between the find and
+    /// the click is found again.
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() && started.elapsed() < PATIENCE => {}
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     pub async fn goto(&self, url: &str) {
