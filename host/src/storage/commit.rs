@@ -322,7 +322,15 @@ async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Err
     let mut results = Vec::with_capacity(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if job.writes.is_empty() {
+        if job.writes.len() <= 1 {
+            // No savepoint for none or one write (two round trips fewer): a single write's
+            // conflict is a check that matched no row, so it changed nothing to roll back.
+            if let Err(conflict) =
+                kv::apply(&mut tx, &job.tenant_id, &job.module, &job.writes).await?
+            {
+                results.push(Committed::Conflict(conflict));
+                continue;
+            }
             for e in &job.audits {
                 audit::insert(&mut tx, e).await?;
             }
