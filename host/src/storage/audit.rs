@@ -46,11 +46,22 @@ impl AuditEvent {
 
 /// The statement that inserts one event.
 pub(crate) fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
+    insert_many_stmt(&[e])
+}
+
+/// Audit events per multi-row INSERT (8 parameters each).
+pub(crate) const EVENTS_PER_INSERT: usize = 256;
+
+/// One multi-row INSERT for many events (the PostgreSQL committer's: one round trip).
+pub(crate) fn insert_many_stmt<'a>(events: &[&'a AuditEvent]) -> Stmt<'a> {
     use Param::{Int, OptText, Text};
-    Stmt::new(
-        "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        vec![
+    let mut sql = String::from(
+        "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) VALUES ",
+    );
+    super::stmt::push_values(&mut sql, events.len(), 8);
+    let mut params = Vec::with_capacity(events.len() * 8);
+    for e in events {
+        params.extend([
             Text(&e.id),
             OptText(e.tenant_id.as_deref()),
             Text(&e.module),
@@ -59,8 +70,9 @@ pub(crate) fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
             Text(&e.payload),
             OptText(e.request_id.as_deref()),
             Int(e.created_at),
-        ],
-    )
+        ]);
+    }
+    Stmt::new(sql, params)
 }
 
 /// Insert one event inside the caller's transaction.

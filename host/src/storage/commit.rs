@@ -321,6 +321,9 @@ async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Err
     let mut tx = db.begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
+    // The audit rows of the calls whose writes stand, all in a few statements at the end: in
+    // the same transaction, so they commit or fail with the writes.
+    let mut audits = Vec::new();
     for job in jobs {
         if job.writes.len() <= 1 {
             // No savepoint for none or one write (two round trips fewer): a single write's
@@ -331,9 +334,6 @@ async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Err
                 results.push(Committed::Conflict(conflict));
                 continue;
             }
-            for e in &job.audits {
-                audit::insert(&mut tx, e).await?;
-            }
         } else {
             let mut sp = sqlx::Acquire::begin(&mut *tx).await?;
             if let Err(conflict) =
@@ -343,15 +343,16 @@ async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Err
                 results.push(Committed::Conflict(conflict));
                 continue;
             }
-            for e in &job.audits {
-                audit::insert(&mut sp, e).await?;
-            }
             sp.commit().await?;
         }
+        audits.extend(&job.audits);
         if let Some(inv) = &job.invocation {
             records.push(inv);
         }
         results.push(Committed::Ok);
+    }
+    for chunk in audits.chunks(audit::EVENTS_PER_INSERT) {
+        audit::insert_many_stmt(chunk).run_sqlx(&mut tx).await?;
     }
     for chunk in records.chunks(RECORDS_PER_INSERT) {
         invocations::insert_many_stmt(chunk)

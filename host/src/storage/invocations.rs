@@ -86,17 +86,9 @@ pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
         "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, \
          duration_us, fuel, request_id, error, created_at, trace_id) VALUES ",
     );
+    super::stmt::push_values(&mut sql, rows.len(), COLUMNS);
     let mut params = Vec::with_capacity(rows.len() * COLUMNS);
-    for (i, r) in rows.iter().enumerate() {
-        sql.push_str(if i == 0 { "(" } else { ",(" });
-        for c in 0..COLUMNS {
-            if c > 0 {
-                sql.push(',');
-            }
-            sql.push('$');
-            sql.push_str(&(i * COLUMNS + c + 1).to_string());
-        }
-        sql.push(')');
+    for r in rows {
         params.extend([
             Text(&r.id),
             Text(&r.tenant_id),

@@ -28,6 +28,22 @@ pub(crate) enum Check {
     NoRow,
 }
 
+/// Append `rows` tuples of `columns` numbered placeholders to a multi-row INSERT:
+/// `($1,$2),($3,$4)` for two rows of two.
+pub(crate) fn push_values(sql: &mut String, rows: usize, columns: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ",(" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+}
+
 /// A statement ready to run on either backend.
 #[derive(Debug, Clone)]
 pub(crate) struct Stmt<'a> {
@@ -110,5 +126,20 @@ impl<'a> Stmt<'a> {
                 true
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_values;
+
+    #[test]
+    fn placeholders_number_on_across_rows() {
+        let mut sql = String::from("VALUES ");
+        push_values(&mut sql, 2, 3);
+        assert_eq!(sql, "VALUES ($1,$2,$3),($4,$5,$6)");
+        let mut one = String::new();
+        push_values(&mut one, 1, 1);
+        assert_eq!(one, "($1)");
     }
 }
