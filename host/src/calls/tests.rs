@@ -10,7 +10,6 @@ use crate::app::AppState;
 use crate::config::Config;
 use crate::contract::GuestRequest;
 use crate::error_code::ErrorCode;
-use crate::limits::Limits;
 use crate::runtime::versions::Actor;
 use crate::storage::invocations::{self, InvocationFilter};
 use crate::storage::tenants;
@@ -33,18 +32,16 @@ impl Host {
     /// A host with `trivial` and `hostile` installed; compiled components are cached
     /// across tests.
     async fn start() -> Self {
-        Self::start_with(Limits::default()).await
+        Self::start_with_deadline(Duration::from_millis(crate::limits::DEFAULT_DEADLINE_MS)).await
     }
 
-    /// [`Host::start`] with other per-call limits.
-    async fn start_with(call_limits: Limits) -> Self {
+    /// [`Host::start`] with another deadline per call.
+    async fn start_with_deadline(deadline: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             jwt_secret: Some("calls-test-secret-calls-test-secret!".into()),
             cache_dir: Some(std::env::temp_dir().join("nova-calls-tests-cache")),
-            call_limits,
-            // The host takes its deadline from this setting, not from `call_limits`.
-            call_deadline_ms: call_limits.deadline.as_millis() as u64,
+            call_deadline_ms: deadline.as_millis() as u64,
             ..Config::embedded(dir.path().to_path_buf())
         };
         let state = AppState::build(&config).await.unwrap();
@@ -287,11 +284,7 @@ async fn tenant_calls_run_the_pinned_version_and_billing_the_active_one() {
 async fn a_failing_module_fails_the_same_way_under_every_policy() {
     // A deadline far away, so on a busy machine (other tests compiling beside these) no call
     // meets it before the failure it is here for; the deadline has its own test below.
-    let host = Host::start_with(Limits {
-        deadline: Duration::from_secs(30),
-        ..Limits::default()
-    })
-    .await;
+    let host = Host::start_with_deadline(Duration::from_secs(30)).await;
     type Is = fn(&Failure) -> bool;
     let cases: [(&str, Is, u16, ErrorCode); 4] = [
         (

@@ -44,35 +44,39 @@ impl AuditEvent {
     }
 }
 
+/// The head of an INSERT of events; the rows' placeholders follow.
+const INSERT: &str = "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) VALUES ";
+/// Columns of one row of [`INSERT`].
+const COLUMNS: usize = 8;
+
+/// One event's values, in [`INSERT`]'s column order.
+fn values(e: &AuditEvent) -> [Param<'_>; COLUMNS] {
+    use Param::{Int, OptText, Text};
+    [
+        Text(&e.id),
+        OptText(e.tenant_id.as_deref()),
+        Text(&e.module),
+        Text(&e.action),
+        OptText(e.actor.as_deref()),
+        Text(&e.payload),
+        OptText(e.request_id.as_deref()),
+        Int(e.created_at),
+    ]
+}
+
 /// The statement that inserts one event.
 pub(crate) fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
     insert_many_stmt(&[e])
 }
 
-/// Audit events per multi-row INSERT (8 parameters each).
+/// Audit events per multi-row INSERT.
 pub(crate) const EVENTS_PER_INSERT: usize = 256;
 
 /// One multi-row INSERT for many events (the PostgreSQL committer's: one round trip).
 pub(crate) fn insert_many_stmt<'a>(events: &[&'a AuditEvent]) -> Stmt<'a> {
-    use Param::{Int, OptText, Text};
-    let mut sql = String::from(
-        "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) VALUES ",
-    );
-    super::stmt::push_values(&mut sql, events.len(), 8);
-    let mut params = Vec::with_capacity(events.len() * 8);
-    for e in events {
-        params.extend([
-            Text(&e.id),
-            OptText(e.tenant_id.as_deref()),
-            Text(&e.module),
-            Text(&e.action),
-            OptText(e.actor.as_deref()),
-            Text(&e.payload),
-            OptText(e.request_id.as_deref()),
-            Int(e.created_at),
-        ]);
-    }
-    Stmt::new(sql, params)
+    let mut sql = String::from(INSERT);
+    super::stmt::push_values(&mut sql, events.len(), COLUMNS);
+    Stmt::new(sql, events.iter().flat_map(|e| values(e)).collect())
 }
 
 /// Insert one event inside the caller's transaction.

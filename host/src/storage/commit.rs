@@ -43,11 +43,6 @@ impl Job {
     }
 }
 
-/// Whether every call waiting in `batch` left only its record.
-fn records_only(batch: &[Pending]) -> bool {
-    batch.iter().all(|p| p.job.holds_only_a_record())
-}
-
 /// What happened to a job.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Committed {
@@ -217,7 +212,7 @@ async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
         // while it runs form the next batch anyway, and waiting for them only added 250 µs
         // to every call. A batch with kv writes or audits costs a transaction of several
         // round trips, which is worth sharing.
-        if !records_only(&batch) {
+        if !batch.iter().all(|p| p.job.holds_only_a_record()) {
             coalesce(&mut rx, &mut batch);
         }
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();

@@ -9,9 +9,14 @@ use common::{Backend, TestServer, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A server with the hostile guest installed and enabled for one tenant.
+/// A server with the host's own limits and the hostile guest installed and enabled for one
+/// tenant.
 async fn hostile_server(backend: Backend) -> (TestServer, String, String, String) {
-    let server = TestServer::start_with_host_limits(backend).await;
+    hostile_server_on(TestServer::start_with_host_limits(backend).await).await
+}
+
+/// [`hostile_server`] on a server started by the caller.
+async fn hostile_server_on(server: TestServer) -> (TestServer, String, String, String) {
     let admin = server.superadmin().await;
     let resp = server.install(&admin, "hostile", guests::HOSTILE).await;
     assert_eq!(resp.status(), 201);
@@ -119,11 +124,7 @@ async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
 /// names it.
 async fn the_host_deadline_is_configurable(backend: Backend) {
     let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 300).await;
-    let admin = server.superadmin().await;
-    let resp = server.install(&admin, "hostile", guests::HOSTILE).await;
-    assert_eq!(resp.status(), 201);
-    let (tenant, staff) = server.tenant(&admin, "Short").await;
-    server.toggle(&admin, &tenant, "hostile", true).await;
+    let (server, admin, _tenant, staff) = hostile_server_on(server).await;
     let started = Instant::now();
     let (status, code, record) = call(&server, &admin, &staff, Method::GET, "/loop").await;
     assert!(started.elapsed() >= Duration::from_millis(300));
