@@ -237,9 +237,10 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
             near.1.as_secs_f64() * 1e3,
             ratio(alone.1, near.1),
         );
-        report.push((ratio(alone.0, near.0), near.1));
+        report.push((ratio(alone.0, near.0), ratio(alone.1, near.1)));
     }
     for (spoof, tally) in &tallies {
+        println!("{backend:?} flood answers (spoofed addresses: {spoof}): {tally:?}");
         let accepted = tally.accepted.load(Ordering::Relaxed);
         let limited = tally.limited.load(Ordering::Relaxed);
         let busy = tally.busy.load(Ordering::Relaxed);
@@ -257,20 +258,19 @@ async fn registration_flood_leaves_memory_and_neighbours_alone(backend: Backend)
             assert!(limited >= 100, "{tally:?}");
         }
     }
-    for (median_ratio, p99) in &report {
+    for (median_ratio, p99_ratio) in &report {
         // Before the fix B's median went from 2.3 to 230 ms, its slowest reads took 10.8 s,
-        // and some got 504. The median now holds within 2x. The tail grows as much in the
-        // one-address flood, where nothing is hashed, as in the other: it is the burst of
-        // 900 requests on 150 new connections sharing two cores with B. In this debug build
-        // that is 7-10x; release builds (`cargo test --release`, docs/PERFORMANCE.md) give
-        // 1.6-3x against the 2x goal. CI bounds the tail in absolute terms.
+        // and some got 504. With the refusals paced (`http/pace.rs`) the flood makes about
+        // 200 requests a second instead of as many as two cores answer: B's p99 stayed within
+        // 0.8-1.9x in this debug build and 0.9-2.7x in release (docs/PERFORMANCE.md). The
+        // goal is 2x; CI holds it to 3x, for headroom against the machine's noise.
         assert!(
             *median_ratio <= 2.0,
             "B's median grew {median_ratio:.2}x during the flood"
         );
         assert!(
-            *p99 < Duration::from_secs(1),
-            "B's p99 was {p99:?} during the flood"
+            *p99_ratio <= 3.0,
+            "B's p99 grew {p99_ratio:.2}x during the flood"
         );
     }
     // Before: +5.4 GiB. Now a handful of 19 MiB argon2 blocks at most, given back after.

@@ -52,7 +52,8 @@ struct Gate {
     max_queued: usize,
     /// How long a request waits for a permit before it is refused.
     max_wait: Duration,
-    /// The hashing threads' queue: one thread per permit, so a permitted job starts at once.
+    /// The hashing threads' queue: one thread per permit, so a permitted job starts at once
+    /// (or after the memory trim that follows a burst, see [`Ticket`]'s drop).
     jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
@@ -161,8 +162,15 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if self.gate.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
             // The last hash of a burst: hand argon2's freed blocks back to the system, which
-            // glibc would otherwise keep in its arenas for ever.
-            release_free_memory();
+            // glibc would otherwise keep in its arenas for ever. On a hashing thread, at its
+            // lower priority: trimming walks every arena and can take milliseconds, which a
+            // request thread would take from the requests queued on it.
+            let _ = self
+                .gate
+                .jobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(Box::new(release_free_memory));
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod json;
 pub mod login;
 pub(crate) mod me;
 pub(crate) mod openapi;
+pub mod pace;
 pub(crate) mod parse_errors;
 pub(crate) mod password_reset;
 pub(crate) mod payments_webhook;
@@ -79,8 +80,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
-        .routes(routes!(login::login))
-        .routes(routes!(registrations::register))
+        .merge(anonymous_password_routes())
         .routes(routes!(me::me))
         .nest(
             "/v1/superadmin",
@@ -90,7 +90,6 @@ fn documented_routes() -> OpenApiRouter<AppState> {
                 .merge(exports::superadmin_router())
                 .merge(password_reset::superadmin_router()),
         )
-        .merge(password_reset::public_router())
         .merge(exports::portal_router())
         .routes(routes!(support::announce))
         .routes(routes!(support::tenant_announcements))
@@ -98,6 +97,16 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::queues))
         .routes(routes!(billing::retry_job))
         .routes(routes!(payments_webhook::settlement))
+}
+
+/// The routes anyone may call that check or store a password: their refusals are paced
+/// ([`pace`]).
+fn anonymous_password_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(registrations::register))
+        .merge(password_reset::public_router())
+        .route_layer(middleware::from_fn(pace::pace_refusals))
 }
 
 async fn not_found() -> ApiError {
@@ -173,6 +182,10 @@ async fn observe(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", v);
     }
     let took = started.elapsed();
+    let held = response
+        .extensions()
+        .get::<pace::Held>()
+        .map_or(std::time::Duration::ZERO, |h| h.0);
     let status = response.status().as_u16();
     span.record("http.response.status_code", i64::from(status));
     metrics::histogram!(
@@ -182,7 +195,7 @@ async fn observe(mut req: Request, next: Next) -> Response {
         "route" => route.clone(),
         "status" => status.to_string()
     )
-    .record(took.as_secs_f64());
+    .record(took.saturating_sub(held).as_secs_f64());
     crate::telemetry::record_request(
         crate::telemetry::Request {
             tenant: tenant.get(),

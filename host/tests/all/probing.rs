@@ -39,6 +39,83 @@ async fn pos_tenant(server: &TestServer, admin: &str, name: &str) -> (String, St
     (tenant, token)
 }
 
+// ---- 1. A flood's refusals are paced ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_registrations_and_logins_are_answered_after_a_pause() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let http = client_from("127.0.0.5");
+    let pause = nova::http::pace::REFUSAL_PAUSE;
+    let register = |n: u32| {
+        let (http, url) = (http.clone(), server.url("/v1/registrations"));
+        async move {
+            let body = json!({"restaurantName": "R", "email": format!("p{n}@r.test"), "password": "long enough", "plan": "Core"});
+            let t = Instant::now();
+            let (s, v) = post_json(&http, &url, &body).await;
+            (s, v, t.elapsed())
+        }
+    };
+    // The address's five a minute are answered as usual...
+    for n in 0..5 {
+        let (s, v, _) = register(n).await;
+        assert_eq!(s, 202, "{v}");
+    }
+    // ...the rest with 429 in the error shape, none of them sooner than the pause.
+    let refused = futures_util::future::join_all((5..25).map(register)).await;
+    for (s, v, took) in refused {
+        assert_eq!(s, 429, "{v}");
+        assert_eq!(v["error"]["code"], "RATE_LIMITED", "{v}");
+        assert!(took >= pause, "a refusal answered after {took:?}");
+    }
+
+    let login = server.url("/auth/login");
+    let wrong = json!({"email": common::SUPERADMIN_EMAIL, "password": "guess-guess"});
+    for _ in 0..nova::http::login::FAILURES_PER_ACCOUNT {
+        assert_eq!(post_json(&http, &login, &wrong).await.0, 401);
+    }
+    let t = Instant::now();
+    let (s, v) = post_json(&http, &login, &wrong).await;
+    assert_eq!(s, 429, "{v}");
+    assert!(
+        t.elapsed() >= pause,
+        "a refused login answered after {:?}",
+        t.elapsed()
+    );
+
+    // The pause is not the server's latency: the API latency histogram leaves it out.
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .bearer_auth(server.superadmin().await)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(name)
+                    && l.contains("route=\"/v1/registrations\"")
+                    && l.contains("status=\"429\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} for refused registrations in:\n{metrics}"))
+    };
+    let (sum, count) = (
+        series("http_request_duration_seconds_sum"),
+        series("http_request_duration_seconds_count"),
+    );
+    assert!(count >= 20.0, "{count} refusals counted");
+    assert!(
+        sum / count < pause.as_secs_f64(),
+        "refusals averaged {:.3} s in the histogram",
+        sum / count
+    );
+}
+
 // ---- 2. NUL bytes: the same 400 on both backends, and every module call recorded ----
 
 async fn nul_bytes_are_refused_the_same_everywhere(backend: Backend) {
@@ -147,9 +224,12 @@ async fn a_stranger_cannot_lock_the_owner_out() {
     for _ in 0..nova::http::login::FAILURES_PER_ACCOUNT {
         assert_eq!(post_json(&attacker, &url, &wrong).await.0, 401);
     }
-    // The attacker is stopped, even with the right password...
-    for _ in 0..100 {
-        assert_eq!(post_json(&attacker, &url, &wrong).await.0, 429);
+    // The attacker is stopped, even with the right password... (all at once: each refusal
+    // is answered after a pause, and a flood does not wait for its answers)
+    let refused =
+        futures_util::future::join_all((0..100).map(|_| post_json(&attacker, &url, &wrong)));
+    for (status, _) in refused.await {
+        assert_eq!(status, 429);
     }
     assert_eq!(post_json(&attacker, &url, &right).await.0, 429);
     // ...the owner, elsewhere, is not.
