@@ -55,7 +55,7 @@ pub(crate) async fn replay(
     let event = billing_events::get_in(&mut tx, event_id)
         .await?
         .ok_or_else(|| ReplayError::NotFound("billing event", event_id.to_string()))?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok(event)
 }
 
@@ -89,6 +89,6 @@ pub(crate) async fn retry_job(
         Some(request_id),
     );
     audit::insert(&mut tx, &row).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok(job)
 }

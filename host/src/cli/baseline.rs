@@ -120,6 +120,6 @@ async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok((StatusCode::CREATED, Json(ticket)).into_response())
 }

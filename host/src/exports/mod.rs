@@ -77,7 +77,7 @@ pub(crate) async fn request(
         Some(&crate::telemetry::current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.jobs_queued(exports::QUEUE).await;
     Ok(export)
 }
@@ -130,7 +130,7 @@ pub async fn expire_due(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
                 audit::insert(&mut tx, &event).await?;
                 expired += 1;
             }
-            tx.commit().await?;
+            crate::storage::commit_in_task(tx).await?;
         }
     }
     if expired > 0 {

@@ -87,7 +87,7 @@ async fn change(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.users_changed().await;
     Ok(Access {
         id: id.to_string(),
@@ -155,7 +155,7 @@ async fn add_superadmin(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.users_changed().await;
     Ok((
         StatusCode::CREATED,

@@ -101,7 +101,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     if let Stored::New(our_id) = &stored {
         outbox::enqueue_in(&mut tx, QUEUE, our_id).await?;
     }
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok(match stored {
         Stored::New(our_id) => {
             count("received");

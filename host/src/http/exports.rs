@@ -131,7 +131,7 @@ async fn download(state: &AppState, tenant: &str, id: &str, by: &Claims) -> ApiR
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     let name = format!("nova-export-{tenant}-{id}.tar.gz.age");
     Ok((
         [

@@ -71,7 +71,7 @@ async fn send_link(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.jobs_queued(mail::QUEUE).await;
     Ok((
         StatusCode::ACCEPTED,
@@ -130,7 +130,7 @@ async fn reset(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.users_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -165,7 +165,7 @@ async fn set_timezone(
         Some(&current_request_id()),
     );
     audit_store::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     // The tenant's view carries its timezone: drop it here and on the other replicas.
     state.tenancy.invalidate(&tenant_id);
     state.changed(&tenant_id, &[]).await;

@@ -349,7 +349,7 @@ pub(crate) async fn announce(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &row).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.jobs_queued(mail::QUEUE).await;
     Ok((StatusCode::CREATED, Json(a)))
 }
@@ -465,7 +465,7 @@ pub(crate) async fn switch_maintenance(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &row).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.maintenance_changed().await;
     state.jobs_queued(mail::QUEUE).await;
     Ok(ended)

@@ -103,7 +103,7 @@ async fn save(state: &AppState, by: &str, ratio: Option<f64>) -> ApiResult<()> {
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.settings_changed().await;
     Ok(())
 }

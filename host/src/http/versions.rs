@@ -164,7 +164,7 @@ async fn set_grants(
         Some(&current_request_id()),
     );
     audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     state.runtime.registry.set_grants(&module, caps);
     state.versions_changed().await;
     Ok(Json(grants_view(&state, &m)))

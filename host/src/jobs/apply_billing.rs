@@ -47,7 +47,7 @@ pub(crate) async fn process(state: &AppState, worker_id: &str, job: Claimed) {
         if outbox::give_back_in(&mut tx, &job, worker_id, &error, retry_at).await? {
             billing_events::set_status_in(&mut tx, &job.ref_id, status, job.attempts, Some(&error))
                 .await?;
-            tx.commit().await?;
+            crate::storage::commit_in_task(tx).await?;
             count(status);
         }
         Ok::<_, sqlx::Error>(())
@@ -187,7 +187,7 @@ async fn finish(
         if !outbox::complete_in(&mut tx, job, worker_id).await? {
             return Ok(None);
         }
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         Ok::<_, ApplyError>(Some(deltas))
     }
     .await;

@@ -70,7 +70,7 @@ pub(crate) async fn process(state: &AppState, worker_id: &str, job: Claimed) {
                 }
             }
         }
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         Ok::<_, sqlx::Error>(())
     }
     .await;

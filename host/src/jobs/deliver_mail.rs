@@ -46,7 +46,7 @@ pub(crate) async fn process(state: &AppState, worker_id: &str, job: Claimed) {
                 error.as_deref(),
             )
             .await?;
-            tx.commit().await?;
+            crate::storage::commit_in_task(tx).await?;
             metrics::counter!("nova_mail_total", "status" => status).increment(1);
         }
         Ok::<_, sqlx::Error>(())

@@ -221,7 +221,7 @@ impl Runtime {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin().await?;
         storage::grants::replace(&mut tx, module, &granted.to_names(), actor).await?;
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         self.registry.set_grants(module, granted);
         Ok(())
     }

@@ -123,7 +123,7 @@ impl Runtime {
         modules::set_active(&mut tx, module, &version_id).await?;
         let payload = json!({"module": module, "previous": previous, "current": version});
         audit::insert(&mut tx, &event(None, action, actor, &payload)).await?;
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         self.registry.activate(loaded);
         Ok(version)
     }
@@ -152,7 +152,7 @@ impl Runtime {
             &event(Some(tenant), "module.version_pinned", actor, &payload),
         )
         .await?;
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         self.registry.set_pin(tenant, module, Some(loaded));
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Runtime {
             &event(Some(tenant), "module.version_unpinned", actor, &payload),
         )
         .await?;
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         self.registry.set_pin(tenant, module, None);
         Ok(())
     }

@@ -134,7 +134,7 @@ pub(crate) async fn retire(db: &Db, kid: &str, by: &str) -> Result<(), RetireErr
         None,
     );
     super::audit::insert(&mut tx, &event).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok(())
 }
 

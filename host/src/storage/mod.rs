@@ -159,14 +159,15 @@ impl Db {
     /// stayed held. A task that finishes drops its `Transaction`, which rolls back.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         let (pool, backend) = (self.pool.clone(), self.backend);
-        tokio::spawn(async move {
-            match backend {
-                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-                Backend::Postgres => pool.begin().await,
-            }
-        })
+        joined(tokio::spawn(tracing::Instrument::in_current_span(
+            async move {
+                match backend {
+                    Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                    Backend::Postgres => pool.begin().await,
+                }
+            },
+        )))
         .await
-        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e.to_string())))?
     }
 
     /// The same handle, sealing secrets at rest with `key`.
@@ -208,6 +209,31 @@ impl Db {
     /// Close every connection (used on shutdown and by restart tests).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Commit a transaction from [`Db::begin`] in a task of its own, so that it finishes even if
+/// its caller does not wait for it. A request dropped while COMMIT is under way (the client
+/// hung up, the request timed out) would otherwise drop the `Transaction` with it, and sqlx
+/// then queues a ROLLBACK behind the COMMIT it has already sent: the writes stand, but
+/// PostgreSQL answers the ROLLBACK with "there is no transaction in progress", which the pool
+/// logs as a warning when the connection comes back, about nothing that went wrong.
+pub async fn commit_in_task(tx: sqlx::Transaction<'static, sqlx::Any>) -> Result<(), sqlx::Error> {
+    joined(tokio::spawn(tracing::Instrument::in_current_span(
+        tx.commit(),
+    )))
+    .await
+}
+
+/// The result of a task running a database step. A panic in it is the caller's panic, as
+/// if the step had run in place, not a storage outage.
+async fn joined<T>(
+    task: tokio::task::JoinHandle<Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(sqlx::Error::Io(std::io::Error::other(e.to_string()))),
     }
 }
 

@@ -111,7 +111,7 @@ pub(crate) async fn install(
         ),
     )
     .await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok(StoredVersion {
         id,
         module: module.to_string(),

@@ -82,7 +82,7 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<Vec<Value>> {
             }
             metrics::counter!("nova_support_sla_alerts_total", "state" => a["state"].as_str().unwrap_or("unknown").to_string()).increment(1);
         }
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         state.jobs_queued(mail::QUEUE).await;
     }
     Ok(alerts)

@@ -309,7 +309,7 @@ impl Tenancy {
         }
         let mut tx = self.db.begin().await?;
         let deltas = changes::apply(&mut tx, tenant, changes, actor, request_id, reason).await?;
-        tx.commit().await?;
+        crate::storage::commit_in_task(tx).await?;
         changes::record_metrics(&deltas);
         self.invalidate(tenant);
         Ok(deltas)

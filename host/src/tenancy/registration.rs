@@ -128,7 +128,7 @@ pub(crate) async fn approve(
         None => format!("approval: plan {}", plan.name),
     };
     let deltas = changes::apply(&mut tx, &tenant.id, &all, actor, request_id, &reason).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     changes::record_metrics(&deltas);
     tenancy.invalidate(&tenant.id);
     Ok(Approved {
@@ -151,7 +151,7 @@ pub(crate) async fn reject(
     if !registrations::claim(&mut tx, id, "rejected", Some(reason), actor).await? {
         return Err(undecidable(&mut tx, id).await);
     }
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     Ok(())
 }
 
@@ -185,7 +185,7 @@ pub(crate) async fn apply_preset(
         &format!("preset {}", preset.name),
     )
     .await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     changes::record_metrics(&deltas);
     tenancy.invalidate(tenant);
     Ok(deltas)
@@ -252,7 +252,7 @@ pub(crate) async fn change_plan(
 ) -> Result<Vec<changes::Delta>, PlanError> {
     let mut tx = tenancy.db().begin().await?;
     let deltas = change_plan_in(&mut tx, tenant, plan, actor, request_id, false).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     changes::record_metrics(&deltas);
     tenancy.invalidate(tenant);
     Ok(deltas)
@@ -314,7 +314,7 @@ pub(crate) async fn cancel_subscription(
 ) -> Result<Vec<changes::Delta>, PlanError> {
     let mut tx = tenancy.db().begin().await?;
     let deltas = cancel_subscription_in(&mut tx, tenant, actor, request_id).await?;
-    tx.commit().await?;
+    crate::storage::commit_in_task(tx).await?;
     changes::record_metrics(&deltas);
     tenancy.invalidate(tenant);
     Ok(deltas)
