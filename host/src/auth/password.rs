@@ -102,6 +102,12 @@ impl Gate {
         }
     }
 
+    /// Hand `job` to the hashing threads; false if they are gone.
+    fn submit(&self, job: Job) -> bool {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.send(job).is_ok()
+    }
+
     /// A place in the queue, or [`Busy`] at once when it is full. Taken before a request does
     /// any other work for its hash (database reads included), so a flood is refused cheaply.
     fn enter(&self) -> Result<Ticket<'_>, Busy> {
@@ -136,14 +142,10 @@ impl Ticket<'_> {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        let sent = gate
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job);
-        match sent {
-            Ok(()) => result.await.map_err(|_| Busy),
-            Err(_) => Err(Busy),
+        if gate.submit(job) {
+            result.await.map_err(|_| Busy)
+        } else {
+            Err(Busy)
         }
     }
 
@@ -165,12 +167,7 @@ impl Drop for Ticket<'_> {
             // glibc would otherwise keep in its arenas for ever. On a hashing thread, at its
             // lower priority: trimming walks every arena and can take milliseconds, which a
             // request thread would take from the requests queued on it.
-            let _ = self
-                .gate
-                .jobs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .send(Box::new(release_free_memory));
+            self.gate.submit(Box::new(release_free_memory));
         }
     }
 }

@@ -7,6 +7,19 @@ use std::time::{Duration, Instant};
 
 use nova::storage::Db;
 
+/// Wait until every connection of `db`'s pool is back in it, idle: handed back in a task of
+/// its own and checked on the way, whatever was queued on it has run by then.
+async fn until_idle(db: &Db) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while db.pool().num_idle() != db.pool().size() as usize {
+        assert!(
+            Instant::now() < give_up,
+            "the connection never came back to the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_the_server_dropped_while_idle_is_replaced() {
     let db = Db::connect(&common::fresh_postgres().await).await.unwrap();
@@ -16,14 +29,7 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         .unwrap();
     // The connection goes back to the pool in a task of its own, pinged on the way: only
     // once it is idle is what follows about the pool's check rather than that ping's.
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while db.pool().num_idle() != 1 {
-        assert!(
-            Instant::now() < give_up,
-            "the connection never came back to the pool"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_idle(&db).await;
     let other = Db::connect(&common::postgres_url()).await.unwrap();
     let (ended,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)")
         .bind(pid)
@@ -31,6 +37,7 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         .await
         .unwrap();
     assert!(ended);
+    let give_up = Instant::now() + Duration::from_secs(30);
     loop {
         let (left,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
@@ -115,12 +122,7 @@ fn a_commit_whose_caller_gives_up_finishes_without_a_stray_rollback() {
                     };
                     let gave_up = tokio::time::timeout(Duration::from_millis(50), commit).await;
                     assert!(gave_up.is_err(), "the commit was still running");
-                    let give_up = Instant::now() + Duration::from_secs(30);
-                    let idle = |db: &Db| db.pool().num_idle() == db.pool().size() as usize;
-                    while !idle(&db) {
-                        assert!(Instant::now() < give_up, "the connection never came back");
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
+                    until_idle(&db).await;
                     let (committed,): (i64,) =
                         sqlx::query_as("SELECT count(*) FROM slow WHERE id = $1")
                             .bind(id)
