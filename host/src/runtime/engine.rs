@@ -93,6 +93,12 @@ impl WasmEngine {
             // trivial path. A copy of a few pages costs less than one of those faults.
             .memory_init_cow(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // `NOVA_PERFMAP=1` names guest code in `perf report` (through /tmp/perf-<pid>.map),
+        // so a profile shows which of a module's functions the time goes to
+        // (docs/PERFORMANCE.md); off by default, as the map grows with every compile.
+        if std::env::var_os("NOVA_PERFMAP").is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
 
         let mut linker = Linker::new(&engine);

@@ -213,7 +213,30 @@ async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
 }
 
+/// The SDK builds a module's routes on an instance's first call only: a reused instance
+/// answers its later calls with the router it built then (the trivial guest's `/routers`
+/// counts its builds), and a fresh instance builds its own.
+async fn a_reused_instance_builds_its_routes_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let [(_, staff_a), _] = two_tenants(&server, &admin).await;
+    // The instance is reused (its call count goes up) ...
+    assert_eq!(counts(&server, &staff_a, "warm", 3).await, [1, 2, 3]);
+    // ... and built its routes once for all of those calls and this one.
+    let (status, routers) = server.get(&staff_a, "/v1/portal/warm/routers").await;
+    assert_eq!((status, routers.as_u64()), (200, Some(1)), "{routers}");
+
+    let cold = TestServer::start_with(backend, |c| c.warm_instances = 0).await;
+    let admin = cold.superadmin().await;
+    let [(_, staff_a), _] = two_tenants(&cold, &admin).await;
+    for _ in 0..3 {
+        let (status, routers) = cold.get(&staff_a, "/v1/portal/warm/routers").await;
+        assert_eq!((status, routers.as_u64()), (200, Some(1)), "{routers}");
+    }
+}
+
 both_backends!(
+    a_reused_instance_builds_its_routes_once,
     a_warm_instance_serves_one_tenant_and_version_only,
     concurrent_calls_never_share_an_instance_across_tenants,
     no_reuse_when_the_operator_turns_it_off,
