@@ -102,9 +102,13 @@ pub(crate) struct CpuTurn {
     /// Epoch ticks the call has computed through (used at least half a tick of CPU since
     /// the one before; a tick that finds it back from I/O does not count).
     ticks: Arc<AtomicU32>,
-    /// Set at the call's first epoch tick: it has run for a tick's time, so it leaves the
-    /// request thread it started on (see `executors::GuestExecutors::run_call`).
+    /// Set at the first epoch tick by which the call has computed half a tick in all: it
+    /// leaves the request thread it started on (see `executors::GuestExecutors::run_call`).
+    /// Counted in CPU, not in ticks, so a call back from a slow query stays where it is,
+    /// and a spinning call leaves even on a thread it gets only part of.
     ticked: Arc<AtomicBool>,
+    /// CPU the call has paid for at its ticks so far.
+    computed: Arc<Mutex<Duration>>,
     /// The call's kill switch, checked while it waits.
     interrupt: Option<Arc<AtomicBool>>,
     /// Set once the call should go on at low priority: it is long, or at one of its ticks
@@ -168,6 +172,7 @@ impl CpuShares {
             held: Arc::default(),
             ticks: Arc::default(),
             ticked: Arc::default(),
+            computed: Arc::default(),
             interrupt: None,
             low_priority: Arc::default(),
             meter: Arc::default(),
@@ -191,15 +196,25 @@ impl CpuTurn {
     /// tasks run, rests if its tenant's budget is spent, then queues (first in, first out
     /// among the tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        self.ticked.store(true, Ordering::Relaxed);
         let used = self.meter().take(thread_cpu_time());
         if used >= EPOCH_TICK / 2 {
             self.ticks.fetch_add(1, Ordering::Relaxed);
         }
+        let computed = {
+            let mut computed = self.computed.lock().unwrap_or_else(|p| p.into_inner());
+            *computed += used;
+            *computed
+        };
         let long = self.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
         let rest = self.tenant.charge(used, Instant::now());
         // Decided before any yield, so the executor can move the call at the first one.
         let busy_tenant = !rest.is_zero() || self.tenant.shares.available_permits() == 0;
+        if computed < EPOCH_TICK / 2 && !busy_tenant {
+            // Mostly waiting so far (a tick found it back from a query): not worth a move
+            // to the guest executors, nor a yield.
+            return Box::pin(std::future::ready(()));
+        }
+        self.ticked.store(true, Ordering::Relaxed);
         if long || busy_tenant {
             self.low_priority.store(true, Ordering::Relaxed);
         }
@@ -380,6 +395,23 @@ mod tests {
         // Once the debt is paid, the tenant computes again without resting.
         let paid = now + owed * 3;
         assert_eq!(a.tenant.charge(EPOCH_TICK, paid), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_call_leaves_its_thread_once_it_has_computed_half_a_tick() {
+        let shares = CpuShares::new(1);
+        let turn = shares.turn("a", Instant::now() + Duration::from_secs(60));
+        // Back from a query, having computed next to nothing: the tick costs no move (and
+        // no yield: the tick is ready at once).
+        assert_eq!(poll_once(&mut turn.next_tick()), Poll::Ready(()));
+        assert!(!turn.reached_tick());
+        // A quarter of a tick, twice: half a tick in all, so it goes, even though neither
+        // tick alone saw it compute much (a thread it gets only part of).
+        for expected in [false, true] {
+            turn.meter().unpaid += EPOCH_TICK / 4;
+            drop(turn.next_tick());
+            assert_eq!(turn.reached_tick(), expected);
+        }
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! Where guests run. A call starts on the request's own task: most calls are done well
 //! within an epoch tick, and running them there saves two thread hops per call (issue 17:
 //! the hops were the largest cost on the trivial path). A call that reaches an epoch tick
+//! having computed half a tick in all (a call back from a slow query has not, and stays)
 //! moves, between two polls, to the short-call executor, whose threads have the same
-//! priority as the request threads, so request threads are never held longer than a tick
-//! by a guest, and an ordinary call is never queued behind somebody's long computation,
-//! nor made to wait for the CPU behind it. A call that has computed through [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two
-//! polls, to the long-call executor, and so does one that reaches a tick while its tenant
-//! is computing at length already (budget spent or shares taken). The long-call
-//! threads run at the lowest priority: from then on a long call only gets the CPU nobody
-//! else wants, shared between tenants by [`super::cpu`].
+//! priority as the request threads. So a spinning guest holds a request thread for a tick
+//! and a half of its CPU time at most, and an ordinary call is never queued behind
+//! somebody's long computation, nor made to wait for the CPU behind it. A call that has
+//! computed through [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two polls, to the
+//! long-call executor, and so does one that reaches a tick while its tenant is computing
+//! at length already (budget spent or shares taken). The long-call threads run at the
+//! lowest priority: from then on a long call only gets the CPU nobody else wants, shared
+//! between tenants by [`super::cpu`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,7 +67,7 @@ impl GuestExecutors {
         self.long().metrics().num_workers()
     }
 
-    /// Run a call on the calling task until it ends or reaches its first epoch tick; from
+    /// Run a call on the calling task until it ends or reaches a tick that moves it; from
     /// there it goes on as [`GuestExecutors::spawn_call`] runs it, and this returns (the call
     /// tells its caller its result by its own means). A panic inside the call ends the call,
     /// not the caller, as it did when every call was a task of its own. If the caller is
@@ -334,7 +336,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn a_call_runs_on_its_callers_task_until_its_first_tick() {
+    async fn a_call_runs_on_its_callers_task_until_it_has_computed_through_a_tick() {
         let executors = GuestExecutors::start().unwrap();
         let shares = CpuShares::new(1);
         let caller = thread_name();
@@ -347,9 +349,13 @@ mod tests {
             .run_call(
                 Box::pin(async move {
                     record.lock().unwrap().push(thread_name());
-                    // Waiting (as for a kv read) keeps it here.
+                    // Waiting (as for a kv read) keeps it here, and so does a tick that
+                    // finds it back from waiting.
                     tokio::time::sleep(Duration::from_millis(2)).await;
+                    ticking.next_tick().await;
                     record.lock().unwrap().push(thread_name());
+                    // Computing through a tick moves it.
+                    compute_a_tick();
                     ticking.next_tick().await;
                     record.lock().unwrap().push(thread_name());
                     let _ = tx.send(());
@@ -359,7 +365,11 @@ mod tests {
             .await;
         rx.await.unwrap();
         let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen[..2], [caller.clone(), caller], "before its first tick");
+        assert_eq!(
+            seen[..2],
+            [caller.clone(), caller],
+            "before it has computed through a tick"
+        );
         assert_eq!(
             seen[2], "nova-guest",
             "after it, on the short-call executor"

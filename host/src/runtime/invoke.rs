@@ -333,9 +333,9 @@ async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
 }
 
 impl Runtime {
-    /// Run one attempt: on this task until its first epoch tick, then on the guest
-    /// executors, so guests that spin until their deadline never hold the request threads
-    /// (HTTP, storage, toggles) for more than a tick.
+    /// Run one attempt: on this task until an epoch tick finds it has computed half a tick
+    /// in all, then on the guest executors, so guests that spin until their deadline hold
+    /// the request threads (HTTP, storage, toggles) for a tick and a half of CPU at most.
     async fn attempt(
         &self,
         module: &Arc<LoadedModule>,
@@ -343,7 +343,7 @@ impl Runtime {
         call: CallInfo,
         req: GuestRequest,
         interrupt: Arc<AtomicBool>,
-        hold: Arc<Hold>,
+        hold: Option<Arc<Hold>>,
     ) -> Attempt {
         let cpu = self
             .cpu
@@ -393,7 +393,7 @@ impl Runtime {
                 Leftover::Warm(warm) => {
                     done.reusable = Some(Reusable {
                         warm: Some(warm),
-                        hold: Some(hold),
+                        hold,
                         cleanup,
                     });
                     let _ = answer.send(done);
@@ -523,10 +523,12 @@ impl Runtime {
         slot: Option<Admitted>,
     ) -> Invoked {
         let started = Instant::now();
-        let hold = Arc::new(Hold {
+        // Given up (`None`) once no attempt can follow, so the instance's own reference
+        // decides when the place and the slot go back.
+        let mut hold = Some(Arc::new(Hold {
             _slot: slot,
             _permit: self.pool_place().await,
-        });
+        }));
         let call = CallInfo {
             tenant_id: caller.tenant_id.clone(),
             actor: caller.actor.clone(),
@@ -628,6 +630,20 @@ impl Runtime {
                 name_outcome(Outcome::Ok, fuel_total);
                 return Invoked::answered(response, Some(job));
             }
+            if job.writes.is_empty() {
+                // Nothing to conflict or to undo, so no attempt follows, and whatever becomes
+                // of the record the instance may serve the tenant's next call. Parked now (or
+                // dropped, if fresh), it gives back the call's pool place and tenant slot
+                // before the wait for the durable commit, not after: a tenant's reads are not
+                // capped by its slots over that wait.
+                hold = None;
+                self.park(
+                    &module,
+                    &caller.tenant_id,
+                    attempt.reusable.take(),
+                    &registration.flag,
+                );
+            }
             let committing = tracing::debug_span!(
                 "commit",
                 writes = job.writes.len(),
@@ -635,6 +651,7 @@ impl Runtime {
             );
             match tracing::Instrument::instrument(self.committer.commit(job), committing).await {
                 Ok(Committed::Ok) => {
+                    // A call with writes parks once they stand.
                     self.park(
                         &module,
                         &caller.tenant_id,

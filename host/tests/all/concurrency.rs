@@ -247,3 +247,70 @@ both_backends!(
     racing_toggles_all_land,
     ticket_bursts_never_conflict
 );
+
+/// A call that wrote nothing gives its tenant slot back as soon as its module answered,
+/// while its record's commit still waits; a call with writes keeps the slot until they
+/// stand. Neither is answered before its record is durable. (PostgreSQL only: there a
+/// test can see the committer's INSERT wait on a table lock.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_wrote_nothing_frees_its_slot_before_its_record_commits() {
+    let server = TestServer::start(Backend::Postgres).await;
+    let admin = server.superadmin().await;
+    for (name, bytes) in [("hostile", guests::HOSTILE), ("hello", guests::TRIVIAL)] {
+        assert_eq!(server.install(&admin, name, bytes).await.status(), 201);
+    }
+    let (tenant, staff) = server.tenant(&admin, "Waiting").await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    server.toggle(&admin, &tenant, "hello", true).await;
+    let db = server.state.db.pool();
+
+    for (writes, method, path) in [
+        (false, reqwest::Method::GET, "/v1/portal/hello/ping"),
+        (true, reqwest::Method::POST, "/v1/portal/hostile/counter"),
+    ] {
+        // Hold the invocation table: the call's record cannot be written until the lock goes.
+        let mut lock = db.begin().await.unwrap();
+        sqlx::query("LOCK TABLE invocations IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let request = server
+            .http
+            .request(method, server.url(path))
+            .bearer_auth(&staff)
+            .send();
+        let call = tokio::spawn(request);
+        // Until the committer's INSERT waits for the lock, the module has answered.
+        let waiting = std::time::Instant::now();
+        loop {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO invocations%'",
+            )
+            .fetch_one(db)
+            .await
+            .unwrap();
+            if n > 0 {
+                break;
+            }
+            assert!(
+                waiting.elapsed() < std::time::Duration::from_secs(20),
+                "{path}: the record's INSERT never waited on the lock"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            server.state.runtime.admission.running(&tenant),
+            u32::from(writes),
+            "{path}: slots held while the record waits"
+        );
+        assert!(!call.is_finished(), "{path}: answered before its record");
+        lock.rollback().await.unwrap();
+        let resp = call.await.unwrap().unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    let records = nova::storage::invocations::all_for_tenant(&server.state.db, &tenant)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2, "both calls have their record");
+}
