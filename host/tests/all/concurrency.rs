@@ -187,18 +187,26 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     );
 }
 
+/// A tenant called `name` with the hostile guest (`POST /counter` writes kv) and the
+/// trivial one as `hello` (`GET /ping` writes nothing) switched on: the superadmin's token,
+/// the tenant and its admin's token.
+async fn writer_and_reader(server: &TestServer, name: &str) -> (String, String, String) {
+    let admin = server.superadmin().await;
+    for (module, bytes) in [("hostile", guests::HOSTILE), ("hello", guests::TRIVIAL)] {
+        assert_eq!(server.install(&admin, module, bytes).await.status(), 201);
+    }
+    let (tenant, staff) = server.tenant(&admin, name).await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+    server.toggle(&admin, &tenant, "hello", true).await;
+    (admin, tenant, staff)
+}
+
 /// Calls that write kv and calls that write only their record, at once, share the
 /// committer's batches: every call has its record, and no increment is lost or doubled.
 async fn kv_and_record_only_commits_interleave(backend: Backend) {
     use futures_util::StreamExt;
     let server = TestServer::start(backend).await;
-    let admin = server.superadmin().await;
-    for (name, bytes) in [("hostile", guests::HOSTILE), ("hello", guests::TRIVIAL)] {
-        assert_eq!(server.install(&admin, name, bytes).await.status(), 201);
-    }
-    let (tenant, staff) = server.tenant(&admin, "Mixed").await;
-    server.toggle(&admin, &tenant, "hostile", true).await;
-    server.toggle(&admin, &tenant, "hello", true).await;
+    let (admin, tenant, staff) = writer_and_reader(&server, "Mixed").await;
 
     const EACH: usize = 40;
     let server = &server;
@@ -255,13 +263,7 @@ both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_wrote_nothing_frees_its_slot_before_its_record_commits() {
     let server = TestServer::start(Backend::Postgres).await;
-    let admin = server.superadmin().await;
-    for (name, bytes) in [("hostile", guests::HOSTILE), ("hello", guests::TRIVIAL)] {
-        assert_eq!(server.install(&admin, name, bytes).await.status(), 201);
-    }
-    let (tenant, staff) = server.tenant(&admin, "Waiting").await;
-    server.toggle(&admin, &tenant, "hostile", true).await;
-    server.toggle(&admin, &tenant, "hello", true).await;
+    let (_, tenant, staff) = writer_and_reader(&server, "Waiting").await;
     let db = server.state.db.pool();
 
     for (writes, method, path) in [
