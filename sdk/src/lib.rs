@@ -83,7 +83,8 @@ pub trait Module {
     /// The module's routes. Built once per instance, on its first call: for every call of
     /// a module with fresh instances (the default), and once for all the calls a reused
     /// instance serves (`instances = reuse`). So routes must not depend on the request,
-    /// the tenant or stored data: decide those in the handlers.
+    /// the tenant or stored data: decide those in the handlers. What a handler closure
+    /// captures lives as long as the instance, like a static.
     fn router() -> Router;
 }
 

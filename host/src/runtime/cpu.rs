@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,8 @@ use super::idle::TenantMap;
 
 /// A call that has computed through this many epoch ticks is a long call.
 pub(crate) const LONG_AFTER_TICKS: u32 = 2;
+/// A call leaves the request thread at this many epoch ticks whatever it computed.
+pub(crate) const MOVE_AFTER_TICKS: u32 = 4;
 /// How often a call that waits (for budget or a share) checks whether it was switched off.
 const INTERRUPT_CHECK: Duration = Duration::from_millis(5);
 
@@ -102,13 +104,16 @@ pub(crate) struct CpuTurn {
     /// Epoch ticks the call has computed through (used at least half a tick of CPU since
     /// the one before; a tick that finds it back from I/O does not count).
     ticks: Arc<AtomicU32>,
-    /// Set at the first epoch tick by which the call has computed half a tick in all: it
-    /// leaves the request thread it started on (see `executors::GuestExecutors::run_call`).
-    /// Counted in CPU, not in ticks, so a call back from a slow query stays where it is,
-    /// and a spinning call leaves even on a thread it gets only part of.
+    /// Set at the first epoch tick by which the call has computed half a tick in all, or at
+    /// its [`MOVE_AFTER_TICKS`]th tick: it leaves the request thread it started on (see
+    /// `executors::GuestExecutors::run_call`). Counted in CPU first, so a call back from a
+    /// slow query stays where it is and a spinning call leaves even on a thread it gets only
+    /// part of; the count of ticks bounds it if the thread's CPU clock cannot be read.
     ticked: Arc<AtomicBool>,
-    /// CPU the call has paid for at its ticks so far.
-    computed: Arc<Mutex<Duration>>,
+    /// Nanoseconds of CPU the call has paid for at its ticks so far.
+    computed_ns: Arc<AtomicU64>,
+    /// Epoch ticks the call has met, computing or not.
+    seen: Arc<AtomicU32>,
     /// The call's kill switch, checked while it waits.
     interrupt: Option<Arc<AtomicBool>>,
     /// Set once the call should go on at low priority: it is long, or at one of its ticks
@@ -172,7 +177,8 @@ impl CpuShares {
             held: Arc::default(),
             ticks: Arc::default(),
             ticked: Arc::default(),
-            computed: Arc::default(),
+            computed_ns: Arc::default(),
+            seen: Arc::default(),
             interrupt: None,
             low_priority: Arc::default(),
             meter: Arc::default(),
@@ -200,16 +206,15 @@ impl CpuTurn {
         if used >= EPOCH_TICK / 2 {
             self.ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let computed = {
-            let mut computed = self.computed.lock().unwrap_or_else(|p| p.into_inner());
-            *computed += used;
-            *computed
-        };
+        let used_ns = u64::try_from(used.as_nanos()).unwrap_or(u64::MAX);
+        let computed =
+            Duration::from_nanos(self.computed_ns.fetch_add(used_ns, Ordering::Relaxed) + used_ns);
+        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let long = self.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
         let rest = self.tenant.charge(used, Instant::now());
         // Decided before any yield, so the executor can move the call at the first one.
         let busy_tenant = !rest.is_zero() || self.tenant.shares.available_permits() == 0;
-        if computed < EPOCH_TICK / 2 && !busy_tenant {
+        if computed < EPOCH_TICK / 2 && seen < MOVE_AFTER_TICKS && !busy_tenant {
             // Mostly waiting so far (a tick found it back from a query): not worth a move
             // to the guest executors, nor a yield.
             return Box::pin(std::future::ready(()));
@@ -411,6 +416,16 @@ mod tests {
             turn.meter().unpaid += EPOCH_TICK / 4;
             drop(turn.next_tick());
             assert_eq!(turn.reached_tick(), expected);
+        }
+        // Ticks alone move a call at the fourth, whatever its CPU clock said.
+        let waiting = shares.turn("b", Instant::now() + Duration::from_secs(60));
+        for tick in 1..=MOVE_AFTER_TICKS {
+            drop(waiting.next_tick());
+            assert_eq!(
+                waiting.reached_tick(),
+                tick == MOVE_AFTER_TICKS,
+                "tick {tick}"
+            );
         }
     }
 

@@ -96,7 +96,7 @@ impl WasmEngine {
         // `NOVA_PERFMAP=1` names guest code in `perf report` (through /tmp/perf-<pid>.map),
         // so a profile shows which of a module's functions the time goes to
         // (docs/PERFORMANCE.md); off by default, as the map grows with every compile.
-        if std::env::var_os("NOVA_PERFMAP").is_some() {
+        if std::env::var("NOVA_PERFMAP").is_ok_and(|v| v == "1") {
             wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;

@@ -1,16 +1,17 @@
 //! Where guests run. A call starts on the request's own task: most calls are done well
 //! within an epoch tick, and running them there saves two thread hops per call (issue 17:
-//! the hops were the largest cost on the trivial path). A call that reaches an epoch tick
-//! having computed half a tick in all (a call back from a slow query has not, and stays)
-//! moves, between two polls, to the short-call executor, whose threads have the same
-//! priority as the request threads. So a spinning guest holds a request thread for a tick
-//! and a half of its CPU time at most, and an ordinary call is never queued behind
-//! somebody's long computation, nor made to wait for the CPU behind it. A call that has
-//! computed through [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two polls, to the
-//! long-call executor, and so does one that reaches a tick while its tenant is computing
-//! at length already (budget spent or shares taken). The long-call threads run at the
-//! lowest priority: from then on a long call only gets the CPU nobody else wants, shared
-//! between tenants by [`super::cpu`].
+//! the hops were the largest cost on the trivial path). A call moves, between two polls,
+//! to the short-call executor at the first epoch tick by which it has computed half a tick
+//! in all (a call back from a slow query has not, and stays), or at its fourth tick
+//! whatever it computed. The short-call threads have the same priority as the request
+//! threads. So a spinning guest holds a request thread for a tick and a half of its CPU
+//! time at most, and an ordinary call is never queued behind somebody's long computation,
+//! nor made to wait for the CPU behind it. A call that has computed through
+//! [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two polls, to the long-call
+//! executor, and so does one that reaches a tick while its tenant is computing at length
+//! already (budget spent or shares taken). The long-call threads run at the lowest
+//! priority: from then on a long call only gets the CPU nobody else wants, shared between
+//! tenants by [`super::cpu`].
 
 use std::future::Future;
 use std::pin::Pin;

@@ -334,7 +334,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
 
 impl Runtime {
     /// Run one attempt: on this task until an epoch tick finds it has computed half a tick
-    /// in all, then on the guest executors, so guests that spin until their deadline hold
+    /// in all (or until its fourth tick), then on the guest executors, so guests that spin until their deadline hold
     /// the request threads (HTTP, storage, toggles) for a tick and a half of CPU at most.
     async fn attempt(
         &self,
@@ -625,7 +625,9 @@ impl Runtime {
                 invocation: Some(record),
             };
             if caller.record_by_caller && job.writes.is_empty() {
-                // Not parked: the caller's commit of the record is still to come.
+                // The caller commits the record with what it does about the answer. (Its
+                // instance is not parked: the module called this way, billing, takes a fresh
+                // instance every call.)
                 self.observe(&module, Outcome::Ok, started);
                 name_outcome(Outcome::Ok, fuel_total);
                 return Invoked::answered(response, Some(job));
@@ -662,7 +664,9 @@ impl Runtime {
                     name_outcome(Outcome::Ok, fuel_total);
                     return Invoked::answered(response, None);
                 }
-                Ok(Committed::Conflict(c)) if attempt_no < MAX_ATTEMPTS => {
+                // A job without writes cannot conflict; if one ever did, its hold is gone
+                // and it must not run again without its slot and pool place.
+                Ok(Committed::Conflict(c)) if attempt_no < MAX_ATTEMPTS && hold.is_some() => {
                     tracing::debug!(key = %c.key, attempt = attempt_no, "write conflict; running the call again");
                 }
                 Ok(Committed::Conflict(c)) => {
