@@ -334,8 +334,9 @@ async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
 
 impl Runtime {
     /// Run one attempt: on this task until an epoch tick finds it has computed half a tick
-    /// in all (or until its fourth tick), then on the guest executors, so guests that spin until their deadline hold
-    /// the request threads (HTTP, storage, toggles) for a tick and a half of CPU at most.
+    /// in all (or until its fourth tick), then on the guest executors, so guests that spin
+    /// until their deadline hold the request threads (HTTP, storage, toggles) for a tick and
+    /// a half of CPU at most.
     async fn attempt(
         &self,
         module: &Arc<LoadedModule>,
@@ -624,15 +625,15 @@ impl Runtime {
                 audits,
                 invocation: Some(record),
             };
-            if caller.record_by_caller && job.writes.is_empty() {
-                // The caller commits the record with what it does about the answer. (Its
-                // instance is not parked: the module called this way, billing, takes a fresh
-                // instance every call.)
-                self.observe(&module, Outcome::Ok, started);
-                name_outcome(Outcome::Ok, fuel_total);
-                return Invoked::answered(response, Some(job));
-            }
             if job.writes.is_empty() {
+                if caller.record_by_caller {
+                    // The caller commits the record with what it does about the answer. (Its
+                    // instance is not parked: the module called this way, billing, takes a
+                    // fresh instance every call.)
+                    self.observe(&module, Outcome::Ok, started);
+                    name_outcome(Outcome::Ok, fuel_total);
+                    return Invoked::answered(response, Some(job));
+                }
                 // Nothing to conflict or to undo, so no attempt follows, and whatever becomes
                 // of the record the instance may serve the tenant's next call. Parked now (or
                 // dropped, if fresh), it gives back the call's pool place and tenant slot

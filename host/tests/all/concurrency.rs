@@ -283,34 +283,33 @@ async fn a_call_that_wrote_nothing_frees_its_slot_before_its_record_commits() {
             .send();
         let call = tokio::spawn(request);
         // Until the committer's INSERT waits for the lock, the module has answered.
-        let waiting = std::time::Instant::now();
-        loop {
-            let (n,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO invocations%'",
-            )
-            .fetch_one(db)
-            .await
-            .unwrap();
-            if n > 0 {
-                break;
-            }
-            assert!(
-                waiting.elapsed() < std::time::Duration::from_secs(20),
-                "{path}: the record's INSERT never waited on the lock"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        common::eventually(
+            || format!("{path}: the record's INSERT never waited on the lock"),
+            async || {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO invocations%'",
+                )
+                .fetch_one(db)
+                .await
+                .unwrap();
+                n > 0
+            },
+        )
+        .await;
         // (A slot freed by a cleanup task may take a moment; one held stays held.)
         let expected = u32::from(writes);
-        while server.state.runtime.admission.running(&tenant) != expected {
-            assert!(
-                waiting.elapsed() < std::time::Duration::from_secs(20),
-                "{path}: {} slots held while the record waits, not {expected}",
-                server.state.runtime.admission.running(&tenant)
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        let running = || server.state.runtime.admission.running(&tenant);
+        common::eventually(
+            || {
+                format!(
+                    "{path}: {} slots held while the record waits, not {expected}",
+                    running()
+                )
+            },
+            async || running() == expected,
+        )
+        .await;
         assert!(!call.is_finished(), "{path}: answered before its record");
         lock.rollback().await.unwrap();
         let resp = call.await.unwrap().unwrap();

@@ -3,21 +3,18 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nova::storage::Db;
 
 /// Wait until every connection of `db`'s pool is back in it, idle: handed back in a task of
 /// its own and checked on the way, whatever was queued on it has run by then.
 async fn until_idle(db: &Db) {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while db.pool().num_idle() != db.pool().size() as usize {
-        assert!(
-            Instant::now() < give_up,
-            "the connection never came back to the pool"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    common::eventually(
+        || "the connection never came back to the pool".into(),
+        async || db.pool().num_idle() == db.pool().size() as usize,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,20 +34,19 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced() {
         .await
         .unwrap();
     assert!(ended);
-    let give_up = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (left,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
-                .bind(pid)
-                .fetch_one(other.pool())
-                .await
-                .unwrap();
-        if left == 0 {
-            break;
-        }
-        assert!(Instant::now() < give_up, "the backend never ended");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually(
+        || "the backend never ended".into(),
+        async || {
+            let (left,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+                    .bind(pid)
+                    .fetch_one(other.pool())
+                    .await
+                    .unwrap();
+            left == 0
+        },
+    )
+    .await;
     // What is tested is the idle time itself: past it, the pool checks before handing out.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let (now,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")

@@ -24,6 +24,16 @@ use tokio::task::JoinHandle;
 #[allow(unused_imports)]
 pub use nova_artifacts::guests;
 
+/// Poll `ready` every 5 ms until it holds, for a condition another task or process brings
+/// about with nothing to wait on; fail with `what` after 30 s.
+pub async fn eventually(what: impl Fn() -> String, mut ready: impl AsyncFnMut() -> bool) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready().await {
+        assert!(std::time::Instant::now() < give_up, "{}", what());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
