@@ -12,7 +12,7 @@ use nova_sdk::{Error, Request, Response, kv};
 use crate::categories::Category;
 use crate::inventory::Stock;
 use crate::menu::MenuItem;
-use crate::tickets::{Status, Stored, load};
+use crate::tickets::{Status, Ticket, load};
 use crate::{dates, keys, menu, payments, reports, roles, store, validate};
 
 /// `GET /_views`: POS's entry and menu.
@@ -39,7 +39,7 @@ fn status_word(s: Status) -> &'static str {
 /// `GET /_views/tickets?cursor=`: every ticket, newest first, 25 a page.
 pub fn tickets(req: &Request) -> Result<Response, Error> {
     let cursor = req.query("cursor").filter(|c| !c.is_empty());
-    let page = kv::list_json::<Stored>(keys::TICKETS, 25, cursor.as_deref())?;
+    let page = kv::list_json::<Ticket>(keys::TICKETS, 25, cursor.as_deref())?;
     let mut table = Table::new()
         .column("id", "#", Kind::Text)
         .column("table", "Table", Kind::Text)
@@ -52,8 +52,8 @@ pub fn tickets(req: &Request) -> Result<Response, Error> {
             page.cursor
                 .map(|c| Target::view("tickets").param("cursor", c)),
         );
-    for (_, stored) in page.entries {
-        let t = stored.upgrade().ticket;
+    for (_, t) in page.entries {
+        let t = t.upgrade();
         table = table.row_linked(
             Target::view("ticket").param("id", t.id.to_string()),
             [

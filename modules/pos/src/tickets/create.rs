@@ -4,7 +4,7 @@ use nova_sdk::{Error, Request, Response, audit, context, kv};
 use serde_json::{Value, json};
 
 use super::lines::{self, LineInput};
-use super::{Stored, load, save};
+use super::{Stored, Ticket, load, save};
 use crate::{dates, keys, menu, store, validate};
 
 /// Most lines one create may carry.
@@ -104,12 +104,8 @@ pub fn list(req: &Request) -> Result<Response, Error> {
         },
     };
     let cursor = req.query("cursor").filter(|c| !c.is_empty());
-    let page = kv::list_json::<Stored>(keys::TICKETS, limit, cursor.as_deref())?;
-    let tickets: Vec<_> = page
-        .entries
-        .into_iter()
-        .map(|(_, s)| s.upgrade().ticket)
-        .collect();
+    let page = kv::list_json::<Ticket>(keys::TICKETS, limit, cursor.as_deref())?;
+    let tickets: Vec<_> = page.entries.into_iter().map(|(_, t)| t.upgrade()).collect();
     Response::json(
         200,
         &TicketPage {
@@ -124,7 +120,7 @@ pub fn list(req: &Request) -> Result<Response, Error> {
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TicketPage {
-    tickets: Vec<super::Ticket>,
+    tickets: Vec<Ticket>,
     next_cursor: Option<String>,
 }
 

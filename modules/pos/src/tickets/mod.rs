@@ -271,14 +271,27 @@ impl Stored {
 
     /// Fill in what tickets written by the first release lack: line ids and a business date.
     pub fn upgrade(mut self) -> Self {
-        if self.ticket.items.iter().any(|l| l.line_id == 0) {
-            for (i, line) in self.ticket.items.iter_mut().enumerate() {
-                line.line_id = i as u32 + 1;
-            }
+        let numbered = self.ticket.items.iter().any(|l| l.line_id == 0);
+        self.ticket = self.ticket.upgrade();
+        if numbered {
             self.line_seq = self.ticket.items.len() as u32;
         }
-        if self.ticket.business_date.is_empty() {
-            self.ticket.business_date = dates::utc_date(self.ticket.created_at_ms);
+        self
+    }
+}
+
+impl Ticket {
+    /// [`Stored::upgrade`] for a ticket read only to be shown. Lists read the stored JSON as
+    /// a bare `Ticket` (serde skips the counters): `#[serde(flatten)]` first buffers every
+    /// field of the ticket, which was half of the guest's work on `GET /tickets`.
+    pub fn upgrade(mut self) -> Self {
+        if self.items.iter().any(|l| l.line_id == 0) {
+            for (i, line) in self.items.iter_mut().enumerate() {
+                line.line_id = i as u32 + 1;
+            }
+        }
+        if self.business_date.is_empty() {
+            self.business_date = dates::utc_date(self.created_at_ms);
         }
         self
     }
@@ -405,5 +418,21 @@ mod tests {
         let stored = serde_json::to_value(&t).unwrap();
         assert_eq!(stored["lineSeq"], 2);
         assert_eq!(serde_json::from_value::<Stored>(stored).unwrap(), t);
+    }
+
+    #[test]
+    fn a_listed_ticket_reads_as_its_stored_tickets_api_shape() {
+        let t = ticket();
+        let bytes = serde_json::to_vec(&t).unwrap();
+        let listed = serde_json::from_slice::<Ticket>(&bytes).unwrap().upgrade();
+        assert_eq!(listed, t.clone().upgrade().ticket);
+        let old = br#"{"id": 3, "table": "4", "status": "open", "openedBy": "a",
+            "createdAtMs": 1717200000000, "subtotalCents": 900, "totalCents": 900,
+            "items": [{"name": "Soup", "qty": 2, "priceCents": 450, "lineTotalCents": 900}]}"#;
+        let listed = serde_json::from_slice::<Ticket>(old).unwrap().upgrade();
+        let loaded = serde_json::from_slice::<Stored>(old).unwrap().upgrade();
+        assert_eq!(listed, loaded.ticket);
+        assert_eq!(listed.items[0].line_id, 1);
+        assert_eq!(listed.business_date, "2024-06-01");
     }
 }
