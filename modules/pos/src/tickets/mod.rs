@@ -271,9 +271,9 @@ impl Stored {
 
     /// Fill in what tickets written by the first release lack: line ids and a business date.
     pub fn upgrade(mut self) -> Self {
-        let numbered = self.ticket.items.iter().any(|l| l.line_id == 0);
+        let unnumbered = self.ticket.items.iter().any(|l| l.line_id == 0);
         self.ticket = self.ticket.upgrade();
-        if numbered {
+        if unnumbered {
             self.line_seq = self.ticket.items.len() as u32;
         }
         self
@@ -283,7 +283,7 @@ impl Stored {
 impl Ticket {
     /// [`Stored::upgrade`] for a ticket read only to be shown. Lists read the stored JSON as
     /// a bare `Ticket` (serde skips the counters): `#[serde(flatten)]` first buffers every
-    /// field of the ticket, which was half of the guest's work on `GET /tickets`.
+    /// field of the ticket, and without it a list call burns a fifth less fuel.
     pub fn upgrade(mut self) -> Self {
         if self.items.iter().any(|l| l.line_id == 0) {
             for (i, line) in self.items.iter_mut().enumerate() {
