@@ -271,9 +271,7 @@ impl Stored {
 
     /// Fill in what tickets written by the first release lack: line ids and a business date.
     pub fn upgrade(mut self) -> Self {
-        let unnumbered = self.ticket.items.iter().any(|l| l.line_id == 0);
-        self.ticket = self.ticket.upgrade();
-        if unnumbered {
+        if self.ticket.fill_in() {
             self.line_seq = self.ticket.items.len() as u32;
         }
         self
@@ -285,7 +283,14 @@ impl Ticket {
     /// a bare `Ticket` (serde skips the counters): `#[serde(flatten)]` first buffers every
     /// field of the ticket, and without it a list call burns a fifth less fuel.
     pub fn upgrade(mut self) -> Self {
-        if self.items.iter().any(|l| l.line_id == 0) {
+        self.fill_in();
+        self
+    }
+
+    /// Number unnumbered lines and date an undated ticket; whether the lines were numbered.
+    fn fill_in(&mut self) -> bool {
+        let unnumbered = self.items.iter().any(|l| l.line_id == 0);
+        if unnumbered {
             for (i, line) in self.items.iter_mut().enumerate() {
                 line.line_id = i as u32 + 1;
             }
@@ -293,7 +298,7 @@ impl Ticket {
         if self.business_date.is_empty() {
             self.business_date = dates::utc_date(self.created_at_ms);
         }
-        self
+        unnumbered
     }
 }
 
