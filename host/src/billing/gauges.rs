@@ -56,14 +56,23 @@ async fn from_database(db: &Db) -> Result<(), sqlx::Error> {
 
 /// Connections of this process's pool: in use, open and the most it may open. The pool is
 /// shared by every tenant, so it has one label, `pool`, rather than the runbook's `tenant`.
+/// On PostgreSQL, the connections lent for module kv reads (`storage::direct`) are the pool
+/// `direct`.
 fn pool_gauges(db: &Db) {
     let pool = db.pool();
-    let open = pool.size() as f64;
-    let idle = pool.num_idle() as f64;
-    let max = pool.options().get_max_connections() as f64;
-    metrics::gauge!("db_connections_active", "pool" => "main").set(open - idle);
-    metrics::gauge!("db_connections_open", "pool" => "main").set(open);
-    metrics::gauge!("db_connections_max", "pool" => "main").set(max);
+    let open = pool.size() as usize;
+    let max = pool.options().get_max_connections() as usize;
+    connection_gauges("main", open - pool.num_idle().min(open), open, max);
+    if let Some(direct) = db.direct() {
+        let (lent, open) = direct.sizes();
+        connection_gauges("direct", lent, open, crate::storage::Direct::MAX_OPEN);
+    }
+}
+
+fn connection_gauges(pool: &'static str, active: usize, open: usize, max: usize) {
+    metrics::gauge!("db_connections_active", "pool" => pool).set(active as f64);
+    metrics::gauge!("db_connections_open", "pool" => pool).set(open as f64);
+    metrics::gauge!("db_connections_max", "pool" => pool).set(max as f64);
 }
 
 fn set_depth(queue: &str, depth: i64) {

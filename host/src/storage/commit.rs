@@ -5,7 +5,7 @@
 //! record are durable. Calls with kv writes run inside a savepoint: a call whose read keys
 //! changed is rolled back alone and told `Conflict`, the rest of the batch commits.
 //!
-//! The writer runs on its own thread with its own small pool, so commits are not queued
+//! The writer runs on its own thread with its own connection, so commits are not queued
 //! behind guest code on the request threads: commit latency is what every 2xx waits for.
 
 use tokio::sync::{mpsc, oneshot};
@@ -208,7 +208,7 @@ fn sqlite_writer(
 async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // A batch of records alone is one INSERT (see `commit_sqlx`): the calls that finish
+        // A batch of records alone is one INSERT (see `commit_on`): the calls that finish
         // while it runs form the next batch anyway, and waiting for them only added 250 µs
         // to every call. A batch with kv writes or audits costs a transaction of several
         // round trips, which is worth sharing.
@@ -216,12 +216,14 @@ async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
             coalesce(&mut rx, &mut batch);
         }
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
-        match commit_sqlx(db, &jobs).await {
+        match commit_postgres(db, &jobs).await {
             Ok(results) => send_all(&mut batch, results),
             Err(e) => {
                 tracing::warn!(error = %e, jobs = batch.len(), "batch commit failed; committing one by one");
                 for p in batch.drain(..) {
-                    let r = commit_sqlx(db, &[&p.job]).await.map(|mut r| r.remove(0));
+                    let r = commit_postgres(db, &[&p.job])
+                        .await
+                        .map(|mut r| r.remove(0));
                     let _ = p.reply.send(r.map_err(|e| CommitError(e.to_string())));
                 }
             }
@@ -299,21 +301,33 @@ pub(crate) async fn write_in(conn: &mut sqlx::AnyConnection, job: &Job) -> Resul
     Ok(())
 }
 
-async fn commit_sqlx(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
+/// Commit a batch on PostgreSQL, on a connection lent without the pool's ping on return
+/// (`storage::direct`): the committer makes a statement or a transaction per batch, and the
+/// ping was one more round trip for each.
+async fn commit_postgres(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
+    match db.direct() {
+        Some(direct) => direct.run(async |conn| commit_on(conn, jobs).await).await,
+        None => commit_on(&mut *db.pool().acquire().await?, jobs).await,
+    }
+}
+
+async fn commit_on(
+    conn: &mut sqlx::AnyConnection,
+    jobs: &[&Job],
+) -> Result<Vec<Committed>, sqlx::Error> {
     // Records alone (calls that wrote nothing and audited nothing, the common read) go in one
     // autocommitted multi-row INSERT: one round trip to the server instead of three (BEGIN,
     // INSERT, COMMIT), and one statement is all or nothing like the transaction.
     if jobs.len() <= RECORDS_PER_INSERT && jobs.iter().all(|j| j.holds_only_a_record()) {
         let records: Vec<&Invocation> = jobs.iter().filter_map(|j| j.invocation.as_ref()).collect();
         if !records.is_empty() {
-            let mut conn = db.pool().acquire().await?;
             invocations::insert_many_stmt(&records)
-                .run_sqlx(&mut conn)
+                .run_sqlx(conn)
                 .await?;
         }
         return Ok(jobs.iter().map(|_| Committed::Ok).collect());
     }
-    let mut tx = db.begin().await?;
+    let mut tx = sqlx::Connection::begin(conn).await?;
     let mut results = Vec::with_capacity(jobs.len());
     let mut records = Vec::with_capacity(jobs.len());
     // The audit rows of the calls whose writes stand, all in a few statements at the end: in

@@ -57,14 +57,20 @@ pub async fn get(
     {
         return Ok(found);
     }
-    let row = sqlx::query(
+    let query = sqlx::query(
         "SELECT value, version FROM module_kv WHERE tenant_id = $1 AND module = $2 AND key = $3",
     )
     .bind(tenant)
     .bind(module)
-    .bind(key)
-    .fetch_optional(db.pool())
-    .await?;
+    .bind(key);
+    let row = match db.direct() {
+        Some(direct) => {
+            direct
+                .run(async |conn| query.fetch_optional(conn).await)
+                .await?
+        }
+        None => query.fetch_optional(db.pool()).await?,
+    };
     row.map(|r| {
         Ok(Stored {
             value: r.try_get("value")?,
@@ -133,15 +139,17 @@ pub async fn list_in(
     }
     let sql = list_sql(order);
     let after = cursor;
-    let rows = sqlx::query(sql)
+    let query = sqlx::query(sql)
         .bind(tenant)
         .bind(module)
         .bind(prefix)
         .bind(prefix.chars().count() as i64)
         .bind(after)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
+        .bind(limit);
+    let rows = match db.direct() {
+        Some(direct) => direct.run(async |conn| query.fetch_all(conn).await).await?,
+        None => query.fetch_all(db.pool()).await?,
+    };
     rows.iter()
         .map(|r| {
             Ok((

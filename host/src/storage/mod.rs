@@ -7,6 +7,8 @@ pub mod audit;
 pub(crate) mod billing_events;
 mod checkpoint;
 pub mod commit;
+mod direct;
+pub(crate) use direct::Direct;
 pub(crate) mod exports;
 pub mod grants;
 pub mod invocations;
@@ -58,6 +60,9 @@ pub struct Db {
     /// Tells this handle's SQLite readers on other threads (`local_reads`) from those of an
     /// earlier handle to a file of the same name (a restore replaces the file).
     generation: u64,
+    /// PostgreSQL only: connections for the statements every call makes, lent without the
+    /// pool's round trip on return (`direct`).
+    direct: Option<std::sync::Arc<direct::Direct>>,
     /// Seals secrets at rest (signing keys), when `NOVA_MASTER_KEY` is set.
     master_key: Option<std::sync::Arc<sealed::MasterKey>>,
 }
@@ -90,6 +95,8 @@ impl Db {
             anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:, got {url:?}");
         };
         let options = AnyConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+        let direct = (backend == Backend::Postgres)
+            .then(|| std::sync::Arc::new(direct::Direct::new(options.clone(), RECHECK_IDLE_AFTER)));
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.unwrap_or(match backend {
                 Backend::Sqlite => 8,
@@ -130,6 +137,7 @@ impl Db {
             backend,
             url: url.into(),
             generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            direct,
             master_key: None,
         })
     }
@@ -186,6 +194,11 @@ impl Db {
         &self.pool
     }
 
+    /// On PostgreSQL, connections lent one statement at a time without the pool's ping.
+    pub(crate) fn direct(&self) -> Option<&direct::Direct> {
+        self.direct.as_deref()
+    }
+
     /// The URL this handle connected to (with its password: never log it unredacted).
     pub(crate) fn url(&self) -> &str {
         &self.url
@@ -208,6 +221,9 @@ impl Db {
 
     /// Close every connection (used on shutdown and by restart tests).
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.pool.close().await;
     }
 }

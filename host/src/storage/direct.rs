@@ -1,0 +1,259 @@
+//! PostgreSQL connections for the statements every call makes (a module's kv reads, the
+//! committer's records), lent without sqlx's pool.
+//!
+//! sqlx's pool pings each connection as it comes back (`PoolConnection`'s drop spawns a
+//! task that sends a `Sync` and waits for the answer), to flush what a dropped query may
+//! have left behind. On PostgreSQL that is a second round trip for every statement: a
+//! task, a write and a read in Nova, and a backend woken to answer, on a path where the
+//! profile is mostly wake-ups. A lease here is only given back when its statement finished;
+//! one dropped half way (its caller hung up) is closed instead, so nothing is left to flush.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyConnection, ConnectOptions, Connection};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Connections lent one statement at a time.
+pub(crate) struct Direct {
+    options: AnyConnectOptions,
+    /// Idle connections, the most recently used last.
+    idle: Mutex<Vec<(AnyConnection, Instant)>>,
+    permits: Semaphore,
+    recheck_after: Duration,
+}
+
+/// One lent connection. Given back by [`Lease::release`]; dropped otherwise, which closes it.
+struct Lease<'a> {
+    direct: &'a Direct,
+    conn: Option<AnyConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Direct {
+    /// Connections open at once, at most.
+    pub(crate) const MAX_OPEN: usize = 16;
+
+    /// Lend connections to the database of `options`; one idle for longer than
+    /// `recheck_after` is pinged before it is lent again (the server may have dropped it).
+    pub(crate) fn new(options: AnyConnectOptions, recheck_after: Duration) -> Self {
+        Self {
+            options,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(Self::MAX_OPEN),
+            recheck_after,
+        }
+    }
+
+    /// Run `statement` on a lent connection. The connection is given back when the statement
+    /// succeeded; after an error, or when the caller stops waiting half way, it is closed.
+    pub(crate) async fn run<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut lease = self.lease().await?;
+        let out = statement(lease.conn()).await;
+        if out.is_ok() {
+            lease.release();
+        }
+        out
+    }
+
+    /// A connection for one statement: an idle one, or a new one.
+    async fn lease(&self) -> Result<Lease<'_>, sqlx::Error> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some((mut conn, since)) = idle else { break };
+            if since.elapsed() <= self.recheck_after || conn.ping().await.is_ok() {
+                return Ok(self.lent(conn, permit));
+            }
+        }
+        let conn = self.options.connect().await?;
+        Ok(self.lent(conn, permit))
+    }
+
+    fn lent<'a>(&'a self, conn: AnyConnection, permit: SemaphorePermit<'a>) -> Lease<'a> {
+        Lease {
+            direct: self,
+            conn: Some(conn),
+            _permit: permit,
+        }
+    }
+
+    /// Connections lent now, and open (lent or idle); at most [`Direct::MAX_OPEN`].
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        let lent = Self::MAX_OPEN - self.permits.available_permits();
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (lent, lent + idle)
+    }
+
+    /// Close every idle connection and lend no more.
+    pub(crate) fn close(&self) {
+        self.permits.close();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl Lease<'_> {
+    /// The connection, for one statement.
+    fn conn(&mut self) -> &mut AnyConnection {
+        self.conn.as_mut().expect("a lease holds its connection")
+    }
+
+    /// Give the connection back: its statement finished, so it is ready for the next.
+    fn release(mut self) {
+        if let Some(conn) = self.conn.take()
+            && !self.direct.permits.is_closed()
+        {
+            self.direct
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((conn, Instant::now()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    /// The test server (`NOVA_TEST_DATABASE_URL`, as the integration tests use).
+    fn lender(recheck_after: Duration) -> Direct {
+        sqlx::any::install_default_drivers();
+        let url = std::env::var("NOVA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        Direct::new(AnyConnectOptions::from_str(&url).unwrap(), recheck_after)
+    }
+
+    async fn backend(direct: &Direct) -> Result<i32, sqlx::Error> {
+        direct
+            .run(async |conn| {
+                let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+                    .fetch_one(conn)
+                    .await?;
+                Ok(pid)
+            })
+            .await
+    }
+
+    /// Wait until the server has no backend `pid` any more.
+    async fn until_gone(pid: i32) {
+        let watcher = lender(Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = watcher
+                .run(async |conn| {
+                    let (n,): (i64,) =
+                        sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+                            .bind(pid)
+                            .fetch_one(conn)
+                            .await?;
+                    Ok(n)
+                })
+                .await
+                .unwrap();
+            if left == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "backend {pid} never ended");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finished_statement_gives_its_connection_back() {
+        let direct = lender(Duration::from_secs(60));
+        let first = backend(&direct).await.unwrap();
+        assert_eq!(backend(&direct).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn sizes_count_lent_and_idle_connections() {
+        let direct = lender(Duration::from_secs(60));
+        assert_eq!(direct.sizes(), (0, 0));
+        let seen = direct
+            .run(async |conn| {
+                sqlx::query("SELECT 1").execute(conn).await?;
+                Ok(direct.sizes())
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, (1, 1));
+        assert_eq!(direct.sizes(), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_closes_its_connection() {
+        let direct = lender(Duration::from_secs(60));
+        let first = backend(&direct).await.unwrap();
+        let failed = direct
+            .run(async |conn| sqlx::query("SELECT 1 / 0").execute(conn).await)
+            .await;
+        assert!(failed.is_err());
+        assert_ne!(backend(&direct).await.unwrap(), first);
+        until_gone(first).await;
+    }
+
+    #[tokio::test]
+    async fn a_statement_given_up_half_way_is_not_lent_again() {
+        let direct = lender(Duration::from_secs(60));
+        let first = backend(&direct).await.unwrap();
+        let sleeping =
+            direct.run(async |conn| sqlx::query("SELECT pg_sleep(5)").execute(conn).await);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), sleeping)
+                .await
+                .is_err()
+        );
+        // Lent again, the connection would answer with the sleep's rows, 5 s from now.
+        let next = tokio::time::timeout(Duration::from_secs(10), backend(&direct))
+            .await
+            .expect("the next statement waited behind the abandoned one")
+            .unwrap();
+        // (The server itself runs the sleep to its end: it only notices the closed socket then.)
+        assert_ne!(next, first);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_the_server_dropped_is_replaced() {
+        // Every idle connection is checked before it is lent again.
+        let direct = lender(Duration::ZERO);
+        let first = backend(&direct).await.unwrap();
+        let other = lender(Duration::from_secs(60));
+        other
+            .run(async |conn| {
+                sqlx::query("SELECT pg_terminate_backend($1)")
+                    .bind(first)
+                    .execute(conn)
+                    .await
+            })
+            .await
+            .unwrap();
+        until_gone(first).await;
+        let next = backend(&direct)
+            .await
+            .expect("the dropped connection was lent");
+        assert_ne!(next, first);
+    }
+
+    #[tokio::test]
+    async fn a_closed_lender_lends_nothing() {
+        let direct = lender(Duration::from_secs(60));
+        backend(&direct).await.unwrap();
+        direct.close();
+        assert!(matches!(
+            backend(&direct).await,
+            Err(sqlx::Error::PoolClosed)
+        ));
+        assert!(direct.idle.lock().unwrap().is_empty());
+    }
+}
