@@ -97,7 +97,7 @@ impl Committer {
                     Err(e) => return refuse_all_blocking(rx, &e.to_string()),
                 };
                 rt.block_on(async move {
-                    match Db::connect_with(&url, Some(2)).await {
+                    match Db::connect_with(&url, Some(1)).await {
                         Ok(db) => {
                             postgres_writer(&db, rx).await;
                             db.close().await;
@@ -305,10 +305,8 @@ pub(crate) async fn write_in(conn: &mut sqlx::AnyConnection, job: &Job) -> Resul
 /// (`storage::direct`): the committer makes a statement or a transaction per batch, and the
 /// ping was one more round trip for each.
 async fn commit_postgres(db: &Db, jobs: &[&Job]) -> Result<Vec<Committed>, sqlx::Error> {
-    match db.direct() {
-        Some(direct) => direct.run(async |conn| commit_on(conn, jobs).await).await,
-        None => commit_on(&mut *db.pool().acquire().await?, jobs).await,
-    }
+    db.on_connection(async |conn| commit_on(conn, jobs).await)
+        .await
 }
 
 async fn commit_on(

@@ -15,13 +15,23 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+/// How long a caller waits for a connection (a free place, a check, a new connection) before
+/// it is told the database cannot be reached: the pool's acquire timeout.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An idle connection unused this long is closed rather than kept: a firewall or the
+/// server's `idle_session_timeout` may drop it silently meanwhile.
+const IDLE_LIMIT: Duration = Duration::from_secs(300);
+
 /// Connections lent one statement at a time.
 pub(crate) struct Direct {
     options: AnyConnectOptions,
-    /// Idle connections, the most recently used last.
-    idle: Mutex<Vec<(AnyConnection, Instant)>>,
+    /// Idle connections, the most recently used last. `None` once closed.
+    idle: Mutex<Option<Vec<(AnyConnection, Instant)>>>,
     permits: Semaphore,
     recheck_after: Duration,
+    /// [`LEASE_TIMEOUT`], but for tests.
+    lease_timeout: Duration,
 }
 
 /// One lent connection. Given back by [`Lease::release`]; dropped otherwise, which closes it.
@@ -32,17 +42,19 @@ struct Lease<'a> {
 }
 
 impl Direct {
-    /// Connections open at once, at most.
-    pub(crate) const MAX_OPEN: usize = 16;
+    /// Connections open at once, at most. A kv read takes well under a millisecond, so a
+    /// few serve many calls; the pool beside them keeps its own 16.
+    pub(crate) const MAX_OPEN: usize = 8;
 
     /// Lend connections to the database of `options`; one idle for longer than
     /// `recheck_after` is pinged before it is lent again (the server may have dropped it).
     pub(crate) fn new(options: AnyConnectOptions, recheck_after: Duration) -> Self {
         Self {
             options,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Some(Vec::new())),
             permits: Semaphore::new(Self::MAX_OPEN),
             recheck_after,
+            lease_timeout: LEASE_TIMEOUT,
         }
     }
 
@@ -52,12 +64,18 @@ impl Direct {
         &self,
         statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
-        let mut lease = self.lease().await?;
+        let mut lease = tokio::time::timeout(self.lease_timeout, self.lease())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
         let out = statement(lease.conn()).await;
         if out.is_ok() {
             lease.release();
         }
         out
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Option<Vec<(AnyConnection, Instant)>>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A connection for one statement: an idle one, or a new one.
@@ -68,14 +86,30 @@ impl Direct {
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         loop {
-            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let idle = self.idle().as_mut().and_then(Vec::pop);
             let Some((mut conn, since)) = idle else { break };
             if since.elapsed() <= self.recheck_after || conn.ping().await.is_ok() {
                 return Ok(self.lent(conn, permit));
             }
         }
-        let conn = self.options.connect().await?;
+        let conn = self.connect().await?;
         Ok(self.lent(conn, permit))
+    }
+
+    /// A new connection. While the server restarts (it refuses connections, or says it is
+    /// starting up), try again with a growing pause, as the pool does, until the caller's
+    /// [`LEASE_TIMEOUT`] ends it.
+    async fn connect(&self) -> Result<AnyConnection, sqlx::Error> {
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.options.connect().await {
+                Err(e) if server_unavailable(&e) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                done => return done,
+            }
+        }
     }
 
     fn lent<'a>(&'a self, conn: AnyConnection, permit: SemaphorePermit<'a>) -> Lease<'a> {
@@ -89,14 +123,27 @@ impl Direct {
     /// Connections lent now, and open (lent or idle); at most [`Direct::MAX_OPEN`].
     pub(crate) fn sizes(&self) -> (usize, usize) {
         let lent = Self::MAX_OPEN - self.permits.available_permits();
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let idle = self.idle().as_ref().map_or(0, Vec::len);
         (lent, lent + idle)
     }
 
-    /// Close every idle connection and lend no more.
-    pub(crate) fn close(&self) {
+    /// Lend no more, and close every idle connection (telling the server).
+    pub(crate) async fn close(&self) {
         self.permits.close();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let idle = self.idle().take().unwrap_or_default();
+        for (conn, _) in idle {
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// A connection refused, or PostgreSQL saying it cannot take connections yet (`57P03`: it
+/// is starting up, shutting down or in recovery): worth another try.
+fn server_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
     }
 }
 
@@ -106,16 +153,14 @@ impl Lease<'_> {
         self.conn.as_mut().expect("a lease holds its connection")
     }
 
-    /// Give the connection back: its statement finished, so it is ready for the next.
+    /// Give the connection back: its statement finished, so it is ready for the next. Idle
+    /// connections unused for [`IDLE_LIMIT`] are dropped on the way.
     fn release(mut self) {
-        if let Some(conn) = self.conn.take()
-            && !self.direct.permits.is_closed()
-        {
-            self.direct
-                .idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((conn, Instant::now()));
+        let Some(conn) = self.conn.take() else { return };
+        // Under the lock: a lender closed meanwhile keeps nothing.
+        if let Some(idle) = self.direct.idle().as_mut() {
+            idle.retain(|(_, since)| since.elapsed() < IDLE_LIMIT);
+            idle.push((conn, Instant::now()));
         }
     }
 }
@@ -214,7 +259,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        // Lent again, the connection would answer with the sleep's rows, 5 s from now.
+        // Lent again, the connection would answer only once the sleep ended, 5 s from now.
         let next = tokio::time::timeout(Duration::from_secs(10), backend(&direct))
             .await
             .expect("the next statement waited behind the abandoned one")
@@ -246,14 +291,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_server_that_refuses_connections_is_retried_until_the_timeout() {
+        sqlx::any::install_default_drivers();
+        // Nothing listens on port 1.
+        let options = AnyConnectOptions::from_str("postgres://postgres@127.0.0.1:1/test").unwrap();
+        let direct = Direct {
+            lease_timeout: Duration::from_millis(300),
+            ..Direct::new(options, Duration::from_secs(60))
+        };
+        let started = Instant::now();
+        let refused = backend(&direct).await;
+        assert!(
+            matches!(refused, Err(sqlx::Error::PoolTimedOut)),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(direct.sizes(), (0, 0));
+    }
+
+    #[tokio::test]
     async fn a_closed_lender_lends_nothing() {
         let direct = lender(Duration::from_secs(60));
         backend(&direct).await.unwrap();
-        direct.close();
+        direct.close().await;
         assert!(matches!(
             backend(&direct).await,
             Err(sqlx::Error::PoolClosed)
         ));
-        assert!(direct.idle.lock().unwrap().is_empty());
+        assert_eq!(direct.sizes(), (0, 0));
     }
 }

@@ -146,10 +146,9 @@ pub async fn list_in(
         .bind(prefix.chars().count() as i64)
         .bind(after)
         .bind(limit);
-    let rows = match db.direct() {
-        Some(direct) => direct.run(async |conn| query.fetch_all(conn).await).await?,
-        None => query.fetch_all(db.pool()).await?,
-    };
+    let rows = db
+        .on_connection(async |conn| query.fetch_all(conn).await)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok((

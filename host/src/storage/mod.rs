@@ -199,6 +199,18 @@ impl Db {
         self.direct.as_deref()
     }
 
+    /// Run `statement` on one connection: on PostgreSQL one lent without the pool's ping on
+    /// its return (`direct`: for the statements every call makes), on SQLite the pool's.
+    pub(crate) async fn on_connection<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        match &self.direct {
+            Some(direct) => direct.run(statement).await,
+            None => statement(&mut *self.pool.acquire().await?).await,
+        }
+    }
+
     /// The URL this handle connected to (with its password: never log it unredacted).
     pub(crate) fn url(&self) -> &str {
         &self.url
@@ -222,7 +234,7 @@ impl Db {
     /// Close every connection (used on shutdown and by restart tests).
     pub async fn close(&self) {
         if let Some(direct) = &self.direct {
-            direct.close();
+            direct.close().await;
         }
         self.pool.close().await;
     }
