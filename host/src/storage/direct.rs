@@ -159,8 +159,9 @@ impl Lease<'_> {
         let Some(conn) = self.conn.take() else { return };
         // Under the lock: a lender closed meanwhile keeps nothing.
         if let Some(idle) = self.direct.idle().as_mut() {
-            idle.retain(|(_, since)| since.elapsed() < IDLE_LIMIT);
-            idle.push((conn, Instant::now()));
+            let now = Instant::now();
+            idle.retain(|(_, since)| now.duration_since(*since) < IDLE_LIMIT);
+            idle.push((conn, now));
         }
     }
 }
@@ -171,12 +172,16 @@ mod tests {
 
     use super::*;
 
-    /// The test server (`NOVA_TEST_DATABASE_URL`, as the integration tests use).
+    /// A lender to the test server (`NOVA_TEST_DATABASE_URL`, as the integration tests use).
     fn lender(recheck_after: Duration) -> Direct {
-        sqlx::any::install_default_drivers();
         let url = std::env::var("NOVA_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        Direct::new(AnyConnectOptions::from_str(&url).unwrap(), recheck_after)
+        lender_to(&url, recheck_after)
+    }
+
+    fn lender_to(url: &str, recheck_after: Duration) -> Direct {
+        sqlx::any::install_default_drivers();
+        Direct::new(AnyConnectOptions::from_str(url).unwrap(), recheck_after)
     }
 
     async fn backend(direct: &Direct) -> Result<i32, sqlx::Error> {
@@ -292,12 +297,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_refuses_connections_is_retried_until_the_timeout() {
-        sqlx::any::install_default_drivers();
         // Nothing listens on port 1.
-        let options = AnyConnectOptions::from_str("postgres://postgres@127.0.0.1:1/test").unwrap();
         let direct = Direct {
             lease_timeout: Duration::from_millis(300),
-            ..Direct::new(options, Duration::from_secs(60))
+            ..lender_to(
+                "postgres://postgres@127.0.0.1:1/test",
+                Duration::from_secs(60),
+            )
         };
         let started = Instant::now();
         let refused = backend(&direct).await;

@@ -63,14 +63,9 @@ pub async fn get(
     .bind(tenant)
     .bind(module)
     .bind(key);
-    let row = match db.direct() {
-        Some(direct) => {
-            direct
-                .run(async |conn| query.fetch_optional(conn).await)
-                .await?
-        }
-        None => query.fetch_optional(db.pool()).await?,
-    };
+    let row = db
+        .on_connection(async |conn| query.fetch_optional(conn).await)
+        .await?;
     row.map(|r| {
         Ok(Stored {
             value: r.try_get("value")?,

@@ -1,5 +1,7 @@
 //! The database: one connection pool over SQLite (embedded default) or PostgreSQL, with the
-//! same SQL for both. Queries use `$N` placeholders, which both backends accept.
+//! same SQL for both. Queries use `$N` placeholders, which both backends accept. On
+//! PostgreSQL the statements every call makes (kv reads, the committer's) run on connections
+//! lent beside the pool (`direct`, through `Db::on_connection`).
 
 pub(crate) mod analytics;
 pub mod announcements;
