@@ -173,23 +173,29 @@ impl Keys {
         let (active, retired) = split(keys::list(db).await?);
         // Never left without a key that signs (retiring the last one is refused).
         if !active.is_empty() {
-            let kids = |keys: &[Arc<Key>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+            self.install(active, retired);
+        }
+        Ok(())
+    }
+
+    /// Put `active` and `retired` in place of the keys held. If that changes which keys
+    /// verify, every remembered token is forgotten: a retired or removed key's tokens must be
+    /// refused from now on. (The periodic re-read changes nothing and keeps the memory.)
+    fn install(&self, active: Vec<Arc<Key>>, retired: std::collections::HashSet<String>) {
+        let kids = |keys: &[Arc<Key>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        let changed = {
             let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
             let mut held = self.retired.write().unwrap_or_else(|p| p.into_inner());
             let changed = kids(&keys) != kids(&active) || *held != retired;
             *keys = active;
             *held = retired;
-            drop((keys, held));
-            if changed {
-                // A retired or removed key's tokens must be refused from now on: forget
-                // every token checked under the old keys. (The periodic re-read changes
-                // nothing, and keeps what is remembered.)
-                let mut verified = self.verified();
-                verified.generation += 1;
-                verified.tokens.clear();
-            }
+            changed
+        };
+        if changed {
+            let mut verified = self.verified();
+            verified.generation += 1;
+            verified.tokens.clear();
         }
-        Ok(())
     }
 
     /// True at most once a second: may a request with an unknown key id re-read the keys?
@@ -242,7 +248,8 @@ impl Keys {
         })
     }
 
-    /// Check key, signature, algorithm and expiry.
+    /// Check key, signature, algorithm and expiry; a token that passed before and has not
+    /// expired is answered from memory.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let now = crate::storage::now_ms() / 1000;
         if let Some(claims) = self.remembered(token, now) {
@@ -284,7 +291,7 @@ impl Keys {
         self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The full check: key, signature, algorithm and expiry.
+    /// The full check, every time: key, signature, algorithm and expiry.
     fn check(&self, token: &str) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(token)?;
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
@@ -359,14 +366,43 @@ mod tests {
         );
         // One second past the leeway after its expiry it is forgotten, and the full check
         // (not the memory) decides.
-        let late = first.exp + keys.validation.leeway as i64 + 1;
-        assert!(keys.remembered(&token, late).is_none());
+        let leeway = keys.validation.leeway as i64;
+        assert!(keys.remembered(&token, first.exp + leeway).is_some());
+        assert!(keys.remembered(&token, first.exp + leeway + 1).is_none());
         assert!(keys.verified().tokens.is_empty());
-        // A refusal is never remembered, and a token one byte off is not the remembered one.
+        // A refusal is never remembered.
         let mut forged = token.clone();
         forged.pop();
         assert!(keys.verify(&forged).is_err());
-        assert!(keys.remembered(&forged, now).is_none());
+        assert!(keys.verified().tokens.is_empty());
+    }
+
+    #[test]
+    fn retiring_a_key_forgets_its_remembered_tokens_and_a_re_read_keeps_them() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let keys = Keys::from_secret(secret);
+        let token = keys.issue("u1", "a@b.c", Role::Admin, Some("t1")).unwrap();
+        keys.verify(&token).unwrap();
+        let stored = |retired: bool| keys::Stored {
+            kid: kid_of(secret),
+            secret: String::from_utf8_lossy(secret).into_owned(),
+            retired,
+        };
+        let other = b"another secret that is long enough!!";
+        let newer = keys::Stored {
+            kid: kid_of(other),
+            secret: String::from_utf8_lossy(other).into_owned(),
+            retired: false,
+        };
+        // The same keys read again: still remembered.
+        let (active, retired) = split(vec![stored(false)]);
+        keys.install(active, retired);
+        assert!(keys.remembered(&token, 0).is_some());
+        // Its key retired: forgotten, and refused by the full check.
+        let (active, retired) = split(vec![newer, stored(true)]);
+        keys.install(active, retired);
+        assert!(keys.remembered(&token, 0).is_none());
+        assert!(matches!(keys.verify(&token), Err(VerifyError::Retired)));
     }
 
     #[test]

@@ -177,6 +177,15 @@ async fn disabled_users_and_retired_keys_are_refused_on_every_replica() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // Both replicas have taken the new key up and accept the old token, so each now
+    // remembers it as verified: the retirement must make them forget it.
+    until(&http, &format!("{a}/v1/portal/me"), &fresh, 200).await;
+    for base in [&a, &b] {
+        assert_eq!(
+            status_of(&http, &format!("{base}/v1/portal/me"), &boss).await,
+            200
+        );
+    }
     let out = nova
         .command()
         .args(["keys", "retire", &old])
