@@ -101,6 +101,8 @@ pub struct Keys {
     retired: RwLock<std::collections::HashSet<String>>,
     /// When a request last re-read the keys for an unknown key id (Unix ms).
     last_reload: std::sync::atomic::AtomicI64,
+    /// Held over a re-read of the keys, from the database read to putting them in place.
+    reloading: tokio::sync::Mutex<()>,
     validation: Validation,
     /// Tokens that verified, with their claims: a client sends the same token with every
     /// request, and checking it afresh (two base64 decodes, two JSON parses, an HMAC) was
@@ -139,6 +141,7 @@ impl Keys {
             keys: RwLock::new(active),
             retired: RwLock::new(retired),
             last_reload: std::sync::atomic::AtomicI64::new(0),
+            reloading: tokio::sync::Mutex::new(()),
             validation,
             verified: Mutex::default(),
         }
@@ -170,6 +173,10 @@ impl Keys {
 
     /// Re-read the keys (after another replica rotated them).
     pub(crate) async fn reload(&self, db: &Db) -> anyhow::Result<()> {
+        // One re-read at a time (the periodic one, a change message and a request with an
+        // unknown key id can meet): otherwise an older read could be put in place after a
+        // newer one and bring a just-retired key back until the next re-read.
+        let _one_at_a_time = self.reloading.lock().await;
         let (active, retired) = split(keys::list(db).await?);
         // Never left without a key that signs (retiring the last one is refused).
         if !active.is_empty() {
