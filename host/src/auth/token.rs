@@ -189,11 +189,14 @@ impl Keys {
     /// verify, every remembered token is forgotten: a retired or removed key's tokens must be
     /// refused from now on. (The periodic re-read changes nothing and keeps the memory.)
     fn install(&self, active: Vec<Arc<Key>>, retired: std::collections::HashSet<String>) {
-        let kids = |keys: &[Arc<Key>]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
         let changed = {
             let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
             let mut held = self.retired.write().unwrap_or_else(|p| p.into_inner());
-            let changed = kids(&keys) != kids(&active) || *held != retired;
+            let same_kids = keys
+                .iter()
+                .map(|k| &k.kid)
+                .eq(active.iter().map(|k| &k.kid));
+            let changed = !same_kids || *held != retired;
             *keys = active;
             *held = retired;
             changed
