@@ -2,9 +2,10 @@
 
 /// jemalloc instead of glibc's malloc. A request allocates and frees many small buffers on
 /// one thread and hands others to another (HTTP, JSON, sqlx rows, the committer's batches);
-/// glibc spent about 11% of the server's CPU on them (`malloc_consolidate` and arena locks
-/// in the profiles), and jemalloc takes 10-20% off the CPU of a call (docs/PERFORMANCE.md,
-/// "The allocator"). mimalloc saved as much but kept about 100 MB more resident at idle.
+/// glibc spent 11-14% of the server's CPU on them (`malloc_consolidate` among them), and
+/// jemalloc takes 5-20% off the CPU of a call (docs/PERFORMANCE.md, "The allocator").
+/// mimalloc saved as much but kept about 100 MB more resident at idle. SQLite's C code
+/// still allocates from glibc.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

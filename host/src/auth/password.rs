@@ -164,9 +164,12 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if self.gate.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
             // The last hash of a burst: hand argon2's freed blocks back to the system, which
-            // glibc would otherwise keep in its arenas for ever. On a hashing thread, at its
-            // lower priority: trimming walks every arena and can take milliseconds, which a
-            // request thread would take from the requests queued on it.
+            // glibc would otherwise keep in its arenas for ever. (The `nova` binary allocates
+            // with jemalloc, which gives blocks that large back as they are freed; there the
+            // trim only reaches what C code took from glibc. It stays for the library's
+            // other users.) On a hashing thread, at its lower priority: trimming walks every
+            // arena and can take milliseconds, which a request thread would take from the
+            // requests queued on it.
             self.gate.submit(Box::new(release_free_memory));
         }
     }
