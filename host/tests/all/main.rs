@@ -27,6 +27,7 @@ mod contract_0_1;
 mod crash;
 mod deploy_manifests;
 mod exports;
+mod fresh_instances;
 mod fuzz_smoke;
 mod grants;
 mod hostile;
