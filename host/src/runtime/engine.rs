@@ -22,12 +22,6 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// small share of the pool.
 pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 32;
 
-/// With in-place resets, the pages of a linear memory slot kept between calls: those a call
-/// wrote, up to this much; more is given back to the kernel. 2 MiB covers the whole memory
-/// of a small Rust module (its 1 MiB stack and its data), so such a module's slot is never
-/// given back; an idle slot holds only the pages its last call wrote.
-const KEEP_RESIDENT: usize = 2 << 20;
-
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -67,14 +61,11 @@ pub struct WasmEngine {
     linker: Linker<StoreData>,
     config: EngineConfig,
     ticker_stop: Arc<AtomicBool>,
-    /// Whether freed instances' memory is reset page by page and kept (PAGEMAP_SCAN).
-    resets_in_place: bool,
 }
 
 impl WasmEngine {
     /// Build the engine and start the epoch ticker.
     pub(crate) fn new(config: EngineConfig) -> anyhow::Result<Self> {
-        let resets_in_place = PoolingAllocationConfig::is_pagemap_scan_available();
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 4)
@@ -84,19 +75,11 @@ impl WasmEngine {
             .max_memory_size(config.max_memory_bytes)
             // Returning a slot with madvise flushes every core's TLB; measured on 2 cores that
             // was a third of all CPU. Give slots back in batches, and reset small tables and
-            // stacks with memset. Without PAGEMAP_SCAN linear memory is not kept resident:
-            // memsetting even 1 MiB per call cost more than the batched decommit.
+            // stacks with memset. Linear memory is not kept resident: memsetting even 1 MiB
+            // per call cost more than the batched decommit.
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(128 << 10)
             .decommit_batch_size(32);
-        if resets_in_place {
-            // The kernel can say which pages a call wrote (PAGEMAP_SCAN, Linux 6.7+): put
-            // just those back (zeroes, or the module's data) and keep them, so the next
-            // call in the slot takes no page faults and nothing is given back with madvise.
-            // Fresh POS calls spent a sixth of their CPU faulting in the pages they touched.
-            pool.pagemap_scan(wasmtime::Enabled::Yes)
-                .linear_memory_keep_resident(KEEP_RESIDENT);
-        }
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -104,13 +87,17 @@ impl WasmEngine {
             // Reserve only what a call may use, not the default 4 GiB per memory: the pool
             // holds thousands of slots and several engines may share one address space.
             .memory_reservation(config.max_memory_bytes as u64)
-            // Without in-place resets, copy a module's data into each fresh instance instead
-            // of mapping its image copy-on-write: the first write to every mapped page
-            // faulted, and each fault flushed the TLB of every core (an IPI), which was a
-            // tenth of all CPU on the trivial path. With them, a slot keeps its written pages
-            // and gets only those restored from the image, so mapping it costs nothing per
-            // call and the data is not copied at all.
-            .memory_init_cow(resets_in_place)
+            // Copy a module's data into each fresh instance instead of mapping its image
+            // copy-on-write: the first write to every mapped page faulted, and each fault
+            // flushed the TLB of every core (an IPI), which was a tenth of all CPU on the
+            // trivial path. A copy of a few pages costs less than one of those faults.
+            // Not used: resetting slots in place with PAGEMAP_SCAN (`pagemap_scan`), which
+            // took 40% off a fresh POS read's CPU here (page faults, madvise), because
+            // the scan skips written pages that are not present at that moment (swapped out,
+            // or being migrated by compaction), and such a page would keep an earlier call's
+            // data for the next instance in the slot, possibly another tenant's
+            // (docs/PERFORMANCE.md, "Fresh instances").
+            .memory_init_cow(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         // `NOVA_PERFMAP=1` names guest code in `perf report` (through /tmp/perf-<pid>.map),
         // so a profile shows which of a module's functions the time goes to
@@ -141,34 +128,12 @@ impl WasmEngine {
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        tracing::info!(
-            resets_in_place,
-            "instance memory is {} between calls",
-            if resets_in_place {
-                "reset page by page where calls wrote it (PAGEMAP_SCAN)"
-            } else {
-                "given back to the kernel (no PAGEMAP_SCAN before Linux 6.7)"
-            }
-        );
         Ok(Self {
             engine,
             linker,
             config,
             ticker_stop,
-            resets_in_place,
         })
-    }
-
-    /// The largest linear memory whose store is cheap to drop on the calling thread: with
-    /// in-place resets, a memory this small has every written page put back in place (a
-    /// bounded copy, no system call that flushes other cores' TLBs, and no share in the
-    /// batched give-back of other calls' memory). 0 when resets are not in place.
-    pub(crate) fn cheap_drop_bytes(&self) -> usize {
-        if self.resets_in_place {
-            KEEP_RESIDENT
-        } else {
-            0
-        }
     }
 
     /// The engine.

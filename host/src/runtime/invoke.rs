@@ -383,7 +383,6 @@ impl Runtime {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
-        let cheap_drop = self.engine.cheap_drop_bytes();
         if let Some(w) = stale {
             cleanup.spawn(async move { drop(w) });
         }
@@ -402,22 +401,16 @@ impl Runtime {
                 }
                 Leftover::Store(store) => {
                     let _ = answer.send(done);
-                    // Dropping the store returns its instance to the pool, and may decommit
-                    // a batch of slots, which may be another tenant's gigabytes: do it after
-                    // the requester has its answer, not on its clock, and at normal priority
-                    // even for a long call. Only then is the instance back: the call's pool
-                    // permit and tenant slot go last, even if the requester stopped waiting
-                    // long ago. A small memory reset in place is cheaper to drop here than
-                    // to wake the cleanup thread for (a seventh of a fresh POS read's CPU).
-                    if store.data().limiter.peak <= cheap_drop {
+                    // Dropping the store returns its instance to the pool, and every few
+                    // calls that decommits a batch of slots, which may be another tenant's
+                    // gigabytes: do it after the requester has its answer, not on its clock,
+                    // and at normal priority even for a long call. Only then is the instance
+                    // back: the call's pool permit and tenant slot go last, even if the
+                    // requester stopped waiting long ago.
+                    cleanup.spawn(async move {
                         drop(store);
                         drop(hold);
-                    } else {
-                        cleanup.spawn(async move {
-                            drop(store);
-                            drop(hold);
-                        });
-                    }
+                    });
                 }
             }
         };
