@@ -76,7 +76,13 @@ impl WasmEngine {
             // Returning a slot with madvise flushes every core's TLB; measured on 2 cores that
             // was a third of all CPU. Give slots back in batches, and reset small tables and
             // stacks with memset. Linear memory is not kept resident: memsetting even 1 MiB
-            // per call cost more than the batched decommit.
+            // per call cost more than the batched decommit. Nor is it reset in place with
+            // PAGEMAP_SCAN (`pagemap_scan`), though that, with copy-on-write images and
+            // stores dropped in place, took about 40% off a fresh POS read's CPU: wasmtime's
+            // scan asks only for present pages, so a written page that is swapped out or
+            // being migrated is neither reset nor given back, and the next instance in the
+            // slot, possibly another tenant's, would read it (docs/PERFORMANCE.md, "Fresh
+            // instances"; wasmtime pull request 14357).
             .table_keep_resident(64 << 10)
             .async_stack_keep_resident(128 << 10)
             .decommit_batch_size(32);
@@ -91,12 +97,6 @@ impl WasmEngine {
             // copy-on-write: the first write to every mapped page faulted, and each fault
             // flushed the TLB of every core (an IPI), which was a tenth of all CPU on the
             // trivial path. A copy of a few pages costs less than one of those faults.
-            // Not used: resetting slots in place with PAGEMAP_SCAN (`pagemap_scan`), which
-            // took 40% off a fresh POS read's CPU here (page faults, madvise), because
-            // the scan skips written pages that are not present at that moment (swapped out,
-            // or being migrated by compaction), and such a page would keep an earlier call's
-            // data for the next instance in the slot, possibly another tenant's
-            // (docs/PERFORMANCE.md, "Fresh instances").
             .memory_init_cow(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         // `NOVA_PERFMAP=1` names guest code in `perf report` (through /tmp/perf-<pid>.map),

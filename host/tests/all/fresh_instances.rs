@@ -57,8 +57,8 @@ async fn no_call_sees_what_an_earlier_call_wrote(backend: Backend) {
     }
 }
 
-/// The same one call at a time, enough calls that slots come back to the pool (they are
-/// given back in batches) and are taken again.
+/// One tenant's calls one at a time, enough of them that slots come back to the pool (they
+/// are given back in batches) and are taken again; nothing here checks that one was.
 async fn sequential_calls_each_start_clean(backend: Backend) {
     let (server, tokens) = probe_server(backend, &["Alpha"]).await;
     for i in 0..48 {
