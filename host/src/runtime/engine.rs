@@ -74,17 +74,18 @@ impl WasmEngine {
             .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory_bytes)
             // Returning a slot with madvise flushes every core's TLB; measured on 2 cores that
-            // was a third of all CPU. Give slots back in batches, and reset small tables and
-            // stacks with memset. Linear memory is not kept resident: memsetting even 1 MiB
+            // was a third of all CPU. Give slots back in batches, and reset small tables with
+            // memset. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
+            // off, as guest code cannot read the native stack, so a keep-resident size for
+            // them would do nothing.) Linear memory is not kept resident: memsetting even 1 MiB
             // per call cost more than the batched decommit. Nor is it reset in place with
-            // PAGEMAP_SCAN (`pagemap_scan`), though that, with copy-on-write images and
-            // stores dropped in place, took about 40% off a fresh POS read's CPU: wasmtime's
-            // scan asks only for present pages, so a written page that is swapped out or
-            // being migrated is neither reset nor given back, and the next instance in the
-            // slot, possibly another tenant's, would read it (docs/PERFORMANCE.md, "Fresh
+            // PAGEMAP_SCAN (`pagemap_scan`), though that, with copy-on-write images and stores
+            // dropped in place, took about 40% off a fresh POS read's CPU: wasmtime's scan
+            // asks only for present pages, so a written page that is swapped out or being
+            // migrated is neither reset nor given back, and the next instance in the slot,
+            // possibly another tenant's, would read it (docs/PERFORMANCE.md, "Fresh
             // instances"; wasmtime pull request 14357).
             .table_keep_resident(64 << 10)
-            .async_stack_keep_resident(128 << 10)
             .decommit_batch_size(32);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
