@@ -57,10 +57,12 @@ impl GuestExecutors {
         })
     }
 
-    /// Where calls give their instance and slots back: at normal priority, so that on a
-    /// busy host a finished long call does not keep other calls waiting for the pool.
-    pub(crate) fn cleanup(&self) -> tokio::runtime::Handle {
-        self.short().clone()
+    /// Where calls give their instance and slots back.
+    pub(crate) fn cleanup(&self) -> Cleanup {
+        Cleanup {
+            short: self.short().clone(),
+            long: self.long().id(),
+        }
     }
 
     /// Threads that run long calls (the CPU shares are fractions of these).
@@ -80,7 +82,7 @@ impl GuestExecutors {
                 call,
                 turn: turn.clone(),
             })),
-            cleanup: self.cleanup(),
+            cleanup: self.short().clone(),
         };
         let moves = std::future::poll_fn(|cx| {
             let Some(call) = here.call.as_mut() else {
@@ -155,6 +157,38 @@ impl Drop for GuestExecutors {
         for rt in [self.long.take(), self.short.take()].into_iter().flatten() {
             rt.shutdown_background();
         }
+    }
+}
+
+/// Drops what a finished call leaves behind: its store (which gives its instance slot back
+/// and, every few drops, a batch of slots to the kernel) and then its places in the pool and
+/// in its tenant's slots.
+#[derive(Clone)]
+pub(crate) struct Cleanup {
+    /// Normal priority and never a request thread.
+    short: tokio::runtime::Handle,
+    long: tokio::runtime::Id,
+}
+
+impl Cleanup {
+    /// Drop `value` once the current task waits: as a task of the runtime this thread works
+    /// for, which tokio runs next on this same thread, as a worker's newest task, without
+    /// waking another (issue 17: handing every fresh call's store to a sleeping executor
+    /// thread cost about three context switches per call, a fifth of its CPU). A request's
+    /// task waits next for its record's commit, which a drop overlaps. From a long-call
+    /// thread, whose low priority could keep the slot from everybody on a busy host, and
+    /// from outside a runtime, the drop goes to the short-call executor.
+    pub(crate) fn soon<T: Send + 'static>(&self, value: T) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(here) if here.id() != self.long => here.spawn(async move { drop(value) }),
+            _ => self.short.spawn(async move { drop(value) }),
+        };
+    }
+
+    /// Drop `value` on the short-call executor, never on this thread: for many instances at
+    /// once, which would hold a request thread for as long as they take.
+    pub(crate) fn elsewhere<T: Send + 'static>(&self, value: T) {
+        self.short.spawn(async move { drop(value) });
     }
 }
 
@@ -404,5 +438,72 @@ mod tests {
         assert_eq!(rx.await.unwrap(), libc::SCHED_IDLE);
         // SAFETY: as above, for the test's own thread.
         assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
+
+    /// Sends the name of the thread it is dropped on.
+    struct Probe(std::sync::mpsc::Sender<String>);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let _ = self.0.send(thread_name());
+        }
+    }
+
+    #[test]
+    fn cleanup_drops_on_the_callers_thread_once_its_task_waits() {
+        let executors = GuestExecutors::start().unwrap();
+        let cleanup = executors.cleanup();
+        let requests = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("request")
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, dropped) = std::sync::mpsc::channel();
+        let task_cleanup = cleanup.clone();
+        let before_waiting = requests.block_on(async move {
+            tokio::spawn(async move {
+                task_cleanup.soon(Probe(tx));
+                // Not while the task runs on: the drop is not on its clock.
+                let before = dropped.try_recv().ok();
+                tokio::task::yield_now().await;
+                (before, dropped)
+            })
+            .await
+            .unwrap()
+        });
+        let (before, dropped) = before_waiting;
+        assert_eq!(before, None, "dropped before the task waited");
+        assert_eq!(
+            dropped.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "request",
+            "dropped on the request thread, without waking a guest executor thread"
+        );
+
+        // From a long-call thread, and from outside any runtime: the short-call executor.
+        let (tx, dropped) = std::sync::mpsc::channel();
+        let long_cleanup = cleanup.clone();
+        executors
+            .long()
+            .spawn(async move { long_cleanup.soon(Probe(tx)) });
+        assert_eq!(
+            dropped.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "nova-guest"
+        );
+        let (tx, dropped) = std::sync::mpsc::channel();
+        cleanup.soon(Probe(tx));
+        assert_eq!(
+            dropped.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "nova-guest"
+        );
+        let (tx, dropped) = std::sync::mpsc::channel();
+        requests
+            .block_on(requests.spawn(async move { cleanup.elsewhere(Probe(tx)) }))
+            .unwrap();
+        assert_eq!(
+            dropped.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "nova-guest",
+            "elsewhere is never the caller's thread"
+        );
     }
 }

@@ -11,6 +11,7 @@ use super::Runtime;
 use super::admission::Admitted;
 use super::cpu::CpuTurn;
 use super::engine::WasmEngine;
+use super::executors::Cleanup;
 use super::growth::Growth;
 use super::registry::LoadedModule;
 use super::store::StoreData;
@@ -151,17 +152,15 @@ struct Attempt {
 struct Reusable {
     warm: Option<Warm>,
     hold: Option<Arc<Hold>>,
-    cleanup: tokio::runtime::Handle,
+    cleanup: Cleanup,
 }
 
 impl Drop for Reusable {
     fn drop(&mut self) {
         let (warm, hold) = (self.warm.take(), self.hold.take());
         if warm.is_some() || hold.is_some() {
-            self.cleanup.spawn(async move {
-                drop(warm);
-                drop(hold);
-            });
+            // The instance first, then its places.
+            self.cleanup.soon((warm, hold));
         }
     }
 }
@@ -384,7 +383,7 @@ impl Runtime {
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
         if let Some(w) = stale {
-            cleanup.spawn(async move { drop(w) });
+            cleanup.soon(w);
         }
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
@@ -403,14 +402,11 @@ impl Runtime {
                     let _ = answer.send(done);
                     // Dropping the store returns its instance to the pool, and every few
                     // calls that decommits a batch of slots, which may be another tenant's
-                    // gigabytes: do it after the requester has its answer, not on its clock,
-                    // and at normal priority even for a long call. Only then is the instance
-                    // back: the call's pool permit and tenant slot go last, even if the
-                    // requester stopped waiting long ago.
-                    cleanup.spawn(async move {
-                        drop(store);
-                        drop(hold);
-                    });
+                    // gigabytes: not before the requester has its answer, and at normal
+                    // priority even for a long call (see `Cleanup::soon`). Only then is the
+                    // instance back: the call's pool permit and tenant slot go last, even if
+                    // the requester stopped waiting long ago. (A tuple drops in order.)
+                    cleanup.soon((store, hold));
                 }
             }
         };
@@ -449,10 +445,7 @@ impl Runtime {
             // every warm call (the profile's largest cost on the warm path).
             drop(hold);
         } else {
-            reusable.cleanup.spawn(async move {
-                drop(unparked);
-                drop(hold);
-            });
+            reusable.cleanup.soon((unparked, hold));
         }
     }
 
@@ -476,7 +469,7 @@ impl Runtime {
     /// path: each drop returns an instance slot (and may decommit a batch), then its place.
     fn drop_later(&self, parked: Vec<super::warm::Parked>) {
         if !parked.is_empty() {
-            self.guests.cleanup().spawn(async move { drop(parked) });
+            self.guests.cleanup().elsewhere(parked);
         }
     }
 
