@@ -74,8 +74,8 @@ impl GuestExecutors {
     /// there it goes on as [`GuestExecutors::spawn_call`] runs it, and this returns (the call
     /// tells its caller its result by its own means). A panic inside the call ends the call,
     /// not the caller, as it did when every call was a task of its own. If the caller is
-    /// dropped while the call runs here, the call is dropped on the guest executor, where
-    /// a store is given back, not on the request thread.
+    /// dropped while the call runs here, the call is dropped on the guest executor: it may
+    /// be in the middle of a guest, and the caller is going away, not waiting.
     pub(crate) async fn run_call(&self, call: CallFuture, turn: CpuTurn) {
         let mut here = Abandoned {
             call: Some(Box::pin(Metered {
@@ -172,12 +172,15 @@ pub(crate) struct Cleanup {
 
 impl Cleanup {
     /// Drop `value` once the current task waits: as a task of the runtime this thread works
-    /// for, which tokio runs next on this same thread, as a worker's newest task, without
-    /// waking another (issue 17: handing every fresh call's store to a sleeping executor
-    /// thread cost about three context switches per call, a fifth of its CPU). A request's
-    /// task waits next for its record's commit, which a drop overlaps. From a long-call
-    /// thread, whose low priority could keep the slot from everybody on a busy host, and
-    /// from outside a runtime, the drop goes to the short-call executor.
+    /// for. Spawned from one of its workers, tokio puts it in that worker's next-task slot,
+    /// runs it there once the current task waits and wakes no other thread (issue 17:
+    /// handing every fresh call's store to a parked executor thread cost about three
+    /// context switches per call, a fifth of its CPU). When that slot is taken already, or
+    /// from a thread that only blocks on the runtime, tokio queues it and may wake a worker,
+    /// as before. A request's task waits next for its record's commit, which a drop
+    /// overlaps. From a long-call thread, whose low priority could keep the slot from
+    /// everybody on a busy host, and from outside a runtime, the drop goes to the short-call
+    /// executor.
     pub(crate) fn soon<T: Send + 'static>(&self, value: T) {
         match tokio::runtime::Handle::try_current() {
             Ok(here) if here.id() != self.long => here.spawn(async move { drop(value) }),

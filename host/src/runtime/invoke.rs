@@ -147,12 +147,21 @@ struct Attempt {
 }
 
 /// An instance that may be parked for its tenant's next call. Dropped unparked (a failed
-/// commit, a lost race, a requester gone), it goes the way every finished store goes: off
-/// the request path, with the call's place in the pool released only after it.
+/// commit, a lost race, a requester gone), it goes the way every finished store goes
+/// ([`Cleanup::soon`]), with the call's place in the pool released only after it.
 struct Reusable {
     warm: Option<Warm>,
     hold: Option<Arc<Hold>>,
     cleanup: Cleanup,
+}
+
+impl Reusable {
+    /// Drop the instance now, on this thread: before the call's next attempt takes a new
+    /// one on the same pool place (see the retry in `invoke_in_span`).
+    fn drop_now(mut self) {
+        drop(self.warm.take());
+        drop(self.hold.take());
+    }
 }
 
 impl Drop for Reusable {
@@ -383,7 +392,8 @@ impl Runtime {
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
         if let Some(w) = stale {
-            cleanup.soon(w);
+            // Not `soon`: it would wait for this call's guest, holding its memory.
+            cleanup.elsewhere(w);
         }
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
@@ -400,12 +410,14 @@ impl Runtime {
                 }
                 Leftover::Store(store) => {
                     let _ = answer.send(done);
-                    // Dropping the store returns its instance to the pool, and every few
-                    // calls that decommits a batch of slots, which may be another tenant's
-                    // gigabytes: not before the requester has its answer, and at normal
-                    // priority even for a long call (see `Cleanup::soon`). Only then is the
-                    // instance back: the call's pool permit and tenant slot go last, even if
-                    // the requester stopped waiting long ago. (A tuple drops in order.)
+                    // Dropping the store returns its instance to the pool, and every 32nd
+                    // drop gives a batch of slots back to the kernel, which may be another
+                    // tenant's gigabytes: not on the guest's clock, and at normal priority
+                    // even for a long call (see `Cleanup::soon`). On the request thread it
+                    // runs while the caller waits for its record's commit, so the drop that
+                    // flushes a batch can delay that one answer. Only then is the instance
+                    // back: the call's pool permit and tenant slot go last, even if the
+                    // requester stopped waiting long ago. (A tuple drops in order.)
                     cleanup.soon((store, hold));
                 }
             }
@@ -441,11 +453,13 @@ impl Runtime {
         let hold = reusable.hold.take();
         if unparked.is_empty() {
             // Parked: the instance keeps a pool place of its own, and releasing the call's
-            // place and slot is cheap, so do it here rather than wake a cleanup thread for
-            // every warm call (the profile's largest cost on the warm path).
+            // place and slot is cheap, so do it here rather than spawn a drop for every warm
+            // call (waking a thread for it was the profile's largest cost on the warm path).
             drop(hold);
         } else {
-            reusable.cleanup.soon((unparked, hold));
+            // Instances that made way or idled out, up to `--warm-instances` of them: on the
+            // short-call executor, not on this request thread before its answer.
+            reusable.cleanup.elsewhere((unparked, hold));
         }
     }
 
@@ -662,6 +676,12 @@ impl Runtime {
                 // and it must not run again without its slot and pool place.
                 Ok(Committed::Conflict(c)) if attempt_no < MAX_ATTEMPTS && hold.is_some() => {
                     tracing::debug!(key = %c.key, attempt = attempt_no, "write conflict; running the call again");
+                    // The next attempt may instantiate at once, on the same pool place: the
+                    // pool has one instance slot per place, so this attempt's instance goes
+                    // first, here, not as a task that runs when this one next waits.
+                    if let Some(reusable) = attempt.reusable.take() {
+                        reusable.drop_now();
+                    }
                 }
                 Ok(Committed::Conflict(c)) => {
                     break Invoked {

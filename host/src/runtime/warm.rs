@@ -166,8 +166,8 @@ impl<W: Parkable> WarmPool<W> {
 
     /// The most recently parked instance of `tenant` and `version_id`, if one is parked, has
     /// waited less than the idle time and `fits` the call. One that does not is handed back
-    /// as the second value, to drop off the request path (the instance, then its place in
-    /// the pool).
+    /// as the second value, for the caller to drop where it costs no call its time (the
+    /// instance, then its place in the pool).
     pub(crate) fn take(
         &self,
         tenant: &str,
@@ -207,8 +207,8 @@ impl<W: Parkable> WarmPool<W> {
     /// Park `warm`, an instance of `module` at `version_id`, for the next call of `tenant`
     /// and that version, unless `switched_off` (read under the pool's lock, so a switch-off
     /// that raises it before [`Self::evict`] leaves nothing parked). Returns what has to be
-    /// dropped instead, off the request path: `warm` itself when it may not be parked, and
-    /// instances that made way for it.
+    /// dropped instead, where it costs no call its time: `warm` itself when it may not be
+    /// parked, and instances that made way for it.
     pub(crate) fn park(
         &self,
         tenant: &str,
