@@ -7,7 +7,8 @@
 //! Tokens are signed here with the server's `NOVA_JWT_SECRET` (10,000 sign-ins would measure
 //! Argon2, not the host). Prints req/s and p99 per tenant count and each as a ratio to one
 //! tenant. Run on demand: `cargo bench -p nova --bench tenant_scale` (`NOVA_BENCH_SECONDS`,
-//! default 4; `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_TENANTS`, default 10000).
+//! default 4; `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_TENANTS`, default 10000;
+//! `NOVA_WARM_INSTANCES` is passed on to the server).
 
 use std::time::{Duration, Instant};
 
@@ -44,10 +45,15 @@ async fn main() {
     let seconds = env_or("NOVA_BENCH_SECONDS", 4u64);
     let rounds = env_or("NOVA_BENCH_ROUNDS", 3usize);
     let n = env_or("NOVA_BENCH_TENANTS", 10_000usize);
+    let mut env = vec![("NOVA_JWT_SECRET".into(), SECRET.into())];
+    // The server's warm-instance cap, to see what a larger one costs and gives.
+    if let Ok(warm) = std::env::var("NOVA_WARM_INSTANCES") {
+        env.push(("NOVA_WARM_INSTANCES".into(), warm));
+    }
     let nova = Nova {
         data: tempfile::tempdir().unwrap(),
         database_url: None,
-        env: vec![("NOVA_JWT_SECRET".into(), SECRET.into())],
+        env,
         quiet: true,
     };
     nova.create_superadmin();
