@@ -464,8 +464,9 @@ impl Runtime {
             // of 10,000 tenants' calls: docs/PERFORMANCE.md).
             reusable.cleanup.soon((unparked, hold));
         } else {
-            // Several idled out at once, up to `--warm-instances`: on the short-call
-            // executor, not on this request thread before its answer.
+            // Several (idled out together, up to `--warm-instances`, or this one with those
+            // that made way when no pool place was left): on the short-call executor, not
+            // on this request thread before its answer.
             reusable.cleanup.elsewhere((unparked, hold));
         }
     }

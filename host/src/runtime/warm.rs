@@ -244,7 +244,8 @@ impl<W: Parkable> WarmPool<W> {
                 by_tenant: HashMap::new(),
                 len: 0,
                 order: VecDeque::new(),
-                next_seq: 0,
+                // 0 is for instances handed back unparked, which never enter the order.
+                next_seq: 1,
             }),
         }
     }
@@ -347,6 +348,7 @@ impl<W: Parkable> WarmPool<W> {
             // Every place in the pool is taken by calls: they need it more.
             Err(_) => out.push(unparked(warm)),
         }
+        shelves.tidy();
         publish(shelves.len);
         out
     }
@@ -446,7 +448,7 @@ mod tests {
             .collect();
         live.sort_unstable();
         let entries: Vec<u64> = shelves.order.iter().map(|p| p.seq).collect();
-        assert!(entries.is_sorted(), "{entries:?}");
+        assert!(entries.windows(2).all(|w| w[0] < w[1]), "{entries:?}");
         assert!(live.iter().all(|seq| entries.binary_search(seq).is_ok()));
         assert!(shelves.order.len() <= 2 * shelves.len + 64);
     }
@@ -545,6 +547,30 @@ mod tests {
         assert_eq!(ids(&pool.park("new", "pos", "v1", fake(4), &ON)), [1]);
         assert_eq!(ids(&pool.park("new", "pos", "v1", fake(5), &ON)), [2]);
         check(&pool);
+    }
+
+    #[test]
+    fn an_instance_taken_or_evicted_leaves_the_next_oldest_to_make_way() {
+        for gone in ["taken", "evicted"] {
+            let (pool, _) = pool(2, 8);
+            assert!(pool.park("t1", "pos", "v1", fake(1), &ON).is_empty());
+            assert!(pool.park("t2", "pos", "v1", fake(2), &ON).is_empty());
+            match gone {
+                "taken" => assert_eq!(taken(&pool, "t1", "v1"), Some(1)),
+                _ => assert_eq!(ids(&pool.evict("t1", "pos")), [1]),
+            }
+            // t1's shelf has a newer instance now; the entry of the one that went must not
+            // stand for it.
+            assert!(pool.park("t1", "pos", "v1", fake(3), &ON).is_empty());
+            check(&pool);
+            assert_eq!(
+                ids(&pool.park("t3", "pos", "v1", fake(4), &ON)),
+                [2],
+                "{gone}"
+            );
+            check(&pool);
+            assert_eq!(taken(&pool, "t1", "v1"), Some(3), "{gone}");
+        }
     }
 
     #[test]
