@@ -90,10 +90,16 @@ struct Shelves<W> {
     next_seq: u64,
 }
 
-/// A parked instance's entry in [`Shelves::order`].
+/// Which instance of a shelf to take: calls take the newest, and the oldest makes way.
+#[derive(Clone, Copy)]
+enum End {
+    Oldest,
+    Newest,
+}
+
+/// A parked instance's entry in [`Shelves::order`]: where to find it, and which it is.
 struct Placed {
     seq: u64,
-    at: Instant,
     tenant: String,
     version_id: String,
 }
@@ -128,7 +134,6 @@ impl<W> Shelves<W> {
     fn push(&mut self, tenant: &str, module: &str, version_id: &str, parked: Parked<W>) {
         self.order.push_back(Placed {
             seq: parked.seq,
-            at: parked.at,
             tenant: tenant.to_string(),
             version_id: version_id.to_string(),
         });
@@ -163,9 +168,9 @@ impl<W> Shelves<W> {
                 .get(&front.tenant)
                 .and_then(|shelves| shelves.iter().find(|s| s.version_id == front.version_id))
                 .and_then(|shelf| shelf.parked.first())
-                .is_some_and(|first| first.seq == front.seq);
-            if live {
-                return Some(front.at);
+                .filter(|first| first.seq == front.seq);
+            if let Some(first) = live {
+                return Some(first.at);
             }
             self.order.pop_front();
         }
@@ -176,15 +181,23 @@ impl<W> Shelves<W> {
     fn pop_oldest(&mut self) -> Option<Parked<W>> {
         self.oldest_at()?;
         let front = self.order.pop_front()?;
-        let shelves = self.by_tenant.get_mut(&front.tenant)?;
-        let at = shelves
-            .iter()
-            .position(|s| s.version_id == front.version_id)?;
-        let out = shelves[at].parked.remove(0);
+        self.take_from(&front.tenant, &front.version_id, End::Oldest)
+    }
+
+    /// Take the oldest or the newest instance off the shelf of `tenant` and `version_id`;
+    /// a shelf left empty goes, and so does a tenant left without shelves.
+    fn take_from(&mut self, tenant: &str, version_id: &str, end: End) -> Option<Parked<W>> {
+        let shelves = self.by_tenant.get_mut(tenant)?;
+        let at = shelves.iter().position(|s| s.version_id == version_id)?;
+        // Shelves are never left empty, so there is one to take.
+        let out = match end {
+            End::Oldest => shelves[at].parked.remove(0),
+            End::Newest => shelves[at].parked.pop()?,
+        };
         if shelves[at].parked.is_empty() {
             shelves.swap_remove(at);
             if shelves.is_empty() {
-                self.by_tenant.remove(&front.tenant);
+                self.by_tenant.remove(tenant);
             }
         }
         self.len -= 1;
@@ -208,7 +221,6 @@ impl<W> Shelves<W> {
                 shelves.iter().flat_map(move |shelf| {
                     shelf.parked.iter().map(move |p| Placed {
                         seq: p.seq,
-                        at: p.at,
                         tenant: tenant.clone(),
                         version_id: shelf.version_id.clone(),
                     })
@@ -266,33 +278,17 @@ impl<W: Parkable> WarmPool<W> {
         fits: impl Fn(&W) -> bool,
     ) -> (Option<W>, Option<Parked<W>>) {
         let mut shelves = self.lock();
-        let Some(tenant_shelves) = shelves.by_tenant.get_mut(tenant) else {
+        let Some(found) = shelves.take_from(tenant, version_id, End::Newest) else {
             return (None, None);
         };
-        let Some(at) = tenant_shelves
-            .iter()
-            .position(|s| s.version_id == version_id)
-        else {
-            return (None, None);
-        };
-        // Shelves are never left empty, so there is one to pop.
-        let found = tenant_shelves[at].parked.pop();
-        if tenant_shelves[at].parked.is_empty() {
-            tenant_shelves.swap_remove(at);
-            if tenant_shelves.is_empty() {
-                shelves.by_tenant.remove(tenant);
-            }
-        }
-        shelves.len -= usize::from(found.is_some());
         shelves.tidy();
         publish(shelves.len);
         drop(shelves);
-        match found {
-            Some(p) if p.at.elapsed() < self.idle_for && fits(&p.warm) => {
-                // The permit goes back here: the call taking it holds one of its own.
-                (Some(p.warm), None)
-            }
-            other => (None, other),
+        if found.at.elapsed() < self.idle_for && fits(&found.warm) {
+            // The permit goes back here: the call taking it holds one of its own.
+            (Some(found.warm), None)
+        } else {
+            (None, Some(found))
         }
     }
 
