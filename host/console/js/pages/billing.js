@@ -25,8 +25,8 @@ export async function billing(main, params) {
     show(status_);
     try {
       await api("POST", path);
-      flash(done);
       await again();
+      flash(done);
     } catch (err) {
       show(status_, errorBox(err));
     }

@@ -27,8 +27,8 @@ export async function maintenance(main) {
     if (enable && !(await confirmAction("Switch maintenance mode on?", "Every tenant's writes are refused with 503 MAINTENANCE and your message until you switch it off; reads go on."))) return;
     try {
       await api("PUT", "/v1/superadmin/maintenance", enable ? { enabled: true, message: message.value } : { enabled: false });
-      flash(`Maintenance mode is ${enable ? "on" : "off"}.`);
       await maintenance(main);
+      flash(`Maintenance mode is ${enable ? "on" : "off"}.`);
     } catch (err) {
       formError(form, err);
     }

@@ -67,8 +67,8 @@ export async function moduleDetail(main, name) {
     show(status);
     try {
       await api(method, path, body);
-      flash(done);
       await again();
+      flash(done);
     } catch (err) {
       show(status, errorBox(err));
     }
@@ -151,8 +151,8 @@ function grantsForm(name, g, again) {
     const checked = (kind) => [...form.querySelectorAll(`input[name=${kind}]:checked`)].map((i) => i.value);
     try {
       await api("PUT", `${m(name)}/grants`, { capabilities: checked("capabilities"), hosts: checked("hosts") });
-      flash(`${name}'s grants are saved; calls from now on use them.`);
       await again();
+      flash(`${name}'s grants are saved; calls from now on use them.`);
     } catch (err) {
       formError(form, err);
     }

@@ -43,8 +43,8 @@ export async function presets(main) {
                     if (!(await confirmAction(`Delete preset ${p.name}?`, "Tenants it was applied to keep their overrides; it can no longer be chosen."))) return;
                     try {
                       await api("DELETE", `/v1/superadmin/module-presets/${encodeURIComponent(p.name)}`);
-                      flash(`Preset ${p.name} is deleted.`);
                       await again();
+                      flash(`Preset ${p.name} is deleted.`);
                     } catch (err) {
                       show(main.querySelector(".list-error"), errorBox(err));
                     }
@@ -107,8 +107,8 @@ function form(names, preset, again) {
       } else {
         await api("POST", "/v1/superadmin/module-presets", { name: name.value, ...body });
       }
-      flash(`Preset ${preset ? preset.name : name.value} is saved.`);
       await again();
+      flash(`Preset ${preset ? preset.name : name.value} is saved.`);
     } catch (err) {
       formError(f, err);
     }

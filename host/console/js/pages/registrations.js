@@ -58,8 +58,8 @@ function decide(r, presets, again) {
     formError(form, null);
     try {
       const done = await api("POST", `/v1/superadmin/registrations/${encodeURIComponent(r.id)}/approve`, preset.value ? { preset: preset.value } : {});
-      flash(`${r.restaurantName} is a tenant on ${done.plan} now.`);
       await again();
+      flash(`${r.restaurantName} is a tenant on ${done.plan} now.`);
     } catch (err) {
       formError(form, err);
     }
@@ -69,8 +69,8 @@ function decide(r, presets, again) {
     if (!(await confirmAction(`Reject ${r.restaurantName}?`, `No tenant is created; the registration keeps your reason.`))) return;
     try {
       await api("POST", `/v1/superadmin/registrations/${encodeURIComponent(r.id)}/reject`, { reason: reason.value });
-      flash(`${r.restaurantName} was rejected.`);
       await again();
+      flash(`${r.restaurantName} was rejected.`);
     } catch (err) {
       formError(form, err);
     }

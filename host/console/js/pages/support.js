@@ -71,8 +71,8 @@ export async function ticket(main, tenant, id) {
     formError(form, null);
     try {
       await api(method, `${path}${sub}`, body());
-      flash(done);
       await again();
+      flash(done);
     } catch (err) {
       formError(form, err);
     }
@@ -140,8 +140,8 @@ export async function announcements(main) {
     if (start.value || end.value) payload.maintenanceWindow = { start: new Date(start.value).getTime(), end: new Date(end.value).getTime() };
     try {
       await api("POST", "/support/announcements", payload);
-      flash("Announced; tenant admins get it by mail.");
       await announcements(main);
+      flash("Announced; tenant admins get it by mail.");
     } catch (err) {
       formError(form, err);
     }

@@ -58,8 +58,8 @@ function toggles(row, kind, items, reload) {
     show(status);
     try {
       await api(method, `${base(row.id)}/${kind}/${route}`, body);
-      flash(done);
       await reload();
+      flash(done);
     } catch (err) {
       show(status, errorBox(err));
     }
@@ -171,8 +171,8 @@ function presetForm(row, presets, reload) {
     if (off.length && !(await confirmAction(`Apply ${chosen.name} to ${row.name}?`, `It switches ${off.join(", ")} off for ${row.name} (as overrides); calls of them in flight are interrupted.`))) return;
     try {
       await api("POST", `${base(row.id)}/apply-preset`, { preset: chosen.name });
-      flash(`${chosen.name} is applied to ${row.name}.`);
       await reload();
+      flash(`${chosen.name} is applied to ${row.name}.`);
     } catch (err) {
       formError(form, err);
     }
@@ -193,8 +193,8 @@ function planForm(row, plans, reload) {
     formError(form, null);
     try {
       await api("PUT", `${base(row.id)}/subscription`, { plan: select.value });
-      flash(`${row.name} is on ${select.value} now.`);
       await reload();
+      flash(`${row.name} is on ${select.value} now.`);
     } catch (err) {
       formError(form, err);
     }
@@ -209,8 +209,8 @@ function planForm(row, plans, reload) {
             if (!(await confirmAction(`Cancel ${row.name}'s ${row.plan} plan?`, `The plan's modules and flags go off for ${row.name} (overrides stay), and calls of those modules in flight are interrupted.`))) return;
             try {
               await api("DELETE", `${base(row.id)}/subscription`);
-              flash(`${row.name}'s plan is cancelled.`);
               await reload();
+              flash(`${row.name}'s plan is cancelled.`);
             } catch (err) {
               formError(form, err);
             }
@@ -229,8 +229,8 @@ function userSection(row, users, reload) {
     if (!(await confirmAction(question, consequence))) return;
     try {
       await call();
-      flash(done);
       await reload();
+      flash(done);
     } catch (err) {
       show(status, errorBox(err));
     }
@@ -295,8 +295,8 @@ function userForm(row, reload) {
     formError(form, null);
     try {
       const u = await api("POST", `${base(row.id)}/users`, { email: email.value, password: password.value, role: role.value });
-      flash(`${u.email} can sign in to ${row.name}'s portal now.`);
       await reload();
+      flash(`${u.email} can sign in to ${row.name}'s portal now.`);
     } catch (err) {
       formError(form, err);
     }
@@ -340,8 +340,8 @@ function tokenSection(row, tokens, reload) {
               if (!(await confirmAction(`Revoke token ${t.name}?`, "Checks using it are refused from their next call."))) return;
               try {
                 await api("DELETE", `${base(row.id)}/service-tokens/${encodeURIComponent(t.id)}`);
-                flash(`Token ${t.name} is revoked.`);
                 await reload();
+                flash(`Token ${t.name} is revoked.`);
               } catch (err) {
                 show(status, errorBox(err));
               }
