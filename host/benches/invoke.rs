@@ -24,6 +24,11 @@ use nova::storage::tenants;
 use nova_artifacts::guests;
 use wasmtime::{Store, UpdateDeadline};
 
+/// The `nova` binary's allocator (see `src/main.rs`), so both sides pay what the server
+/// pays for their allocations rather than glibc's.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Calls in flight at once.
 const CONCURRENCY: usize = 128;
 /// Calls each in-flight slot makes per iteration, so the steady state dominates.
