@@ -96,33 +96,42 @@ pub(crate) fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// One call's hold on its tenant's shares: none until its first tick.
+/// One call's hold on its tenant's shares: none until its first tick. Its clones (the
+/// executor's, the epoch callback's, each tick's) share one [`TurnState`].
 #[derive(Clone)]
 pub(crate) struct CpuTurn {
     tenant: Arc<TenantCpu>,
-    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    /// In one allocation: every call makes a turn, and a fresh call's whole cost is tens of
+    /// microseconds.
+    state: Arc<TurnState>,
+    /// The call's kill switch, checked while it waits.
+    interrupt: Option<Arc<AtomicBool>>,
+    /// Past this the call stops waiting for a share; its next tick then ends it.
+    deadline_at: Instant,
+}
+
+/// What every clone of a call's [`CpuTurn`] sees.
+#[derive(Default)]
+struct TurnState {
+    held: Mutex<Option<OwnedSemaphorePermit>>,
     /// Epoch ticks the call has computed through (used at least half a tick of CPU since
     /// the one before; a tick that finds it back from I/O does not count).
-    ticks: Arc<AtomicU32>,
+    ticks: AtomicU32,
     /// Set at the first epoch tick by which the call has computed half a tick in all, or at
     /// its [`MOVE_AFTER_TICKS`]th tick: it leaves the request thread it started on (see
     /// `executors::GuestExecutors::run_call`). Counted in CPU first, so a call back from a
     /// slow query stays where it is and a spinning call leaves even on a thread it gets only
     /// part of; the count of ticks bounds it if the thread's CPU clock cannot be read.
-    ticked: Arc<AtomicBool>,
+    ticked: AtomicBool,
     /// Nanoseconds of CPU the call has paid for at its ticks so far.
-    computed_ns: Arc<AtomicU64>,
+    computed_ns: AtomicU64,
     /// Epoch ticks the call has met, computing or not.
-    seen: Arc<AtomicU32>,
-    /// The call's kill switch, checked while it waits.
-    interrupt: Option<Arc<AtomicBool>>,
+    seen: AtomicU32,
     /// Set once the call should go on at low priority: it is long, or at one of its ticks
     /// its tenant was already computing at length (budget spent or shares taken).
-    low_priority: Arc<AtomicBool>,
+    low_priority: AtomicBool,
     /// What the call has computed and not yet paid for.
-    meter: Arc<Mutex<Meter>>,
-    /// Past this the call stops waiting for a share; its next tick then ends it.
-    deadline_at: Instant,
+    meter: Mutex<Meter>,
 }
 
 impl std::fmt::Debug for CpuTurn {
@@ -174,14 +183,8 @@ impl CpuShares {
         );
         CpuTurn {
             tenant,
-            held: Arc::default(),
-            ticks: Arc::default(),
-            ticked: Arc::default(),
-            computed_ns: Arc::default(),
-            seen: Arc::default(),
+            state: Arc::default(),
             interrupt: None,
-            low_priority: Arc::default(),
-            meter: Arc::default(),
             deadline_at,
         }
     }
@@ -204,13 +207,14 @@ impl CpuTurn {
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let used = self.meter().take(thread_cpu_time());
         if used >= EPOCH_TICK / 2 {
-            self.ticks.fetch_add(1, Ordering::Relaxed);
+            self.state.ticks.fetch_add(1, Ordering::Relaxed);
         }
         let used_ns = u64::try_from(used.as_nanos()).unwrap_or(u64::MAX);
-        let computed =
-            Duration::from_nanos(self.computed_ns.fetch_add(used_ns, Ordering::Relaxed) + used_ns);
-        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-        let long = self.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
+        let computed = Duration::from_nanos(
+            self.state.computed_ns.fetch_add(used_ns, Ordering::Relaxed) + used_ns,
+        );
+        let seen = self.state.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        let long = self.state.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
         let rest = self.tenant.charge(used, Instant::now());
         // Decided before any yield, so the executor can move the call at the first one.
         let busy_tenant = !rest.is_zero() || self.tenant.shares.available_permits() == 0;
@@ -219,9 +223,9 @@ impl CpuTurn {
             // to the guest executors, nor a yield.
             return Box::pin(std::future::ready(()));
         }
-        self.ticked.store(true, Ordering::Relaxed);
+        self.state.ticked.store(true, Ordering::Relaxed);
         if long || busy_tenant {
-            self.low_priority.store(true, Ordering::Relaxed);
+            self.state.low_priority.store(true, Ordering::Relaxed);
         }
         let turn = self.clone();
         Box::pin(async move {
@@ -267,7 +271,7 @@ impl CpuTurn {
     }
 
     fn hold(&self, permit: OwnedSemaphorePermit) {
-        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+        *self.held() = Some(permit);
     }
 
     fn interrupted(&self) -> bool {
@@ -278,7 +282,7 @@ impl CpuTurn {
 
     /// Should the call go on at low priority (see `low_priority`)?
     pub(crate) fn low_priority(&self) -> bool {
-        self.low_priority.load(Ordering::Relaxed)
+        self.state.low_priority.load(Ordering::Relaxed)
     }
 
     /// The call's future is being polled on this thread from now on: it computes.
@@ -294,26 +298,27 @@ impl CpuTurn {
         }
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<OwnedSemaphorePermit>> {
+        self.state.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn meter(&self) -> std::sync::MutexGuard<'_, Meter> {
-        self.meter.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.meter.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// True once the call has reached an epoch tick.
     pub(crate) fn reached_tick(&self) -> bool {
-        self.ticked.load(Ordering::Relaxed)
+        self.state.ticked.load(Ordering::Relaxed)
     }
 
     /// Give the share back while the call is not computing (waiting, or done).
     pub(crate) fn release(&self) {
-        drop(self.held.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(self.held().take());
     }
 
     /// Does this call hold a share now?
     pub(crate) fn holds_share(&self) -> bool {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.held().is_some()
     }
 }
 
