@@ -79,14 +79,25 @@ pub struct Invocation {
 
 const COLUMNS: usize = 15;
 
-/// One multi-row INSERT for many records (the group committer's hot path).
+const INSERT: &str = "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, \
+     status, outcome, duration_us, fuel, request_id, error, created_at, trace_id) VALUES ";
+
+/// An INSERT of `rows` records' placeholders.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(INSERT);
+    super::stmt::push_values(&mut sql, rows, COLUMNS);
+    sql
+}
+
+/// One multi-row INSERT for many records (the group committer's hot path). The SQLite
+/// committer runs one single-row INSERT per record: its SQL is built once, not per record.
 pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
     use Param::{Int, OptText, Text};
-    let mut sql = String::from(
-        "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, outcome, \
-         duration_us, fuel, request_id, error, created_at, trace_id) VALUES ",
-    );
-    super::stmt::push_values(&mut sql, rows.len(), COLUMNS);
+    static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(1));
+    let sql: std::borrow::Cow<'static, str> = match rows.len() {
+        1 => ONE.as_str().into(),
+        n => insert_sql(n).into(),
+    };
     let mut params = Vec::with_capacity(rows.len() * COLUMNS);
     for r in rows {
         params.extend([
