@@ -130,8 +130,11 @@ impl<W> Shelves<W> {
         out
     }
 
-    /// Put `parked` on the shelf of `tenant` and `version_id` (of `module`), as the newest.
-    fn push(&mut self, tenant: &str, module: &str, version_id: &str, parked: Parked<W>) {
+    /// Put `parked` on the shelf of `tenant` and `version_id` (of `module`), as the newest,
+    /// with the next place in the order.
+    fn push(&mut self, tenant: &str, module: &str, version_id: &str, mut parked: Parked<W>) {
+        parked.seq = self.next_seq;
+        self.next_seq += 1;
         self.order.push_back(Placed {
             seq: parked.seq,
             tenant: tenant.to_string(),
@@ -153,7 +156,6 @@ impl<W> Shelves<W> {
             }),
         }
         self.len += 1;
-        self.tidy();
     }
 
     /// When the oldest parked instance parked, if any; entries of instances gone since are
@@ -177,9 +179,9 @@ impl<W> Shelves<W> {
         None
     }
 
-    /// Take out the instance parked longest ago, if any.
-    fn pop_oldest(&mut self) -> Option<Parked<W>> {
-        self.oldest_at()?;
+    /// Take out the instance parked longest ago: the one of the order's front entry, which
+    /// [`Self::oldest_at`] has just found live.
+    fn pop_front(&mut self) -> Option<Parked<W>> {
         let front = self.order.pop_front()?;
         self.take_from(&front.tenant, &front.version_id, End::Oldest)
     }
@@ -327,17 +329,15 @@ impl<W: Parkable> WarmPool<W> {
             if shelves.len < self.capacity && now.duration_since(at) < self.idle_for {
                 break;
             }
-            out.extend(shelves.pop_oldest());
+            out.extend(shelves.pop_front());
         }
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                let seq = shelves.next_seq;
-                shelves.next_seq += 1;
                 let parked = Parked {
                     warm,
                     _permit: Some(permit),
                     at: now,
-                    seq,
+                    seq: 0,
                 };
                 shelves.push(tenant, module, version_id, parked);
             }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use super::page::{self, Position};
-use super::stmt::{Param, Stmt};
+use super::stmt::{InsertSql, Param, Stmt};
 use super::{Db, rfc3339};
 
 /// One audit row, before or after it is stored.
@@ -44,10 +44,13 @@ impl AuditEvent {
     }
 }
 
-/// The head of an INSERT of events; the rows' placeholders follow.
-const INSERT: &str = "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) VALUES ";
 /// Columns of one row of [`INSERT`].
 const COLUMNS: usize = 8;
+/// The INSERT of events.
+static INSERT: InsertSql = InsertSql::new(
+    "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) VALUES ",
+    COLUMNS,
+);
 
 /// One event's values, in [`INSERT`]'s column order.
 fn values(e: &AuditEvent) -> [Param<'_>; COLUMNS] {
@@ -74,9 +77,10 @@ pub(crate) const EVENTS_PER_INSERT: usize = 256;
 
 /// One multi-row INSERT for many events (the PostgreSQL committer's: one round trip).
 pub(crate) fn insert_many_stmt<'a>(events: &[&'a AuditEvent]) -> Stmt<'a> {
-    let mut sql = String::from(INSERT);
-    super::stmt::push_values(&mut sql, events.len(), COLUMNS);
-    Stmt::new(sql, events.iter().flat_map(|e| values(e)).collect())
+    Stmt::new(
+        INSERT.rows(events.len()),
+        events.iter().flat_map(|e| values(e)).collect(),
+    )
 }
 
 /// Insert one event inside the caller's transaction.

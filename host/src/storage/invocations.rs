@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::page::{self, Position};
-use super::stmt::{Param, Stmt};
+use super::stmt::{InsertSql, Param, Stmt};
 use super::{Db, rfc3339};
 
 /// How a call ended.
@@ -79,25 +79,16 @@ pub struct Invocation {
 
 const COLUMNS: usize = 15;
 
-const INSERT: &str = "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, \
-     status, outcome, duration_us, fuel, request_id, error, created_at, trace_id) VALUES ";
+/// The INSERT of records.
+static INSERT: InsertSql = InsertSql::new(
+    "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, \
+     outcome, duration_us, fuel, request_id, error, created_at, trace_id) VALUES ",
+    COLUMNS,
+);
 
-/// An INSERT of `rows` records' placeholders.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(INSERT);
-    super::stmt::push_values(&mut sql, rows, COLUMNS);
-    sql
-}
-
-/// One multi-row INSERT for many records (the group committer's hot path). The SQLite
-/// committer runs one single-row INSERT per record: its SQL is built once, not per record.
+/// One multi-row INSERT for many records (the group committer's hot path).
 pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
     use Param::{Int, OptText, Text};
-    static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_sql(1));
-    let sql: std::borrow::Cow<'static, str> = match rows.len() {
-        1 => ONE.as_str().into(),
-        n => insert_sql(n).into(),
-    };
     let mut params = Vec::with_capacity(rows.len() * COLUMNS);
     for r in rows {
         params.extend([
@@ -118,7 +109,7 @@ pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
             OptText(r.trace_id.as_deref()),
         ]);
     }
-    Stmt::new(sql, params)
+    Stmt::new(INSERT.rows(rows.len()), params)
 }
 
 /// Filters for [`page`]; `None` means any.

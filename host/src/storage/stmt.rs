@@ -28,9 +28,43 @@ pub(crate) enum Check {
     NoRow,
 }
 
+/// The SQL of a table's multi-row INSERT: its head (`INSERT INTO t (a, b) VALUES `), then
+/// a tuple of numbered placeholders per row. The single-row form, which the SQLite
+/// committer runs once per row, is built once and kept.
+pub(crate) struct InsertSql {
+    head: &'static str,
+    columns: usize,
+    one: std::sync::OnceLock<String>,
+}
+
+impl InsertSql {
+    pub(crate) const fn new(head: &'static str, columns: usize) -> Self {
+        Self {
+            head,
+            columns,
+            one: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The statement for `rows` rows.
+    pub(crate) fn rows(&'static self, rows: usize) -> std::borrow::Cow<'static, str> {
+        if rows == 1 {
+            self.one.get_or_init(|| self.build(1)).as_str().into()
+        } else {
+            self.build(rows).into()
+        }
+    }
+
+    fn build(&self, rows: usize) -> String {
+        let mut sql = String::from(self.head);
+        push_values(&mut sql, rows, self.columns);
+        sql
+    }
+}
+
 /// Append `rows` tuples of `columns` numbered placeholders to a multi-row INSERT:
 /// `($1,$2),($3,$4)` for two rows of two.
-pub(crate) fn push_values(sql: &mut String, rows: usize, columns: usize) {
+fn push_values(sql: &mut String, rows: usize, columns: usize) {
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
         for column in 0..columns {
@@ -131,7 +165,7 @@ impl<'a> Stmt<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::push_values;
+    use super::{InsertSql, push_values};
 
     #[test]
     fn placeholders_number_on_across_rows() {
@@ -141,5 +175,16 @@ mod tests {
         let mut one = String::new();
         push_values(&mut one, 1, 1);
         assert_eq!(one, "($1)");
+    }
+
+    #[test]
+    fn an_insert_of_one_row_is_the_same_sql_each_time() {
+        static T: InsertSql = InsertSql::new("INSERT INTO t (a, b) VALUES ", 2);
+        assert_eq!(T.rows(2), "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)");
+        let (first, again) = (T.rows(1), T.rows(1));
+        assert_eq!(first, "INSERT INTO t (a, b) VALUES ($1,$2)");
+        // Borrowed from the one kept, not built again.
+        assert!(std::ptr::eq(first.as_ptr(), again.as_ptr()));
+        assert!(matches!(again, std::borrow::Cow::Borrowed(_)));
     }
 }
