@@ -285,6 +285,18 @@ async fn drill(
         smoke(&state.db, &base, args, found).await
     }
     .await;
+    if checked.is_err() {
+        // A sale that never settled is told apart by what the provider got back from Nova.
+        let deliveries = async {
+            reqwest::get(format!("{}/v1/deliveries", config.payments.url))
+                .await?
+                .text()
+                .await
+        };
+        if let Ok(said) = deliveries.await {
+            found.say(format!("the payments sandbox's webhook deliveries: {said}"));
+        }
+    }
     let _ = stop.send(());
     let _ = worker.await;
     server.abort();
