@@ -760,6 +760,9 @@ async fn retries_back_off_give_up_and_replay() {
     assert_eq!(s, 403);
     let (s, _) = server.get(&staff, "/v1/superadmin/billing/summary").await;
     assert_eq!(s, 403);
+    // The cause mended first, as an operator would: a retry before it could use up the
+    // job's attempts before the tenant's row lands.
+    create_tenant_with_id(&server, "never").await;
     let (s, v) = server
         .send(
             reqwest::Method::POST,
@@ -773,7 +776,6 @@ async fn retries_back_off_give_up_and_replay() {
         (200, Some("pending")),
         "{v}"
     );
-    create_tenant_with_id(&server, "never").await;
     assert_eq!(
         server.settled_event(&admin, &id).await["status"],
         "processed"

@@ -261,6 +261,8 @@ async fn console_walkthrough(backend: Backend) {
     b.shot("modules-refused").await;
     b.goto(&server.url("/console/#/tenants")).await;
     b.click("#nav a[href='#/modules']").await;
+    // The tenants page has a #f-name too: wait for the modules page to replace it.
+    b.see("Install a component").await;
     b.fill("#f-name", "hello").await;
     b.find("#f-body")
         .await

@@ -9,10 +9,10 @@ use common::{Backend, TestServer, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A server with the host's own limits and the hostile guest installed and enabled for one
-/// tenant.
+/// A test server with the hostile guest installed and enabled for one tenant. Its long call
+/// deadline lets a limit, not a loaded machine's clock, stop what a test means to stop.
 async fn hostile_server(backend: Backend) -> (TestServer, String, String, String) {
-    hostile_server_on(TestServer::start_with_host_limits(backend).await).await
+    hostile_server_on(TestServer::start(backend).await).await
 }
 
 /// [`hostile_server`] on a server started by the caller.
@@ -79,7 +79,8 @@ async fn misbehaviour_is_stopped_and_recorded(backend: Backend) {
 }
 
 async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
-    let (server, admin, _tenant, staff) = hostile_server(backend).await;
+    let server = TestServer::start_with_host_limits(backend).await;
+    let (server, admin, _tenant, staff) = hostile_server_on(server).await;
     let started = Instant::now();
     let looping = {
         let http = server.http.clone();
@@ -112,8 +113,10 @@ async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
         elapsed >= Duration::from_secs(1),
         "stopped before its deadline: {elapsed:?}"
     );
+    // Loose: on a loaded machine the answer can trail the deadline by seconds; the 504 and
+    // the record's outcome say the deadline ended it.
     assert!(
-        elapsed < Duration::from_secs(5),
+        elapsed < Duration::from_secs(15),
         "ran far past its 1 s deadline: {elapsed:?}"
     );
     let records = server.invocations_for(&admin, &request_id).await;

@@ -41,6 +41,28 @@ pub enum Backend {
     Postgres,
 }
 
+/// Send `req`, and send it again after the answer's Retry-After while the server says it is
+/// too busy (503 with Retry-After), as a well-behaved client does. Every in-process test
+/// server shares the process's one password-hashing gate, so on a loaded machine a login can
+/// meet another test's hashes queued ahead of it; a test of that refusal sends its own requests.
+pub async fn send_patiently(req: reqwest::RequestBuilder) -> reqwest::Response {
+    for _ in 0..30 {
+        let resp = req.try_clone().unwrap().send().await.unwrap();
+        let after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match after {
+            Some(secs) if resp.status() == 503 => {
+                tokio::time::sleep(std::time::Duration::from_secs(secs)).await
+            }
+            _ => return resp,
+        }
+    }
+    panic!("still too busy after 30 tries");
+}
+
 /// Generate one `#[tokio::test]` per backend for each named `async fn(Backend)`.
 #[macro_export]
 macro_rules! both_backends {
@@ -328,13 +350,12 @@ impl TestServer {
 
     /// Log in and return the token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let resp = self
-            .http
-            .post(self.url("/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
+        let resp = send_patiently(
+            self.http
+                .post(self.url("/auth/login"))
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await;
         assert_eq!(resp.status(), 200, "login of {email}");
         resp.json::<Value>().await.unwrap()["token"]
             .as_str()
@@ -365,14 +386,13 @@ impl TestServer {
             rand::random::<u32>(),
             name.to_lowercase().replace(' ', "-")
         );
-        let resp = self
-            .http
-            .post(self.url(&format!("/v1/superadmin/tenants/{id}/users")))
-            .bearer_auth(admin)
-            .json(&json!({"email": email, "password": "staff-password", "role": "staff"}))
-            .send()
-            .await
-            .unwrap();
+        let resp = send_patiently(
+            self.http
+                .post(self.url(&format!("/v1/superadmin/tenants/{id}/users")))
+                .bearer_auth(admin)
+                .json(&json!({"email": email, "password": "staff-password", "role": "staff"})),
+        )
+        .await;
         assert_eq!(resp.status(), 201);
         let token = self.login(&email, "staff-password").await;
         (id, token)
