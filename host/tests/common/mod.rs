@@ -266,6 +266,23 @@ impl TestServer {
         let server = Self::launch(config, backend, data_dir, listener).await;
         server.state.runtime.install_bundled().await.unwrap();
         let db = server.state.db.clone();
+        // The seeded plans' deadlines (500 ms to 2 s) are a release build's; tenants on them
+        // get the test servers' long one too, for the reason [`TEST_CALL_DEADLINE_MS`] gives.
+        // A test of a plan's deadline sets its own.
+        let plans: Vec<(String, String)> = sqlx::query_as("SELECT id, entitlements FROM plans")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        for (id, raw) in plans {
+            let mut entitlements: Value = serde_json::from_str(&raw).unwrap();
+            entitlements["limits"]["deadlineMs"] = json!(TEST_CALL_DEADLINE_MS);
+            sqlx::query("UPDATE plans SET entitlements = $1 WHERE id = $2")
+                .bind(entitlements.to_string())
+                .bind(id)
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
         let hash = password::hash(SUPERADMIN_PASSWORD).unwrap();
         users::create(&db, None, SUPERADMIN_EMAIL, &hash, "superadmin")
             .await
