@@ -89,10 +89,16 @@ impl Bus {
     }
 
     /// Listen for other replicas' changes until the process ends, reconnecting on failure.
-    pub(crate) fn listen<R: Replica>(self: Arc<Self>, state: R) {
+    /// The answer resolves once the first subscription is in place.
+    pub(crate) fn listen<R: Replica>(
+        self: Arc<Self>,
+        state: R,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (subscribed, first) = tokio::sync::oneshot::channel();
+        let mut subscribed = Some(subscribed);
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.listen_once(&state).await {
+                if let Err(e) = self.listen_once(&state, &mut subscribed).await {
                     tracing::warn!(error = %e, "change listener lost Redis; reconnecting");
                 }
                 // Everything may have changed while we were away.
@@ -100,11 +106,19 @@ impl Bus {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+        first
     }
 
-    async fn listen_once<R: Replica>(&self, state: &R) -> anyhow::Result<()> {
+    async fn listen_once<R: Replica>(
+        &self,
+        state: &R,
+        subscribed: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> anyhow::Result<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(&self.channel).await?;
+        if let Some(tell) = subscribed.take() {
+            let _ = tell.send(());
+        }
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
             let Ok(payload) = msg.get_payload::<String>() else {
@@ -184,6 +198,35 @@ pub(crate) fn reconcile_periodically<R: Replica>(state: R) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replica that reports each change it is told of.
+    struct Heard(tokio::sync::mpsc::UnboundedSender<Event>);
+
+    impl Replica for Heard {
+        async fn apply(&self, event: Event) {
+            let _ = self.0.send(event);
+        }
+        async fn reconcile(&self) {}
+        async fn catch_up(&self) {}
+    }
+
+    /// Once `listen` has answered, no change is missed: a replica that says it is up hears
+    /// a toggle made the moment after (published before its subscription, one would be lost).
+    #[tokio::test]
+    async fn a_change_published_once_listen_has_answered_is_heard() {
+        let url = std::env::var("NOVA_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let db = format!("postgres://shared/{}", uuid::Uuid::new_v4());
+        let (listener, other) = (
+            Arc::new(Bus::connect(&url, &db).await.unwrap()),
+            Bus::connect(&url, &db).await.unwrap(),
+        );
+        let (heard, mut told) = tokio::sync::mpsc::unbounded_channel();
+        listener.listen(Heard(heard)).await.unwrap();
+        other.publish(Event::Modules).await;
+        let got = tokio::time::timeout(Duration::from_secs(30), told.recv()).await;
+        assert_eq!(got.ok().flatten(), Some(Event::Modules));
+    }
 
     #[test]
     fn events_round_trip_as_json() {

@@ -8,6 +8,9 @@ use crate::storage;
 use crate::storage::toggles::Kind;
 use crate::tenancy::changes::Delta;
 
+/// How long a starting replica waits for its Redis subscription before it goes on without.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl AppState {
     /// Make a committed change to a tenant take effect everywhere: calls of modules now off
     /// are interrupted here and on the other replicas, which also drop their cached view.
@@ -186,10 +189,20 @@ impl AppState {
     }
 
     /// Start agreeing with other replicas: the Redis listener (if configured) and the
-    /// periodic reconciliation.
-    pub(crate) fn start_sync(&self) {
+    /// periodic reconciliation. Returns once the listener has subscribed, so a replica that
+    /// says it listens hears every toggle made after; if Redis has not answered within
+    /// [`SUBSCRIBE_WAIT`], it goes on (reconciliation covers) and subscribes when it can.
+    pub(crate) async fn start_sync(&self) {
         if let Some(bus) = &self.bus {
-            bus.clone().listen(self.clone());
+            let subscribed = bus.clone().listen(self.clone());
+            if !matches!(
+                tokio::time::timeout(SUBSCRIBE_WAIT, subscribed).await,
+                Ok(Ok(()))
+            ) {
+                tracing::warn!(
+                    "not subscribed to other replicas' changes yet; until then they arrive with reconciliation"
+                );
+            }
         }
         replicas::reconcile_periodically(self.clone());
     }

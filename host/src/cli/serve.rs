@@ -63,7 +63,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
     if !args.no_bundled_modules {
         state.runtime.install_bundled().await?;
     }
-    state.start_sync();
+    state.start_sync().await;
     let in_process = match args.worker.as_str() {
         "on" => true,
         "off" => false,

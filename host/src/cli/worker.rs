@@ -23,7 +23,7 @@ pub(crate) struct WorkerArgs {
 pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
     state.runtime.install_bundled().await?;
-    state.start_sync();
+    state.start_sync().await;
     let probes = Router::new()
         .route("/healthz", get(health::health))
         .route("/readyz", get(health::readyz))
