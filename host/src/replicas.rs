@@ -101,8 +101,6 @@ impl Bus {
                 if let Err(e) = self.listen_once(&state, &mut subscribed).await {
                     tracing::warn!(error = %e, "change listener lost Redis; reconnecting");
                 }
-                // Everything may have changed while we were away.
-                state.catch_up().await;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
@@ -116,8 +114,12 @@ impl Bus {
     ) -> anyhow::Result<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(&self.channel).await?;
-        if let Some(tell) = subscribed.take() {
-            let _ = tell.send(());
+        // The first subscription, in time, is before anything was cached. Any later one (a
+        // lost connection, or a start that did not wait for it) re-reads everything, now that
+        // no change made from here on can be missed.
+        let in_time = subscribed.take().is_some_and(|tell| tell.send(()).is_ok());
+        if !in_time {
+            state.catch_up().await;
         }
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
@@ -177,8 +179,8 @@ pub(crate) trait Replica: Send + Sync + 'static {
     fn apply(&self, event: Event) -> impl Future<Output = ()> + Send;
     /// Re-read everything this replica caches: the periodic run.
     fn reconcile(&self) -> impl Future<Output = ()> + Send;
-    /// Re-read everything after a gap in the change messages (Redis came back), without
-    /// counting a periodic round.
+    /// Re-read everything after a gap in the change messages (Redis came back, or the first
+    /// subscription came late), without counting a periodic round.
     fn catch_up(&self) -> impl Future<Output = ()> + Send;
 }
 
@@ -217,10 +219,12 @@ mod tests {
         let url = std::env::var("NOVA_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let db = format!("postgres://shared/{}", uuid::Uuid::new_v4());
-        let (listener, other) = (
-            Arc::new(Bus::connect(&url, &db).await.unwrap()),
-            Bus::connect(&url, &db).await.unwrap(),
-        );
+        let connect = || async {
+            Bus::connect(&url, &db).await.unwrap_or_else(|e| {
+                panic!("Redis at {url} ({e:#}); start it or set NOVA_TEST_REDIS_URL")
+            })
+        };
+        let (listener, other) = (Arc::new(connect().await), connect().await);
         let (heard, mut told) = tokio::sync::mpsc::unbounded_channel();
         listener.listen(Heard(heard)).await.unwrap();
         other.publish(Event::Modules).await;

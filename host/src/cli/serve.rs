@@ -63,6 +63,9 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
     if !args.no_bundled_modules {
         state.runtime.install_bundled().await?;
     }
+    // Before anything that waits (the Redis subscription): a SIGTERM from here on stops the
+    // process cleanly. Also before the first line a test or script reads.
+    let shutdown = shutdown_signal();
     state.start_sync().await;
     let in_process = match args.worker.as_str() {
         "on" => true,
@@ -85,8 +88,6 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
         modules = ?state.runtime.registry.names(),
         "nova listening"
     );
-    // Before the first line a test or script reads (see `shutdown_signal`).
-    let shutdown = shutdown_signal();
     if let Some(listener) = metrics_listener {
         let at = listener.local_addr()?;
         // Tests and scripts read this line to learn the port when it ends in :0.

@@ -23,6 +23,7 @@ pub(crate) struct WorkerArgs {
 pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()> {
     let state = AppState::build(config).await?;
     state.runtime.install_bundled().await?;
+    let shutdown = super::serve::shutdown_signal();
     state.start_sync().await;
     let probes = Router::new()
         .route("/healthz", get(health::health))
@@ -31,7 +32,6 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
         .with_state(state.clone());
     let listener = TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
-    let shutdown = super::serve::shutdown_signal();
     // Tests and scripts read this line to learn the port when --listen ends in :0.
     println!("nova worker probes on http://{addr}");
     tokio::spawn(async move {

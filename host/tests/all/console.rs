@@ -260,6 +260,7 @@ async fn console_walkthrough(backend: Backend) {
     b.see("INVALID_COMPONENT").await;
     b.shot("modules-refused").await;
     b.goto(&server.url("/console/#/tenants")).await;
+    b.see("Create tenant").await;
     b.click("#nav a[href='#/modules']").await;
     // The tenants page has a #f-name too: wait for the modules page to replace it.
     b.see("Install a component").await;
