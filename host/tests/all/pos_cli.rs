@@ -168,6 +168,12 @@ fn module_new_scaffolds_a_crate_whose_test_passes() {
             "NOVA_TESTKIT_TARGET_DIR",
             root.join("target").join("nova-testkit"),
         )
+        // The test host it starts is this debug build, beside the rest of the suite: it gets
+        // the test servers' long call deadline (under load a view call met the host's 1 s).
+        .env(
+            "NOVA_CALL_DEADLINE_MS",
+            common::TEST_CALL_DEADLINE_MS.to_string(),
+        )
         .output()
         .unwrap();
     let said = text(&test);
