@@ -130,10 +130,23 @@ impl<W> Shelves<W> {
         out
     }
 
-    /// Put `parked` on the shelf of `tenant` and `version_id` (of `module`), as the newest,
-    /// with the next place in the order.
-    fn push(&mut self, tenant: &str, module: &str, version_id: &str, mut parked: Parked<W>) {
-        parked.seq = self.next_seq;
+    /// Park `warm`, holding `permit` since `at`, on the shelf of `tenant` and `version_id`
+    /// (of `module`), as the newest, with the next place in the order.
+    fn push(
+        &mut self,
+        tenant: &str,
+        module: &str,
+        version_id: &str,
+        warm: W,
+        permit: OwnedSemaphorePermit,
+        at: Instant,
+    ) {
+        let parked = Parked {
+            warm,
+            _permit: Some(permit),
+            at,
+            seq: self.next_seq,
+        };
         self.next_seq += 1;
         self.order.push_back(Placed {
             seq: parked.seq,
@@ -332,15 +345,7 @@ impl<W: Parkable> WarmPool<W> {
             out.extend(shelves.pop_front());
         }
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let parked = Parked {
-                    warm,
-                    _permit: Some(permit),
-                    at: now,
-                    seq: 0,
-                };
-                shelves.push(tenant, module, version_id, parked);
-            }
+            Ok(permit) => shelves.push(tenant, module, version_id, warm, permit, now),
             // Every place in the pool is taken by calls: they need it more.
             Err(_) => out.push(unparked(warm)),
         }

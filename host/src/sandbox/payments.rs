@@ -74,13 +74,19 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    fn new(config: SandboxConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            books: Arc::default(),
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
 /// The sandbox's routes.
 pub(crate) fn router(config: SandboxConfig) -> Router {
-    let sandbox = Sandbox {
-        config: Arc::new(config),
-        books: Arc::default(),
-        client: reqwest::Client::new(),
-    };
+    let sandbox = Sandbox::new(config);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/captures", post(capture))
@@ -340,15 +346,11 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, nova).await });
-        let sb = Sandbox {
-            config: Arc::new(SandboxConfig {
-                api_url,
-                webhook_secret: "s".into(),
-                settle_after: Duration::ZERO,
-            }),
-            books: Arc::default(),
-            client: reqwest::Client::new(),
-        };
+        let sb = Sandbox::new(SandboxConfig {
+            api_url,
+            webhook_secret: "s".into(),
+            settle_after: Duration::ZERO,
+        });
         let payment = Payment {
             id: "pay_1".into(),
             amount_cents: 100,

@@ -23,6 +23,13 @@ async fn register(server: &TestServer, name: &str, email: &str, plan: &str) -> S
     reg["id"].as_str().unwrap().to_string()
 }
 
+/// Register `name` on `plan`, approve it, and sign its owner in: the owner's token.
+async fn owner_on(server: &TestServer, admin: &str, name: &str, email: &str, plan: &str) -> String {
+    let id = register(server, name, email, plan).await;
+    approve(server, admin, &id).await;
+    server.login(email, "owner-password").await
+}
+
 /// Approve registration `id`; the new tenant's id.
 async fn approve(server: &TestServer, admin: &str, id: &str) -> String {
     let (status, approved) = server
@@ -433,32 +440,25 @@ async fn plan_limits_reach_each_call(backend: Backend) {
     for (plan, limits) in [
         (
             "Core",
-            r#"{"memoryMb":32,"deadlineMs":500,"fuel":20000000000,"callsPerMinute":600}"#,
+            json!({"memoryMb": 32, "deadlineMs": 500, "fuel": 20_000_000_000u64, "callsPerMinute": 600}),
         ),
         (
             "Pro",
-            r#"{"memoryMb":32,"deadlineMs":20000,"fuel":50000000000,"callsPerMinute":3}"#,
+            json!({"memoryMb": 32, "deadlineMs": 20_000, "fuel": 50_000_000_000u64, "callsPerMinute": 3}),
         ),
     ] {
-        sqlx::query("UPDATE plans SET entitlements = $1 WHERE name = $2")
-            .bind(format!(
-                r#"{{"modules":["pos","hostile"],"featureFlags":[],"limits":{limits}}}"#
-            ))
-            .bind(plan)
-            .execute(server.db().pool())
-            .await
-            .unwrap();
+        server
+            .edit_plan(
+                plan,
+                |e| {
+                    *e =
+                        json!({"modules": ["pos", "hostile"], "featureFlags": [], "limits": limits})
+                },
+            )
+            .await;
     }
-    let owner_on = |name: &'static str, email: &'static str, plan: &'static str| {
-        let (server, admin) = (&server, &admin);
-        async move {
-            let id = register(server, name, email, plan).await;
-            approve(server, admin, &id).await;
-            server.login(email, "owner-password").await
-        }
-    };
-    let core = owner_on("Limited", "limited@place.test", "Core").await;
-    let pro = owner_on("Bounded", "bounded@place.test", "Pro").await;
+    let core = owner_on(&server, &admin, "Limited", "limited@place.test", "Core").await;
+    let pro = owner_on(&server, &admin, "Bounded", "bounded@place.test", "Pro").await;
 
     let started = Instant::now();
     let resp = server

@@ -269,19 +269,16 @@ impl TestServer {
         // The seeded plans' deadlines (500 ms to 2 s) are a release build's; tenants on them
         // get the test servers' long one too, for the reason [`TEST_CALL_DEADLINE_MS`] gives.
         // A test of a plan's deadline sets its own.
-        let plans: Vec<(String, String)> = sqlx::query_as("SELECT id, entitlements FROM plans")
+        let plans: Vec<String> = sqlx::query_scalar("SELECT name FROM plans")
             .fetch_all(db.pool())
             .await
             .unwrap();
-        for (id, raw) in plans {
-            let mut entitlements: Value = serde_json::from_str(&raw).unwrap();
-            entitlements["limits"]["deadlineMs"] = json!(TEST_CALL_DEADLINE_MS);
-            sqlx::query("UPDATE plans SET entitlements = $1 WHERE id = $2")
-                .bind(entitlements.to_string())
-                .bind(id)
-                .execute(db.pool())
-                .await
-                .unwrap();
+        for plan in plans {
+            server
+                .edit_plan(&plan, |e| {
+                    e["limits"]["deadlineMs"] = json!(TEST_CALL_DEADLINE_MS)
+                })
+                .await;
         }
         let hash = password::hash(SUPERADMIN_PASSWORD).unwrap();
         users::create(&db, None, SUPERADMIN_EMAIL, &hash, "superadmin")
@@ -403,31 +400,54 @@ impl TestServer {
             rand::random::<u32>(),
             name.to_lowercase().replace(' ', "-")
         );
-        let resp = send_patiently(
-            self.http
-                .post(self.url(&format!("/v1/superadmin/tenants/{id}/users")))
-                .bearer_auth(admin)
-                .json(&json!({"email": email, "password": "staff-password", "role": "staff"})),
-        )
-        .await;
-        assert_eq!(resp.status(), 201);
-        let token = self.login(&email, "staff-password").await;
+        let token = self
+            .add_user(admin, &id, &email, "staff-password", "staff")
+            .await;
         (id, token)
+    }
+
+    /// Change plan `name`'s entitlements in the database (no API edits plans).
+    pub async fn edit_plan(&self, name: &str, edit: impl FnOnce(&mut Value)) {
+        let raw: String = sqlx::query_scalar("SELECT entitlements FROM plans WHERE name = $1")
+            .bind(name)
+            .fetch_one(self.db().pool())
+            .await
+            .unwrap();
+        let mut entitlements: Value = serde_json::from_str(&raw).unwrap();
+        edit(&mut entitlements);
+        sqlx::query("UPDATE plans SET entitlements = $1 WHERE name = $2")
+            .bind(entitlements.to_string())
+            .bind(name)
+            .execute(self.db().pool())
+            .await
+            .unwrap();
     }
 
     /// A new user of `tenant` with `role` (`admin` or `staff`), signed in: its token.
     pub async fn tenant_user(&self, admin: &str, tenant: &str, role: &str) -> String {
         let email = format!("{role}-{}@{tenant}.test", rand::random::<u32>());
-        let resp = self
-            .http
-            .post(self.url(&format!("/v1/superadmin/tenants/{tenant}/users")))
-            .bearer_auth(admin)
-            .json(&json!({"email": email, "password": "user-password", "role": role}))
-            .send()
+        self.add_user(admin, tenant, &email, "user-password", role)
             .await
-            .unwrap();
+    }
+
+    /// Add a user to `tenant` and sign it in: its token.
+    async fn add_user(
+        &self,
+        admin: &str,
+        tenant: &str,
+        email: &str,
+        password: &str,
+        role: &str,
+    ) -> String {
+        let resp = send_patiently(
+            self.http
+                .post(self.url(&format!("/v1/superadmin/tenants/{tenant}/users")))
+                .bearer_auth(admin)
+                .json(&json!({"email": email, "password": password, "role": role})),
+        )
+        .await;
         assert_eq!(resp.status(), 201);
-        self.login(&email, "user-password").await
+        self.login(email, password).await
     }
 
     /// Switch a module on or off for a tenant.
