@@ -136,7 +136,7 @@ async fn quiet_tenant_keeps_its_latency(backend: Backend) {
                 let mut every = tokio::time::interval(Duration::from_millis(1));
                 loop {
                     every.tick().await;
-                    let now = u64::from(state.runtime.admission.running(&noisy));
+                    let now = u64::from(state.runtime.tenants.running(&noisy));
                     most.fetch_max(now, Ordering::Relaxed);
                     if now == 0 && stop.load(Ordering::Relaxed) {
                         break;

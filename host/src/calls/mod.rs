@@ -155,7 +155,7 @@ async fn run(
         // Wait for a slot at most as long as the call itself may run.
         let admitted = state
             .runtime
-            .admission
+            .tenants
             .admit(&caller.tenant_id, limits.concurrent_calls, limits.deadline)
             .await;
         match admitted {

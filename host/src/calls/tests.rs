@@ -218,7 +218,7 @@ async fn only_policies_that_take_a_slot_wait_for_one() {
         let slot = host
             .state
             .runtime
-            .admission
+            .tenants
             .admit(&tenant, limit, Duration::ZERO)
             .await
             .unwrap();
@@ -380,10 +380,10 @@ async fn a_module_switched_off_mid_call_is_interrupted() {
         let running = host.call(&tenant, "hostile", "/loop", policy);
         let stop = async {
             // Interrupt as soon as the call is registered as running.
-            while host.state.runtime.running.count(&tenant, "hostile") == 0 {
+            while host.state.runtime.tenants.in_flight(&tenant, "hostile") == 0 {
                 tokio::task::yield_now().await;
             }
-            host.state.runtime.running.interrupt(&tenant, "hostile")
+            host.state.runtime.tenants.interrupt(&tenant, "hostile")
         };
         let (outcome, stopped) = tokio::join!(running, stop);
         assert_eq!(stopped, 1, "{name}");

@@ -194,11 +194,11 @@ async fn tenant_modules(
     let rows = toggles::for_tenant(&state.db, Kind::Module, &tenant).await?;
     let installed = modules::list(&state.db).await?.into_iter().map(|m| m.name);
     let pins = modules::pinned_versions(&state.db, &tenant).await?;
-    let running = &state.runtime.running;
+    let running = &state.runtime.tenants;
     let modules = describe(&rows, installed)
         .into_iter()
         .map(|toggle| ModuleToggle {
-            in_flight: running.count(&tenant, &toggle.name),
+            in_flight: running.in_flight(&tenant, &toggle.name),
             pinned_version: pins.get(&toggle.name).copied(),
             toggle,
         })

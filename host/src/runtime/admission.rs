@@ -3,32 +3,28 @@
 //! of the instance pool and of the guest threads is bounded this way, so a tenant flooding
 //! the host with calls that spin to their deadline fills only its own slots.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::idle::TenantMap;
+use super::tenants::Tenant;
 
 /// Calls that may wait for a slot, per slot.
 const QUEUE: u32 = 4;
 
-/// Slots by tenant.
-#[derive(Default)]
-pub struct Admission {
-    tenants: Mutex<TenantMap<Slots>>,
-}
-
-struct Slots {
-    limit: u32,
+/// A tenant's slots for one concurrency limit (its entry holds them: `tenants.rs`).
+pub(crate) struct Slots {
+    pub(super) limit: u32,
     running: Arc<Semaphore>,
     waiting: AtomicU32,
 }
 
-/// Holds one of the tenant's slots until dropped.
+/// Holds one of the tenant's slots until dropped, and with it the tenant's entry.
 pub(crate) struct Admitted {
     _permit: OwnedSemaphorePermit,
+    tenant: Arc<Tenant>,
 }
 
 /// Why a call was not admitted.
@@ -58,18 +54,46 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl Admission {
+impl Slots {
+    pub(super) fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            running: Arc::new(Semaphore::new(limit as usize)),
+            waiting: AtomicU32::new(0),
+        }
+    }
+
+    /// Calls holding one of these slots now.
+    pub(super) fn running(&self) -> u32 {
+        self.limit - self.running.available_permits().min(self.limit as usize) as u32
+    }
+
+    /// Calls waiting for one of these slots now.
+    pub(super) fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Free slots and no waiter: no call of the tenant is in flight on them. (Permits hold
+    /// the semaphore, not the slots.)
+    pub(super) fn at_rest(&self) -> bool {
+        self.running() == 0 && self.waiting() == 0
+    }
+}
+
+impl Admitted {
     /// Take one of `tenant`'s `limit` slots, waiting at most `wait` behind at most
     /// `4 × limit` other waiters of the same tenant.
-    pub(crate) async fn admit(
-        &self,
-        tenant: &str,
+    pub(super) async fn take(
+        tenant: Arc<Tenant>,
         limit: u32,
         wait: Duration,
-    ) -> Result<Admitted, Refused> {
-        let slots = self.slots(tenant, limit.max(1));
+    ) -> Result<Self, Refused> {
+        let slots = tenant.slots_for(limit);
         if let Ok(permit) = slots.running.clone().try_acquire_owned() {
-            return Ok(Admitted { _permit: permit });
+            return Ok(Self {
+                _permit: permit,
+                tenant,
+            });
         }
         if slots.waiting.fetch_add(1, Ordering::AcqRel) >= slots.limit.saturating_mul(QUEUE) {
             slots.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -77,59 +101,30 @@ impl Admission {
         }
         let _waiting = Waiting(&slots.waiting);
         match tokio::time::timeout(wait, slots.running.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Admitted { _permit: permit }),
+            Ok(Ok(permit)) => Ok(Self {
+                _permit: permit,
+                tenant,
+            }),
             _ => Err(Refused::TimedOut { limit: slots.limit }),
         }
     }
 
-    /// Calls of `tenant` running now.
-    pub fn running(&self, tenant: &str) -> u32 {
-        let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        tenants.peek(tenant).map_or(0, |s| {
-            s.limit - s.running.available_permits().min(s.limit as usize) as u32
-        })
-    }
-
-    /// Calls of `tenant` waiting for a slot now.
-    #[cfg(test)]
-    pub(crate) fn waiting(&self, tenant: &str) -> u32 {
-        let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        tenants
-            .peek(tenant)
-            .map_or(0, |s| s.waiting.load(Ordering::Acquire))
-    }
-
-    /// The tenant's slots, made anew when its limit changed (calls holding the old slots
-    /// finish on them; only new calls count against the new limit).
-    fn slots(&self, tenant: &str, limit: u32) -> Arc<Slots> {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        tenants.get(
-            tenant,
-            |s| s.limit == limit,
-            || Slots {
-                limit,
-                running: Arc::new(Semaphore::new(limit as usize)),
-                waiting: AtomicU32::new(0),
-            },
-            // Permits hold the semaphore, not the slots: free slots and no waiter mean no
-            // call of the tenant is in flight.
-            |s| {
-                s.running.available_permits() == s.limit as usize
-                    && s.waiting.load(Ordering::Acquire) == 0
-            },
-        )
+    /// The tenant's entry.
+    pub(crate) fn tenant(&self) -> &Arc<Tenant> {
+        &self.tenant
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tenants::Tenants;
     use super::*;
 
     const NO_WAIT: Duration = Duration::ZERO;
 
     #[tokio::test]
     async fn a_tenant_gets_its_limit_and_no_more_while_others_are_unaffected() {
-        let admission = Admission::default();
+        let admission = Tenants::new(1);
         let a1 = admission.admit("a", 2, NO_WAIT).await.unwrap();
         let _a2 = admission.admit("a", 2, NO_WAIT).await.unwrap();
         assert_eq!(admission.running("a"), 2);
@@ -150,7 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_gets_the_next_free_slot_and_the_queue_is_bounded() {
-        let admission = Arc::new(Admission::default());
+        let admission = Arc::new(Tenants::new(1));
         let held = admission.admit("a", 1, NO_WAIT).await.unwrap();
         let waiter = {
             let admission = admission.clone();
@@ -187,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_limit_applies_to_new_calls() {
-        let admission = Admission::default();
+        let admission = Tenants::new(1);
         let _old = admission.admit("a", 1, NO_WAIT).await.unwrap();
         let _new1 = admission.admit("a", 2, NO_WAIT).await.unwrap();
         let _new2 = admission.admit("a", 2, NO_WAIT).await.unwrap();

@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::bucket::TokenBucket;
 use super::engine::EPOCH_TICK;
-use super::idle::TenantMap;
+use super::tenants::{Tenant, lock};
 
 /// A call that has computed through this many epoch ticks is a long call.
 pub(crate) const LONG_AFTER_TICKS: u32 = 2;
@@ -34,29 +34,36 @@ pub(crate) const SUSTAINED: f64 = 0.25;
 /// Long computation a tenant that has been quiet may do at full speed.
 pub(crate) const BURST: Duration = Duration::from_millis(100);
 
-/// CPU shares by tenant.
-pub(crate) struct CpuShares {
-    per_tenant: usize,
-    tenants: Mutex<TenantMap<TenantCpu>>,
-}
-
 /// One tenant's shares, and its budget of long computation: a token bucket of CPU time.
 /// The shares say how many threads the tenant may compute on at once; the budget says how
 /// much it may compute over time. Even at the lowest priority a core that never rests
 /// slows the others (caches, the hypervisor), so a tenant cannot keep one spinning.
-struct TenantCpu {
+pub(crate) struct TenantCpu {
     shares: Arc<Semaphore>,
+    /// How many shares there are.
+    of: usize,
     /// Seconds of CPU.
     budget: Mutex<TokenBucket>,
 }
 
 impl TenantCpu {
+    /// `shares` long computations at once, and a full budget.
+    pub(super) fn new(shares: usize) -> Self {
+        Self {
+            shares: Arc::new(Semaphore::new(shares)),
+            of: shares,
+            budget: Mutex::new(TokenBucket::full(SUSTAINED, BURST.as_secs_f64())),
+        }
+    }
+
+    /// Every share free and the budget full at `now`: a new entry would say the same.
+    pub(super) fn at_rest(&self, now: Instant) -> bool {
+        self.shares.available_permits() == self.of && lock(&self.budget).is_full(now)
+    }
+
     /// Charge `used` of computing at `now`; returns how long the tenant must rest first.
     fn charge(&self, used: Duration, now: Instant) -> Duration {
-        self.budget
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(used.as_secs_f64(), now)
+        lock(&self.budget).take(used.as_secs_f64(), now)
     }
 }
 
@@ -100,7 +107,7 @@ pub(crate) fn thread_cpu_time() -> Duration {
 /// executor's, the epoch callback's, each tick's) share one [`TurnState`].
 #[derive(Clone)]
 pub(crate) struct CpuTurn {
-    tenant: Arc<TenantCpu>,
+    tenant: Arc<Tenant>,
     /// In one allocation: every call makes a turn, and a fresh call's whole cost is tens of
     /// microseconds.
     state: Arc<TurnState>,
@@ -142,47 +149,11 @@ impl std::fmt::Debug for CpuTurn {
     }
 }
 
-impl CpuShares {
-    /// Each tenant may run `per_tenant` long computations at once (at least one).
-    pub(crate) fn new(per_tenant: usize) -> Self {
-        Self {
-            per_tenant: per_tenant.max(1),
-            tenants: Mutex::default(),
-        }
-    }
-
-    /// Half the guest threads, at least one.
-    pub(crate) fn for_threads(threads: usize) -> Self {
-        Self::new(threads / 2)
-    }
-
-    /// Shares each tenant gets.
-    #[cfg(test)]
-    pub(crate) fn per_tenant(&self) -> usize {
-        self.per_tenant
-    }
-
-    /// A turn for one call of `tenant` that must end by `deadline_at`.
-    pub(crate) fn turn(&self, tenant: &str, deadline_at: Instant) -> CpuTurn {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let per_tenant = self.per_tenant;
-        let tenant = tenants.get(
-            tenant,
-            |_| true,
-            || TenantCpu {
-                shares: Arc::new(Semaphore::new(per_tenant)),
-                budget: Mutex::new(TokenBucket::full(SUSTAINED, BURST.as_secs_f64())),
-            },
-            |t| {
-                t.shares.available_permits() == per_tenant
-                    && t.budget
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .is_full(Instant::now())
-            },
-        );
+impl Tenant {
+    /// A turn for one call of this tenant that must end by `deadline_at`.
+    pub(crate) fn turn(self: &Arc<Self>, deadline_at: Instant) -> CpuTurn {
         CpuTurn {
-            tenant,
+            tenant: self.clone(),
             state: Arc::default(),
             interrupt: None,
             deadline_at,
@@ -215,9 +186,9 @@ impl CpuTurn {
         );
         let seen = self.state.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let long = self.state.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
-        let rest = self.tenant.charge(used, Instant::now());
+        let rest = self.tenant.cpu.charge(used, Instant::now());
         // Decided before any yield, so the executor can move the call at the first one.
-        let busy_tenant = !rest.is_zero() || self.tenant.shares.available_permits() == 0;
+        let busy_tenant = !rest.is_zero() || self.tenant.cpu.shares.available_permits() == 0;
         if computed < EPOCH_TICK / 2 && seen < MOVE_AFTER_TICKS && !busy_tenant {
             // Mostly waiting so far (a tick found it back from a query): not worth a move
             // to the guest executors, nor a yield.
@@ -234,7 +205,7 @@ impl CpuTurn {
             if !long {
                 return;
             }
-            let shares = &turn.tenant.shares;
+            let shares = &turn.tenant.cpu.shares;
             // A call whose deadline passes (or that is switched off) while it waits goes on
             // without a share, and its next tick stops it.
             let deadline = tokio::time::Instant::from_std(turn.deadline_at);
@@ -326,6 +297,7 @@ impl CpuTurn {
 mod tests {
     use std::task::{Context, Poll, Waker};
 
+    use super::super::tenants::Tenants;
     use super::*;
 
     type Tick = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -352,12 +324,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_computes_on_at_most_its_shares_and_others_are_unaffected() {
-        let shares = CpuShares::for_threads(2);
-        assert_eq!(shares.per_tenant(), 1);
+        let shares = Tenants::for_threads(2);
+        assert_eq!(shares.cpu_shares(), 1);
         let later = Instant::now() + std::time::Duration::from_secs(60);
-        let first = shares.turn("a", later);
-        let second = shares.turn("a", later);
-        let other = shares.turn("b", later);
+        let first = shares.get("a").turn(later);
+        let second = shares.get("a").turn(later);
+        let other = shares.get("b").turn(later);
         nearly_long(&[&first, &second, &other]).await;
         computed_tick(&first).await;
         assert!(first.holds_share());
@@ -383,34 +355,36 @@ mod tests {
 
     #[test]
     fn a_tenant_computes_its_burst_at_full_speed_then_rests_for_what_it_owes() {
-        let shares = CpuShares::new(1);
+        let shares = Tenants::new(1);
         let later = Instant::now() + std::time::Duration::from_secs(60);
-        let a = shares.turn("a", later);
+        let a = shares.get("a").turn(later);
         let now = Instant::now();
         let burst_ticks = (BURST.as_secs_f64() / EPOCH_TICK.as_secs_f64()).round() as u32;
         for _ in 1..burst_ticks {
-            assert_eq!(a.tenant.charge(EPOCH_TICK, now), Duration::ZERO);
+            assert_eq!(a.tenant.cpu.charge(EPOCH_TICK, now), Duration::ZERO);
         }
         // Two ticks past the burst: the tenant owes about a tick at the sustained rate.
-        a.tenant.charge(EPOCH_TICK, now);
-        let owed = a.tenant.charge(EPOCH_TICK, now);
+        a.tenant.cpu.charge(EPOCH_TICK, now);
+        let owed = a.tenant.cpu.charge(EPOCH_TICK, now);
         let tick_owed = EPOCH_TICK.as_secs_f64() / SUSTAINED;
         assert!(
             (owed.as_secs_f64() - tick_owed).abs() < tick_owed / 100.0,
             "{owed:?}"
         );
         // Another tenant has its own budget.
-        let b = shares.turn("b", later);
-        assert_eq!(b.tenant.charge(EPOCH_TICK, now), Duration::ZERO);
+        let b = shares.get("b").turn(later);
+        assert_eq!(b.tenant.cpu.charge(EPOCH_TICK, now), Duration::ZERO);
         // Once the debt is paid, the tenant computes again without resting.
         let paid = now + owed * 3;
-        assert_eq!(a.tenant.charge(EPOCH_TICK, paid), Duration::ZERO);
+        assert_eq!(a.tenant.cpu.charge(EPOCH_TICK, paid), Duration::ZERO);
     }
 
     #[test]
     fn a_call_leaves_its_thread_once_it_has_computed_half_a_tick() {
-        let shares = CpuShares::new(1);
-        let turn = shares.turn("a", Instant::now() + Duration::from_secs(60));
+        let shares = Tenants::new(1);
+        let turn = shares
+            .get("a")
+            .turn(Instant::now() + Duration::from_secs(60));
         // Back from a query, having computed next to nothing: the tick costs no move (and
         // no yield: the tick is ready at once).
         assert_eq!(poll_once(&mut turn.next_tick()), Poll::Ready(()));
@@ -423,7 +397,9 @@ mod tests {
             assert_eq!(turn.reached_tick(), expected);
         }
         // Ticks alone move a call at the fourth, whatever its CPU clock said.
-        let waiting = shares.turn("b", Instant::now() + Duration::from_secs(60));
+        let waiting = shares
+            .get("b")
+            .turn(Instant::now() + Duration::from_secs(60));
         for tick in 1..=MOVE_AFTER_TICKS {
             drop(waiting.next_tick());
             assert_eq!(
@@ -453,13 +429,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_switched_off_call_stops_waiting_for_a_share() {
-        let shares = CpuShares::new(1);
+        let shares = Tenants::new(1);
         let later = Instant::now() + std::time::Duration::from_secs(60);
-        let holder = shares.turn("a", later);
+        let holder = shares.get("a").turn(later);
         nearly_long(&[&holder]).await;
         computed_tick(&holder).await;
         let flag = Arc::new(AtomicBool::new(false));
-        let switched_off = shares.turn("a", later).interrupted_by(flag.clone());
+        let switched_off = shares.get("a").turn(later).interrupted_by(flag.clone());
         nearly_long(&[&switched_off]).await;
         let mut waiting = computed_tick(&switched_off);
         assert!(poll_once(&mut waiting).is_pending());
@@ -474,12 +450,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_past_its_deadline_stops_waiting_for_a_share() {
-        let shares = CpuShares::new(1);
-        let holder = shares.turn("a", Instant::now() + std::time::Duration::from_secs(60));
+        let shares = Tenants::new(1);
+        let holder = shares
+            .get("a")
+            .turn(Instant::now() + std::time::Duration::from_secs(60));
         nearly_long(&[&holder]).await;
         computed_tick(&holder).await;
         assert!(holder.holds_share());
-        let late = shares.turn("a", Instant::now());
+        let late = shares.get("a").turn(Instant::now());
         nearly_long(&[&late]).await;
         computed_tick(&late).await;
         assert!(

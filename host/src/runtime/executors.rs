@@ -277,7 +277,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::runtime::cpu::{CpuShares, LONG_AFTER_TICKS};
+    use crate::runtime::cpu::LONG_AFTER_TICKS;
+    use crate::runtime::tenants::Tenants;
 
     fn thread_name() -> String {
         std::thread::current()
@@ -287,14 +288,14 @@ mod tests {
     }
 
     /// Run what `body` makes of the call's turn as a call of tenant "a"; return its result.
-    async fn run_call<T, F, Fut>(shares: &CpuShares, deadline: Instant, body: F) -> T
+    async fn run_call<T, F, Fut>(shares: &Tenants, deadline: Instant, body: F) -> T
     where
         F: FnOnce(CpuTurn) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
         let executors = GuestExecutors::start().unwrap();
-        let turn = shares.turn("a", deadline);
+        let turn = shares.get("a").turn(deadline);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let call = body(turn.clone());
         executors.spawn_call(
@@ -320,7 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_moves_to_the_long_executor_after_its_ticks_and_finishes_there() {
-        let seen = run_call(&CpuShares::new(1), later(), |turn| async move {
+        let seen = run_call(&Tenants::new(1), later(), |turn| async move {
             let mut seen = vec![thread_name()];
             for _ in 0..LONG_AFTER_TICKS + 1 {
                 compute_a_tick();
@@ -346,9 +347,9 @@ mod tests {
     #[tokio::test]
     async fn a_call_of_a_tenant_already_computing_at_length_moves_at_its_first_tick() {
         let executors = GuestExecutors::start().unwrap();
-        let shares = CpuShares::new(1);
+        let shares = Tenants::new(1);
         // A long call of tenant "a" takes its only share and keeps it until told to finish.
-        let holder = shares.turn("a", later());
+        let holder = shares.get("a").turn(later());
         let (held, holding) = tokio::sync::oneshot::channel();
         let (finish, finished) = tokio::sync::oneshot::channel::<()>();
         let ticking = holder.clone();
@@ -376,11 +377,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_call_runs_on_its_callers_task_until_it_has_computed_through_a_tick() {
         let executors = GuestExecutors::start().unwrap();
-        let shares = CpuShares::new(1);
+        let shares = Tenants::new(1);
         let caller = thread_name();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
-        let turn = shares.turn("a", later());
+        let turn = shares.get("a").turn(later());
         let ticking = turn.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         executors
@@ -416,7 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_call_stays_on_the_short_executor() {
-        let ended_on = run_call(&CpuShares::new(1), later(), |turn| async move {
+        let ended_on = run_call(&Tenants::new(1), later(), |turn| async move {
             // Ticks that find it back from waiting (no computing between them) do not make
             // a call long.
             for _ in 0..LONG_AFTER_TICKS + 1 {

@@ -5,11 +5,11 @@
 //! in and handing back hundreds of megabytes a second is kernel work that no thread
 //! priority contains, so this bounds how much of it one tenant can cause.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::bucket::TokenBucket;
-use super::idle::TenantMap;
+use super::tenants::{Tenant, lock};
 
 /// Growth each call makes for free, in bytes.
 pub(crate) const FREE_GROWTH: usize = 8 << 20;
@@ -18,34 +18,33 @@ pub(crate) const RATE: f64 = (128 << 20) as f64;
 /// The most a tenant can grow at once after being idle.
 pub(crate) const BURST: f64 = (128 << 20) as f64;
 
-/// Buckets by tenant.
-#[derive(Default)]
-pub(crate) struct GrowthBudgets {
-    tenants: Mutex<TenantMap<Mutex<TokenBucket>>>,
+/// A tenant's bucket as a new entry has it (`tenants.rs` keeps one per tenant).
+pub(super) fn full_bucket() -> TokenBucket {
+    TokenBucket::full(RATE, BURST)
 }
 
 /// One call's view of its tenant's bucket.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Growth {
-    bucket: Arc<Mutex<TokenBucket>>,
+    tenant: Arc<Tenant>,
     grown: usize,
 }
 
-impl GrowthBudgets {
-    /// The budget for one call of `tenant`.
-    pub(crate) fn for_call(&self, tenant: &str) -> Growth {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = tenants.get(
-            tenant,
-            |_| true,
-            || Mutex::new(TokenBucket::full(RATE, BURST)),
-            |b| {
-                b.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_full(Instant::now())
-            },
-        );
-        Growth { bucket, grown: 0 }
+impl std::fmt::Debug for Growth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Growth")
+            .field("grown", &self.grown)
+            .finish()
+    }
+}
+
+impl Tenant {
+    /// The growth budget for one call of this tenant.
+    pub(crate) fn growth(self: &Arc<Self>) -> Growth {
+        Growth {
+            tenant: self.clone(),
+            grown: 0,
+        }
     }
 }
 
@@ -65,7 +64,7 @@ impl Growth {
             self.grown += bytes;
             return Some(Duration::ZERO);
         }
-        let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bucket = lock(&self.tenant.growth);
         if bucket.quote(owed, now).1 > max_wait {
             return None;
         }
@@ -78,6 +77,7 @@ impl Growth {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tenants::Tenants;
     use super::*;
 
     const MB: usize = 1 << 20;
@@ -86,10 +86,10 @@ mod tests {
 
     #[test]
     fn ordinary_calls_grow_for_free() {
-        let budgets = GrowthBudgets::default();
+        let budgets = Tenants::new(1);
         let now = Instant::now();
         for _ in 0..10_000 {
-            let mut call = budgets.for_call("a");
+            let mut call = budgets.get("a").growth();
             assert_eq!(
                 call.charge(2 * MB, now, Duration::ZERO),
                 Some(Duration::ZERO)
@@ -100,17 +100,21 @@ mod tests {
 
     #[test]
     fn refused_growth_costs_nothing() {
-        let budgets = GrowthBudgets::default();
+        let budgets = Tenants::new(1);
         let now = Instant::now();
         assert_eq!(
-            budgets.for_call("a").charge(136 * MB, now, Duration::ZERO),
+            budgets
+                .get("a")
+                .growth()
+                .charge(136 * MB, now, Duration::ZERO),
             Some(Duration::ZERO)
         );
         // The bucket is empty: each of these would wait, so each is refused, uncharged.
         for _ in 0..100 {
             assert_eq!(
                 budgets
-                    .for_call("a")
+                    .get("a")
+                    .growth()
                     .charge(72 * MB, now, Duration::from_millis(100)),
                 None
             );
@@ -119,7 +123,8 @@ mod tests {
         let later = now + Duration::from_millis(1_010);
         assert_eq!(
             budgets
-                .for_call("a")
+                .get("a")
+                .growth()
                 .charge(136 * MB, later, Duration::ZERO),
             Some(Duration::ZERO)
         );
@@ -127,24 +132,24 @@ mod tests {
 
     #[test]
     fn big_growth_drains_the_tenants_bucket_and_waits_for_the_refill() {
-        let budgets = GrowthBudgets::default();
+        let budgets = Tenants::new(1);
         let now = Instant::now();
-        let mut first = budgets.for_call("a");
+        let mut first = budgets.get("a").growth();
         // 8 MiB free, then 128 MiB from the full bucket: no wait.
         assert_eq!(first.charge(136 * MB, now, PATIENT), Some(Duration::ZERO));
         // The bucket is empty: 64 MiB more costs half a second at 128 MiB/s.
-        let mut second = budgets.for_call("a");
+        let mut second = budgets.get("a").growth();
         assert_eq!(
             second.charge(72 * MB, now, PATIENT),
             Some(Duration::from_millis(500))
         );
         // Other tenants have their own bucket.
         assert_eq!(
-            budgets.for_call("b").charge(136 * MB, now, PATIENT),
+            budgets.get("b").growth().charge(136 * MB, now, PATIENT),
             Some(Duration::ZERO)
         );
         // A second later the debt is paid and half the bucket is back.
-        let mut third = budgets.for_call("a");
+        let mut third = budgets.get("a").growth();
         let later = now + Duration::from_millis(1_010);
         assert_eq!(
             third.charge(8 * MB + 64 * MB, later, PATIENT),

@@ -1,6 +1,6 @@
-//! Per-tenant maps that forget tenants at rest. The admission slots, CPU budgets and growth
-//! budgets each keep one entry per tenant that has called; with 10,000 tenants that call
-//! once a day, keeping every entry forever would be most of the host's memory (issue 17).
+//! A per-tenant map that forgets tenants at rest. The host keeps one entry per tenant that
+//! has called (`tenants.rs`); with 10,000 tenants that call once a day, keeping every entry
+//! forever would be most of the host's memory (issue 17).
 //! An entry no call holds and whose state is what a fresh entry would have (slots free,
 //! budget full) says nothing a new one would not, so it is dropped by a sweep that runs at
 //! most once a minute, on the next access.
@@ -28,13 +28,11 @@ impl<T> Default for TenantMap<T> {
 }
 
 impl<T> TenantMap<T> {
-    /// `tenant`'s entry, made by `make` when there is none or `keep` refuses the one there;
-    /// first, at most once a minute, drop every entry no one holds that `at_rest` says a
-    /// fresh entry would equal.
+    /// `tenant`'s entry, made by `make` when there is none; first, at most once a minute,
+    /// drop every entry no one holds that `at_rest` says a fresh entry would equal.
     pub(crate) fn get(
         &mut self,
         tenant: &str,
-        keep: impl Fn(&T) -> bool,
         make: impl FnOnce() -> T,
         at_rest: impl Fn(&T) -> bool,
     ) -> Arc<T> {
@@ -43,14 +41,12 @@ impl<T> TenantMap<T> {
             self.sweep(at_rest);
             self.swept_at = now;
         }
-        match self.entries.get(tenant) {
-            Some(e) if keep(e) => e.clone(),
-            _ => {
-                let e = Arc::new(make());
-                self.entries.insert(tenant.to_string(), e.clone());
-                e
-            }
+        if let Some(e) = self.entries.get(tenant) {
+            return e.clone();
         }
+        let e = Arc::new(make());
+        self.entries.insert(tenant.to_string(), e.clone());
+        e
     }
 
     /// Drop every entry held by no one else that is at rest.
@@ -78,9 +74,9 @@ mod tests {
     #[test]
     fn only_unheld_entries_at_rest_are_dropped() {
         let mut map: TenantMap<u32> = TenantMap::default();
-        let held = map.get("a", |_| true, || 1, |_| true);
-        map.get("b", |_| true, || 1, |_| true);
-        map.get("c", |_| true, || 2, |_| true);
+        let held = map.get("a", || 1, |_| true);
+        map.get("b", || 1, |_| true);
+        map.get("c", || 2, |_| true);
         map.sweep(|v| *v == 1);
         assert!(map.peek("a").is_some(), "held by a call");
         assert!(map.peek("b").is_none(), "at rest and unheld");
@@ -89,7 +85,7 @@ mod tests {
         drop(held);
         map.sweep(|v| *v == 1);
         assert_eq!(map.len(), 1);
-        // A refused entry is replaced.
-        assert_eq!(*map.get("c", |v| *v == 3, || 3, |_| false), 3);
+        // An entry there is kept, not made anew.
+        assert_eq!(*map.get("c", || 3, |_| false), 2);
     }
 }

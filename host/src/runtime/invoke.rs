@@ -14,6 +14,7 @@ use super::engine::WasmEngine;
 use super::executors::Cleanup;
 use super::growth::Growth;
 use super::registry::LoadedModule;
+use super::running::Registration;
 use super::store::StoreData;
 use super::warm::Warm;
 use crate::calls::CallerRole;
@@ -351,12 +352,12 @@ impl Runtime {
         caller: &Caller,
         call: CallInfo,
         req: GuestRequest,
-        interrupt: Arc<AtomicBool>,
+        registration: &Registration,
         hold: Option<Arc<Hold>>,
     ) -> Attempt {
-        let cpu = self
-            .cpu
-            .turn(&caller.tenant_id, Instant::now() + caller.limits.deadline)
+        let (tenant, interrupt) = (registration.tenant(), registration.flag.clone());
+        let cpu = tenant
+            .turn(Instant::now() + caller.limits.deadline)
             .interrupted_by(interrupt.clone());
         let reuse = module.reuse_instances && self.warm.enabled();
         // A parked instance idle too long, or grown past a memory limit a plan has lowered
@@ -384,7 +385,7 @@ impl Runtime {
             outbound: self.outbound.clone(),
             sequences: self.sequences.clone(),
             cpu,
-            growth: self.growth.for_call(&caller.tenant_id),
+            growth: tenant.growth(),
             warm,
             reuse,
         };
@@ -476,7 +477,7 @@ impl Runtime {
     pub(crate) fn switched_off(&self, tenant: &str, module: &str) -> usize {
         // Flags first: a running call checks its flag under the warm pool's lock before it
         // parks, so it either parks before the eviction below or sees the flag and does not.
-        let stopped = self.running.interrupt(tenant, module);
+        let stopped = self.tenants.interrupt(tenant, module);
         self.drop_later(self.warm.evict(tenant, module));
         stopped
     }
@@ -539,6 +540,11 @@ impl Runtime {
         slot: Option<Admitted>,
     ) -> Invoked {
         let started = Instant::now();
+        // Looked up once: a call that took a slot has it already.
+        let tenant = match &slot {
+            Some(slot) => slot.tenant().clone(),
+            None => self.tenants.get(&caller.tenant_id),
+        };
         // Given up (`None`) once no attempt can follow, so the instance's own reference
         // decides when the place and the slot go back.
         let mut hold = Some(Arc::new(Hold {
@@ -555,7 +561,7 @@ impl Runtime {
         };
         let mut fuel_total = 0u64;
         let mut attempt_no = 0;
-        let registration = self.running.register(&caller.tenant_id, &module.name);
+        let registration = tenant.register(&module.name);
         let mut retry_guard = None;
         // Refused capability uses of the last attempt: audited whatever the outcome.
         let mut denials;
@@ -577,7 +583,7 @@ impl Runtime {
                     caller,
                     call.clone(),
                     req.clone(),
-                    registration.flag.clone(),
+                    &registration,
                     hold.clone(),
                 )
                 .await;

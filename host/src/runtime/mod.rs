@@ -16,6 +16,7 @@ pub mod module_pre;
 pub(crate) mod registry;
 pub(crate) mod running;
 pub mod store;
+pub(crate) mod tenants;
 pub(crate) mod versions;
 pub(crate) mod warm;
 
@@ -74,14 +75,9 @@ pub struct Runtime {
     pub(crate) permits: Arc<tokio::sync::Semaphore>,
     /// Instances parked between calls, for modules that opt in to reuse.
     pub(crate) warm: warm::WarmPool,
-    /// Calls in flight, for the kill switch.
-    pub running: running::Running,
-    /// Each tenant's concurrency slots.
-    pub admission: admission::Admission,
-    /// Each tenant's share of the guest threads for long computations.
-    pub(crate) cpu: Arc<cpu::CpuShares>,
-    /// Each tenant's budget for growing memory.
-    pub(crate) growth: growth::GrowthBudgets,
+    /// Each tenant's concurrency slots, share of the guest threads, budgets and calls in
+    /// flight (for the kill switch), in one entry per tenant.
+    pub tenants: tenants::Tenants,
     /// The executors guests run on, apart from the request threads.
     pub(crate) guests: executors::GuestExecutors,
     /// Striped locks that serialise retries of calls that lost a write race.
@@ -110,10 +106,7 @@ impl Runtime {
             permits,
             warm,
             retry_locks: (0..64).map(|_| Arc::default()).collect(),
-            running: running::Running::default(),
-            admission: admission::Admission::default(),
-            cpu: Arc::new(cpu::CpuShares::for_threads(guests.long_threads())),
-            growth: growth::GrowthBudgets::default(),
+            tenants: tenants::Tenants::for_threads(guests.long_threads()),
             outbound: None,
             sequences,
             guests,

@@ -1,93 +1,100 @@
-//! The kill switch: every running call registers a flag under its (tenant, module); turning
-//! the module off for the tenant raises the flags, and the epoch check (every tick) stops
-//! those calls with outcome `interrupted`.
+//! The kill switch: every running call registers a flag with its module's name in its
+//! tenant's entry (`tenants.rs`); turning the module off for the tenant raises the flags,
+//! and the epoch check (every tick) stops those calls with outcome `interrupted`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-type Key = (String, String);
+use super::tenants::{Tenant, lock};
 
-/// Calls in flight, by tenant and module.
+/// A tenant's calls in flight: each one's module and flag.
 #[derive(Default)]
-pub struct Running {
-    calls: Mutex<HashMap<Key, Vec<Arc<AtomicBool>>>>,
+pub(crate) struct TenantCalls {
+    calls: Mutex<Vec<(String, Arc<AtomicBool>)>>,
 }
 
-/// Keeps a call registered until dropped.
-pub(crate) struct Registration<'a> {
-    running: &'a Running,
-    key: Key,
+/// Keeps a call registered (and its tenant's entry in place) until dropped.
+pub(crate) struct Registration {
+    tenant: Arc<Tenant>,
     pub(crate) flag: Arc<AtomicBool>,
 }
 
-impl Running {
-    /// Register a call; the returned guard unregisters it.
-    pub(crate) fn register(&self, tenant: &str, module: &str) -> Registration<'_> {
+impl Tenant {
+    /// Register a call of `module`; the returned guard unregisters it.
+    pub(crate) fn register(self: &Arc<Self>, module: &str) -> Registration {
         let flag = Arc::new(AtomicBool::new(false));
-        let key = (tenant.to_string(), module.to_string());
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .push(flag.clone());
+        lock(&self.calls.calls).push((module.to_string(), flag.clone()));
         Registration {
-            running: self,
-            key,
+            tenant: self.clone(),
             flag,
         }
     }
+}
 
-    /// Stop every running call of `module` for `tenant`; returns how many were signalled.
-    pub(crate) fn interrupt(&self, tenant: &str, module: &str) -> usize {
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(flags) = calls.get(&(tenant.to_string(), module.to_string())) else {
-            return 0;
-        };
-        for f in flags {
-            f.store(true, Ordering::Release);
-        }
-        flags.len()
-    }
-
-    /// How many calls of `module` for `tenant` are running.
-    pub fn count(&self, tenant: &str, module: &str) -> usize {
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        calls
-            .get(&(tenant.to_string(), module.to_string()))
-            .map_or(0, Vec::len)
+impl Registration {
+    /// The call's tenant.
+    pub(crate) fn tenant(&self) -> &Arc<Tenant> {
+        &self.tenant
     }
 }
 
-impl Drop for Registration<'_> {
+impl TenantCalls {
+    /// Stop every running call of `module`; returns how many were signalled.
+    pub(super) fn interrupt(&self, module: &str) -> usize {
+        let calls = lock(&self.calls);
+        let mut stopped = 0;
+        for (_, flag) in calls.iter().filter(|(m, _)| m == module) {
+            flag.store(true, Ordering::Release);
+            stopped += 1;
+        }
+        stopped
+    }
+
+    /// How many calls of `module` are running.
+    pub(super) fn count(&self, module: &str) -> usize {
+        lock(&self.calls)
+            .iter()
+            .filter(|(m, _)| m == module)
+            .count()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        lock(&self.calls).is_empty()
+    }
+}
+
+impl Drop for Registration {
     fn drop(&mut self) {
-        let mut calls = self.running.calls.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(flags) = calls.get_mut(&self.key) {
-            flags.retain(|f| !Arc::ptr_eq(f, &self.flag));
-            if flags.is_empty() {
-                calls.remove(&self.key);
-            }
+        let mut calls = lock(&self.tenant.calls.calls);
+        if let Some(at) = calls.iter().position(|(_, f)| Arc::ptr_eq(f, &self.flag)) {
+            calls.swap_remove(at);
+        }
+        // An idle tenant's entry keeps no room for calls (10,000 of them would add up).
+        if calls.is_empty() {
+            *calls = Vec::new();
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::tenants::Tenants;
     use super::*;
 
     #[test]
     fn interrupts_only_the_named_tenant_and_module() {
-        let running = Running::default();
-        let a = running.register("t1", "pos");
-        let b = running.register("t2", "pos");
-        let c = running.register("t1", "billing");
-        assert_eq!(running.interrupt("t1", "pos"), 1);
+        let tenants = Tenants::new(1);
+        let a = tenants.get("t1").register("pos");
+        let b = tenants.get("t2").register("pos");
+        let c = tenants.get("t1").register("billing");
+        assert_eq!(tenants.interrupt("t1", "pos"), 1);
         assert!(a.flag.load(Ordering::Acquire));
         assert!(!b.flag.load(Ordering::Acquire));
         assert!(!c.flag.load(Ordering::Acquire));
         drop(a);
-        assert_eq!(running.count("t1", "pos"), 0);
-        assert_eq!(running.count("t2", "pos"), 1);
+        assert_eq!(tenants.in_flight("t1", "pos"), 0);
+        assert_eq!(tenants.in_flight("t1", "billing"), 1);
+        assert_eq!(tenants.in_flight("t2", "pos"), 1);
+        assert_eq!(tenants.interrupt("t3", "pos"), 0, "never called");
     }
 }

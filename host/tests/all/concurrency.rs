@@ -299,7 +299,7 @@ async fn a_call_that_wrote_nothing_frees_its_slot_before_its_record_commits() {
         .await;
         // (A slot freed by a cleanup task may take a moment; one held stays held.)
         let expected = u32::from(writes);
-        let running = || server.state.runtime.admission.running(&tenant);
+        let running = || server.state.runtime.tenants.running(&tenant);
         common::eventually(
             || {
                 format!(

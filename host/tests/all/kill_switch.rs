@@ -38,9 +38,9 @@ async fn switching_off_interrupts_running_calls(backend: Backend) {
     let victim = spawn_loop(staff.clone());
     let bystander = spawn_loop(other_staff.clone());
     // Wait until both calls are really running inside the guest.
-    let running = &server.state.runtime.running;
+    let running = &server.state.runtime.tenants;
     let deadline = Instant::now() + Duration::from_secs(15);
-    while running.count(&tenant, "hostile") == 0 || running.count(&other, "hostile") == 0 {
+    while running.in_flight(&tenant, "hostile") == 0 || running.in_flight(&other, "hostile") == 0 {
         assert!(Instant::now() < deadline, "the calls never started");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -83,7 +83,7 @@ async fn switching_off_interrupts_running_calls(backend: Backend) {
 
     // The other tenant's call of the same module runs on (it would until its deadline), and
     // stops only when its own tenant's toggle goes off.
-    assert_eq!(running.count(&other, "hostile"), 1);
+    assert_eq!(running.in_flight(&other, "hostile"), 1);
     assert!(!bystander.is_finished());
     server.toggle(&admin, &other, "hostile", false).await;
     let (status, body, id, _) = bystander.await.unwrap();
