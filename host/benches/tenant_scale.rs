@@ -8,7 +8,7 @@
 //! Argon2, not the host). Prints req/s and p99 per tenant count and each as a ratio to one
 //! tenant. Run on demand: `cargo bench -p nova --bench tenant_scale` (`NOVA_BENCH_SECONDS`,
 //! default 4; `NOVA_BENCH_ROUNDS`, default 3; `NOVA_BENCH_TENANTS`, default 10000;
-//! `NOVA_WARM_INSTANCES` is passed on to the server).
+//! `NOVA_WARM_INSTANCES` and `NOVA_WARM_MAKE_WAY_MS` are passed on to the server).
 
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,11 @@ async fn main() {
     let rounds = env_or("NOVA_BENCH_ROUNDS", 3usize);
     let n = env_or("NOVA_BENCH_TENANTS", 10_000usize);
     let mut env = vec![("NOVA_JWT_SECRET".into(), SECRET.into())];
-    // The server's warm-instance cap, to see what a larger one costs and gives.
-    if let Ok(warm) = std::env::var("NOVA_WARM_INSTANCES") {
-        env.push(("NOVA_WARM_INSTANCES".into(), warm));
+    // The server's warm-instance cap and make-way age, to see what other values cost and give.
+    for name in ["NOVA_WARM_INSTANCES", "NOVA_WARM_MAKE_WAY_MS"] {
+        if let Ok(value) = std::env::var(name) {
+            env.push((name.into(), value));
+        }
     }
     let nova = Nova {
         data: tempfile::tempdir().unwrap(),

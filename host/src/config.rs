@@ -7,6 +7,10 @@ use clap::Args;
 
 use crate::storage::Db;
 
+/// How long (ms) the oldest of a full warm pool is kept before a new instance takes its
+/// place (`--warm-make-way-ms`).
+pub const DEFAULT_WARM_MAKE_WAY_MS: u64 = 250;
+
 /// Where Nova listens and keeps its data. Every subcommand reads the same settings, so
 /// `nova superadmin create` and `nova serve` act on the same database.
 #[derive(Debug, Clone, Args)]
@@ -47,6 +51,19 @@ pub struct Config {
         global = true
     )]
     pub warm_instances: u32,
+
+    /// Once the warm instances are at their most, how long (ms) the one parked longest ago
+    /// is kept before a new instance takes its place. With more tenants calling at once than
+    /// fit, parking every call's instance and dropping the oldest reuses none and costs more
+    /// than fresh instances; instances taken again within this stay. 0: the oldest makes
+    /// way at once.
+    #[arg(
+        long,
+        env = "NOVA_WARM_MAKE_WAY_MS",
+        default_value_t = DEFAULT_WARM_MAKE_WAY_MS,
+        global = true
+    )]
+    pub warm_make_way_ms: u64,
 
     #[command(flatten)]
     pub payments: PaymentsConfig,
@@ -259,6 +276,7 @@ impl Config {
             jwt_secret: None,
             cache_dir: None,
             warm_instances: crate::runtime::engine::DEFAULT_WARM_INSTANCES,
+            warm_make_way_ms: DEFAULT_WARM_MAKE_WAY_MS,
             payments: PaymentsConfig {
                 mode: "off".into(),
                 url: String::new(),

@@ -89,6 +89,7 @@ impl AppState {
         let engine = EngineConfig {
             cache_dir: Some(config.cache_dir()),
             warm_instances: config.warm_instances,
+            warm_make_way_after: std::time::Duration::from_millis(config.warm_make_way_ms),
             ..EngineConfig::default()
         };
         let mut runtime = Runtime::new(db.clone(), engine)?;

@@ -33,6 +33,8 @@ pub(crate) struct EngineConfig {
     pub(crate) max_instances: u32,
     /// The most instances kept warm between calls, for modules that opt in (0: none).
     pub(crate) warm_instances: u32,
+    /// How long the oldest of a full warm pool is kept before a new instance takes its place.
+    pub(crate) warm_make_way_after: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +44,7 @@ impl Default for EngineConfig {
             max_memory_bytes: 256 << 20,
             max_instances: 512,
             warm_instances: DEFAULT_WARM_INSTANCES,
+            warm_make_way_after: super::warm::DEFAULT_MAKE_WAY_AFTER,
         }
     }
 }

@@ -96,7 +96,11 @@ impl Runtime {
         ));
         let guests = executors::GuestExecutors::start()?;
         let sequences = Arc::new(crate::storage::sequences::Sequences::new(db.clone()));
-        let warm = warm::WarmPool::new(engine_config.warm_instances as usize, permits.clone());
+        let warm = warm::WarmPool::new(
+            engine_config.warm_instances as usize,
+            engine_config.warm_make_way_after,
+            permits.clone(),
+        );
         let engine = Arc::new(WasmEngine::new(engine_config).context("starting the Wasm engine")?);
         Ok(Self {
             engine,

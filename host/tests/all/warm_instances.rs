@@ -205,12 +205,32 @@ async fn switching_a_module_off_drops_its_warm_instances(backend: Backend) {
 /// With room for one parked instance, a second tenant's instance takes the place of the
 /// first's, which starts afresh on its next call.
 async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
-    let server = TestServer::start_with(backend, |c| c.warm_instances = 1).await;
+    let server = TestServer::start_with(backend, |c| {
+        c.warm_instances = 1;
+        c.warm_make_way_ms = 0;
+    })
+    .await;
     let admin = server.superadmin().await;
     let [(_, staff_a), (_, staff_b)] = two_tenants(&server, &admin).await;
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
     assert_eq!(counts(&server, &staff_b, "warm", 2).await, [1, 2]);
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
+}
+
+/// A full pool whose instance parked moments ago keeps it: another tenant's calls start
+/// fresh and are not parked (each serves its first call), and the first tenant's calls go
+/// on in the instance they had. (A minute, so no pause of a loaded machine ages it.)
+async fn a_full_pool_keeps_an_instance_parked_moments_ago(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.warm_instances = 1;
+        c.warm_make_way_ms = 60_000;
+    })
+    .await;
+    let admin = server.superadmin().await;
+    let [(_, staff_a), (_, staff_b)] = two_tenants(&server, &admin).await;
+    assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
+    assert_eq!(counts(&server, &staff_b, "warm", 2).await, [1, 1]);
+    assert_eq!(counts(&server, &staff_a, "warm", 2).await, [3, 4]);
 }
 
 /// The SDK builds a module's routes on an instance's first call only: a reused instance
@@ -243,6 +263,7 @@ async fn a_reused_instance_builds_its_routes_once(backend: Backend) {
 }
 
 both_backends!(
+    a_full_pool_keeps_an_instance_parked_moments_ago,
     a_reused_instance_builds_its_routes_once,
     a_warm_instance_serves_one_tenant_and_version_only,
     concurrent_calls_never_share_an_instance_across_tenants,

@@ -240,6 +240,7 @@ impl TestServer {
             jwt_secret: Some(JWT_SECRET.into()),
             cache_dir: Some(shared_cache_dir()),
             warm_instances: 32,
+            warm_make_way_ms: nova::config::DEFAULT_WARM_MAKE_WAY_MS,
             payments: PaymentsConfig {
                 mode: "sandbox".into(),
                 url: payments_url.into(),
