@@ -53,10 +53,10 @@ pub struct Config {
     pub warm_instances: u32,
 
     /// Once the warm instances are at their most, how long (ms) the one parked longest ago
-    /// is kept before a new instance takes its place. With more tenants calling at once than
-    /// fit, parking every call's instance and dropping the oldest reuses none and costs more
-    /// than fresh instances; instances taken again within this stay. 0: the oldest makes
-    /// way at once.
+    /// is kept before a new instance takes its place; until then the new one is dropped.
+    /// With more tenants calling at once than fit, parking every call's instance and
+    /// dropping the oldest reuses none and costs more than fresh instances. 0: the oldest
+    /// makes way at once; 30000 or more: never (parked instances idle out after 30 s).
     #[arg(
         long,
         env = "NOVA_WARM_MAKE_WAY_MS",

@@ -34,11 +34,11 @@ impl<T> TenantMap<T> {
         &mut self,
         tenant: &str,
         make: impl FnOnce() -> T,
-        at_rest: impl Fn(&T) -> bool,
+        at_rest: impl Fn(&T, Instant) -> bool,
     ) -> Arc<T> {
         let now = Instant::now();
         if now.duration_since(self.swept_at) >= SWEEP_EVERY {
-            self.sweep(at_rest);
+            self.sweep(|e| at_rest(e, now));
             self.swept_at = now;
         }
         if let Some(e) = self.entries.get(tenant) {
@@ -74,9 +74,9 @@ mod tests {
     #[test]
     fn only_unheld_entries_at_rest_are_dropped() {
         let mut map: TenantMap<u32> = TenantMap::default();
-        let held = map.get("a", || 1, |_| true);
-        map.get("b", || 1, |_| true);
-        map.get("c", || 2, |_| true);
+        let held = map.get("a", || 1, |_, _| true);
+        map.get("b", || 1, |_, _| true);
+        map.get("c", || 2, |_, _| true);
         map.sweep(|v| *v == 1);
         assert!(map.peek("a").is_some(), "held by a call");
         assert!(map.peek("b").is_none(), "at rest and unheld");
@@ -86,6 +86,6 @@ mod tests {
         map.sweep(|v| *v == 1);
         assert_eq!(map.len(), 1);
         // An entry there is kept, not made anew.
-        assert_eq!(*map.get("c", || 3, |_| false), 2);
+        assert_eq!(*map.get("c", || 3, |_, _| false), 2);
     }
 }

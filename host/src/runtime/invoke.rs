@@ -458,9 +458,10 @@ impl Runtime {
             // call (waking a thread for it was the profile's largest cost on the warm path).
             drop(hold);
         } else if unparked.len() == 1 {
-            // One instance made way (or this one was not parked): the usual case once the
-            // warm pool is full, as with many active tenants, where every call parks one and
-            // drops the oldest. Dropped like a fresh call's store, without waking a thread
+            // This one was not parked, or one instance made way for it: the usual case once
+            // the warm pool is full, as with many active tenants, where a call's instance is
+            // dropped unparked or parks in the place of the oldest (`WarmPool::park`).
+            // Dropped like a fresh call's store, without waking a thread
             // (handing it to the short-call executor cost about an eighth of the throughput
             // of 10,000 tenants' calls: docs/PERFORMANCE.md).
             reusable.cleanup.soon((unparked, hold));

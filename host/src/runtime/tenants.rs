@@ -2,9 +2,11 @@
 //! (`admission.rs`), its share of the guest threads and budget of long computation
 //! (`cpu.rs`), its budget for growing memory (`growth.rs`) and its running calls, for the
 //! kill switch (`running.rs`). A call looks its tenant up once, under one lock. An entry
-//! that no call holds and that a new one would equal (slots free, budgets full) is dropped by
-//! the sweep (`idle.rs`), so a tenant that called once costs nothing here once it is idle
-//! (issue 17, target 5: one entry per tenant, pruned when idle).
+//! that nothing holds and that a new one would equal (slots free, budgets full) is dropped
+//! by the sweep (`idle.rs`), so a tenant that called once costs nothing here once it is
+//! idle (issue 17, target 5: one entry per tenant, pruned when idle). What holds an entry:
+//! its calls, and a warm instance parked for the tenant (its store's memory limiter and
+//! CPU turn), until that is taken or dropped (`warm.rs`, at most 30 s idle).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -95,11 +97,7 @@ impl Tenants {
     /// entries at rest.
     pub(crate) fn get(&self, tenant: &str) -> Arc<Tenant> {
         let shares = self.cpu_shares;
-        lock(&self.map).get(
-            tenant,
-            || Tenant::new(shares),
-            |t| t.at_rest(Instant::now()),
-        )
+        lock(&self.map).get(tenant, || Tenant::new(shares), Tenant::at_rest)
     }
 
     fn peek(&self, tenant: &str) -> Option<Arc<Tenant>> {

@@ -341,6 +341,19 @@ impl<W: Parkable> WarmPool<W> {
         warm: W,
         switched_off: &AtomicBool,
     ) -> Vec<Parked<W>> {
+        self.park_at(tenant, module, version_id, warm, switched_off, Instant::now)
+    }
+
+    /// [`Self::park`], reading the time from `clock` (under the pool's lock).
+    fn park_at(
+        &self,
+        tenant: &str,
+        module: &str,
+        version_id: &str,
+        warm: W,
+        switched_off: &AtomicBool,
+        clock: impl FnOnce() -> Instant,
+    ) -> Vec<Parked<W>> {
         let unparked = |warm| Parked {
             warm,
             _permit: None,
@@ -352,7 +365,7 @@ impl<W: Parkable> WarmPool<W> {
         }
         let mut shelves = self.lock();
         // Read under the lock, so each shelf stays in the order its instances parked.
-        let now = Instant::now();
+        let now = clock();
         if switched_off.load(Ordering::Acquire) {
             return vec![unparked(warm)];
         }
@@ -557,12 +570,35 @@ mod tests {
         assert_eq!(permits.available_permits(), 6);
         check(&pool);
         assert_eq!(taken(&pool, "t3", "v1"), None);
-        // The instances kept serve their tenants, and one taken and parked again is the
-        // newest: with room made by a take, a new tenant's instance parks.
+        // The instances kept serve their tenants; with room made by a take, a new tenant's
+        // instance parks.
         assert_eq!(taken(&pool, "t1", "v1"), Some(1));
         assert!(pool.park("t3", "pos", "v1", fake(3), &ON).is_empty());
         assert_eq!(taken(&pool, "t2", "v1"), Some(2));
         assert_eq!(taken(&pool, "t3", "v1"), Some(3));
+    }
+
+    #[test]
+    fn the_oldest_makes_way_once_it_has_waited_long_enough() {
+        let permits = Arc::new(Semaphore::new(8));
+        let wait = Duration::from_millis(250);
+        let pool = WarmPool::new(2, wait, permits.clone());
+        let start = Instant::now();
+        let at = |after: Duration| move || start + after;
+        let park =
+            |tenant, id, after| ids(&pool.park_at(tenant, "pos", "v1", fake(id), &ON, at(after)));
+        assert!(park("t1", 1, Duration::ZERO).is_empty());
+        assert!(park("t2", 2, Duration::from_millis(100)).is_empty());
+        // Just short of the wait, the newcomer goes; at it, the oldest makes way.
+        assert_eq!(park("t3", 3, wait - Duration::from_millis(1)), [3]);
+        assert_eq!(park("t3", 3, wait), [1]);
+        // Now t2's instance is the oldest, parked at 100 ms.
+        assert_eq!(park("t4", 4, wait + Duration::from_millis(99)), [4]);
+        assert_eq!(park("t4", 4, wait + Duration::from_millis(100)), [2]);
+        assert_eq!(permits.available_permits(), 6);
+        check(&pool);
+        assert_eq!(taken(&pool, "t3", "v1"), Some(3));
+        assert_eq!(taken(&pool, "t4", "v1"), Some(4));
     }
 
     #[test]

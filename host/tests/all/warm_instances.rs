@@ -219,7 +219,8 @@ async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
 
 /// A full pool whose instance parked moments ago keeps it: another tenant's calls start
 /// fresh and are not parked (each serves its first call), and the first tenant's calls go
-/// on in the instance they had. (A minute, so no pause of a loaded machine ages it.)
+/// on in the instance they had. (A minute: longer than the 30 s after which a parked
+/// instance idles out, so only that, never a pause of a loaded machine, could let it go.)
 async fn a_full_pool_keeps_an_instance_parked_moments_ago(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
         c.warm_instances = 1;
