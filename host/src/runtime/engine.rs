@@ -44,7 +44,9 @@ impl Default for EngineConfig {
             max_memory_bytes: 256 << 20,
             max_instances: 512,
             warm_instances: DEFAULT_WARM_INSTANCES,
-            warm_make_way_after: super::warm::DEFAULT_MAKE_WAY_AFTER,
+            warm_make_way_after: std::time::Duration::from_millis(
+                crate::config::DEFAULT_WARM_MAKE_WAY_MS,
+            ),
         }
     }
 }

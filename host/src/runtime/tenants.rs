@@ -27,9 +27,10 @@ pub struct Tenants {
 
 /// One tenant's entry.
 pub(crate) struct Tenant {
-    /// Replaced when the tenant's concurrency limit changes: calls holding the old slots
-    /// finish on them, and only new calls count against the new limit.
-    pub(super) slots: Mutex<Arc<Slots>>,
+    /// Made at the first call that takes a slot, and anew when the tenant's concurrency
+    /// limit changes: calls holding the old slots finish on them, and only new calls count
+    /// against the new limit.
+    pub(super) slots: Mutex<Option<Arc<Slots>>>,
     pub(super) cpu: TenantCpu,
     pub(super) growth: Mutex<TokenBucket>,
     pub(super) calls: TenantCalls,
@@ -38,7 +39,7 @@ pub(crate) struct Tenant {
 impl Tenant {
     fn new(cpu_shares: usize) -> Self {
         Self {
-            slots: Mutex::new(Arc::new(Slots::new(1))),
+            slots: Mutex::default(),
             cpu: TenantCpu::new(cpu_shares),
             growth: Mutex::new(growth::full_bucket()),
             calls: TenantCalls::default(),
@@ -47,7 +48,7 @@ impl Tenant {
 
     /// Would a new entry say the same? (No call in flight, no waiter, budgets full.)
     fn at_rest(&self, now: Instant) -> bool {
-        self.slots().at_rest()
+        self.slots().is_none_or(|s| s.at_rest())
             && self.cpu.at_rest(now)
             && lock(&self.growth).is_full(now)
             && self.calls.is_empty()
@@ -56,13 +57,13 @@ impl Tenant {
     /// The tenant's slots for `limit`, made anew if the limit changed.
     pub(super) fn slots_for(&self, limit: u32) -> Arc<Slots> {
         let mut slots = lock(&self.slots);
-        if slots.limit != limit {
-            *slots = Arc::new(Slots::new(limit));
+        match &*slots {
+            Some(s) if s.limit == limit => s.clone(),
+            _ => slots.insert(Arc::new(Slots::new(limit))).clone(),
         }
-        slots.clone()
     }
 
-    fn slots(&self) -> Arc<Slots> {
+    fn slots(&self) -> Option<Arc<Slots>> {
         lock(&self.slots).clone()
     }
 }
@@ -118,13 +119,17 @@ impl Tenants {
 
     /// Calls of `tenant` holding a slot now.
     pub fn running(&self, tenant: &str) -> u32 {
-        self.peek(tenant).map_or(0, |t| t.slots().running())
+        self.peek(tenant)
+            .and_then(|t| t.slots())
+            .map_or(0, |s| s.running())
     }
 
     /// Calls of `tenant` waiting for a slot now.
     #[cfg(test)]
     pub(crate) fn waiting(&self, tenant: &str) -> u32 {
-        self.peek(tenant).map_or(0, |t| t.slots().waiting())
+        self.peek(tenant)
+            .and_then(|t| t.slots())
+            .map_or(0, |s| s.waiting())
     }
 
     /// Stop every running call of `module` for `tenant`; returns how many were signalled.

@@ -25,10 +25,6 @@ use super::store::StoreData;
 
 /// How long a parked instance waits for its next call before it is dropped.
 pub(crate) const IDLE_FOR: Duration = Duration::from_secs(30);
-/// How long, by default, the oldest parked instance of a full pool is kept before a new one
-/// may take its place (`--warm-make-way-ms`).
-pub(crate) const DEFAULT_MAKE_WAY_AFTER: Duration =
-    Duration::from_millis(crate::config::DEFAULT_WARM_MAKE_WAY_MS);
 /// Calls one instance serves before it is retired, so a guest that leaks a little per call
 /// (heap fragmentation, handles) starts clean now and then.
 pub(crate) const MAX_USES: u32 = 10_000;
@@ -373,26 +369,28 @@ impl<W: Parkable> WarmPool<W> {
         // has waited long enough. The oldest are the ones that waited longest, so all of
         // these come off the front of the order.
         let mut out = Vec::new();
+        let mut room = true;
         while let Some(at) = shelves.oldest_at() {
             let waited = now.duration_since(at);
-            if waited < self.idle_for {
-                if shelves.len < self.capacity {
-                    break;
-                }
-                if waited < self.make_way_after {
-                    // Full of instances parked moments ago: they stay, this one goes.
-                    out.push(unparked(warm));
-                    shelves.tidy();
-                    publish(shelves.len);
-                    return out;
-                }
+            let idled = waited >= self.idle_for;
+            if !idled && shelves.len < self.capacity {
+                break;
+            }
+            if !idled && waited < self.make_way_after {
+                // Full of instances parked moments ago: they stay, this one goes.
+                room = false;
+                break;
             }
             out.extend(shelves.pop_front());
         }
-        match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => shelves.push(tenant, module, version_id, warm, permit, now),
-            // Every place in the pool is taken by calls: they need it more.
-            Err(_) => out.push(unparked(warm)),
+        // Without room, or without a place in the pool (every one taken by calls, which
+        // need it more), it goes.
+        let place = room
+            .then(|| self.permits.clone().try_acquire_owned().ok())
+            .flatten();
+        match place {
+            Some(permit) => shelves.push(tenant, module, version_id, warm, permit, now),
+            None => out.push(unparked(warm)),
         }
         shelves.tidy();
         publish(shelves.len);

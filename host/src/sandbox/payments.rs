@@ -370,5 +370,6 @@ mod tests {
             .map(|d| d["status"].clone())
             .collect();
         assert_eq!(statuses, [json!(404), json!(200)]);
+        assert_eq!(books.payments["pay_1"].status, "settled");
     }
 }

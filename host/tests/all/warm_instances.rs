@@ -202,16 +202,23 @@ async fn switching_a_module_off_drops_its_warm_instances(backend: Backend) {
     assert_eq!(counts(&server, &staff_b, "warm", 1).await, [3]);
 }
 
-/// With room for one parked instance, a second tenant's instance takes the place of the
-/// first's, which starts afresh on its next call.
-async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
+/// A server whose warm pool holds one instance, made way for after `make_way_ms`, and
+/// two tenants' staff tokens.
+async fn pool_of_one(backend: Backend, make_way_ms: u64) -> (TestServer, String, String) {
     let server = TestServer::start_with(backend, |c| {
         c.warm_instances = 1;
-        c.warm_make_way_ms = 0;
+        c.warm_make_way_ms = make_way_ms;
     })
     .await;
     let admin = server.superadmin().await;
     let [(_, staff_a), (_, staff_b)] = two_tenants(&server, &admin).await;
+    (server, staff_a, staff_b)
+}
+
+/// With room for one parked instance, a second tenant's instance takes the place of the
+/// first's, which starts afresh on its next call.
+async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
+    let (server, staff_a, staff_b) = pool_of_one(backend, 0).await;
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
     assert_eq!(counts(&server, &staff_b, "warm", 2).await, [1, 2]);
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
@@ -222,13 +229,7 @@ async fn the_oldest_instance_makes_way_when_the_pool_is_full(backend: Backend) {
 /// on in the instance they had. (A minute: longer than the 30 s after which a parked
 /// instance idles out, so only that, never a pause of a loaded machine, could let it go.)
 async fn a_full_pool_keeps_an_instance_parked_moments_ago(backend: Backend) {
-    let server = TestServer::start_with(backend, |c| {
-        c.warm_instances = 1;
-        c.warm_make_way_ms = 60_000;
-    })
-    .await;
-    let admin = server.superadmin().await;
-    let [(_, staff_a), (_, staff_b)] = two_tenants(&server, &admin).await;
+    let (server, staff_a, staff_b) = pool_of_one(backend, 60_000).await;
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [1, 2]);
     assert_eq!(counts(&server, &staff_b, "warm", 2).await, [1, 1]);
     assert_eq!(counts(&server, &staff_a, "warm", 2).await, [3, 4]);
