@@ -22,6 +22,16 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// small share of the pool.
 pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 32;
 
+/// How much of each memory slot stays mapped between instances, zeroed in place instead of
+/// given back to the kernel. A fresh instance that works inside it takes no page faults
+/// (about 2.4 µs each on this machine, 16 per fresh POS call) and its slot goes through no
+/// `madvise`; the price is a `memset` of this much at every reset. 256 KiB holds a module
+/// linked with a 64 KiB stack (`-zstack-size=65536`, as `modules/` and `nova module new`
+/// build them): stack, data and the first heap pages. A module with Rust's default 1 MiB
+/// stack has its data past it and gains nothing (`layout.rs` warns at install).
+/// docs/PERFORMANCE.md, "Memory kept resident".
+pub(crate) const KEEP_RESIDENT: usize = 256 << 10;
+
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -82,14 +92,15 @@ impl WasmEngine {
             // was a third of all CPU. Give slots back in batches, and reset small tables with
             // memset. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
             // off, as guest code cannot read the native stack, so a keep-resident size for
-            // them would do nothing.) Linear memory is not kept resident: memsetting even 1 MiB
-            // per call cost more than the batched decommit. Nor is it reset in place with
-            // PAGEMAP_SCAN (`pagemap_scan`), though that, with copy-on-write images and stores
-            // dropped in place, took about 40% off a fresh POS read's CPU: wasmtime's scan
-            // asks only for present pages, so a written page that is swapped out or being
-            // migrated is neither reset nor given back, and the next instance in the slot,
-            // possibly another tenant's, would read it (docs/PERFORMANCE.md, "Fresh
-            // instances"; wasmtime pull request 14357).
+            // them would do nothing.) The first `KEEP_RESIDENT` bytes of linear memory are
+            // zeroed with memset, every byte of them whether or not the call wrote it, and the
+            // rest given back. They are not reset with PAGEMAP_SCAN (`pagemap_scan`), which
+            // resets only the pages a call wrote: wasmtime's scan asks only for present pages,
+            // so a written page that is swapped out or being migrated would be neither reset
+            // nor given back, and the next instance in the slot, possibly another tenant's,
+            // would read it (docs/PERFORMANCE.md, "Fresh instances"; wasmtime pull request
+            // 14357).
+            .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(64 << 10)
             .decommit_batch_size(32);
         let mut wasm = Config::new();

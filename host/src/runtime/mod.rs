@@ -9,6 +9,7 @@ pub(crate) mod executors;
 pub(crate) mod growth;
 pub(crate) mod idle;
 pub(crate) mod invoke;
+mod layout;
 pub(crate) mod manifest;
 pub(crate) mod memory;
 pub(crate) mod metrics;
@@ -179,6 +180,7 @@ impl Runtime {
         let hash = WasmEngine::content_hash(&bytes);
         let size = bytes.len();
         let checked = self.check(&bytes).await?;
+        layout::warn_if_past_resident(name, &bytes);
         let stored = storage::modules::install(&self.db, name, &hash, &bytes, actor).await?;
         let installed = Installed {
             name: stored.module.clone(),
