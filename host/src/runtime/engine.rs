@@ -101,6 +101,11 @@ impl WasmEngine {
             // would read it (docs/PERFORMANCE.md, "Fresh instances"; wasmtime pull request
             // 14357).
             .linear_memory_keep_resident(KEEP_RESIDENT)
+            // Reuse a freed slot before touching one never used, so the slots holding those
+            // kept pages are as many as the instances that ever ran at once, not the whole
+            // pool (wasmtime's default prefers cold slots until 100 sit unused). Slots have
+            // no module image to be affine to (`memory_init_cow(false)`), so nothing is lost.
+            .max_unused_warm_slots(0)
             .table_keep_resident(64 << 10)
             .decommit_batch_size(32);
         let mut wasm = Config::new();
