@@ -35,6 +35,7 @@ fn main() {
         "view",
         "capability-names",
         "wit",
+        ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
@@ -65,7 +66,13 @@ fn main() {
             wasm(&out, krate)
         ));
     }
-    code.push_str("}\n");
+    code.push_str(
+        "    /// Every component built here, by name.\n    pub const ALL: &[(&str, &[u8])] = &[\n",
+    );
+    for (_, _, name, _) in GUESTS {
+        code.push_str(&format!("        ({name:?}, {}),\n", name.to_uppercase()));
+    }
+    code.push_str("    ];\n}\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("artifacts.rs");
     std::fs::write(dest, code).unwrap();
 }

@@ -31,7 +31,9 @@ pub fn build_component(crate_dir: &str) -> anyhow::Result<Vec<u8>> {
     ])
     .arg(&manifest)
     .arg("--target-dir")
-    .arg(&target_dir);
+    .arg(&target_dir)
+    // From the crate's directory, so cargo reads its .cargo/config.toml (the wasm stack size).
+    .current_dir(dir);
     // Settings of the outer (native, test) build must not leak into the Wasm build.
     for (key, _) in std::env::vars() {
         if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUSTFLAGS" {

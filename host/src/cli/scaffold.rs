@@ -228,7 +228,7 @@ pub(crate) fn create(name: &str, parent: &Path, repo: Option<&Path>) -> anyhow::
 /// The module's wasm stack: 64 KiB instead of Rust's 1 MiB, so its data and first heap pages
 /// lie in the part of a memory slot the host keeps resident (`runtime::engine::KEEP_RESIDENT`)
 /// and a fresh instance starts without page faults. The first-party modules build with the
-/// same line (`modules/.cargo/config.toml`).
+/// same line (the repository's `.cargo/config.toml`).
 const STACK_SIZE: &str = "# A 64 KiB wasm stack keeps the module's data where Nova's fresh instances start fast\n# (docs/MODULE_AUTHORS.md, \"Stack size\").\n[target.wasm32-wasip2]\nrustflags = [\"-C\", \"link-arg=-zstack-size=65536\"]\n";
 
 #[cfg(test)]
@@ -249,12 +249,7 @@ mod tests {
         assert!(toolchain.contains("wasm32-wasip2"), "{toolchain}");
         let config = std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap();
         assert!(config.contains("NOVA_BIN = \""), "{config}");
-        assert!(
-            config.contains(
-                "[target.wasm32-wasip2]\nrustflags = [\"-C\", \"link-arg=-zstack-size=65536\"]"
-            ),
-            "{config}"
-        );
+        assert!(config.contains(STACK_SIZE), "{config}");
         assert!(create("tips", parent.path(), None).is_err());
         assert!(create("Bad_Name", parent.path(), None).is_err());
     }

@@ -28,8 +28,9 @@ pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 32;
 /// `madvise`; the price is a `memset` of this much at every reset. 256 KiB holds a module
 /// linked with a 64 KiB stack (`-zstack-size=65536`, as `modules/` and `nova module new`
 /// build them): stack, data and the first heap pages. A module with Rust's default 1 MiB
-/// stack has its data past it and gains nothing (`layout.rs` warns at install).
-/// docs/PERFORMANCE.md, "Memory kept resident".
+/// stack has its data past it and gains nothing (`layout.rs` warns at install). The pages stay
+/// with the slot while it waits, so they hold 256 KiB per slot ever used, at most 256 MiB for
+/// the whole pool. docs/PERFORMANCE.md, "Memory kept resident".
 pub(crate) const KEEP_RESIDENT: usize = 256 << 10;
 
 /// Engine-wide settings.
@@ -101,10 +102,14 @@ impl WasmEngine {
             // would read it (docs/PERFORMANCE.md, "Fresh instances"; wasmtime pull request
             // 14357).
             .linear_memory_keep_resident(KEEP_RESIDENT)
+            // Said here, not left to the default: with pages kept, the scan would decide
+            // which of them are reset (see above).
+            .pagemap_scan(wasmtime::Enabled::No)
             // Reuse a freed slot before touching one never used, so the slots holding those
-            // kept pages are as many as the instances that ever ran at once, not the whole
-            // pool (wasmtime's default prefers cold slots until 100 sit unused). Slots have
-            // no module image to be affine to (`memory_init_cow(false)`), so nothing is lost.
+            // kept pages are about as many as the instances that ran at once (plus those
+            // waiting in the decommit batches), not the whole pool: wasmtime's default prefers
+            // never-used slots until 100 sit unused. Slots have no module image to be affine
+            // to (`memory_init_cow(false)`), so nothing is lost.
             .max_unused_warm_slots(0)
             .table_keep_resident(64 << 10)
             .decommit_batch_size(32);

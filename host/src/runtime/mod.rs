@@ -180,7 +180,6 @@ impl Runtime {
         let hash = WasmEngine::content_hash(&bytes);
         let size = bytes.len();
         let checked = self.check(&bytes).await?;
-        layout::warn_if_past_resident(name, &bytes);
         let stored = storage::modules::install(&self.db, name, &hash, &bytes, actor).await?;
         let installed = Installed {
             name: stored.module.clone(),
@@ -191,6 +190,7 @@ impl Runtime {
         };
         self.registry.activate(assemble(stored, checked));
         tracing::info!(module = name, version = installed.version, hash = %installed.content_hash, "module installed");
+        layout::warn_if_past_resident(name, &bytes);
         Ok(installed)
     }
 
