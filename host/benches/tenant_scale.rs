@@ -68,8 +68,13 @@ async fn main() {
     let rounds = env_or("NOVA_BENCH_ROUNDS", 3usize);
     let n = env_or("NOVA_BENCH_TENANTS", 10_000usize);
     let mut env = vec![("NOVA_JWT_SECRET".into(), SECRET.into())];
-    // The server's warm-instance cap and make-way age, to see what other values cost and give.
-    for name in ["NOVA_WARM_INSTANCES", "NOVA_WARM_MAKE_WAY_MS"] {
+    // The server's warm-instance cap and make-way age, to see what other values cost and give,
+    // and its perf map, to profile it.
+    for name in [
+        "NOVA_WARM_INSTANCES",
+        "NOVA_WARM_MAKE_WAY_MS",
+        "NOVA_PERFMAP",
+    ] {
         if let Ok(value) = std::env::var(name) {
             env.push((name.into(), value));
         }

@@ -232,7 +232,7 @@ pub fn __dispatch(
     req: wit::exports::nova::module::handler::Request,
 ) -> wit::exports::nova::module::handler::Response {
     let request = Request::from_raw(req.method, req.path, req.query, req.headers, req.body);
-    let response = router.handle(&request);
+    let response = router.handle_owned(request);
     wit::exports::nova::module::handler::Response {
         status: response.status,
         headers: response.headers,

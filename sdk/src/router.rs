@@ -5,16 +5,20 @@ use crate::{Error, Request, Response};
 /// A handler: a function (or non-capturing closure) from a request to a response.
 pub type Handler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 
+/// A fresh instance builds every route before its first call, so adding one does as little
+/// as it can: the pattern is copied into the router's one buffer and split only at match
+/// time, where most routes are ruled out at their first segment. Building POS's table took
+/// longer than answering the call when each route allocated its pattern and counted its
+/// segments.
 struct Route {
     method: &'static str,
-    /// The pattern as given, split at match time: one allocation per route, where a vector
-    /// of segments took one per segment and one for itself, and a fresh instance builds
-    /// every route before its first call (a third of a fresh POS read's time in the guest).
-    pattern: Box<str>,
-    /// How many segments the pattern has, so most routes are ruled out without a split.
-    segments: usize,
+    /// Where the pattern lies in [`Router::patterns`].
+    pattern: std::ops::Range<usize>,
     handler: Handler,
 }
+
+/// How many routes [`Router::new`] makes room for.
+const ROOM_FOR_ROUTES: usize = 48;
 
 /// The module's routes. Patterns are paths with `{name}` segments for parameters.
 ///
@@ -30,6 +34,8 @@ struct Route {
 #[derive(Default)]
 pub struct Router {
     routes: Vec<Route>,
+    /// Every route's pattern, one after another.
+    patterns: String,
 }
 
 impl Router {
@@ -40,7 +46,12 @@ impl Router {
     /// assert_eq!(r.handle(&nova_sdk::Request::new("GET", "/", "", b"")).status, 404);
     /// ```
     pub fn new() -> Self {
-        Self::default()
+        // Room for a module of POS's size, so a fresh instance's table is not copied as it
+        // grows: a few hundred bytes more than a small module needs.
+        Self {
+            routes: Vec::with_capacity(ROOM_FOR_ROUTES),
+            patterns: String::with_capacity(ROOM_FOR_ROUTES * 16),
+        }
     }
 
     /// Add a route for any method name.
@@ -56,10 +67,11 @@ impl Router {
         pattern: &str,
         handler: impl Fn(&Request) -> Result<Response, Error> + 'static,
     ) -> Self {
+        let start = self.patterns.len();
+        self.patterns.push_str(pattern);
         self.routes.push(Route {
             method,
-            pattern: pattern.into(),
-            segments: split(pattern).count(),
+            pattern: start..self.patterns.len(),
             handler: Box::new(handler),
         });
         self
@@ -131,18 +143,27 @@ impl Router {
     /// assert_eq!(resp.status, 400);
     /// ```
     pub fn handle(&self, req: &Request) -> Response {
-        let path: Vec<&str> = split(req.path()).collect();
+        self.handle_owned(req.clone())
+    }
+
+    /// [`Router::handle`] for a request the router may keep: the module's entry point hands
+    /// over the request it lifted, so the handler sees it without a copy of its body and
+    /// headers.
+    pub(crate) fn handle_owned(&self, mut req: Request) -> Response {
+        // Split once; each route's pattern is split as far as its first segment that differs.
+        let path: Vec<&str> = Segments(req.path()).collect();
         let mut path_matched = false;
         for route in &self.routes {
-            let Some(params) = matches(route, &path) else {
+            let pattern = &self.patterns[route.pattern.clone()];
+            if !matches(pattern, &path) {
                 continue;
-            };
+            }
             path_matched = true;
             if !route.method.eq_ignore_ascii_case(req.method()) {
                 continue;
             }
-            let mut req = req.clone();
-            req.params = params;
+            // Parameters are captured for the route that answers, not for every candidate.
+            req.params = params(pattern, &path);
             return match (route.handler)(&req) {
                 Ok(resp) => resp,
                 Err(e) => e.into_response(&request_id()),
@@ -161,23 +182,62 @@ impl Router {
     }
 }
 
-fn split(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|s| !s.is_empty())
+/// The non-empty segments of a path, split by a plain byte loop: `str::split` searches with
+/// `memchr`, whose setup costs more than these few bytes in a Wasm guest.
+struct Segments<'a>(&'a str);
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.0.as_bytes();
+        let Some(start) = bytes.iter().position(|&b| b != b'/') else {
+            self.0 = "";
+            return None;
+        };
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(bytes.len(), |n| start + n);
+        // Both ends are at a '/' or an end of the string, so they are character boundaries.
+        let segment = &self.0[start..end];
+        self.0 = &self.0[end..];
+        Some(segment)
+    }
 }
 
-fn matches(route: &Route, path: &[&str]) -> Option<Vec<(String, String)>> {
-    if route.segments != path.len() {
-        return None;
+/// The pattern's `{name}` part, if this segment is a parameter.
+fn parameter(segment: &str) -> Option<&str> {
+    segment.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+}
+
+/// True when the path has as many segments as the pattern and each literal segment of the
+/// pattern equals the path's in its place. Stops at the first that differs.
+fn matches(pattern: &str, path: &[&str]) -> bool {
+    // A quick no, without a split: a pattern written `/literal...` whose first byte differs
+    // from the path's (in POS, every route of another resource).
+    if let ([b'/', first, ..], Some(segment)) = (pattern.as_bytes(), path.first())
+        && !matches!(first, b'{' | b'/')
+        && segment.as_bytes().first() != Some(first)
+    {
+        return false;
     }
-    let mut params = Vec::new();
-    for (p, s) in split(&route.pattern).zip(path) {
-        match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => params.push((name.to_string(), (*s).to_string())),
-            None if p == *s => {}
-            None => return None,
+    let (mut pattern, mut path) = (Segments(pattern), path.iter());
+    loop {
+        match (pattern.next(), path.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if parameter(p).is_some() || p == *s => {}
+            _ => return false,
         }
     }
-    Some(params)
+}
+
+/// The path's segments in the pattern's parameter places, by name.
+fn params(pattern: &str, path: &[&str]) -> Vec<(String, String)> {
+    Segments(pattern)
+        .zip(path)
+        .filter_map(|(p, s)| parameter(p).map(|name| (name.to_string(), s.to_string())))
+        .collect()
 }
 
 fn request_id() -> String {
@@ -250,5 +310,49 @@ mod tests {
             200,
             "methods compare without case"
         );
+    }
+
+    #[test]
+    fn segments_skip_empty_ones() {
+        let split = |p| Segments(p).collect::<Vec<_>>();
+        assert_eq!(split("/a/bc//d/"), ["a", "bc", "d"]);
+        assert_eq!(split("a"), ["a"]);
+        assert_eq!(split("/é/ü"), ["é", "ü"]);
+        assert!(split("").is_empty());
+        assert!(split("///").is_empty());
+    }
+
+    #[test]
+    fn only_the_answering_route_captures_parameters() {
+        let router = Router::new()
+            .get("/a/{x}/c", |_req| Response::text(200, "never"))
+            .get("/a/{y}/d", |req| {
+                let x = req.param("x").unwrap_or("-");
+                let y = req.param("y").unwrap_or("-");
+                Response::text(200, &format!("{x} {y}"))
+            });
+        let resp = router.handle(&Request::new("GET", "/a/7/d", "", b""));
+        assert_eq!(String::from_utf8(resp.body).unwrap(), "- 7");
+    }
+
+    #[test]
+    fn patterns_match_however_they_are_written() {
+        let router = Router::new()
+            .get("items", |_req| Response::text(200, "items"))
+            .get("{id}/x", |req| {
+                Response::text(200, req.param("id").unwrap_or("?"))
+            })
+            .get("//a//b/", |_req| Response::text(200, "ab"))
+            .get("/", |_req| Response::text(200, "root"));
+        let body = |path| {
+            let resp = router.handle(&Request::new("GET", path, "", b""));
+            (resp.status, String::from_utf8(resp.body).unwrap())
+        };
+        assert_eq!(body("/items"), (200, "items".into()));
+        assert_eq!(body("/7/x"), (200, "7".into()));
+        assert_eq!(body("/a/b"), (200, "ab".into()));
+        assert_eq!(body("/"), (200, "root".into()));
+        assert_eq!(body("/itemz").0, 404);
+        assert_eq!(body("/b/a").0, 404);
     }
 }
