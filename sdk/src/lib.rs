@@ -146,8 +146,8 @@ macro_rules! export {
                     req: $crate::wit::exports::nova::module::handler::Request,
                 ) -> $crate::wit::exports::nova::module::handler::Response {
                     // Built on an instance's first call and kept for its later ones: a
-                    // module's routes do not change, and building them was a quarter of
-                    // a warm POS read's time in the guest.
+                    // module's routes do not change, and a reused instance need not pay
+                    // for them again (docs/PERFORMANCE.md, "Inside the guest").
                     ::std::thread_local! {
                         static ROUTER: $crate::Router = <$module as $crate::Module>::router();
                     }
