@@ -102,11 +102,8 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
 /// Refuse, before routing to any handler or module, a path or query that cannot be stored
 /// or compared: NUL characters (PostgreSQL text cannot hold them) and paths that do not
 /// decode to UTF-8. The same 400 on every backend.
-pub(crate) async fn reject_bad_input(req: Request, next: Next) -> Response {
-    if let Err(e) = check_uri(req.uri()) {
-        return e.into_response();
-    }
-    next.run(req).await
+pub(crate) fn bad_input_refusal(req: &Request) -> Option<Response> {
+    check_uri(req.uri()).err().map(IntoResponse::into_response)
 }
 
 fn check_uri(uri: &axum::http::Uri) -> Result<(), ApiError> {

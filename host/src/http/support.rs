@@ -2,9 +2,8 @@
 //! announcements, maintenance mode and the mail outbox.
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
@@ -538,11 +537,17 @@ async fn outbox(
     }))
 }
 
-/// Refuse writes on tenant routes while maintenance is on, before anything runs: 503
-/// `MAINTENANCE` with the operators' message. Reads and superadmin routes go through.
-pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let path = req.uri().path();
+/// While maintenance is on, the refusal of a write on a tenant route, before anything runs:
+/// 503 `MAINTENANCE` with the operators' message. Reads and superadmin routes go through
+/// (`None`).
+// It takes the method and path, not the request: a borrowed request (its body is not
+// `Sync`) held across the count's await would make the caller's future not `Send`.
+pub(crate) async fn maintenance_refusal(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+) -> Option<Response> {
+    let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     let tenant_route = path.starts_with("/v1/portal/") || path == "/v1/registrations";
     if write && tenant_route {
         let on = state
@@ -563,8 +568,8 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
             .into_response();
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("300"));
-            return resp;
+            return Some(resp);
         }
     }
-    next.run(req).await
+    None
 }
