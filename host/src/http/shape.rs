@@ -99,9 +99,10 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Refuse, before routing to any handler or module, a path or query that cannot be stored
-/// or compared: NUL characters (PostgreSQL text cannot hold them) and paths that do not
-/// decode to UTF-8. The same 400 on every backend.
+/// The 400 for a path or query that cannot be stored or compared (`None` when it can): NUL
+/// characters (PostgreSQL text cannot hold them) and paths that do not decode to UTF-8. The
+/// router's front layer answers with it before any handler or module runs, the same on
+/// every backend.
 pub(crate) fn bad_input_refusal(req: &Request) -> Option<Response> {
     check_uri(req.uri()).err().map(IntoResponse::into_response)
 }

@@ -284,6 +284,44 @@ async fn maintenance_refuses_writes_before_anything_runs(backend: Backend) {
             "{path}: {v}"
         );
     }
+    // The refusal carries what every answer does (the request id, in the header and the
+    // body) and tells the client when to try again.
+    let resp = server
+        .http
+        .post(server.url("/v1/portal/pos/tickets"))
+        .bearer_auth(&token)
+        .header("x-request-id", "maint-probe-1")
+        .json(&json!({"table": "1", "items": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        (header("retry-after"), header("x-request-id")),
+        (Some("300".into()), Some("maint-probe-1".into()))
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["requestId"], "maint-probe-1", "{v}");
+    // Input no backend can store is refused first, as a 400, maintenance or not.
+    let (s, v) = server
+        .send(
+            Method::POST,
+            &token,
+            "/v1/portal/pos/tickets%00",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("BAD_REQUEST")),
+        "{v}"
+    );
     assert_eq!(
         server.count("invocations").await,
         invocations,
@@ -330,7 +368,8 @@ async fn maintenance_refuses_writes_before_anything_runs(backend: Backend) {
             period["refusedWrites"].as_i64(),
             period["endedAt"].is_null()
         ),
-        (Some(2), false),
+        // Two writes and the header probe; the bad-input 400 is not a maintenance refusal.
+        (Some(3), false),
         "{log}"
     );
     assert_eq!(period["message"], "Database upgrade until 22:00 UTC");
