@@ -34,3 +34,5 @@ pub mod tenancy;
 pub mod testing;
 pub(crate) mod traces;
 pub mod webhooks;
+
+pub use telemetry::{HeapStats, set_heap_stats};

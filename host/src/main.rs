@@ -9,7 +9,19 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's live and resident bytes, for `/metrics` (`nova::set_heap_stats`).
+fn heap_stats() -> Option<nova::HeapStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    // The statistics are a snapshot taken when the epoch advances.
+    epoch::advance().ok()?;
+    Some(nova::HeapStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    nova::set_heap_stats(heap_stats);
     nova::cli::run().await
 }

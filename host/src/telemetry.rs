@@ -49,13 +49,65 @@ pub(crate) fn metrics_handle() -> PrometheusHandle {
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
                 5.0,
             ];
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)
                 .expect("static buckets are valid")
                 .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("no other metrics recorder is installed");
+            // A histogram keeps every value recorded until an upkeep folds them into its
+            // buckets, and `install_recorder` leaves the upkeep to its caller. Scrapes fold
+            // them too, so a replica nobody scraped kept two samples of every module call
+            // for good (about 17 bytes a request: 1 GiB a day at 10,000 calls a minute).
+            let upkeep = handle.clone();
+            let thread = std::thread::Builder::new()
+                .name(UPKEEP_THREAD.into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("the metrics upkeep thread starts");
+            let _ = UPKEEP.set(thread);
+            handle
         })
         .clone()
+}
+
+/// How often the histograms' recorded values are folded into their buckets (the interval
+/// the exporter's own upkeep task uses).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const UPKEEP_THREAD: &str = "nova-metrics";
+/// The upkeep thread, which runs as long as the process.
+static UPKEEP: OnceLock<std::thread::JoinHandle<()>> = OnceLock::new();
+
+/// What the allocator says of the heap, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct HeapStats {
+    /// Bytes the program holds in live allocations.
+    pub allocated: u64,
+    /// Bytes of physical memory the allocator has mapped and not given back: `allocated`
+    /// plus its free lists, metadata and dirty pages not yet purged.
+    pub resident: u64,
+}
+
+static HEAP_STATS: OnceLock<fn() -> Option<HeapStats>> = OnceLock::new();
+
+/// Let `/metrics` report the heap (`nova_heap_allocated_bytes`, `nova_heap_resident_bytes`)
+/// through `read`. The `nova` binary sets it for its global allocator; a process that does
+/// not (the tests) reports no heap gauges rather than some other allocator's figures.
+pub fn set_heap_stats(read: fn() -> Option<HeapStats>) {
+    let _ = HEAP_STATS.set(read);
+}
+
+/// Set the heap gauges from the allocator, if it reports. Resident memory alone does not
+/// tell what the host keeps (SQLite's page caches, memory slots kept resident and allocator
+/// free lists are in it too); live allocations against the allocator's resident bytes do.
+pub(crate) fn publish_heap_stats() {
+    if let Some(stats) = HEAP_STATS.get().and_then(|read| read()) {
+        metrics::gauge!("nova_heap_allocated_bytes").set(stats.allocated as f64);
+        metrics::gauge!("nova_heap_resident_bytes").set(stats.resident as f64);
+    }
 }
 
 tokio::task_local! {
@@ -130,4 +182,18 @@ pub(crate) fn record_request(r: Request<'_>, took: std::time::Duration) {
         duration_ms = took.as_secs_f64() * 1e3,
         "request"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorder's upkeep runs without a scrape, on a thread of its own.
+    #[test]
+    fn installing_the_recorder_starts_its_upkeep() {
+        let _ = metrics_handle();
+        let thread = UPKEEP.get().expect("the upkeep thread was started");
+        assert_eq!(thread.thread().name(), Some(UPKEEP_THREAD));
+        assert!(!thread.is_finished(), "the upkeep thread ended");
+    }
 }

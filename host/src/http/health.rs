@@ -79,6 +79,7 @@ async fn render(state: &AppState) -> impl IntoResponse + use<> {
     if let Err(e) = crate::billing::gauges::refresh(&state.db).await {
         tracing::warn!(error = %e, "could not refresh queue and billing gauges");
     }
+    crate::telemetry::publish_heap_stats();
     let text = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

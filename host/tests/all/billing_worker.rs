@@ -125,6 +125,21 @@ async fn failure_drill_and_a_worker_killed_mid_batch(backend: Backend) {
     assert!(metrics.contains(&format!(
         "bull_queue_jobs_active{{queue=\"billing:webhooks\"}} {EVENTS}"
     )));
+    // The binary's allocator reports the heap: live bytes, within what it keeps resident.
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    let (allocated, resident) = (
+        gauge("nova_heap_allocated_bytes"),
+        gauge("nova_heap_resident_bytes"),
+    );
+    assert!(
+        allocated > 1e6 && allocated <= resident,
+        "heap: {allocated} bytes allocated, {resident} resident"
+    );
 
     // A worker starts draining, and is SIGKILLed mid-batch.
     let (w1, probes) = worker(&nova);
