@@ -61,7 +61,10 @@ pub(crate) fn metrics_handle() -> PrometheusHandle {
             // `tenant_scale`), 300-500 MB a day at 10,000 calls a minute
             // (docs/PERFORMANCE.md, "Histogram samples kept until a scrape").
             let upkeep = handle.clone();
-            let _ = UPKEEP.set(start_upkeep(UPKEEP_EVERY, move || upkeep.run_upkeep()));
+            let _ = UPKEEP.set(start_upkeep(UPKEEP_EVERY, move || {
+                upkeep.run_upkeep();
+                true
+            }));
             handle
         })
         .clone()
@@ -74,17 +77,20 @@ const UPKEEP_THREAD: &str = "nova-metrics";
 /// The upkeep thread, which runs as long as the process.
 static UPKEEP: OnceLock<std::thread::JoinHandle<()>> = OnceLock::new();
 
-/// Run `upkeep` every `every` on a thread of its own, for as long as the process runs.
+/// Run `upkeep` every `every` on a thread of its own, until it returns false (the
+/// recorder's never does: it runs as long as the process).
 fn start_upkeep(
     every: std::time::Duration,
-    upkeep: impl Fn() + Send + 'static,
+    upkeep: impl Fn() -> bool + Send + 'static,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name(UPKEEP_THREAD.into())
         .spawn(move || {
             loop {
                 std::thread::sleep(every);
-                upkeep();
+                if !upkeep() {
+                    return;
+                }
             }
         })
         .expect("the metrics upkeep thread starts")
@@ -210,12 +216,15 @@ mod tests {
     #[test]
     fn the_upkeep_repeats() {
         let (ran, runs) = std::sync::mpsc::channel();
-        let _thread = start_upkeep(std::time::Duration::from_millis(1), move || {
-            let _ = ran.send(());
+        // Stops once the test is done listening.
+        let thread = start_upkeep(std::time::Duration::from_millis(1), move || {
+            ran.send(()).is_ok()
         });
         for _ in 0..3 {
             runs.recv_timeout(std::time::Duration::from_secs(30))
                 .expect("the upkeep ran");
         }
+        drop(runs);
+        thread.join().unwrap();
     }
 }
