@@ -151,9 +151,14 @@ impl AppState {
     }
 
     /// Re-read what this replica caches: bounds the effect of a lost change message. The
-    /// periodic run; it also forgets tenant views no call has used for a while.
+    /// periodic run; it also forgets tenant views, parked instances and number blocks no
+    /// call has used for a while.
     pub async fn reconcile(&self) {
         self.runtime.drop_idle_instances();
+        self.runtime
+            .sequences
+            .release_idle(crate::storage::sequences::IDLE)
+            .await;
         self.resync(true).await
     }
 

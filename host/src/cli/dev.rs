@@ -122,7 +122,7 @@ pub(crate) async fn run(args: DevArgs, call_deadline_ms: u64) -> anyhow::Result<
         served = server => served?,
         watched = watch(&state, &dir, &krate, &module, last) => watched?,
     }
-    state.db.close().await;
+    state.close().await;
     Ok(())
 }
 

@@ -109,7 +109,7 @@ pub(crate) async fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> 
         ..Default::default()
     };
     crate::http::server::serve(listener, app, limits, shutdown).await?;
-    state.db.close().await;
+    state.close().await;
     Ok(())
 }
 

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot::error::TryRecvError;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
@@ -13,6 +14,7 @@ use super::cpu::CpuTurn;
 use super::engine::WasmEngine;
 use super::executors::Cleanup;
 use super::growth::Growth;
+use super::overdue::{self, Overdue};
 use super::registry::LoadedModule;
 use super::running::Registration;
 use super::store::StoreData;
@@ -145,6 +147,31 @@ struct Attempt {
     /// The instance, for a module that opts in to reuse and answered below 500: parked
     /// once what it did is committed, dropped otherwise.
     reusable: Option<Reusable>,
+}
+
+impl Attempt {
+    /// An attempt that ended without the guest's answer.
+    fn failed(outcome: Outcome, error: String) -> Self {
+        Self {
+            result: Err((outcome, error)),
+            fuel: 0,
+            effects: Effects::default(),
+            reusable: None,
+        }
+    }
+
+    /// Answered by the requester for a guest still waiting for the CPU (its fuel is not
+    /// known yet, so none is counted).
+    fn overdue(why: Overdue, deadline: Duration) -> Self {
+        let (outcome, limit) = match why {
+            Overdue::Deadline => (Outcome::Timeout, LimitExceeded::Deadline(deadline)),
+            Overdue::Interrupted => (Outcome::Interrupted, LimitExceeded::Interrupted),
+        };
+        Self::failed(
+            outcome,
+            format!("{limit}; the guest was still waiting for the CPU, and stops when it next runs"),
+        )
+    }
 }
 
 /// An instance that may be parked for its tenant's next call. Dropped unparked (a failed
@@ -356,9 +383,8 @@ impl Runtime {
         hold: Option<Arc<Hold>>,
     ) -> Attempt {
         let (tenant, interrupt) = (registration.tenant(), registration.flag.clone());
-        let cpu = tenant
-            .turn(Instant::now() + caller.limits.deadline)
-            .interrupted_by(interrupt.clone());
+        let deadline = Instant::now() + caller.limits.deadline;
+        let cpu = tenant.turn(deadline).interrupted_by(interrupt.clone());
         let reuse = module.reuse_instances && self.warm.enabled();
         // A parked instance idle too long, or grown past a memory limit a plan has lowered
         // since, is dropped (`stale`) and the call starts afresh.
@@ -425,12 +451,19 @@ impl Runtime {
         };
         let call = tracing::Instrument::instrument(call, tracing::Span::current());
         self.guests.run_call(Box::pin(call), turn).await;
-        answered.await.unwrap_or_else(|_| Attempt {
-            result: Err((Outcome::Trap, "the guest task failed".to_string())),
-            fuel: 0,
-            effects: Effects::default(),
-            reusable: None,
-        })
+        let mut answered = answered;
+        let done = match answered.try_recv() {
+            Ok(done) => Some(done),
+            Err(TryRecvError::Closed) => None,
+            // It moved to the guest executors and runs on there.
+            Err(TryRecvError::Empty) => {
+                match overdue::answer_or_overdue(answered, &registration.flag, deadline).await {
+                    Ok(done) => done,
+                    Err(why) => return Attempt::overdue(why, caller.limits.deadline),
+                }
+            }
+        };
+        done.unwrap_or_else(|| Attempt::failed(Outcome::Trap, "the guest task failed".into()))
     }
 
     /// Park the instance of a call whose answer and writes stand, for its tenant's next

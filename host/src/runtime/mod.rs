@@ -13,6 +13,7 @@ mod layout;
 pub(crate) mod manifest;
 pub(crate) mod memory;
 pub(crate) mod metrics;
+mod overdue;
 pub mod module_pre;
 pub(crate) mod registry;
 pub(crate) mod running;

@@ -10,10 +10,6 @@ use common::{Backend, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn redis_url() -> String {
-    std::env::var("NOVA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 async fn status_of(http: &reqwest::Client, url: &str, token: &str) -> u16 {
     http.get(url)
         .bearer_auth(token)
@@ -69,7 +65,7 @@ fn now_secs() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_users_and_retired_keys_are_refused_on_every_replica() {
     let mut nova = Nova::new(Backend::Postgres).await;
-    nova.env.push(("REDIS_URL".into(), redis_url()));
+    nova.env.push(("REDIS_URL".into(), common::redis_url()));
     nova.run(&[
         "superadmin",
         "create",

@@ -254,8 +254,7 @@ async fn the_servers_answer_what_the_manifests_probe(backend: Backend) {
     let image = image_settings();
     let nova = Nova::new(backend).await;
     let http = reqwest::Client::new();
-    let redis =
-        std::env::var("NOVA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis = common::redis_url();
 
     // The API, as its container runs it.
     let api = container(&objs, "nova-api");

@@ -139,6 +139,78 @@ async fn the_host_deadline_is_configurable(backend: Backend) {
     );
 }
 
+/// Threads that keep every core busy at normal priority until dropped.
+struct BusyCores {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl BusyCores {
+    /// Two spinning threads per core: a thread at the lowest priority gets a core for a
+    /// slice now and then, seconds apart.
+    fn start() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..2 * cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A loop that has moved to the long-call threads, the lowest priority, on a host whose
+/// every core is busy: the guest seldom runs to see its deadline, so the host answers for it
+/// at the deadline, and what the guest wrote before it looped never stands, even once the
+/// guest has really stopped.
+async fn a_starved_loop_is_answered_at_its_deadline(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 500).await;
+    let (server, admin, tenant, staff) = hostile_server_on(server).await;
+    let busy = BusyCores::start();
+    let started = Instant::now();
+    let (status, code, record) =
+        call(&server, &admin, &staff, Method::POST, "/write-then-loop").await;
+    let answered = started.elapsed();
+    // Stopping the load lets the guest run, see its deadline and stop.
+    drop(busy);
+    println!("{backend:?}: a starved loop with a 500 ms deadline was answered after {answered:?}");
+    assert_eq!((status, code.as_str()), (504, Some("MODULE_TIMEOUT")));
+    assert_eq!(record["outcome"], "timeout");
+    assert!(
+        answered >= Duration::from_millis(500),
+        "answered before its deadline: {answered:?}"
+    );
+    // The grace is 50 ms; the bound leaves room for a loaded machine's request threads.
+    assert!(
+        answered < Duration::from_secs(3),
+        "answered {answered:?} after it started, long past its deadline"
+    );
+    // Its slot goes back when its instance does, once the guest has stopped.
+    let tenants = &server.state.runtime.tenants;
+    common::eventually(
+        || "the starved guest never stopped".to_string(),
+        async || tenants.running(&tenant) == 0,
+    )
+    .await;
+    let (status, body) = server.get(&staff, "/v1/portal/hostile/keys/looped").await;
+    assert_eq!((status, &body), (200, &Value::Null));
+}
+
 async fn failed_calls_keep_no_writes(backend: Backend) {
     let (server, admin, tenant, staff) = hostile_server(backend).await;
     let audit_before = server.count("audit_events").await;
@@ -318,6 +390,7 @@ both_backends!(
     misbehaviour_is_stopped_and_recorded,
     endless_loop_times_out_while_others_are_served,
     the_host_deadline_is_configurable,
+    a_starved_loop_is_answered_at_its_deadline,
     failed_calls_keep_no_writes,
     guests_get_no_environment_or_files,
     invalid_components_are_refused_and_nothing_installed,

@@ -203,16 +203,28 @@ async fn restart_keeps_data(backend: Backend) {
         .map(|t| t["id"].as_u64().unwrap())
         .collect();
     assert_eq!(got, vec![ids[2], ids[1], ids[0]]);
+    // Numbering runs on: the stopped server gave back the rest of its block.
+    let (status, t) = server
+        .send(
+            Method::POST,
+            &staff,
+            "/v1/portal/pos/tickets",
+            &ticket("4"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(t["id"].as_u64().unwrap(), ids[2] + 1);
     let (_, page) = server.get(&staff, "/v1/portal/pos/tickets?limit=2").await;
     assert_eq!(page["tickets"].as_array().unwrap().len(), 2);
     let cursor = page["nextCursor"].as_str().unwrap();
     let (_, rest) = server
         .get(
             &staff,
-            &format!("/v1/portal/pos/tickets?limit=2&cursor={cursor}"),
+            &format!("/v1/portal/pos/tickets?limit=3&cursor={cursor}"),
         )
         .await;
-    assert_eq!(rest["tickets"][0]["id"], ids[0]);
+    assert_eq!(rest["tickets"][0]["id"], ids[1]);
+    assert_eq!(rest["tickets"][1]["id"], ids[0]);
     assert_eq!(rest["nextCursor"], Value::Null);
     // Installed modules are loaded again, without reinstalling.
     let (_, modules) = server

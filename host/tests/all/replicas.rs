@@ -9,10 +9,6 @@ use common::Backend;
 use common::process::{Nova, stop};
 use serde_json::{Value, json};
 
-fn redis_url() -> String {
-    std::env::var("NOVA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 /// The `per`-th hundredth of `times` (50: the median).
 fn percentile(times: &[Duration], per: usize) -> Duration {
     let mut sorted = times.to_vec();
@@ -33,7 +29,7 @@ async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_toggle_on_one_replica_is_enforced_by_the_other() {
     let mut nova = Nova::new(Backend::Postgres).await;
-    nova.env.push(("REDIS_URL".into(), redis_url()));
+    nova.env.push(("REDIS_URL".into(), common::redis_url()));
     nova.env.push((
         "NOVA_JWT_SECRET".into(),
         "replica-secret-replica-secret-replica!!".into(),
@@ -143,8 +139,8 @@ async fn the_rate_limit_is_shared_through_redis() {
     use nova::replicas::Bus;
     // Two buses stand for two replicas of one database.
     let db = format!("postgres://shared/{}", uuid::Uuid::new_v4());
-    let a = Bus::connect(&redis_url(), &db).await.unwrap();
-    let b = Bus::connect(&redis_url(), &db).await.unwrap();
+    let a = Bus::connect(&common::redis_url(), &db).await.unwrap();
+    let b = Bus::connect(&common::redis_url(), &db).await.unwrap();
     let tenant = uuid::Uuid::new_v4().to_string();
     let mut allowed = 0;
     for i in 0..6 {

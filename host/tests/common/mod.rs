@@ -110,6 +110,11 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// The Redis server tests use.
+pub fn redis_url() -> String {
+    std::env::var("NOVA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 fn replace_db(url: &str, db: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("database URL has a path");
     format!("{base}/{db}")
@@ -338,7 +343,7 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap();
         }
-        self.state.db.close().await;
+        self.state.close().await;
     }
 
     /// The database, for checks that look behind the API.
