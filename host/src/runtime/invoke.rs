@@ -169,7 +169,9 @@ impl Attempt {
         };
         Self::failed(
             outcome,
-            format!("{limit}; the guest was still waiting for the CPU, and stops when it next runs"),
+            format!(
+                "{limit}; the guest was still waiting for the CPU, and stops when it next runs"
+            ),
         )
     }
 }

@@ -274,7 +274,10 @@ mod tests {
         assert_eq!(seq.next("t1", "pos", "ticket", 1).await.unwrap(), 4);
         seq.release_idle(Duration::ZERO).await;
         assert_eq!(
-            Sequences::new(db).next("t1", "pos", "ticket", 1).await.unwrap(),
+            Sequences::new(db)
+                .next("t1", "pos", "ticket", 1)
+                .await
+                .unwrap(),
             5
         );
     }
@@ -299,7 +302,10 @@ mod tests {
         // `later` reserved last, so its unused numbers do come back.
         later.release_idle(Duration::ZERO).await;
         assert_eq!(
-            Sequences::new(db).next("t1", "pos", "ticket", 1).await.unwrap(),
+            Sequences::new(db)
+                .next("t1", "pos", "ticket", 1)
+                .await
+                .unwrap(),
             n + 1
         );
     }

@@ -146,12 +146,13 @@ struct BusyCores {
 }
 
 impl BusyCores {
-    /// Two spinning threads per core: a thread at the lowest priority gets a core for a
-    /// slice now and then, seconds apart.
+    /// Eight spinning threads per core: a thread at the lowest priority then gets a core for
+    /// a slice about every second or more (a guest waited 1.6-6.4 s past a 500 ms deadline
+    /// for one, before the host answered for it).
     fn start() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let threads = (0..2 * cores)
+        let threads = (0..8 * cores)
             .map(|_| {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
@@ -195,9 +196,11 @@ async fn a_starved_loop_is_answered_at_its_deadline(backend: Backend) {
         answered >= Duration::from_millis(500),
         "answered before its deadline: {answered:?}"
     );
-    // The grace is 50 ms; the bound leaves room for a loaded machine's request threads.
+    // The grace is 50 ms (answered after 0.59-0.70 s on a quiet machine); the bound leaves
+    // room for a loaded one's request threads, and most runs of a host that waited for the
+    // guest would still fail it.
     assert!(
-        answered < Duration::from_secs(3),
+        answered < Duration::from_secs(2),
         "answered {answered:?} after it started, long past its deadline"
     );
     // Its slot goes back when its instance does, once the guest has stopped.

@@ -205,12 +205,7 @@ async fn restart_keeps_data(backend: Backend) {
     assert_eq!(got, vec![ids[2], ids[1], ids[0]]);
     // Numbering runs on: the stopped server gave back the rest of its block.
     let (status, t) = server
-        .send(
-            Method::POST,
-            &staff,
-            "/v1/portal/pos/tickets",
-            &ticket("4"),
-        )
+        .send(Method::POST, &staff, "/v1/portal/pos/tickets", &ticket("4"))
         .await;
     assert_eq!(status, 201);
     assert_eq!(t["id"].as_u64().unwrap(), ids[2] + 1);
