@@ -86,9 +86,10 @@ pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error
 /// conflict over it. A number is taken at once and never given again, even if the call then
 /// fails (that leaves a gap). Numbers from one server increase; replicas take blocks of
 /// numbers, so their numbers interleave block by block. A server that stops, or leaves a
-/// sequence unused for a minute, gives back the numbers of its block it did not hand out, so
-/// a restart or a quiet night does not make the numbers jump. Pass a counter you kept in kv
-/// before as `at_least` to carry on from it.
+/// sequence unused for a minute, gives back the numbers of its block it did not hand out
+/// when no other server has taken numbers since, so a stop and start or a quiet night does
+/// not make the numbers jump (a crash still can). Pass a counter you kept in kv before as
+/// `at_least` to carry on from it.
 ///
 /// ```no_run
 /// let id = nova_sdk::kv::next_number("ticket", 1)?;

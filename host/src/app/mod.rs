@@ -142,13 +142,22 @@ impl AppState {
     }
 
     /// Close down once no request runs any more: give back the numbers of unused blocks (so
-    /// the next server's ticket numbers follow on from this one's without a jump), then
+    /// the next server's ticket numbers follow on from this one's without a jump; for at most
+    /// a few seconds, as a database that does not answer must not hold up the stop), then
     /// close the database.
     pub async fn close(&self) {
-        self.runtime
+        let give_back = self
+            .runtime
             .sequences
-            .release_idle(std::time::Duration::ZERO)
-            .await;
+            .release_idle(std::time::Duration::ZERO);
+        if tokio::time::timeout(std::time::Duration::from_secs(5), give_back)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "stopped before every unused ticket number was given back; the rest are skipped"
+            );
+        }
         self.db.close().await;
     }
 }

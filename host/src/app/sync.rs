@@ -155,10 +155,14 @@ impl AppState {
     /// call has used for a while.
     pub async fn reconcile(&self) {
         self.runtime.drop_idle_instances();
-        self.runtime
-            .sequences
-            .release_idle(crate::storage::sequences::IDLE)
-            .await;
+        // On its own: after a quiet night with many tenants it is many small writes, which
+        // revocations, keys and maintenance must not wait behind.
+        let sequences = self.runtime.sequences.clone();
+        tokio::spawn(async move {
+            sequences
+                .release_idle(crate::storage::sequences::IDLE)
+                .await
+        });
         self.resync(true).await
     }
 

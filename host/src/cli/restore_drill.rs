@@ -301,7 +301,7 @@ async fn drill(
     let _ = worker.await;
     server.abort();
     sandbox.abort();
-    state.db.close().await;
+    state.close().await;
     checked
 }
 

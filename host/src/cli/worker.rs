@@ -49,6 +49,6 @@ pub(crate) async fn run(config: &Config, args: WorkerArgs) -> anyhow::Result<()>
         args.backups,
     ));
     crate::jobs::run(state.clone(), id, shutdown).await;
-    state.db.close().await;
+    state.close().await;
     Ok(())
 }

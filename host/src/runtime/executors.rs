@@ -15,7 +15,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use anyhow::Context as _;
 
@@ -28,6 +30,7 @@ pub(crate) type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(crate) struct GuestExecutors {
     short: Option<tokio::runtime::Runtime>,
     long: Option<tokio::runtime::Runtime>,
+    gate: Arc<LongGate>,
 }
 
 impl GuestExecutors {
@@ -54,7 +57,18 @@ impl GuestExecutors {
         Ok(Self {
             short: Some(short),
             long: Some(long),
+            gate: Arc::default(),
         })
+    }
+
+    /// Keep every long call from running, between two of its polls, until the guard is
+    /// dropped: what a host saturated by short calls does to them (their threads run at the
+    /// lowest priority), made certain, for tests of what the host does meanwhile.
+    pub(crate) fn hold_long_calls(&self) -> LongCallsHeld {
+        self.gate.held.store(true, Ordering::Release);
+        LongCallsHeld {
+            gate: self.gate.clone(),
+        }
     }
 
     /// Where calls give their instance and slots back.
@@ -132,6 +146,7 @@ impl GuestExecutors {
             call: Some(call),
             turn,
             long: self.long().clone(),
+            gate: self.gate.clone(),
         });
     }
 
@@ -202,6 +217,7 @@ struct Handoff {
     call: Option<CallFuture>,
     turn: CpuTurn,
     long: tokio::runtime::Handle,
+    gate: Arc<LongGate>,
 }
 
 impl Future for Handoff {
@@ -218,10 +234,72 @@ impl Future for Handoff {
         if self.turn.low_priority()
             && let Some(call) = self.call.take()
         {
-            self.long.spawn(call);
+            self.long.spawn(Gated {
+                call,
+                gate: self.gate.clone(),
+            });
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+/// Whether long calls are held ([`GuestExecutors::hold_long_calls`]), and the calls waiting.
+#[derive(Default)]
+struct LongGate {
+    held: AtomicBool,
+    waiting: Mutex<Vec<Waker>>,
+}
+
+/// Long calls are held until this is dropped.
+pub struct LongCallsHeld {
+    gate: Arc<LongGate>,
+}
+
+impl LongCallsHeld {
+    /// Long calls held from running.
+    pub fn waiting(&self) -> usize {
+        lock(&self.gate.waiting).len()
+    }
+}
+
+impl Drop for LongCallsHeld {
+    fn drop(&mut self) {
+        self.gate.held.store(false, Ordering::Release);
+        for waker in std::mem::take(&mut *lock(&self.gate.waiting)) {
+            waker.wake();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A call on the long-call executor: polled unless long calls are held (one atomic load per
+/// poll, and a long call is polled about once a tick).
+struct Gated {
+    call: CallFuture,
+    gate: Arc<LongGate>,
+}
+
+impl Future for Gated {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.gate.held.load(Ordering::Acquire) {
+            let mut waiting = lock(&self.gate.waiting);
+            // Looked at again under the lock the release takes after clearing it, so a
+            // release in between cannot miss this waker.
+            if self.gate.held.load(Ordering::Acquire) {
+                // Once per call, however often it is woken meanwhile (each tick).
+                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+        }
+        self.call.as_mut().poll(cx)
     }
 }
 

@@ -176,6 +176,30 @@ impl Attempt {
     }
 }
 
+/// Where a guest whose requester stopped waiting (it answered for the guest, or its client
+/// went away) sends the capability uses the host refused it, which are audited whatever
+/// becomes of the call. Its writes go with it.
+struct LateDenials(crate::storage::commit::Committer);
+
+impl LateDenials {
+    async fn audit(self, mut unheard: Attempt) {
+        let audits = std::mem::take(&mut unheard.effects.denials);
+        // The instance and its places go back first, as for any call that ends.
+        drop(unheard);
+        if audits.is_empty() {
+            return;
+        }
+        // Audit records carry their own tenant and module; the job has no writes to place.
+        let job = Job {
+            audits,
+            ..Job::default()
+        };
+        if let Err(e) = self.0.commit(job).await {
+            tracing::warn!(error = %e, "could not audit the refused capability uses of a call answered without its guest");
+        }
+    }
+}
+
 /// An instance that may be parked for its tenant's next call. Dropped unparked (a failed
 /// commit, a lost race, a requester gone), it goes the way every finished store goes
 /// ([`Cleanup::soon`]), with the call's place in the pool released only after it.
@@ -424,6 +448,7 @@ impl Runtime {
             // Not `soon`: it would wait for this call's guest, holding its memory.
             cleanup.elsewhere(w);
         }
+        let late = LateDenials(self.committer.clone());
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
             let (mut done, leftover) = attempt(input).await;
@@ -435,10 +460,12 @@ impl Runtime {
                         hold,
                         cleanup,
                     });
-                    let _ = answer.send(done);
+                    if let Err(unheard) = answer.send(done) {
+                        late.audit(unheard).await;
+                    }
                 }
                 Leftover::Store(store) => {
-                    let _ = answer.send(done);
+                    let unheard = answer.send(done).err();
                     // Dropping the store returns its instance to the pool, and every 32nd
                     // drop gives a batch of slots back to the kernel, which may be another
                     // tenant's gigabytes: not on the guest's clock, and at normal priority
@@ -448,6 +475,9 @@ impl Runtime {
                     // back: the call's pool permit and tenant slot go last, even if the
                     // requester stopped waiting long ago. (A tuple drops in order.)
                     cleanup.soon((store, hold));
+                    if let Some(unheard) = unheard {
+                        late.audit(unheard).await;
+                    }
                 }
             }
         };
@@ -599,7 +629,8 @@ impl Runtime {
         let mut attempt_no = 0;
         let registration = tenant.register(&module.name);
         let mut retry_guard = None;
-        // Refused capability uses of the last attempt: audited whatever the outcome.
+        // Refused capability uses of the last attempt: audited whatever the outcome (by the
+        // guest's side, `LateDenials`, when the call was answered without its guest).
         let mut denials;
         let invoked = loop {
             attempt_no += 1;

@@ -91,6 +91,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Keep every long call from running until the guard is dropped, as a host saturated by
+    /// short calls does: for tests of what the host does meanwhile (deadlines, the kill
+    /// switch).
+    pub fn hold_long_calls(&self) -> executors::LongCallsHeld {
+        self.guests.hold_long_calls()
+    }
+
     /// Build the runtime. Call [`Runtime::load_installed`] to load the active versions.
     pub(crate) fn new(db: Db, engine_config: EngineConfig) -> anyhow::Result<Self> {
         let permits = Arc::new(tokio::sync::Semaphore::new(

@@ -9,8 +9,9 @@
 //! A block no call has used for a while, and every block when the server stops, is
 //! forgotten and its unused numbers given back, unless another server has reserved since
 //! (then they are skipped: a gap, as with PostgreSQL's sequences). So a restaurant's ticket
-//! numbers run on without a jump across a deploy, and the map holds only sequences in use
-//! (issue 17's memory per idle tenant).
+//! numbers run on without a jump across a stop and start, and the map holds only sequences
+//! in use (issue 17's memory per idle tenant). A crash still skips the rest of a block, and
+//! so does a rolling deploy whose new server takes numbers before the old one stops.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -90,6 +90,6 @@ pub async fn run(args: TestHostArgs, call_deadline_ms: u64) -> anyhow::Result<()
         stdin_closed,
     )
     .await?;
-    state.db.close().await;
+    state.close().await;
     Ok(())
 }

@@ -94,4 +94,65 @@ async fn switching_off_interrupts_running_calls(backend: Backend) {
     );
 }
 
-both_backends!(switching_off_interrupts_running_calls);
+/// A call the kill switch reaches while it cannot run (long calls held, as a host saturated
+/// by short calls holds their lowest-priority threads) is answered 503 by the host, not when
+/// the guest next runs.
+async fn switching_off_answers_for_a_call_that_cannot_run(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let installed = server.install(&admin, "hostile", guests::HOSTILE).await;
+    assert_eq!(installed.status(), 201);
+    let (tenant, staff) = server.tenant(&admin, "Starved").await;
+    server.toggle(&admin, &tenant, "hostile", true).await;
+
+    let held = server.state.runtime.hold_long_calls();
+    let (http, url) = (server.http.clone(), server.url("/v1/portal/hostile/loop"));
+    let looping = tokio::spawn(async move {
+        let resp = http.get(url).bearer_auth(staff).send().await.unwrap();
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap(), id)
+    });
+    // The loop has moved to the long-call threads and is held there.
+    common::eventually(
+        || "the loop never reached the long-call threads".to_string(),
+        async || held.waiting() == 1,
+    )
+    .await;
+
+    let sent = Instant::now();
+    server.toggle(&admin, &tenant, "hostile", false).await;
+    // Without the host's own answer none would come while the guest is held.
+    let (status, body, id) = tokio::time::timeout(Duration::from_secs(30), looping)
+        .await
+        .expect("no answer while the guest was held")
+        .unwrap();
+    let took = sent.elapsed();
+    println!("{backend:?}: a held call was answered {took:?} after the toggle was sent");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "MODULE_INTERRUPTED");
+    // Half the test servers' deadline, as above: the guest never ran, so only the host's
+    // own answer can come in time.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let record = &server.invocations_for(&admin, &id).await[0];
+    assert_eq!(record["outcome"], "interrupted");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("still waiting for the CPU"),
+        "{record}"
+    );
+    drop(held);
+    let tenants = &server.state.runtime.tenants;
+    common::eventually(
+        || "the guest never stopped".to_string(),
+        async || tenants.running(&tenant) == 0,
+    )
+    .await;
+}
+
+both_backends!(
+    switching_off_interrupts_running_calls,
+    switching_off_answers_for_a_call_that_cannot_run
+);
