@@ -5,6 +5,7 @@
 
 pub(crate) mod outcome;
 pub(crate) mod policy;
+mod unattended;
 
 pub(crate) use outcome::{CallOutcome, Failure, Refusal};
 pub use policy::{LimitsFrom, Policy, Version};
@@ -182,26 +183,31 @@ async fn run(
     } else {
         None
     };
-    let mut invoked = state.runtime.invoke(module, &caller, request, slot).await;
-    let record = invoked.record.take();
-    let failure = match (invoked.failure(), invoked.response) {
-        (None, Some(resp)) if (100..1000).contains(&resp.status) => {
-            return (CallOutcome::Answered(resp), record);
+    // From here the module runs: finished, and recorded, even if our caller goes away.
+    let state = state.clone();
+    unattended::to_the_end(async move {
+        let mut invoked = state.runtime.invoke(module, &caller, request, slot).await;
+        let record = invoked.record.take();
+        let failure = match (invoked.failure(), invoked.response) {
+            (None, Some(resp)) if (100..1000).contains(&resp.status) => {
+                return (CallOutcome::Answered(resp), record);
+            }
+            (None, Some(resp)) => Failure::BadStatus(resp.status),
+            (failure, _) => failure.unwrap_or(Failure::Trapped),
+        };
+        if let Some(record) = record {
+            // Not an answer the caller acts on: the record is written here.
+            state.runtime.commit_record(record).await;
         }
-        (None, Some(resp)) => Failure::BadStatus(resp.status),
-        (failure, _) => failure.unwrap_or(Failure::Trapped),
-    };
-    if let Some(record) = record {
-        // Not an answer the caller acts on: the record is written here.
-        state.runtime.commit_record(record).await;
-    }
-    (
-        CallOutcome::Failed {
-            failure,
-            error: invoked.error.unwrap_or_default(),
-        },
-        None,
-    )
+        (
+            CallOutcome::Failed {
+                failure,
+                error: invoked.error.unwrap_or_default(),
+            },
+            None,
+        )
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -218,6 +218,31 @@ async fn a_starved_loops_refused_capability_use_is_audited(backend: Backend) {
     .await;
 }
 
+/// A call whose client hangs up runs to its end and is recorded: here a loop, stopped at its
+/// deadline with outcome `timeout` although nobody was left to answer.
+async fn a_call_whose_client_hangs_up_is_still_recorded(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 1000).await;
+    let (server, admin, _tenant, staff) = hostile_server_on(server).await;
+    let id = format!("hung-up-{backend:?}");
+    let gone = server
+        .http
+        .get(server.url("/v1/portal/hostile/loop"))
+        .bearer_auth(&staff)
+        .header("x-request-id", &id)
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(gone.unwrap_err().is_timeout());
+    common::eventually(
+        || format!("the call {id} was never recorded"),
+        async || {
+            let records = server.invocations_for(&admin, &id).await;
+            records.len() == 1 && records[0]["outcome"] == "timeout"
+        },
+    )
+    .await;
+}
+
 async fn failed_calls_keep_no_writes(backend: Backend) {
     let (server, admin, tenant, staff) = hostile_server(backend).await;
     let audit_before = server.count("audit_events").await;
@@ -399,6 +424,7 @@ both_backends!(
     the_host_deadline_is_configurable,
     a_starved_loop_is_answered_at_its_deadline,
     a_starved_loops_refused_capability_use_is_audited,
+    a_call_whose_client_hangs_up_is_still_recorded,
     failed_calls_keep_no_writes,
     guests_get_no_environment_or_files,
     invalid_components_are_refused_and_nothing_installed,
