@@ -34,6 +34,26 @@ pub async fn eventually(what: impl Fn() -> String, mut ready: impl AsyncFnMut() 
     }
 }
 
+/// Whether an invocation record says the host answered for a guest that was held from
+/// running (`Runtime::hold_long_calls`), rather than the guest stopping by itself.
+pub fn answered_without_the_guest(record: &Value) -> bool {
+    record["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("still waiting for the CPU"))
+}
+
+/// Let the long calls `held` kept from running go on, and wait until `tenant`'s calls have
+/// all stopped (their slots go back with their instances).
+pub async fn end_held_calls<T>(held: T, server: &TestServer, tenant: &str) {
+    drop(held);
+    let tenants = &server.state.runtime.tenants;
+    eventually(
+        || "a held guest never stopped".to_string(),
+        async || tenants.running(tenant) == 0,
+    )
+    .await;
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
