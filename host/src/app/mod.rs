@@ -141,11 +141,18 @@ impl AppState {
         Ok(state)
     }
 
-    /// Close down once no request runs any more: give back the numbers of unused blocks (so
-    /// the next server's ticket numbers follow on from this one's without a jump; for at most
-    /// a few seconds, as a database that does not answer must not hold up the stop), then
-    /// close the database.
+    /// Close down once no request runs any more: let the calls whose clients went away end
+    /// (at most a call's deadline), so their records and numbers are in; give back the numbers
+    /// of unused blocks (so the next server's ticket numbers follow on from this one's without
+    /// a jump; for at most a few seconds, as a database that does not answer must not hold up
+    /// the stop); then close the database.
     pub async fn close(&self) {
+        let calls_end = self.limits.deadline + std::time::Duration::from_secs(1);
+        if !self.runtime.unattended.wait(calls_end).await {
+            tracing::warn!(
+                "stopping with module calls still running; they may end without their records"
+            );
+        }
         let give_back = self
             .runtime
             .sequences

@@ -5,7 +5,7 @@
 
 pub(crate) mod outcome;
 pub(crate) mod policy;
-mod unattended;
+pub(crate) mod unattended;
 
 pub(crate) use outcome::{CallOutcome, Failure, Refusal};
 pub use policy::{LimitsFrom, Policy, Version};
@@ -184,8 +184,15 @@ async fn run(
         None
     };
     // From here the module runs: finished, and recorded, even if our caller goes away.
-    let state = state.clone();
-    unattended::to_the_end(async move {
+    let unattended = state.runtime.unattended.clone();
+    let (state, unheard_by) = (state.clone(), state.clone());
+    let nobody_heard = move |(_, record): (CallOutcome, Option<Job>)| async move {
+        // The record a caller would have committed with what it did about the answer.
+        if let Some(record) = record {
+            unheard_by.runtime.commit_record(record).await;
+        }
+    };
+    let invoked = async move {
         let mut invoked = state.runtime.invoke(module, &caller, request, slot).await;
         let record = invoked.record.take();
         let failure = match (invoked.failure(), invoked.response) {
@@ -206,8 +213,8 @@ async fn run(
             },
             None,
         )
-    })
-    .await
+    };
+    unattended::to_the_end(&unattended, invoked, nobody_heard).await
 }
 
 #[cfg(test)]

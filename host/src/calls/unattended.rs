@@ -5,59 +5,129 @@
 //! invocation record it had not written yet: a call that ran, perhaps for its whole deadline,
 //! left no trace. So a call that started is finished as a task of its own once nobody waits
 //! for it: the guest ends as it would have (its answer, its deadline, the kill switch), and
-//! its writes and its record are committed, or not, together, as for any call. A request whose
-//! caller stays costs one allocation.
+//! its writes and its record are committed, or not, together, as for any call; what its caller
+//! would have done with the answer, it is told to do without one. A stopping server waits for
+//! these calls before it closes the database ([`Unattended::wait`]). A request whose caller
+//! stays costs one allocation.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-/// Run `fut` to its end: awaited here while the caller waits, finished on the current tokio
-/// runtime if the caller is dropped first.
-pub(crate) fn to_the_end<F>(fut: F) -> ToTheEnd<F>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    ToTheEnd(Some(Box::pin(fut)))
+use tokio::sync::Notify;
+
+/// Calls finishing on their own after their caller went away.
+#[derive(Default)]
+pub(crate) struct Unattended {
+    running: AtomicUsize,
+    ended: Notify,
 }
 
-/// See [`to_the_end`].
-pub(crate) struct ToTheEnd<F: Future + Send + 'static>(Option<Pin<Box<F>>>)
-where
-    F::Output: Send + 'static;
+impl Unattended {
+    /// Wait until no call finishes on its own, for at most `at_most`; false if some still do.
+    pub(crate) async fn wait(&self, at_most: Duration) -> bool {
+        let none_left = async {
+            loop {
+                // Made before the count is read, so an end in between still wakes it.
+                let ended = self.ended.notified();
+                if self.running.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        tokio::time::timeout(at_most, none_left).await.is_ok()
+    }
 
-impl<F> Future for ToTheEnd<F>
+    /// Calls finishing on their own now.
+    #[cfg(test)]
+    fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
+/// Counts one call finishing on its own, until dropped (also when it panics).
+struct Counted(Arc<Unattended>);
+
+impl Counted {
+    fn new(unattended: Arc<Unattended>) -> Self {
+        unattended.running.fetch_add(1, Ordering::AcqRel);
+        Self(unattended)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.ended.notify_waiters();
+    }
+}
+
+/// Run `fut` to its end: awaited here while the caller waits; if the caller is dropped
+/// first, finished on the current tokio runtime, counted in `unattended`, and its output
+/// given to `unheard`, which does what the caller would have done with it.
+pub(crate) fn to_the_end<F, U, UF>(
+    unattended: &Arc<Unattended>,
+    fut: F,
+    unheard: U,
+) -> ToTheEnd<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
+    U: FnOnce(F::Output) -> UF + Send + 'static,
+    UF: Future<Output = ()> + Send + 'static,
 {
-    type Output = F::Output;
+    let unattended = unattended.clone();
+    ToTheEnd {
+        fut: Some(Box::pin(fut)),
+        detach: Some(Box::new(move |fut: BoxFuture<F::Output>| {
+            let counted = Counted::new(unattended);
+            Box::pin(async move {
+                let out = fut.await;
+                unheard(out).await;
+                drop(counted);
+            }) as BoxFuture<()>
+        })),
+    }
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let fut = self.0.as_mut().expect("polled after it finished");
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Detach<T> = Box<dyn FnOnce(BoxFuture<T>) -> BoxFuture<()> + Send>;
+
+/// See [`to_the_end`].
+pub(crate) struct ToTheEnd<T> {
+    fut: Option<BoxFuture<T>>,
+    detach: Option<Detach<T>>,
+}
+
+impl<T> Future for ToTheEnd<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        // Out while polled: a panic inside drops it on the way up, so `Drop` finds nothing
+        // to finish and does not poll it again.
+        let mut fut = self.fut.take().expect("polled after it finished");
         let out = fut.as_mut().poll(cx);
-        if out.is_ready() {
-            self.0 = None;
+        if out.is_pending() {
+            self.fut = Some(fut);
         }
         out
     }
 }
 
-impl<F> Drop for ToTheEnd<F>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
+impl<T> Drop for ToTheEnd<T> {
     fn drop(&mut self) {
-        if let Some(fut) = self.0.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(fut);
-                }
-                // Only when a runtime itself is going away, with everything on it.
-                Err(_) => tracing::warn!("a module call was dropped unfinished outside a runtime"),
+        let (Some(fut), Some(detach)) = (self.fut.take(), self.detach.take()) else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(detach(fut));
             }
+            Err(_) => tracing::warn!("a module call was dropped unfinished outside a runtime"),
         }
     }
 }
@@ -67,22 +137,48 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_future_whose_caller_goes_away_still_ends() {
+    async fn a_future_whose_caller_goes_away_still_ends_and_is_waited_for() {
+        let unattended = Arc::new(Unattended::default());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (go, wait) = tokio::sync::oneshot::channel::<()>();
-        let caller = tokio::spawn(to_the_end(async move {
+        let fut = async move {
             let _ = wait.await;
-            tx.send("ended").unwrap();
+            "ended"
+        };
+        let caller = tokio::spawn(to_the_end(&unattended, fut, move |out| async move {
+            tx.send(out).unwrap();
         }));
-        // The caller goes away while the future waits; then the future may go on.
+        // The caller goes away while the future waits; the future is then counted until it
+        // ends, and its output goes where the caller would have sent it.
         caller.abort();
         assert!(caller.await.unwrap_err().is_cancelled());
+        assert_eq!(unattended.running(), 1);
+        assert!(!unattended.wait(Duration::from_millis(20)).await);
         go.send(()).unwrap();
         assert_eq!(rx.await.unwrap(), "ended");
+        assert!(unattended.wait(Duration::from_secs(10)).await);
+        assert_eq!(unattended.running(), 0);
     }
 
     #[tokio::test]
-    async fn a_waiting_caller_gets_the_output() {
-        assert_eq!(to_the_end(async { 7 }).await, 7);
+    async fn a_waiting_caller_gets_the_output_and_nothing_is_counted() {
+        let unattended = Arc::new(Unattended::default());
+        let got = to_the_end(&unattended, async { 7 }, |_| async {
+            unreachable!("the caller heard it")
+        });
+        assert_eq!(got.await, 7);
+        assert_eq!(unattended.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_future_is_not_finished_again() {
+        let unattended = Arc::new(Unattended::default());
+        let caller = tokio::spawn(to_the_end(
+            &unattended,
+            async { panic!("inside the call") },
+            |()| async {},
+        ));
+        assert!(caller.await.unwrap_err().is_panic());
+        assert_eq!(unattended.running(), 0);
     }
 }

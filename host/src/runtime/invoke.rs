@@ -176,9 +176,9 @@ impl Attempt {
     }
 }
 
-/// Where a guest whose requester stopped waiting (it answered for the guest, or its client
-/// went away) sends the capability uses the host refused it, which are audited whatever
-/// becomes of the call. Its writes go with it.
+/// Where a guest whose requester stopped waiting (it answered for the guest: `overdue.rs`)
+/// sends the capability uses the host refused it, which are audited whatever becomes of the
+/// call. Its writes go with it.
 struct LateDenials(crate::storage::commit::Committer);
 
 impl LateDenials {

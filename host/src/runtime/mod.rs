@@ -88,12 +88,15 @@ pub struct Runtime {
     pub(crate) outbound: Option<Arc<crate::capabilities::outbound_http::Outbound>>,
     /// Named number sequences modules take from (`kv.next-number`), by the block.
     pub(crate) sequences: Arc<crate::storage::sequences::Sequences>,
+    /// Calls finishing on their own after their caller went away.
+    pub(crate) unattended: Arc<crate::calls::unattended::Unattended>,
 }
 
 impl Runtime {
     /// Keep every long call from running until the guard is dropped, as a host saturated by
     /// short calls does: for tests of what the host does meanwhile (deadlines, the kill
     /// switch).
+    #[doc(hidden)]
     pub fn hold_long_calls(&self) -> executors::LongCallsHeld {
         self.guests.hold_long_calls()
     }
@@ -122,6 +125,7 @@ impl Runtime {
             tenants: tenants::Tenants::for_threads(guests.long_threads()),
             outbound: None,
             sequences,
+            unattended: Arc::default(),
             guests,
         })
     }

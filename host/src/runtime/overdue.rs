@@ -43,26 +43,34 @@ pub(crate) async fn answer_or_overdue<T>(
     switch: &AtomicBool,
     deadline: Instant,
 ) -> Result<Option<T>, Overdue> {
-    let give_up_at = deadline + GRACE;
+    let give_up = tokio::time::sleep_until((deadline + GRACE).into());
+    tokio::pin!(give_up);
     let mut switched_at = None;
     let mut watch = tokio::time::interval(WATCH_EVERY);
     watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let overdue = tokio::select! {
             // An answer that is there wins over a grace that ran out at the same time.
             biased;
             done = &mut answered => return Ok(done.ok()),
-            _ = watch.tick() => {}
-        }
-        let now = Instant::now();
-        if switch.load(Ordering::Acquire) {
-            let at = *switched_at.get_or_insert(now);
-            if now >= at + GRACE {
-                return Err(Overdue::Interrupted);
+            _ = &mut give_up => Some(Overdue::Deadline),
+            _ = watch.tick() => None,
+        };
+        let overdue = overdue.or_else(|| {
+            if !switch.load(Ordering::Acquire) {
+                return None;
             }
-        }
-        if now >= give_up_at {
-            return Err(Overdue::Deadline);
+            let at = *switched_at.get_or_insert_with(Instant::now);
+            (at.elapsed() >= GRACE).then_some(Overdue::Interrupted)
+        });
+        if let Some(why) = overdue {
+            // Closed first, then looked at once more: an answer sent in between is taken, and
+            // one sent after fails, so the guest's side knows nobody heard it.
+            answered.close();
+            return match answered.try_recv() {
+                Ok(done) => Ok(Some(done)),
+                Err(_) => Err(why),
+            };
         }
     }
 }

@@ -205,17 +205,24 @@ async fn a_starved_loops_refused_capability_use_is_audited(backend: Backend) {
 /// deadline with outcome `timeout` although nobody was left to answer.
 async fn a_call_whose_client_hangs_up_is_still_recorded(backend: Backend) {
     let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 1000).await;
-    let (server, admin, _tenant, staff) = hostile_server_on(server).await;
+    let (server, admin, tenant, staff) = hostile_server_on(server).await;
     let id = format!("hung-up-{backend:?}");
-    let gone = server
+    let request = server
         .http
         .get(server.url("/v1/portal/hostile/loop"))
         .bearer_auth(&staff)
         .header("x-request-id", &id)
-        .timeout(Duration::from_millis(200))
-        .send()
-        .await;
-    assert!(gone.unwrap_err().is_timeout());
+        .send();
+    let client = tokio::spawn(request);
+    // The call runs (it holds its tenant's slot); then the client hangs up.
+    let tenants = &server.state.runtime.tenants;
+    common::eventually(
+        || "the call never started".to_string(),
+        async || tenants.running(&tenant) == 1,
+    )
+    .await;
+    client.abort();
+    assert!(client.await.unwrap_err().is_cancelled());
     common::eventually(
         || format!("the call {id} was never recorded"),
         async || {
