@@ -11,6 +11,7 @@
 //! stays costs one allocation.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,62 +74,88 @@ pub(crate) fn to_the_end<F, U, UF>(
     unattended: &Arc<Unattended>,
     fut: F,
     unheard: U,
-) -> ToTheEnd<F::Output>
+) -> ToTheEnd<F, U, UF>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
     U: FnOnce(F::Output) -> UF + Send + 'static,
     UF: Future<Output = ()> + Send + 'static,
 {
-    let unattended = unattended.clone();
     ToTheEnd {
         fut: Some(Box::pin(fut)),
-        detach: Some(Box::new(move |fut: BoxFuture<F::Output>| {
-            let counted = Counted::new(unattended);
-            Box::pin(async move {
-                let out = fut.await;
-                unheard(out).await;
-                drop(counted);
-            }) as BoxFuture<()>
-        })),
+        unheard: Some(unheard),
+        unattended: unattended.clone(),
+        _unheard_future: PhantomData,
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Detach<T> = Box<dyn FnOnce(BoxFuture<T>) -> BoxFuture<()> + Send>;
-
 /// See [`to_the_end`].
-pub(crate) struct ToTheEnd<T> {
-    fut: Option<BoxFuture<T>>,
-    detach: Option<Detach<T>>,
+pub(crate) struct ToTheEnd<F, U, UF>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    U: FnOnce(F::Output) -> UF + Send + 'static,
+    UF: Future<Output = ()> + Send + 'static,
+{
+    fut: Option<Pin<Box<F>>>,
+    unheard: Option<U>,
+    unattended: Arc<Unattended>,
+    _unheard_future: PhantomData<fn() -> UF>,
 }
 
-impl<T> Future for ToTheEnd<T> {
-    type Output = T;
+// The call is boxed, and `unheard` is only ever moved, never polled in place.
+impl<F, U, UF> Unpin for ToTheEnd<F, U, UF>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    U: FnOnce(F::Output) -> UF + Send + 'static,
+    UF: Future<Output = ()> + Send + 'static,
+{
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+impl<F, U, UF> Future for ToTheEnd<F, U, UF>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    U: FnOnce(F::Output) -> UF + Send + 'static,
+    UF: Future<Output = ()> + Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
         // Out while polled: a panic inside drops it on the way up, so `Drop` finds nothing
         // to finish and does not poll it again.
-        let mut fut = self.fut.take().expect("polled after it finished");
+        let mut fut = this.fut.take().expect("polled after it finished");
         let out = fut.as_mut().poll(cx);
         if out.is_pending() {
-            self.fut = Some(fut);
+            this.fut = Some(fut);
         }
         out
     }
 }
 
-impl<T> Drop for ToTheEnd<T> {
+impl<F, U, UF> Drop for ToTheEnd<F, U, UF>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    U: FnOnce(F::Output) -> UF + Send + 'static,
+    UF: Future<Output = ()> + Send + 'static,
+{
     fn drop(&mut self) {
-        let (Some(fut), Some(detach)) = (self.fut.take(), self.detach.take()) else {
+        let (Some(fut), Some(unheard)) = (self.fut.take(), self.unheard.take()) else {
             return;
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(detach(fut));
-            }
-            Err(_) => tracing::warn!("a module call was dropped unfinished outside a runtime"),
-        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("a module call was dropped unfinished outside a runtime");
+            return;
+        };
+        let counted = Counted::new(self.unattended.clone());
+        runtime.spawn(async move {
+            let out = fut.await;
+            unheard(out).await;
+            drop(counted);
+        });
     }
 }
 

@@ -22,6 +22,7 @@ use std::task::{Context, Poll, Waker};
 use anyhow::Context as _;
 
 use super::cpu::CpuTurn;
+use super::tenants::lock;
 
 /// A call's future, movable between executors between polls.
 pub(crate) type CallFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -270,10 +271,6 @@ impl Drop for LongCallsHeld {
             waker.wake();
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A call on the long-call executor: polled unless long calls are held (one atomic load per

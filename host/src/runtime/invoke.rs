@@ -441,7 +441,7 @@ impl Runtime {
             warm,
             reuse,
         };
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
         let turn = input.cpu.clone();
         let cleanup = self.guests.cleanup();
         if let Some(w) = stale {
@@ -483,7 +483,6 @@ impl Runtime {
         };
         let call = tracing::Instrument::instrument(call, tracing::Span::current());
         self.guests.run_call(Box::pin(call), turn).await;
-        let mut answered = answered;
         let done = match answered.try_recv() {
             Ok(done) => Some(done),
             Err(TryRecvError::Closed) => None,
