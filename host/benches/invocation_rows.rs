@@ -32,6 +32,8 @@ mod postgres;
 mod process;
 #[path = "shared/signed.rs"]
 mod signed;
+#[path = "shared/threads.rs"]
+mod threads;
 
 use compare::{Target, compare};
 use load::round;
@@ -45,7 +47,7 @@ const MONTH_MS: i64 = 29 * 24 * 3600 * 1000;
 struct Server {
     rows: i64,
     _nova: Nova,
-    _running: Running,
+    running: Running,
     base: String,
     tokens: Vec<String>,
 }
@@ -171,7 +173,7 @@ async fn server(database: Option<String>, rows: i64) -> Server {
     Server {
         rows,
         _nova: nova,
-        _running: running,
+        running,
         base,
         tokens,
     }
@@ -206,6 +208,7 @@ async fn series(backend: &'static str, postgres: Option<String>) {
             label: format!("{} records", s.rows),
             base: &s.base,
             tokens: &s.tokens,
+            pid: s.running.0.id(),
         })
         .collect();
     compare(

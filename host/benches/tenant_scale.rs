@@ -26,6 +26,8 @@ mod load;
 mod process;
 #[path = "shared/signed.rs"]
 mod signed;
+#[path = "shared/threads.rs"]
+mod threads;
 
 use compare::{Target, compare};
 use load::round;
@@ -166,6 +168,7 @@ async fn main() {
             label: format!("{count} tenant{}", if count == 1 { "" } else { "s" }),
             base: &base,
             tokens: &tokens[..count],
+            pid,
         })
         .collect();
     compare("active tenants", &targets, rounds, seconds).await;

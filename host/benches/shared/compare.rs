@@ -2,6 +2,7 @@
 //! the benchmarks that ask how cost grows (with tenants, with stored rows) share it.
 
 use super::load::{median, round};
+use super::threads;
 
 /// One target of a comparison: its label in the table, the server, and the tokens its
 /// calls spread over.
@@ -9,11 +10,14 @@ pub struct Target<'a> {
     pub label: String,
     pub base: &'a str,
     pub tokens: &'a [String],
+    /// The server's process, whose CPU per request each round prints by thread.
+    pub pid: u32,
 }
 
 /// Run `rounds` rounds of `seconds` over each target in turn (32 connections of
-/// `GET /v1/portal/pos/tickets?limit=1`), printing every round, then a table of medians
-/// whose first column is headed `what`, each as a ratio to the first target's.
+/// `GET /v1/portal/pos/tickets?limit=1`), printing every round (with the server's CPU per
+/// request by thread), then a table of medians whose first column is headed `what`, each as
+/// a ratio to the first target's.
 pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds: u64) {
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for r in 0..rounds {
@@ -21,9 +25,12 @@ pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds:
         for k in 0..targets.len() {
             let i = (r + k) % targets.len();
             let t = &targets[i];
+            let before = threads::snapshot(t.pid);
             let got = round(t.base, t.tokens, seconds, 32).await;
+            let cpu =
+                threads::per_request(&before, &threads::snapshot(t.pid), got.0 * seconds as f64);
             println!(
-                "round {r}: {:>18} {:>8.0} req/s p99 {:>6.2} ms",
+                "round {r}: {:>18} {:>8.0} req/s p99 {:>6.2} ms; {cpu}",
                 t.label, got.0, got.1
             );
             results[i].push(got);

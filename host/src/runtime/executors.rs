@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -66,7 +66,7 @@ impl GuestExecutors {
     /// dropped: what a host saturated by short calls does to them (their threads run at the
     /// lowest priority), made certain, for tests of what the host does meanwhile.
     pub(crate) fn hold_long_calls(&self) -> LongCallsHeld {
-        self.gate.held.store(true, Ordering::Release);
+        self.gate.holds.fetch_add(1, Ordering::AcqRel);
         LongCallsHeld {
             gate: self.gate.clone(),
         }
@@ -245,14 +245,15 @@ impl Future for Handoff {
     }
 }
 
-/// Whether long calls are held ([`GuestExecutors::hold_long_calls`]), and the calls waiting.
+/// How many guards hold long calls ([`GuestExecutors::hold_long_calls`]), and the calls
+/// waiting: they run again once the last guard is dropped.
 #[derive(Default)]
 struct LongGate {
-    held: AtomicBool,
+    holds: AtomicUsize,
     waiting: Mutex<Vec<Waker>>,
 }
 
-/// Long calls are held until this is dropped.
+/// Long calls are held until this, and every other guard taken meanwhile, is dropped.
 pub struct LongCallsHeld {
     gate: Arc<LongGate>,
 }
@@ -266,8 +267,12 @@ impl LongCallsHeld {
 
 impl Drop for LongCallsHeld {
     fn drop(&mut self) {
-        self.gate.held.store(false, Ordering::Release);
-        for waker in std::mem::take(&mut *lock(&self.gate.waiting)) {
+        // Under the lock the gated calls look again under, so none misses the release.
+        let mut waiting = lock(&self.gate.waiting);
+        if self.gate.holds.fetch_sub(1, Ordering::AcqRel) > 1 {
+            return;
+        }
+        for waker in std::mem::take(&mut *waiting) {
             waker.wake();
         }
     }
@@ -284,11 +289,11 @@ impl Future for Gated {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.gate.held.load(Ordering::Acquire) {
+        if self.gate.holds.load(Ordering::Acquire) > 0 {
             let mut waiting = lock(&self.gate.waiting);
-            // Looked at again under the lock the release takes after clearing it, so a
-            // release in between cannot miss this waker.
-            if self.gate.held.load(Ordering::Acquire) {
+            // Looked at again under the lock the release takes, so a release in between
+            // cannot miss this waker.
+            if self.gate.holds.load(Ordering::Acquire) > 0 {
                 // Once per call, however often it is woken meanwhile (each tick).
                 if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
                     waiting.push(cx.waker().clone());
@@ -488,6 +493,34 @@ mod tests {
             seen[2], "nova-guest",
             "after it, on the short-call executor"
         );
+    }
+
+    #[tokio::test]
+    async fn held_long_calls_run_again_only_when_every_guard_is_dropped() {
+        let executors = GuestExecutors::start().unwrap();
+        let shares = Tenants::new(1);
+        let (first, second) = (executors.hold_long_calls(), executors.hold_long_calls());
+        let turn = shares.get("a").turn(later());
+        let ticking = turn.clone();
+        let (tx, done) = tokio::sync::oneshot::channel();
+        executors.spawn_call(
+            Box::pin(async move {
+                for _ in 0..LONG_AFTER_TICKS + 1 {
+                    compute_a_tick();
+                    ticking.next_tick().await;
+                }
+                let _ = tx.send(());
+            }),
+            turn,
+        );
+        while second.waiting() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(first);
+        // A release would have taken the waiting call's waker off the list and woken it.
+        assert_eq!(second.waiting(), 1, "one guard still holds the call");
+        drop(second);
+        done.await.expect("the call ran to its end once released");
     }
 
     #[tokio::test]

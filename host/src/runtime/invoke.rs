@@ -405,7 +405,7 @@ impl Runtime {
         caller: &Caller,
         call: CallInfo,
         req: GuestRequest,
-        registration: &Registration,
+        registration: &Arc<Registration>,
         hold: Option<Arc<Hold>>,
     ) -> Attempt {
         let (tenant, interrupt) = (registration.tenant(), registration.flag.clone());
@@ -449,8 +449,12 @@ impl Runtime {
             cleanup.elsewhere(w);
         }
         let late = LateDenials(self.committer.clone());
+        // The call stays registered (counted in flight, reached by the kill switch) while its
+        // guest runs, also when the requester answered for it and went on (`overdue`).
+        let registered = registration.clone();
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
+            let _registered = registered;
             let (mut done, leftover) = attempt(input).await;
             match leftover {
                 // Kept with the call's place in the pool until it is parked or dropped.
@@ -626,7 +630,7 @@ impl Runtime {
         };
         let mut fuel_total = 0u64;
         let mut attempt_no = 0;
-        let registration = tenant.register(&module.name);
+        let registration = Arc::new(tenant.register(&module.name));
         let mut retry_guard = None;
         // Refused capability uses of the last attempt: audited whatever the outcome (by the
         // guest's side, `LateDenials`, when the call was answered without its guest).
