@@ -20,8 +20,9 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Instances kept warm by default: one for each of a hundred or so tenants busy at once, and
 /// a quarter of the pool. At 32, a hundred tenants calling in turn found their instance
-/// parked for about a third of their calls and cost 126-131 µs of CPU a call against 87 µs
-/// at 128 (`tenant_scale`, docs/PERFORMANCE.md); a parked POS instance holds about 100 KiB.
+/// parked for about a third of their calls and cost about 131 µs of CPU a call against
+/// 86-94 µs at 128 (`tenant_scale`, docs/PERFORMANCE.md); a parked POS instance holds about
+/// 100 KiB.
 pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 128;
 
 /// How much of each memory slot stays mapped between instances, zeroed in place instead of

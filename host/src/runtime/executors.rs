@@ -62,8 +62,8 @@ impl GuestExecutors {
         })
     }
 
-    /// Keep every long call from running, between two of its polls, until the guard is
-    /// dropped: what a host saturated by short calls does to them (their threads run at the
+    /// Keep every long call from running, between two of its polls, until every guard
+    /// is dropped: what a host saturated by short calls does to them (their threads run at the
     /// lowest priority), made certain, for tests of what the host does meanwhile.
     pub(crate) fn hold_long_calls(&self) -> LongCallsHeld {
         self.gate.holds.fetch_add(1, Ordering::AcqRel);

@@ -451,10 +451,9 @@ impl Runtime {
         let late = LateDenials(self.committer.clone());
         // The call stays registered (counted in flight, reached by the kill switch) while its
         // guest runs, also when the requester answered for it and went on (`overdue`).
-        let registered = registration.clone();
+        let (registered, unregister) = (registration.clone(), cleanup.clone());
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
-            let _registered = registered;
             let (mut done, leftover) = attempt(input).await;
             match leftover {
                 // Kept with the call's place in the pool until it is parked or dropped.
@@ -483,6 +482,12 @@ impl Runtime {
                         late.audit(unheard).await;
                     }
                 }
+            }
+            // The last reference, when the requester went on without the guest: its drop
+            // takes the lock every new call of the tenant takes, so not on a lowest-priority
+            // thread (`Cleanup::soon`).
+            if let Some(last) = Arc::into_inner(registered) {
+                unregister.soon(last);
             }
         };
         let call = tracing::Instrument::instrument(call, tracing::Span::current());

@@ -93,7 +93,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Keep every long call from running until the guard is dropped, as a host saturated by
+    /// Keep every long call from running until every guard is dropped, as a host saturated by
     /// short calls does: for tests of what the host does meanwhile (deadlines, the kill
     /// switch).
     #[doc(hidden)]
