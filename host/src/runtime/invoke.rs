@@ -405,7 +405,7 @@ impl Runtime {
         caller: &Caller,
         call: CallInfo,
         req: GuestRequest,
-        registration: &Arc<Registration>,
+        registration: &Registration,
         hold: Option<Arc<Hold>>,
     ) -> Attempt {
         let (tenant, interrupt) = (registration.tenant(), registration.flag.clone());
@@ -449,9 +449,6 @@ impl Runtime {
             cleanup.elsewhere(w);
         }
         let late = LateDenials(self.committer.clone());
-        // The call stays registered (counted in flight, reached by the kill switch) while its
-        // guest runs, also when the requester answered for it and went on (`overdue`).
-        let (registered, unregister) = (registration.clone(), cleanup.clone());
         // The guest may finish on another thread; its host calls' spans stay in this call.
         let call = async move {
             let (mut done, leftover) = attempt(input).await;
@@ -482,12 +479,6 @@ impl Runtime {
                         late.audit(unheard).await;
                     }
                 }
-            }
-            // The last reference, when the requester went on without the guest: its drop
-            // takes the lock every new call of the tenant takes, so not on a lowest-priority
-            // thread (`Cleanup::soon`).
-            if let Some(last) = Arc::into_inner(registered) {
-                unregister.soon(last);
             }
         };
         let call = tracing::Instrument::instrument(call, tracing::Span::current());
@@ -635,7 +626,7 @@ impl Runtime {
         };
         let mut fuel_total = 0u64;
         let mut attempt_no = 0;
-        let registration = Arc::new(tenant.register(&module.name));
+        let registration = tenant.register(&module.name);
         let mut retry_guard = None;
         // Refused capability uses of the last attempt: audited whatever the outcome (by the
         // guest's side, `LateDenials`, when the call was answered without its guest).
