@@ -11,7 +11,6 @@
 //! stays costs one allocation.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,6 +66,26 @@ impl Drop for Counted {
     }
 }
 
+/// A call that can be finished on another task once its caller is gone.
+pub(crate) trait Call: Future<Output: Send + 'static> + Send + 'static {}
+
+impl<F> Call for F where F: Future<Output: Send + 'static> + Send + 'static {}
+
+/// What the caller would have done with a call's output, done without it.
+pub(crate) trait Unheard<O>: Send + 'static {
+    fn hear(self, out: O) -> impl Future<Output = ()> + Send + 'static;
+}
+
+impl<O, U, UF> Unheard<O> for U
+where
+    U: FnOnce(O) -> UF + Send + 'static,
+    UF: Future<Output = ()> + Send + 'static,
+{
+    fn hear(self, out: O) -> impl Future<Output = ()> + Send + 'static {
+        self(out)
+    }
+}
+
 /// Run `fut` to its end: awaited here while the caller waits; if the caller is dropped
 /// first, finished on the current tokio runtime, counted in `unattended`, and its output
 /// given to `unheard`, which does what the caller would have done with it.
@@ -74,10 +93,11 @@ pub(crate) fn to_the_end<F, U, UF>(
     unattended: &Arc<Unattended>,
     fut: F,
     unheard: U,
-) -> ToTheEnd<F, U, UF>
+) -> ToTheEnd<F, U>
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Call,
+    // Spelled out here (the trait's blanket impl covers it) so that a closure's argument type
+    // is inferred.
     U: FnOnce(F::Output) -> UF + Send + 'static,
     UF: Future<Output = ()> + Send + 'static,
 {
@@ -85,41 +105,20 @@ where
         fut: Some(Box::pin(fut)),
         unheard: Some(unheard),
         unattended: unattended.clone(),
-        _unheard_future: PhantomData,
     }
 }
 
 /// See [`to_the_end`].
-pub(crate) struct ToTheEnd<F, U, UF>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-    U: FnOnce(F::Output) -> UF + Send + 'static,
-    UF: Future<Output = ()> + Send + 'static,
-{
+pub(crate) struct ToTheEnd<F: Call, U: Unheard<F::Output>> {
     fut: Option<Pin<Box<F>>>,
     unheard: Option<U>,
     unattended: Arc<Unattended>,
-    _unheard_future: PhantomData<fn() -> UF>,
 }
 
 // The call is boxed, and `unheard` is only ever moved, never polled in place.
-impl<F, U, UF> Unpin for ToTheEnd<F, U, UF>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-    U: FnOnce(F::Output) -> UF + Send + 'static,
-    UF: Future<Output = ()> + Send + 'static,
-{
-}
+impl<F: Call, U: Unheard<F::Output>> Unpin for ToTheEnd<F, U> {}
 
-impl<F, U, UF> Future for ToTheEnd<F, U, UF>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-    U: FnOnce(F::Output) -> UF + Send + 'static,
-    UF: Future<Output = ()> + Send + 'static,
-{
+impl<F: Call, U: Unheard<F::Output>> Future for ToTheEnd<F, U> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -135,13 +134,7 @@ where
     }
 }
 
-impl<F, U, UF> Drop for ToTheEnd<F, U, UF>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-    U: FnOnce(F::Output) -> UF + Send + 'static,
-    UF: Future<Output = ()> + Send + 'static,
-{
+impl<F: Call, U: Unheard<F::Output>> Drop for ToTheEnd<F, U> {
     fn drop(&mut self) {
         let (Some(fut), Some(unheard)) = (self.fut.take(), self.unheard.take()) else {
             return;
@@ -153,7 +146,7 @@ where
         let counted = Counted::new(self.unattended.clone());
         runtime.spawn(async move {
             let out = fut.await;
-            unheard(out).await;
+            unheard.hear(out).await;
             drop(counted);
         });
     }
