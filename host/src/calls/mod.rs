@@ -183,6 +183,9 @@ async fn run(
     } else {
         None
     };
+    // Waited for here, not in the call below: a caller that goes away while its call waits
+    // for a place in the instance pool has run nothing, and nothing runs for it.
+    let hold = state.runtime.hold(slot).await;
     // From here the module runs: finished, and recorded, even if our caller goes away.
     let unattended = state.runtime.unattended.clone();
     let (state, unheard_by) = (state.clone(), state.clone());
@@ -193,7 +196,7 @@ async fn run(
         }
     };
     let invoked = async move {
-        let mut invoked = state.runtime.invoke(module, &caller, request, slot).await;
+        let mut invoked = state.runtime.invoke(module, &caller, request, hold).await;
         let record = invoked.record.take();
         let failure = match (invoked.failure(), invoked.response) {
             (None, Some(resp)) if (100..1000).contains(&resp.status) => {

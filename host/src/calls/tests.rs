@@ -252,6 +252,40 @@ async fn only_policies_that_take_a_slot_wait_for_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_given_up_while_it_waits_for_a_pool_place_runs_nothing() {
+    let host = Host::start().await;
+    let tenant = host.tenant(&["trivial"]).await;
+    let runtime = &host.state.runtime;
+    // Every place in the instance pool taken, as by calls that run on.
+    let places = runtime.permits.available_permits() as u32;
+    let taken = runtime.permits.clone().acquire_many_owned(places).await;
+    let mut waiting = Box::pin(host.call(&tenant, "trivial", "/ping", Policy::TENANT_REQUEST));
+    // The call takes its tenant slot, then waits for a place.
+    let admitted = async {
+        while runtime.tenants.running(&tenant) == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::select! {
+        outcome = &mut waiting => panic!("answered without a pool place: {outcome:?}"),
+        () = admitted => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => panic!("the call never took its slot"),
+    }
+    // Its caller goes away, and then the places come free.
+    drop(waiting);
+    drop(taken);
+    assert!(runtime.unattended.wait(Duration::from_secs(30)).await);
+    assert_eq!(runtime.tenants.running(&tenant), 0, "its slot is back");
+    let recorded = host.recorded(&tenant, "trivial").await;
+    assert!(recorded.is_empty(), "nothing ran: {recorded:?}");
+    let outcome = host
+        .call(&tenant, "trivial", "/ping", Policy::TENANT_REQUEST)
+        .await;
+    assert_eq!(status(&outcome), Some(200), "{outcome:?}");
+    assert_eq!(host.recorded(&tenant, "trivial").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_calls_run_the_pinned_version_and_billing_the_active_one() {
     let host = Host::start().await;
     // Version 2 of `trivial` is the hostile guest, which has `/whoami`; version 1 has not.
@@ -402,6 +436,17 @@ async fn a_module_switched_off_mid_call_is_interrupted() {
             (refusal.status, refusal.code),
             (503, ErrorCode::MODULE_INTERRUPTED)
         );
+        // A guest the host answered for while it waited for the CPU (a loaded machine) stays
+        // registered until it stops, at its next tick: the next policy's call must not be
+        // taken for it.
+        let stopped = async {
+            while host.state.runtime.tenants.in_flight(&tenant, "hostile") != 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), stopped)
+            .await
+            .unwrap_or_else(|_| panic!("{name}: the interrupted guest never stopped"));
     }
 }
 

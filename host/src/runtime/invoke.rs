@@ -133,10 +133,29 @@ impl Invoked {
 }
 
 /// What a call holds until its last instance is gone: a place in the instance pool and,
-/// for module calls over HTTP, the tenant's concurrency slot.
-struct Hold {
-    _slot: Option<Admitted>,
+/// for module calls over HTTP, the tenant's concurrency slot. Taken ([`Runtime::hold`])
+/// before the call runs on unattended, so a caller that goes away while it waits for a
+/// place has run nothing.
+pub(crate) struct Hold {
+    slot: Option<Admitted>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The call's registration, for a guest the requester answered for (`overdue.rs`): it
+    /// counts in the console's `inFlight`, and the kill switch reaches it, until it has
+    /// stopped. Dropped after the slot and the place, by whoever lets the last reference
+    /// go: the requester, or the guest's side once it has stopped, with its instance
+    /// ([`Cleanup::soon`]: never on a lowest-priority thread, as it takes the tenant's lock).
+    answered_for: std::sync::Mutex<Option<Registration>>,
+}
+
+impl Hold {
+    /// Keep `registration` until the guest has stopped too.
+    fn keep(&self, registration: Registration) {
+        let mut kept = self
+            .answered_for
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *kept = Some(registration);
+    }
 }
 
 struct Attempt {
@@ -147,6 +166,8 @@ struct Attempt {
     /// The instance, for a module that opts in to reuse and answered below 500: parked
     /// once what it did is committed, dropped otherwise.
     reusable: Option<Reusable>,
+    /// Answered without its guest ([`Attempt::overdue`]), which runs on.
+    answered_for: bool,
 }
 
 impl Attempt {
@@ -157,6 +178,7 @@ impl Attempt {
             fuel: 0,
             effects: Effects::default(),
             reusable: None,
+            answered_for: false,
         }
     }
 
@@ -167,12 +189,15 @@ impl Attempt {
             Overdue::Deadline => (Outcome::Timeout, LimitExceeded::Deadline(deadline)),
             Overdue::Interrupted => (Outcome::Interrupted, LimitExceeded::Interrupted),
         };
-        Self::failed(
-            outcome,
-            format!(
-                "{limit}; the guest was still waiting for the CPU, and stops when it next runs"
-            ),
-        )
+        Self {
+            answered_for: true,
+            ..Self::failed(
+                outcome,
+                format!(
+                    "{limit}; the guest was still waiting for the CPU, and stops when it next runs"
+                ),
+            )
+        }
     }
 }
 
@@ -389,6 +414,7 @@ async fn attempt(input: AttemptInput) -> (Attempt, Leftover) {
             fuel,
             effects,
             reusable: None,
+            answered_for: false,
         },
         leftover,
     )
@@ -561,18 +587,26 @@ impl Runtime {
         }
     }
 
-    /// A place in the instance pool for one call; parked instances make way when there is
-    /// none, as calls come first.
-    async fn pool_place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            return Some(permit);
+    /// What a call of a module holds while it runs: `slot` (the tenant's concurrency slot,
+    /// if it took one) and a place in the instance pool, waited for here. Parked instances
+    /// make way when there is no place, as calls come first.
+    pub(crate) async fn hold(&self, slot: Option<Admitted>) -> Hold {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                self.drop_later(self.warm.evict_all());
+                self.permits.clone().acquire_owned().await.ok()
+            }
+        };
+        Hold {
+            slot,
+            _permit: permit,
+            answered_for: Default::default(),
         }
-        self.drop_later(self.warm.evict_all());
-        self.permits.clone().acquire_owned().await.ok()
     }
 
-    /// Run `module` for `caller` and commit what it did, holding `slot` (the tenant's
-    /// concurrency slot, if it took one) until the guest is gone. Never panics on guest
+    /// Run `module` for `caller` and commit what it did, keeping `hold` (from
+    /// [`Self::hold`]) until the guest is gone. Never panics on guest
     /// behaviour: every way a guest can fail ends as an [`Outcome`] with its invocation
     /// record written. The one record not written here: an answer below 500 that wrote
     /// nothing, for a caller with [`Caller::record_by_caller`], comes back in
@@ -582,7 +616,7 @@ impl Runtime {
         module: Arc<LoadedModule>,
         caller: &Caller,
         req: GuestRequest,
-        slot: Option<Admitted>,
+        hold: Hold,
     ) -> Invoked {
         let span = tracing::debug_span!(
             "module.call",
@@ -593,7 +627,7 @@ impl Runtime {
             outcome = tracing::field::Empty,
             fuel = tracing::field::Empty,
         );
-        tracing::Instrument::instrument(self.invoke_in_span(module, caller, req, slot), span).await
+        tracing::Instrument::instrument(self.invoke_in_span(module, caller, req, hold), span).await
     }
 
     /// [`Self::invoke`], inside its span (which it names the outcome and fuel on).
@@ -602,20 +636,17 @@ impl Runtime {
         module: Arc<LoadedModule>,
         caller: &Caller,
         req: GuestRequest,
-        slot: Option<Admitted>,
+        hold: Hold,
     ) -> Invoked {
         let started = Instant::now();
         // Looked up once: a call that took a slot has it already.
-        let tenant = match &slot {
+        let tenant = match &hold.slot {
             Some(slot) => slot.tenant().clone(),
             None => self.tenants.get(&caller.tenant_id),
         };
         // Given up (`None`) once no attempt can follow, so the instance's own reference
         // decides when the place and the slot go back.
-        let mut hold = Some(Arc::new(Hold {
-            _slot: slot,
-            _permit: self.pool_place().await,
-        }));
+        let mut hold = Some(Arc::new(hold));
         let call = CallInfo {
             tenant_id: caller.tenant_id.clone(),
             actor: caller.actor.clone(),
@@ -631,6 +662,7 @@ impl Runtime {
         // Refused capability uses of the last attempt: audited whatever the outcome (by the
         // guest's side, `LateDenials`, when the call was answered without its guest).
         let mut denials;
+        let mut answered_for;
         let invoked = loop {
             attempt_no += 1;
             if attempt_no == 2 {
@@ -655,6 +687,7 @@ impl Runtime {
                 .await;
             fuel_total += attempt.fuel;
             denials = std::mem::take(&mut attempt.effects.denials);
+            answered_for = attempt.answered_for;
             if !denials.is_empty() {
                 // The host keeps none of a refused call's writes: what the instance holds may
                 // assume them, so it goes.
@@ -789,7 +822,11 @@ impl Runtime {
             }
         };
         drop(retry_guard);
-        drop(registration);
+        match &hold {
+            // Answered for a guest that runs on: it stays registered until it stops.
+            Some(hold) if answered_for => hold.keep(registration),
+            _ => drop(registration),
+        }
         // Failed calls keep nothing but their record.
         let status = match (&invoked.response, invoked.failure()) {
             (Some(r), _) => r.status,

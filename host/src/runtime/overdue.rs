@@ -9,7 +9,8 @@
 //! with it: a call's writes stand only when its requester commits them, which it no longer
 //! will (the capability uses it was refused are still audited, from the guest's side). Its
 //! instance, pool place and tenant slot stay taken until it has stopped, as the caps count
-//! what runs, not what has been answered.
+//! what runs, not what has been answered; so does its registration (`running.rs`), which the
+//! console counts in flight and the kill switch reaches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
