@@ -251,8 +251,27 @@ async fn only_policies_that_take_a_slot_wait_for_one() {
     );
 }
 
+/// Poll `call` until it has taken its tenant's slot: the step before it waits for a place in
+/// the instance pool.
+async fn until_admitted<F: Future<Output = CallOutcome>>(
+    host: &Host,
+    tenant: &str,
+    call: &mut std::pin::Pin<Box<F>>,
+) {
+    let admitted = async {
+        while host.state.runtime.tenants.running(tenant) == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::select! {
+        outcome = call => panic!("answered without a pool place: {outcome:?}"),
+        () = admitted => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => panic!("the call never took its slot"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_given_up_while_it_waits_for_a_pool_place_runs_nothing() {
+async fn a_call_waiting_for_a_pool_place_runs_nothing_if_given_up_and_counts_its_wait() {
     let host = Host::start().await;
     let tenant = host.tenant(&["trivial"]).await;
     let runtime = &host.state.runtime;
@@ -260,17 +279,7 @@ async fn a_call_given_up_while_it_waits_for_a_pool_place_runs_nothing() {
     let places = runtime.permits.available_permits() as u32;
     let taken = runtime.permits.clone().acquire_many_owned(places).await;
     let mut waiting = Box::pin(host.call(&tenant, "trivial", "/ping", Policy::TENANT_REQUEST));
-    // The call takes its tenant slot, then waits for a place.
-    let admitted = async {
-        while runtime.tenants.running(&tenant) == 0 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::select! {
-        outcome = &mut waiting => panic!("answered without a pool place: {outcome:?}"),
-        () = admitted => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => panic!("the call never took its slot"),
-    }
+    until_admitted(&host, &tenant, &mut waiting).await;
     // Its caller goes away, and then the places come free.
     drop(waiting);
     drop(taken);
@@ -278,11 +287,29 @@ async fn a_call_given_up_while_it_waits_for_a_pool_place_runs_nothing() {
     assert_eq!(runtime.tenants.running(&tenant), 0, "its slot is back");
     let recorded = host.recorded(&tenant, "trivial").await;
     assert!(recorded.is_empty(), "nothing ran: {recorded:?}");
-    let outcome = host
-        .call(&tenant, "trivial", "/ping", Policy::TENANT_REQUEST)
-        .await;
+
+    // A call that waits for its place, and gets it, counts the wait in its record's duration.
+    let taken = runtime.permits.clone().acquire_many_owned(places).await;
+    let mut waiting = Box::pin(host.call(&tenant, "trivial", "/ping", Policy::TENANT_REQUEST));
+    until_admitted(&host, &tenant, &mut waiting).await;
+    // The wait to be counted, not a stand-in for an event: the call is queued for a place.
+    let wait = Duration::from_millis(200);
+    tokio::time::sleep(wait).await;
+    drop(taken);
+    let outcome = waiting.await;
     assert_eq!(status(&outcome), Some(200), "{outcome:?}");
-    assert_eq!(host.recorded(&tenant, "trivial").await.len(), 1);
+    let filter = InvocationFilter {
+        tenant_id: Some(tenant.clone()),
+        limit: 10,
+        ..Default::default()
+    };
+    let (records, _) = invocations::page(&host.state.db, &filter).await.unwrap();
+    assert_eq!(records.len(), 1, "one call ran");
+    assert!(
+        records[0].duration_ms >= wait.as_secs_f64() * 1000.0,
+        "{} ms",
+        records[0].duration_ms
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,8 +467,9 @@ async fn a_module_switched_off_mid_call_is_interrupted() {
         // registered until it stops, at its next tick: the next policy's call must not be
         // taken for it.
         let stopped = async {
+            // Not a busy loop: the guest may be waiting for the very CPU it would take.
             while host.state.runtime.tenants.in_flight(&tenant, "hostile") != 0 {
-                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
         tokio::time::timeout(Duration::from_secs(30), stopped)

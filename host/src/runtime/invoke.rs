@@ -137,6 +137,8 @@ impl Invoked {
 /// before the call runs on unattended, so a caller that goes away while it waits for a
 /// place has run nothing.
 pub(crate) struct Hold {
+    /// When the call began to wait for its place: its record's duration counts the wait.
+    since: Instant,
     slot: Option<Admitted>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The call's registration, for a guest the requester answered for (`overdue.rs`): it
@@ -144,18 +146,7 @@ pub(crate) struct Hold {
     /// stopped. Dropped after the slot and the place, by whoever lets the last reference
     /// go: the requester, or the guest's side once it has stopped, with its instance
     /// ([`Cleanup::soon`]: never on a lowest-priority thread, as it takes the tenant's lock).
-    answered_for: std::sync::Mutex<Option<Registration>>,
-}
-
-impl Hold {
-    /// Keep `registration` until the guest has stopped too.
-    fn keep(&self, registration: Registration) {
-        let mut kept = self
-            .answered_for
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *kept = Some(registration);
-    }
+    answered_for: std::sync::OnceLock<Registration>,
 }
 
 struct Attempt {
@@ -591,6 +582,7 @@ impl Runtime {
     /// if it took one) and a place in the instance pool, waited for here. Parked instances
     /// make way when there is no place, as calls come first.
     pub(crate) async fn hold(&self, slot: Option<Admitted>) -> Hold {
+        let since = Instant::now();
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
@@ -599,6 +591,7 @@ impl Runtime {
             }
         };
         Hold {
+            since,
             slot,
             _permit: permit,
             answered_for: Default::default(),
@@ -638,7 +631,7 @@ impl Runtime {
         req: GuestRequest,
         hold: Hold,
     ) -> Invoked {
-        let started = Instant::now();
+        let started = hold.since;
         // Looked up once: a call that took a slot has it already.
         let tenant = match &hold.slot {
             Some(slot) => slot.tenant().clone(),
@@ -822,11 +815,18 @@ impl Runtime {
             }
         };
         drop(retry_guard);
+        // A call answered for its guest still has its hold: only an attempt whose guest
+        // answered gives it up.
+        debug_assert!(!answered_for || hold.is_some());
         match &hold {
-            // Answered for a guest that runs on: it stays registered until it stops.
-            Some(hold) if answered_for => hold.keep(registration),
+            // Answered for a guest that runs on: it stays registered until it stops. (The
+            // hold is this call's own and this was its last attempt, so the cell is empty.)
+            Some(hold) if answered_for => drop(hold.answered_for.set(registration)),
             _ => drop(registration),
         }
+        // The slot and the place go back once the guest's side, too, lets its hold go: for a
+        // guest that ended on this task, as its store is dropped while the record commits.
+        drop(hold);
         // Failed calls keep nothing but their record.
         let status = match (&invoked.response, invoked.failure()) {
             (Some(r), _) => r.status,

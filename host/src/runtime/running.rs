@@ -13,7 +13,9 @@ pub(crate) struct TenantCalls {
     calls: Mutex<Vec<(String, Arc<AtomicBool>)>>,
 }
 
-/// Keeps a call registered (and its tenant's entry in place) until dropped.
+/// Keeps a call registered (and its tenant's entry in place) until dropped: by its
+/// requester, or, for a guest its requester answered for and that runs on, with the call's
+/// hold once the guest has stopped (`invoke.rs`).
 pub(crate) struct Registration {
     tenant: Arc<Tenant>,
     pub(crate) flag: Arc<AtomicBool>,
