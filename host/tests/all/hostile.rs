@@ -204,8 +204,16 @@ async fn a_starved_loops_refused_capability_use_is_audited(backend: Backend) {
     assert!(common::answered_without_the_guest(&record), "{record}");
     drop(held);
     let path = format!("/v1/superadmin/audit?action=capability.denied&tenantId={tenant}");
+    let tenants = &server.state.runtime.tenants;
     common::eventually(
-        || "the refused kv write was never audited".to_string(),
+        // Whether the guest is still running tells a guest that never ran again from an
+        // audit that went missing.
+        || {
+            format!(
+                "the refused kv write was never audited (the tenant's calls still running: {})",
+                tenants.running(&tenant)
+            )
+        },
         async || {
             let (_, audit) = server.get(&admin, &path).await;
             audit["events"].as_array().is_some_and(|e| {
