@@ -11,8 +11,9 @@ pub struct Snapshot {
     threads: BTreeMap<String, (String, f64)>,
 }
 
-/// CPU seconds (user and system) from a `stat` line, and the name in its parentheses.
-fn busy(stat: &str) -> Option<(String, f64)> {
+/// CPU seconds (user and system) from a `stat` line, at `per_second` clock ticks a second,
+/// and the name in its parentheses.
+fn busy(stat: &str, per_second: f64) -> Option<(String, f64)> {
     // The name is in parentheses and may hold spaces; the fields after it are plain.
     let (open, close) = (stat.find('(')?, stat.rfind(')')?);
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
@@ -21,15 +22,15 @@ fn busy(stat: &str) -> Option<(String, f64)> {
         .iter()
         .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
         .sum();
-    // SAFETY: sysconf has no preconditions; it only reads a constant of the system.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some((stat[open + 1..close].to_string(), ticks / per_second))
 }
 
 pub fn snapshot(pid: u32) -> Snapshot {
+    // SAFETY: sysconf has no preconditions; it only reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let total = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| busy(&s))
+        .and_then(|s| busy(&s, per_second))
         .map_or(0.0, |(_, t)| t);
     let mut threads = BTreeMap::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
@@ -37,7 +38,7 @@ pub fn snapshot(pid: u32) -> Snapshot {
             // A thread may end between the listing and the read.
             if let Some(named) = std::fs::read_to_string(task.path().join("stat"))
                 .ok()
-                .and_then(|s| busy(&s))
+                .and_then(|s| busy(&s, per_second))
             {
                 threads.insert(task.file_name().to_string_lossy().into_owned(), named);
             }

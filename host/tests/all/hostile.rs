@@ -162,25 +162,18 @@ async fn a_starved_loop_is_answered_at_its_deadline(backend: Backend) {
     let running = server.state.runtime.tenants.running(&tenant);
     assert_eq!(running, 1, "its slot is still taken");
     // The console still shows it running, which switching the module off would stop.
-    assert_eq!(in_flight(&server, &admin, &tenant).await, 1);
+    assert_eq!(
+        common::in_flight(&server, &admin, &tenant, "hostile").await,
+        1
+    );
     common::end_held_calls(held, &server, &tenant).await;
     common::eventually(
         || "the stopped guest is still shown running".to_string(),
-        async || in_flight(&server, &admin, &tenant).await == 0,
+        async || common::in_flight(&server, &admin, &tenant, "hostile").await == 0,
     )
     .await;
     let (status, body) = server.get(&staff, "/v1/portal/hostile/keys/looped").await;
     assert_eq!((status, &body), (200, &Value::Null));
-}
-
-/// The tenant's calls of `hostile` running now, as the console's module list shows them.
-async fn in_flight(server: &TestServer, admin: &str, tenant: &str) -> Value {
-    let (_, listed) = server
-        .get(admin, &format!("/v1/superadmin/tenants/{tenant}/modules"))
-        .await;
-    let modules = listed["modules"].as_array().cloned().unwrap_or_default();
-    let hostile = modules.iter().find(|m| m["name"] == "hostile");
-    hostile.map_or(Value::Null, |m| m["inFlight"].clone())
 }
 
 /// A capability use the host refused a call it then answered for (the guest held from

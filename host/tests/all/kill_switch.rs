@@ -46,16 +46,8 @@ async fn switching_off_interrupts_running_calls(backend: Backend) {
     }
 
     // What the console's confirmation quotes: the calls switching off would stop.
-    let (_, listed) = server
-        .get(&admin, &format!("/v1/superadmin/tenants/{tenant}/modules"))
-        .await;
-    let hostile = listed["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "hostile")
-        .unwrap();
-    assert_eq!(hostile["inFlight"], 1, "{listed}");
+    let in_flight = common::in_flight(&server, &admin, &tenant, "hostile").await;
+    assert_eq!(in_flight, 1);
 
     let sent = Instant::now();
     server.toggle(&admin, &tenant, "hostile", false).await;

@@ -54,6 +54,17 @@ pub async fn end_held_calls<T>(held: T, server: &TestServer, tenant: &str) {
     .await;
 }
 
+/// `module`'s calls running now for `tenant`, as the console's module list shows them
+/// (`inFlight`); null if the module is not in the list.
+pub async fn in_flight(server: &TestServer, admin: &str, tenant: &str, module: &str) -> Value {
+    let (_, listed) = server
+        .get(admin, &format!("/v1/superadmin/tenants/{tenant}/modules"))
+        .await;
+    let modules = listed["modules"].as_array().cloned().unwrap_or_default();
+    let found = modules.iter().find(|m| m["name"] == module);
+    found.map_or(Value::Null, |m| m["inFlight"].clone())
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
