@@ -2,8 +2,9 @@
 //! `nova serve` processes, each with 100 tenants with POS on and its invocation table holding
 //! 0, 1,000,000 and 10,000,000 records (spread over the last 29 days, the way a busy month
 //! leaves them), driven in alternating rounds by the same client: 32 connections calling
-//! `GET /v1/portal/pos/tickets?limit=1` evenly over the tenants, every call adding its own
-//! durable record. Prints req/s and p99 per table size and each as a ratio to the first size.
+//! `GET /v1/portal/pos/tickets?limit=1` evenly over the tenants (`NOVA_BENCH_TRAFFIC=mixed`:
+//! a restaurant's mix of reads and writes instead, see `shared/load.rs`), every call adding
+//! its own durable record. Prints req/s and p99 per table size and each as a ratio to the first size.
 //!
 //! The records are written with SQL while the server is stopped, oldest first, with
 //! time-ordered ids like the server's, into the table with its indexes in place (so their pages
@@ -36,7 +37,7 @@ mod signed;
 mod threads;
 
 use compare::{Target, compare};
-use load::round;
+use load::{Traffic, round};
 use process::{Nova, Running};
 use signed::{SECRET, env_or, tenants};
 
@@ -169,7 +170,7 @@ async fn server(database: Option<String>, rows: i64) -> Server {
         started.elapsed().as_secs_f64()
     );
     let (running, base) = nova.start(&["serve", "--listen", "127.0.0.1:0"], "nova listening on ");
-    round(&base, &tokens, 1, 8).await;
+    round(Traffic::List, &base, &tokens, 1, 8).await;
     Server {
         rows,
         _nova: nova,
@@ -202,12 +203,14 @@ async fn series(backend: &'static str, postgres: Option<String>) {
         };
         servers.push(server(database, rows).await);
     }
+    let traffic = Traffic::from_env(Traffic::List);
     let targets: Vec<Target> = servers
         .iter()
         .map(|s| Target {
             label: format!("{} records", s.rows),
             base: &s.base,
             tokens: &s.tokens,
+            traffic,
             pid: s.running.0.id(),
         })
         .collect();

@@ -14,11 +14,15 @@
 //! default 3).
 
 #[path = "shared/load.rs"]
+#[expect(
+    dead_code,
+    reason = "this benchmark's traffic is the list alone, not chosen from the environment"
+)]
 mod load;
 #[path = "shared/process.rs"]
 mod process;
 
-use load::{median, round};
+use load::{Traffic, median, round};
 use process::{Nova, Running};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -90,12 +94,18 @@ async fn main() {
     for (name, env, quiet) in &targets {
         let (running, nova, base, token) = server(env, *quiet).await;
         // Warm up: compile caches, pools.
-        round(&base, std::slice::from_ref(&token), 1, connections).await;
+        round(Traffic::List, &base, std::slice::from_ref(&token), 1, connections).await;
         servers.push((*name, running, nova, base, token, Vec::new(), Vec::new()));
     }
     for _ in 0..rounds {
         for (_, _, _, base, token, rps, p99) in servers.iter_mut() {
-            let (r, p) = round(base, std::slice::from_ref(token), seconds, connections).await;
+            let (r, p) = round(
+                Traffic::List,
+                base,
+                std::slice::from_ref(token),
+                seconds,
+                connections,
+            ).await;
             rps.push(r);
             p99.push(p);
         }

@@ -1,24 +1,30 @@
 //! Alternating rounds over several targets, printed as one table of ratios to the first:
 //! the benchmarks that ask how cost grows (with tenants, with stored rows) share it.
 
-use super::load::{median, round};
+use super::load::{Traffic, median, round};
 use super::threads;
 
-/// One target of a comparison: its label in the table, the server, and the tokens its
-/// calls spread over.
+/// One target of a comparison: its label in the table, the server, the tokens its calls
+/// spread over, and what they ask for.
 pub struct Target<'a> {
     pub label: String,
     pub base: &'a str,
     pub tokens: &'a [String],
+    pub traffic: Traffic,
     /// The server's process, whose CPU per request each round prints by thread.
     pub pid: u32,
 }
 
-/// Run `rounds` rounds of `seconds` over each target in turn (32 connections of
-/// `GET /v1/portal/pos/tickets?limit=1`), printing every round (with the server's CPU per
+/// Run `rounds` rounds of `seconds` over each target in turn (32 connections of its
+/// traffic), printing every round (with the server's CPU per
 /// request by thread), then a table of medians whose first column is headed `what`, each as
-/// a ratio to the first target's.
-pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds: u64) {
+/// a ratio to the first target's. Returns each target's medians: req/s and p99 in ms.
+pub async fn compare(
+    what: &str,
+    targets: &[Target<'_>],
+    rounds: usize,
+    seconds: u64,
+) -> Vec<(f64, f64)> {
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for r in 0..rounds {
         // Each round starts one target further on, so no target always follows the same one.
@@ -26,7 +32,7 @@ pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds:
             let i = (r + k) % targets.len();
             let t = &targets[i];
             let before = threads::snapshot(t.pid);
-            let got = round(t.base, t.tokens, seconds, 32).await;
+            let got = round(t.traffic, t.base, t.tokens, seconds, 32).await;
             let cpu =
                 threads::per_request(&before, &threads::snapshot(t.pid), got.0 * seconds as f64);
             println!(
@@ -41,6 +47,7 @@ pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds:
     println!(
         "\n| {what} | req/s | p99 ms | req/s vs first row | p99 vs first row |\n|---|---|---|---|---|"
     );
+    let mut medians = Vec::with_capacity(targets.len());
     for (t, rows) in targets.iter().zip(&results) {
         let rps = median(rows.iter().map(|r| r.0).collect());
         let p99 = median(rows.iter().map(|r| r.1).collect());
@@ -50,5 +57,7 @@ pub async fn compare(what: &str, targets: &[Target<'_>], rounds: usize, seconds:
             rps / base_rps,
             p99 / base_p99
         );
+        medians.push((rps, p99));
     }
+    medians
 }
