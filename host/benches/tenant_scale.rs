@@ -208,7 +208,13 @@ async fn run(backend: &'static str, database_url: Option<String>) -> Medians {
             pid,
         })
         .collect();
-    let medians = compare(&format!("{backend}: active tenants"), &targets, rounds, seconds).await;
+    let medians = compare(
+        &format!("{backend}: active tenants"),
+        &targets,
+        rounds,
+        seconds,
+    )
+    .await;
 
     // The per-tenant maps drop entries at rest in a sweep at most once a minute, on the next
     // access, and a tenant view no call used for twelve reconciliations (5 s apart) goes at

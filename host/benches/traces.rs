@@ -94,7 +94,14 @@ async fn main() {
     for (name, env, quiet) in &targets {
         let (running, nova, base, token) = server(env, *quiet).await;
         // Warm up: compile caches, pools.
-        round(Traffic::List, &base, std::slice::from_ref(&token), 1, connections).await;
+        round(
+            Traffic::List,
+            &base,
+            std::slice::from_ref(&token),
+            1,
+            connections,
+        )
+        .await;
         servers.push((*name, running, nova, base, token, Vec::new(), Vec::new()));
     }
     for _ in 0..rounds {
@@ -105,7 +112,8 @@ async fn main() {
                 std::slice::from_ref(token),
                 seconds,
                 connections,
-            ).await;
+            )
+            .await;
             rps.push(r);
             p99.push(p);
         }
