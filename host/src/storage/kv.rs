@@ -97,24 +97,93 @@ pub enum Order {
     Descending,
 }
 
-/// The listing query, for both backends and both ways of reading (the pool, and
-/// `local_reads` on SQLite; SQLite numbers `$n` parameters by first appearance, so the same
-/// positions bind).
-pub(super) fn list_sql(order: Order) -> &'static str {
-    // `key >= prefix` lets the primary key index bound the scan; substr() does the exact test.
-    // The index serves both directions.
-    match order {
-        Order::Ascending => {
-            "SELECT key, value, version FROM module_kv \
-             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
-             AND ($5 IS NULL OR key > $5) ORDER BY key LIMIT $6"
-        }
-        Order::Descending => {
-            "SELECT key, value, version FROM module_kv \
-             WHERE tenant_id = $1 AND module = $2 AND key >= $3 AND substr(key, 1, CAST($4 AS INTEGER)) = $3 \
-             AND ($5 IS NULL OR key < $5) ORDER BY key DESC LIMIT $6"
+/// The smallest string above every string that starts with `prefix` (`None` when nothing
+/// is: an empty prefix, or one of only the largest character). Keys compare byte by byte on
+/// both backends (SQLite's `BINARY`, PostgreSQL's `COLLATE "C"` on `module_kv.key`), which
+/// for UTF-8 is the order of characters, so `prefix <= key < prefix_end(prefix)` holds exactly
+/// for the keys that start with `prefix`.
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next character, stepping over the surrogates, which are not characters.
+        let next = match last as u32 + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
         }
     }
+    None
+}
+
+/// The listing statement, for both backends and both ways of reading (the pool, and
+/// `local_reads` on SQLite): keys from `prefix` up to `end` (its [`prefix_end`]), beyond
+/// `cursor`, in `order`. Every bound is a plain comparison on the primary key, so the index
+/// scan starts and stops at the page: a listing reads its page, not every key that sorts
+/// after its prefix (a tenant's tickets when its menu is listed, as it did until issue 17's
+/// mixed traffic showed the menu slowing with every ticket sold).
+pub(super) fn list_stmt<'a>(
+    tenant: &'a str,
+    module: &'a str,
+    prefix: &'a str,
+    end: Option<&'a str>,
+    cursor: Option<&'a str>,
+    limit: i64,
+    order: Order,
+) -> Stmt<'a> {
+    use Param::{Int, Text};
+    let mut params = vec![Text(tenant), Text(module), Text(prefix)];
+    params.extend(end.map(Text));
+    params.extend(cursor.map(Text));
+    params.push(Int(limit));
+    Stmt::new(list_sql(order, end.is_some(), cursor.is_some()), params)
+}
+
+/// The SQL of [`list_stmt`]: one of eight, each built once. Parameters are numbered in the
+/// order they appear (SQLite numbers `$n` by first appearance).
+fn list_sql(order: Order, bounded: bool, after_cursor: bool) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let index = |order: Order, bounded: bool, after_cursor: bool| {
+        usize::from(order == Order::Descending) * 4
+            + usize::from(bounded) * 2
+            + usize::from(after_cursor)
+    };
+    let all = SQL.get_or_init(|| {
+        let mut all = vec![String::new(); 8];
+        for order in [Order::Ascending, Order::Descending] {
+            for bounded in [false, true] {
+                for after_cursor in [false, true] {
+                    let mut sql = String::from(
+                        "SELECT key, value, version FROM module_kv \
+                         WHERE tenant_id = $1 AND module = $2 AND key >= $3",
+                    );
+                    let mut n = 3;
+                    if bounded {
+                        n += 1;
+                        sql.push_str(&format!(" AND key < ${n}"));
+                    }
+                    if after_cursor {
+                        n += 1;
+                        let beyond = match order {
+                            Order::Ascending => ">",
+                            Order::Descending => "<",
+                        };
+                        sql.push_str(&format!(" AND key {beyond} ${n}"));
+                    }
+                    let direction = match order {
+                        Order::Ascending => "",
+                        Order::Descending => " DESC",
+                    };
+                    sql.push_str(&format!(" ORDER BY key{direction} LIMIT ${}", n + 1));
+                    all[index(order, bounded, after_cursor)] = sql;
+                }
+            }
+        }
+        all
+    });
+    &all[index(order, bounded, after_cursor)]
 }
 
 /// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`.
@@ -127,22 +196,15 @@ pub async fn list_in(
     limit: i64,
     order: Order,
 ) -> Result<Vec<(String, Stored)>, sqlx::Error> {
+    let end = prefix_end(prefix);
+    let stmt = list_stmt(tenant, module, prefix, end.as_deref(), cursor, limit, order);
     if db.backend() == Backend::Sqlite
-        && let Ok(rows) = super::local_reads::list(db, tenant, module, prefix, cursor, limit, order)
+        && let Ok(rows) = super::local_reads::list(db, &stmt)
     {
         return Ok(rows);
     }
-    let sql = list_sql(order);
-    let after = cursor;
-    let query = sqlx::query(sql)
-        .bind(tenant)
-        .bind(module)
-        .bind(prefix)
-        .bind(prefix.chars().count() as i64)
-        .bind(after)
-        .bind(limit);
     let rows = db
-        .on_connection(async |conn| query.fetch_all(conn).await)
+        .on_connection(async |conn| stmt.fetch_all_on(conn).await)
         .await?;
     rows.iter()
         .map(|r| {
@@ -164,16 +226,32 @@ pub(crate) async fn tenants_with_prefix(
     module: &str,
     prefix: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
-         WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2 \
-         AND substr(k.key, 1, CAST($3 AS INTEGER)) = $2) ORDER BY t.id",
-    )
-    .bind(module)
-    .bind(prefix)
-    .bind(prefix.chars().count() as i64)
-    .fetch_all(db.pool())
-    .await?;
+    // Bounded above too, so a tenant without such a key costs a probe, not a scan of every
+    // key after the prefix.
+    let rows = match prefix_end(prefix) {
+        Some(end) => {
+            sqlx::query(
+                "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
+                 WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2 AND k.key < $3) \
+                 ORDER BY t.id",
+            )
+            .bind(module)
+            .bind(prefix)
+            .bind(end)
+            .fetch_all(db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
+                 WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2) ORDER BY t.id",
+            )
+            .bind(module)
+            .bind(prefix)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
     rows.iter().map(|r| r.try_get("id")).collect()
 }
 
@@ -249,4 +327,127 @@ pub(crate) fn apply_sqlite(
         }
     }
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_at_the_next_string_past_all_its_keys() {
+        assert_eq!(prefix_end("item/").as_deref(), Some("item0"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("caf\u{E9}").as_deref(), Some("caf\u{EA}"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("\u{10FFFF}\u{10FFFF}"), None);
+        // Every key that starts with the prefix is below its end, in byte order.
+        let end = prefix_end("ab").unwrap();
+        for key in ["ab", "ab\u{10FFFF}", "ab\u{7F}", "abz"] {
+            assert!("ab" <= key && key < end.as_str(), "{key}");
+        }
+        for key in ["aa\u{10FFFF}", "ac", "b"] {
+            assert!(!(key >= "ab" && key < end.as_str()), "{key}");
+        }
+    }
+
+    /// 4,000 tickets and one menu item for (t1, pos): the keys after `item/` are tickets.
+    const TICKETS: i64 = 4_000;
+    const SEED: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000) \
+         INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+         SELECT 't1', 'pos', 'ticket/' || (100000 + i), 'x', 1, 0 FROM n";
+
+    /// The listings of the menu a POS with many tickets makes, every way round.
+    fn menu_listings() -> Vec<(Option<&'static str>, Order)> {
+        let mut all = Vec::new();
+        for order in [Order::Ascending, Order::Descending] {
+            for cursor in [None, Some("item/0")] {
+                all.push((cursor, order));
+            }
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn a_listing_on_sqlite_steps_through_its_page_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/kv.db?mode=rwc", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        sqlx::query(SEED).execute(db.pool()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ('t1', 'pos', 'item/1', 'x', 1, 0)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let conn = super::super::commit::open_sqlite(&url).unwrap();
+        let end = prefix_end("item/");
+        for (cursor, order) in menu_listings() {
+            let stmt = list_stmt("t1", "pos", "item/", end.as_deref(), cursor, 1000, order);
+            let mut prepared = stmt.prepare_sqlite(&conn).unwrap();
+            let mut rows = prepared.raw_query();
+            let mut keys = Vec::new();
+            while let Some(r) = rows.next().unwrap() {
+                keys.push(r.get::<_, String>(0).unwrap());
+            }
+            drop(rows);
+            let wanted: &[&str] = match (cursor, order) {
+                (None, _) | (Some(_), Order::Ascending) => &["item/1"],
+                (Some(_), Order::Descending) => &[],
+            };
+            assert_eq!(keys, wanted, "{cursor:?} {order:?}");
+            // Without the upper bound the scan read every ticket after the prefix.
+            let steps = prepared.get_status(rusqlite::StatementStatus::VmStep);
+            assert!(
+                i64::from(steps) < TICKETS / 10,
+                "{cursor:?} {order:?}: {steps} steps for one key: {}",
+                stmt.sql
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listing_on_postgres_reads_no_key_outside_its_page() {
+        let url = std::env::var("NOVA_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        // A table of this connection's own, shaped as the migration makes `module_kv`, in
+        // the schema searched first; the index is what the plan is about, so it is used.
+        for sql in [
+            "CREATE TEMP TABLE module_kv (tenant_id TEXT NOT NULL, module TEXT NOT NULL, \
+             key TEXT COLLATE \"C\" NOT NULL, value BYTEA NOT NULL, version BIGINT NOT NULL, \
+             updated_at BIGINT NOT NULL, PRIMARY KEY (tenant_id, module, key))",
+            &SEED.replace("'x'", "'x'::bytea"),
+            "INSERT INTO module_kv VALUES ('t1', 'pos', 'item/1', 'x'::bytea, 1, 0)",
+            "ANALYZE module_kv",
+            "SET enable_seqscan = off",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        let end = prefix_end("item/");
+        for (cursor, order) in menu_listings() {
+            let stmt = list_stmt("t1", "pos", "item/", end.as_deref(), cursor, 1000, order);
+            let explain = Stmt::new(
+                format!("EXPLAIN (ANALYZE, FORMAT TEXT) {}", stmt.sql),
+                stmt.params.clone(),
+            );
+            let plan: Vec<String> = explain
+                .fetch_all_on(&mut conn)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>(0).unwrap())
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("Index"), "{plan}");
+            assert!(!plan.contains("Rows Removed by Filter"), "{plan}");
+            assert!(plan.contains("key < "), "bounded above: {plan}");
+        }
+        let _ = conn.close().await;
+    }
 }

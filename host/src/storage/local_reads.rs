@@ -11,7 +11,8 @@ use std::cell::RefCell;
 use rusqlite::OptionalExtension;
 
 use super::Db;
-use super::kv::{Order, Stored};
+use super::kv::Stored;
+use super::stmt::Stmt;
 
 /// Databases one thread keeps a reader open for (tests open many; a server one).
 const MAX_OPEN: usize = 4;
@@ -73,30 +74,21 @@ pub(super) fn get(
     })
 }
 
-/// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`: the
-/// pool's query (`kv::list_sql`).
-pub(super) fn list(
-    db: &Db,
-    tenant: &str,
-    module: &str,
-    prefix: &str,
-    cursor: Option<&str>,
-    limit: i64,
-    order: Order,
-) -> Result<Vec<(String, Stored)>, sqlx::Error> {
-    let sql = super::kv::list_sql(order);
-    let chars = prefix.chars().count() as i64;
+/// The rows of a kv listing (`kv::list_stmt`), the same statement the pool would run.
+pub(super) fn list(db: &Db, stmt: &Stmt<'_>) -> Result<Vec<(String, Stored)>, sqlx::Error> {
     with_reader(db, |conn| {
-        conn.prepare_cached(sql)?
-            .query_map((tenant, module, prefix, chars, cursor, limit), |r| {
-                Ok((
-                    r.get(0)?,
-                    Stored {
-                        value: r.get(1)?,
-                        version: r.get(2)?,
-                    },
-                ))
-            })?
-            .collect()
+        let mut prepared = stmt.prepare_sqlite(conn)?;
+        let mut rows = prepared.raw_query();
+        let mut listed = Vec::new();
+        while let Some(r) = rows.next()? {
+            listed.push((
+                r.get(0)?,
+                Stored {
+                    value: r.get(1)?,
+                    version: r.get(2)?,
+                },
+            ));
+        }
+        Ok(listed)
     })
 }

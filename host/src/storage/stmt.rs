@@ -128,6 +128,14 @@ impl<'a> Stmt<'a> {
         self.bind(sqlx::query(&self.sql)).fetch_all(db.pool()).await
     }
 
+    /// The rows it selects, on `conn`.
+    pub(crate) async fn fetch_all_on(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        self.bind(sqlx::query(&self.sql)).fetch_all(conn).await
+    }
+
     /// Run through sqlx; `false` when the check failed.
     pub(crate) async fn run_sqlx(&self, conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
         let q = self.bind(sqlx::query(&self.sql));
@@ -143,6 +151,23 @@ impl<'a> Stmt<'a> {
 
     /// Run on a direct SQLite connection; `false` when the check failed.
     pub(crate) fn run_sqlite(&self, conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+        let mut stmt = self.prepare_sqlite(conn)?;
+        Ok(match self.check {
+            Check::NoRow => stmt.raw_query().next()?.is_none(),
+            Check::Affected => stmt.raw_execute()? > 0,
+            Check::None => {
+                stmt.raw_execute()?;
+                true
+            }
+        })
+    }
+
+    /// The statement prepared (from the connection's cache) on a direct SQLite connection,
+    /// with its parameters bound.
+    pub(crate) fn prepare_sqlite<'c>(
+        &self,
+        conn: &'c rusqlite::Connection,
+    ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
         let mut stmt = conn.prepare_cached(&self.sql)?;
         for (i, p) in self.params.iter().enumerate() {
             match *p {
@@ -152,14 +177,7 @@ impl<'a> Stmt<'a> {
                 Param::Int(n) => stmt.raw_bind_parameter(i + 1, n)?,
             }
         }
-        Ok(match self.check {
-            Check::NoRow => stmt.raw_query().next()?.is_none(),
-            Check::Affected => stmt.raw_execute()? > 0,
-            Check::None => {
-                stmt.raw_execute()?;
-                true
-            }
-        })
+        Ok(stmt)
     }
 }
 
