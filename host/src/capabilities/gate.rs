@@ -64,6 +64,15 @@ impl Gate {
         }
         Ok(match cap {
             Some(cap) if !self.granted.capabilities.contains(&cap) => {
+                // Counted at once, where the audit row waits for the call's end: a module
+                // that keeps reaching for a capability it lacks (a grant missing after an
+                // upgrade) shows on a dashboard while its calls still run.
+                metrics::counter!(
+                    "nova_capability_refusals_total",
+                    "module" => self.call.module.clone(),
+                    "capability" => cap.as_str()
+                )
+                .increment(1);
                 self.refuse(
                     "capability.denied",
                     serde_json::json!({"capability": cap.as_str()}),

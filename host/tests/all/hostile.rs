@@ -179,22 +179,55 @@ async fn a_starved_loop_is_answered_at_its_deadline(backend: Backend) {
 /// A capability use the host refused a call it then answered for (the guest held from
 /// running) is still audited, once the guest has stopped.
 async fn a_starved_loops_refused_capability_use_is_audited(backend: Backend) {
-    let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 500).await;
+    // The deadline leaves the test time to hold the guest after its refused write and
+    // before the guest would answer by itself.
+    let server = TestServer::start_with(backend, |config| config.call_deadline_ms = 3000).await;
     let admin = server.superadmin().await;
+    // A name of its own: `/metrics` is shared by every server in this test process, and the
+    // refusal counted there must be this call's.
+    let module = format!("starved-{}", format!("{backend:?}").to_lowercase());
     let installed = server
-        .install_ungranted(&admin, "hostile", guests::HOSTILE)
+        .install_ungranted(&admin, &module, guests::HOSTILE)
         .await;
     assert_eq!(installed.status(), 201);
     let (tenant, staff) = server.tenant(&admin, "Ungranted").await;
-    server.toggle(&admin, &tenant, "hostile", true).await;
+    server.toggle(&admin, &tenant, &module, true).await;
+    let request = server
+        .http
+        .post(server.url(&format!("/v1/portal/{module}/write-then-loop")))
+        .bearer_auth(&staff)
+        .send();
+    let client = tokio::spawn(request);
+    // Held only once its write was refused: a guest held before it got that far (a slow
+    // start can make a call long first) would stop at its deadline without writing, with
+    // nothing to audit.
+    let refused = format!("module=\"{module}\"");
+    common::eventually(
+        || "the guest's kv write was never refused".to_string(),
+        async || {
+            server.metrics().await.lines().any(|l| {
+                l.starts_with("nova_capability_refusals_total{")
+                    && l.contains(&refused)
+                    && l.contains("capability=\"kv\"")
+            })
+        },
+    )
+    .await;
     let held = server.state.runtime.hold_long_calls();
-    let answered = tokio::time::timeout(
-        Duration::from_secs(30),
-        call(&server, &admin, &staff, Method::POST, "/write-then-loop"),
+    let resp = tokio::time::timeout(Duration::from_secs(30), client)
+        .await
+        .expect("no answer while the guest was held")
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let records = server.invocations_for(&admin, &request_id).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(
+        common::answered_without_the_guest(&records[0]),
+        "{}",
+        records[0]
     );
-    let (status, _, record) = answered.await.expect("no answer while the guest was held");
-    assert_eq!(status, 504);
-    assert!(common::answered_without_the_guest(&record), "{record}");
     drop(held);
     let path = format!("/v1/superadmin/audit?action=capability.denied&tenantId={tenant}");
     let tenants = &server.state.runtime.tenants;
@@ -212,7 +245,7 @@ async fn a_starved_loops_refused_capability_use_is_audited(backend: Backend) {
             audit["events"].as_array().is_some_and(|e| {
                 e.len() == 1
                     && e[0]["payload"]["capability"] == "kv"
-                    && e[0]["requestId"] == record["requestId"]
+                    && e[0]["requestId"] == request_id.as_str()
             })
         },
     )
