@@ -102,7 +102,7 @@ pub enum Order {
 /// both backends (SQLite's `BINARY`, PostgreSQL's `COLLATE "C"` on `module_kv.key`), which
 /// for UTF-8 is the order of characters, so `prefix <= key < prefix_end(prefix)` holds exactly
 /// for the keys that start with `prefix`.
-pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         // The next character, stepping over the surrogates, which are not characters.
