@@ -110,6 +110,8 @@ pub struct Page {
 }
 
 /// Keys starting with `prefix`, ascending, at most `limit` (capped at 1000), after `cursor`.
+/// A listing reads its page, not the keys around it: its cost does not grow with what else
+/// the module stores, so give each family of keys its own prefix.
 ///
 /// ```no_run
 /// let page = nova_sdk::kv::list("ticket/", 20, None)?;
