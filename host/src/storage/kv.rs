@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::stmt::{Check, Param, Stmt};
+use super::stmt::{Check, InsertSql, Param, Stmt};
 use super::{Backend, Db, now_ms};
 
 /// A stored value and its version (bumped on every write).
@@ -294,6 +294,69 @@ pub(crate) fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now
         )
         .checked(Check::Affected),
     }
+}
+
+/// The INSERT of keys their calls read as absent, many rows at once.
+static INSERT_ABSENT: InsertSql = InsertSql::new(
+    "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) VALUES ",
+    6,
+);
+
+/// A call's one write, if that is all it writes and it creates a key the call read as
+/// absent (a POS ticket): what [`insert_absent`] takes.
+pub(crate) fn single_create(writes: &[Write]) -> Option<&Write> {
+    match writes {
+        [
+            w @ Write {
+                op: Op::Set(_),
+                expect: Expect::Absent,
+                ..
+            },
+        ] => Some(w),
+        _ => None,
+    }
+}
+
+/// Create each of `creates` (tenant, module, a [`single_create`]), in one statement inside
+/// the caller's transaction; whether each went in, in order (`false`: its key was taken, a
+/// conflict). Their keys must differ: a key twice in one statement is left to the database's
+/// choice of which comes first.
+pub(crate) async fn insert_absent(
+    conn: &mut AnyConnection,
+    creates: &[(&str, &str, &Write)],
+) -> Result<Vec<bool>, sqlx::Error> {
+    use Param::{Blob, Int, Text};
+    let now = now_ms();
+    let mut params = Vec::with_capacity(creates.len() * 6);
+    for (tenant, module, w) in creates {
+        let Op::Set(value) = &w.op else {
+            unreachable!("a create sets its key")
+        };
+        params.extend([
+            Text(tenant),
+            Text(module),
+            Text(&w.key),
+            Blob(value),
+            Int(1),
+            Int(now),
+        ]);
+    }
+    let sql = format!(
+        "{} ON CONFLICT (tenant_id, module, key) DO NOTHING RETURNING tenant_id, module, key",
+        INSERT_ABSENT.rows(creates.len())
+    );
+    let inserted: std::collections::HashSet<(String, String, String)> = Stmt::new(sql, params)
+        .fetch_all_on(conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(creates
+        .iter()
+        .map(|(tenant, module, w)| {
+            inserted.contains(&(tenant.to_string(), module.to_string(), w.key.clone()))
+        })
+        .collect())
 }
 
 /// Apply a call's writes inside the caller's transaction (sqlx). Returns `Ok(Err(conflict))`
