@@ -305,9 +305,11 @@ pub(crate) async fn write_in(conn: &mut sqlx::AnyConnection, job: &Job) -> Resul
 /// POS ticket each) in one statement instead of one round trip each; what became of each,
 /// by job, `None` for the jobs left to apply one by one. A key created twice in the batch
 /// goes in once here; its other creators are left to the loop, where they find it taken, as
-/// they would have in order. Applying these first orders the batch differently from its
-/// arrival, which changes nothing a call can see: each job's check still runs against what
-/// the jobs before it in the new order wrote, and the losers run again.
+/// they would have in order. Applying these first runs the batch in an order other than its
+/// arrival's, creations first: still an order calls could have run in one after another,
+/// each job's check made against what the jobs before it in that order wrote. So a call may
+/// lose where arrival order would have let it win (a creation after a delete of its key in
+/// the same batch), and then it runs again, as any call that loses a race does.
 async fn create_together(
     tx: &mut sqlx::AnyConnection,
     jobs: &[&Job],
@@ -419,11 +421,13 @@ mod tests {
     use sqlx::Connection;
 
     use super::*;
+    use crate::storage::invocations::Outcome;
     use crate::storage::kv::{Expect, Op};
 
     /// An empty, migrated PostgreSQL database on the test server (`NOVA_TEST_DATABASE_URL`),
-    /// named like the integration tests' so their sweep drops it once this process is gone.
-    async fn scratch_postgres() -> Db {
+    /// named like the integration tests' so their sweep would drop it if the test did not;
+    /// with the URL to drop it by.
+    async fn scratch_postgres() -> (Db, String, String) {
         let url = std::env::var("NOVA_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
@@ -439,10 +443,13 @@ mod tests {
         let (base, _) = url.rsplit_once('/').unwrap();
         let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
         db.migrate().await.unwrap();
-        db
+        (db, url, name)
     }
 
+    /// A call that creates `key`, with its audit record and invocation record, both under
+    /// the request id `key` names.
     fn create(key: &str, value: &str) -> Job {
+        let request = format!("req-{key}-{value}");
         Job {
             tenant_id: "t1".into(),
             module: "pos".into(),
@@ -451,13 +458,56 @@ mod tests {
                 op: Op::Set(value.as_bytes().to_vec()),
                 expect: Expect::Absent,
             }],
-            ..Job::default()
+            audits: vec![AuditEvent::new(
+                Some("t1"),
+                "pos",
+                "pos.ticket.opened",
+                Some("staff"),
+                &serde_json::json!({"key": key}),
+                Some(&request),
+            )],
+            invocation: Some(Invocation {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: "t1".into(),
+                module: "pos".into(),
+                version: None,
+                actor: "staff".into(),
+                method: "POST".into(),
+                path: "/tickets".into(),
+                status: 201,
+                outcome: Outcome::Ok,
+                duration_us: 1,
+                fuel: 1,
+                request_id: request,
+                error: None,
+                created_at: 0,
+                trace_id: None,
+            }),
         }
+    }
+
+    /// Audit and invocation rows written under `request`.
+    async fn rows_for(db: &Db, request: &str) -> (i64, i64) {
+        let count =
+            |table: &str| format!("SELECT count(*) AS n FROM {table} WHERE request_id = $1");
+        let mut found = (0, 0);
+        for (table, n) in [
+            ("audit_events", &mut found.0),
+            ("invocations", &mut found.1),
+        ] {
+            let (c,): (i64,) = sqlx::query_as(&count(table))
+                .bind(request)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            *n = c;
+        }
+        found
     }
 
     #[tokio::test]
     async fn a_batchs_creations_go_in_together_and_a_taken_key_conflicts() {
-        let db = scratch_postgres().await;
+        let (db, admin_url, name) = scratch_postgres().await;
         sqlx::query(
             "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
              VALUES ('t1', 'pos', 'ticket/1', $1, 1, 0)",
@@ -483,9 +533,28 @@ mod tests {
             create("ticket/3", "third"),
             blind,
         ];
-        let results = commit_postgres(&db, &jobs.iter().collect::<Vec<_>>())
+        let jobs: Vec<&Job> = jobs.iter().collect();
+        // Which jobs one statement decides: the creations whose key is theirs alone in the
+        // batch (a transaction rolled back, so nothing stays).
+        let decided = db
+            .on_connection(async |conn| {
+                let mut tx = sqlx::Connection::begin(conn).await?;
+                let decided = create_together(&mut tx, &jobs).await?;
+                tx.rollback().await?;
+                Ok(decided)
+            })
             .await
             .unwrap();
+        let taken = |key: &str| {
+            Some(Err(Conflict {
+                key: key.to_string(),
+            }))
+        };
+        assert_eq!(
+            decided,
+            [Some(Ok(())), taken("ticket/1"), None, Some(Ok(())), None]
+        );
+        let results = commit_postgres(&db, &jobs).await.unwrap();
         let conflict = |key: &str| {
             Committed::Conflict(Conflict {
                 key: key.to_string(),
@@ -514,6 +583,20 @@ mod tests {
         assert_eq!(stored("ticket/2").await, Some(("first".into(), 1)));
         assert_eq!(stored("ticket/3").await, Some(("third".into(), 1)));
         assert_eq!(stored("counter").await, Some(("7".into(), 1)));
+        // Audits and records stand with the writes that did, and only with those.
+        for (request, rows) in [
+            ("req-ticket/2-first", (1, 1)),
+            ("req-ticket/1-again", (0, 0)),
+            ("req-ticket/2-second", (0, 0)),
+            ("req-ticket/3-third", (1, 1)),
+        ] {
+            assert_eq!(rows_for(&db, request).await, rows, "{request}");
+        }
         db.close().await;
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 }

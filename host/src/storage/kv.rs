@@ -319,16 +319,24 @@ pub(crate) fn single_create(writes: &[Write]) -> Option<&Write> {
 
 /// Create each of `creates` (tenant, module, a [`single_create`]), in one statement inside
 /// the caller's transaction; whether each went in, in order (`false`: its key was taken, a
-/// conflict). Their keys must differ: a key twice in one statement is left to the database's
-/// choice of which comes first.
+/// conflict). Their keys must differ: a key twice would come back once and count for both.
+/// Rows go in in key order, so two servers creating the same keys lock them in one order.
 pub(crate) async fn insert_absent(
     conn: &mut AnyConnection,
     creates: &[(&str, &str, &Write)],
 ) -> Result<Vec<bool>, sqlx::Error> {
     use Param::{Blob, Int, Text};
     let now = now_ms();
+    let mut ordered: Vec<&(&str, &str, &Write)> = creates.iter().collect();
+    ordered.sort_by_key(|(tenant, module, w)| (*tenant, *module, w.key.as_str()));
+    debug_assert!(
+        ordered
+            .windows(2)
+            .all(|p| (p[0].0, p[0].1, &p[0].2.key) != (p[1].0, p[1].1, &p[1].2.key)),
+        "a key created twice in one statement"
+    );
     let mut params = Vec::with_capacity(creates.len() * 6);
-    for (tenant, module, w) in creates {
+    for (tenant, module, w) in ordered {
         let Op::Set(value) = &w.op else {
             unreachable!("a create sets its key")
         };
