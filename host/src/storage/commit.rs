@@ -2,8 +2,10 @@
 //!
 //! Each call hands over its kv writes, audit records and invocation record and waits for
 //! the commit of the batch that holds them, so a 2xx is only sent once its writes and its
-//! record are durable. Calls with kv writes run inside a savepoint: a call whose read keys
-//! changed is rolled back alone and told `Conflict`, the rest of the batch commits.
+//! record are durable. A call whose read keys changed is left out alone and told `Conflict`,
+//! the rest of the batch commits: several writes of a call run inside a savepoint, a single
+//! write's failed check changed nothing, and on PostgreSQL a batch's creations (one write
+//! each, of a key the call read as absent) go in together in one statement.
 //!
 //! The writer runs on its own thread with its own connection, so commits are not queued
 //! behind guest code on the request threads: commit latency is what every 2xx waits for.
