@@ -18,9 +18,7 @@ mod postgres;
 #[path = "shared/process.rs"]
 mod process;
 
-use process::{Nova, Running, send};
-
-const TICKET: &str = r#"{"table":"1","items":[{"name":"Soup","qty":1,"priceCents":450}]}"#;
+use process::{Nova, Running, TICKET, send};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

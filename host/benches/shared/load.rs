@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::process::TICKET;
+
 /// What a round's clients ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Traffic {
@@ -36,10 +38,6 @@ impl Traffic {
         }
     }
 }
-
-/// The ticket every `POST pos/tickets` of a mixed round opens: a line priced by the client,
-/// so a tenant with an empty menu can open it.
-const TICKET: &str = r#"{"table":"1","items":[{"name":"Soup","qty":1,"priceCents":450}]}"#;
 
 /// One round: `connections` clients for `seconds`, each request for the next of `tokens`
 /// (with [`Traffic::Mixed`], the next kind of request for the next tenant); requests per

@@ -5,6 +5,10 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+/// The ticket the benchmarks open with `POST /v1/portal/pos/tickets`: one line priced by the
+/// client, so a tenant with an empty menu can open it.
+pub const TICKET: &str = r#"{"table":"1","items":[{"name":"Soup","qty":1,"priceCents":450}]}"#;
+
 /// A child process killed when the benchmark ends, however it ends.
 pub struct Running(pub Child);
 

@@ -430,8 +430,7 @@ mod tests {
     /// named like the integration tests' so their sweep would drop it if the test did not;
     /// with the URL to drop it by.
     async fn scratch_postgres() -> (Db, String, String) {
-        let url = std::env::var("NOVA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let url = crate::storage::test_postgres_url();
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         let name = format!(
             "nova_t_{}_lib_{}",
@@ -490,21 +489,17 @@ mod tests {
 
     /// Audit and invocation rows written under `request`.
     async fn rows_for(db: &Db, request: &str) -> (i64, i64) {
-        let count =
-            |table: &str| format!("SELECT count(*) AS n FROM {table} WHERE request_id = $1");
-        let mut found = (0, 0);
-        for (table, n) in [
-            ("audit_events", &mut found.0),
-            ("invocations", &mut found.1),
-        ] {
-            let (c,): (i64,) = sqlx::query_as(&count(table))
-                .bind(request)
-                .fetch_one(db.pool())
-                .await
-                .unwrap();
-            *n = c;
-        }
-        found
+        let count = async |table: &str| {
+            let (n,): (i64,) = sqlx::query_as(&format!(
+                "SELECT count(*) FROM {table} WHERE request_id = $1"
+            ))
+            .bind(request)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            n
+        };
+        (count("audit_events").await, count("invocations").await)
     }
 
     #[tokio::test]

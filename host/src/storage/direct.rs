@@ -174,9 +174,7 @@ mod tests {
 
     /// A lender to the test server (`NOVA_TEST_DATABASE_URL`, as the integration tests use).
     fn lender(recheck_after: Duration) -> Direct {
-        let url = std::env::var("NOVA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        lender_to(&url, recheck_after)
+        lender_to(&crate::storage::test_postgres_url(), recheck_after)
     }
 
     fn lender_to(url: &str, recheck_after: Duration) -> Direct {

@@ -141,49 +141,46 @@ pub(super) fn list_stmt<'a>(
     Stmt::new(list_sql(order, end.is_some(), cursor.is_some()), params)
 }
 
-/// The SQL of [`list_stmt`]: one of eight, each built once. Parameters are numbered in the
-/// order they appear (SQLite numbers `$n` by first appearance).
+/// The SQL of [`list_stmt`]: one of eight, each built once.
 fn list_sql(order: Order, bounded: bool, after_cursor: bool) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let index = |order: Order, bounded: bool, after_cursor: bool| {
-        usize::from(order == Order::Descending) * 4
-            + usize::from(bounded) * 2
-            + usize::from(after_cursor)
-    };
+    static SQL: std::sync::OnceLock<[String; 8]> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
-        let mut all = vec![String::new(); 8];
-        for order in [Order::Ascending, Order::Descending] {
-            for bounded in [false, true] {
-                for after_cursor in [false, true] {
-                    let mut sql = String::from(
-                        "SELECT key, value, version FROM module_kv \
-                         WHERE tenant_id = $1 AND module = $2 AND key >= $3",
-                    );
-                    let mut n = 3;
-                    if bounded {
-                        n += 1;
-                        sql.push_str(&format!(" AND key < ${n}"));
-                    }
-                    if after_cursor {
-                        n += 1;
-                        let beyond = match order {
-                            Order::Ascending => ">",
-                            Order::Descending => "<",
-                        };
-                        sql.push_str(&format!(" AND key {beyond} ${n}"));
-                    }
-                    let direction = match order {
-                        Order::Ascending => "",
-                        Order::Descending => " DESC",
-                    };
-                    sql.push_str(&format!(" ORDER BY key{direction} LIMIT ${}", n + 1));
-                    all[index(order, bounded, after_cursor)] = sql;
-                }
-            }
-        }
-        all
+        std::array::from_fn(|i| {
+            let order = if i & 4 == 0 {
+                Order::Ascending
+            } else {
+                Order::Descending
+            };
+            build_list_sql(order, i & 2 != 0, i & 1 != 0)
+        })
     });
-    &all[index(order, bounded, after_cursor)]
+    &all[usize::from(order == Order::Descending) * 4
+        + usize::from(bounded) * 2
+        + usize::from(after_cursor)]
+}
+
+/// One listing's SQL. Parameters are numbered in the order they appear (SQLite numbers `$n`
+/// by first appearance), as [`list_stmt`] pushes them.
+fn build_list_sql(order: Order, bounded: bool, after_cursor: bool) -> String {
+    let (beyond, direction) = match order {
+        Order::Ascending => (">", ""),
+        Order::Descending => ("<", " DESC"),
+    };
+    let mut sql = String::from(
+        "SELECT key, value, version FROM module_kv \
+         WHERE tenant_id = $1 AND module = $2 AND key >= $3",
+    );
+    let mut n = 3;
+    if bounded {
+        n += 1;
+        sql.push_str(&format!(" AND key < ${n}"));
+    }
+    if after_cursor {
+        n += 1;
+        sql.push_str(&format!(" AND key {beyond} ${n}"));
+    }
+    sql.push_str(&format!(" ORDER BY key{direction} LIMIT ${}", n + 1));
+    sql
 }
 
 /// Keys starting with `prefix`, in `order`, from beyond `cursor`, at most `limit`.
@@ -228,30 +225,17 @@ pub(crate) async fn tenants_with_prefix(
 ) -> Result<Vec<String>, sqlx::Error> {
     // Bounded above too, so a tenant without such a key costs a probe, not a scan of every
     // key after the prefix.
-    let rows = match prefix_end(prefix) {
-        Some(end) => {
-            sqlx::query(
-                "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
-                 WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2 AND k.key < $3) \
-                 ORDER BY t.id",
-            )
-            .bind(module)
-            .bind(prefix)
-            .bind(end)
-            .fetch_all(db.pool())
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
-                 WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2) ORDER BY t.id",
-            )
-            .bind(module)
-            .bind(prefix)
-            .fetch_all(db.pool())
-            .await?
-        }
-    };
+    let end = prefix_end(prefix);
+    let sql = format!(
+        "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM module_kv k \
+         WHERE k.tenant_id = t.id AND k.module = $1 AND k.key >= $2{}) ORDER BY t.id",
+        if end.is_some() { " AND k.key < $3" } else { "" }
+    );
+    let mut query = sqlx::query(&sql).bind(module).bind(prefix);
+    if let Some(end) = &end {
+        query = query.bind(end);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
     rows.iter().map(|r| r.try_get("id")).collect()
 }
 
@@ -353,16 +337,21 @@ pub(crate) async fn insert_absent(
         "{} ON CONFLICT (tenant_id, module, key) DO NOTHING RETURNING tenant_id, module, key",
         INSERT_ABSENT.rows(creates.len())
     );
-    let inserted: std::collections::HashSet<(String, String, String)> = Stmt::new(sql, params)
+    let mut inserted: Vec<(String, String, String)> = Stmt::new(sql, params)
         .fetch_all_on(conn)
         .await?
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
         .collect::<Result<_, sqlx::Error>>()?;
+    inserted.sort_unstable();
     Ok(creates
         .iter()
         .map(|(tenant, module, w)| {
-            inserted.contains(&(tenant.to_string(), module.to_string(), w.key.clone()))
+            inserted
+                .binary_search_by(|(t, m, k)| {
+                    (t.as_str(), m.as_str(), k.as_str()).cmp(&(*tenant, *module, w.key.as_str()))
+                })
+                .is_ok()
         })
         .collect())
 }
@@ -485,8 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_listing_on_postgres_reads_no_key_outside_its_page() {
-        let url = std::env::var("NOVA_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let url = super::super::test_postgres_url();
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         // A table of this connection's own, shaped as the migration makes `module_kv`, in

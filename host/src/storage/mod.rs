@@ -351,6 +351,14 @@ pub(crate) async fn serialise_in(
     Ok(())
 }
 
+/// The PostgreSQL server the storage tests use (`NOVA_TEST_DATABASE_URL`, as the integration
+/// tests do).
+#[cfg(test)]
+pub(crate) fn test_postgres_url() -> String {
+    std::env::var("NOVA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
