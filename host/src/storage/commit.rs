@@ -279,11 +279,7 @@ fn commit_sqlite(
         }
         results.push(Committed::Ok);
     }
-    // In-process SQLite runs one cached single-row INSERT per record faster than it parses
-    // and looks up a long multi-row statement.
-    for record in records {
-        invocations::insert_many_stmt(&[record]).run_sqlite(&tx)?;
-    }
+    invocations::insert_sqlite(&tx, &records)?;
     tx.commit()?;
     Ok(results)
 }

@@ -86,30 +86,55 @@ static INSERT: InsertSql = InsertSql::new(
     COLUMNS,
 );
 
-/// One multi-row INSERT for many records (the group committer's hot path).
+/// One multi-row INSERT for many records (the group committer's hot path on PostgreSQL).
 pub(crate) fn insert_many_stmt<'a>(rows: &[&'a Invocation]) -> Stmt<'a> {
-    use Param::{Int, OptText, Text};
     let mut params = Vec::with_capacity(rows.len() * COLUMNS);
     for r in rows {
-        params.extend([
-            Text(&r.id),
-            Text(&r.tenant_id),
-            Text(&r.module),
-            OptText(r.version.as_deref()),
-            Text(&r.actor),
-            Text(&r.method),
-            Text(&r.path),
-            Int(i64::from(r.status)),
-            Text(r.outcome.as_str()),
-            Int(r.duration_us),
-            Int(r.fuel),
-            Text(&r.request_id),
-            OptText(r.error.as_deref()),
-            Int(r.created_at),
-            OptText(r.trace_id.as_deref()),
-        ]);
+        params.extend(values(r));
     }
     Stmt::new(INSERT.rows(rows.len()), params)
+}
+
+/// Insert `records` on a direct SQLite connection (the committer's, in its transaction):
+/// one single-row statement, prepared once and run for each. In-process SQLite runs that
+/// faster than it parses a long multi-row statement; preparing it once per batch rather than
+/// once per record saves a cache lookup that hashes the statement's text each time (issue 17:
+/// 6% of the committer's time at 128 calls in flight).
+pub(crate) fn insert_sqlite(
+    conn: &rusqlite::Connection,
+    records: &[&Invocation],
+) -> rusqlite::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(&INSERT.rows(1))?;
+    for r in records {
+        super::stmt::bind_sqlite(&mut stmt, &values(r))?;
+        stmt.raw_execute()?;
+    }
+    Ok(())
+}
+
+/// A record's values in the INSERT's column order.
+fn values(r: &Invocation) -> [Param<'_>; COLUMNS] {
+    use Param::{Int, OptText, Text};
+    [
+        Text(&r.id),
+        Text(&r.tenant_id),
+        Text(&r.module),
+        OptText(r.version.as_deref()),
+        Text(&r.actor),
+        Text(&r.method),
+        Text(&r.path),
+        Int(i64::from(r.status)),
+        Text(r.outcome.as_str()),
+        Int(r.duration_us),
+        Int(r.fuel),
+        Text(&r.request_id),
+        OptText(r.error.as_deref()),
+        Int(r.created_at),
+        OptText(r.trace_id.as_deref()),
+    ]
 }
 
 /// Filters for [`page`]; `None` means any.

@@ -169,16 +169,25 @@ impl<'a> Stmt<'a> {
         conn: &'c rusqlite::Connection,
     ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
         let mut stmt = conn.prepare_cached(&self.sql)?;
-        for (i, p) in self.params.iter().enumerate() {
-            match *p {
-                Param::Text(s) => stmt.raw_bind_parameter(i + 1, s)?,
-                Param::OptText(s) => stmt.raw_bind_parameter(i + 1, s)?,
-                Param::Blob(b) => stmt.raw_bind_parameter(i + 1, b)?,
-                Param::Int(n) => stmt.raw_bind_parameter(i + 1, n)?,
-            }
-        }
+        bind_sqlite(&mut stmt, &self.params)?;
         Ok(stmt)
     }
+}
+
+/// Bind `params` to a prepared SQLite statement as `$1..$n`, replacing earlier bindings.
+pub(crate) fn bind_sqlite(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: &[Param<'_>],
+) -> rusqlite::Result<()> {
+    for (i, p) in params.iter().enumerate() {
+        match *p {
+            Param::Text(s) => stmt.raw_bind_parameter(i + 1, s)?,
+            Param::OptText(s) => stmt.raw_bind_parameter(i + 1, s)?,
+            Param::Blob(b) => stmt.raw_bind_parameter(i + 1, b)?,
+            Param::Int(n) => stmt.raw_bind_parameter(i + 1, n)?,
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
