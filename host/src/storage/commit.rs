@@ -184,9 +184,11 @@ fn sqlite_writer(
     checkpoints: Option<&super::checkpoint::Checkpointer>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        coalesce(&mut rx, &mut batch);
+    let probe_no_wait = std::env::var_os("NOVA_PROBE_NO_WAIT").is_some();
+    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        if !probe_no_wait {
+            coalesce(&mut rx, &mut batch);
+        }
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_sqlite(conn, &jobs) {
             Ok(results) => send_all(&mut batch, results),
