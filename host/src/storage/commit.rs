@@ -158,10 +158,12 @@ fn refuse_all_blocking(mut rx: mpsc::Receiver<Pending>, why: &str) {
 }
 
 /// Top up a small batch: a commit costs far more than a row, so when few calls are waiting,
-/// give the ones still running a moment to join. The thread only commits, so it may block.
-fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+/// give the ones still running a moment to join (on SQLite, committing each call's record
+/// as it came doubled the committer's CPU per call, issue 17). The thread only commits, so
+/// it may block. `batch` holds every call that was waiting; `true` if it waited.
+fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool {
     if batch.len() >= COALESCE_BELOW {
-        return;
+        return false;
     }
     std::thread::sleep(COALESCE_WAIT);
     while batch.len() < MAX_BATCH {
@@ -170,6 +172,18 @@ fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
             Err(_) => break,
         }
     }
+    true
+}
+
+/// The SQLite writer's next batch: every call already queued (waiting for the first), then
+/// topped up by [`coalesce`] if that is few. It used to take one call and top that up, so
+/// every batch waited for company, even with a full batch queued. `None` once every handle
+/// is gone, else whether it waited.
+fn next_batch(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> Option<bool> {
+    if rx.blocking_recv_many(batch, MAX_BATCH) == 0 {
+        return None;
+    }
+    Some(coalesce(rx, batch))
 }
 
 fn send_all(batch: &mut Vec<Pending>, results: Vec<Committed>) {
@@ -184,11 +198,7 @@ fn sqlite_writer(
     checkpoints: Option<&super::checkpoint::Checkpointer>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let probe_no_wait = std::env::var_os("NOVA_PROBE_NO_WAIT").is_some();
-    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        if !probe_no_wait {
-            coalesce(&mut rx, &mut batch);
-        }
+    while next_batch(&mut rx, &mut batch).is_some() {
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_sqlite(conn, &jobs) {
             Ok(results) => send_all(&mut batch, results),
@@ -423,6 +433,37 @@ mod tests {
     use super::*;
     use crate::storage::invocations::Outcome;
     use crate::storage::kv::{Expect, Op};
+
+    fn pending() -> Pending {
+        Pending {
+            job: Job::default(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_batch_waits_for_company_only_when_few_calls_are_queued() {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut batch = Vec::new();
+        for _ in 0..COALESCE_BELOW + 4 {
+            tx.try_send(pending()).unwrap_or_else(|_| panic!("room"));
+        }
+        assert_eq!(next_batch(&mut rx, &mut batch), Some(false));
+        assert_eq!(batch.len(), COALESCE_BELOW + 4);
+        batch.clear();
+        for _ in 0..MAX_BATCH + 3 {
+            tx.try_send(pending()).unwrap_or_else(|_| panic!("room"));
+        }
+        assert_eq!(next_batch(&mut rx, &mut batch), Some(false));
+        assert_eq!(batch.len(), MAX_BATCH, "at most a full batch");
+        batch.clear();
+        // The 3 left over are few: they wait for company, then go as one batch.
+        assert_eq!(next_batch(&mut rx, &mut batch), Some(true));
+        assert_eq!(batch.len(), 3);
+        batch.clear();
+        drop(tx);
+        assert_eq!(next_batch(&mut rx, &mut batch), None);
+    }
 
     /// An empty, migrated PostgreSQL database on the test server (`NOVA_TEST_DATABASE_URL`),
     /// named like the integration tests' so their sweep would drop it if the test did not;
