@@ -160,7 +160,8 @@ fn refuse_all_blocking(mut rx: mpsc::Receiver<Pending>, why: &str) {
 /// Top up a small batch: a commit costs far more than a row, so when few calls are waiting,
 /// give the ones still running a moment to join (on SQLite, committing each call's record
 /// as it came doubled the committer's CPU per call, issue 17). The thread only commits, so
-/// it may block. `batch` holds every call that was waiting; `true` if it waited.
+/// it may block. `batch` holds the calls that were waiting; `true` if it waited (for the
+/// tests).
 fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool {
     if batch.len() >= COALESCE_BELOW {
         return false;
@@ -175,10 +176,10 @@ fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool 
     true
 }
 
-/// The SQLite writer's next batch: every call already queued (waiting for the first), then
-/// topped up by [`coalesce`] if that is few. It used to take one call and top that up, so
-/// every batch waited for company, even with a full batch queued. `None` once every handle
-/// is gone, else whether it waited.
+/// The SQLite writer's next batch: the calls already queued, up to [`MAX_BATCH`] (waiting
+/// for the first), then topped up by [`coalesce`] if that is few, so a batch waits for
+/// company only when few calls are waiting. `None` once every handle is gone, else whether
+/// it waited (for the tests).
 fn next_batch(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> Option<bool> {
     if rx.blocking_recv_many(batch, MAX_BATCH) == 0 {
         return None;

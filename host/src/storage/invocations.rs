@@ -227,7 +227,65 @@ pub async fn all_for_tenant(db: &Db, tenant: &str) -> Result<Vec<InvocationView>
 
 #[cfg(test)]
 mod tests {
-    use super::Outcome;
+    use super::*;
+
+    fn record(n: u32, optional: Option<&str>) -> Invocation {
+        Invocation {
+            id: format!("inv-{n}"),
+            tenant_id: "t1".into(),
+            module: "pos".into(),
+            version: optional.map(str::to_string),
+            actor: "staff".into(),
+            method: "GET".into(),
+            path: format!("/tickets/{n}"),
+            status: 200,
+            outcome: Outcome::Ok,
+            duration_us: i64::from(n),
+            fuel: 1_000 + i64::from(n),
+            request_id: format!("req-{n}"),
+            error: optional.map(str::to_string),
+            created_at: i64::from(n),
+            trace_id: optional.map(str::to_string),
+        }
+    }
+
+    /// One statement runs for every record of a batch: each record's values, none of the one
+    /// before (an optional value it lacks is NULL, not the last record's).
+    #[tokio::test]
+    async fn a_batchs_records_go_in_each_with_its_own_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/records.db?mode=rwc", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let (first, second) = (record(1, Some("v7")), record(2, None));
+        let conn = super::super::commit::open_sqlite(&url).unwrap();
+        insert_sqlite(&conn, &[&first, &second]).unwrap();
+        drop(conn);
+        let rows = all_for_tenant(&db, "t1").await.unwrap();
+        let seen: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let optional = (
+                    r.version.as_deref(),
+                    r.error.as_deref(),
+                    r.trace_id.as_deref(),
+                );
+                (r.id.as_str(), r.path.as_str(), r.fuel, optional)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "inv-1",
+                    "/tickets/1",
+                    1_001,
+                    (Some("v7"), Some("v7"), Some("v7"))
+                ),
+                ("inv-2", "/tickets/2", 1_002, (None, None, None)),
+            ]
+        );
+    }
 
     #[test]
     fn outcome_names_round_trip() {

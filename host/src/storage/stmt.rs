@@ -174,11 +174,13 @@ impl<'a> Stmt<'a> {
     }
 }
 
-/// Bind `params` to a prepared SQLite statement as `$1..$n`, replacing earlier bindings.
+/// Bind `params` to a prepared SQLite statement as `$1..$n`, replacing every earlier binding
+/// (there is one parameter for each placeholder).
 pub(crate) fn bind_sqlite(
     stmt: &mut rusqlite::Statement<'_>,
     params: &[Param<'_>],
 ) -> rusqlite::Result<()> {
+    debug_assert_eq!(params.len(), stmt.parameter_count());
     for (i, p) in params.iter().enumerate() {
         match *p {
             Param::Text(s) => stmt.raw_bind_parameter(i + 1, s)?,
