@@ -311,9 +311,7 @@ mod tests {
     use super::*;
 
     async fn state(dir: &tempfile::TempDir) -> (Db, KvState) {
-        let url = format!("sqlite://{}/kv.db?mode=rwc", dir.path().display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
+        let (db, _) = crate::storage::scratch_sqlite(dir).await;
         let kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
         (db, kv)
     }

@@ -68,8 +68,16 @@ fn values(e: &AuditEvent) -> [Param<'_>; COLUMNS] {
 }
 
 /// The statement that inserts one event.
-pub(crate) fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
+fn insert_stmt(e: &AuditEvent) -> Stmt<'_> {
     insert_many_stmt(&[e])
+}
+
+/// Insert `events` on a direct SQLite connection (the committer's, in its transaction).
+pub(crate) fn insert_sqlite(
+    conn: &rusqlite::Connection,
+    events: &[AuditEvent],
+) -> rusqlite::Result<()> {
+    INSERT.run_each_sqlite(conn, events.iter().map(values))
 }
 
 /// Audit events per multi-row INSERT.

@@ -270,9 +270,7 @@ fn commit_sqlite(
     let mut records = Vec::with_capacity(jobs.len());
     for job in jobs {
         if job.writes.is_empty() {
-            for e in &job.audits {
-                audit::insert_stmt(e).run_sqlite(&tx)?;
-            }
+            audit::insert_sqlite(&tx, &job.audits)?;
         } else {
             let sp = tx.savepoint()?;
             if let Err(conflict) = kv::apply_sqlite(&sp, &job.tenant_id, &job.module, &job.writes)?
@@ -282,9 +280,7 @@ fn commit_sqlite(
                 results.push(Committed::Conflict(conflict));
                 continue;
             }
-            for e in &job.audits {
-                audit::insert_stmt(e).run_sqlite(&sp)?;
-            }
+            audit::insert_sqlite(&sp, &job.audits)?;
             sp.commit()?;
         }
         if let Some(inv) = &job.invocation {

@@ -359,6 +359,15 @@ pub(crate) fn test_postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// A migrated SQLite database in `dir`, for tests; with its URL, for a direct connection.
+#[cfg(test)]
+pub(crate) async fn scratch_sqlite(dir: &tempfile::TempDir) -> (Db, String) {
+    let url = format!("sqlite://{}/nova.db?mode=rwc", dir.path().display());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    (db, url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,10 +203,7 @@ mod tests {
     use super::*;
 
     async fn db(dir: &tempfile::TempDir) -> Db {
-        let url = format!("sqlite://{}/seq.db?mode=rwc", dir.path().display());
-        let db = Db::connect(&url).await.unwrap();
-        db.migrate().await.unwrap();
-        db
+        crate::storage::scratch_sqlite(dir).await.0
     }
 
     #[tokio::test]

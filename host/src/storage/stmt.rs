@@ -55,6 +55,28 @@ impl InsertSql {
         }
     }
 
+    /// Insert `rows` on a direct SQLite connection: the single-row statement, prepared once
+    /// and run for each. In-process SQLite runs that faster than it parses a long multi-row
+    /// statement, and preparing it once rather than once per row saves a cache lookup that
+    /// hashes the statement's text each time (issue 17: 6% of the committer's time at 128
+    /// calls in flight).
+    pub(crate) fn run_each_sqlite<'p, const N: usize>(
+        &'static self,
+        conn: &rusqlite::Connection,
+        rows: impl IntoIterator<Item = [Param<'p>; N]>,
+    ) -> rusqlite::Result<()> {
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached(&self.rows(1))?;
+        for row in rows {
+            bind_sqlite(&mut stmt, &row)?;
+            stmt.raw_execute()?;
+        }
+        Ok(())
+    }
+
     fn build(&self, rows: usize) -> String {
         let mut sql = String::from(self.head);
         push_values(&mut sql, rows, self.columns);
@@ -176,10 +198,7 @@ impl<'a> Stmt<'a> {
 
 /// Bind `params` to a prepared SQLite statement as `$1..$n`, replacing every earlier binding
 /// (there is one parameter for each placeholder).
-pub(crate) fn bind_sqlite(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: &[Param<'_>],
-) -> rusqlite::Result<()> {
+fn bind_sqlite(stmt: &mut rusqlite::Statement<'_>, params: &[Param<'_>]) -> rusqlite::Result<()> {
     debug_assert_eq!(params.len(), stmt.parameter_count());
     for (i, p) in params.iter().enumerate() {
         match *p {
