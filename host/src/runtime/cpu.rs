@@ -134,8 +134,9 @@ struct TurnState {
     computed_ns: AtomicU64,
     /// Epoch ticks the call has met, computing or not.
     seen: AtomicU32,
-    /// Set once the call should go on at low priority: it is long, or at one of its ticks
-    /// its tenant was already computing at length (budget spent or shares taken).
+    /// Set once the call should go on at low priority: it is long, or at one of its ticks,
+    /// having computed half a tick, its tenant was already computing at length (budget spent
+    /// or shares taken).
     low_priority: AtomicBool,
     /// What the call has computed and not yet paid for.
     meter: Mutex<Meter>,
@@ -170,11 +171,11 @@ impl CpuTurn {
     }
 
     /// What the guest awaits at an epoch tick. The CPU it used since the last tick is paid
-    /// from its tenant's budget. A short call then just lets other tasks run; if its tenant
-    /// is computing at length already (in debt, or all shares taken) it is marked to go on
-    /// at low priority, but it never waits. A long call gives its share back, lets other
-    /// tasks run, rests if its tenant's budget is spent, then queues (first in, first out
-    /// among the tenant's calls) for a share again.
+    /// from its tenant's budget. A short call then just lets other tasks run; if it has
+    /// computed half a tick and its tenant is computing at length already (in debt, or all
+    /// shares taken) it is marked to go on at low priority, but it never waits. A long call
+    /// gives its share back, lets other tasks run, rests if its tenant's budget is spent,
+    /// then queues (first in, first out among the tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let used = self.meter().take(thread_cpu_time());
         if used >= EPOCH_TICK / 2 {
@@ -187,9 +188,14 @@ impl CpuTurn {
         let seen = self.state.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let long = self.state.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
         let rest = self.tenant.cpu.charge(used, Instant::now());
-        // Decided before any yield, so the executor can move the call at the first one.
-        let busy_tenant = !rest.is_zero() || self.tenant.cpu.shares.available_permits() == 0;
-        if computed < EPOCH_TICK / 2 && seen < MOVE_AFTER_TICKS && !busy_tenant {
+        let computing = computed >= EPOCH_TICK / 2;
+        // Decided before any yield, so the executor can move the call at the first one. Only
+        // a call that computes goes on at low priority for its tenant's long computation: one
+        // that has mostly waited (a query) is an ordinary call whatever else its tenant runs,
+        // and the lowest priority would leave it waiting for an idle core on a busy host.
+        let busy_tenant =
+            computing && (!rest.is_zero() || self.tenant.cpu.shares.available_permits() == 0);
+        if !computing && seen < MOVE_AFTER_TICKS {
             // Mostly waiting so far (a tick found it back from a query): not worth a move
             // to the guest executors, nor a yield.
             return Box::pin(std::future::ready(()));
@@ -408,6 +414,33 @@ mod tests {
                 "tick {tick}"
             );
         }
+    }
+
+    #[test]
+    fn a_call_back_from_a_query_is_not_slowed_for_its_tenants_long_computation() {
+        let shares = Tenants::new(1);
+        let later = Instant::now() + Duration::from_secs(60);
+        // The tenant's budget is spent, well past its burst: it computes at length.
+        let spinner = shares.get("a").turn(later);
+        let owes = spinner.tenant.cpu.charge(BURST * 2, Instant::now());
+        assert!(owes >= BURST, "{owes:?}");
+        // A call of the same tenant back from a query, having computed next to nothing,
+        // meets a tick: it stays where it is, at its priority.
+        let waiting = shares.get("a").turn(later);
+        assert_eq!(poll_once(&mut waiting.next_tick()), Poll::Ready(()));
+        assert!(!waiting.reached_tick());
+        assert!(!waiting.low_priority());
+        // Once it has computed half a tick, it goes on at low priority like the spinner's.
+        waiting.meter().unpaid += EPOCH_TICK / 2;
+        drop(waiting.next_tick());
+        assert!(waiting.reached_tick());
+        assert!(waiting.low_priority());
+        // Another tenant's call that computes as much is not held back.
+        let other = shares.get("b").turn(later);
+        other.meter().unpaid += EPOCH_TICK / 2;
+        drop(other.next_tick());
+        assert!(other.reached_tick());
+        assert!(!other.low_priority());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! time at most, and an ordinary call is never queued behind somebody's long computation,
 //! nor made to wait for the CPU behind it. A call that has computed through
 //! [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two polls, to the long-call
-//! executor, and so does one that reaches a tick while its tenant is computing at length
-//! already (budget spent or shares taken). The long-call threads run at the lowest
+//! executor, and so does one that has computed half a tick by a tick at which its tenant is
+//! computing at length already (budget spent or shares taken); a call that has mostly
+//! waited (for a query) stays an ordinary call whatever its tenant runs beside it. The long-call threads run at the lowest
 //! priority: from then on a long call only gets the CPU nobody else wants, shared between
 //! tenants by [`super::cpu`].
 
@@ -445,12 +446,21 @@ mod tests {
             holder,
         );
         assert!(holding.await.unwrap(), "the long call holds the share");
+        // Another call of "a" computes through one tick, short of a long call's ticks.
         let ended_on = run_call(&shares, later(), |turn| async move {
+            compute_a_tick();
             turn.next_tick().await;
             thread_name()
         })
         .await;
         assert_eq!(ended_on, "nova-guest-long");
+        // One back from a query at its tick (next to no CPU) stays where it started.
+        let ended_on = run_call(&shares, later(), |turn| async move {
+            turn.next_tick().await;
+            thread_name()
+        })
+        .await;
+        assert_eq!(ended_on, "nova-guest");
         drop(finish);
     }
 
