@@ -191,8 +191,9 @@ impl CpuTurn {
         let computing = computed >= EPOCH_TICK / 2;
         // Decided before any yield, so the executor can move the call at the first one. Only
         // a call that computes goes on at low priority for its tenant's long computation: one
-        // that has mostly waited (a query) is an ordinary call whatever else its tenant runs,
-        // and the lowest priority would leave it waiting for an idle core on a busy host.
+        // that has computed less than half a tick in all (it waits for queries) is an
+        // ordinary call whatever else its tenant runs, and the lowest priority would leave it
+        // waiting for an idle core on a busy host.
         let busy_tenant =
             computing && (!rest.is_zero() || self.tenant.cpu.shares.available_permits() == 0);
         if !computing && seen < MOVE_AFTER_TICKS {
@@ -420,21 +421,30 @@ mod tests {
     fn a_call_back_from_a_query_is_not_slowed_for_its_tenants_long_computation() {
         let shares = Tenants::new(1);
         let later = Instant::now() + Duration::from_secs(60);
-        // The tenant's budget is spent, well past its burst: it computes at length.
-        let spinner = shares.get("a").turn(later);
-        let owes = spinner.tenant.cpu.charge(BURST * 2, Instant::now());
-        assert!(owes >= BURST, "{owes:?}");
+        // The tenant's budget is spent, for a minute to come: it computes at length.
+        let tenant = shares.get("a");
+        let owes = tenant
+            .cpu
+            .charge(BURST + Duration::from_secs(15), Instant::now());
+        assert!(owes >= Duration::from_secs(59), "{owes:?}");
         // A call of the same tenant back from a query, having computed next to nothing,
         // meets a tick: it stays where it is, at its priority.
         let waiting = shares.get("a").turn(later);
         assert_eq!(poll_once(&mut waiting.next_tick()), Poll::Ready(()));
         assert!(!waiting.reached_tick());
         assert!(!waiting.low_priority());
-        // Once it has computed half a tick, it goes on at low priority like the spinner's.
+        // Once it has computed half a tick, it goes on at low priority.
         waiting.meter().unpaid += EPOCH_TICK / 2;
         drop(waiting.next_tick());
         assert!(waiting.reached_tick());
         assert!(waiting.low_priority());
+        // One that keeps waiting leaves its thread at its fourth tick, still at its priority.
+        let slow_query = shares.get("a").turn(later);
+        for tick in 1..=MOVE_AFTER_TICKS {
+            drop(slow_query.next_tick());
+            assert_eq!(slow_query.reached_tick(), tick == MOVE_AFTER_TICKS);
+        }
+        assert!(!slow_query.low_priority());
         // Another tenant's call that computes as much is not held back.
         let other = shares.get("b").turn(later);
         other.meter().unpaid += EPOCH_TICK / 2;

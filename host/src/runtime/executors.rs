@@ -9,10 +9,11 @@
 //! nor made to wait for the CPU behind it. A call that has computed through
 //! [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two polls, to the long-call
 //! executor, and so does one that has computed half a tick by a tick at which its tenant is
-//! computing at length already (budget spent or shares taken); a call that has mostly
-//! waited (for a query) stays an ordinary call whatever its tenant runs beside it. The long-call threads run at the lowest
-//! priority: from then on a long call only gets the CPU nobody else wants, shared between
-//! tenants by [`super::cpu`].
+//! computing at length already (budget spent or shares taken); a call that has computed
+//! less than half a tick in all (it waits for queries) stays an ordinary call whatever its
+//! tenant runs beside it. The long-call threads run at the lowest priority: from then on a
+//! long call only gets the CPU nobody else wants, shared between tenants by
+//! [`super::cpu`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -426,7 +427,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_call_of_a_tenant_already_computing_at_length_moves_at_its_first_tick() {
+    async fn a_computing_call_of_a_tenant_already_computing_at_length_moves_at_its_first_tick() {
         let executors = GuestExecutors::start().unwrap();
         let shares = Tenants::new(1);
         // A long call of tenant "a" takes its only share and keeps it until told to finish.
