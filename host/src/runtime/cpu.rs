@@ -202,8 +202,11 @@ impl CpuTurn {
             return Box::pin(std::future::ready(()));
         }
         self.state.ticked.store(true, Ordering::Relaxed);
-        if long || busy_tenant {
-            self.state.low_priority.store(true, Ordering::Relaxed);
+        if (long || busy_tenant) && !self.state.low_priority.swap(true, Ordering::Relaxed) {
+            // Once per call, when it is marked: rare, so the label set is built here.
+            let reason = if long { "long" } else { "tenant_busy" };
+            metrics::counter!("nova_module_low_priority_calls_total", "reason" => reason)
+                .increment(1);
         }
         let turn = self.clone();
         Box::pin(async move {

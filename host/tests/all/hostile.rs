@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestServer, guests};
+use common::{Backend, TestServer, counter, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -81,6 +81,14 @@ async fn misbehaviour_is_stopped_and_recorded(backend: Backend) {
 async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
     let server = TestServer::start_with_host_limits(backend).await;
     let (server, admin, _tenant, staff) = hostile_server_on(server).await;
+    // The recorder is the process's: other tests' long calls may count too, never fewer.
+    let long_calls = async || {
+        counter(
+            &server.metrics().await,
+            "nova_module_low_priority_calls_total{reason=\"long\"}",
+        )
+    };
+    let long_before = long_calls().await;
     let started = Instant::now();
     let looping = {
         let http = server.http.clone();
@@ -121,6 +129,10 @@ async fn endless_loop_times_out_while_others_are_served(backend: Backend) {
     );
     let records = server.invocations_for(&admin, &request_id).await;
     assert_eq!(records[0]["outcome"], "timeout");
+    assert!(
+        long_calls().await > long_before,
+        "the loop went on the long-call threads, counted"
+    );
 }
 
 /// `--call-deadline-ms` sets the host's deadline: a loop is stopped at it, and its record

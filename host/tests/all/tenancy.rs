@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestServer, guests};
+use common::{Backend, TestServer, counter, guests};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -416,13 +416,6 @@ async fn presets_apply_with_one_audit_row(backend: Backend) {
             .iter()
             .any(|t| t["module"] == "pos" && t["tenants"] == 1)
     );
-}
-
-fn counter(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0.0)
 }
 
 async fn plan_limits_reach_each_call(backend: Backend) {

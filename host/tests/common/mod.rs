@@ -677,3 +677,12 @@ pub fn assert_written_for_people(body: &Value) {
         );
     }
 }
+
+/// A counter's value in a `/metrics` scrape: the line that starts with `series` (its name
+/// and labels as the recorder writes them); 0 while the series does not exist yet.
+pub fn counter(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0.0)
+}
