@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{Backend, TestServer, guests};
+use common::{Backend, TestServer, counter, guests};
 
 /// One `/count` call: (calls the instance served, its first tenant, this call's tenant,
 /// this call's request id).
@@ -129,11 +129,10 @@ async fn a_warm_instance_serves_one_tenant_and_version_only(backend: Backend) {
 
     let metrics = server.metrics().await;
     let reused = |module: &str| -> f64 {
-        let series = format!("nova_module_warm_calls_total{{module=\"{module}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series.as_str()))
-            .map_or(0.0, |v| v.parse().unwrap())
+        counter(
+            &metrics,
+            &format!("nova_module_warm_calls_total{{module=\"{module}\"}}"),
+        )
     };
     // 2 + 1 reuses of the first instance; in each failure round, the two counts and the
     // failing call; 1 on the new version.
