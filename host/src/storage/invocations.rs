@@ -241,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn a_batchs_records_go_in_each_with_its_own_values() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, url) = super::super::scratch_sqlite(&dir).await;
+        let (db, url) = crate::storage::scratch_sqlite(&dir).await;
         let (first, second) = (record(1, Some("v7")), record(2, None));
         let conn = super::super::commit::open_sqlite(&url).unwrap();
         insert_sqlite(&conn, &[&first, &second]).unwrap();

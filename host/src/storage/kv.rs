@@ -433,7 +433,7 @@ mod tests {
     #[tokio::test]
     async fn a_listing_on_sqlite_steps_through_its_page_only() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, url) = super::super::scratch_sqlite(&dir).await;
+        let (db, url) = crate::storage::scratch_sqlite(&dir).await;
         sqlx::query(SEED).execute(db.pool()).await.unwrap();
         sqlx::query(
             "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \

@@ -4,18 +4,9 @@
 use crate::common;
 
 use common::process::{KillOnDrop, Nova, login, pos_tenant, stop};
-use common::{Backend, TestServer};
+use common::{Backend, TestServer, value};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// The value of the series whose line starts with `series` (labels in recorder order).
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 /// Metric names in a PromQL-bearing file.
 fn metric_names(text: &str) -> std::collections::BTreeSet<String> {

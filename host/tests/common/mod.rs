@@ -678,11 +678,17 @@ pub fn assert_written_for_people(body: &Value) {
     }
 }
 
-/// A counter's value in a `/metrics` scrape: the line that starts with `series` (its name
-/// and labels as the recorder writes them); 0 while the series does not exist yet.
-pub fn counter(metrics: &str, series: &str) -> f64 {
+/// The value of `series` (its name and labels as the recorder writes them) in a `/metrics`
+/// scrape; `None` while the series does not exist.
+pub fn value(metrics: &str, series: &str) -> Option<f64> {
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0.0)
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A counter's value in a `/metrics` scrape: 0 while the series does not exist yet.
+pub fn counter(metrics: &str, series: &str) -> f64 {
+    value(metrics, series).unwrap_or(0.0)
 }
