@@ -18,17 +18,27 @@ pub fn next_id(counter: &str) -> Result<u64, Error> {
 }
 
 /// The next ticket id, from the host's `ticket` sequence, so that concurrent creations do
-/// not all rewrite one counter key and re-run each other (issue 17). It carries on above the
-/// kv counter earlier versions kept, which is only read. The ticket's key is read too, so
-/// the create is checked at commit against anything else writing that key (an earlier POS
-/// numbering from its counter during an upgrade): the loser runs again with a new number,
-/// and a number already taken is skipped.
+/// not all rewrite one counter key and re-run each other (issue 17). The ticket's key is
+/// read, so the create is checked at commit against anything else writing that key (an
+/// earlier POS numbering from its kv counter during an upgrade): the loser runs again with
+/// a new number, and a number already taken is skipped.
+///
+/// Earlier versions numbered tickets from a kv counter, which is only read now, and only
+/// once a number turns out taken: tickets are never deleted, so every number up to that
+/// counter is taken, and a sequence still below it meets one at once. The sequence then
+/// jumps above the counter instead of stepping through the old tickets. Read on every create
+/// instead, the counter cost each one a second read (on PostgreSQL a round trip).
 pub fn next_ticket_id() -> Result<u64, Error> {
-    let before = kv::get_json::<u64>(keys::TICKET_SEQ)?.unwrap_or(0);
+    let mut at_least = 1;
+    let mut counter_read = false;
     loop {
-        let id = kv::next_number("ticket", before + 1)?;
+        let id = kv::next_number("ticket", at_least)?;
         if kv::get(&keys::ticket(id))?.is_none() {
             return Ok(id);
+        }
+        if !counter_read {
+            counter_read = true;
+            at_least = kv::get_json::<u64>(keys::TICKET_SEQ)?.unwrap_or(0) + 1;
         }
     }
 }
