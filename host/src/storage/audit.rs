@@ -45,15 +45,16 @@ impl AuditEvent {
 }
 
 /// Columns of one row of [`INSERT`].
-const COLUMNS: usize = 8;
+pub(crate) const COLUMNS: usize = 8;
 /// The INSERT of events.
-static INSERT: InsertSql = InsertSql::new(
-    "INSERT INTO audit_events (id, tenant_id, module, action, actor, payload, request_id, created_at) VALUES ",
+pub(crate) static INSERT: InsertSql = InsertSql::new(
+    "audit_events",
+    "id, tenant_id, module, action, actor, payload, request_id, created_at",
     COLUMNS,
 );
 
 /// One event's values, in [`INSERT`]'s column order.
-fn values(e: &AuditEvent) -> [Param<'_>; COLUMNS] {
+pub(crate) fn values(e: &AuditEvent) -> [Param<'_>; COLUMNS] {
     use Param::{Int, OptText, Text};
     [
         Text(&e.id),

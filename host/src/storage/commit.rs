@@ -5,7 +5,9 @@
 //! record are durable. A call whose read keys changed is left out alone and told `Conflict`,
 //! the rest of the batch commits: several writes of a call run inside a savepoint, a single
 //! write's failed check changed nothing, and on PostgreSQL a batch's creations (one write
-//! each, of a key the call read as absent) go in together in one statement.
+//! each, of a key the call read as absent) go in together in one statement. On PostgreSQL a
+//! batch of reads' records alone is one INSERT, and one of reads and such creations alone is
+//! one statement with everything (`one_statement`): no transaction of several round trips.
 //!
 //! The writer runs on its own thread with its own connection, so commits are not queued
 //! behind guest code on the request threads: commit latency is what every 2xx waits for.
@@ -372,6 +374,10 @@ async fn commit_on(
         }
         return Ok(jobs.iter().map(|_| Committed::Ok).collect());
     }
+    // Reads and creations alone (a POS ticket each): one statement too.
+    if let Some(results) = super::one_statement::commit(conn, jobs).await? {
+        return Ok(results);
+    }
     let mut tx = sqlx::Connection::begin(conn).await?;
     let created = create_together(&mut tx, jobs).await?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -536,6 +542,118 @@ mod tests {
             n
         };
         (count("audit_events").await, count("invocations").await)
+    }
+
+    /// A call that only read: its invocation record alone, under the request id `req-{name}`.
+    fn read(name: &str) -> Job {
+        Job {
+            writes: Vec::new(),
+            audits: Vec::new(),
+            ..create(name, "")
+        }
+    }
+
+    #[test]
+    fn one_statement_takes_batches_of_reads_and_single_creations_only() {
+        use crate::storage::one_statement::statement;
+        let fits = |jobs: &[Job]| statement(&jobs.iter().collect::<Vec<_>>(), 0).is_some();
+        assert!(fits(&[
+            create("ticket/1", "a"),
+            read("r"),
+            create("ticket/2", "b")
+        ]));
+        assert!(fits(&[create("ticket/1", "a")]));
+        // Reads alone go as a plain INSERT of records.
+        assert!(!fits(&[read("r"), read("s")]));
+        // A key created twice: the second finds it taken only in order, one by one.
+        assert!(!fits(&[create("ticket/1", "a"), create("ticket/1", "b")]));
+        // A write that is not a creation, a call with two writes, an audit without a write.
+        let blind = Job {
+            writes: vec![Write {
+                key: "counter".into(),
+                op: Op::Set(b"7".to_vec()),
+                expect: Expect::Any,
+            }],
+            ..create("", "")
+        };
+        let mut two = create("ticket/3", "c");
+        two.writes.extend(create("ticket/4", "d").writes);
+        let audit_only = Job {
+            writes: Vec::new(),
+            ..create("", "")
+        };
+        for odd in [blind, two, audit_only] {
+            assert!(!fits(&[create("ticket/1", "a"), odd]));
+        }
+        // Past PostgreSQL's 65,535 parameters: a transaction of several statements instead.
+        let many: Vec<Job> = (0..2000)
+            .map(|i| create(&format!("ticket/{i}"), "x"))
+            .collect();
+        assert!(!fits(&many));
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_reads_and_creations_commits_as_one_statement() {
+        let (db, admin_url, name) = scratch_postgres().await;
+        sqlx::query(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ('t1', 'pos', 'ticket/1', $1, 1, 0)",
+        )
+        .bind(b"old".to_vec())
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let jobs = [
+            create("ticket/2", "first"),
+            read("list"),
+            // Taken before the batch.
+            create("ticket/1", "again"),
+            create("ticket/3", "third"),
+            read("menu"),
+        ];
+        let jobs: Vec<&Job> = jobs.iter().collect();
+        assert!(crate::storage::one_statement::statement(&jobs, 0).is_some());
+        let results = commit_postgres(&db, &jobs).await.unwrap();
+        assert_eq!(
+            results,
+            [
+                Committed::Ok,
+                Committed::Ok,
+                Committed::Conflict(Conflict {
+                    key: "ticket/1".into()
+                }),
+                Committed::Ok,
+                Committed::Ok,
+            ]
+        );
+        for (key, value) in [
+            ("ticket/1", "old"),
+            ("ticket/2", "first"),
+            ("ticket/3", "third"),
+        ] {
+            let stored = kv::get(&db, "t1", "pos", key).await.unwrap().unwrap();
+            assert_eq!(
+                (stored.value, stored.version),
+                (value.as_bytes().to_vec(), 1)
+            );
+        }
+        // A creation's audit and record stand with its key, and only then; a read's record
+        // always.
+        for (request, rows) in [
+            ("req-ticket/2-first", (1, 1)),
+            ("req-ticket/1-again", (0, 0)),
+            ("req-ticket/3-third", (1, 1)),
+            ("req-list-", (0, 1)),
+            ("req-menu-", (0, 1)),
+        ] {
+            assert_eq!(rows_for(&db, request).await, rows, "{request}");
+        }
+        db.close().await;
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

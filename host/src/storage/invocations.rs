@@ -77,12 +77,13 @@ pub struct Invocation {
     pub trace_id: Option<String>,
 }
 
-const COLUMNS: usize = 15;
+pub(crate) const COLUMNS: usize = 15;
 
 /// The INSERT of records.
-static INSERT: InsertSql = InsertSql::new(
-    "INSERT INTO invocations (id, tenant_id, module, version, actor, method, path, status, \
-     outcome, duration_us, fuel, request_id, error, created_at, trace_id) VALUES ",
+pub(crate) static INSERT: InsertSql = InsertSql::new(
+    "invocations",
+    "id, tenant_id, module, version, actor, method, path, status, \
+     outcome, duration_us, fuel, request_id, error, created_at, trace_id",
     COLUMNS,
 );
 
@@ -103,7 +104,7 @@ pub(crate) fn insert_sqlite(
 }
 
 /// A record's values in the INSERT's column order.
-fn values(r: &Invocation) -> [Param<'_>; COLUMNS] {
+pub(crate) fn values(r: &Invocation) -> [Param<'_>; COLUMNS] {
     use Param::{Int, OptText, Text};
     [
         Text(&r.id),

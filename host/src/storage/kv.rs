@@ -281,10 +281,37 @@ pub(crate) fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now
 }
 
 /// The INSERT of keys their calls read as absent, many rows at once.
-static INSERT_ABSENT: InsertSql = InsertSql::new(
-    "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) VALUES ",
+pub(crate) static INSERT_ABSENT: InsertSql = InsertSql::new(
+    "module_kv",
+    "tenant_id, module, key, value, version, updated_at",
     6,
 );
+
+/// The end of [`INSERT_ABSENT`]'s statement: a key taken already is left as it is, and the
+/// keys that went in come back.
+pub(crate) const ABSENT_ONLY: &str =
+    " ON CONFLICT (tenant_id, module, key) DO NOTHING RETURNING tenant_id, module, key";
+
+/// A creation's row of [`INSERT_ABSENT`], stamped `now`.
+pub(crate) fn create_values<'a>(
+    tenant: &'a str,
+    module: &'a str,
+    w: &'a Write,
+    now: i64,
+) -> [Param<'a>; 6] {
+    use Param::{Blob, Int, Text};
+    let Op::Set(value) = &w.op else {
+        unreachable!("a create sets its key")
+    };
+    [
+        Text(tenant),
+        Text(module),
+        Text(&w.key),
+        Blob(value),
+        Int(1),
+        Int(now),
+    ]
+}
 
 /// A call's one write, if that is all it writes and it creates a key the call read as
 /// absent (a POS ticket): what [`insert_absent`] takes.
@@ -309,7 +336,6 @@ pub(crate) async fn insert_absent(
     conn: &mut AnyConnection,
     creates: &[(&str, &str, &Write)],
 ) -> Result<Vec<bool>, sqlx::Error> {
-    use Param::{Blob, Int, Text};
     let now = now_ms();
     let mut ordered: Vec<&(&str, &str, &Write)> = creates.iter().collect();
     ordered.sort_by_key(|(tenant, module, w)| (*tenant, *module, w.key.as_str()));
@@ -319,24 +345,11 @@ pub(crate) async fn insert_absent(
             .all(|p| (p[0].0, p[0].1, &p[0].2.key) != (p[1].0, p[1].1, &p[1].2.key)),
         "a key created twice in one statement"
     );
-    let mut params = Vec::with_capacity(creates.len() * 6);
-    for (tenant, module, w) in ordered {
-        let Op::Set(value) = &w.op else {
-            unreachable!("a create sets its key")
-        };
-        params.extend([
-            Text(tenant),
-            Text(module),
-            Text(&w.key),
-            Blob(value),
-            Int(1),
-            Int(now),
-        ]);
-    }
-    let sql = format!(
-        "{} ON CONFLICT (tenant_id, module, key) DO NOTHING RETURNING tenant_id, module, key",
-        INSERT_ABSENT.rows(creates.len())
-    );
+    let params = ordered
+        .into_iter()
+        .flat_map(|(tenant, module, w)| create_values(tenant, module, w, now))
+        .collect();
+    let sql = format!("{}{ABSENT_ONLY}", INSERT_ABSENT.rows(creates.len()));
     let mut inserted: Vec<(String, String, String)> = Stmt::new(sql, params)
         .fetch_all_on(conn)
         .await?

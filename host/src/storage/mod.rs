@@ -21,6 +21,7 @@ pub(crate) mod local_reads;
 pub(crate) mod mail;
 pub(crate) mod maintenance;
 pub(crate) mod modules;
+mod one_statement;
 pub mod outbox;
 pub(crate) mod page;
 pub(crate) mod password_resets;

@@ -32,15 +32,22 @@ pub(crate) enum Check {
 /// a tuple of numbered placeholders per row. The single-row form, which the SQLite
 /// committer runs once per row, is built once and kept.
 pub(crate) struct InsertSql {
-    head: &'static str,
+    table: &'static str,
+    column_list: &'static str,
     columns: usize,
     one: std::sync::OnceLock<String>,
 }
 
 impl InsertSql {
-    pub(crate) const fn new(head: &'static str, columns: usize) -> Self {
+    /// The INSERT into `table` of `column_list` (`"a, b"`), which names `columns` columns.
+    pub(crate) const fn new(
+        table: &'static str,
+        column_list: &'static str,
+        columns: usize,
+    ) -> Self {
         Self {
-            head,
+            table,
+            column_list,
             columns,
             one: std::sync::OnceLock::new(),
         }
@@ -53,6 +60,21 @@ impl InsertSql {
         } else {
             self.build(rows).into()
         }
+    }
+
+    /// The table it inserts into.
+    pub(crate) fn table(&self) -> &'static str {
+        self.table
+    }
+
+    /// How many columns it names.
+    pub(crate) fn width(&self) -> usize {
+        self.columns
+    }
+
+    /// Its columns, as the statement names them (`a, b`).
+    pub(crate) fn column_list(&self) -> &'static str {
+        self.column_list
     }
 
     /// Insert `rows` on a direct SQLite connection: the single-row statement, prepared once
@@ -78,15 +100,15 @@ impl InsertSql {
     }
 
     fn build(&self, rows: usize) -> String {
-        let mut sql = String::from(self.head);
-        push_values(&mut sql, rows, self.columns);
+        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.table, self.column_list);
+        push_values(&mut sql, 1, rows, self.columns);
         sql
     }
 }
 
-/// Append `rows` tuples of `columns` numbered placeholders to a multi-row INSERT:
-/// `($1,$2),($3,$4)` for two rows of two.
-fn push_values(sql: &mut String, rows: usize, columns: usize) {
+/// Append `rows` tuples of `columns` placeholders numbered from `$first` on: `($1,$2),($3,$4)`
+/// for two rows of two from `$1`.
+pub(crate) fn push_values(sql: &mut String, first: usize, rows: usize, columns: usize) {
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
         for column in 0..columns {
@@ -94,7 +116,7 @@ fn push_values(sql: &mut String, rows: usize, columns: usize) {
                 sql.push(',');
             }
             sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
+            sql.push_str(&(first + row * columns + column).to_string());
         }
         sql.push(')');
     }
@@ -218,16 +240,19 @@ mod tests {
     #[test]
     fn placeholders_number_on_across_rows() {
         let mut sql = String::from("VALUES ");
-        push_values(&mut sql, 2, 3);
+        push_values(&mut sql, 1, 2, 3);
         assert_eq!(sql, "VALUES ($1,$2,$3),($4,$5,$6)");
         let mut one = String::new();
-        push_values(&mut one, 1, 1);
+        push_values(&mut one, 1, 1, 1);
         assert_eq!(one, "($1)");
+        let mut later = String::new();
+        push_values(&mut later, 7, 2, 2);
+        assert_eq!(later, "($7,$8),($9,$10)");
     }
 
     #[test]
     fn an_insert_of_one_row_is_the_same_sql_each_time() {
-        static T: InsertSql = InsertSql::new("INSERT INTO t (a, b) VALUES ", 2);
+        static T: InsertSql = InsertSql::new("t", "a, b", 2);
         assert_eq!(T.rows(2), "INSERT INTO t (a, b) VALUES ($1,$2),($3,$4)");
         let (first, again) = (T.rows(1), T.rows(1));
         assert_eq!(first, "INSERT INTO t (a, b) VALUES ($1,$2)");
