@@ -101,7 +101,7 @@ impl Committer {
                     Err(e) => return refuse_all_blocking(rx, &e.to_string()),
                 };
                 rt.block_on(async move {
-                    match Db::connect_with(&url, Some(1)).await {
+                    match Db::connect_with(&keeping_statements(&url), Some(1)).await {
                         Ok(db) => {
                             postgres_writer(&db, rx).await;
                             db.close().await;
@@ -131,6 +131,22 @@ impl Committer {
             .await
             .map_err(|_| CommitError("the writer dropped the job".into()))?
     }
+}
+
+/// Statements the PostgreSQL committer's connection keeps prepared. Its statements differ by
+/// how many rows they hold (a batch's records alone, or its reads and creations in one
+/// statement: `one_statement`), each text is prepared once and kept, and sqlx's default of
+/// 100 would be a tight fit for every size a busy mix of calls makes: a text evicted and
+/// needed again costs a round trip to prepare and one to close what it evicts.
+const STATEMENTS_KEPT: usize = 512;
+
+/// `url` with the committer's [`STATEMENTS_KEPT`], unless it sets its own.
+fn keeping_statements(url: &str) -> String {
+    if url.contains("statement-cache-capacity=") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}statement-cache-capacity={STATEMENTS_KEPT}")
 }
 
 /// Start the checkpoint thread (see `checkpoint`) and leave checkpoints to it, so the
@@ -238,14 +254,26 @@ async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
             Err(e) => {
                 tracing::warn!(error = %e, jobs = batch.len(), "batch commit failed; committing one by one");
                 for p in batch.drain(..) {
-                    let r = commit_postgres(db, &[&p.job])
-                        .await
-                        .map(|mut r| r.remove(0));
+                    let r = commit_alone(db, &p.job).await;
                     let _ = p.reply.send(r.map_err(|e| CommitError(e.to_string())));
                 }
             }
         }
     }
+}
+
+/// Commit one job of a PostgreSQL batch that failed. The batch may have failed after the
+/// server committed it (the connection lost on the way back, or its COMMIT's answer): then a
+/// creation would find its own key taken and be told to run again, opening a second ticket.
+/// A job's record goes in with its writes and only with them, so a job whose record is
+/// stored already was committed.
+async fn commit_alone(db: &Db, job: &Job) -> Result<Committed, sqlx::Error> {
+    if let Some(inv) = &job.invocation
+        && invocations::exists(db, &inv.id).await?
+    {
+        return Ok(Committed::Ok);
+    }
+    commit_postgres(db, &[job]).await.map(|mut r| r.remove(0))
 }
 
 /// Open the SQLite file behind a `sqlite:` URL with the same settings as the pool.
@@ -585,11 +613,23 @@ mod tests {
         for odd in [blind, two, audit_only] {
             assert!(!fits(&[create("ticket/1", "a"), odd]));
         }
-        // Past PostgreSQL's 65,535 parameters: a transaction of several statements instead.
-        let many: Vec<Job> = (0..2000)
-            .map(|i| create(&format!("ticket/{i}"), "x"))
-            .collect();
-        assert!(!fits(&many));
+        // Past PostgreSQL's 65,535 parameters (a call may audit many times): a transaction of
+        // several statements instead.
+        let mut audits_a_lot = create("ticket/5", "e");
+        audits_a_lot.audits = vec![audits_a_lot.audits[0].clone(); 6000];
+        assert!(!fits(&[create("ticket/1", "a"), audits_a_lot]));
+        // Every placeholder has its parameter: the highest is the last one bound.
+        let jobs = [create("ticket/1", "a"), read("r"), create("ticket/2", "b")];
+        let stmt = statement(&jobs.iter().collect::<Vec<_>>(), 0).unwrap();
+        let highest = stmt
+            .sql
+            .split('$')
+            .skip(1)
+            .map(|s| s.split(|c: char| !c.is_ascii_digit()).next().unwrap())
+            .map(|n| n.parse::<usize>().unwrap())
+            .max();
+        assert_eq!(highest, Some(stmt.params.len()));
+        assert_eq!(stmt.params.len(), 2 * 6 + 2 * (8 + 3) + 3 * (15 + 3));
     }
 
     #[tokio::test]
@@ -603,6 +643,13 @@ mod tests {
         .execute(db.pool())
         .await
         .unwrap();
+        // A creation that audits nothing and leaves no record yet (an attempt that may run
+        // again).
+        let quiet = Job {
+            audits: Vec::new(),
+            invocation: None,
+            ..create("ticket/4", "quiet")
+        };
         let jobs = [
             create("ticket/2", "first"),
             read("list"),
@@ -610,6 +657,7 @@ mod tests {
             create("ticket/1", "again"),
             create("ticket/3", "third"),
             read("menu"),
+            quiet,
         ];
         let jobs: Vec<&Job> = jobs.iter().collect();
         assert!(crate::storage::one_statement::statement(&jobs, 0).is_some());
@@ -624,12 +672,14 @@ mod tests {
                 }),
                 Committed::Ok,
                 Committed::Ok,
+                Committed::Ok,
             ]
         );
         for (key, value) in [
             ("ticket/1", "old"),
             ("ticket/2", "first"),
             ("ticket/3", "third"),
+            ("ticket/4", "quiet"),
         ] {
             let stored = kv::get(&db, "t1", "pos", key).await.unwrap().unwrap();
             assert_eq!(
@@ -645,9 +695,51 @@ mod tests {
             ("req-ticket/3-third", (1, 1)),
             ("req-list-", (0, 1)),
             ("req-menu-", (0, 1)),
+            ("req-ticket/4-quiet", (0, 0)),
         ] {
             assert_eq!(rows_for(&db, request).await, rows, "{request}");
         }
+        // All or nothing: a batch whose record cannot go in (its id is taken) leaves no key.
+        let mut clash = create("ticket/5", "clash");
+        clash.invocation.as_mut().unwrap().id = jobs[0].invocation.as_ref().unwrap().id.clone();
+        let batch = [create("ticket/6", "fine"), clash];
+        let batch: Vec<&Job> = batch.iter().collect();
+        assert!(crate::storage::one_statement::statement(&batch, 0).is_some());
+        assert!(commit_postgres(&db, &batch).await.is_err());
+        for key in ["ticket/5", "ticket/6"] {
+            assert!(
+                kv::get(&db, "t1", "pos", key).await.unwrap().is_none(),
+                "{key}"
+            );
+        }
+        db.close().await;
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_job_of_a_failed_batch_that_was_committed_after_all_is_not_told_to_run_again() {
+        let (db, admin_url, name) = scratch_postgres().await;
+        let job = create("ticket/1", "first");
+        assert_eq!(
+            commit_postgres(&db, &[&job]).await.unwrap(),
+            [Committed::Ok]
+        );
+        // Committed again alone, as after a batch whose answer was lost: its record is there,
+        // so it was committed, and nothing is written twice.
+        assert_eq!(commit_alone(&db, &job).await.unwrap(), Committed::Ok);
+        assert_eq!(rows_for(&db, "req-ticket/1-first").await, (1, 1));
+        // Another call creating that key still finds it taken.
+        let other = create("ticket/1", "second");
+        assert_eq!(
+            commit_alone(&db, &other).await.unwrap(),
+            Committed::Conflict(Conflict {
+                key: "ticket/1".into()
+            })
+        );
         db.close().await;
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))

@@ -163,6 +163,15 @@ pub struct InvocationView {
     pub trace_id: Option<String>,
 }
 
+/// Whether the record `id` is stored.
+pub(crate) async fn exists(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 FROM invocations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .is_some())
+}
+
 /// Newest first, a page at a time: the rows and where the next page starts.
 pub(crate) async fn page(
     db: &Db,

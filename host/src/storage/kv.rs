@@ -350,23 +350,34 @@ pub(crate) async fn insert_absent(
         .flat_map(|(tenant, module, w)| create_values(tenant, module, w, now))
         .collect();
     let sql = format!("{}{ABSENT_ONLY}", INSERT_ABSENT.rows(creates.len()));
-    let mut inserted: Vec<(String, String, String)> = Stmt::new(sql, params)
-        .fetch_all_on(conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    inserted.sort_unstable();
+    let created = Created::read(Stmt::new(sql, params).fetch_all_on(conn).await?)?;
     Ok(creates
         .iter()
-        .map(|(tenant, module, w)| {
-            inserted
-                .binary_search_by(|(t, m, k)| {
-                    (t.as_str(), m.as_str(), k.as_str()).cmp(&(*tenant, *module, w.key.as_str()))
-                })
-                .is_ok()
-        })
+        .map(|(tenant, module, w)| created.holds(tenant, module, &w.key))
         .collect())
+}
+
+/// The keys a statement ending in [`ABSENT_ONLY`] created, from the rows it returned.
+pub(crate) struct Created(Vec<(String, String, String)>);
+
+impl Created {
+    pub(crate) fn read(rows: Vec<sqlx::any::AnyRow>) -> Result<Self, sqlx::Error> {
+        let mut keys: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        keys.sort_unstable();
+        Ok(Self(keys))
+    }
+
+    /// Whether `tenant`'s `module`'s `key` went in.
+    pub(crate) fn holds(&self, tenant: &str, module: &str, key: &str) -> bool {
+        self.0
+            .binary_search_by(|(t, m, k)| {
+                (t.as_str(), m.as_str(), k.as_str()).cmp(&(tenant, module, key))
+            })
+            .is_ok()
+    }
 }
 
 /// Apply a call's writes inside the caller's transaction (sqlx). Returns `Ok(Err(conflict))`

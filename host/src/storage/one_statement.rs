@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::commit::{Committed, Job};
 use super::kv::{self, Conflict};
@@ -32,27 +32,11 @@ pub(super) async fn commit(
     let Some(stmt) = statement(jobs, super::now_ms()) else {
         return Ok(None);
     };
-    let mut created: Vec<(String, String, String)> = stmt
-        .fetch_all_on(conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    created.sort_unstable();
+    let created = kv::Created::read(stmt.fetch_all_on(conn).await?)?;
     Ok(Some(
         jobs.iter()
             .map(|job| match kv::single_create(&job.writes) {
-                Some(w)
-                    if created
-                        .binary_search_by(|(t, m, k)| {
-                            (t.as_str(), m.as_str(), k.as_str()).cmp(&(
-                                job.tenant_id.as_str(),
-                                job.module.as_str(),
-                                w.key.as_str(),
-                            ))
-                        })
-                        .is_err() =>
-                {
+                Some(w) if !created.holds(&job.tenant_id, &job.module, &w.key) => {
                     Committed::Conflict(Conflict { key: w.key.clone() })
                 }
                 _ => Committed::Ok,
@@ -62,8 +46,8 @@ pub(super) async fn commit(
 }
 
 /// The statement committing `jobs` (stamping creations `now`), which returns the keys
-/// created; `None` if a job writes more than one created key or audits without writing,
-/// two jobs create one key, there is no creation, or it would take too many parameters.
+/// created; `None` if a job writes anything but one creation or audits without writing, two
+/// jobs create one key, there is no creation, or it would take too many parameters.
 pub(super) fn statement<'a>(jobs: &[&'a Job], now: i64) -> Option<Stmt<'a>> {
     let mut creates = Vec::new();
     let (mut audits, mut records) = (0, 0);

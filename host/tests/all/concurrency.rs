@@ -124,23 +124,16 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     let admin = server.superadmin().await;
     let (tenant, staff) = server.tenant(&admin, "Burst").await;
     server.toggle(&admin, &tenant, "pos", true).await;
-    // What an earlier POS left: tickets 1 to 41 (keys counting down from u64::MAX, so the
-    // newest sorts first) and its counter at 41.
-    let legacy = (1..=41u64)
-        .map(|n| (format!("ticket/{:020}", u64::MAX - n), b"{}".to_vec()))
-        .chain([("seq/ticket".to_string(), b"41".to_vec())]);
-    for (key, value) in legacy {
-        sqlx::query(
-            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-             VALUES ($1, 'pos', $2, $3, 1, 0)",
-        )
-        .bind(&tenant)
-        .bind(key)
-        .bind(value)
-        .execute(server.db().pool())
-        .await
-        .unwrap();
-    }
+    // A counter an earlier POS left at 41.
+    sqlx::query(
+        "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+         VALUES ($1, 'pos', 'seq/ticket', $2, 1, 0)",
+    )
+    .bind(&tenant)
+    .bind(b"41".to_vec())
+    .execute(server.db().pool())
+    .await
+    .unwrap();
 
     const CREATES: usize = 64;
     let mut tasks = Vec::new();
@@ -188,6 +181,20 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(value, b"41");
+    // Another restaurant without an old counter numbers from 1: the floor POS keeps in its
+    // warm instances is the first tenant's alone.
+    let (other, other_staff) = server.tenant(&admin, "Elsewhere").await;
+    server.toggle(&admin, &other, "pos", true).await;
+    let resp = server
+        .http
+        .post(server.url("/v1/portal/pos/tickets"))
+        .bearer_auth(&other_staff)
+        .json(&serde_json::json!({"table": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], 1);
     println!(
         "{backend:?}: {} tickets, {refused} refused with 429",
         ids.len()

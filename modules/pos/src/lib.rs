@@ -72,8 +72,9 @@ nova_sdk::export!(
     Pos,
     capabilities = ["kv", "audit", "outbound-http", "clock"],
     hosts = ["payments"],
-    // POS keeps nothing between calls in its statics, so a tenant's next call may run in
-    // the instance its last one used, skipping instantiation.
+    // POS keeps nothing between calls in its statics but the floor its old ticket counter
+    // sets, which is its tenant's and no longer moves, so a tenant's next call may run in the
+    // instance its last one used, skipping instantiation.
     instances = reuse
 );
 

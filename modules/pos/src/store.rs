@@ -1,6 +1,8 @@
 //! Small kv helpers shared by the handlers: counters, loading with a 404, listing everything
 //! under a prefix, and the clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use nova_sdk::{Error, kv};
 
 use crate::keys;
@@ -18,28 +20,39 @@ pub fn next_id(counter: &str) -> Result<u64, Error> {
 }
 
 /// The next ticket id, from the host's `ticket` sequence, so that concurrent creations do
-/// not all rewrite one counter key and re-run each other (issue 17). The ticket's key is
-/// read, so the create is checked at commit against anything else writing that key (an
-/// earlier POS numbering from its kv counter during an upgrade): the loser runs again with
-/// a new number, and a number already taken is skipped.
-///
-/// Earlier versions numbered tickets from a kv counter, which is only read now, and only
-/// once a number turns out taken: tickets are never deleted, so every number up to that
-/// counter is taken, and a sequence still below it meets one at once. The sequence then
-/// jumps above the counter instead of stepping through the old tickets. Read on every create
-/// instead, the counter cost each one a second read (on PostgreSQL a round trip).
+/// not all rewrite one counter key and re-run each other (issue 17). It carries on above the
+/// kv counter earlier versions kept ([`old_counter_floor`]). The ticket's key is read too, so
+/// the create is checked at commit against anything else writing that key (an earlier POS
+/// numbering from its counter during an upgrade): the loser runs again with a new number,
+/// and a number already taken is skipped.
 pub fn next_ticket_id() -> Result<u64, Error> {
-    let mut at_least = 1;
-    let mut counter_read = false;
+    let at_least = old_counter_floor()?;
     loop {
         let id = kv::next_number("ticket", at_least)?;
         if kv::get(&keys::ticket(id))?.is_none() {
             return Ok(id);
         }
-        if !counter_read {
-            counter_read = true;
-            at_least = kv::get_json::<u64>(keys::TICKET_SEQ)?.unwrap_or(0) + 1;
+    }
+}
+
+/// One above the ticket counter earlier versions kept in kv; 0 until this instance has read
+/// it.
+static OLD_COUNTER_FLOOR: AtomicU64 = AtomicU64::new(0);
+
+/// One above the ticket counter earlier versions kept, read once per instance rather than
+/// on every creation (a read fewer per ticket, on PostgreSQL a round trip). This version only
+/// reads the counter, and an instance serves one tenant and is dropped after any failure,
+/// so what it read holds for every call it serves. (Tickets are never deleted, but the
+/// taken numbers are not enough to go by: an earlier version moved its counter on before a
+/// create that then failed validation, so its numbers have gaps.)
+fn old_counter_floor() -> Result<u64, Error> {
+    match OLD_COUNTER_FLOOR.load(Ordering::Relaxed) {
+        0 => {
+            let floor = kv::get_json::<u64>(keys::TICKET_SEQ)?.unwrap_or(0) + 1;
+            OLD_COUNTER_FLOOR.store(floor, Ordering::Relaxed);
+            Ok(floor)
         }
+        floor => Ok(floor),
     }
 }
 
