@@ -517,6 +517,40 @@ mod tests {
         (db, url, name)
     }
 
+    /// A call that sets `counter` whatever it held (no read checked at commit).
+    fn blind_write() -> Job {
+        Job {
+            writes: vec![Write {
+                key: "counter".into(),
+                op: Op::Set(b"7".to_vec()),
+                expect: Expect::Any,
+            }],
+            ..create("", "")
+        }
+    }
+
+    /// Drop a [`scratch_postgres`] database.
+    async fn drop_scratch(db: Db, admin_url: &str, name: &str) {
+        db.close().await;
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    /// Tenant `t1`'s POS `ticket/1`, there before any batch.
+    async fn old_ticket(db: &Db) {
+        sqlx::query(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ('t1', 'pos', 'ticket/1', $1, 1, 0)",
+        )
+        .bind(b"old".to_vec())
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+
     /// A call that creates `key`, with its audit record and invocation record, both under
     /// the request id `key` names.
     fn create(key: &str, value: &str) -> Job {
@@ -596,14 +630,7 @@ mod tests {
         // A key created twice: the second finds it taken only in order, one by one.
         assert!(!fits(&[create("ticket/1", "a"), create("ticket/1", "b")]));
         // A write that is not a creation, a call with two writes, an audit without a write.
-        let blind = Job {
-            writes: vec![Write {
-                key: "counter".into(),
-                op: Op::Set(b"7".to_vec()),
-                expect: Expect::Any,
-            }],
-            ..create("", "")
-        };
+        let blind = blind_write();
         let mut two = create("ticket/3", "c");
         two.writes.extend(create("ticket/4", "d").writes);
         let audit_only = Job {
@@ -635,14 +662,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_of_reads_and_creations_commits_as_one_statement() {
         let (db, admin_url, name) = scratch_postgres().await;
-        sqlx::query(
-            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-             VALUES ('t1', 'pos', 'ticket/1', $1, 1, 0)",
-        )
-        .bind(b"old".to_vec())
-        .execute(db.pool())
-        .await
-        .unwrap();
+        old_ticket(&db).await;
         // A creation that audits nothing and leaves no record yet (an attempt that may run
         // again).
         let quiet = Job {
@@ -712,12 +732,7 @@ mod tests {
                 "{key}"
             );
         }
-        db.close().await;
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        drop_scratch(db, &admin_url, &name).await;
     }
 
     #[tokio::test]
@@ -740,33 +755,14 @@ mod tests {
                 key: "ticket/1".into()
             })
         );
-        db.close().await;
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        drop_scratch(db, &admin_url, &name).await;
     }
 
     #[tokio::test]
     async fn a_batchs_creations_go_in_together_and_a_taken_key_conflicts() {
         let (db, admin_url, name) = scratch_postgres().await;
-        sqlx::query(
-            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-             VALUES ('t1', 'pos', 'ticket/1', $1, 1, 0)",
-        )
-        .bind(b"old".to_vec())
-        .execute(db.pool())
-        .await
-        .unwrap();
-        let blind = Job {
-            writes: vec![Write {
-                key: "counter".into(),
-                op: Op::Set(b"7".to_vec()),
-                expect: Expect::Any,
-            }],
-            ..create("", "")
-        };
+        old_ticket(&db).await;
+        let blind = blind_write();
         let jobs = [
             create("ticket/2", "first"),
             // Taken before the batch.
@@ -835,11 +831,6 @@ mod tests {
         ] {
             assert_eq!(rows_for(&db, request).await, rows, "{request}");
         }
-        db.close().await;
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        drop_scratch(db, &admin_url, &name).await;
     }
 }
