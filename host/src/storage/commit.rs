@@ -6,8 +6,9 @@
 //! the rest of the batch commits: several writes of a call run inside a savepoint, a single
 //! write's failed check changed nothing, and on PostgreSQL a batch's creations (one write
 //! each, of a key the call read as absent) go in together in one statement. On PostgreSQL a
-//! batch of reads' records alone is one INSERT, and one of reads and such creations alone is
-//! one statement with everything (`one_statement`): no transaction of several round trips.
+//! batch of up to 128 reads' records alone is one INSERT, and one of reads and such
+//! creations alone is one statement with everything (`one_statement`): no transaction of
+//! several round trips.
 //!
 //! The writer runs on its own thread with its own connection, so commits are not queued
 //! behind guest code on the request threads: commit latency is what every 2xx waits for.
@@ -36,7 +37,7 @@ pub struct Job {
     pub module: String,
     pub writes: Vec<Write>,
     pub audits: Vec<AuditEvent>,
-    /// `None` for an attempt that may still be retried.
+    /// `None` for audits alone (capability uses refused for a call answered without its guest).
     pub invocation: Option<Invocation>,
 }
 
@@ -101,7 +102,7 @@ impl Committer {
                     Err(e) => return refuse_all_blocking(rx, &e.to_string()),
                 };
                 rt.block_on(async move {
-                    match Db::connect_with(&keeping_statements(&url), Some(1)).await {
+                    match Db::connect_with(&url, Some(1)).await {
                         Ok(db) => {
                             postgres_writer(&db, rx).await;
                             db.close().await;
@@ -131,22 +132,6 @@ impl Committer {
             .await
             .map_err(|_| CommitError("the writer dropped the job".into()))?
     }
-}
-
-/// Statements the PostgreSQL committer's connection keeps prepared. Its statements differ by
-/// how many rows they hold (a batch's records alone, or its reads and creations in one
-/// statement: `one_statement`), each text is prepared once and kept, and sqlx's default of
-/// 100 would be a tight fit for every size a busy mix of calls makes: a text evicted and
-/// needed again costs a round trip to prepare and one to close what it evicts.
-const STATEMENTS_KEPT: usize = 512;
-
-/// `url` with the committer's [`STATEMENTS_KEPT`], unless it sets its own.
-fn keeping_statements(url: &str) -> String {
-    if url.contains("statement-cache-capacity=") {
-        return url.to_string();
-    }
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}statement-cache-capacity={STATEMENTS_KEPT}")
 }
 
 /// Start the checkpoint thread (see `checkpoint`) and leave checkpoints to it, so the
@@ -264,16 +249,19 @@ async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
 
 /// Commit one job of a PostgreSQL batch that failed. The batch may have failed after the
 /// server committed it (the connection lost on the way back, or its COMMIT's answer): then a
-/// creation would find its own key taken and be told to run again, opening a second ticket.
-/// A job's record goes in with its writes and only with them, so a job whose record is
-/// stored already was committed.
+/// creation finds its own key taken and would be told to run again, opening a second
+/// ticket, and a record finds its own id taken. A job's record goes in with its writes and
+/// only with them, so a job whose record is stored by then was committed. Looked for only
+/// after the job's own commit, which waits for any transaction still holding its keys.
 async fn commit_alone(db: &Db, job: &Job) -> Result<Committed, sqlx::Error> {
-    if let Some(inv) = &job.invocation
-        && invocations::exists(db, &inv.id).await?
-    {
-        return Ok(Committed::Ok);
+    let alone = commit_postgres(db, &[job]).await.map(|mut r| r.remove(0));
+    if matches!(alone, Ok(Committed::Ok)) {
+        return alone;
     }
-    commit_postgres(db, &[job]).await.map(|mut r| r.remove(0))
+    match &job.invocation {
+        Some(inv) if invocations::exists(db, &inv.id).await? => Ok(Committed::Ok),
+        _ => alone,
+    }
 }
 
 /// Open the SQLite file behind a `sqlite:` URL with the same settings as the pool.

@@ -72,8 +72,8 @@ nova_sdk::export!(
     Pos,
     capabilities = ["kv", "audit", "outbound-http", "clock"],
     hosts = ["payments"],
-    // POS keeps nothing between calls in its statics but the floor its old ticket counter
-    // sets, which is its tenant's and no longer moves, so a tenant's next call may run in the
+    // POS keeps nothing between calls in its statics but the floor its tenant's old ticket
+    // counter sets (see `store::next_ticket_id`), so a tenant's next call may run in the
     // instance its last one used, skipping instantiation.
     instances = reuse
 );
