@@ -296,13 +296,14 @@ async fn a_call_that_wrote_nothing_frees_its_slot_before_its_record_commits() {
             .bearer_auth(&staff)
             .send();
         let call = tokio::spawn(request);
-        // Until the committer's INSERT waits for the lock, the module has answered.
+        // Until the committer's INSERT waits for the lock, the module has answered. (A
+        // creation's record goes in the same statement as its key, which starts `WITH`.)
         common::eventually(
             || format!("{path}: the record's INSERT never waited on the lock"),
             async || {
                 let (n,): (i64,) = sqlx::query_as(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                     AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO invocations%'",
+                     AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO invocations%'",
                 )
                 .fetch_one(db)
                 .await
