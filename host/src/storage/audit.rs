@@ -45,7 +45,7 @@ impl AuditEvent {
 }
 
 /// Columns of one row of [`INSERT`].
-pub(crate) const COLUMNS: usize = 8;
+const COLUMNS: usize = 8;
 /// The INSERT of events.
 pub(crate) static INSERT: InsertSql = InsertSql::new(
     "audit_events",

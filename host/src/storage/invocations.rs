@@ -77,7 +77,7 @@ pub struct Invocation {
     pub trace_id: Option<String>,
 }
 
-pub(crate) const COLUMNS: usize = 15;
+const COLUMNS: usize = 15;
 
 /// The INSERT of records.
 pub(crate) static INSERT: InsertSql = InsertSql::new(

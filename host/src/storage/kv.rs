@@ -284,8 +284,10 @@ pub(crate) fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now
 pub(crate) static INSERT_ABSENT: InsertSql = InsertSql::new(
     "module_kv",
     "tenant_id, module, key, value, version, updated_at",
-    6,
+    CREATE_COLUMNS,
 );
+/// Columns of one row of [`INSERT_ABSENT`].
+const CREATE_COLUMNS: usize = 6;
 
 /// The end of [`INSERT_ABSENT`]'s statement: a key taken already is left as it is, and the
 /// keys that went in come back.
@@ -298,7 +300,7 @@ pub(crate) fn create_values<'a>(
     module: &'a str,
     w: &'a Write,
     now: i64,
-) -> [Param<'a>; 6] {
+) -> [Param<'a>; CREATE_COLUMNS] {
     use Param::{Blob, Int, Text};
     let Op::Set(value) = &w.op else {
         unreachable!("a create sets its key")
@@ -328,6 +330,19 @@ pub(crate) fn single_create(writes: &[Write]) -> Option<&Write> {
     }
 }
 
+/// `creates` (tenant, module, a [`single_create`]) in key order, so two servers creating the
+/// same keys lock them in one order; `None` if a key comes twice (one statement would create
+/// it once and count it for both).
+pub(crate) fn in_key_order<'a>(
+    mut creates: Vec<(&'a str, &'a str, &'a Write)>,
+) -> Option<Vec<(&'a str, &'a str, &'a Write)>> {
+    creates.sort_by_key(|(tenant, module, w)| (*tenant, *module, w.key.as_str()));
+    let twice = creates
+        .windows(2)
+        .any(|p| (p[0].0, p[0].1, &p[0].2.key) == (p[1].0, p[1].1, &p[1].2.key));
+    (!twice).then_some(creates)
+}
+
 /// Create each of `creates` (tenant, module, a [`single_create`]), in one statement inside
 /// the caller's transaction; whether each went in, in order (`false`: its key was taken, a
 /// conflict). Their keys must differ: a key twice would come back once and count for both.
@@ -337,14 +352,10 @@ pub(crate) async fn insert_absent(
     creates: &[(&str, &str, &Write)],
 ) -> Result<Vec<bool>, sqlx::Error> {
     let now = now_ms();
-    let mut ordered: Vec<&(&str, &str, &Write)> = creates.iter().collect();
-    ordered.sort_by_key(|(tenant, module, w)| (*tenant, *module, w.key.as_str()));
-    debug_assert!(
-        ordered
-            .windows(2)
-            .all(|p| (p[0].0, p[0].1, &p[0].2.key) != (p[1].0, p[1].1, &p[1].2.key)),
-        "a key created twice in one statement"
-    );
+    // The caller gives each key once; should it not, the batch fails and its calls are
+    // committed one by one.
+    let ordered = in_key_order(creates.to_vec())
+        .ok_or_else(|| sqlx::Error::Protocol("a key created twice in one statement".into()))?;
     let params = ordered
         .into_iter()
         .flat_map(|(tenant, module, w)| create_values(tenant, module, w, now))

@@ -60,15 +60,11 @@ pub(super) fn statement<'a>(jobs: &[&'a Job], now: i64) -> Option<Stmt<'a>> {
         audits += job.audits.len();
         records += usize::from(job.invocation.is_some());
     }
-    // In key order, so two servers creating the same keys lock them in one order.
-    creates.sort_by_key(|(t, m, w)| (*t, *m, w.key.as_str()));
-    let twice = creates
-        .windows(2)
-        .any(|p| (p[0].0, p[0].1, &p[0].2.key) == (p[1].0, p[1].1, &p[1].2.key));
-    let params = creates.len() * 6
-        + audits * (audit::COLUMNS + OWNER)
-        + records * (invocations::COLUMNS + OWNER);
-    if creates.is_empty() || twice || params > MAX_PARAMS {
+    let creates = kv::in_key_order(creates)?;
+    let params = creates.len() * kv::INSERT_ABSENT.width()
+        + audits * (audit::INSERT.width() + OWNER)
+        + records * (invocations::INSERT.width() + OWNER);
+    if creates.is_empty() || params > MAX_PARAMS {
         return None;
     }
     let mut sql = format!(

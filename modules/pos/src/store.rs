@@ -42,11 +42,11 @@ static OLD_COUNTER_FLOOR: AtomicU64 = AtomicU64::new(0);
 /// One above the ticket counter earlier versions kept, read once per instance rather than
 /// on every creation (a read fewer per ticket, on PostgreSQL a round trip). An instance
 /// serves one tenant and one version of POS, and this version only reads the counter, so
-/// what it read holds for the calls it serves. (Should an earlier version still move the
-/// counter meanwhile, on another server during an upgrade or for a tenant pinned back to
-/// it, the ticket's key read below still keeps every number to one ticket.) (Tickets are never deleted, but the
-/// taken numbers are not enough to go by: an earlier version moved its counter on before a
-/// create that then failed validation, so its numbers have gaps.)
+/// what it read holds for the calls it serves. Should an earlier version still move the
+/// counter meanwhile (on another server during an upgrade, or for a tenant pinned back to
+/// it), the ticket's key read in [`next_ticket_id`] still keeps every number to one ticket.
+/// The taken numbers alone are no floor: an earlier version moved its counter on before
+/// checks that could still refuse the ticket, so its numbers have gaps.
 fn old_counter_floor() -> Result<u64, Error> {
     match OLD_COUNTER_FLOOR.load(Ordering::Relaxed) {
         0 => {
