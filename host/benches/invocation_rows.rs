@@ -212,6 +212,7 @@ async fn series(backend: &'static str, postgres: Option<String>) {
             tokens: &s.tokens,
             traffic,
             pid: s.running.0.id(),
+            scrape: None,
         })
         .collect();
     compare(

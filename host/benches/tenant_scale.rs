@@ -206,6 +206,7 @@ async fn run(backend: &'static str, database_url: Option<String>) -> Medians {
             tokens: &tokens[..count],
             traffic,
             pid,
+            scrape: Some(SCRAPE_TOKEN),
         })
         .collect();
     let medians = compare(

@@ -13,6 +13,32 @@ pub struct Target<'a> {
     pub traffic: Traffic,
     /// The server's process, whose CPU per request each round prints by thread.
     pub pid: u32,
+    /// The server's scrape token, if it has one: each round then also prints the share of
+    /// module calls that ran in a warm instance.
+    pub scrape: Option<&'a str>,
+}
+
+/// Module calls so far, and those of them that ran in a reused instance, from `/metrics`.
+async fn calls(base: &str, token: &str) -> (f64, f64) {
+    let text = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (
+        sum("nova_module_invocations_total"),
+        sum("nova_module_warm_calls_total"),
+    )
 }
 
 /// Run `rounds` rounds of `seconds` over each target in turn (32 connections of its
@@ -31,12 +57,26 @@ pub async fn compare(
         for k in 0..targets.len() {
             let i = (r + k) % targets.len();
             let t = &targets[i];
+            let calls_before = match t.scrape {
+                Some(token) => Some(calls(t.base, token).await),
+                None => None,
+            };
             let before = threads::snapshot(t.pid);
             let got = round(t.traffic, t.base, t.tokens, seconds, 32).await;
             let cpu =
                 threads::per_request(&before, &threads::snapshot(t.pid), got.0 * seconds as f64);
+            let warm = match (t.scrape, calls_before) {
+                (Some(token), Some((all, warm))) => {
+                    let (all_after, warm_after) = calls(t.base, token).await;
+                    format!(
+                        "; {:.0}% of calls warm",
+                        100.0 * (warm_after - warm) / (all_after - all).max(1.0)
+                    )
+                }
+                _ => String::new(),
+            };
             println!(
-                "round {r}: {:>18} {:>8.0} req/s p99 {:>6.2} ms; {cpu}",
+                "round {r}: {:>18} {:>8.0} req/s p99 {:>6.2} ms; {cpu}{warm}",
                 t.label, got.0, got.1
             );
             results[i].push(got);

@@ -22,8 +22,7 @@ use super::{Backend, Db};
 
 /// Most calls committed in one transaction.
 const MAX_BATCH: usize = 256;
-/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing (on
-/// PostgreSQL only those holding more than records).
+/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing.
 const COALESCE_BELOW: usize = 16;
 /// How long a small batch waits for company.
 const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
@@ -226,13 +225,12 @@ fn sqlite_writer(
 async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // A batch of records alone is one INSERT (see `commit_on`): the calls that finish
-        // while it runs form the next batch anyway, and waiting for them only added 250 µs
-        // to every call. A batch with kv writes or audits costs a transaction of several
-        // round trips, which is worth sharing.
-        if !batch.iter().all(|p| p.job.holds_only_a_record()) {
-            coalesce(&mut rx, &mut batch);
-        }
+        // Every small batch waits for company, records alone too: PostgreSQL spends about as
+        // much CPU on a statement of one record as on one of five, so under load a batch of
+        // reads' records that waits costs each read a fraction of what it did (a POS list:
+        // 1.4 statements a call without the wait, 1.1 with it, and about a third more calls
+        // a second; docs/PERFORMANCE.md, twenty-second session).
+        coalesce(&mut rx, &mut batch);
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_postgres(db, &jobs).await {
             Ok(results) => send_all(&mut batch, results),
