@@ -18,12 +18,16 @@ use crate::capabilities;
 /// How often the epoch advances; the CPU deadline is checked at this granularity.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Instances kept warm by default: one for each of a hundred or so tenants busy at once, and
-/// a quarter of the pool. At 32, a hundred tenants calling in turn found their instance
-/// parked for about a third of their calls and cost about 131 µs of CPU a call against
-/// 86-94 µs at 128 (`tenant_scale`, docs/PERFORMANCE.md); a parked POS instance holds about
-/// 100 KiB.
-pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 128;
+/// Instances kept warm by default: half the pool, which leaves the other half to calls
+/// before parked instances make way. A busy tenant runs several calls at once (a portal
+/// screen asks for its list, its menu and a new ticket together), each in an instance of its
+/// own, so a hundred such tenants need two to three hundred. At 128, a hundred tenants'
+/// mixed calls ran warm 56% of the time on PostgreSQL (whose calls wait longer, so overlap
+/// more) and 87% on SQLite, at 0.85 and 0.80 of one tenant's rate; at 256, 91% and 99%, at
+/// 1.03 and 0.95 (`tenant_scale`, docs/PERFORMANCE.md, twenty-second session). The memory is
+/// only taken where that many instances were busy: 13-37 MiB more resident after such a
+/// run than at 128.
+pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 256;
 
 /// How much of each memory slot stays mapped between instances, zeroed in place instead of
 /// given back to the kernel. A fresh instance that works inside it takes no page faults
