@@ -56,15 +56,7 @@ const SCRAPE_TOKEN: &str = "tenant-scale-scrape-token";
 
 /// The server's heap gauges in KiB: live allocations, and what the allocator holds.
 async fn heap_kib(base: &str) -> (f64, f64) {
-    let text = reqwest::Client::new()
-        .get(format!("{base}/metrics"))
-        .bearer_auth(SCRAPE_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = compare::metrics_text(base, SCRAPE_TOKEN).await;
     let gauge = |name: &str| -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())

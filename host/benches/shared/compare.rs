@@ -18,9 +18,9 @@ pub struct Target<'a> {
     pub scrape: Option<&'a str>,
 }
 
-/// Module calls so far, and those of them that ran in a reused instance, from `/metrics`.
-async fn calls(base: &str, token: &str) -> (f64, f64) {
-    let text = reqwest::Client::new()
+/// The server's `/metrics` page, read with its scrape token.
+pub async fn metrics_text(base: &str, token: &str) -> String {
+    reqwest::Client::new()
         .get(format!("{base}/metrics"))
         .bearer_auth(token)
         .send()
@@ -28,7 +28,12 @@ async fn calls(base: &str, token: &str) -> (f64, f64) {
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Module calls so far, and those of them that ran in a reused instance, from `/metrics`.
+async fn calls(base: &str, token: &str) -> (f64, f64) {
+    let text = metrics_text(base, token).await;
     let sum = |name: &str| -> f64 {
         text.lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
