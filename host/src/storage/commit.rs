@@ -24,6 +24,9 @@ use super::{Backend, Db};
 const MAX_BATCH: usize = 256;
 /// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing.
 const COALESCE_BELOW: usize = 16;
+/// On PostgreSQL, batches of reads' records alone smaller than this wait for company
+/// (see `waits_for_company`).
+const RECORDS_COALESCE_BELOW: usize = 8;
 /// How long a small batch waits for company.
 const COALESCE_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
 /// Invocation records per multi-row INSERT (15 parameters each).
@@ -222,15 +225,31 @@ fn sqlite_writer(
     }
 }
 
+/// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before
+/// it having held `last`. A batch with writes does, as on SQLite: it is a transaction of
+/// several round trips. A batch of reads' records alone is one statement, but PostgreSQL
+/// spends about as much CPU on a statement of one record as on one of five, so under load a
+/// batch of records that waits costs each read a fraction of what it did (a POS list from 32
+/// clients: 1.4 statements a call without the wait, 1.1 with it, and a sixth more calls a
+/// second; docs/PERFORMANCE.md, twenty-second session). It waits only while calls arrive
+/// faster than one per commit (it or the batch before it held more than one call: a lone
+/// client's reads go at once, as a wait that found no company would only add its 250 µs to
+/// each), and only while it holds fewer than [`RECORDS_COALESCE_BELOW`]: past that the
+/// statement's share per record is already small, and the wait cost the trivial path, whose
+/// batches are that large anyway, a sixth of its calls a second.
+fn waits_for_company(records_alone: bool, queued: usize, last: usize) -> bool {
+    !records_alone || (queued < RECORDS_COALESCE_BELOW && (queued > 1 || last > 1))
+}
+
 async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last = 0;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Every small batch waits for company, records alone too: PostgreSQL spends about as
-        // much CPU on a statement of one record as on one of five, so under load a batch of
-        // reads' records that waits costs each read a fraction of what it did (a POS list:
-        // 1.4 statements a call without the wait, 1.1 with it, and about a third more calls
-        // a second; docs/PERFORMANCE.md, twenty-second session).
-        coalesce(&mut rx, &mut batch);
+        let records_alone = batch.iter().all(|p| p.job.holds_only_a_record());
+        if waits_for_company(records_alone, batch.len(), last) {
+            coalesce(&mut rx, &mut batch);
+        }
+        last = batch.len();
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_postgres(db, &jobs).await {
             Ok(results) => send_all(&mut batch, results),
@@ -456,6 +475,21 @@ mod tests {
             job: Job::default(),
             reply: oneshot::channel().0,
         }
+    }
+
+    #[test]
+    fn reads_records_wait_for_company_on_postgres_only_while_calls_arrive_together() {
+        // A lone client's reads: one call a batch, and the last batch held one too.
+        assert!(!waits_for_company(true, 1, 1));
+        assert!(!waits_for_company(true, 1, 0));
+        // Calls arriving together: queued together now, or the last batch held several.
+        assert!(waits_for_company(true, 2, 1));
+        assert!(waits_for_company(true, 1, 3));
+        assert!(waits_for_company(true, RECORDS_COALESCE_BELOW - 1, 9));
+        // A batch of records already large enough goes at once.
+        assert!(!waits_for_company(true, RECORDS_COALESCE_BELOW, 9));
+        // A batch with writes always does (coalesce itself skips a batch already large).
+        assert!(waits_for_company(false, 1, 1));
     }
 
     #[test]
