@@ -23,10 +23,11 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// screen asks for its list, its menu and a new ticket together), each in an instance of its
 /// own, so a hundred such tenants need two to three hundred. At 128, a hundred tenants'
 /// mixed calls ran warm 57% of the time on PostgreSQL (whose calls wait longer, so overlap
-/// more) and 86-87% on SQLite, at 0.85 and 0.80 of one tenant's rate; at 256, 91-92% and
-/// 99%, at 1.03 and 0.95 (`tenant_scale`, docs/PERFORMANCE.md, twenty-second session). The
-/// memory is only taken where that many instances were busy: 13-37 MiB more resident after
-/// such a run than at 128.
+/// more) and 86-87% on SQLite, at 0.85 and 0.80 of one tenant's rate; at 256, 91-93% and
+/// 99%, at 1.03 and 0.95 in one run and 0.81 and 0.82 in another, whose rounds drifted by
+/// more than the cap changes (`tenant_scale`, docs/PERFORMANCE.md, twenty-second session).
+/// The memory is only taken where that many instances were busy: 13-37 MiB more resident
+/// after such a run than at 128.
 pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 256;
 
 /// How much of each memory slot stays mapped between instances, zeroed in place instead of
