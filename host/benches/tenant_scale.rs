@@ -58,9 +58,7 @@ const SCRAPE_TOKEN: &str = "tenant-scale-scrape-token";
 async fn heap_kib(base: &str) -> (f64, f64) {
     let text = compare::metrics_text(base, SCRAPE_TOKEN).await;
     let gauge = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+        compare::metric(&text, name).unwrap_or_else(|| panic!("{name} missing from /metrics"))
             / 1024.0
     };
     (

@@ -31,15 +31,21 @@ pub async fn metrics_text(base: &str, token: &str) -> String {
         .unwrap()
 }
 
+/// The sum of every series of the metric `name` on a `/metrics` page (one series for a
+/// metric without labels); `None` if the page has none.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 /// Module calls so far, and those of them that ran in a reused instance, from `/metrics`.
 async fn calls(base: &str, token: &str) -> (f64, f64) {
     let text = metrics_text(base, token).await;
-    let sum = |name: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let sum = |name| metric(&text, name).unwrap_or(0.0);
     (
         sum("nova_module_invocations_total"),
         sum("nova_module_warm_calls_total"),
