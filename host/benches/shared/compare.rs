@@ -68,23 +68,24 @@ pub async fn compare(
         for k in 0..targets.len() {
             let i = (r + k) % targets.len();
             let t = &targets[i];
+            // The scrape token with the calls counted before the round, if it has one.
             let calls_before = match t.scrape {
-                Some(token) => Some(calls(t.base, token).await),
+                Some(token) => Some((token, calls(t.base, token).await)),
                 None => None,
             };
             let before = threads::snapshot(t.pid);
             let got = round(t.traffic, t.base, t.tokens, seconds, 32).await;
             let cpu =
                 threads::per_request(&before, &threads::snapshot(t.pid), got.0 * seconds as f64);
-            let warm = match (t.scrape, calls_before) {
-                (Some(token), Some((all, warm))) => {
+            let warm = match calls_before {
+                Some((token, (all, warm))) => {
                     let (all_after, warm_after) = calls(t.base, token).await;
                     format!(
                         "; {:.0}% of calls warm",
                         100.0 * (warm_after - warm) / (all_after - all).max(1.0)
                     )
                 }
-                _ => String::new(),
+                None => String::new(),
             };
             println!(
                 "round {r}: {:>18} {:>8.0} req/s p99 {:>6.2} ms; {cpu}{warm}",
