@@ -390,4 +390,27 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.500Z");
     }
+
+    /// The SQLite linked in is built as `.cargo/config.toml` asks (`LIBSQLITE3_FLAGS`): no
+    /// global mutex for memory statistics or for one shared page cache. A build that lost the
+    /// setting would be about 7% slower on a module's read (docs/PERFORMANCE.md, twenty-fourth
+    /// session) and nothing else would say so.
+    #[test]
+    fn sqlite_is_built_without_global_memory_mutexes() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
 }
