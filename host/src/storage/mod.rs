@@ -392,11 +392,11 @@ mod tests {
     }
 
     /// The SQLite linked in is built as `.cargo/config.toml` asks (`LIBSQLITE3_FLAGS`): no
-    /// global mutex for memory statistics or for one shared page cache. A build that lost the
-    /// setting would be about 7% slower on a module's read (docs/PERFORMANCE.md, twenty-fourth
-    /// session) and nothing else would say so.
+    /// memory statistics and no page cache shared by every connection, each behind a global
+    /// mutex. A build that lost the setting would be about 7% slower on a module's read
+    /// (docs/PERFORMANCE.md, twenty-fourth session) and nothing else would say so.
     #[test]
-    fn sqlite_is_built_without_global_memory_mutexes() {
+    fn sqlite_is_built_without_memory_statistics_or_a_shared_page_cache() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
         let options: Vec<String> = stmt
