@@ -5,7 +5,7 @@
 //! deadline, the other half is left for everyone else.
 //!
 //! Each tick also pays the CPU time the call used since its last tick (inside polls of its
-//! future; waiting for I/O, memory or a share is free) from the tenant's budget: [`BURST`]
+//! future, timed as `Meter` says; waiting for I/O, memory or a share is free) from the tenant's budget: [`BURST`]
 //! at full speed, then [`SUSTAINED`] of a core. When it is spent, the tenant's long calls
 //! rest, without a thread, until it refills or their deadline comes. Short calls never
 //! wait, and calls that finish within a tick, almost all of them, never pay anything.
@@ -67,23 +67,67 @@ impl TenantCpu {
     }
 }
 
-/// CPU time a call has used: the CPU time of the thread polling its future, during its
-/// polls. (Wall time would charge a call for being preempted, so a busy host would put
-/// every tenant in debt.)
+/// What a call has used: the time of its polls (it computes while polled and waits in
+/// between). From its first tick on, a poll is timed by the polling thread's CPU clock, as
+/// wall time would charge a call for being preempted and a busy host would put every tenant
+/// in debt. Before that, by the wall clock, capped at one tick when the first tick pays it:
+/// the thread's CPU clock is a system call (`CLOCK_THREAD_CPUTIME_ID` has no vDSO path; two
+/// of them per poll were 7% of a fresh call's request-thread CPU, issue 17), and most calls
+/// end before any tick, so that clock is only read for the few that meet one. The part a
+/// first tick pays was at most about a tick of wall time anyway (the first tick comes at
+/// the first epoch after the call began), so the wall clock can overstate it only by the
+/// time the thread was preempted within that tick.
 #[derive(Debug, Default)]
 struct Meter {
     unpaid: Duration,
-    /// The polling thread's CPU clock when the poll under way began.
-    polled_since: Option<Duration>,
+    /// When the poll under way began.
+    polled_since: Option<PollStart>,
+    /// Polls are timed by the thread's CPU clock (the call has met a tick).
+    by_cpu: bool,
+}
+
+/// A poll's start, on the clock the call is timed by.
+#[derive(Debug, Clone, Copy)]
+enum PollStart {
+    Wall(Instant),
+    /// The polling thread's CPU clock.
+    Cpu(Duration),
 }
 
 impl Meter {
-    /// Everything used up to `cpu_now` (the polling thread's CPU clock), which is then paid.
-    fn take(&mut self, cpu_now: Duration) -> Duration {
+    /// A poll begins at `now`; `cpu` reads the polling thread's CPU clock, only if the call
+    /// is timed by it.
+    fn poll_started(&mut self, now: Instant, cpu: impl FnOnce() -> Duration) {
+        self.polled_since = Some(if self.by_cpu {
+            PollStart::Cpu(cpu())
+        } else {
+            PollStart::Wall(now)
+        });
+    }
+
+    /// The poll under way ended at `now`.
+    fn poll_ended(&mut self, now: Instant, cpu: impl FnOnce() -> Duration) {
+        self.unpaid += match self.polled_since.take() {
+            Some(PollStart::Cpu(since)) => cpu().saturating_sub(since),
+            Some(PollStart::Wall(since)) => now.saturating_duration_since(since),
+            None => Duration::ZERO,
+        };
+    }
+
+    /// At a tick at `now`: everything used since the last tick, which is then paid. From
+    /// here on the call is timed by the thread's CPU clock (`cpu`).
+    fn take(&mut self, now: Instant, cpu: impl FnOnce() -> Duration) -> Duration {
         let mut used = std::mem::take(&mut self.unpaid);
-        if let Some(since) = self.polled_since.as_mut() {
-            used += cpu_now.saturating_sub(*since);
-            *since = cpu_now;
+        if let Some(since) = self.polled_since {
+            let cpu_now = cpu();
+            used += match since {
+                PollStart::Cpu(since) => cpu_now.saturating_sub(since),
+                PollStart::Wall(since) => now.saturating_duration_since(since),
+            };
+            self.polled_since = Some(PollStart::Cpu(cpu_now));
+        }
+        if !std::mem::replace(&mut self.by_cpu, true) {
+            used = used.min(EPOCH_TICK);
         }
         used
     }
@@ -177,7 +221,8 @@ impl CpuTurn {
     /// gives its share back, lets other tasks run, rests if its tenant's budget is spent,
     /// then queues (first in, first out among the tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let used = self.meter().take(thread_cpu_time());
+        let now = Instant::now();
+        let used = self.meter().take(now, thread_cpu_time);
         if used >= EPOCH_TICK / 2 {
             self.state.ticks.fetch_add(1, Ordering::Relaxed);
         }
@@ -187,7 +232,7 @@ impl CpuTurn {
         );
         let seen = self.state.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let long = self.state.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
-        let rest = self.tenant.cpu.charge(used, Instant::now());
+        let rest = self.tenant.cpu.charge(used, now);
         let computing = computed >= EPOCH_TICK / 2;
         // Decided before any yield, so the executor can move the call at the first one. Only
         // a call that computes goes on at low priority for its tenant's long computation: one
@@ -268,15 +313,12 @@ impl CpuTurn {
 
     /// The call's future is being polled on this thread from now on: it computes.
     pub(crate) fn poll_started(&self) {
-        self.meter().polled_since = Some(thread_cpu_time());
+        self.meter().poll_started(Instant::now(), thread_cpu_time);
     }
 
     /// The call's future returned from a poll: it waits, or it is done.
     pub(crate) fn poll_ended(&self) {
-        let mut meter = self.meter();
-        if let Some(since) = meter.polled_since.take() {
-            meter.unpaid += thread_cpu_time().saturating_sub(since);
-        }
+        self.meter().poll_ended(Instant::now(), thread_cpu_time);
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Option<OwnedSemaphorePermit>> {
@@ -456,21 +498,64 @@ mod tests {
         assert!(!other.low_priority());
     }
 
+    /// The CPU clock of a test: read only where the meter may read it.
+    fn cpu_at(at: Duration) -> impl FnOnce() -> Duration {
+        move || at
+    }
+
+    fn no_cpu_clock() -> Duration {
+        panic!("a call that has met no tick reads no CPU clock")
+    }
+
     #[test]
     fn only_time_inside_polls_is_paid() {
         let ms = Duration::from_millis;
-        let t0 = thread_cpu_time();
+        let (t0, c0) = (Instant::now(), Duration::from_secs(7));
         let mut meter = Meter {
             unpaid: ms(2),
             polled_since: None,
+            by_cpu: true,
         };
         // Between polls the call waits (I/O, memory, a share): that costs nothing.
-        assert_eq!(meter.take(t0 + ms(50)), ms(2));
-        assert_eq!(meter.take(t0 + ms(60)), Duration::ZERO);
-        // During a poll it computes; each tick pays up to itself, once.
-        meter.polled_since = Some(t0 + ms(60));
-        assert_eq!(meter.take(t0 + ms(61)), ms(1));
-        assert_eq!(meter.take(t0 + ms(63)), ms(2));
+        assert_eq!(meter.take(t0 + ms(50), cpu_at(c0 + ms(50))), ms(2));
+        assert_eq!(meter.take(t0 + ms(60), cpu_at(c0 + ms(60))), Duration::ZERO);
+        // During a poll it computes; each tick pays up to itself, once, by the thread's CPU
+        // clock: the 5 ms it was preempted for (wall 69, CPU 64) are not paid.
+        meter.poll_started(t0 + ms(60), cpu_at(c0 + ms(60)));
+        assert_eq!(meter.take(t0 + ms(61), cpu_at(c0 + ms(61))), ms(1));
+        assert_eq!(meter.take(t0 + ms(69), cpu_at(c0 + ms(64))), ms(3));
+        meter.poll_ended(t0 + ms(70), cpu_at(c0 + ms(65)));
+        assert_eq!(meter.take(t0 + ms(80), cpu_at(c0 + ms(70))), ms(1));
+    }
+
+    /// Until its first tick a call's polls are timed by the wall clock, without a system
+    /// call; the first tick pays that time, at most a tick of it, and times the call by the
+    /// thread's CPU clock from then on.
+    #[test]
+    fn a_call_is_timed_by_the_cpu_clock_from_its_first_tick() {
+        let us = Duration::from_micros;
+        let (t0, c0) = (Instant::now(), Duration::from_secs(7));
+        let mut short = Meter::default();
+        short.poll_started(t0, no_cpu_clock);
+        short.poll_ended(t0 + us(40), no_cpu_clock);
+        short.poll_started(t0 + us(300), no_cpu_clock);
+        short.poll_ended(t0 + us(330), no_cpu_clock);
+        assert_eq!(short.unpaid, us(70), "the two polls, not the wait between");
+
+        let mut ticking = Meter::default();
+        ticking.poll_started(t0, no_cpu_clock);
+        assert_eq!(ticking.take(t0 + us(600), cpu_at(c0)), us(600));
+        // Timed by the CPU clock now: preempted for 2 ms of the next 2.5, it pays 0.5.
+        let (wall, cpu) = (t0 + us(3_100), c0 + us(500));
+        assert_eq!(ticking.take(wall, cpu_at(cpu)), us(500));
+        ticking.poll_ended(wall + us(100), cpu_at(cpu + us(100)));
+        ticking.poll_started(wall + us(900), cpu_at(cpu + us(150)));
+        assert_eq!(ticking.take(wall + us(950), cpu_at(cpu + us(190))), us(140));
+
+        // A first tick after a long preemption pays no more than a tick.
+        let mut preempted = Meter::default();
+        preempted.poll_started(t0, no_cpu_clock);
+        assert_eq!(preempted.take(t0 + us(20_000), cpu_at(c0)), EPOCH_TICK);
     }
 
     #[tokio::test]
