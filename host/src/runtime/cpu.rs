@@ -71,12 +71,18 @@ impl TenantCpu {
 /// between). From its first tick on, a poll is timed by the polling thread's CPU clock, as
 /// wall time would charge a call for being preempted and a busy host would put every tenant
 /// in debt. Before that, by the wall clock, capped at one tick when the first tick pays it:
-/// the thread's CPU clock is a system call (`CLOCK_THREAD_CPUTIME_ID` has no vDSO path; two
-/// of them per poll were 7% of a fresh call's request-thread CPU, issue 17), and most calls
-/// end before any tick, so that clock is only read for the few that meet one. The part a
-/// first tick pays was at most about a tick of wall time anyway (the first tick comes at
-/// the first epoch after the call began), so the wall clock can overstate it only by the
-/// time the thread was preempted within that tick.
+/// the thread's CPU clock is a system call (`CLOCK_THREAD_CPUTIME_ID` has no vDSO path; its
+/// two readings a poll were 8.5% of a fresh call's request-thread CPU, issue 17), and most
+/// calls end before any tick, so that clock is only read for the few that meet one.
+///
+/// What that costs, at a call's first tick only: the wall clock also counts the time the
+/// thread was preempted, or blocked inside a poll (a kv read on SQLite runs on the calling
+/// thread), before that tick; past half a tick of it, a call that computed little counts
+/// that tick as computing, so it leaves the request thread, needs one computing tick less
+/// to be long, and goes on at low priority if its tenant is computing at length already.
+/// The cap bounds what such a tick charges the budget at one tick, and it also leaves
+/// unpaid any host work past a tick before the first epoch check (instantiation, a host
+/// call), once per call.
 #[derive(Debug, Default)]
 struct Meter {
     unpaid: Duration,
@@ -165,16 +171,17 @@ pub(crate) struct CpuTurn {
 #[derive(Default)]
 struct TurnState {
     held: Mutex<Option<OwnedSemaphorePermit>>,
-    /// Epoch ticks the call has computed through (used at least half a tick of CPU since
-    /// the one before; a tick that finds it back from I/O does not count).
+    /// Epoch ticks the call has computed through (used at least half a tick since the one
+    /// before, as `Meter` times it; a tick that finds it back from I/O does not count).
     ticks: AtomicU32,
     /// Set at the first epoch tick by which the call has computed half a tick in all, or at
     /// its [`MOVE_AFTER_TICKS`]th tick: it leaves the request thread it started on (see
-    /// `executors::GuestExecutors::run_call`). Counted in CPU first, so a call back from a
-    /// slow query stays where it is and a spinning call leaves even on a thread it gets only
-    /// part of; the count of ticks bounds it if the thread's CPU clock cannot be read.
+    /// `executors::GuestExecutors::run_call`). Counted in what the call computed first (as
+    /// `Meter` times it), so a call back from a slow query stays where it is and a spinning
+    /// call leaves even on a thread it gets only part of; the count of ticks bounds it if the
+    /// thread's CPU clock cannot be read.
     ticked: AtomicBool,
-    /// Nanoseconds of CPU the call has paid for at its ticks so far.
+    /// Nanoseconds the call has paid for at its ticks so far (as `Meter` times them).
     computed_ns: AtomicU64,
     /// Epoch ticks the call has met, computing or not.
     seen: AtomicU32,
@@ -323,6 +330,15 @@ impl CpuTurn {
 
     fn held(&self) -> std::sync::MutexGuard<'_, Option<OwnedSemaphorePermit>> {
         self.state.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Time this call's polls by the thread's CPU clock from its start, as a call that has
+    /// met a tick is: for tests of what computing decides, which a test thread preempted
+    /// before a call's first tick must not sway.
+    #[cfg(test)]
+    pub(crate) fn timed_by_cpu(self) -> Self {
+        self.meter().by_cpu = true;
+        self
     }
 
     fn meter(&self) -> std::sync::MutexGuard<'_, Meter> {
@@ -551,6 +567,11 @@ mod tests {
         ticking.poll_ended(wall + us(100), cpu_at(cpu + us(100)));
         ticking.poll_started(wall + us(900), cpu_at(cpu + us(150)));
         assert_eq!(ticking.take(wall + us(950), cpu_at(cpu + us(190))), us(140));
+        // Later ticks are not capped: 1.5 ms of computing is paid in full.
+        assert_eq!(
+            ticking.take(wall + us(2_500), cpu_at(cpu + us(1_690))),
+            us(1_500)
+        );
 
         // A first tick after a long preemption pays no more than a tick.
         let mut preempted = Meter::default();

@@ -377,7 +377,9 @@ mod tests {
         T: Send + 'static,
     {
         let executors = GuestExecutors::start().unwrap();
-        let turn = shares.get("a").turn(deadline);
+        // Timed by the CPU clock from its start, so that a test thread preempted before the
+        // call's first tick cannot make it look as if it computed (see `cpu::Meter`).
+        let turn = shares.get("a").turn(deadline).timed_by_cpu();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let call = body(turn.clone());
         executors.spawn_call(
@@ -431,7 +433,7 @@ mod tests {
         let executors = GuestExecutors::start().unwrap();
         let shares = Tenants::new(1);
         // A long call of tenant "a" takes its only share and keeps it until told to finish.
-        let holder = shares.get("a").turn(later());
+        let holder = shares.get("a").turn(later()).timed_by_cpu();
         let (held, holding) = tokio::sync::oneshot::channel();
         let (finish, finished) = tokio::sync::oneshot::channel::<()>();
         let ticking = holder.clone();
@@ -472,7 +474,7 @@ mod tests {
         let caller = thread_name();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
-        let turn = shares.get("a").turn(later());
+        let turn = shares.get("a").turn(later()).timed_by_cpu();
         let ticking = turn.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         executors
@@ -511,7 +513,7 @@ mod tests {
         let executors = GuestExecutors::start().unwrap();
         let shares = Tenants::new(1);
         let (first, second) = (executors.hold_long_calls(), executors.hold_long_calls());
-        let turn = shares.get("a").turn(later());
+        let turn = shares.get("a").turn(later()).timed_by_cpu();
         let ticking = turn.clone();
         let (tx, done) = tokio::sync::oneshot::channel();
         executors.spawn_call(
