@@ -5,10 +5,11 @@
 //! deadline, the other half is left for everyone else.
 //!
 //! Each tick also pays the CPU time the call used since its last tick (inside polls of its
-//! future, timed as `Meter` says; waiting for I/O, memory or a share is free) from the tenant's budget: [`BURST`]
-//! at full speed, then [`SUSTAINED`] of a core. When it is spent, the tenant's long calls
-//! rest, without a thread, until it refills or their deadline comes. Short calls never
-//! wait, and calls that finish within a tick, almost all of them, never pay anything.
+//! future, timed as `Meter` says; waiting for I/O, memory or a share is free) from the
+//! tenant's budget: [`BURST`] at full speed, then [`SUSTAINED`] of a core. When it is
+//! spent, the tenant's long calls rest, without a thread, until it refills or their
+//! deadline comes. Short calls never wait, and calls that finish within a tick, almost all
+//! of them, never pay anything.
 
 use std::future::Future;
 use std::pin::Pin;
