@@ -101,6 +101,17 @@ enum PollStart {
     Cpu(Duration),
 }
 
+impl PollStart {
+    /// The time from this start to `now`, on the start's own clock; `cpu` reads the polling
+    /// thread's CPU clock, only for a start on it.
+    fn elapsed(self, now: Instant, cpu: impl FnOnce() -> Duration) -> Duration {
+        match self {
+            PollStart::Cpu(since) => cpu().saturating_sub(since),
+            PollStart::Wall(since) => now.saturating_duration_since(since),
+        }
+    }
+}
+
 impl Meter {
     /// A poll begins at `now`; `cpu` reads the polling thread's CPU clock, only if the call
     /// is timed by it.
@@ -114,11 +125,9 @@ impl Meter {
 
     /// The poll under way ended at `now`.
     fn poll_ended(&mut self, now: Instant, cpu: impl FnOnce() -> Duration) {
-        self.unpaid += match self.polled_since.take() {
-            Some(PollStart::Cpu(since)) => cpu().saturating_sub(since),
-            Some(PollStart::Wall(since)) => now.saturating_duration_since(since),
-            None => Duration::ZERO,
-        };
+        if let Some(since) = self.polled_since.take() {
+            self.unpaid += since.elapsed(now, cpu);
+        }
     }
 
     /// At a tick at `now`: everything used since the last tick, which is then paid. From
@@ -127,10 +136,7 @@ impl Meter {
         let mut used = std::mem::take(&mut self.unpaid);
         if let Some(since) = self.polled_since {
             let cpu_now = cpu();
-            used += match since {
-                PollStart::Cpu(since) => cpu_now.saturating_sub(since),
-                PollStart::Wall(since) => now.saturating_duration_since(since),
-            };
+            used += since.elapsed(now, || cpu_now);
             self.polled_since = Some(PollStart::Cpu(cpu_now));
         }
         if !std::mem::replace(&mut self.by_cpu, true) {
