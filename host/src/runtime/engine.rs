@@ -41,6 +41,15 @@ pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 256;
 /// the whole pool. docs/PERFORMANCE.md, "Memory kept resident".
 pub(crate) const KEEP_RESIDENT: usize = 256 << 10;
 
+/// Address space reserved per linear memory where the process has it: every address a
+/// 32-bit guest can form (4 GiB, plus the default guard of 32 MiB for constant offsets)
+/// falls inside its own memory's slot, so wasmtime compiles loads and stores without bounds
+/// checks (and the Spectre guards that go with them) and an access outside the memory traps
+/// on pages mapped with no access. A POS list took 5-6% less of the host's CPU than with each
+/// access checked (docs/PERFORMANCE.md, "Guest memory without bounds checks"). It is address
+/// space only, never committed memory: what a call may use stays `max_memory_bytes`.
+const UNCHECKED_RESERVATION: u64 = 4 << 30;
+
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -84,63 +93,38 @@ pub struct WasmEngine {
     engine: Engine,
     linker: Linker<StoreData>,
     config: EngineConfig,
+    /// Address space reserved per linear memory: [`UNCHECKED_RESERVATION`], or, where the
+    /// process had no room for it, `max_memory_bytes` and bounds checks in guest code.
+    reservation: u64,
     ticker_stop: Arc<AtomicBool>,
 }
 
 impl WasmEngine {
     /// Build the engine and start the epoch ticker.
     pub(crate) fn new(config: EngineConfig) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
-            .total_stacks(config.max_instances)
-            .max_memory_size(config.max_memory_bytes)
-            // Returning a slot with madvise flushes every core's TLB; measured on 2 cores that
-            // was a third of all CPU. Give slots back in batches, and reset small tables with
-            // memset. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
-            // off, as guest code cannot read the native stack, so a keep-resident size for
-            // them would do nothing.) The first `KEEP_RESIDENT` bytes of linear memory are
-            // zeroed with memset, every byte of them whether or not the call wrote it, and the
-            // rest given back. They are not reset with PAGEMAP_SCAN (`pagemap_scan`), which
-            // resets only the pages a call wrote: wasmtime's scan asks only for present pages,
-            // so a written page that is swapped out or being migrated would be neither reset
-            // nor given back, and the next instance in the slot, possibly another tenant's,
-            // would read it (docs/PERFORMANCE.md, "Fresh instances"; wasmtime pull request
-            // 14357).
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            // Said here, not left to the default: with pages kept, the scan would decide
-            // which of them are reset (see above).
-            .pagemap_scan(wasmtime::Enabled::No)
-            // Reuse a freed slot before touching one never used, so the slots holding those
-            // kept pages are about as many as the instances that ran at once (plus those
-            // waiting in the decommit batches), not the whole pool: wasmtime's default prefers
-            // never-used slots until 100 sit unused. Slots have no module image to be affine
-            // to (`memory_init_cow(false)`), so nothing is lost.
-            .max_unused_warm_slots(0)
-            .table_keep_resident(64 << 10)
-            .decommit_batch_size(32);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .consume_fuel(true)
-            // Reserve only what a call may use, not the default 4 GiB per memory: the pool
-            // holds thousands of slots and several engines may share one address space.
-            .memory_reservation(config.max_memory_bytes as u64)
-            // Copy a module's data into each fresh instance instead of mapping its image
-            // copy-on-write: the first write to every mapped page faulted, and each fault
-            // flushed the TLB of every core (an IPI), which was a tenth of all CPU on the
-            // trivial path. A copy of a few pages costs less than one of those faults.
-            .memory_init_cow(false)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        // `NOVA_PERFMAP=1` names guest code in `perf report` (through /tmp/perf-<pid>.map),
-        // so a profile shows which of a module's functions the time goes to
-        // (docs/PERFORMANCE.md); off by default, as the map grows with every compile.
-        if std::env::var("NOVA_PERFMAP").is_ok_and(|v| v == "1") {
-            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
+        Self::new_reserving(config, UNCHECKED_RESERVATION)
+    }
+
+    /// [`Self::new`], reserving `preferred` bytes of address space per linear memory where
+    /// the process has that much left, else only what a call may use.
+    fn new_reserving(config: EngineConfig, preferred: u64) -> anyhow::Result<Self> {
+        let least = config.max_memory_bytes as u64;
+        let preferred = preferred.max(least);
+        let (engine, reservation) = match Engine::new(&wasm_config(&config, preferred)) {
+            Ok(engine) => (engine, preferred),
+            Err(e) => {
+                // The pool maps every slot's reservation at once (PROT_NONE): 1,024 slots of
+                // 4 GiB are 4 TiB of a process's 128 TiB, so a process running many engines
+                // at once (the tests do) can run out of address space.
+                tracing::warn!(
+                    error = %format!("{e:#}"),
+                    "no address space to reserve 4 GiB per Wasm memory; guest code runs with bounds checks"
+                );
+                let engine =
+                    Engine::new(&wasm_config(&config, least)).map_err(anyhow::Error::from)?;
+                (engine, least)
+            }
+        };
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
@@ -163,10 +147,16 @@ impl WasmEngine {
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        tracing::debug!(
+            reserved_per_memory = reservation,
+            bounds_checks = reservation < UNCHECKED_RESERVATION,
+            "wasm engine ready"
+        );
         Ok(Self {
             engine,
             linker,
             config,
+            reservation,
             ticker_stop,
         })
     }
@@ -174,6 +164,13 @@ impl WasmEngine {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Whether compiled guest code checks the bounds of each memory access, because the
+    /// process had no address space for [`UNCHECKED_RESERVATION`].
+    #[cfg(test)]
+    fn checks_bounds(&self) -> bool {
+        self.reservation < UNCHECKED_RESERVATION
     }
 
     /// The hex SHA-256 of component bytes: a version's content hash and cache key.
@@ -251,8 +248,83 @@ pub(crate) fn is_component_binary(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [0x0d, 0x00, 0x01, 0x00]
 }
 
+/// The engine's settings, reserving `reservation` bytes of address space per linear memory.
+fn wasm_config(config: &EngineConfig, reservation: u64) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(config.max_instances)
+        .total_core_instances(config.max_instances * 4)
+        .total_memories(config.max_instances * 2)
+        .total_tables(config.max_instances * 4)
+        .total_stacks(config.max_instances)
+        .max_memory_size(config.max_memory_bytes)
+        // Returning a slot with madvise flushes every core's TLB; measured on 2 cores that
+        // was a third of all CPU. Give slots back in batches, and reset small tables with
+        // memset. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
+        // off, as guest code cannot read the native stack, so a keep-resident size for
+        // them would do nothing.) The first `KEEP_RESIDENT` bytes of linear memory are
+        // zeroed with memset, every byte of them whether or not the call wrote it, and the
+        // rest given back. They are not reset with PAGEMAP_SCAN (`pagemap_scan`), which
+        // resets only the pages a call wrote: wasmtime's scan asks only for present pages,
+        // so a written page that is swapped out or being migrated would be neither reset
+        // nor given back, and the next instance in the slot, possibly another tenant's,
+        // would read it (docs/PERFORMANCE.md, "Fresh instances"; wasmtime pull request
+        // 14357).
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        // Said here, not left to the default: with pages kept, the scan would decide
+        // which of them are reset (see above).
+        .pagemap_scan(wasmtime::Enabled::No)
+        // Reuse a freed slot before touching one never used, so the slots holding those
+        // kept pages are about as many as the instances that ran at once (plus those
+        // waiting in the decommit batches), not the whole pool: wasmtime's default prefers
+        // never-used slots until 100 sit unused. Slots have no module image to be affine
+        // to (`memory_init_cow(false)`), so nothing is lost.
+        .max_unused_warm_slots(0)
+        .table_keep_resident(64 << 10)
+        .decommit_batch_size(32);
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(true)
+        .consume_fuel(true)
+        // With 4 GiB (`UNCHECKED_RESERVATION`), every address a 32-bit guest can form lands
+        // in its own slot, so compiled code leaves out bounds checks and an access past the
+        // memory's end traps on unmapped pages; with less, each load and store is checked.
+        .memory_reservation(reservation)
+        // Copy a module's data into each fresh instance instead of mapping its image
+        // copy-on-write: the first write to every mapped page faulted, and each fault
+        // flushed the TLB of every core (an IPI), which was a tenth of all CPU on the
+        // trivial path. A copy of a few pages costs less than one of those faults.
+        .memory_init_cow(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `NOVA_PERFMAP=1` names guest code in `perf report` (through /tmp/perf-<pid>.map),
+    // so a profile shows which of a module's functions the time goes to
+    // (docs/PERFORMANCE.md); off by default, as the map grows with every compile.
+    if std::env::var("NOVA_PERFMAP").is_ok_and(|v| v == "1") {
+        wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    wasm
+}
+
 impl Drop for WasmEngine {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_reserves_enough_to_leave_out_bounds_checks() {
+        let engine = WasmEngine::new(EngineConfig::default()).unwrap();
+        assert!(!engine.checks_bounds());
+    }
+
+    #[test]
+    fn an_engine_without_room_for_its_reservation_checks_bounds_instead() {
+        // 1,024 memories of 64 TiB each cannot be mapped in any process.
+        let engine = WasmEngine::new_reserving(EngineConfig::default(), 64 << 40).unwrap();
+        assert!(engine.checks_bounds());
+        assert_eq!(engine.reservation, 256 << 20);
     }
 }
