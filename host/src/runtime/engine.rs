@@ -45,7 +45,7 @@ pub(crate) const KEEP_RESIDENT: usize = 256 << 10;
 /// 32-bit guest can form (4 GiB, plus the default guard of 32 MiB for constant offsets)
 /// falls inside its own memory's slot, so wasmtime compiles loads and stores without bounds
 /// checks (and the Spectre guards that go with them) and an access outside the memory traps
-/// on pages mapped with no access. A POS list took 5-6% less of the host's CPU than with each
+/// on pages mapped with no access. A POS read took 5-9% less of the host's CPU than with each
 /// access checked (docs/PERFORMANCE.md, "Guest memory without bounds checks"). It is address
 /// space only, never committed memory: what a call may use stays `max_memory_bytes`.
 const UNCHECKED_RESERVATION: u64 = 4 << 30;
@@ -115,10 +115,13 @@ impl WasmEngine {
             Err(e) => {
                 // The pool maps every slot's reservation at once (PROT_NONE): 1,024 slots of
                 // 4 GiB are 4 TiB of a process's 128 TiB, so a process running many engines
-                // at once (the tests do) can run out of address space.
+                // at once (the tests do), or one under a `ulimit -v`, can run out of address
+                // space. Whatever failed, the engine that checks bounds is the one that ran
+                // before; if it fails too, that error is the one returned.
                 tracing::warn!(
                     error = %format!("{e:#}"),
-                    "no address space to reserve 4 GiB per Wasm memory; guest code runs with bounds checks"
+                    preferred_bytes = preferred,
+                    "could not reserve the address space that lets guest code run without bounds checks; guest code runs with them"
                 );
                 let engine =
                     Engine::new(&wasm_config(&config, least)).map_err(anyhow::Error::from)?;
@@ -147,18 +150,19 @@ impl WasmEngine {
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        tracing::debug!(
-            reserved_per_memory = reservation,
-            bounds_checks = reservation < UNCHECKED_RESERVATION,
-            "wasm engine ready"
-        );
-        Ok(Self {
+        let engine = Self {
             engine,
             linker,
             config,
             reservation,
             ticker_stop,
-        })
+        };
+        tracing::debug!(
+            reserved_per_memory = engine.reservation,
+            bounds_checks = engine.reservation < UNCHECKED_RESERVATION,
+            "wasm engine ready"
+        );
+        Ok(engine)
     }
 
     /// The engine.
@@ -287,7 +291,8 @@ fn wasm_config(config: &EngineConfig, reservation: u64) -> Config {
         .consume_fuel(true)
         // With 4 GiB (`UNCHECKED_RESERVATION`), every address a 32-bit guest can form lands
         // in its own slot, so compiled code leaves out bounds checks and an access past the
-        // memory's end traps on unmapped pages; with less, each load and store is checked.
+        // memory's end traps on unmapped pages; with less, each load and store is checked
+        // against the reservation and traps the same way past the memory's end.
         .memory_reservation(reservation)
         // Copy a module's data into each fresh instance instead of mapping its image
         // copy-on-write: the first write to every mapped page faulted, and each fault
