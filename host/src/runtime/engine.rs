@@ -116,8 +116,8 @@ impl WasmEngine {
                 // The pool maps every slot's reservation at once (PROT_NONE): 1,024 slots of
                 // 4 GiB are 4 TiB of a process's 128 TiB, so a process running many engines
                 // at once (the tests do), or one under a `ulimit -v`, can run out of address
-                // space. Whatever failed, the engine that checks bounds is the one that ran
-                // before; if it fails too, that error is the one returned.
+                // space. Whatever the failure, the fallback is the reservation the host used
+                // before this one; if that fails too, its error is the one returned.
                 tracing::warn!(
                     error = %format!("{e:#}"),
                     preferred_bytes = preferred,
