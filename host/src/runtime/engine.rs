@@ -159,7 +159,7 @@ impl WasmEngine {
         };
         tracing::debug!(
             reserved_per_memory = engine.reservation,
-            bounds_checks = engine.reservation < UNCHECKED_RESERVATION,
+            bounds_checks = engine.checks_bounds(),
             "wasm engine ready"
         );
         Ok(engine)
@@ -172,7 +172,6 @@ impl WasmEngine {
 
     /// Whether compiled guest code checks the bounds of each memory access, because the
     /// process had no address space for [`UNCHECKED_RESERVATION`].
-    #[cfg(test)]
     fn checks_bounds(&self) -> bool {
         self.reservation < UNCHECKED_RESERVATION
     }
@@ -289,10 +288,7 @@ fn wasm_config(config: &EngineConfig, reservation: u64) -> Config {
     wasm.wasm_component_model(true)
         .epoch_interruption(true)
         .consume_fuel(true)
-        // With 4 GiB (`UNCHECKED_RESERVATION`), every address a 32-bit guest can form lands
-        // in its own slot, so compiled code leaves out bounds checks and an access past the
-        // memory's end traps on unmapped pages; with less, each load and store is checked
-        // against the reservation and traps the same way past the memory's end.
+        // `UNCHECKED_RESERVATION`, or less and bounds checks (see `WasmEngine::new_reserving`).
         .memory_reservation(reservation)
         // Copy a module's data into each fresh instance instead of mapping its image
         // copy-on-write: the first write to every mapped page faulted, and each fault
