@@ -44,6 +44,34 @@ pub fn set(key: &str, value: &[u8]) -> Result<(), Error> {
     raw::set(key, value).map_err(map)
 }
 
+/// Write raw bytes under a key that must not exist yet, without reading it first: for a new
+/// record under a fresh name (a number from [`next_number`], an id from [`crate::id::new`]).
+/// `Ok(false)`, and nothing written, when this call has already seen the key hold a value
+/// (it read or wrote it). Otherwise the write is buffered as by [`set`] and the host checks
+/// that the key is free when the call commits: if it is taken by then, none of this call's
+/// writes stand and the call runs again from the start (answered 409 if every
+/// attempt conflicts). On PostgreSQL that saves the round trip a [`get`] first would cost.
+/// To learn whether a key exists, [`get`] it.
+///
+/// ```no_run
+/// let id = nova_sdk::kv::next_number("order", 1)?;
+/// let created = nova_sdk::kv::create(&format!("order/{id:020}"), b"{}")?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn create(key: &str, value: &[u8]) -> Result<bool, Error> {
+    raw::create(key, value).map_err(map)
+}
+
+/// [`create`] with a JSON value.
+///
+/// ```no_run
+/// let created = nova_sdk::kv::create_json("order/00000000000000000001", &serde_json::json!({"table": "4"}))?;
+/// # Ok::<(), nova_sdk::Error>(())
+/// ```
+pub fn create_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<bool, Error> {
+    create(key, &serde_json::to_vec(value)?)
+}
+
 /// Delete a key (missing keys are fine).
 ///
 /// ```no_run

@@ -108,6 +108,30 @@ impl KvState {
         self.buffer(key, Op::Set(value))
     }
 
+    /// Buffer the write of a key that must not exist (`kv.create`): `false`, and nothing
+    /// buffered, when this call has seen the key hold a value. A key the call has neither
+    /// read nor written is not read now: the write goes to the committer as a creation
+    /// (expecting the key absent, as after a read that found nothing), so the check costs no
+    /// statement before the commit, and a key taken by then is a conflict that runs the call
+    /// again. A key the call deleted keeps what its delete was made under.
+    pub(crate) fn create(&mut self, key: &str, value: Vec<u8>) -> Result<bool, Error> {
+        Self::check_key(key)?;
+        let buffered = self.buffer.get(key);
+        let holds_value = match buffered {
+            Some(op) => matches!(op, Op::Set(_)),
+            None => matches!(self.reads.get(key), Some(Expect::Version(_))),
+        };
+        if holds_value {
+            return Ok(false);
+        }
+        let unseen = buffered.is_none();
+        self.set(key, value)?;
+        if unseen {
+            self.reads.entry(key.to_string()).or_insert(Expect::Absent);
+        }
+        Ok(true)
+    }
+
     /// Buffer a delete.
     pub(crate) fn delete(&mut self, key: &str) -> Result<(), Error> {
         self.buffer(key, Op::Delete)
@@ -247,6 +271,18 @@ impl Host for Unit<'_, KvState> {
         Ok(self.state.set(&key, value))
     }
 
+    #[tracing::instrument(level = "debug", name = "kv.create", skip_all)]
+    async fn create(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
+            return Ok(Err(Error::Denied(denied)));
+        }
+        Ok(self.state.create(&key, value))
+    }
+
     #[tracing::instrument(level = "debug", name = "kv.delete", skip_all)]
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
         if let Err(denied) = self.gate.enter(Some(Capability::Kv))? {
@@ -362,6 +398,77 @@ mod tests {
                 .value,
             b"9"
         );
+    }
+
+    fn call(db: &Db) -> KvState {
+        KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default())
+    }
+
+    async fn value(db: &Db, key: &str) -> Option<Vec<u8>> {
+        store::get(db, "t1", "pos", key)
+            .await
+            .unwrap()
+            .map(|s| s.value)
+    }
+
+    #[tokio::test]
+    async fn a_create_is_checked_at_commit_without_a_read_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, mut kv) = state(&dir).await;
+        // A free key: created, and the call's own reads see it.
+        assert!(kv.create("t/1", b"one".to_vec()).unwrap());
+        assert_eq!(kv.get("t/1").await.unwrap(), Some(b"one".to_vec()));
+        commit(&db, &mut kv).await.unwrap();
+
+        // Taken by the time the call commits: a conflict (a blind `set` would have written
+        // over it), and the key keeps its value.
+        let mut late = call(&db);
+        assert!(late.create("t/1", b"two".to_vec()).unwrap());
+        assert_eq!(
+            commit(&db, &mut late).await,
+            Err(store::Conflict { key: "t/1".into() })
+        );
+        assert_eq!(value(&db, "t/1").await, Some(b"one".to_vec()));
+
+        // A key the call has seen hold a value, read or written, is not created again.
+        let mut seen = call(&db);
+        assert!(seen.get("t/1").await.unwrap().is_some());
+        assert!(!seen.create("t/1", b"three".to_vec()).unwrap());
+        assert!(seen.create("t/2", b"2".to_vec()).unwrap());
+        assert!(!seen.create("t/2", b"again".to_vec()).unwrap());
+        assert_eq!(seen.get("t/2").await.unwrap(), Some(b"2".to_vec()));
+        // Read as absent, or deleted by the call itself: created as by `set`, under what the
+        // call read.
+        assert_eq!(seen.get("t/3").await.unwrap(), None);
+        assert!(seen.create("t/3", b"3".to_vec()).unwrap());
+        seen.delete("t/1").unwrap();
+        assert!(seen.create("t/1", b"replaced".to_vec()).unwrap());
+        commit(&db, &mut seen).await.unwrap();
+        for (key, want) in [("t/1", "replaced"), ("t/2", "2"), ("t/3", "3")] {
+            assert_eq!(
+                value(&db, key).await,
+                Some(want.as_bytes().to_vec()),
+                "{key}"
+            );
+        }
+
+        // Deleted without a read, then created: the call's own delete made room, so the
+        // write stands over whatever the key held.
+        let mut blind = call(&db);
+        blind.delete("t/2").unwrap();
+        assert!(blind.create("t/2", b"new".to_vec()).unwrap());
+        commit(&db, &mut blind).await.unwrap();
+        assert_eq!(value(&db, "t/2").await, Some(b"new".to_vec()));
+
+        // The key's and the value's rules hold as for `set`, and a refusal buffers nothing.
+        let mut bad = call(&db);
+        assert!(matches!(bad.create("", vec![]), Err(Error::InvalidKey(_))));
+        let big = vec![0u8; Limits::default().kv_value_bytes + 1];
+        assert!(matches!(
+            bad.create("t/9", big),
+            Err(Error::ValueTooLarge(_))
+        ));
+        assert!(bad.take_writes().is_empty());
     }
 
     #[tokio::test]

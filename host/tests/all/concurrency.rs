@@ -124,16 +124,21 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     let admin = server.superadmin().await;
     let (tenant, staff) = server.tenant(&admin, "Burst").await;
     server.toggle(&admin, &tenant, "pos", true).await;
-    // A counter an earlier POS left at 41.
-    sqlx::query(
-        "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-         VALUES ($1, 'pos', 'seq/ticket', $2, 1, 0)",
-    )
-    .bind(&tenant)
-    .bind(b"41".to_vec())
-    .execute(server.db().pool())
-    .await
-    .unwrap();
+    // A counter an earlier POS left at 41, and ticket 42, which an earlier POS still
+    // numbering from that counter took during an upgrade.
+    let taken = format!("ticket/{:020}", u64::MAX - 42);
+    for (key, value) in [("seq/ticket", "41"), (taken.as_str(), "taken")] {
+        sqlx::query(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ($1, 'pos', $2, $3, 1, 0)",
+        )
+        .bind(&tenant)
+        .bind(key)
+        .bind(value.as_bytes().to_vec())
+        .execute(server.db().pool())
+        .await
+        .unwrap();
+    }
 
     const CREATES: usize = 64;
     let mut tasks = Vec::new();
@@ -169,18 +174,22 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     assert_eq!(ids.len() + refused, CREATES);
     assert!(ids.len() >= 8, "only {} creations ran", ids.len());
     assert!(
-        ids[0] >= 42,
-        "numbers carry on above the old counter: {ids:?}"
+        ids[0] >= 43,
+        "numbers carry on above the old counter and skip the taken one: {ids:?}"
     );
-    // The old counter is only read, never rewritten.
-    let (value,): (Vec<u8>,) = sqlx::query_as(
-        "SELECT value FROM module_kv WHERE tenant_id = $1 AND module = 'pos' AND key = 'seq/ticket'",
-    )
-    .bind(&tenant)
-    .fetch_one(server.db().pool())
-    .await
-    .unwrap();
-    assert_eq!(value, b"41");
+    // The old counter is only read, never rewritten, and the taken ticket is not written
+    // over: the creation that drew its number ran again with the next one.
+    for (key, value) in [("seq/ticket", "41"), (taken.as_str(), "taken")] {
+        let (stored,): (Vec<u8>,) = sqlx::query_as(
+            "SELECT value FROM module_kv WHERE tenant_id = $1 AND module = 'pos' AND key = $2",
+        )
+        .bind(&tenant)
+        .bind(key)
+        .fetch_one(server.db().pool())
+        .await
+        .unwrap();
+        assert_eq!(stored, value.as_bytes(), "{key}");
+    }
     // Another restaurant without an old counter numbers from 1: the floor POS keeps in its
     // warm instances is the first tenant's alone.
     let (other, other_staff) = server.tenant(&admin, "Elsewhere").await;
@@ -263,7 +272,55 @@ async fn kv_and_record_only_commits_interleave(backend: Backend) {
     println!("{backend:?}: {landed} of {EACH} increments landed beside {EACH} reads");
 }
 
+/// `kv.create` writes a key without reading it first. A key taken by the time the call
+/// commits makes the call run again, and one taken on every attempt is answered 409 with
+/// nothing of the call written; a call that has read the key taken is told so at once.
+async fn a_create_of_a_taken_key_conflicts_and_writes_nothing(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+    let server = TestServer::start(backend).await;
+    let (admin, tenant, staff) = writer_and_reader(&server, "Creating").await;
+    let path = "/v1/portal/hostile/keys/table-4";
+    let (status, body) = server
+        .send(Method::POST, &staff, path, &json!({"guests": 2}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server
+        .send(Method::POST, &staff, path, &json!({"guests": 9}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "CONFLICT");
+    let read_first = format!("{path}?read=1");
+    let answer = server
+        .send(Method::POST, &staff, &read_first, &json!({"guests": 9}))
+        .await;
+    assert_eq!(answer, (200, json!(false)));
+    let (_, stored) = server.get(&staff, path).await;
+    assert_eq!(stored, json!(r#"{"guests":2}"#));
+    assert_eq!(server.count("module_kv").await, 1);
+    // The refused creation ran every attempt before it was answered 409.
+    let (_, page) = server
+        .get(
+            &admin,
+            &format!("/v1/superadmin/invocations?tenantId={tenant}&limit=100"),
+        )
+        .await;
+    let refused: Vec<&Value> = page["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == 409)
+        .collect();
+    assert_eq!(refused.len(), 1, "{page}");
+    let error = refused[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("write conflict on key \"table-4\" after 6 attempts"),
+        "{error}"
+    );
+}
+
 both_backends!(
+    a_create_of_a_taken_key_conflicts_and_writes_nothing,
     kv_and_record_only_commits_interleave,
     counter_increments_are_never_lost,
     racing_toggles_all_land,

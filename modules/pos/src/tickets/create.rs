@@ -4,7 +4,7 @@ use nova_sdk::{Error, Request, Response, audit, context, kv};
 use serde_json::{Value, json};
 
 use super::lines::{self, LineInput};
-use super::{Stored, Ticket, load, save};
+use super::{Stored, Ticket, load, save_new};
 use crate::{dates, keys, menu, store, validate};
 
 /// Most lines one create may carry.
@@ -78,7 +78,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     for line in priced {
         stored.add_line(line)?;
     }
-    save(&stored)?;
+    save_new(&stored)?;
     if let Some(reference) = &stored.ticket.reference {
         kv::set_json(&keys::ticket_ref(reference), &id)?;
     }

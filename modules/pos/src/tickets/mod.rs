@@ -312,6 +312,21 @@ pub fn save(stored: &Stored) -> Result<(), Error> {
     kv::set_json(&keys::ticket(stored.ticket.id), stored)
 }
 
+/// Store a ticket just numbered ([`crate::store::next_ticket_id`]): a creation, checked at
+/// commit, so a number some other writer took meanwhile makes the call run again with the
+/// next one instead of writing over that ticket.
+pub fn save_new(stored: &Stored) -> Result<(), Error> {
+    if kv::create_json(&keys::ticket(stored.ticket.id), stored)? {
+        Ok(())
+    } else {
+        // The call has neither read nor written this key, so it cannot know it taken.
+        Err(Error::internal(format!(
+            "ticket {} was written twice in one call",
+            stored.ticket.id
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
