@@ -47,11 +47,12 @@ pub fn set(key: &str, value: &[u8]) -> Result<(), Error> {
 /// Write raw bytes under a key that must not exist yet, without reading it first: for a new
 /// record under a fresh name (a number from [`next_number`], an id from [`crate::id::new`]).
 /// `Ok(false)`, and nothing written, when this call has already seen the key hold a value
-/// (it read or wrote it). Otherwise the write is buffered as by [`set`] and the host checks
-/// that the key is free when the call commits: if it is taken by then, none of this call's
-/// writes stand and the call runs again from the start (answered 409 if every
-/// attempt conflicts). On PostgreSQL that saves the round trip a [`get`] first would cost.
-/// To learn whether a key exists, [`get`] it.
+/// (it read, listed or wrote it and has not deleted it since). Otherwise the write is
+/// buffered as by [`set`] and the host checks that the key is free when the call commits: if
+/// it is taken by then, none of this call's writes stand and the call runs again from the
+/// start (answered 409 if every attempt conflicts). On PostgreSQL that saves the round trip
+/// a [`get`] first would cost. A key this call deleted is free for it: there `create` writes
+/// as [`set`] does. To learn whether a key exists, [`get`] it.
 ///
 /// ```no_run
 /// let id = nova_sdk::kv::next_number("order", 1)?;

@@ -2,7 +2,8 @@
 //!
 //! Reads go to the database (or to the call's own buffered writes); writes are buffered and
 //! handed to the committer when the call ends. The first database read of a key records its
-//! version, so a read-modify-write whose key changed meanwhile is caught at commit.
+//! version, so a read-modify-write whose key changed meanwhile is caught at commit; a
+//! `create` expects its key absent without reading it, and is caught the same way.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -109,11 +110,13 @@ impl KvState {
     }
 
     /// Buffer the write of a key that must not exist (`kv.create`): `false`, and nothing
-    /// buffered, when this call has seen the key hold a value. A key the call has neither
-    /// read nor written is not read now: the write goes to the committer as a creation
-    /// (expecting the key absent, as after a read that found nothing), so the check costs no
-    /// statement before the commit, and a key taken by then is a conflict that runs the call
-    /// again. A key the call deleted keeps what its delete was made under.
+    /// buffered, when this call has seen the key hold a value (read, listed or written, and
+    /// not deleted since). A key the call has neither read nor written is not read now: the
+    /// write goes to the committer as a creation (expecting the key absent, as after a read
+    /// that found nothing), so the check costs no statement before the commit, and a key
+    /// taken by then is a conflict that runs the call again. A key the call deleted was
+    /// made room for by that delete: the write goes under what the delete was made under
+    /// (a blind delete and a create together are a `set`).
     pub(crate) fn create(&mut self, key: &str, value: Vec<u8>) -> Result<bool, Error> {
         Self::check_key(key)?;
         let buffered = self.buffer.get(key);

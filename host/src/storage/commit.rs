@@ -2,10 +2,10 @@
 //!
 //! Each call hands over its kv writes, audit records and invocation record and waits for
 //! the commit of the batch that holds them, so a 2xx is only sent once its writes and its
-//! record are durable. A call whose read keys changed is left out alone and told `Conflict`,
+//! record are durable. A call whose read keys changed (or whose created key is taken) is left out alone and told `Conflict`,
 //! the rest of the batch commits: several writes of a call run inside a savepoint, a single
 //! write's failed check changed nothing, and on PostgreSQL a batch's creations (one write
-//! each, of a key the call read as absent) go in together in one statement. On PostgreSQL a
+//! each, of a key the call expects absent) go in together in one statement. On PostgreSQL a
 //! batch of up to 128 reads' records alone is one INSERT, and one of reads and such
 //! creations alone is one statement with everything (`one_statement`): no transaction of
 //! several round trips.
@@ -343,7 +343,7 @@ pub(crate) async fn write_in(conn: &mut sqlx::AnyConnection, job: &Job) -> Resul
     Ok(())
 }
 
-/// Apply the batch's creations (calls whose one write creates a key they read as absent: a
+/// Apply the batch's creations (calls whose one write creates a key they expect absent: a
 /// POS ticket each) in one statement instead of one round trip each; what became of each,
 /// by job, `None` for the jobs left to apply one by one. A key created twice in the batch
 /// goes in once here; its other creators are left to the loop, where they find it taken, as

@@ -18,7 +18,8 @@ pub struct Stored {
 pub(crate) enum Expect {
     /// The call never read the key: a blind write, always applied.
     Any,
-    /// The call read the key and it did not exist.
+    /// The call read the key and it did not exist, or created it without a read
+    /// (`kv.create`): it must not exist at commit.
     Absent,
     /// The call read the key at this version.
     Version(i64),
@@ -280,7 +281,7 @@ pub(crate) fn write_stmt<'a>(tenant: &'a str, module: &'a str, w: &'a Write, now
     }
 }
 
-/// The INSERT of keys their calls read as absent, many rows at once.
+/// The INSERT of keys their calls expect absent, many rows at once.
 pub(crate) static INSERT_ABSENT: InsertSql = InsertSql::new(
     "module_kv",
     "tenant_id, module, key, value, version, updated_at",
@@ -315,8 +316,9 @@ pub(crate) fn create_values<'a>(
     ]
 }
 
-/// A call's one write, if that is all it writes and it creates a key the call read as
-/// absent (a POS ticket): what [`insert_absent`] takes.
+/// A call's one write, if that is all it writes and it creates a key the call expects
+/// absent (read as absent, or written by `kv.create`: a POS ticket): what [`insert_absent`]
+/// takes.
 pub(crate) fn single_create(writes: &[Write]) -> Option<&Write> {
     match writes {
         [

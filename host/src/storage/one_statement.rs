@@ -3,7 +3,7 @@
 //! The committer's transaction for a batch holding creations took five round trips (BEGIN,
 //! the creations, their audits, every record, COMMIT), each carrying PostgreSQL's fixed cost
 //! per statement (issue 17, target 6). When every call in the batch either only leaves its
-//! record (a read) or creates one key it read as absent (a POS ticket, with its audits), one
+//! record (a read) or creates one key it expects absent (a POS ticket, with its audits), one
 //! statement does it all: each data-modifying `WITH` runs once, a creation's audits and
 //! record go in only if its key did, and the statement commits or fails as a whole, as the
 //! transaction did.

@@ -117,8 +117,9 @@ async fn racing_toggles_all_land(backend: Backend) {
 }
 
 /// POS numbers tickets from the host's `ticket` sequence (`kv.next-number`): a burst of
-/// creations for one tenant all land with numbers of their own and none answers 409, and
-/// numbering carries on above the kv counter earlier POS versions kept.
+/// creations for one tenant all land with numbers of their own and none answers 409,
+/// numbering carries on above the kv counter earlier POS versions kept, and a number an
+/// earlier POS took is skipped, not written over (the creation that drew it runs again).
 async fn ticket_bursts_never_conflict(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.superadmin().await;
@@ -272,6 +273,69 @@ async fn kv_and_record_only_commits_interleave(backend: Backend) {
     println!("{backend:?}: {landed} of {EACH} increments landed beside {EACH} reads");
 }
 
+/// Each number an earlier POS took costs a creation one attempt (`kv.create` finds the key
+/// taken at commit and the call runs again with the next number): five in a row are
+/// skipped within one call; six end it with 409 and nothing written, and the next creation
+/// carries on past them.
+async fn a_run_of_taken_ticket_numbers_costs_an_attempt_each(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.superadmin().await;
+    let (tenant, staff) = server.tenant(&admin, "Upgrading").await;
+    server.toggle(&admin, &tenant, "pos", true).await;
+    let store = |key: String, value: &'static str| {
+        sqlx::query(
+            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+             VALUES ($1, 'pos', $2, $3, 1, 0)",
+        )
+        .bind(tenant.clone())
+        .bind(key)
+        .bind(value.as_bytes().to_vec())
+        .execute(server.db().pool())
+    };
+    store("seq/ticket".into(), "41").await.unwrap();
+    let create = async || {
+        let ticket = serde_json::json!({"table": "1"});
+        server
+            .send(
+                reqwest::Method::POST,
+                &staff,
+                "/v1/portal/pos/tickets",
+                &ticket,
+            )
+            .await
+    };
+    // 42 to 46 taken: the sixth attempt's number, 47, is free.
+    for n in 42..=46 {
+        store(format!("ticket/{:020}", u64::MAX - n), "taken")
+            .await
+            .unwrap();
+    }
+    let (status, body) = create().await;
+    assert_eq!((status, body["id"].as_u64()), (201, Some(47)), "{body}");
+    // 48 to 53 taken: every attempt finds its number taken.
+    for n in 48..=53 {
+        store(format!("ticket/{:020}", u64::MAX - n), "taken")
+            .await
+            .unwrap();
+    }
+    let (status, body) = create().await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "CONFLICT");
+    let (status, body) = create().await;
+    assert_eq!((status, body["id"].as_u64()), (201, Some(54)), "{body}");
+    // Nothing taken was written over, and the refused creation wrote nothing: the counter,
+    // eleven taken tickets, and tickets 47 and 54.
+    assert_eq!(server.count("module_kv").await, 14);
+    let taken: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM module_kv WHERE tenant_id = $1 AND value = $2")
+            .bind(&tenant)
+            .bind(b"taken".to_vec())
+            .fetch_one(server.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(taken.0, 11);
+}
+
 /// `kv.create` writes a key without reading it first. A key taken by the time the call
 /// commits makes the call run again, and one taken on every attempt is answered 409 with
 /// nothing of the call written; a call that has read the key taken is told so at once.
@@ -321,6 +385,7 @@ async fn a_create_of_a_taken_key_conflicts_and_writes_nothing(backend: Backend) 
 
 both_backends!(
     a_create_of_a_taken_key_conflicts_and_writes_nothing,
+    a_run_of_taken_ticket_numbers_costs_an_attempt_each,
     kv_and_record_only_commits_interleave,
     counter_increments_are_never_lost,
     racing_toggles_all_land,

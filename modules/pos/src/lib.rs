@@ -73,7 +73,7 @@ nova_sdk::export!(
     capabilities = ["kv", "audit", "outbound-http", "clock"],
     hosts = ["payments"],
     // POS keeps nothing between calls in its statics but the floor its tenant's old ticket
-    // counter sets (see `store::next_ticket_id`), so a tenant's next call may run in the
+    // counter sets (see `store::old_counter_floor`), so a tenant's next call may run in the
     // instance its last one used, skipping instantiation.
     instances = reuse
 );

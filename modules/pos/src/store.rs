@@ -39,8 +39,10 @@ static OLD_COUNTER_FLOOR: AtomicU64 = AtomicU64::new(0);
 /// serves one tenant and one version of POS, and this version only reads the counter, so
 /// what it read holds for the calls it serves. Should an earlier version still move the
 /// counter meanwhile (on another server during an upgrade, or for a tenant pinned back to
-/// it), the ticket's creation checked at commit still keeps every number to one ticket.
-/// The taken numbers alone are no floor: an earlier version moved its counter on before
+/// it), the ticket's creation checked at commit keeps this version from writing over the
+/// tickets it numbered: each taken number costs the creation an attempt (six in a row, and
+/// it answers 409). The earlier version writes its tickets blind, so the two should not run
+/// side by side for long. The taken numbers alone are no floor: an earlier version moved its counter on before
 /// checks that could still refuse the ticket, so its numbers have gaps.
 fn old_counter_floor() -> Result<u64, Error> {
     match OLD_COUNTER_FLOOR.load(Ordering::Relaxed) {

@@ -319,7 +319,7 @@ pub fn save_new(stored: &Stored) -> Result<(), Error> {
     if kv::create_json(&keys::ticket(stored.ticket.id), stored)? {
         Ok(())
     } else {
-        // The call has neither read nor written this key, so it cannot know it taken.
+        // The call has neither read nor written this key, so it cannot know it is taken.
         Err(Error::internal(format!(
             "ticket {} was written twice in one call",
             stored.ticket.id
