@@ -349,9 +349,14 @@ impl Unit<'_, KvState> {
 mod tests {
     use super::*;
 
+    /// A call of tenant `t1`'s `pos`.
+    fn call(db: &Db) -> KvState {
+        KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default())
+    }
+
     async fn state(dir: &tempfile::TempDir) -> (Db, KvState) {
         let (db, _) = crate::storage::scratch_sqlite(dir).await;
-        let kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        let kv = call(&db);
         (db, kv)
     }
 
@@ -378,7 +383,7 @@ mod tests {
     async fn read_modify_write_conflicts_when_the_key_changed() {
         let dir = tempfile::tempdir().unwrap();
         let (db, mut first) = state(&dir).await;
-        let mut second = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        let mut second = call(&db);
         assert_eq!(first.get("n").await.unwrap(), None);
         assert_eq!(second.get("n").await.unwrap(), None);
         first.set("n", b"1".to_vec()).unwrap();
@@ -390,7 +395,7 @@ mod tests {
         );
 
         // Blind writes never conflict.
-        let mut blind = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        let mut blind = call(&db);
         blind.set("n", b"9".to_vec()).unwrap();
         commit(&db, &mut blind).await.unwrap();
         assert_eq!(
@@ -401,10 +406,6 @@ mod tests {
                 .value,
             b"9"
         );
-    }
-
-    fn call(db: &Db) -> KvState {
-        KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default())
     }
 
     async fn value(db: &Db, key: &str) -> Option<Vec<u8>> {
@@ -483,7 +484,7 @@ mod tests {
         }
         commit(&db, &mut kv).await.unwrap();
 
-        let mut kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        let mut kv = call(&db);
         kv.delete("t/2").unwrap();
         kv.set("t/4", b"new".to_vec()).unwrap();
         let page = kv.list("t/", 2, None, Order::Ascending).await.unwrap();
@@ -519,7 +520,7 @@ mod tests {
         }
         commit(&db, &mut kv).await.unwrap();
         // A buffered key below the first database page must wait for its own page.
-        let mut kv = KvState::new(db.clone(), "t1".into(), "pos".into(), Limits::default());
+        let mut kv = call(&db);
         kv.set("t/0", b"new".to_vec()).unwrap();
         let mut seen = Vec::new();
         let mut cursor = None;
