@@ -2,13 +2,13 @@
 //!
 //! Each call hands over its kv writes, audit records and invocation record and waits for
 //! the commit of the batch that holds them, so a 2xx is only sent once its writes and its
-//! record are durable. A call whose read keys changed (or whose created key is taken) is left out alone and told `Conflict`,
-//! the rest of the batch commits: several writes of a call run inside a savepoint, a single
-//! write's failed check changed nothing, and on PostgreSQL a batch's creations (one write
-//! each, of a key the call expects absent) go in together in one statement. On PostgreSQL a
-//! batch of up to 128 reads' records alone is one INSERT, and one of reads and such
-//! creations alone is one statement with everything (`one_statement`): no transaction of
-//! several round trips.
+//! record are durable. A call whose read keys changed (or whose created key is taken) is
+//! left out alone and told `Conflict`, the rest of the batch commits: several writes of a
+//! call run inside a savepoint, a single write's failed check changed nothing, and on
+//! PostgreSQL a batch's creations (one write each, of a key the call expects absent) go in
+//! together in one statement. On PostgreSQL a batch of up to 128 reads' records alone is one
+//! INSERT, and one of reads and such creations alone is one statement with everything
+//! (`one_statement`): no transaction of several round trips.
 //!
 //! The writer runs on its own thread with its own connection, so commits are not queued
 //! behind guest code on the request threads: commit latency is what every 2xx waits for.

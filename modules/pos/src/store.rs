@@ -42,8 +42,8 @@ static OLD_COUNTER_FLOOR: AtomicU64 = AtomicU64::new(0);
 /// it), the ticket's creation checked at commit keeps this version from writing over the
 /// tickets it numbered: each taken number costs the creation an attempt (six in a row, and
 /// it answers 409). The earlier version writes its tickets blind, so the two should not run
-/// side by side for long. The taken numbers alone are no floor: an earlier version moved its counter on before
-/// checks that could still refuse the ticket, so its numbers have gaps.
+/// side by side for long. The taken numbers alone are no floor: an earlier version moved its
+/// counter on before checks that could still refuse the ticket, so its numbers have gaps.
 fn old_counter_floor() -> Result<u64, Error> {
     match OLD_COUNTER_FLOOR.load(Ordering::Relaxed) {
         0 => {
