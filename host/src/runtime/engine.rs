@@ -112,6 +112,8 @@ impl WasmEngine {
         let preferred = preferred.max(least);
         let (engine, reservation) = match Engine::new(&wasm_config(&config, preferred)) {
             Ok(engine) => (engine, preferred),
+            // Nothing smaller to fall back to: the same settings would fail the same way.
+            Err(e) if preferred == least => return Err(e.into()),
             Err(e) => {
                 // The pool maps every slot's reservation at once (PROT_NONE): 1,024 slots of
                 // 4 GiB are 4 TiB of a process's 128 TiB, so a process running many engines

@@ -116,6 +116,26 @@ async fn racing_toggles_all_land(backend: Backend) {
     assert!(toggles > 0, "{audit}");
 }
 
+/// POS's key of ticket `n` (newest first: numbers count down from `u64::MAX`).
+fn ticket_key(n: u64) -> String {
+    format!("ticket/{:020}", u64::MAX - n)
+}
+
+/// Store `value` under POS's `key` for `tenant` straight in the database, as an earlier POS
+/// would have.
+async fn put_pos_key(server: &TestServer, tenant: &str, key: &str, value: &str) {
+    sqlx::query(
+        "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
+         VALUES ($1, 'pos', $2, $3, 1, 0)",
+    )
+    .bind(tenant)
+    .bind(key)
+    .bind(value.as_bytes().to_vec())
+    .execute(server.db().pool())
+    .await
+    .unwrap();
+}
+
 /// POS numbers tickets from the host's `ticket` sequence (`kv.next-number`): a burst of
 /// creations for one tenant all land with numbers of their own and none answers 409,
 /// numbering carries on above the kv counter earlier POS versions kept, and a number an
@@ -127,18 +147,9 @@ async fn ticket_bursts_never_conflict(backend: Backend) {
     server.toggle(&admin, &tenant, "pos", true).await;
     // A counter an earlier POS left at 41, and ticket 42, which an earlier POS still
     // numbering from that counter took during an upgrade.
-    let taken = format!("ticket/{:020}", u64::MAX - 42);
+    let taken = ticket_key(42);
     for (key, value) in [("seq/ticket", "41"), (taken.as_str(), "taken")] {
-        sqlx::query(
-            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-             VALUES ($1, 'pos', $2, $3, 1, 0)",
-        )
-        .bind(&tenant)
-        .bind(key)
-        .bind(value.as_bytes().to_vec())
-        .execute(server.db().pool())
-        .await
-        .unwrap();
+        put_pos_key(&server, &tenant, key, value).await;
     }
 
     const CREATES: usize = 64;
@@ -260,15 +271,8 @@ async fn kv_and_record_only_commits_interleave(backend: Backend) {
     }
     let (_, total) = server.get(staff, "/v1/portal/hostile/counter").await;
     assert_eq!(total.as_u64(), Some(landed as u64));
-    let (status, page) = server
-        .get(
-            &admin,
-            &format!("/v1/superadmin/invocations?tenantId={tenant}&limit=100"),
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
     // Every call of the burst and the final read: a 409 is recorded too.
-    let recorded = page["invocations"].as_array().map_or(0, Vec::len);
+    let recorded = server.tenant_invocations(&admin, &tenant).await.len();
     assert_eq!(recorded, 2 * EACH + 1);
     println!("{backend:?}: {landed} of {EACH} increments landed beside {EACH} reads");
 }
@@ -282,17 +286,7 @@ async fn a_run_of_taken_ticket_numbers_costs_an_attempt_each(backend: Backend) {
     let admin = server.superadmin().await;
     let (tenant, staff) = server.tenant(&admin, "Upgrading").await;
     server.toggle(&admin, &tenant, "pos", true).await;
-    let store = |key: String, value: &'static str| {
-        sqlx::query(
-            "INSERT INTO module_kv (tenant_id, module, key, value, version, updated_at) \
-             VALUES ($1, 'pos', $2, $3, 1, 0)",
-        )
-        .bind(tenant.clone())
-        .bind(key)
-        .bind(value.as_bytes().to_vec())
-        .execute(server.db().pool())
-    };
-    store("seq/ticket".into(), "41").await.unwrap();
+    put_pos_key(&server, &tenant, "seq/ticket", "41").await;
     let create = async || {
         let ticket = serde_json::json!({"table": "1"});
         server
@@ -306,17 +300,13 @@ async fn a_run_of_taken_ticket_numbers_costs_an_attempt_each(backend: Backend) {
     };
     // 42 to 46 taken: the sixth attempt's number, 47, is free.
     for n in 42..=46 {
-        store(format!("ticket/{:020}", u64::MAX - n), "taken")
-            .await
-            .unwrap();
+        put_pos_key(&server, &tenant, &ticket_key(n), "taken").await;
     }
     let (status, body) = create().await;
     assert_eq!((status, body["id"].as_u64()), (201, Some(47)), "{body}");
     // 48 to 53 taken: every attempt finds its number taken.
     for n in 48..=53 {
-        store(format!("ticket/{:020}", u64::MAX - n), "taken")
-            .await
-            .unwrap();
+        put_pos_key(&server, &tenant, &ticket_key(n), "taken").await;
     }
     let (status, body) = create().await;
     assert_eq!(status, 409, "{body}");
@@ -363,19 +353,9 @@ async fn a_create_of_a_taken_key_conflicts_and_writes_nothing(backend: Backend) 
     assert_eq!(stored, json!(r#"{"guests":2}"#));
     assert_eq!(server.count("module_kv").await, 1);
     // The refused creation ran every attempt before it was answered 409.
-    let (_, page) = server
-        .get(
-            &admin,
-            &format!("/v1/superadmin/invocations?tenantId={tenant}&limit=100"),
-        )
-        .await;
-    let refused: Vec<&Value> = page["invocations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == 409)
-        .collect();
-    assert_eq!(refused.len(), 1, "{page}");
+    let records = server.tenant_invocations(&admin, &tenant).await;
+    let refused: Vec<&Value> = records.iter().filter(|r| r["status"] == 409).collect();
+    assert_eq!(refused.len(), 1, "{records:?}");
     let error = refused[0]["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("write conflict on key \"table-4\" after 6 attempts"),

@@ -582,6 +582,18 @@ impl TestServer {
         body["invocations"].as_array().unwrap().clone()
     }
 
+    /// The invocation records of a tenant (the newest 100).
+    pub async fn tenant_invocations(&self, admin: &str, tenant: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(
+                admin,
+                &format!("/v1/superadmin/invocations?tenantId={tenant}&limit=100"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["invocations"].as_array().unwrap().clone()
+    }
+
     /// Count rows of a table, straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         use sqlx::Row;
