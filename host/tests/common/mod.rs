@@ -572,24 +572,20 @@ impl TestServer {
 
     /// The invocation records with this request id.
     pub async fn invocations_for(&self, admin: &str, request_id: &str) -> Vec<Value> {
-        let (status, body) = self
-            .get(
-                admin,
-                &format!("/v1/superadmin/invocations?requestId={request_id}"),
-            )
-            .await;
-        assert_eq!(status, 200);
-        body["invocations"].as_array().unwrap().clone()
+        self.invocations_where(admin, &format!("requestId={request_id}"))
+            .await
     }
 
     /// The invocation records of a tenant (the newest 100).
     pub async fn tenant_invocations(&self, admin: &str, tenant: &str) -> Vec<Value> {
-        let (status, body) = self
-            .get(
-                admin,
-                &format!("/v1/superadmin/invocations?tenantId={tenant}&limit=100"),
-            )
-            .await;
+        self.invocations_where(admin, &format!("tenantId={tenant}&limit=100"))
+            .await
+    }
+
+    /// The invocation records the superadmin API finds for `query`.
+    async fn invocations_where(&self, admin: &str, query: &str) -> Vec<Value> {
+        let path = format!("/v1/superadmin/invocations?{query}");
+        let (status, body) = self.get(admin, &path).await;
         assert_eq!(status, 200, "{body}");
         body["invocations"].as_array().unwrap().clone()
     }
