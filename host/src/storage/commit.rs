@@ -183,13 +183,48 @@ fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool 
 
 /// The SQLite writer's next batch: the calls already queued, up to [`MAX_BATCH`] (waiting
 /// for the first), then topped up by [`coalesce`] if that is few, so a batch waits for
-/// company only when few calls are waiting. `None` once every handle is gone, else whether
-/// it waited (for the tests).
-fn next_batch(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> Option<bool> {
+/// company only when few calls are waiting, and not at all for a lone caller (see
+/// [`Singles`]). `None` once every handle is gone, else whether it waited (for the tests).
+fn next_batch(
+    rx: &mut mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+    singles: &mut Singles,
+) -> Option<bool> {
     if rx.blocking_recv_many(batch, MAX_BATCH) == 0 {
         return None;
     }
-    Some(coalesce(rx, batch))
+    let waited = !singles.lone(batch.len()) && coalesce(rx, batch);
+    singles.saw(batch.len());
+    Some(waited)
+}
+
+/// Batches of one call in a row after which the next one call is taken for a lone caller's.
+const LONE_AFTER: u32 = 8;
+
+/// How many SQLite batches in a row held a single call. A client calling alone, one call at
+/// a time, makes batches of one that no company will join: waiting for it only added 250 µs
+/// to each of its calls (a lone client's POS list took 696 µs with the wait and 343-378 µs
+/// without; docs/PERFORMANCE.md, twenty-ninth session). Under load a batch of one happens
+/// now and then too (a commit of one is quick, and one call may arrive during it), and
+/// going at once after a single such batch kept batches small: with 32 clients a list cost
+/// 9% more CPU. So only a run of [`LONE_AFTER`] single batches marks a lone caller.
+#[derive(Debug, Default)]
+struct Singles(u32);
+
+impl Singles {
+    /// Whether a batch of `queued` calls is a lone caller's.
+    fn lone(&self, queued: usize) -> bool {
+        queued == 1 && self.0 >= LONE_AFTER
+    }
+
+    /// Count a batch of `calls`.
+    fn saw(&mut self, calls: usize) {
+        self.0 = if calls == 1 {
+            self.0.saturating_add(1)
+        } else {
+            0
+        };
+    }
 }
 
 fn send_all(batch: &mut Vec<Pending>, results: Vec<Committed>) {
@@ -204,7 +239,8 @@ fn sqlite_writer(
     checkpoints: Option<&super::checkpoint::Checkpointer>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while next_batch(&mut rx, &mut batch).is_some() {
+    let mut singles = Singles::default();
+    while next_batch(&mut rx, &mut batch, &mut singles).is_some() {
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_sqlite(conn, &jobs) {
             Ok(results) => send_all(&mut batch, results),
@@ -470,13 +506,6 @@ mod tests {
     use crate::storage::invocations::Outcome;
     use crate::storage::kv::{Expect, Op};
 
-    fn pending() -> Pending {
-        Pending {
-            job: Job::default(),
-            reply: oneshot::channel().0,
-        }
-    }
-
     #[test]
     fn reads_records_wait_for_company_on_postgres_only_while_calls_arrive_together() {
         // A lone client's reads: one call a batch, and the last batch held one too.
@@ -492,28 +521,59 @@ mod tests {
         assert!(waits_for_company(false, 1, 1));
     }
 
+    fn queue(tx: &mpsc::Sender<Pending>, calls: usize, job: impl Fn() -> Job) {
+        for _ in 0..calls {
+            let p = Pending {
+                job: job(),
+                reply: oneshot::channel().0,
+            };
+            tx.try_send(p).unwrap_or_else(|_| panic!("room"));
+        }
+    }
+
     #[test]
     fn a_batch_waits_for_company_only_when_few_calls_are_queued() {
         let (tx, mut rx) = mpsc::channel(4096);
         let mut batch = Vec::new();
-        for _ in 0..COALESCE_BELOW + 4 {
-            tx.try_send(pending()).unwrap_or_else(|_| panic!("room"));
-        }
-        assert_eq!(next_batch(&mut rx, &mut batch), Some(false));
+        let mut singles = Singles::default();
+        queue(&tx, COALESCE_BELOW + 4, Job::default);
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), Some(false));
         assert_eq!(batch.len(), COALESCE_BELOW + 4);
         batch.clear();
-        for _ in 0..MAX_BATCH + 3 {
-            tx.try_send(pending()).unwrap_or_else(|_| panic!("room"));
-        }
-        assert_eq!(next_batch(&mut rx, &mut batch), Some(false));
+        queue(&tx, MAX_BATCH + 3, Job::default);
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), Some(false));
         assert_eq!(batch.len(), MAX_BATCH, "at most a full batch");
         batch.clear();
         // The 3 left over are few: they wait for company, then go as one batch.
-        assert_eq!(next_batch(&mut rx, &mut batch), Some(true));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), Some(true));
         assert_eq!(batch.len(), 3);
         batch.clear();
         drop(tx);
-        assert_eq!(next_batch(&mut rx, &mut batch), None);
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), None);
+    }
+
+    #[test]
+    fn only_a_run_of_single_calls_goes_without_waiting_for_company() {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut singles = Singles::default();
+        // Whether a batch of `calls` queued waited for company.
+        let mut waits = |calls: usize, job: fn() -> Job| {
+            queue(&tx, calls, job);
+            let mut batch = Vec::new();
+            let waited = next_batch(&mut rx, &mut batch, &mut singles).unwrap();
+            assert_eq!(batch.len(), calls);
+            waited
+        };
+        // A caller's first calls wait, as a single call under load does.
+        for _ in 0..LONE_AFTER {
+            assert!(waits(1, Job::default));
+        }
+        // After a run of them, the calls are a lone caller's, reads or writes: no wait.
+        assert!(!waits(1, Job::default));
+        assert!(!waits(1, blind_write));
+        // A batch of several ends the run.
+        assert!(waits(2, Job::default));
+        assert!(waits(1, Job::default));
     }
 
     /// An empty, migrated PostgreSQL database on the test server (`NOVA_TEST_DATABASE_URL`),
