@@ -22,8 +22,12 @@ use super::{Backend, Db};
 
 /// Most calls committed in one transaction.
 const MAX_BATCH: usize = 256;
-/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing.
+/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing (on
+/// SQLite, not a lone caller's: see [`SingleRun`]).
 const COALESCE_BELOW: usize = 16;
+/// SQLite batches of one call in a row after which the next batch of one is taken for a
+/// lone caller's and commits without waiting (see [`SingleRun`]).
+const LONE_AFTER: u32 = 8;
 /// On PostgreSQL, batches of reads' records alone smaller than this wait for company
 /// (see `waits_for_company`).
 const RECORDS_COALESCE_BELOW: usize = 8;
@@ -183,35 +187,35 @@ fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool 
 
 /// The SQLite writer's next batch: the calls already queued, up to [`MAX_BATCH`] (waiting
 /// for the first), then topped up by [`coalesce`] if that is few, so a batch waits for
-/// company only when few calls are waiting, and not at all for a lone caller (see
-/// [`Singles`]). `None` once every handle is gone, else whether it waited (for the tests).
+/// company only when few calls are waiting, and not at all once a run of [`LONE_AFTER`]
+/// batches of one marks a lone caller (see [`SingleRun`]). `None` once every handle is
+/// gone, else whether it waited (for the tests).
 fn next_batch(
     rx: &mut mpsc::Receiver<Pending>,
     batch: &mut Vec<Pending>,
-    singles: &mut Singles,
+    run: &mut SingleRun,
 ) -> Option<bool> {
     if rx.blocking_recv_many(batch, MAX_BATCH) == 0 {
         return None;
     }
-    let waited = !singles.lone(batch.len()) && coalesce(rx, batch);
-    singles.saw(batch.len());
+    let waited = !run.lone(batch.len()) && coalesce(rx, batch);
+    run.saw(batch.len());
     Some(waited)
 }
 
-/// Batches of one call in a row after which the next one call is taken for a lone caller's.
-const LONE_AFTER: u32 = 8;
-
 /// How many SQLite batches in a row held a single call. A client calling alone, one call at
 /// a time, makes batches of one that no company will join: waiting for it only added 250 µs
-/// to each of its calls (a lone client's POS list took 696 µs with the wait and 343-378 µs
-/// without; docs/PERFORMANCE.md, twenty-ninth session). Under load a batch of one happens
-/// now and then too (a commit of one is quick, and one call may arrive during it), and
-/// going at once after a single such batch kept batches small: with 32 clients a list cost
-/// 9% more CPU. So only a run of [`LONE_AFTER`] single batches marks a lone caller.
+/// to each of its calls (a lone client's POS list took 651-705 µs at the median with the
+/// wait and 346-368 µs without; its p99 rose a little, as each call now commits alone and
+/// the WAL is checkpointed more often; docs/PERFORMANCE.md, twenty-ninth session). Under
+/// load a batch of one happens now and then too (a commit of one is quick, and one call may
+/// arrive during it), and going at once after a single such batch kept batches small: with
+/// 32 clients a list cost 9% more CPU. So only a run of [`LONE_AFTER`] single batches marks
+/// a lone caller.
 #[derive(Debug, Default)]
-struct Singles(u32);
+struct SingleRun(u32);
 
-impl Singles {
+impl SingleRun {
     /// Whether a batch of `queued` calls is a lone caller's.
     fn lone(&self, queued: usize) -> bool {
         queued == 1 && self.0 >= LONE_AFTER
@@ -239,8 +243,8 @@ fn sqlite_writer(
     checkpoints: Option<&super::checkpoint::Checkpointer>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut singles = Singles::default();
-    while next_batch(&mut rx, &mut batch, &mut singles).is_some() {
+    let mut run = SingleRun::default();
+    while next_batch(&mut rx, &mut batch, &mut run).is_some() {
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_sqlite(conn, &jobs) {
             Ok(results) => send_all(&mut batch, results),
@@ -262,8 +266,9 @@ fn sqlite_writer(
 }
 
 /// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before
-/// it having held `last`. A batch with writes does, as on SQLite: it is a transaction of
-/// several round trips. A batch of reads' records alone is one statement, but PostgreSQL
+/// it having held `last`. A batch with writes does, as on SQLite (where a lone caller's
+/// does not, see [`SingleRun`]; here it still does): it is a transaction of several round
+/// trips. A batch of reads' records alone is one statement, but PostgreSQL
 /// spends about as much CPU on a statement of one record as on one of five, so under load a
 /// batch of records that waits costs each read a fraction of what it did (a POS list from 32
 /// clients: 1.4 statements a call without the wait, 1.1 with it, and a sixth more calls a
@@ -535,32 +540,32 @@ mod tests {
     fn a_batch_waits_for_company_only_when_few_calls_are_queued() {
         let (tx, mut rx) = mpsc::channel(4096);
         let mut batch = Vec::new();
-        let mut singles = Singles::default();
+        let mut run = SingleRun::default();
         queue(&tx, COALESCE_BELOW + 4, Job::default);
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), Some(false));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), Some(false));
         assert_eq!(batch.len(), COALESCE_BELOW + 4);
         batch.clear();
         queue(&tx, MAX_BATCH + 3, Job::default);
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), Some(false));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), Some(false));
         assert_eq!(batch.len(), MAX_BATCH, "at most a full batch");
         batch.clear();
         // The 3 left over are few: they wait for company, then go as one batch.
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), Some(true));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), Some(true));
         assert_eq!(batch.len(), 3);
         batch.clear();
         drop(tx);
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut singles), None);
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), None);
     }
 
     #[test]
     fn only_a_run_of_single_calls_goes_without_waiting_for_company() {
         let (tx, mut rx) = mpsc::channel(4096);
-        let mut singles = Singles::default();
+        let mut run = SingleRun::default();
         // Whether a batch of `calls` queued waited for company.
         let mut waits = |calls: usize, job: fn() -> Job| {
             queue(&tx, calls, job);
             let mut batch = Vec::new();
-            let waited = next_batch(&mut rx, &mut batch, &mut singles).unwrap();
+            let waited = next_batch(&mut rx, &mut batch, &mut run).unwrap();
             assert_eq!(batch.len(), calls);
             waited
         };
@@ -574,6 +579,8 @@ mod tests {
         // A batch of several ends the run.
         assert!(waits(2, Job::default));
         assert!(waits(1, Job::default));
+        // Not checked here: that a batch of one topped up by its wait counts as several
+        // (`saw` after `coalesce`), which needs a call sent during the wait.
     }
 
     /// An empty, migrated PostgreSQL database on the test server (`NOVA_TEST_DATABASE_URL`),
