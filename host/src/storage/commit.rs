@@ -268,9 +268,9 @@ fn sqlite_writer(
 /// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before
 /// it having held `last`. A batch with writes does, as on SQLite (where a lone caller's
 /// does not, see [`SingleRun`]; here it still does): it is a transaction of several round
-/// trips. A batch of reads' records alone is one statement, but PostgreSQL
-/// spends about as much CPU on a statement of one record as on one of five, so under load a
-/// batch of records that waits costs each read a fraction of what it did (a POS list from 32
+/// trips. A batch of reads' records alone is one statement, but PostgreSQL spends about as
+/// much CPU on a statement of one record as on one of five, so under load a batch of
+/// records that waits costs each read a fraction of what it did (a POS list from 32
 /// clients: 1.4 statements a call without the wait, 1.1 with it, and a sixth more calls a
 /// second; docs/PERFORMANCE.md, twenty-second session). It waits only while calls arrive
 /// faster than one per commit (it or the batch before it held more than one call: a lone
@@ -526,6 +526,7 @@ mod tests {
         assert!(waits_for_company(false, 1, 1));
     }
 
+    /// Queue `calls` calls for the writer, each with a `job()` of its own.
     fn queue(tx: &mpsc::Sender<Pending>, calls: usize, job: impl Fn() -> Job) {
         for _ in 0..calls {
             let p = Pending {
