@@ -22,11 +22,11 @@ use super::{Backend, Db};
 
 /// Most calls committed in one transaction.
 const MAX_BATCH: usize = 256;
-/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing (on
-/// SQLite, not a lone caller's: see [`SingleRun`]).
+/// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing (not a
+/// lone caller's: see [`SingleRun`]).
 const COALESCE_BELOW: usize = 16;
-/// SQLite batches of one call in a row after which the next batch of one is taken for a
-/// lone caller's and commits without waiting (see [`SingleRun`]).
+/// Batches of one call in a row after which the next batch of one is taken for a lone
+/// caller's and commits without waiting (see [`SingleRun`]).
 const LONE_AFTER: u32 = 8;
 /// On PostgreSQL, batches of reads' records alone smaller than this wait for company
 /// (see `waits_for_company`).
@@ -203,15 +203,16 @@ fn next_batch(
     Some(waited)
 }
 
-/// How many SQLite batches in a row held a single call. A client calling alone, one call at
+/// How many batches in a row held a single call (on either backend; PostgreSQL's reads
+/// have a rule of their own too, see `waits_for_company`). A client calling alone, one call at
 /// a time, makes batches of one that no company will join: waiting for it only added 250 µs
 /// to each of its calls (a lone client's POS list took 651-705 µs at the median with the
 /// wait and 346-368 µs without; its p99 rose a little, as each call now commits alone and
 /// the WAL is checkpointed more often; docs/PERFORMANCE.md, twenty-ninth session). Under
 /// load a batch of one happens now and then too (a commit of one is quick, and one call may
 /// arrive during it), and going at once after a single such batch kept batches small: with
-/// 32 clients a list cost 9% more CPU. So only a run of [`LONE_AFTER`] single batches marks
-/// a lone caller.
+/// 32 clients a list cost 9% more CPU on SQLite. So only a run of [`LONE_AFTER`] single
+/// batches marks a lone caller.
 #[derive(Debug, Default)]
 struct SingleRun(u32);
 
@@ -265,32 +266,38 @@ fn sqlite_writer(
     }
 }
 
-/// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before
-/// it having held `last`. A batch with writes does, as on SQLite (where a lone caller's
-/// does not, see [`SingleRun`]; here it still does): it is a transaction of several round
-/// trips. A batch of reads' records alone is one statement, but PostgreSQL spends about as
-/// much CPU on a statement of one record as on one of five, so under load a batch of
-/// records that waits costs each read a fraction of what it did (a POS list from 32
+/// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before it
+/// having held `last`, after `run`. A lone caller's does not, as on SQLite (see [`SingleRun`];
+/// a lone client's creations: 1.62 times as many a second without the wait,
+/// docs/PERFORMANCE.md, thirtieth session). Other batches with writes do: each is a transaction
+/// of several round trips. A batch of reads' records alone is one statement, but PostgreSQL
+/// spends about as much CPU on a statement of one record as on one of five, so under load a
+/// batch of records that waits costs each read a fraction of what it did (a POS list from 32
 /// clients: 1.4 statements a call without the wait, 1.1 with it, and a sixth more calls a
-/// second; docs/PERFORMANCE.md, twenty-second session). It waits only while calls arrive
-/// faster than one per commit (it or the batch before it held more than one call: a lone
-/// client's reads go at once, as a wait that found no company would only add its 250 µs to
-/// each), and only while it holds fewer than [`RECORDS_COALESCE_BELOW`]: past that the
-/// statement's share per record is already small, and the wait cost the trivial path, whose
-/// batches are that large anyway, a sixth of its calls a second.
-fn waits_for_company(records_alone: bool, queued: usize, last: usize) -> bool {
+/// second; docs/PERFORMANCE.md, twenty-second session). It waits only while calls arrive faster
+/// than one per commit (it or the batch before it held more than one call: a lone client's
+/// reads go at once, as a wait that found no company would only add its 250 µs to each), and
+/// only while it holds fewer than [`RECORDS_COALESCE_BELOW`]: past that the statement's share
+/// per record is already small, and the wait cost the trivial path, whose batches are that
+/// large anyway, a sixth of its calls a second.
+fn waits_for_company(records_alone: bool, queued: usize, last: usize, run: &SingleRun) -> bool {
+    if run.lone(queued) {
+        return false;
+    }
     !records_alone || (queued < RECORDS_COALESCE_BELOW && (queued > 1 || last > 1))
 }
 
 async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last = 0;
+    let mut run = SingleRun::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records_alone = batch.iter().all(|p| p.job.holds_only_a_record());
-        if waits_for_company(records_alone, batch.len(), last) {
+        if waits_for_company(records_alone, batch.len(), last, &run) {
             coalesce(&mut rx, &mut batch);
         }
         last = batch.len();
+        run.saw(last);
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_postgres(db, &jobs).await {
             Ok(results) => send_all(&mut batch, results),
@@ -513,17 +520,33 @@ mod tests {
 
     #[test]
     fn reads_records_wait_for_company_on_postgres_only_while_calls_arrive_together() {
+        let run = SingleRun::default();
         // A lone client's reads: one call a batch, and the last batch held one too.
-        assert!(!waits_for_company(true, 1, 1));
-        assert!(!waits_for_company(true, 1, 0));
+        assert!(!waits_for_company(true, 1, 1, &run));
+        assert!(!waits_for_company(true, 1, 0, &run));
         // Calls arriving together: queued together now, or the last batch held several.
-        assert!(waits_for_company(true, 2, 1));
-        assert!(waits_for_company(true, 1, 3));
-        assert!(waits_for_company(true, RECORDS_COALESCE_BELOW - 1, 9));
+        assert!(waits_for_company(true, 2, 1, &run));
+        assert!(waits_for_company(true, 1, 3, &run));
+        assert!(waits_for_company(true, RECORDS_COALESCE_BELOW - 1, 9, &run));
         // A batch of records already large enough goes at once.
-        assert!(!waits_for_company(true, RECORDS_COALESCE_BELOW, 9));
-        // A batch with writes always does (coalesce itself skips a batch already large).
-        assert!(waits_for_company(false, 1, 1));
+        assert!(!waits_for_company(true, RECORDS_COALESCE_BELOW, 9, &run));
+        // A batch with writes does until a run marks a lone caller (coalesce itself skips
+        // a batch already large).
+        assert!(waits_for_company(false, 1, 1, &run));
+    }
+
+    #[test]
+    fn a_lone_callers_writes_go_without_waiting_on_postgres_after_a_run_of_single_calls() {
+        let mut run = SingleRun::default();
+        for _ in 0..LONE_AFTER {
+            assert!(waits_for_company(false, 1, 1, &run));
+            run.saw(1);
+        }
+        assert!(!waits_for_company(false, 1, 1, &run));
+        // Two writes queued together still wait, and end the run.
+        assert!(waits_for_company(false, 2, 1, &run));
+        run.saw(2);
+        assert!(waits_for_company(false, 1, 2, &run));
     }
 
     /// Queue `calls` calls for the writer, each with a `job()` of its own.
