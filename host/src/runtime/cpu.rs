@@ -79,8 +79,9 @@ impl TenantCpu {
 /// What that costs, at a call's first tick only: the wall clock also counts the time the
 /// thread was preempted, or blocked inside a poll (a kv read on SQLite runs on the calling
 /// thread), before that tick; past half a tick of it, a call that computed little counts
-/// that tick as computing, so it leaves the request thread, needs one computing tick less
-/// to be long, and goes on at low priority if its tenant is computing at length already.
+/// that tick as computing, so it leaves the request thread and needs one computing tick
+/// less to be long (whether its tenant's long computation sends it to low priority is
+/// decided by the CPU clock alone: see [`CpuTurn::next_tick`]).
 /// The cap bounds what such a tick charges the budget at one tick, and it also leaves
 /// unpaid any host work past a tick before the first epoch check (instantiation, a host
 /// call), once per call.
@@ -146,6 +147,12 @@ impl Meter {
     }
 }
 
+/// Add `used` to the nanoseconds in `total`; the new total.
+fn add_ns(total: &AtomicU64, used: Duration) -> Duration {
+    let ns = u64::try_from(used.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(total.fetch_add(ns, Ordering::Relaxed).saturating_add(ns))
+}
+
 /// The CPU time this thread has used.
 pub(crate) fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
@@ -190,11 +197,13 @@ struct TurnState {
     ticked: AtomicBool,
     /// Nanoseconds the call has paid for at its ticks so far (as `Meter` times them).
     computed_ns: AtomicU64,
+    /// Of those, the nanoseconds the thread's CPU clock timed (from its first tick on).
+    computed_on_cpu_ns: AtomicU64,
     /// Epoch ticks the call has met, computing or not.
     seen: AtomicU32,
     /// Set once the call should go on at low priority: it is long, or at one of its ticks,
-    /// having computed half a tick, its tenant was already computing at length (budget spent
-    /// or shares taken).
+    /// having computed half a tick by the CPU clock, its tenant was already computing at
+    /// length (budget spent or shares taken).
     low_priority: AtomicBool,
     /// What the call has computed and not yet paid for.
     meter: Mutex<Meter>,
@@ -236,14 +245,17 @@ impl CpuTurn {
     /// then queues (first in, first out among the tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let now = Instant::now();
-        let used = self.meter().take(now, thread_cpu_time);
+        let (used, on_cpu) = {
+            let mut meter = self.meter();
+            let by_cpu = meter.by_cpu;
+            let used = meter.take(now, thread_cpu_time);
+            (used, if by_cpu { used } else { Duration::ZERO })
+        };
         if used >= EPOCH_TICK / 2 {
             self.state.ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let used_ns = u64::try_from(used.as_nanos()).unwrap_or(u64::MAX);
-        let computed = Duration::from_nanos(
-            self.state.computed_ns.fetch_add(used_ns, Ordering::Relaxed) + used_ns,
-        );
+        let computed = add_ns(&self.state.computed_ns, used);
+        let computed_on_cpu = add_ns(&self.state.computed_on_cpu_ns, on_cpu);
         let seen = self.state.seen.fetch_add(1, Ordering::Relaxed) + 1;
         let long = self.state.ticks.load(Ordering::Relaxed) >= LONG_AFTER_TICKS;
         let rest = self.tenant.cpu.charge(used, now);
@@ -252,9 +264,16 @@ impl CpuTurn {
         // a call that computes goes on at low priority for its tenant's long computation: one
         // that has computed less than half a tick in all (it waits for queries) is an
         // ordinary call whatever else its tenant runs, and the lowest priority would leave it
-        // waiting for an idle core on a busy host.
-        let busy_tenant =
-            computing && (!rest.is_zero() || self.tenant.cpu.shares.available_permits() == 0);
+        // waiting for an idle core on a busy host. Counted by the CPU clock alone: the wall
+        // clock that times a call until its first tick also counts the time its thread was
+        // preempted, which on a busy host made ordinary calls look computing. A tenant
+        // sending POS lists from 32 clients on PostgreSQL, in debt from its own calls' ticks,
+        // had about 4% of them go on at the lowest priority, where a few waited for a core
+        // until their deadline and were answered 504 (docs/PERFORMANCE.md, thirtieth
+        // session). A call that does compute is marked a tick later than the wall clock
+        // would have marked it.
+        let busy_tenant = computed_on_cpu >= EPOCH_TICK / 2
+            && (!rest.is_zero() || self.tenant.cpu.shares.available_permits() == 0);
         if !computing && seen < MOVE_AFTER_TICKS {
             // Mostly waiting so far (a tick found it back from a query): not worth a move
             // to the guest executors, nor a yield.
@@ -519,6 +538,34 @@ mod tests {
         drop(other.next_tick());
         assert!(other.reached_tick());
         assert!(!other.low_priority());
+    }
+
+    #[test]
+    fn time_before_a_calls_first_tick_does_not_slow_it_for_its_tenants_long_computation() {
+        let shares = Tenants::new(1);
+        let later = Instant::now() + Duration::from_secs(60);
+        // The tenant's budget is spent: it computes at length.
+        let tenant = shares.get("a");
+        tenant
+            .cpu
+            .charge(BURST + Duration::from_secs(15), Instant::now());
+        // Until its first tick a call is timed by the wall clock, which also counts the time
+        // its thread was preempted: half a tick of it moves the call off the request
+        // thread, at its priority.
+        let call = shares.get("a").turn(later);
+        call.meter().unpaid += EPOCH_TICK / 2;
+        drop(call.next_tick());
+        assert!(call.reached_tick());
+        assert!(!call.low_priority());
+        // From then on it is timed by the CPU clock: a quarter of a tick, then another, is
+        // half a tick computed, and the call goes on at low priority (not as a long call:
+        // neither tick alone saw half a tick).
+        for expected in [false, true] {
+            call.meter().unpaid += EPOCH_TICK / 4;
+            drop(call.next_tick());
+            assert_eq!(call.low_priority(), expected);
+        }
+        assert!(call.state.ticks.load(Ordering::Relaxed) < LONG_AFTER_TICKS);
     }
 
     /// The CPU clock of a test: read only where the meter may read it.

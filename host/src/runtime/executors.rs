@@ -8,10 +8,10 @@
 //! time at most, and an ordinary call is never queued behind somebody's long computation,
 //! nor made to wait for the CPU behind it. A call that has computed through
 //! [`super::cpu::LONG_AFTER_TICKS`] ticks moves, between two polls, to the long-call
-//! executor, and so does one that has computed half a tick by a tick at which its tenant is
-//! computing at length already (budget spent or shares taken); a call that has computed
-//! less than half a tick in all (it waits for queries) stays an ordinary call whatever its
-//! tenant runs beside it. The long-call threads run at the lowest priority: from then on a
+//! executor, and so does one that has computed half a tick (by its thread's CPU clock) by a
+//! tick at which its tenant is computing at length already (budget spent or shares taken);
+//! a call that has computed less than half a tick in all (it waits for queries) stays an
+//! ordinary call whatever its tenant runs beside it. The long-call threads run at the lowest priority: from then on a
 //! long call only gets the CPU nobody else wants, shared between tenants by
 //! [`super::cpu`].
 
