@@ -4,10 +4,11 @@
 //! Prints one table of ratios for issue 17's targets 1–3 on SQLite, and on PostgreSQL when
 //! `NOVA_BENCH_POSTGRES` names a server.
 //!
-//! `scripts/bench-peers` installs wrk and builds `wasmtime` (the version Nova links) into a
-//! cache when they are missing, then runs `cargo bench -p nova --bench peers`. Settings:
-//! `NOVA_BENCH_WASMTIME` (the `wasmtime` binary), `NOVA_BENCH_SECONDS` (per round, default 6),
-//! `NOVA_BENCH_ROUNDS` (default 3), `NOVA_BENCH_CONNECTIONS` (default 32).
+//! `scripts/bench-peers` installs wrk and builds `wasmtime` (the newest command line of the
+//! minor release Nova links) into a cache when they are missing, then runs `cargo bench -p
+//! nova --bench peers`. Settings: `NOVA_BENCH_WASMTIME` (the `wasmtime` binary),
+//! `NOVA_BENCH_SECONDS` (per round, default 6), `NOVA_BENCH_ROUNDS` (default 3),
+//! `NOVA_BENCH_CONNECTIONS` (default 32).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

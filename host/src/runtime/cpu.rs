@@ -239,8 +239,9 @@ impl CpuTurn {
 
     /// What the guest awaits at an epoch tick. The CPU it used since the last tick is paid
     /// from its tenant's budget. A short call then just lets other tasks run; if it has
-    /// computed half a tick and its tenant is computing at length already (in debt, or all
-    /// shares taken) it is marked to go on at low priority, but it never waits. A long call
+    /// computed half a tick by its thread's CPU clock (from its first tick on) and its tenant
+    /// is computing at length already (in debt, or all shares taken) it is marked to go on at
+    /// low priority, but it never waits. A long call
     /// gives its share back, lets other tasks run, rests if its tenant's budget is spent,
     /// then queues (first in, first out among the tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -532,8 +533,10 @@ mod tests {
             assert_eq!(slow_query.reached_tick(), tick == MOVE_AFTER_TICKS);
         }
         assert!(!slow_query.low_priority());
-        // Another tenant's call that computes as much is not held back.
+        // Another tenant's call that computes as much, by the CPU clock (after a first tick),
+        // is not held back.
         let other = shares.get("b").turn(later);
+        assert_eq!(poll_once(&mut other.next_tick()), Poll::Ready(()));
         other.meter().unpaid += EPOCH_TICK / 2;
         drop(other.next_tick());
         assert!(other.reached_tick());

@@ -11,9 +11,9 @@
 //! executor, and so does one that has computed half a tick (by its thread's CPU clock) by a
 //! tick at which its tenant is computing at length already (budget spent or shares taken);
 //! a call that has computed less than half a tick in all (it waits for queries) stays an
-//! ordinary call whatever its tenant runs beside it. The long-call threads run at the lowest priority: from then on a
-//! long call only gets the CPU nobody else wants, shared between tenants by
-//! [`super::cpu`].
+//! ordinary call whatever its tenant runs beside it. The long-call threads run at the lowest
+//! priority: from then on a long call only gets the CPU nobody else wants, shared between
+//! tenants by [`super::cpu`].
 
 use std::future::Future;
 use std::pin::Pin;
