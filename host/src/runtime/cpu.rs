@@ -237,13 +237,13 @@ impl CpuTurn {
         self
     }
 
-    /// What the guest awaits at an epoch tick. The CPU it used since the last tick is paid
-    /// from its tenant's budget. A short call then just lets other tasks run; if it has
-    /// computed half a tick by its thread's CPU clock (from its first tick on) and its tenant
-    /// is computing at length already (in debt, or all shares taken) it is marked to go on at
-    /// low priority, but it never waits. A long call
-    /// gives its share back, lets other tasks run, rests if its tenant's budget is spent,
-    /// then queues (first in, first out among the tenant's calls) for a share again.
+    /// What the guest awaits at an epoch tick. The CPU it used since the last tick is paid from
+    /// its tenant's budget. A short call then just lets other tasks run; if it has computed
+    /// half a tick by its thread's CPU clock (from its first tick on) and its tenant is
+    /// computing at length already (in debt, or all shares taken) it is marked to go on at low
+    /// priority, but it never waits. A long call gives its share back, lets other tasks run,
+    /// rests if its tenant's budget is spent, then queues (first in, first out among the
+    /// tenant's calls) for a share again.
     pub(crate) fn next_tick(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let now = Instant::now();
         let (used, on_cpu) = {
