@@ -9,7 +9,7 @@
 # database and signing key, when no DATABASE_URL is set), /var/cache/nova (compiled modules)
 # and /tmp can be mounted read-only. docs/DEPLOY.md has the rest.
 
-FROM rust:1.95.0-bookworm AS build
+FROM rust:1.97.0-bookworm AS build
 WORKDIR /src
 # rust-toolchain.toml names the same toolchain; the target is what the modules compile to.
 RUN rustup target add wasm32-wasip2
