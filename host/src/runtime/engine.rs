@@ -33,12 +33,14 @@ pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 256;
 /// How much of each memory slot stays mapped between instances, zeroed in place instead of
 /// given back to the kernel. A fresh instance that works inside it takes no page faults
 /// (about 2.4 µs each on this machine, 16 per fresh POS call) and its slot goes through no
-/// `madvise`; the price is a `memset` of this much at every reset. 256 KiB holds a module
-/// linked with a 64 KiB stack (`-zstack-size=65536`, as `modules/` and `nova module new`
-/// build them): stack, data and the first heap pages. A module with Rust's default 1 MiB
-/// stack has its data past it and gains nothing (`layout.rs` warns at install). The pages stay
-/// with the slot while it waits, so they hold 256 KiB per slot ever used, at most 256 MiB for
-/// the whole pool. docs/PERFORMANCE.md, "Memory kept resident".
+/// `madvise`; the price is a `memset` at every reset, of the slot's written pages where the
+/// kernel has PAGEMAP_SCAN, else of the first 256 KiB (see `wasm_config`). 256 KiB holds a
+/// module linked with a 64 KiB stack (`-zstack-size=65536`, as `modules/` and `nova module
+/// new` build them): stack, data and the first heap pages. A module with Rust's default 1 MiB
+/// stack has its data past the first 256 KiB and, without the scan, gains nothing
+/// (`layout.rs` warns at install). The pages stay with the slot while it waits, so they hold
+/// up to 256 KiB per slot ever used, at most 256 MiB for the whole pool. docs/PERFORMANCE.md,
+/// "Memory kept resident".
 pub(crate) const KEEP_RESIDENT: usize = 256 << 10;
 
 /// Address space reserved per linear memory where the process has it: every address a
@@ -266,18 +268,21 @@ fn wasm_config(config: &EngineConfig, reservation: u64) -> Config {
         // was a third of all CPU. Give slots back in batches, and reset small tables with
         // memset. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
         // off, as guest code cannot read the native stack, so a keep-resident size for
-        // them would do nothing.) The first `KEEP_RESIDENT` bytes of linear memory are
-        // zeroed with memset, every byte of them whether or not the call wrote it, and the
-        // rest given back. They are not reset with PAGEMAP_SCAN (`pagemap_scan`), which
-        // resets only the pages a call wrote: wasmtime's scan asks only for present pages,
-        // so a written page that is swapped out or being migrated would be neither reset
-        // nor given back, and the next instance in the slot, possibly another tenant's,
-        // would read it (docs/PERFORMANCE.md, "Fresh instances"; wasmtime pull request
-        // 14357).
+        // them would do nothing.) Up to `KEEP_RESIDENT` bytes of each linear memory stay
+        // mapped and are reset in place; the rest is given back. Where Linux has
+        // PAGEMAP_SCAN (6.7 and later) a scan finds the slot's written pages, wherever
+        // they lie (a page once written stays mapped, so it counts at every later reset
+        // too), and only those are zeroed with memset: a module that writes a few pages
+        // pays for a few, not for 256 KiB, and a slot whose written pages fit the budget
+        // goes through no madvise. The scan takes pages that are swapped out
+        // or being migrated as well as present ones (wasmtime 48.0.11 and 50.0.2, pull
+        // request 14357): before that a written page the kernel had moved out of memory
+        // was neither reset nor given back, and the next instance in the slot, possibly
+        // another tenant's, would have read it (docs/PERFORMANCE.md, "Fresh instances";
+        // `fresh_instances` tests the guarantee). Elsewhere (`Auto`) every byte of the
+        // first `KEEP_RESIDENT` is zeroed with memset, whether the call wrote it or not.
         .linear_memory_keep_resident(KEEP_RESIDENT)
-        // Said here, not left to the default: with pages kept, the scan would decide
-        // which of them are reset (see above).
-        .pagemap_scan(wasmtime::Enabled::No)
+        .pagemap_scan(wasmtime::Enabled::Auto)
         // Reuse a freed slot before touching one never used, so the slots holding those
         // kept pages are about as many as the instances that ran at once (plus those
         // waiting in the decommit batches), not the whole pool: wasmtime's default prefers

@@ -1,7 +1,8 @@
 //! Where a component's statics end in its linear memory, against the part of each memory
 //! slot the host keeps resident (`engine::KEEP_RESIDENT`). A module whose statics end past it
-//! (Rust's default 1 MiB stack comes first) still runs, but every fresh instance faults its
-//! pages in again; install says so in the log, with the fix.
+//! (Rust's default 1 MiB stack comes first) still runs, but on a kernel without PAGEMAP_SCAN,
+//! where the host keeps the slot's first pages rather than its written ones, every fresh
+//! instance faults its pages in again; install says so in the log, with the fix.
 
 use super::engine::KEEP_RESIDENT;
 
@@ -33,7 +34,7 @@ pub(crate) fn warn_if_past_resident(name: &str, component: &[u8]) {
             module = name,
             initial_memory = initial,
             keep_resident = KEEP_RESIDENT,
-            "module's stack and statics end past the memory kept resident between instances, so each fresh instance starts with page faults: link it with a smaller wasm stack (rustflags \"-C link-arg=-zstack-size=65536\" for wasm32-wasip2) or fewer large statics (docs/MODULE_AUTHORS.md, \"Stack size\")"
+            "module's stack and statics end past the memory kept resident between instances, so on a host without PAGEMAP_SCAN each fresh instance starts with page faults: link it with a smaller wasm stack (rustflags \"-C link-arg=-zstack-size=65536\" for wasm32-wasip2) or fewer large statics (docs/MODULE_AUTHORS.md, \"Stack size\")"
         );
     }
 }
