@@ -23,10 +23,10 @@ use super::{Backend, Db};
 /// Most calls committed in one transaction.
 const MAX_BATCH: usize = 256;
 /// Batches smaller than this wait [`COALESCE_WAIT`] for more calls before committing (not a
-/// lone caller's: see [`SingleRun`]).
+/// lone caller's: see [`Batches`]).
 const COALESCE_BELOW: usize = 16;
 /// Batches of one call in a row after which the next batch of one is taken for a lone
-/// caller's and commits without waiting (see [`SingleRun`]).
+/// caller's and commits without waiting (see [`Batches`]).
 const LONE_AFTER: u32 = 8;
 /// On PostgreSQL, batches of reads' records alone smaller than this wait for company
 /// (see `waits_for_company`).
@@ -188,47 +188,56 @@ fn coalesce(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool 
 /// The SQLite writer's next batch: the calls already queued, up to [`MAX_BATCH`] (waiting
 /// for the first), then topped up by [`coalesce`] if that is few, so a batch waits for
 /// company only when few calls are waiting, and not at all once a run of [`LONE_AFTER`]
-/// batches of one marks a lone caller (see [`SingleRun`]). `None` once every handle is
+/// batches of one marks a lone caller (see [`Batches`]). `None` once every handle is
 /// gone, else whether it waited (for the tests).
 fn next_batch(
     rx: &mut mpsc::Receiver<Pending>,
     batch: &mut Vec<Pending>,
-    run: &mut SingleRun,
+    batches: &mut Batches,
 ) -> Option<bool> {
     if rx.blocking_recv_many(batch, MAX_BATCH) == 0 {
         return None;
     }
-    let waited = !run.lone(batch.len()) && coalesce(rx, batch);
-    run.saw(batch.len());
-    Some(waited)
+    Some(batches.top_up(rx, batch, true))
 }
 
-/// How many batches in a row held a single call (on either backend; PostgreSQL's reads
-/// have a rule of their own too, see `waits_for_company`). A client calling alone, one call at
-/// a time, makes batches of one that no company will join: waiting for it only added 250 µs
-/// to each of its calls (a lone client's POS list took 651-705 µs at the median with the
+/// What a writer remembers of its batches: how many in a row held a single call, and how
+/// many calls the last one held (PostgreSQL's reads have a rule of their own with it, see
+/// `waits_for_company`). A client calling alone, one call at a time, makes batches of one
+/// that no company will join: waiting for it only added 250 µs to each of its calls (a lone client's POS list took 651-705 µs at the median with the
 /// wait and 346-368 µs without; its p99 rose a little, as each call now commits alone and
 /// the WAL is checkpointed more often; docs/PERFORMANCE.md, twenty-ninth session). Under
 /// load a batch of one happens now and then too (a commit of one is quick, and one call may
 /// arrive during it), and going at once after a single such batch kept batches small: with
 /// 32 clients a list cost 9% more CPU on SQLite. So only a run of [`LONE_AFTER`] single
-/// batches marks a lone caller.
+/// batches marks a lone caller, on either backend.
 #[derive(Debug, Default)]
-struct SingleRun(u32);
+struct Batches {
+    /// Batches in a row that held a single call.
+    singles: u32,
+    /// Calls the last batch held.
+    last: usize,
+}
 
-impl SingleRun {
-    /// Whether a batch of `queued` calls is a lone caller's.
-    fn lone(&self, queued: usize) -> bool {
-        queued == 1 && self.0 >= LONE_AFTER
-    }
-
-    /// Count a batch of `calls`.
-    fn saw(&mut self, calls: usize) {
-        self.0 = if calls == 1 {
-            self.0.saturating_add(1)
+impl Batches {
+    /// Top `batch` up with [`coalesce`] if `wanted` and it is not a lone caller's, then count
+    /// it (after the wait: a batch of one that company joined counts as several). Whether it
+    /// waited.
+    fn top_up(
+        &mut self,
+        rx: &mut mpsc::Receiver<Pending>,
+        batch: &mut Vec<Pending>,
+        wanted: bool,
+    ) -> bool {
+        let lone = batch.len() == 1 && self.singles >= LONE_AFTER;
+        let waited = wanted && !lone && coalesce(rx, batch);
+        self.last = batch.len();
+        self.singles = if self.last == 1 {
+            self.singles.saturating_add(1)
         } else {
             0
         };
+        waited
     }
 }
 
@@ -244,8 +253,8 @@ fn sqlite_writer(
     checkpoints: Option<&super::checkpoint::Checkpointer>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut run = SingleRun::default();
-    while next_batch(&mut rx, &mut batch, &mut run).is_some() {
+    let mut batches = Batches::default();
+    while next_batch(&mut rx, &mut batch, &mut batches).is_some() {
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_sqlite(conn, &jobs) {
             Ok(results) => send_all(&mut batch, results),
@@ -267,8 +276,8 @@ fn sqlite_writer(
 }
 
 /// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before it
-/// having held `last`, after `run`. A lone caller's does not, as on SQLite (see [`SingleRun`];
-/// a lone client's creations: 1.62 times as many a second without the wait,
+/// having held `last`, unless it is a lone caller's, which never waits, as on SQLite (see
+/// [`Batches`]; a lone client's creations: 1.62 times as many a second without the wait,
 /// docs/PERFORMANCE.md, thirtieth session). Other batches with writes do: each is a transaction
 /// of several round trips. A batch of reads' records alone is one statement, but PostgreSQL
 /// spends about as much CPU on a statement of one record as on one of five, so under load a
@@ -280,24 +289,27 @@ fn sqlite_writer(
 /// only while it holds fewer than [`RECORDS_COALESCE_BELOW`]: past that the statement's share
 /// per record is already small, and the wait cost the trivial path, whose batches are that
 /// large anyway, a sixth of its calls a second.
-fn waits_for_company(records_alone: bool, queued: usize, last: usize, run: &SingleRun) -> bool {
-    if run.lone(queued) {
-        return false;
-    }
+fn waits_for_company(records_alone: bool, queued: usize, last: usize) -> bool {
     !records_alone || (queued < RECORDS_COALESCE_BELOW && (queued > 1 || last > 1))
+}
+
+/// Top up the PostgreSQL writer's `batch`, just received, as `waits_for_company` says;
+/// whether it waited (for the tests).
+fn top_up_postgres(
+    rx: &mut mpsc::Receiver<Pending>,
+    batch: &mut Vec<Pending>,
+    batches: &mut Batches,
+) -> bool {
+    let records_alone = batch.iter().all(|p| p.job.holds_only_a_record());
+    let wanted = waits_for_company(records_alone, batch.len(), batches.last);
+    batches.top_up(rx, batch, wanted)
 }
 
 async fn postgres_writer(db: &Db, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut last = 0;
-    let mut run = SingleRun::default();
+    let mut batches = Batches::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let records_alone = batch.iter().all(|p| p.job.holds_only_a_record());
-        if waits_for_company(records_alone, batch.len(), last, &run) {
-            coalesce(&mut rx, &mut batch);
-        }
-        last = batch.len();
-        run.saw(last);
+        top_up_postgres(&mut rx, &mut batch, &mut batches);
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
         match commit_postgres(db, &jobs).await {
             Ok(results) => send_all(&mut batch, results),
@@ -520,33 +532,40 @@ mod tests {
 
     #[test]
     fn reads_records_wait_for_company_on_postgres_only_while_calls_arrive_together() {
-        let run = SingleRun::default();
         // A lone client's reads: one call a batch, and the last batch held one too.
-        assert!(!waits_for_company(true, 1, 1, &run));
-        assert!(!waits_for_company(true, 1, 0, &run));
+        assert!(!waits_for_company(true, 1, 1));
+        assert!(!waits_for_company(true, 1, 0));
         // Calls arriving together: queued together now, or the last batch held several.
-        assert!(waits_for_company(true, 2, 1, &run));
-        assert!(waits_for_company(true, 1, 3, &run));
-        assert!(waits_for_company(true, RECORDS_COALESCE_BELOW - 1, 9, &run));
+        assert!(waits_for_company(true, 2, 1));
+        assert!(waits_for_company(true, 1, 3));
+        assert!(waits_for_company(true, RECORDS_COALESCE_BELOW - 1, 9));
         // A batch of records already large enough goes at once.
-        assert!(!waits_for_company(true, RECORDS_COALESCE_BELOW, 9, &run));
-        // A batch with writes does until a run marks a lone caller (coalesce itself skips
-        // a batch already large).
-        assert!(waits_for_company(false, 1, 1, &run));
+        assert!(!waits_for_company(true, RECORDS_COALESCE_BELOW, 9));
+        // A batch with writes does, unless it is a lone caller's (coalesce itself skips a
+        // batch already large).
+        assert!(waits_for_company(false, 1, 1));
     }
 
     #[test]
     fn a_lone_callers_writes_go_without_waiting_on_postgres_after_a_run_of_single_calls() {
-        let mut run = SingleRun::default();
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut batches = Batches::default();
+        // Whether a batch of `calls` writes queued waited for company.
+        let mut waits = |calls: usize| {
+            queue(&tx, calls, blind_write);
+            let mut batch = Vec::new();
+            rx.blocking_recv_many(&mut batch, MAX_BATCH);
+            let waited = top_up_postgres(&mut rx, &mut batch, &mut batches);
+            assert_eq!(batch.len(), calls);
+            waited
+        };
         for _ in 0..LONE_AFTER {
-            assert!(waits_for_company(false, 1, 1, &run));
-            run.saw(1);
+            assert!(waits(1));
         }
-        assert!(!waits_for_company(false, 1, 1, &run));
+        assert!(!waits(1));
         // Two writes queued together still wait, and end the run.
-        assert!(waits_for_company(false, 2, 1, &run));
-        run.saw(2);
-        assert!(waits_for_company(false, 1, 2, &run));
+        assert!(waits(2));
+        assert!(waits(1));
     }
 
     /// Queue `calls` calls for the writer, each with a `job()` of its own.
@@ -564,32 +583,32 @@ mod tests {
     fn a_batch_waits_for_company_only_when_few_calls_are_queued() {
         let (tx, mut rx) = mpsc::channel(4096);
         let mut batch = Vec::new();
-        let mut run = SingleRun::default();
+        let mut batches = Batches::default();
         queue(&tx, COALESCE_BELOW + 4, Job::default);
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), Some(false));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut batches), Some(false));
         assert_eq!(batch.len(), COALESCE_BELOW + 4);
         batch.clear();
         queue(&tx, MAX_BATCH + 3, Job::default);
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), Some(false));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut batches), Some(false));
         assert_eq!(batch.len(), MAX_BATCH, "at most a full batch");
         batch.clear();
         // The 3 left over are few: they wait for company, then go as one batch.
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), Some(true));
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut batches), Some(true));
         assert_eq!(batch.len(), 3);
         batch.clear();
         drop(tx);
-        assert_eq!(next_batch(&mut rx, &mut batch, &mut run), None);
+        assert_eq!(next_batch(&mut rx, &mut batch, &mut batches), None);
     }
 
     #[test]
     fn only_a_run_of_single_calls_goes_without_waiting_for_company() {
         let (tx, mut rx) = mpsc::channel(4096);
-        let mut run = SingleRun::default();
+        let mut batches = Batches::default();
         // Whether a batch of `calls` queued waited for company.
         let mut waits = |calls: usize, job: fn() -> Job| {
             queue(&tx, calls, job);
             let mut batch = Vec::new();
-            let waited = next_batch(&mut rx, &mut batch, &mut run).unwrap();
+            let waited = next_batch(&mut rx, &mut batch, &mut batches).unwrap();
             assert_eq!(batch.len(), calls);
             waited
         };
@@ -604,7 +623,7 @@ mod tests {
         assert!(waits(2, Job::default));
         assert!(waits(1, Job::default));
         // Not checked here: that a batch of one topped up by its wait counts as several
-        // (`saw` after `coalesce`), which needs a call sent during the wait.
+        // (`Batches::top_up` counts after `coalesce`), which needs a call sent during the wait.
     }
 
     /// An empty, migrated PostgreSQL database on the test server (`NOVA_TEST_DATABASE_URL`),
