@@ -33,13 +33,15 @@ pub(crate) const DEFAULT_WARM_INSTANCES: u32 = 256;
 /// How much of each memory slot stays mapped between instances, zeroed in place instead of
 /// given back to the kernel. A fresh instance that works inside it takes no page faults
 /// (about 2.4 µs each on this machine, 16 per fresh POS call) and its slot goes through no
-/// `madvise`; the price is a `memset` at every reset, of the slot's written pages where the
-/// kernel has PAGEMAP_SCAN, else of the first 256 KiB (see `wasm_config`). 256 KiB holds a
-/// module linked with a 64 KiB stack (`-zstack-size=65536`, as `modules/` and `nova module
-/// new` build them): stack, data and the first heap pages. A module with Rust's default 1 MiB
-/// stack has its data past the first 256 KiB and, without the scan, gains nothing
-/// (`layout.rs` warns at install). The pages stay with the slot while it waits, so they hold
-/// up to 256 KiB per slot ever used, at most 256 MiB for the whole pool. docs/PERFORMANCE.md,
+/// `madvise`; the price is a `memset` at every reset, of the pages ever written in the slot
+/// where the kernel has PAGEMAP_SCAN, else of the first 256 KiB (see `wasm_config`). 256 KiB
+/// holds a module linked with a 64 KiB stack (`-zstack-size=65536`, as `modules/` and `nova
+/// module new` build them): stack, data and the first heap pages. A module with Rust's
+/// default 1 MiB stack has its data past the first 256 KiB and, without the scan, gains
+/// nothing (`layout.rs` warns at install). The pages stay with the slot while it waits: about
+/// 256 KiB per slot ever used, 256 MiB for the whole pool (with the scan, somewhat more where
+/// instances of different memory sizes share slots: a scan covers the memory's current size,
+/// and pages an earlier, larger instance kept past it stay, zeroed). docs/PERFORMANCE.md,
 /// "Memory kept resident".
 pub(crate) const KEEP_RESIDENT: usize = 256 << 10;
 
@@ -161,9 +163,16 @@ impl WasmEngine {
             reservation,
             ticker_stop,
         };
+        // Which reset the memory slots take depends on the kernel (see `wasm_config`).
+        let slot_resets = if PoolingAllocationConfig::is_pagemap_scan_available() {
+            "written pages (PAGEMAP_SCAN)"
+        } else {
+            "first 256 KiB"
+        };
         tracing::debug!(
             reserved_per_memory = engine.reservation,
             bounds_checks = engine.checks_bounds(),
+            slot_resets,
             "wasm engine ready"
         );
         Ok(engine)
@@ -265,22 +274,23 @@ fn wasm_config(config: &EngineConfig, reservation: u64) -> Config {
         .total_stacks(config.max_instances)
         .max_memory_size(config.max_memory_bytes)
         // Returning a slot with madvise flushes every core's TLB; measured on 2 cores that
-        // was a third of all CPU. Give slots back in batches, and reset small tables with
-        // memset. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
+        // was a third of all CPU. Give slots back in batches, and reset small tables in
+        // place. (Fiber stacks are not reset at all: wasmtime leaves `async_stack_zeroing`
         // off, as guest code cannot read the native stack, so a keep-resident size for
         // them would do nothing.) Up to `KEEP_RESIDENT` bytes of each linear memory stay
-        // mapped and are reset in place; the rest is given back. Where Linux has
-        // PAGEMAP_SCAN (6.7 and later) a scan finds the slot's written pages, wherever
-        // they lie (a page once written stays mapped, so it counts at every later reset
-        // too), and only those are zeroed with memset: a module that writes a few pages
-        // pays for a few, not for 256 KiB, and a slot whose written pages fit the budget
-        // goes through no madvise. The scan takes pages that are swapped out
-        // or being migrated as well as present ones (wasmtime 48.0.11 and 50.0.2, pull
+        // mapped and are zeroed in place with memset; the rest is given back. Where Linux
+        // has PAGEMAP_SCAN (6.7 and later) those are the first `KEEP_RESIDENT` bytes, by
+        // address, of the pages ever written in the slot (a page zeroed in place stays
+        // mapped, so it counts at every later reset too), wherever they lie: a slot whose
+        // modules write few pages pays for those, not for 256 KiB, and one whose written
+        // pages fit goes through no madvise. The scan takes pages that are swapped out or
+        // being migrated as well as present ones (wasmtime 48.0.11 and 50.0.2, pull
         // request 14357): before that a written page the kernel had moved out of memory
         // was neither reset nor given back, and the next instance in the slot, possibly
-        // another tenant's, would have read it (docs/PERFORMANCE.md, "Fresh instances";
-        // `fresh_instances` tests the guarantee). Elsewhere (`Auto`) every byte of the
-        // first `KEEP_RESIDENT` is zeroed with memset, whether the call wrote it or not.
+        // another tenant's, would have read it (docs/PERFORMANCE.md, "Fresh instances").
+        // Elsewhere (`Auto`) every byte of the first `KEEP_RESIDENT` is zeroed, written or
+        // not. `fresh_instances` checks that no call sees another's pages, with whichever
+        // of the two the test machine's kernel takes.
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .pagemap_scan(wasmtime::Enabled::Auto)
         // Reuse a freed slot before touching one never used, so the slots holding those
@@ -293,6 +303,10 @@ fn wasm_config(config: &EngineConfig, reservation: u64) -> Config {
         .decommit_batch_size(32);
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
+        // Off, as it was before wasmtime 50 turned it on by default: a Wasm proposal is
+        // more compiler facing tenants' code, and what modules may use is the host's
+        // contract with their authors, changed on purpose, not by a dependency's update.
+        .wasm_wide_arithmetic(false)
         .epoch_interruption(true)
         .consume_fuel(true)
         // `UNCHECKED_RESERVATION`, or less and bounds checks (see `WasmEngine::new_reserving`).
@@ -326,6 +340,27 @@ mod tests {
     fn an_engine_reserves_enough_to_leave_out_bounds_checks() {
         let engine = WasmEngine::new(EngineConfig::default()).unwrap();
         assert!(!engine.checks_bounds());
+    }
+
+    #[test]
+    fn a_component_using_wide_arithmetic_is_refused() {
+        let engine = WasmEngine::new(EngineConfig::default()).unwrap();
+        let wide = wat::parse_str(
+            "(component (core module (func (param i64 i64 i64 i64) (result i64 i64)
+                local.get 0 local.get 1 local.get 2 local.get 3 i64.add128)))",
+        )
+        .unwrap();
+        let Err(CompileError::Invalid(why)) = engine.compile(&wide) else {
+            panic!("a component using wide arithmetic compiled");
+        };
+        assert!(why.contains("wide arithmetic"), "{why}");
+        // The same function adding plain i64s compiles: the refusal is the proposal's.
+        let plain = wat::parse_str(
+            "(component (core module (func (param i64 i64) (result i64)
+                local.get 0 local.get 1 i64.add)))",
+        )
+        .unwrap();
+        assert!(engine.compile(&plain).is_ok());
     }
 
     #[test]

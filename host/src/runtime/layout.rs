@@ -1,8 +1,9 @@
 //! Where a component's statics end in its linear memory, against the part of each memory
 //! slot the host keeps resident (`engine::KEEP_RESIDENT`). A module whose statics end past it
 //! (Rust's default 1 MiB stack comes first) still runs, but on a kernel without PAGEMAP_SCAN,
-//! where the host keeps the slot's first pages rather than its written ones, every fresh
-//! instance faults its pages in again; install says so in the log, with the fix.
+//! where the host keeps the slot's first pages rather than its written ones (and on one with
+//! it, once lower written pages fill the budget), every fresh instance faults its pages in
+//! again; install says so in the log, with the fix.
 
 use super::engine::KEEP_RESIDENT;
 

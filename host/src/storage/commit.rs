@@ -204,9 +204,10 @@ fn next_batch(
 /// What a writer remembers of its batches: how many in a row held a single call, and how
 /// many calls the last one held (PostgreSQL's reads have a rule of their own with it, see
 /// `waits_for_company`). A client calling alone, one call at a time, makes batches of one
-/// that no company will join: waiting for it only added 250 µs to each of its calls (a lone client's POS list took 651-705 µs at the median with the
-/// wait and 346-368 µs without; its p99 rose a little, as each call now commits alone and
-/// the WAL is checkpointed more often; docs/PERFORMANCE.md, twenty-ninth session). Under
+/// that no company will join: waiting for it only added 250 µs to each of its calls (a lone
+/// client's POS list took 651-705 µs at the median with the wait and 346-368 µs without; its
+/// p99 rose a little, as each call now commits alone and the WAL is checkpointed more often;
+/// docs/PERFORMANCE.md, twenty-ninth session). Under
 /// load a batch of one happens now and then too (a commit of one is quick, and one call may
 /// arrive during it), and going at once after a single such batch kept batches small: with
 /// 32 clients a list cost 9% more CPU on SQLite. So only a run of [`LONE_AFTER`] single
@@ -276,19 +277,19 @@ fn sqlite_writer(
 }
 
 /// Whether a PostgreSQL batch that holds `queued` calls waits for company, the batch before it
-/// having held `last`, unless it is a lone caller's, which never waits, as on SQLite (see
-/// [`Batches`]; a lone client's creations: 1.62 times as many a second without the wait,
-/// docs/PERFORMANCE.md, thirtieth session). Other batches with writes do: each is a transaction
-/// of several round trips. A batch of reads' records alone is one statement, but PostgreSQL
-/// spends about as much CPU on a statement of one record as on one of five, so under load a
-/// batch of records that waits costs each read a fraction of what it did (a POS list from 32
-/// clients: 1.4 statements a call without the wait, 1.1 with it, and a sixth more calls a
-/// second; docs/PERFORMANCE.md, twenty-second session). It waits only while calls arrive faster
-/// than one per commit (it or the batch before it held more than one call: a lone client's
-/// reads go at once, as a wait that found no company would only add its 250 µs to each), and
-/// only while it holds fewer than [`RECORDS_COALESCE_BELOW`]: past that the statement's share
-/// per record is already small, and the wait cost the trivial path, whose batches are that
-/// large anyway, a sixth of its calls a second.
+/// having held `last`. A lone caller's never waits, whatever this says: [`Batches::top_up`]
+/// exempts it, as on SQLite (a lone client's creations: 1.62 times as many a second without the
+/// wait, docs/PERFORMANCE.md, thirtieth session). Other batches with writes do: each is a
+/// transaction of several round trips. A batch of reads' records alone is one statement, but
+/// PostgreSQL spends about as much CPU on a statement of one record as on one of five, so under
+/// load a batch of records that waits costs each read a fraction of what it did (a POS list
+/// from 32 clients: 1.4 statements a call without the wait, 1.1 with it, and a sixth more calls
+/// a second; docs/PERFORMANCE.md, twenty-second session). It waits only while calls arrive
+/// faster than one per commit (it or the batch before it held more than one call: a lone
+/// client's reads go at once, as a wait that found no company would only add its 250 µs to
+/// each), and only while it holds fewer than [`RECORDS_COALESCE_BELOW`]: past that the
+/// statement's share per record is already small, and the wait cost the trivial path, whose
+/// batches are that large anyway, a sixth of its calls a second.
 fn waits_for_company(records_alone: bool, queued: usize, last: usize) -> bool {
     !records_alone || (queued < RECORDS_COALESCE_BELOW && (queued > 1 || last > 1))
 }
@@ -566,6 +567,26 @@ mod tests {
         // Two writes queued together still wait, and end the run.
         assert!(waits(2));
         assert!(waits(1));
+    }
+
+    #[test]
+    fn a_postgres_batch_of_reads_records_waits_after_a_batch_of_several() {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut batches = Batches::default();
+        // Whether a batch of `calls` reads' records queued waited for company.
+        let mut waits = |calls: usize| {
+            queue(&tx, calls, Job::default);
+            let mut batch = Vec::new();
+            rx.blocking_recv_many(&mut batch, MAX_BATCH);
+            let waited = top_up_postgres(&mut rx, &mut batch, &mut batches);
+            assert_eq!(batch.len(), calls);
+            waited
+        };
+        assert!(waits(3));
+        // One record alone waits while the batch before it held several, ...
+        assert!(waits(1));
+        // ... and goes at once after a batch of one.
+        assert!(!waits(1));
     }
 
     /// Queue `calls` calls for the writer, each with a `job()` of its own.
