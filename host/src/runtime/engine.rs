@@ -163,16 +163,12 @@ impl WasmEngine {
             reservation,
             ticker_stop,
         };
-        // Which reset the memory slots take depends on the kernel (see `wasm_config`).
-        let slot_resets = if PoolingAllocationConfig::is_pagemap_scan_available() {
-            "written pages (PAGEMAP_SCAN)"
-        } else {
-            "first 256 KiB"
-        };
+        // Whether memory slots are reset by PAGEMAP_SCAN depends on the kernel (see
+        // `wasm_config`); asked (an ioctl) only when the line is logged.
         tracing::debug!(
             reserved_per_memory = engine.reservation,
             bounds_checks = engine.checks_bounds(),
-            slot_resets,
+            slots_reset_by_scan = PoolingAllocationConfig::is_pagemap_scan_available(),
             "wasm engine ready"
         );
         Ok(engine)

@@ -549,17 +549,7 @@ mod tests {
 
     #[test]
     fn a_lone_callers_writes_go_without_waiting_on_postgres_after_a_run_of_single_calls() {
-        let (tx, mut rx) = mpsc::channel(4096);
-        let mut batches = Batches::default();
-        // Whether a batch of `calls` writes queued waited for company.
-        let mut waits = |calls: usize| {
-            queue(&tx, calls, blind_write);
-            let mut batch = Vec::new();
-            rx.blocking_recv_many(&mut batch, MAX_BATCH);
-            let waited = top_up_postgres(&mut rx, &mut batch, &mut batches);
-            assert_eq!(batch.len(), calls);
-            waited
-        };
+        let mut waits = postgres_batches(blind_write);
         for _ in 0..LONE_AFTER {
             assert!(waits(1));
         }
@@ -571,22 +561,28 @@ mod tests {
 
     #[test]
     fn a_postgres_batch_of_reads_records_waits_after_a_batch_of_several() {
-        let (tx, mut rx) = mpsc::channel(4096);
-        let mut batches = Batches::default();
-        // Whether a batch of `calls` reads' records queued waited for company.
-        let mut waits = |calls: usize| {
-            queue(&tx, calls, Job::default);
-            let mut batch = Vec::new();
-            rx.blocking_recv_many(&mut batch, MAX_BATCH);
-            let waited = top_up_postgres(&mut rx, &mut batch, &mut batches);
-            assert_eq!(batch.len(), calls);
-            waited
-        };
+        let mut waits = postgres_batches(Job::default);
         assert!(waits(3));
         // One record alone waits while the batch before it held several, ...
         assert!(waits(1));
         // ... and goes at once after a batch of one.
         assert!(!waits(1));
+    }
+
+    /// The PostgreSQL writer's batches without a database: each call of the closure queues
+    /// `calls` calls of `job()`, takes them as one batch, topped up as the writer does, and
+    /// says whether it waited for company.
+    fn postgres_batches(job: fn() -> Job) -> impl FnMut(usize) -> bool {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut batches = Batches::default();
+        move |calls| {
+            queue(&tx, calls, job);
+            let mut batch = Vec::new();
+            rx.blocking_recv_many(&mut batch, MAX_BATCH);
+            let waited = top_up_postgres(&mut rx, &mut batch, &mut batches);
+            assert_eq!(batch.len(), calls);
+            waited
+        }
     }
 
     /// Queue `calls` calls for the writer, each with a `job()` of its own.
